@@ -1,0 +1,106 @@
+"""Errors a user can cause, each with a message that names the place.
+
+Programming errors are left to raise as ordinary exceptions; everything a user
+can get wrong (a bad file, a bad scenario, a request no portfolio can meet) is a
+``RebalancerError`` whose ``str()`` is one line fit for the console, and whose
+``exit_code`` is the CLI contract of DESIGN.md §3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class RebalancerError(Exception):
+    """Base of all user-caused errors. ``str(err)`` is the one line to print."""
+
+    exit_code = 1
+
+
+class InputError(RebalancerError):
+    """A bad input file: names the file, the spreadsheet row and the column.
+
+    ``row`` is 1-based as a spreadsheet shows it (the header is row 1, the first
+    data row is row 2); ``None`` when the problem is the file as a whole.
+    """
+
+    def __init__(self, path: str | Path | None, message: str, *, row: int | None = None,
+                 column: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.row = row
+        self.column = column
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = [self.path or "<input>"]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class ScenarioError(RebalancerError):
+    """A bad scenario file: names the file and the key path (``constraints.max_turnover``)."""
+
+    def __init__(self, path: str | Path | None, message: str, *, key: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or "<scenario>"
+        if self.key:
+            where += f", key '{self.key}'"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One limit the elastic solve had to relax, and by how much."""
+
+    constraint: str  # the limit as an advisor names it, e.g. "max_turnover"
+    limit: float  # the value the scenario asks for
+    needed: float  # the value the closest feasible portfolio reaches
+    detail: str = ""
+
+    @property
+    def gap(self) -> float:
+        return self.needed - self.limit
+
+    def describe(self) -> str:
+        text = f"{self.constraint} {self.limit:.4g} would need {self.needed:.4g}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+@dataclass
+class InfeasibleError(RebalancerError):
+    """No portfolio meets every hard limit; ``conflicts`` names the limits to relax."""
+
+    account: str
+    conflicts: list[Conflict] = field(default_factory=list)
+    binding: list[str] = field(default_factory=list)
+    exit_code = 3
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.conflicts:
+            return f"account {self.account}: infeasible, and the elastic solve found no single limit to blame"
+        parts = "; ".join(c.describe() for c in self.conflicts)
+        text = f"account {self.account}: infeasible: the limits conflict: {parts}"
+        if self.binding:
+            text += f"; held against: {', '.join(self.binding)}"
+        return text
+
+
+def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The closest valid name to a misspelt one, for 'did you mean' hints."""
+    import difflib
+
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return found[0] if found else None

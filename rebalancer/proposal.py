@@ -1,0 +1,147 @@
+"""The result of one rebalance: what every exporter and the Python API receive.
+
+Frozen data only; built by ``rebalancer.pipeline`` from the final (rounded) trades
+and re-measured by ``rebalancer.checks``. Column contracts:
+
+``trades`` — one row per order, in DESIGN.md §3 order:
+    account, ticker, side (BUY|SELL), quantity (shares, > 0), price (USD),
+    notional (USD, > 0), weight_before, weight_after (of NAV), pct_adv
+    (notional / adv), days_to_trade (notional / (participation limit × adv)),
+    est_cost (USD), reason (text), realized_gain (USD, NaN when unknown),
+    term (ST|LT|mixed|"" when unknown)
+
+``lot_sales`` — one row per (lot, sale): account, ticker, lot_id, acquired,
+    quantity_sold, cost_basis_sold_usd, proceeds_usd, realized_gain_usd, term
+
+``holdings`` — one row per security held before or after (plus a CASH row):
+    ticker, name, sector, region, size, price, shares_before, shares_after,
+    value_before_usd, value_after_usd, weight_before, weight_optimal (the
+    optimizer's continuous answer), weight_after, benchmark_weight
+
+``exposures`` — index: group selector (``size:small``, ``sector:Energy`` ...);
+    columns before, after, target, band_lo, band_hi (active exposures, i.e.
+    portfolio minus reference weight; target/band NaN for untilted groups),
+    weight_before, weight_after, reference (absolute weights)
+
+``checks`` — one row per limit re-measured on the final trades:
+    check, limit, value, ok (bool), detail
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+TRADE_COLUMNS = [
+    "account", "ticker", "side", "quantity", "price", "notional", "weight_before",
+    "weight_after", "pct_adv", "days_to_trade", "est_cost", "reason", "realized_gain", "term",
+]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Headline numbers of a proposal (all weights are fractions of NAV)."""
+
+    nav_usd: float
+    cash_before_usd: float
+    cash_after_usd: float
+    turnover: float  # (buys + sells) / (2 × NAV)
+    n_trades: int
+    buys_usd: float
+    sells_usd: float
+    est_cost_usd: float  # spread + impact, as the cost model prices the final trades
+    expected_return_before: float  # annual, total
+    expected_return: float  # annual, total, after trades
+    active_return: float  # expected_return minus the reference's
+    volatility_before: float
+    volatility: float  # annual ex-ante, after trades
+    tracking_error_before: float
+    tracking_error: float  # annual ex-ante vs the reference, after trades
+    realized_gain_usd: float  # net, over lots sold (NaN without cost basis)
+    short_term_gain_usd: float
+    long_term_gain_usd: float
+
+
+@dataclass(frozen=True)
+class Proposal:
+    account: str
+    scenario_name: str
+    scenario: dict[str, Any]  # the effective settings after `extends`
+    status: str  # "optimal" | "optimal_inaccurate"
+    solver: str
+    reference: str  # "benchmark" or "current holdings"
+    metrics: Metrics
+    trades: pd.DataFrame
+    lot_sales: pd.DataFrame
+    holdings: pd.DataFrame
+    exposures: pd.DataFrame
+    checks: pd.DataFrame
+    binding: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stress: pd.DataFrame | None = None  # shock, pnl_before_usd, pnl_after_usd, pct_before, pct_after
+    timings: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)  # role -> path
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks["ok"].all()) if len(self.checks) else True
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary of DESIGN.md §3 (plain Python types only)."""
+        m = self.metrics
+
+        def col(name: str) -> dict[str, float | None]:
+            return {str(k): _num(v) for k, v in self.exposures[name].items()}
+
+        return {
+            "account": self.account,
+            "scenario": self.scenario_name,
+            "status": self.status,
+            "solver": self.solver,
+            "reference": self.reference,
+            "nav": m.nav_usd,
+            "cash_before": m.cash_before_usd,
+            "cash_after": m.cash_after_usd,
+            "turnover": m.turnover,
+            "n_trades": m.n_trades,
+            "buys": m.buys_usd,
+            "sells": m.sells_usd,
+            "est_cost": m.est_cost_usd,
+            "expected_return_before": m.expected_return_before,
+            "expected_return": m.expected_return,
+            "active_return": m.active_return,
+            "volatility_before": m.volatility_before,
+            "volatility": m.volatility,
+            "tracking_error_before": m.tracking_error_before,
+            "tracking_error": m.tracking_error,
+            "realized_gain": _num(m.realized_gain_usd),
+            "short_term_gain": _num(m.short_term_gain_usd),
+            "long_term_gain": _num(m.long_term_gain_usd),
+            "exposures": {"before": col("before"), "after": col("after"), "target": col("target")},
+            "binding": list(self.binding),
+            "checks": [
+                {"check": r.check, "limit": _num(r.limit), "value": _num(r.value),
+                 "ok": bool(r.ok), "detail": r.detail}
+                for r in self.checks.itertuples(index=False)
+            ],
+            "stress": [] if self.stress is None else [
+                {k: (_num(v) if not isinstance(v, str) else v) for k, v in row.items()}
+                for row in self.stress.to_dict("records")
+            ],
+            "warnings": list(self.warnings),
+            "timings": dict(self.timings),
+            "inputs": dict(self.inputs),
+        }
+
+
+def _num(value: Any) -> float | None:
+    """JSON has no NaN: missing numbers become null."""
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if f != f or f in (float("inf"), float("-inf")) else f
