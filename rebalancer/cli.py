@@ -1,2 +1,154 @@
-def main():
-    pass
+"""The ``rebalancer`` command line. Thin: each command parses options and calls
+the library function an analyst would call from a notebook.
+
+Exit codes (DESIGN.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from rebalancer import __version__
+from rebalancer.errors import RebalancerError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(exc: RebalancerError) -> None:
+    kind = "infeasible" if exc.exit_code == 3 else "error"
+    err_console.print(f"{kind}: {exc}", markup=False)
+    sys.exit(exc.exit_code)
+
+
+class _Command(click.Command):
+    """Turns a user-caused RebalancerError into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RebalancerError as exc:
+            _fail(exc)
+
+
+def _path(exists: bool = True):
+    return (
+        click.Path(dir_okay=False, path_type=Path, exists=False)
+        if not exists
+        else click.Path(dir_okay=False, path_type=Path)
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rebalancer")
+def main() -> None:
+    """Rebalancer: scenario-driven rebalancing proposals for advisors."""
+
+
+@main.command(cls=_Command)
+@click.option("--holdings", type=_path(), required=True, help="Holdings CSV/XLSX (tax lots).")
+@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
+@click.option("--scenario", type=_path(), required=True, help="Scenario YAML.")
+@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
+@click.option("--account", help="Account to rebalance when the holdings hold several.")
+@click.option("--out", type=_path(False), help="Trade sheet workbook (.xlsx) to write.")
+@click.option("--trades", type=_path(False), help="Trades CSV to write.")
+@click.option("--json", "json_path", type=_path(False), help="JSON summary to write.")
+@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@click.option("--quiet", "-q", is_flag=True, help="No console summary.")
+def propose(
+    holdings, universe, scenario, prices, benchmark, account, out, trades, json_path, as_of, quiet
+) -> None:
+    """Propose trades for one account."""
+    from rebalancer.console import print_summary
+    from rebalancer.export import write_outputs
+    from rebalancer.pipeline import propose as run
+
+    proposal = run(
+        holdings,
+        universe,
+        scenario,
+        prices=prices,
+        benchmark=benchmark,
+        account=account,
+        as_of=as_of,
+    )
+    written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
+    if not quiet:
+        print_summary(proposal)
+        for path in written:
+            click.echo(f"wrote {path}")
+
+
+@main.command(cls=_Command)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for the example proposals.",
+)
+@click.option("--scenario", type=_path(), help="Scenario YAML (default: smallcap_rerating).")
+@click.option("--as-of", default="2026-11-20", show_default=True, help="Trade date (ISO).")
+@click.option("--quiet", "-q", is_flag=True)
+def demo(out_dir: Path, scenario, as_of, quiet) -> None:
+    """Rebalance the three example accounts under the small-cap re-rating scenario."""
+    from rebalancer.console import print_summary
+    from rebalancer.export import write_outputs
+    from rebalancer.pipeline import example_paths, load_inputs, propose_account
+    from rebalancer.scenario import load_scenario
+
+    paths = example_paths()
+    scen = load_scenario(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
+    data = load_inputs(paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"])
+    data.paths["scenario"] = str(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
+    for account in dict.fromkeys(data.holdings["account"]):
+        proposal = propose_account(data, scen, account, as_of)
+        stem = out_dir / account
+        written = write_outputs(
+            proposal,
+            out=stem.with_suffix(".xlsx"),
+            trades=stem.with_suffix(".trades.csv"),
+            json_path=stem.with_suffix(".json"),
+        )
+        if not quiet:
+            print_summary(proposal)
+            click.echo("wrote " + ", ".join(str(p) for p in written) + "\n")
+
+
+@main.command(cls=_Command)
+@click.option(
+    "--scenario",
+    "scenarios",
+    type=_path(),
+    multiple=True,
+    help="Scenario YAML to check (repeatable).",
+)
+@click.option("--holdings", type=_path())
+@click.option("--universe", type=_path())
+@click.option("--prices", type=_path())
+@click.option("--benchmark", type=_path())
+def validate(scenarios, holdings, universe, prices, benchmark) -> None:
+    """Check inputs and scenarios; print every problem found; write nothing."""
+    from rebalancer.validate import validate as run
+
+    problems = run(
+        scenarios=list(scenarios),
+        holdings=holdings,
+        universe=universe,
+        prices=prices,
+        benchmark=benchmark,
+    )
+    for problem in problems:
+        err_console.print(f"error: {problem}", markup=False)
+    if problems:
+        sys.exit(1)
+    click.echo("ok: no problems found")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -25,8 +25,14 @@ class InputError(RebalancerError):
     data row is row 2); ``None`` when the problem is the file as a whole.
     """
 
-    def __init__(self, path: str | Path | None, message: str, *, row: int | None = None,
-                 column: str | None = None):
+    def __init__(
+        self,
+        path: str | Path | None,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+    ):
         self.path = str(path) if path is not None else None
         self.row = row
         self.column = column

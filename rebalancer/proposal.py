@@ -19,8 +19,9 @@ and re-measured by ``rebalancer.checks``. Column contracts:
     optimizer's continuous answer), weight_after, benchmark_weight
 
 ``exposures`` — index: group selector (``size:small``, ``sector:Energy`` ...);
-    columns before, after, target, band_lo, band_hi (active exposures, i.e.
-    portfolio minus reference weight; target/band NaN for untilted groups),
+    columns before, optimal, after, target (active exposures, i.e. portfolio
+    minus reference weight), band_lo, band_hi (the band's bounds on active
+    exposure: target − band and target + band; NaN for untilted groups),
     weight_before, weight_after, reference (absolute weights)
 
 ``checks`` — one row per limit re-measured on the final trades:
@@ -35,8 +36,20 @@ from typing import Any
 import pandas as pd
 
 TRADE_COLUMNS = [
-    "account", "ticker", "side", "quantity", "price", "notional", "weight_before",
-    "weight_after", "pct_adv", "days_to_trade", "est_cost", "reason", "realized_gain", "term",
+    "account",
+    "ticker",
+    "side",
+    "quantity",
+    "price",
+    "notional",
+    "weight_before",
+    "weight_after",
+    "pct_adv",
+    "days_to_trade",
+    "est_cost",
+    "reason",
+    "realized_gain",
+    "term",
 ]
 
 
@@ -80,7 +93,9 @@ class Proposal:
     checks: pd.DataFrame
     binding: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    stress: pd.DataFrame | None = None  # shock, pnl_before_usd, pnl_after_usd, pct_before, pct_after
+    stress: pd.DataFrame | None = (
+        None  # shock, pnl_before_usd, pnl_after_usd, pct_before, pct_after
+    )
     timings: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
 
@@ -101,32 +116,39 @@ class Proposal:
             "status": self.status,
             "solver": self.solver,
             "reference": self.reference,
-            "nav": m.nav_usd,
-            "cash_before": m.cash_before_usd,
-            "cash_after": m.cash_after_usd,
-            "turnover": m.turnover,
+            "nav": _num(m.nav_usd),
+            "cash_before": _num(m.cash_before_usd),
+            "cash_after": _num(m.cash_after_usd),
+            "turnover": _num(m.turnover),
             "n_trades": m.n_trades,
-            "buys": m.buys_usd,
-            "sells": m.sells_usd,
-            "est_cost": m.est_cost_usd,
-            "expected_return_before": m.expected_return_before,
-            "expected_return": m.expected_return,
-            "active_return": m.active_return,
-            "volatility_before": m.volatility_before,
-            "volatility": m.volatility,
-            "tracking_error_before": m.tracking_error_before,
-            "tracking_error": m.tracking_error,
+            "buys": _num(m.buys_usd),
+            "sells": _num(m.sells_usd),
+            "est_cost": _num(m.est_cost_usd),
+            "expected_return_before": _num(m.expected_return_before),
+            "expected_return": _num(m.expected_return),
+            "active_return": _num(m.active_return),
+            "volatility_before": _num(m.volatility_before),
+            "volatility": _num(m.volatility),
+            "tracking_error_before": _num(m.tracking_error_before),
+            "tracking_error": _num(m.tracking_error),
             "realized_gain": _num(m.realized_gain_usd),
             "short_term_gain": _num(m.short_term_gain_usd),
             "long_term_gain": _num(m.long_term_gain_usd),
             "exposures": {"before": col("before"), "after": col("after"), "target": col("target")},
             "binding": list(self.binding),
             "checks": [
-                {"check": r.check, "limit": _num(r.limit), "value": _num(r.value),
-                 "ok": bool(r.ok), "detail": r.detail}
+                {
+                    "check": r.check,
+                    "limit": _num(r.limit),
+                    "value": _num(r.value),
+                    "ok": bool(r.ok),
+                    "detail": str(r.detail),
+                }
                 for r in self.checks.itertuples(index=False)
             ],
-            "stress": [] if self.stress is None else [
+            "stress": []
+            if self.stress is None
+            else [
                 {k: (_num(v) if not isinstance(v, str) else v) for k, v in row.items()}
                 for row in self.stress.to_dict("records")
             ],

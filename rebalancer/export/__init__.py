@@ -1,1 +1,57 @@
-"""export"""
+"""Exporters: a finished ``Proposal`` in, files out. They know nothing of the optimizer.
+
+``write_outputs`` writes every requested file together, whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from rebalancer.export.atomic import OutputSet
+from rebalancer.export.csvout import write_trades_csv
+from rebalancer.export.jsonout import write_json
+from rebalancer.export.safe import safe_text
+from rebalancer.export.xlsx import write_workbook
+from rebalancer.proposal import Proposal
+
+__all__ = [
+    "OutputSet",
+    "safe_text",
+    "write_json",
+    "write_outputs",
+    "write_trades_csv",
+    "write_workbook",
+]
+
+PathArg = str | os.PathLike[str]
+
+
+def write_outputs(
+    proposal: Proposal,
+    *,
+    out: PathArg | None = None,
+    trades: PathArg | None = None,
+    json_path: PathArg | None = None,
+) -> list[Path]:
+    """Write the workbook (``out``), trades CSV and JSON summary that were asked for.
+
+    All are staged and renamed into place together; if any fails, none is written
+    and existing files keep their content. No output may be one of the proposal's
+    input files. Returns the paths written, in the order workbook, CSV, JSON.
+    """
+    jobs: list[tuple[PathArg, Callable[[Proposal, Path], None]]] = [
+        (path, writer)
+        for path, writer in [
+            (out, write_workbook),
+            (trades, write_trades_csv),
+            (json_path, write_json),
+        ]
+        if path is not None
+    ]
+    with OutputSet(protected=proposal.inputs) as outputs:
+        for path, writer in jobs:
+            writer(proposal, outputs.stage(path))
+        written = outputs.targets
+    return written

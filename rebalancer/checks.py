@@ -1,0 +1,202 @@
+"""Re-measure every limit on the final trades, from the inputs alone.
+
+Nothing here imports the optimizer: the positions after the trades are rebuilt
+from the account's lots and the trades table, and each limit of the scenario is
+measured again on them. A proposal whose checks fail is still shown (the Checks
+sheet lists the failure), but the money invariants failing is a bug.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.risk import RiskModel
+from rebalancer.scenario.schema import Scenario
+from rebalancer.scenario.selectors import match, parse_selector
+from rebalancer.universe import per_name
+
+TOL = 1e-6  # weights
+USD_TOL = 0.005  # a half cent
+
+
+def positions(lots: pd.DataFrame) -> tuple[pd.Series, float]:
+    """Shares per ticker and cash in dollars, from holdings rows."""
+    is_cash = lots["ticker"] == "CASH"
+    shares = lots[~is_cash].groupby("ticker")["quantity"].sum()
+    return shares, float(lots.loc[is_cash, "quantity"].sum())
+
+
+def signed_shares(trades: pd.DataFrame) -> pd.Series:
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+    return (
+        pd.Series(sign * trades["quantity"].to_numpy(float), index=trades["ticker"])
+        .groupby(level=0)
+        .sum()
+    )
+
+
+def run_checks(
+    *,
+    lots: pd.DataFrame,
+    universe: pd.DataFrame,
+    scenario: Scenario,
+    reference: pd.Series,
+    risk: RiskModel,
+    trades: pd.DataFrame,
+    lot_sales: pd.DataFrame,
+    holdings: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per limit: check, limit, value, ok, detail. See the module docstring."""
+    rows: list[dict] = []
+
+    def add(check: str, limit, value, ok: bool, detail: str = "") -> None:
+        rows.append(
+            {"check": check, "limit": limit, "value": value, "ok": bool(ok), "detail": detail}
+        )
+
+    c = scenario.constraints
+    price = universe["price"]
+    before, cash_before = positions(lots)
+    nav = float((before * price.reindex(before.index)).sum() + cash_before)
+    trade = signed_shares(trades).reindex(universe.index, fill_value=0.0)
+    before_all = before.reindex(universe.index, fill_value=0.0)
+    after = before_all + trade
+    notional = trades["quantity"].to_numpy(float) * price.reindex(trades["ticker"]).to_numpy()
+    arithmetic = np.abs(notional - trades["notional"].to_numpy(float)) <= USD_TOL + 1e-9 * notional
+    add(
+        "notional = quantity × price",
+        0.0,
+        float(np.max(np.abs(notional - trades["notional"].to_numpy(float)), initial=0.0)),
+        arithmetic.all(),
+    )
+    buys = float(notional[trades["side"].to_numpy() == "BUY"].sum())
+    sells = float(notional[trades["side"].to_numpy() == "SELL"].sum())
+    cash_after = cash_before - buys + sells
+
+    if holdings is not None:
+        h = holdings[holdings["ticker"] != "CASH"].set_index("ticker")
+        gap = h["shares_before"] + trade.reindex(h.index, fill_value=0.0) - h["shares_after"]
+        add("pre + trade = post (shares)", 0.0, float(gap.abs().max()), gap.abs().max() <= 1e-9)
+        cash_row = holdings[holdings["ticker"] == "CASH"]
+        if len(cash_row):
+            gap_cash = abs(float(cash_row["value_after_usd"].iloc[0]) - cash_after)
+            add("pre + trade = post (cash)", 0.0, gap_cash, gap_cash <= USD_TOL)
+
+    shortest = float(after.min()) if len(after) else 0.0
+    add("no short position", 0.0, shortest, shortest >= -1e-9)
+
+    floor = c.cash.min * nav
+    add(
+        "cash floor (USD)",
+        floor,
+        cash_after,
+        cash_after >= floor - USD_TOL,
+        f"{cash_after / nav:.4%} of NAV after trades",
+    )
+
+    _lot_checks(add, lots, lot_sales, trades)
+    _restriction_checks(add, universe, trade, after)
+
+    adv = universe["adv"].to_numpy(float)
+    part = per_name(universe, c.liquidity.max_participation, "min")
+    cap = part * adv * c.liquidity.days
+    traded = np.abs(trade.to_numpy()) * price.to_numpy()
+    worst = traded - cap
+    i = int(np.argmax(worst)) if len(worst) else 0
+    add(
+        "liquidity (participation of ADV)",
+        float(cap[i]) if len(cap) else 0.0,
+        float(traded[i]) if len(traded) else 0.0,
+        (worst <= USD_TOL + 1e-9 * cap).all(),
+        f"tightest: {universe.index[i]}" if len(worst) else "",
+    )
+
+    turnover = (buys + sells) / (2 * nav)
+    if c.max_turnover is not None:
+        add("max_turnover", c.max_turnover, turnover, turnover <= c.max_turnover + TOL)
+
+    w_after = after * price / nav
+    w_before = before_all * price / nav
+    if c.max_position is not None:
+        # a name already above the cap that may not be sold is reported, not blamed on trades
+        top = w_after.idxmax() if len(w_after) else ""
+        add(
+            "max_position",
+            c.max_position,
+            float(w_after.max()),
+            w_after.max() <= c.max_position + TOL,
+            f"largest: {top}",
+        )
+    if c.sector_max is not None:
+        by_sector = w_after.groupby(universe["sector"]).sum()
+        add(
+            "sector_max",
+            c.sector_max,
+            float(by_sector.max()),
+            by_sector.max() <= c.sector_max + TOL,
+            f"largest: {by_sector.idxmax()}",
+        )
+
+    ref = reference.reindex(universe.index, fill_value=0.0)
+    active = (w_after - ref).to_numpy()
+    te = float(np.sqrt(max(risk.variance(active), 0.0)))
+    if c.max_tracking_error is not None:
+        add("max_tracking_error", c.max_tracking_error, te, te <= c.max_tracking_error * (1 + 1e-4))
+    for text, tilt in scenario.tilts.items():
+        members = match(parse_selector(text), universe)
+        exposure = float(active[members].sum())
+        lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
+        add(
+            f"tilt {text}",
+            f"[{lo:.4f}, {hi:.4f}]",
+            exposure,
+            lo - TOL <= exposure <= hi + TOL,
+            f"active exposure before {float((w_before - ref).to_numpy()[members].sum()):.4f}",
+        )
+
+    if c.min_trade_usd > 0 and len(trades):
+        closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0)
+        small = (notional < c.min_trade_usd - USD_TOL) & ~closes
+        add(
+            "min_trade_usd",
+            c.min_trade_usd,
+            float(notional.min()),
+            not small.any(),
+            f"{int(small.sum())} order(s) below the minimum",
+        )
+    if c.round_lots and len(trades):
+        lot = universe["lot_size"].reindex(trades["ticker"]).to_numpy(float)
+        q = trades["quantity"].to_numpy(float)
+        closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0)
+        off = ~np.isclose(np.round(q / lot) * lot, q) & ~closes
+        add("round lots", 0.0, float(off.sum()), not off.any(), "orders not in whole lots")
+    return pd.DataFrame(rows, columns=["check", "limit", "value", "ok", "detail"])
+
+
+def _lot_checks(add, lots: pd.DataFrame, lot_sales: pd.DataFrame, trades: pd.DataFrame) -> None:
+    held = lots.set_index("lot_id")["quantity"]
+    if len(lot_sales):
+        sold = lot_sales.groupby("lot_id")["quantity_sold"].sum()
+        over = sold - held.reindex(sold.index)
+        add("no oversold lot", 0.0, float(over.max()), over.max() <= 1e-9)
+        per_ticker = lot_sales.groupby("ticker")["quantity_sold"].sum()
+    else:
+        add("no oversold lot", 0.0, 0.0, True)
+        per_ticker = pd.Series(dtype=float)
+    sells = trades[trades["side"] == "SELL"].groupby("ticker")["quantity"].sum()
+    gap = (sells - per_ticker.reindex(sells.index, fill_value=0.0)).abs()
+    add("lot sales = sell orders", 0.0, float(gap.max()) if len(gap) else 0.0, (gap <= 1e-9).all())
+
+
+def _restriction_checks(add, universe: pd.DataFrame, trade: pd.Series, after: pd.Series) -> None:
+    r = universe["restricted"]
+    bought = trade > 1e-12
+    sold = trade < -1e-12
+    bad = (
+        (r.isin(["no_buy", "no_trade", "sell"]) & bought)
+        | (r.isin(["no_sell", "no_trade"]) & sold)
+        | ((r == "sell") & (after > 1e-9))
+    )
+    names = ", ".join(universe.index[bad.to_numpy()][:5])
+    add("restricted names respected", 0.0, float(bad.sum()), not bad.any(), names)

@@ -1,0 +1,190 @@
+"""The console summary of one proposal: what an advisor reads before opening the workbook.
+
+Compact on purpose (fits 100 columns): key figures, tilted exposures against their
+bands, the largest trades, then anything that failed or needs a look.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from rebalancer.proposal import Proposal
+
+TOP_TRADES = 10
+
+
+def print_summary(proposal: Proposal, console: Console | None = None) -> None:
+    """Print the summary of ``proposal`` (to stdout unless ``console`` is given)."""
+    console = console or Console()
+    console.print(render_summary(proposal))
+
+
+def render_summary(proposal: Proposal) -> Group:
+    """The summary as one rich renderable (for callers that compose their own output)."""
+    p = proposal
+    parts: list[Any] = [_header(p), _key_figures(p)]
+    exposures = _exposures(p.exposures)
+    if exposures is not None:
+        parts.append(exposures)
+    if len(p.trades):
+        parts.append(_top_trades(p.trades))
+    parts.extend(_problems(p))
+    return Group(*parts)
+
+
+def _header(p: Proposal) -> Text:
+    # Text, not markup: an account or scenario name may contain "[" (rich markup).
+    status_style = "green" if p.status == "optimal" else "yellow"
+    text = Text()
+    text.append("Account ", style="bold")
+    text.append(str(p.account), style="bold cyan")
+    text.append("  scenario ")
+    text.append(str(p.scenario_name), style="bold")
+    text.append("  status ")
+    text.append(str(p.status), style=status_style)
+    text.append(f"  ({p.solver}, vs {p.reference})", style="dim")
+    return text
+
+
+def _key_figures(p: Proposal) -> Table:
+    m = p.metrics
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    cells = [
+        ("NAV", _usd(m.nav_usd)),
+        ("Cash", f"{_usd(m.cash_before_usd)} → {_usd(m.cash_after_usd)}"),
+        ("Turnover", _pct(m.turnover)),
+        ("Trades", f"{m.n_trades} ({_usd(m.buys_usd)} buy, {_usd(m.sells_usd)} sell)"),
+        ("Est. cost", _usd(m.est_cost_usd)),
+        ("Exp. return", f"{_pct(m.expected_return_before)} → {_pct(m.expected_return)}"),
+        ("Tracking err.", f"{_pct(m.tracking_error_before)} → {_pct(m.tracking_error)}"),
+        ("Volatility", f"{_pct(m.volatility_before)} → {_pct(m.volatility)}"),
+    ]
+    if _finite(m.realized_gain_usd):
+        cells.append(
+            (
+                "Realized gain",
+                f"{_usd(m.realized_gain_usd)} (ST {_usd(m.short_term_gain_usd)}, "
+                f"LT {_usd(m.long_term_gain_usd)})",
+            )
+        )
+    for i in range(0, len(cells), 2):
+        left = cells[i]
+        right = cells[i + 1] if i + 1 < len(cells) else ("", "")
+        table.add_row(*left, *right)
+    return table
+
+
+def _exposures(exposures: pd.DataFrame) -> Table | None:
+    """Tilted groups against their bands; without tilts, the ten largest moves."""
+    if not len(exposures):
+        return None
+    tilted = exposures[exposures["target"].notna()]
+    if len(tilted):
+        shown, title = tilted, "Active exposures (tilted groups)"
+    else:
+        moves = (exposures["after"] - exposures["before"]).abs().sort_values(ascending=False)
+        shown, title = exposures.loc[moves.index[:10]], "Active exposures (largest moves)"
+    table = Table(title=title, title_justify="left", title_style="bold", box=None)
+    table.add_column("selector", overflow="fold")
+    table.add_column("before", justify="right")
+    table.add_column("target ± band", justify="right")
+    table.add_column("after", justify="right")
+    for selector, row in shown.iterrows():
+        target = row["target"]
+        if _finite(target):
+            band = (row["band_hi"] - row["band_lo"]) / 2
+            target_text = f"{_pct(target)} ± {_pct(band)}"
+            inside = row["band_lo"] - 1e-9 <= row["after"] <= row["band_hi"] + 1e-9
+            after = Text(_pct(row["after"]), style="green" if inside else "red")
+        else:
+            target_text, after = "", Text(_pct(row["after"]))
+        table.add_row(Text(str(selector)), _pct(row["before"]), target_text, after)
+    return table
+
+
+def _top_trades(trades: pd.DataFrame) -> Table:
+    top = trades.reindex(trades["notional"].abs().sort_values(ascending=False).index)
+    top = top.head(TOP_TRADES)
+    more = len(trades) - len(top)
+    title = f"Largest trades ({len(top)} of {len(trades)})" if more else "Trades"
+    table = Table(title=title, title_justify="left", title_style="bold", box=None)
+    table.add_column("side")
+    table.add_column("ticker")
+    table.add_column("shares", justify="right")
+    table.add_column("notional", justify="right")
+    table.add_column("weight", justify="right")
+    table.add_column("%ADV", justify="right")
+    table.add_column("reason", overflow="ellipsis", max_width=30, no_wrap=True)
+    for row in top.itertuples(index=False):
+        side_style = "green" if row.side == "BUY" else "red"
+        table.add_row(
+            Text(str(row.side), style=side_style),
+            Text(str(row.ticker)),
+            _shares(row.quantity),
+            _usd(row.notional),
+            f"{_pct(row.weight_before)} → {_pct(row.weight_after)}",
+            _pct(row.pct_adv),
+            Text("" if _missing(row.reason) else str(row.reason)),
+        )
+    return table
+
+
+def _problems(p: Proposal) -> list[Text]:
+    lines = []
+    for row in p.checks.itertuples(index=False):
+        if not bool(row.ok):
+            detail = "" if _missing(row.detail) else f": {row.detail}"
+            lines.append(
+                Text(f"FAIL {row.check} (limit {_num(row.limit)}, value {_num(row.value)}){detail}",
+                     style="bold red")
+            )  # fmt: skip
+    if p.binding:
+        lines.append(Text(f"Binding: {', '.join(p.binding)}", style="dim"))
+    lines += [Text(f"warning: {w}", style="yellow") for w in p.warnings]
+    return lines
+
+
+# --- formatting ----------------------------------------------------------------------
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _usd(value: Any) -> str:
+    if not _finite(value):
+        return "n/a"
+    v = float(value)
+    return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value) * 100:.2f}%" if _finite(value) else "n/a"
+
+
+def _shares(value: Any) -> str:
+    if not _finite(value):
+        return "n/a"
+    v = float(value)
+    return f"{v:,.0f}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
+
+
+def _num(value: Any) -> str:
+    return f"{float(value):.4g}" if _finite(value) else "n/a"

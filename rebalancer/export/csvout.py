@@ -1,0 +1,42 @@
+"""The trades CSV of DESIGN.md §3: one row per order, contract columns in order."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from rebalancer.export.safe import safe_text
+from rebalancer.proposal import TRADE_COLUMNS, Proposal
+
+TAX_COLUMNS = ["realized_gain", "term"]
+
+
+def trade_columns(proposal: Proposal) -> list[str]:
+    """The contract columns, with ``realized_gain, term`` only when some lot gain is known."""
+    trades = proposal.trades
+    known = "realized_gain" in trades and bool(trades["realized_gain"].notna().any())
+    return TRADE_COLUMNS if known else [c for c in TRADE_COLUMNS if c not in TAX_COLUMNS]
+
+
+def trades_frame(proposal: Proposal) -> pd.DataFrame:
+    """The trades as exported: contract columns, contract order, nothing else."""
+    columns = trade_columns(proposal)
+    missing = [c for c in columns if c not in proposal.trades]
+    if missing:
+        raise ValueError(f"proposal.trades lacks the contract columns {missing}")
+    return proposal.trades.loc[:, columns].reset_index(drop=True)
+
+
+def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:
+    """Write the trades CSV: UTF-8 without BOM, ``\\n`` line ends, floats at full precision.
+
+    Text that a spreadsheet would run as a formula gets a leading ``'``
+    (see :mod:`rebalancer.export.safe`); numbers are written as numbers.
+    """
+    frame = trades_frame(proposal)
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda v: safe_text(v, csv=True))
+    # float_format=None writes each float's shortest round-trip repr: no cents lost.
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n", float_format=None)

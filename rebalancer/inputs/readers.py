@@ -1,0 +1,300 @@
+"""Readers of the five input files of DESIGN.md §1, and the checks between them.
+
+Each reader returns a pandas object with the columns documented in its
+docstring, or raises ``InputError`` naming the file, the spreadsheet row and the
+column of the first problem (row by row, then column by column in the order of
+the contract). Readers know nothing of the optimizer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import InputError
+from rebalancer.inputs.tables import (
+    ROW,
+    CellError,
+    Choice,
+    Date,
+    Flag,
+    Number,
+    Text,
+    parse_by_unique,
+    parse_columns,
+    read_table,
+    require_columns,
+)
+
+CASH = "CASH"
+REGIONS = ("US", "DM", "EM")
+RESTRICTIONS = ("no_buy", "no_sell", "no_trade", "sell")
+SIGNALS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
+WEIGHT_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Ticker:
+    """A security id; any spelling of ``cash`` becomes ``CASH`` (or is refused)."""
+
+    allow_cash: bool = True
+
+    def parse(self, text: str) -> str:
+        if text == "":
+            raise CellError("a ticker", text)
+        if text.upper() == CASH:
+            if not self.allow_cash:
+                raise CellError("a security ticker (cash belongs in holdings as a CASH row)", text)
+            return CASH
+        return text
+
+    def parse_many(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return parse_by_unique(self, texts)
+
+
+@dataclass(frozen=True)
+class Themes:
+    """``;``-separated tags, normalised to lowercase, stripped, de-duplicated: ``biotech;rna``."""
+
+    def parse(self, text: str) -> str:
+        tags = (tag.strip().lower() for tag in text.split(";"))
+        return ";".join(dict.fromkeys(tag for tag in tags if tag))
+
+    def parse_many(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return parse_by_unique(self, texts)
+
+
+# Column order is the contract order, which is also the order cells are checked in.
+HOLDINGS_REQUIRED = ("account", "ticker", "quantity")
+HOLDINGS_CELLS = {
+    "account": Text(required=True),
+    "ticker": Ticker(),
+    "quantity": Number(min=0, min_inclusive=False),
+    "cost_basis": Number(required=False, min=0),
+    "acquired": Date(),
+}
+
+UNIVERSE_REQUIRED = ("ticker", "price", "sector", "region", "market_cap", "adv")
+UNIVERSE_CELLS = {
+    "ticker": Ticker(allow_cash=False),
+    "price": Number(min=0, min_inclusive=False),
+    "sector": Text(required=True),
+    "region": Choice(REGIONS, required=True),
+    "market_cap": Number(min=0, min_inclusive=False),
+    "adv": Number(min=0),
+    "name": Text(),
+    "country": Text(),
+    "industry": Text(),
+    "themes": Themes(),
+    "lot_size": Number(required=False, min=0, min_inclusive=False, default=1.0),
+    **{signal: Number(required=False) for signal in SIGNALS},
+    "restricted": Choice(RESTRICTIONS),
+}
+
+BENCHMARK_REQUIRED = ("ticker", "weight")
+BENCHMARK_CELLS = {"ticker": Ticker(), "weight": Number(min=0)}
+
+ACCOUNTS_REQUIRED = ("account",)
+ACCOUNTS_CELLS = {
+    "account": Text(required=True),
+    "scenario": Text(),
+    "benchmark": Text(),
+    "taxable": Flag(default=False),
+    "cash_target": Number(required=False, min=0, max=1),
+    "household": Text(),
+}
+
+
+def read_holdings(path: str | Path) -> pd.DataFrame:
+    """Tax lots, one row per lot, in file order.
+
+    Columns: ``account`` (str), ``ticker`` (str; ``CASH`` for cash, whose
+    ``quantity`` is dollars), ``quantity`` (float > 0), ``cost_basis`` (float >= 0,
+    NaN when not given), ``acquired`` (datetime64[ns], NaT when not given),
+    ``lot_id`` (``"{account}:{row}"``), ``row`` (spreadsheet row).
+    """
+    table = read_table(path)
+    require_columns(table, HOLDINGS_REQUIRED, path)
+    holdings = pd.DataFrame(parse_columns(table, path, HOLDINGS_CELLS))
+    holdings["acquired"] = holdings["acquired"].astype("datetime64[ns]")
+    rows = table[ROW].to_numpy()
+    holdings["lot_id"] = [f"{a}:{r}" for a, r in zip(holdings["account"], rows, strict=True)]
+    holdings[ROW] = rows
+    return holdings
+
+
+def read_universe(path: str | Path) -> pd.DataFrame:
+    """The security master, indexed by ``ticker`` (unique; ``CASH`` is not a security).
+
+    Columns: ``price`` (> 0), ``sector`` (non-empty), ``region`` (US, DM or EM),
+    ``market_cap`` (USD, > 0), ``adv`` (average daily traded value, USD, >= 0),
+    ``name``, ``country``, ``industry`` (str, default ""), ``themes`` (lowercase
+    tags joined by ``;``, default ""), ``lot_size`` (shares, > 0, default 1),
+    ``pb, pe, roa, momentum, leverage, floating_debt_pct, beta`` (float, NaN when
+    blank), ``restricted`` ("", no_buy, no_sell, no_trade or sell), ``row``.
+    Columns outside the contract are ignored.
+    """
+    table = read_table(path)
+    require_columns(table, UNIVERSE_REQUIRED, path)
+    universe = pd.DataFrame(parse_columns(table, path, UNIVERSE_CELLS))
+    universe[ROW] = table[ROW].to_numpy()
+    _require_unique(universe["ticker"], universe[ROW], path, "ticker")
+    return universe.set_index("ticker")
+
+
+def read_prices(path: str | Path) -> pd.DataFrame:
+    """Adjusted closes, wide: a DatetimeIndex ``date`` (ascending) and one float column per ticker.
+
+    The first column must be ``date`` (``YYYY-MM-DD``, each date once); a blank
+    price is NaN (no quote that day); a price must otherwise be > 0. Rows are
+    sorted by date whatever their order in the file.
+    """
+    table = read_table(path, lowercase_header=False)
+    first = table.columns[0]
+    if first.lower() != "date":
+        raise InputError(path, f"the first column must be 'date', found '{first}'", column="date")
+    table = table.rename(columns={first: "date"})
+    tickers = [c for c in table.columns[1:] if c != ROW]
+    if not tickers:
+        raise InputError(path, "has no ticker columns after 'date'")
+    price = Number(required=False, min=0, min_inclusive=False)
+    cells = parse_columns(
+        table, path, {"date": Date(required=True)} | dict.fromkeys(tickers, price)
+    )
+    dates = pd.DatetimeIndex(cells["date"], name="date")
+    _require_unique(pd.Series(dates), table[ROW], path, "date", show=lambda d: f"{d:%Y-%m-%d}")
+    values = np.column_stack([cells[t] for t in tickers])
+    prices = pd.DataFrame(values, index=dates, columns=pd.Index(tickers, dtype=object))
+    return prices.sort_index(kind="stable")
+
+
+def read_benchmark(path: str | Path) -> pd.Series:
+    """Benchmark weights: a float Series ``weight`` indexed by ``ticker``, in file order.
+
+    Weights are >= 0 and sum to 1 (within 1e-4); tickers are unique. Each
+    ticker's spreadsheet row is kept in ``series.attrs["rows"]`` (ticker -> row)
+    so that ``check_benchmark_in_universe`` can name it.
+    """
+    table = read_table(path)
+    require_columns(table, BENCHMARK_REQUIRED, path)
+    cells = parse_columns(table, path, BENCHMARK_CELLS)
+    rows = table[ROW].to_numpy()
+    tickers = pd.Series(cells["ticker"])
+    _require_unique(tickers, rows, path, "ticker")
+    total = float(cells["weight"].sum())
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise InputError(
+            path, f"weights sum to {total:.6g}, expected 1 (±{WEIGHT_TOLERANCE:g})", column="weight"
+        )
+    bench = pd.Series(
+        cells["weight"], index=pd.Index(tickers.to_numpy(), name="ticker"), name="weight"
+    )
+    bench.attrs["rows"] = dict(zip(tickers, (int(r) for r in rows), strict=True))
+    return bench
+
+
+def read_accounts(path: str | Path) -> pd.DataFrame:
+    """A book of accounts, one row each, in file order.
+
+    Columns: ``account`` (str, unique), ``scenario``, ``benchmark`` (str, "" when
+    not given), ``taxable`` (bool from true/false, yes/no, 1/0; default False),
+    ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
+    (str, default ""), ``row``.
+    """
+    table = read_table(path)
+    require_columns(table, ACCOUNTS_REQUIRED, path)
+    accounts = pd.DataFrame(parse_columns(table, path, ACCOUNTS_CELLS))
+    accounts[ROW] = table[ROW].to_numpy()
+    _require_unique(accounts["account"], accounts[ROW], path, "account")
+    return accounts
+
+
+# --------------------------------------------------------------------- cross-checks
+
+
+def check_holdings_in_universe(
+    holdings: pd.DataFrame, universe: pd.DataFrame, path: str | Path
+) -> None:
+    """Every held ticker (other than CASH) must be in the universe; names the holdings row."""
+    known = holdings["ticker"].isin(universe.index) | (holdings["ticker"] == CASH)
+    if known.all():
+        return
+    missing = holdings.loc[~known]
+    first = missing.iloc[0]
+    raise InputError(
+        path,
+        _missing_message(first["ticker"], missing["ticker"].unique(), "held"),
+        row=int(first[ROW]),
+        column="ticker",
+    )
+
+
+def check_benchmark_in_universe(bench: pd.Series, universe: pd.DataFrame, path: str | Path) -> None:
+    """Every benchmark ticker (other than CASH) must be in the universe; names the benchmark row."""
+    tickers = bench.index.to_series()
+    known = tickers.isin(universe.index) | (tickers == CASH)
+    if known.all():
+        return
+    missing = tickers[~known]
+    first = missing.iloc[0]
+    raise InputError(
+        path,
+        _missing_message(first, missing.unique(), "benchmark"),
+        row=bench.attrs.get("rows", {}).get(first),
+        column="ticker",
+    )
+
+
+def select_account(holdings: pd.DataFrame, account: str | None, path: str | Path) -> pd.DataFrame:
+    """The lots of one account; with ``account=None`` the file must hold a single account."""
+    accounts = list(dict.fromkeys(holdings["account"]))
+    if account is None:
+        if len(accounts) <= 1:
+            return holdings
+        raise InputError(
+            path,
+            f"holds {len(accounts)} accounts ({_listed(accounts)}); pass --account to choose one",
+            column="account",
+        )
+    if account not in accounts:
+        raise InputError(
+            path,
+            f"has no rows for account '{account}' (accounts found: {_listed(accounts)})",
+            column="account",
+        )
+    return holdings.loc[holdings["account"] == account]
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _require_unique(values: pd.Series, rows, path: str | Path, column: str, *, show=str) -> None:
+    """Raise at the second occurrence of the first repeated value."""
+    values = values.reset_index(drop=True)
+    repeated = values.duplicated()
+    if not repeated.any():
+        return
+    rows = np.asarray(rows)
+    second = int(np.argmax(repeated.to_numpy()))
+    first = int(np.argmax((values == values.iloc[second]).to_numpy()))
+    raise InputError(
+        path,
+        f"duplicate {column} '{show(values.iloc[second])}' (first at row {rows[first]})",
+        row=int(rows[second]),
+        column=column,
+    )
+
+
+def _missing_message(ticker: str, missing, role: str) -> str:
+    message = f"ticker '{ticker}' is not in the universe"
+    if len(missing) > 1:
+        message += f" ({len(missing)} {role} tickers are missing: {_listed(list(missing))})"
+    return message
+
+
+def _listed(names: list, limit: int = 8) -> str:
+    shown = ", ".join(str(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -1,0 +1,345 @@
+"""Limits as small objects that compile themselves to cvxpy.
+
+Each limit is named as an advisor would name it and holds its own Parameters.
+A *soft* limit can be compiled elastically: its slack s ≥ 0 relaxes it and the
+objective pays ``ELASTIC_PENALTY · Σs``, so an infeasible request still solves and
+the slacks say which limits conflict and by how much. Hard limits (long-only, the
+budget, restrictions) are never relaxed.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from rebalancer.errors import Conflict
+from rebalancer.optimize.terms import ActiveRisk, Vars
+
+ELASTIC_PENALTY = 1e3
+BINDING_TOL = 1e-5
+SLACK_TOL = 1e-5
+
+
+class Limit:
+    name = "limit"
+    soft = True
+
+    def __init__(self) -> None:
+        self.slack: cp.Variable | None = None
+
+    def _slack(self, shape: int | tuple = ()) -> cp.Expression | float:
+        if not self.elastic:
+            return 0.0
+        self.slack = cp.Variable(shape, nonneg=True, name=f"slack_{self.name}")
+        return self.slack
+
+    def compile(self, v: Vars, elastic: bool) -> list[cp.Constraint]:
+        self.elastic = elastic and self.soft
+        return self.build(v)
+
+    def build(self, v: Vars) -> list[cp.Constraint]:
+        raise NotImplementedError
+
+    def update(self, data) -> None:
+        pass
+
+    def penalty(self) -> cp.Expression | float:
+        return ELASTIC_PENALTY * cp.sum(self.slack) if self.slack is not None else 0.0
+
+    def binding(self, v: Vars) -> bool:
+        return False
+
+    def binding_labels(self, v: Vars) -> list[str]:
+        """The limits an advisor would read as 'at their limit' after the solve."""
+        return [self.name] if self.binding(v) else []
+
+    def conflicts(self, v: Vars) -> list[Conflict]:
+        return []
+
+    def _relaxed(self) -> np.ndarray:
+        if self.slack is None or self.slack.value is None:
+            return np.zeros(1)
+        return np.atleast_1d(self.slack.value)
+
+
+class LongOnly(Limit):
+    """w ≥ 0: no short positions."""
+
+    name, soft = "long_only", False
+
+    def build(self, v):
+        return [v.w >= 0]
+
+
+class Budget(Limit):
+    """Σw + cash = 1 and u ≥ |w − w₀| (the traded weights)."""
+
+    name, soft = "budget", False
+
+    def build(self, v):
+        return [cp.sum(v.w) + v.cash == 1, v.u >= v.z, v.u >= -v.z]
+
+
+class CashTarget(Limit):
+    """cash = target: fully invested but for the cash the scenario keeps."""
+
+    name = "cash_target"
+
+    def __init__(self):
+        super().__init__()
+        self.target = cp.Parameter(nonneg=True, name="cash_target")
+
+    def build(self, v):
+        s = self._slack(2)
+        if isinstance(s, float):
+            return [v.cash == self.target]
+        return [v.cash <= self.target + s[0], v.cash >= self.target - s[1]]
+
+    def update(self, data):
+        self.target.value = data.cash_target
+
+    def conflicts(self, v):
+        s = self._relaxed()
+        if s.max() <= SLACK_TOL:
+            return []
+        return [Conflict("cash target", float(self.target.value), float(v.cash.value))]
+
+
+class Restrictions(Limit):
+    """w₀ − sell_cap ≤ w ≤ w₀ + buy_cap: no_buy / no_sell / no_trade and the screens."""
+
+    name, soft = "restrictions", False
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.buy_cap = cp.Parameter(n, nonneg=True, name="buy_cap")
+        self.sell_cap = cp.Parameter(n, nonneg=True, name="sell_cap")
+
+    def build(self, v):
+        return [v.z <= self.buy_cap, -v.z <= self.sell_cap]
+
+    def update(self, data):
+        self.buy_cap.value = data.buy_cap
+        self.sell_cap.value = data.sell_cap
+
+
+class _VectorCap(Limit):
+    """Shared shape of per-name caps: expr_i ≤ cap_i (+ slack_i)."""
+
+    label = ""
+
+    def __init__(self, n: int, tickers):
+        super().__init__()
+        self.cap = cp.Parameter(n, nonneg=True, name=self.name)
+        self.tickers = list(tickers)
+
+    def lhs(self, v):
+        raise NotImplementedError
+
+    def build(self, v):
+        return [self.lhs(v) <= self.cap + self._slack(self.cap.shape)]
+
+    def binding(self, v):
+        return bool(np.any(self.cap.value - self.lhs(v).value <= BINDING_TOL))
+
+    def conflicts(self, v):
+        s = self._relaxed()
+        bad = np.flatnonzero(s > SLACK_TOL)
+        if not len(bad):
+            return []
+        worst = bad[np.argmax(s[bad])]
+        detail = (
+            f"{len(bad)} name(s); worst {self.tickers[worst]} needs "
+            f"{self.lhs(v).value[worst]:.4%} of NAV vs {self.cap.value[worst]:.4%}"
+        )
+        return [
+            Conflict(
+                self.label, float(self.cap.value[worst]), float(self.lhs(v).value[worst]), detail
+            )
+        ]
+
+
+class PositionLimit(_VectorCap):
+    """w_i ≤ max_position (0 for a forced exit)."""
+
+    name, label = "max_position", "max_position"
+
+    def lhs(self, v):
+        return v.w
+
+    def update(self, data):
+        self.cap.value = data.position_cap
+
+
+class Liquidity(_VectorCap):
+    """|w_i − w₀_i| ≤ participation_i × ADV_i × days / NAV."""
+
+    name, label = "liquidity", "liquidity (max participation of ADV)"
+
+    def lhs(self, v):
+        return v.u
+
+    def update(self, data):
+        self.cap.value = data.liquidity_cap
+
+    def binding(self, v):
+        traded = np.abs(v.z.value) > 1e-6
+        return bool(np.any(traded & (self.cap.value - np.abs(v.z.value) <= BINDING_TOL)))
+
+
+class _ScalarCap(Limit):
+    """One number bounded above: value(v) ≤ limit (+ slack)."""
+
+    def __init__(self):
+        super().__init__()
+        self.limit = cp.Parameter(nonneg=True, name=self.name)
+
+    def value_expr(self, v):
+        raise NotImplementedError
+
+    def build(self, v):
+        return [self.value_expr(v) <= self.limit + self._slack()]
+
+    def measured(self, v) -> float:
+        return float(self.value_expr(v).value)
+
+    def binding(self, v):
+        return self.limit.value - self.measured(v) <= BINDING_TOL * max(1.0, self.limit.value)
+
+    def conflicts(self, v):
+        if self._relaxed().max() <= SLACK_TOL:
+            return []
+        return [Conflict(self.name, float(self.limit.value), self.measured(v))]
+
+
+class Turnover(_ScalarCap):
+    """Σ|w − w₀| / 2 ≤ max_turnover (buys plus sells over twice NAV)."""
+
+    name = "max_turnover"
+
+    def value_expr(self, v):
+        return cp.sum(v.u) / 2
+
+    def update(self, data):
+        self.limit.value = data.max_turnover
+
+
+class TrackingError(_ScalarCap):
+    """√(aᵀΣa) ≤ max_tracking_error, as a second-order cone."""
+
+    name = "max_tracking_error"
+
+    def __init__(self, risk: ActiveRisk):
+        self.risk = risk
+        super().__init__()
+
+    def value_expr(self, v):
+        parts = [self.risk.lt @ v.f]
+        if self.risk.has_specific:
+            parts.append(cp.multiply(self.risk.sqrt_d, v.active))
+        return cp.norm(cp.hstack(parts), 2)
+
+    def update(self, data):
+        self.limit.value = data.max_tracking_error
+
+
+class TiltBands(Limit):
+    """lo_g ≤ (G a)_g ≤ hi_g: active exposure of each tilted group inside its band."""
+
+    name = "tilt_bands"
+
+    def __init__(self, groups: np.ndarray, labels: list[str]):
+        super().__init__()
+        self.groups = groups
+        self.labels = labels
+        m = groups.shape[0]
+        self.lo = cp.Parameter(m, name="tilt_lo")
+        self.hi = cp.Parameter(m, name="tilt_hi")
+
+    def build(self, v):
+        m = self.groups.shape[0]
+        self.slack_lo = self._slack(m)
+        lo_slack = self.slack_lo
+        hi_slack = self._slack(m)
+        self.slack_hi = hi_slack
+        self.slacks = [x for x in (lo_slack, hi_slack) if not isinstance(x, float)]
+        exposure = self.groups @ v.active
+        return [exposure >= self.lo - lo_slack, exposure <= self.hi + hi_slack]
+
+    def penalty(self):
+        if not getattr(self, "slacks", None):
+            return 0.0
+        return ELASTIC_PENALTY * sum(cp.sum(s) for s in self.slacks)
+
+    def update(self, data):
+        self.lo.value = data.tilt_lo
+        self.hi.value = data.tilt_hi
+
+    def binding_labels(self, v) -> list[str]:
+        exp = self.groups @ v.active.value
+        out = []
+        for g, label in enumerate(self.labels):
+            if exp[g] - self.lo.value[g] <= BINDING_TOL:
+                out.append(f"tilt {label} (lower band)")
+            if self.hi.value[g] - exp[g] <= BINDING_TOL:
+                out.append(f"tilt {label} (upper band)")
+        return out
+
+    def conflicts(self, v):
+        if not getattr(self, "slacks", None):
+            return []
+        exp = self.groups @ v.active.value
+        out = []
+        for g, label in enumerate(self.labels):
+            if self.slack_lo.value[g] > SLACK_TOL:
+                out.append(
+                    Conflict(
+                        f"tilt {label} lower band",
+                        float(self.lo.value[g]),
+                        float(exp[g]),
+                        "active exposure",
+                    )
+                )
+            if self.slack_hi.value[g] > SLACK_TOL:
+                out.append(
+                    Conflict(
+                        f"tilt {label} upper band",
+                        float(self.hi.value[g]),
+                        float(exp[g]),
+                        "active exposure",
+                    )
+                )
+        return out
+
+
+class SectorCaps(Limit):
+    """S w ≤ sector_max: the weight of every sector."""
+
+    name = "sector_max"
+
+    def __init__(self, sectors: np.ndarray, labels: list[str]):
+        super().__init__()
+        self.sectors = sectors
+        self.labels = labels
+        self.limit = cp.Parameter(nonneg=True, name="sector_max")
+
+    def build(self, v):
+        return [self.sectors @ v.w <= self.limit + self._slack(self.sectors.shape[0])]
+
+    def update(self, data):
+        self.limit.value = data.sector_max
+
+    def binding_labels(self, v):
+        weights = self.sectors @ v.w.value
+        return [
+            f"sector_max ({self.labels[g]})"
+            for g in np.flatnonzero(self.limit.value - weights <= BINDING_TOL)
+        ]
+
+    def conflicts(self, v):
+        s = self._relaxed()
+        weights = self.sectors @ v.w.value
+        return [
+            Conflict(f"sector_max ({self.labels[g]})", float(self.limit.value), float(weights[g]))
+            for g in np.flatnonzero(s > SLACK_TOL)
+        ]

@@ -1,0 +1,215 @@
+"""The rebalance problem: objective terms plus limit objects, compiled once.
+
+``RebalanceProblem`` builds the cvxpy problem from the *structure* of a request
+(universe size, risk model, tilt groups, which optional limits exist) and takes
+every number an account or a what-if changes as Parameter values
+(``ProblemData``), so a re-solve after ``update`` skips compilation (DPP).
+
+An infeasible request is solved again in elastic form (soft limits with
+penalised slacks); the limits that had to give, and by how much, are raised as an
+``InfeasibleError``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from rebalancer.errors import InfeasibleError
+from rebalancer.optimize import constraints as lim
+from rebalancer.optimize.terms import ActiveRisk, ExpectedReturn, TiltPull, TradingCost, Vars
+
+SOLVERS = ("CLARABEL", "SCS")
+BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What fixes the shape of the problem (changing it means recompiling)."""
+
+    tickers: tuple[str, ...]
+    loadings: np.ndarray  # B, N×K
+    factor_chol: np.ndarray  # L, K×K
+    specific_var: np.ndarray  # d, N
+    tilt_groups: np.ndarray  # G, T×N
+    tilt_labels: tuple[str, ...]
+    sector_groups: np.ndarray  # S, sectors×N
+    sector_labels: tuple[str, ...]
+    has_turnover: bool
+    has_tracking_error: bool
+    has_sector_max: bool
+
+
+@dataclass(frozen=True)
+class ProblemData:
+    """The numbers of one request; weights are fractions of NAV, returns annual."""
+
+    alpha: np.ndarray  # expected active return per name
+    w0: np.ndarray  # current weights
+    ref: np.ndarray  # reference weights
+    risk_aversion: float
+    spread: np.ndarray  # linear cost per unit weight traded
+    impact: np.ndarray  # coefficient of |z|^1.5
+    liquidity_cap: np.ndarray  # max traded weight per name
+    buy_cap: np.ndarray  # max weight bought per name (0 = may not buy)
+    sell_cap: np.ndarray  # max weight sold per name (0 = may not sell)
+    position_cap: np.ndarray  # max weight per name
+    cash_target: float
+    tilt_target: np.ndarray
+    tilt_lo: np.ndarray
+    tilt_hi: np.ndarray
+    tilt_strength: float
+    max_turnover: float = BIG
+    max_tracking_error: float = BIG
+    sector_max: float = BIG
+
+
+@dataclass(frozen=True)
+class Solution:
+    weights: np.ndarray
+    cash: float
+    status: str
+    solver: str
+    objective: float
+    binding: list[str] = field(default_factory=list)
+    compile_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+class RebalanceProblem:
+    def __init__(self, structure: Structure, elastic: bool = False):
+        self.structure = structure
+        self.elastic = elastic
+        s = structure
+        n, k = s.loadings.shape
+        self.vars = Vars(
+            w=cp.Variable(n, name="w"),
+            cash=cp.Variable(name="cash"),
+            u=cp.Variable(n, nonneg=True, name="u"),
+            f=cp.Variable(k, name="f"),
+            active=cp.Variable(n, name="active"),
+            w0=cp.Parameter(n, name="w0"),
+            ref=cp.Parameter(n, name="ref"),
+        )
+        self.risk = ActiveRisk(s.factor_chol, s.specific_var)
+        self.terms_plus = [ExpectedReturn(n)]
+        self.terms_minus = [self.risk, TradingCost(n)]
+        if len(s.tilt_labels):
+            self.terms_minus.append(TiltPull(s.tilt_groups))
+        self.limits: list[lim.Limit] = [
+            lim.LongOnly(),
+            lim.Budget(),
+            lim.CashTarget(),
+            lim.Restrictions(n),
+            lim.PositionLimit(n, s.tickers),
+            lim.Liquidity(n, s.tickers),
+        ]
+        if s.has_turnover:
+            self.limits.append(lim.Turnover())
+        if s.has_tracking_error:
+            self.limits.append(lim.TrackingError(self.risk))
+        if len(s.tilt_labels):
+            self.limits.append(lim.TiltBands(s.tilt_groups, list(s.tilt_labels)))
+        if s.has_sector_max:
+            self.limits.append(lim.SectorCaps(s.sector_groups, list(s.sector_labels)))
+
+        v = self.vars
+        cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active]
+        cons += [c for t in self.terms_minus if hasattr(t, "constraints") for c in t.constraints(v)]
+        for limit in self.limits:
+            cons += limit.compile(v, elastic)
+        objective = sum(t.expr(v) for t in self.terms_plus) - sum(
+            t.expr(v) for t in self.terms_minus
+        )
+        if elastic:
+            objective = objective - sum(limit.penalty() for limit in self.limits)
+        self.problem = cp.Problem(cp.Maximize(objective), cons)
+        self._compiled: set[str] = set()
+
+    def update(self, data: ProblemData) -> None:
+        self.vars.w0.value = data.w0
+        self.vars.ref.value = data.ref
+        for part in (*self.terms_plus, *self.terms_minus, *self.limits):
+            part.update(data)
+
+    def solve(
+        self, data: ProblemData, solvers: tuple[str, ...] = SOLVERS, explain: bool = True
+    ) -> Solution:
+        """Solve for ``data``; the first solver that answers wins, the rest are fallbacks.
+
+        An infeasible request raises ``InfeasibleError``; with ``explain`` its
+        conflicts come from an elastic re-solve.
+        """
+        self.update(data)
+        warnings: list[str] = []
+        status, used = "not solved", ""
+        t_compile = t_solve = 0.0
+        for solver in solvers:
+            if solver not in cp.installed_solvers():
+                continue
+            t0 = time.perf_counter()
+            try:
+                self.problem.solve(solver=solver, **_options(solver))
+            except cp.SolverError as exc:
+                warnings.append(f"solver {solver} failed ({exc}); trying the next")
+                continue
+            stats = self.problem.compilation_time or 0.0
+            t_compile += stats
+            t_solve += time.perf_counter() - t0 - stats
+            status, used = self.problem.status, solver
+            if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.INFEASIBLE):
+                break
+            warnings.append(f"solver {solver} ended with status {status}; trying the next")
+        if status == cp.INFEASIBLE or status == cp.INFEASIBLE_INACCURATE:
+            raise self._explain(data) if explain else InfeasibleError("", [])
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            raise RuntimeError(f"no solver could solve the problem (last status: {status})")
+        if status == cp.OPTIMAL_INACCURATE:
+            warnings.append(f"solver {used} reported an inaccurate optimum")
+        v = self.vars
+        binding = [
+            label for limit in self.limits if limit.soft for label in limit.binding_labels(v)
+        ]
+        return Solution(
+            np.asarray(v.w.value, float),
+            float(v.cash.value),
+            status,
+            used,
+            float(self.problem.value),
+            binding,
+            t_compile,
+            t_solve,
+            warnings,
+        )
+
+    def _explain(self, data: ProblemData) -> InfeasibleError:
+        """Solve the elastic form and name the limits that had to give."""
+        elastic = RebalanceProblem(self.structure, elastic=True)
+        elastic.update(data)
+        try:
+            elastic.problem.solve(solver=SOLVERS[0], **_options(SOLVERS[0]))
+        except cp.SolverError:
+            return InfeasibleError("", [])
+        if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            return InfeasibleError("", [], ["hard limits: long-only, budget and restrictions"])
+        v = elastic.vars
+        conflicts = [c for limit in elastic.limits for c in limit.conflicts(v)]
+        relaxed = {c.constraint.split(" (")[0] for c in conflicts}
+        binding = [
+            label
+            for limit in elastic.limits
+            if limit.soft
+            for label in limit.binding_labels(v)
+            if label.split(" (")[0] not in relaxed
+        ]
+        return InfeasibleError("", conflicts, binding)
+
+
+def _options(solver: str) -> dict:
+    if solver == "SCS":
+        return {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 20000}
+    return {}

@@ -1,0 +1,348 @@
+"""The scenario schema: frozen dataclasses, validated from plain YAML data.
+
+A scenario states a view as tilts and limits. Every key is declared here; an
+unknown key is rejected with the nearest valid name. Numbers carry their range in
+field metadata, so the checks and the documentation live in one place.
+
+Weights, targets and bands are fractions of NAV (0.05 = 5%); money is in USD;
+costs are in basis points of traded value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from rebalancer.errors import ScenarioError, nearest
+from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
+
+
+def _num(lo: float | None = None, hi: float | None = None, doc: str = "") -> dict:
+    return {"lo": lo, "hi": hi, "doc": doc}
+
+
+@dataclass(frozen=True)
+class ByGroup:
+    """A value per group: ``{default: 0.2, "size:small": 0.1}``.
+
+    For a security in several listed groups the strictest value wins (``pick``
+    says which is strictest: the smallest participation, the widest spread).
+    """
+
+    default: float
+    overrides: tuple[tuple[Selector, float], ...] = ()
+
+    def to_data(self) -> dict[str, float]:
+        return {"default": self.default, **{s.text: v for s, v in self.overrides}}
+
+
+@dataclass(frozen=True)
+class Cash:
+    target: float = field(default=0.02, metadata=_num(0, 1, "cash weight the optimizer aims at"))
+    min: float = field(default=0.01, metadata=_num(0, 1, "cash floor after the final trades"))
+
+
+@dataclass(frozen=True)
+class Liquidity:
+    max_participation: ByGroup = field(
+        default_factory=lambda: ByGroup(0.2),
+        metadata=_num(0, 1, "largest trade as a share of average daily traded value"),
+    )
+    days: float = field(default=1.0, metadata=_num(0, 100, "trading days the trade may take"))
+
+
+@dataclass(frozen=True)
+class Constraints:
+    cash: Cash = field(default_factory=Cash)
+    max_position: float | None = field(default=0.05, metadata=_num(0, 1))
+    max_turnover: float | None = field(default=None, metadata=_num(0, 1))
+    max_tracking_error: float | None = field(default=None, metadata=_num(0, 2))
+    liquidity: Liquidity = field(default_factory=Liquidity)
+    min_trade_usd: float = field(default=0.0, metadata=_num(0, None))
+    round_lots: bool = True
+    sector_max: float | None = field(default=None, metadata=_num(0, 1))
+
+
+@dataclass(frozen=True)
+class Costs:
+    spread_bps: ByGroup = field(
+        default_factory=lambda: ByGroup(5.0),
+        metadata=_num(0, 10_000, "one-way cost of crossing the spread, bps of traded value"),
+    )
+    impact: float = field(
+        default=0.7,
+        metadata=_num(0, 100, "impact coefficient c: cost/value = c × daily vol × sqrt(trade/ADV)"),
+    )
+
+
+@dataclass(frozen=True)
+class Signals:
+    weight: float = field(default=0.0, metadata=_num(0, 10, "scale of the signal alpha"))
+    ic: float = field(default=0.05, metadata=_num(0, 1, "information coefficient"))
+    metrics: dict[str, float] = field(default_factory=dict)
+    neutralize: str = "sector"
+    winsorize: float = field(default=0.05, metadata=_num(0, 0.5, "tail share clipped each side"))
+
+
+@dataclass(frozen=True)
+class Tilt:
+    target: float = field(metadata=_num(-1, 1, "active exposure to aim at"))
+    band: float = field(default=0.0, metadata=_num(0, 1, "allowed distance from the target"))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "unnamed"
+    description: str = ""
+    extends: str | None = None
+    risk_aversion: float = field(default=5.0, metadata=_num(0, 1e6, "penalty on active variance"))
+    tilt_strength: float = field(
+        default=10.0, metadata=_num(0, 1e6, "pull toward tilt targets inside their bands")
+    )
+    risk_free_rate: float = field(default=0.04, metadata=_num(-0.1, 0.5))
+    market_risk_aversion: float = field(
+        default=2.5, metadata=_num(0, 100, "delta of the market-implied prior returns")
+    )
+    size_buckets: dict[str, float] = field(
+        default_factory=lambda: {"large": 10e9, "mid": 2e9, "small": 3e8}
+    )
+    signals: Signals = field(default_factory=Signals)
+    tilts: dict[str, Tilt] = field(default_factory=dict)
+    constraints: Constraints = field(default_factory=Constraints)
+    costs: Costs = field(default_factory=Costs)
+
+    def tilt_selectors(self) -> list[Selector]:
+        return [parse_selector(s) for s in self.tilts]
+
+    def to_data(self) -> dict[str, Any]:
+        """The effective settings as plain data (for the Scenario sheet and JSON)."""
+        return _to_data(self)
+
+
+SIGNAL_METRICS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
+NEUTRALIZE = ("sector", "region", "none")
+
+
+def _to_data(obj: Any) -> Any:
+    if isinstance(obj, ByGroup):
+        return obj.to_data()
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _to_data(v) for k, v in obj.items()}
+    return obj
+
+
+class Problems:
+    """Collects every problem in a scenario so validate can report them all at once."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.items: list[ScenarioError] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(ScenarioError(self.path, message, key=key))
+
+
+def build(data: dict[str, Any], path: str | None, problems: Problems | None = None) -> Scenario:
+    """Validate merged scenario data into a ``Scenario``.
+
+    With ``problems`` given, every problem is recorded there and defaults stand in
+    for bad values; without it, the first problem raises ``ScenarioError``.
+    """
+    collect = problems if problems is not None else Problems(path)
+    scenario = _build_dataclass(Scenario, data, "", collect)
+    _cross_checks(scenario, collect)
+    if problems is None and collect.items:
+        raise collect.items[0]
+    return scenario
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _build_dataclass(cls: type, data: Any, prefix: str, problems: Problems) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.add(prefix or "<top>", f"expected a mapping of settings, got {_kind(data)}")
+        return cls() if _all_defaulted(cls) else None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        where = _join(prefix, str(key))
+        if key not in fields:
+            hint = nearest(str(key), list(fields))
+            problems.add(
+                where,
+                "unknown key"
+                + (f" (did you mean '{hint}'?)" if hint else f" (valid: {', '.join(fields)})"),
+            )
+            continue
+        value = _convert(hints[key], raw, where, fields[key].metadata, problems)
+        if value is not _BAD:
+            values[key] = value
+    missing = [n for n, f in fields.items() if n not in values and _required(f)]
+    for name in missing:
+        problems.add(_join(prefix, name), "required setting is missing")
+    if missing:
+        return None
+    return cls(**values)
+
+
+_BAD = object()
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _all_defaulted(cls: type) -> bool:
+    return not any(_required(f) for f in dataclasses.fields(cls))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    ) + (f" '{value}'" if isinstance(value, str | int | float) else "")
+
+
+def _convert(hint: Any, raw: Any, where: str, meta: Any, problems: Problems) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if (
+        origin in (typing.Union, getattr(__import__("types"), "UnionType", None))
+        and type(None) in args
+    ):
+        if raw is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is float:
+        return _number(raw, where, meta, problems)
+    if hint is bool:
+        if not isinstance(raw, bool):
+            problems.add(where, f"expected true or false, got {_kind(raw)}")
+            return _BAD
+        return raw
+    if hint is str:
+        if not isinstance(raw, str):
+            problems.add(where, f"expected text, got {_kind(raw)}")
+            return _BAD
+        return raw
+    if hint is ByGroup:
+        return _by_group(raw, where, meta, problems)
+    if dataclasses.is_dataclass(hint):
+        built = _build_dataclass(hint, raw, where, problems)
+        return _BAD if built is None else built
+    if origin is dict:
+        return _mapping(args[1], raw, where, problems)
+    raise TypeError(f"schema type {hint!r} at {where} has no converter")
+
+
+def _number(raw: Any, where: str, meta: Any, problems: Problems) -> Any:
+    if isinstance(raw, str):
+        try:  # YAML reads 10e9 as text; accept plain numeric text
+            raw = float(raw.replace("_", ""))
+        except ValueError:
+            problems.add(where, f"expected a number, got {_kind(raw)}")
+            return _BAD
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        problems.add(where, f"expected a number, got {_kind(raw)}")
+        return _BAD
+    value = float(raw)
+    if not math.isfinite(value):
+        problems.add(where, f"expected a finite number, got {raw}")
+        return _BAD
+    lo, hi = (meta or {}).get("lo"), (meta or {}).get("hi")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+        problems.add(where, f"{value:g} is outside {rng}")
+        return _BAD
+    return value
+
+
+def _by_group(raw: Any, where: str, meta: Any, problems: Problems) -> Any:
+    if not isinstance(raw, dict):
+        value = _number(raw, where, meta, problems)
+        return _BAD if value is _BAD else ByGroup(value)
+    default = 0.0
+    overrides = []
+    if "default" not in raw:
+        problems.add(where, "a per-group setting needs a 'default' value")
+    for key, val in raw.items():
+        sub = f"{where}.{key}"
+        num = _number(val, sub, meta, problems)
+        if num is _BAD:
+            continue
+        if key == "default":
+            default = num
+            continue
+        sel = _selector(str(key), sub, problems)
+        if sel is not None:
+            overrides.append((sel, num))
+    return ByGroup(default, tuple(overrides))
+
+
+def _selector(text: str, where: str, problems: Problems) -> Selector | None:
+    try:
+        return parse_selector(text)
+    except SelectorSyntaxError as exc:
+        problems.add(where, str(exc))
+        return None
+
+
+def _mapping(value_hint: Any, raw: Any, where: str, problems: Problems) -> Any:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(where, f"expected a mapping, got {_kind(raw)}")
+        return _BAD
+    out = {}
+    for key, val in raw.items():
+        sub = f"{where}.{key}"
+        if value_hint is Tilt:
+            sel = _selector(str(key), sub, problems)
+            if sel is None:
+                continue
+            if isinstance(val, int | float) and not isinstance(val, bool):
+                val = {"target": val}
+            built = _build_dataclass(Tilt, val, sub, problems)
+            if built is not None:
+                out[sel.text] = built
+        else:
+            num = _number(val, sub, None, problems)
+            if num is not _BAD:
+                out[str(key)] = num
+    return out
+
+
+def _cross_checks(s: Scenario, problems: Problems) -> None:
+    """Rules that involve more than one setting."""
+    if s is None:
+        return
+    buckets = s.size_buckets
+    if set(buckets) != {"large", "mid", "small"}:
+        problems.add("size_buckets", "needs exactly the lower bounds large, mid and small")
+    elif not buckets["large"] > buckets["mid"] > buckets["small"] > 0:
+        problems.add("size_buckets", "lower bounds must fall: large > mid > small > 0")
+    for metric in s.signals.metrics:
+        if metric not in SIGNAL_METRICS:
+            hint = nearest(metric, SIGNAL_METRICS)
+            problems.add(
+                f"signals.metrics.{metric}",
+                "unknown metric" + (f" (did you mean '{hint}'?)" if hint else ""),
+            )
+    if s.signals.neutralize not in NEUTRALIZE:
+        problems.add("signals.neutralize", f"expected one of {', '.join(NEUTRALIZE)}")
+    cash = s.constraints.cash
+    if cash.min > cash.target:
+        problems.add("constraints.cash", f"min {cash.min:g} is above target {cash.target:g}")
+    for sel, tilt in s.tilts.items():
+        if tilt.target - tilt.band < -1 or tilt.target + tilt.band > 1:
+            problems.add(f"tilts.{sel}", "target ± band leaves [-1, 1]")

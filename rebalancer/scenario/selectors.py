@@ -1,0 +1,105 @@
+"""Group selectors: ``sector:Energy``, ``size:small & region:EM``, ``theme:biotech``.
+
+A selector is a conjunction of ``key:value`` terms joined with ``&``. It is parsed
+by splitting, never evaluated. Matching is case-insensitive; ``theme`` matches one
+tag of the ``;``-separated ``themes`` column, every other key matches the column
+of the same name (``size`` is the bucket computed from ``market_cap``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+KEYS = ("sector", "region", "size", "theme", "country", "industry", "ticker")
+SIZE_BUCKETS = ("large", "mid", "small", "micro")
+REGIONS = ("US", "DM", "EM")
+
+
+@dataclass(frozen=True)
+class Term:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed group selector; ``text`` is its canonical spelling."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def text(self) -> str:
+        return " & ".join(f"{t.key}:{t.value}" for t in self.terms)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class SelectorSyntaxError(ValueError):
+    """Raised with a message fit for the user; callers add the file and key."""
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse ``"size:small & region:EM"``; raises SelectorSyntaxError on bad input."""
+    if not isinstance(text, str) or not text.strip():
+        raise SelectorSyntaxError("a group selector must be a non-empty text like 'size:small'")
+    terms = []
+    for part in text.split("&"):
+        key, sep, value = part.strip().partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not key or not value:
+            raise SelectorSyntaxError(
+                f"'{part.strip()}' is not of the form key:value (keys: {', '.join(KEYS)})"
+            )
+        if key not in KEYS:
+            from rebalancer.errors import nearest
+
+            hint = nearest(key, KEYS)
+            raise SelectorSyntaxError(
+                f"unknown selector key '{key}'"
+                + (f" (did you mean '{hint}'?)" if hint else f" (keys: {', '.join(KEYS)})")
+            )
+        if key == "size":
+            value = value.lower()
+            if value not in SIZE_BUCKETS:
+                raise SelectorSyntaxError(
+                    f"unknown size bucket '{value}' (one of {', '.join(SIZE_BUCKETS)})"
+                )
+        elif key == "region":
+            value = value.upper()
+            if value not in REGIONS:
+                raise SelectorSyntaxError(f"unknown region '{value}' (one of {', '.join(REGIONS)})")
+        elif key in ("theme",):
+            value = value.lower()
+        elif key in ("country", "ticker"):
+            value = value.upper()
+        terms.append(Term(key, value))
+    return Selector(tuple(terms))
+
+
+def size_bucket(market_cap: pd.Series, thresholds: dict[str, float]) -> pd.Series:
+    """Bucket by market cap: >= large, >= mid, >= small, else micro (lower bounds in USD)."""
+    mc = market_cap.to_numpy(dtype=float)
+    out = np.full(mc.shape, "micro", dtype=object)
+    for name in ("small", "mid", "large"):
+        out[mc >= thresholds[name]] = name
+    return pd.Series(out, index=market_cap.index, name="size")
+
+
+def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
+    """Boolean mask over ``universe`` rows (it must carry a ``size`` column)."""
+    mask = np.ones(len(universe), dtype=bool)
+    for term in selector.terms:
+        if term.key == "theme":
+            tags = universe["themes"].astype(str).str.lower().str.split(";")
+            hit = tags.map(lambda ts, v=term.value: v in [t.strip() for t in ts]).to_numpy(bool)
+        elif term.key == "ticker":
+            hit = universe.index.astype(str).str.upper().to_numpy() == term.value
+        else:
+            col = universe[term.key].astype(str).str.strip()
+            hit = (col.str.lower() == term.value.lower()).to_numpy(bool)
+        mask &= hit
+    return mask

@@ -1,0 +1,89 @@
+"""The valuation / quality / momentum composite and the alpha it implies.
+
+For each metric m with scenario sign s_m (−1: lower is better, as for P/B):
+
+1. transform: P/B and P/E enter as logarithms (ratios are skewed; P/E ≤ 0 is
+   missing — loss makers have no meaningful multiple);
+2. winsorise: clip to the q and 1−q quantiles of the whole cross-section;
+3. robust z-score within the neutralising group g (sector or region):
+   z = (x − median_g) / (1.4826 · MAD_g), clipped to ±3; a group whose MAD is 0
+   gives 0; a missing value gives 0 (neutral on that metric) and is counted;
+4. composite c = Σ_m s_m z_m / Σ_m |s_m|, re-standardised to unit cross-sectional
+   standard deviation.
+
+Alpha follows Grinold's rule, alpha_i = weight × IC × σ_i × score_i, with σ_i the
+name's residual (specific) volatility: a one-sigma score earns IC × σ a year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.scenario.schema import Signals
+
+LOG_METRICS = ("pb", "pe")
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    score: pd.Series  # composite, unit std (0 where no metric is known)
+    alpha: pd.Series  # annual expected active return
+    missing: dict[str, int]  # metric -> names lacking it
+
+
+def winsorize(x: pd.Series, q: float) -> pd.Series:
+    """Clip to the q and 1−q quantiles (NaN stays NaN)."""
+    if q <= 0 or x.notna().sum() < 3:
+        return x
+    lo, hi = x.quantile(q), x.quantile(1 - q)
+    return x.clip(lo, hi)
+
+
+def robust_z(x: pd.Series, groups: pd.Series | None) -> pd.Series:
+    """(x − median) / (1.4826 · MAD) within each group, clipped to ±3; NaN → 0."""
+
+    def one(v: pd.Series) -> pd.Series:
+        med = v.median()
+        mad = (v - med).abs().median() * 1.4826
+        if not np.isfinite(mad) or mad <= 0:
+            return v * 0.0
+        return (v - med) / mad
+
+    z = one(x) if groups is None else x.groupby(groups, group_keys=False).apply(one)
+    return z.reindex(x.index).clip(-3, 3).fillna(0.0)
+
+
+def metric_values(universe: pd.DataFrame, metric: str) -> pd.Series:
+    if metric not in universe:
+        return pd.Series(np.nan, index=universe.index, dtype=float)
+    x = universe[metric].astype(float)
+    if metric in LOG_METRICS:
+        x = np.log(x.where(x > 0))
+    return x
+
+
+def composite(universe: pd.DataFrame, spec: Signals) -> tuple[pd.Series, dict[str, int]]:
+    """The signed, neutralised composite score and the count of names missing each metric."""
+    groups = None if spec.neutralize == "none" else universe[spec.neutralize]
+    total = pd.Series(0.0, index=universe.index)
+    missing: dict[str, int] = {}
+    weight_sum = sum(abs(s) for s in spec.metrics.values())
+    if not weight_sum:
+        return total, missing
+    for metric, sign in spec.metrics.items():
+        x = metric_values(universe, metric)
+        missing[metric] = int(x.isna().sum())
+        total += sign * robust_z(winsorize(x, spec.winsorize), groups)
+    score = total / weight_sum
+    sd = score.std()
+    return (score / sd if sd and np.isfinite(sd) and sd > 0 else score * 0.0), missing
+
+
+def signal_alpha(universe: pd.DataFrame, spec: Signals, residual_vol: np.ndarray) -> SignalResult:
+    """alpha_i = weight × IC × σ_i × score_i (annual)."""
+    score, missing = composite(universe, spec)
+    alpha = spec.weight * spec.ic * residual_vol * score.to_numpy()
+    return SignalResult(score, pd.Series(alpha, index=universe.index), missing)

@@ -1,0 +1,218 @@
+"""From optimal weights to orders an advisor can send: shares, lots, cash.
+
+1. ``round_orders``: the continuous answer becomes whole lots, rounded toward no
+   trade (so no trade grows past what the optimizer allowed: liquidity, turnover
+   and buys only shrink); a target under half a lot becomes a full exit; orders
+   under ``min_trade_usd`` are dropped unless they close a position; sells are
+   topped up where rounding left a position or a sector above its cap; and buys
+   are trimmed until cash, net of estimated costs, is above its floor.
+2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
+   cost per share first (HIFO), so realised gains are as small as the lots allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+EPS = 1e-9
+LONG_TERM_DAYS = 365
+
+
+@dataclass(frozen=True)
+class RoundingRules:
+    nav_usd: float
+    cash_before_usd: float
+    cash_floor_usd: float
+    min_trade_usd: float
+    price: np.ndarray
+    lot: np.ndarray  # shares per tradable unit
+    shares_before: np.ndarray
+    liquidity_cap_usd: np.ndarray  # max |notional| per name
+    may_buy: np.ndarray  # bool
+    may_sell: np.ndarray  # bool
+    position_cap: np.ndarray  # weight
+    sector_codes: np.ndarray  # int per name
+    sector_max: float | None
+
+
+def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> np.ndarray:
+    """Signed share quantities to trade. ``cost_usd(trade_usd) -> per-name cost``."""
+    r = rules
+    target_shares = np.maximum(target_weight, 0.0) * r.nav_usd / r.price
+    delta = target_shares - r.shares_before
+    q = np.sign(delta) * np.floor(np.abs(delta) / r.lot + EPS) * r.lot
+    q = np.where(delta > 0, np.where(r.may_buy, q, 0.0), np.where(r.may_sell, q, 0.0))
+
+    held = r.shares_before > 0
+    exit_value = r.shares_before * r.price
+    full_exit = (
+        held
+        & (delta < 0)
+        & r.may_sell
+        & (target_shares * r.price < 0.5 * r.lot * r.price)
+        & (exit_value <= r.liquidity_cap_usd * (1 + 1e-9))
+    )
+    q = np.where(full_exit, -r.shares_before, q)
+
+    small = np.abs(q) * r.price < r.min_trade_usd
+    closes = np.isclose(q, -r.shares_before) & held
+    q = np.where(small & ~closes, 0.0, q)
+
+    q = _fix_positions(q, r)
+    if r.sector_max is not None:
+        q = _fix_sectors(q, r)
+    q = _enforce_min_trade(q, r)
+    return _repair_cash(q, r, cost_usd)
+
+
+def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+    """Drop buys under the minimum; lift sells a fix-up left under it (or close them)."""
+    closes = np.isclose(q, -r.shares_before) & (r.shares_before > 0)
+    small = (q != 0) & (np.abs(q) * r.price < r.min_trade_usd) & ~closes
+    if not small.any():
+        return q
+    q = np.where(small & (q > 0), 0.0, q)
+    room = _room_to_sell(q, r)
+    for i in np.flatnonzero(small & (q < 0)):
+        lots_needed = np.ceil(r.min_trade_usd / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+        extra = lots_needed - abs(q[i])
+        if extra <= room[i]:
+            q[i] -= extra
+        elif r.shares_before[i] * r.price[i] <= r.liquidity_cap_usd[i]:
+            q[i] = -r.shares_before[i]
+    return q
+
+
+def _room_to_sell(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+    """Shares more that may be sold per name: held, allowed, within liquidity."""
+    post = r.shares_before + q
+    liq_left = np.maximum(r.liquidity_cap_usd - np.abs(np.minimum(q, 0.0)) * r.price, 0.0)
+    room = np.minimum(post, np.floor(liq_left / (r.lot * r.price) + EPS) * r.lot)
+    return np.where(r.may_sell & (q <= 0), np.maximum(room, 0.0), 0.0)
+
+
+def _fix_positions(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+    post_value = (r.shares_before + q) * r.price
+    excess = post_value - r.position_cap * r.nav_usd
+    over = excess > EPS * r.nav_usd
+    if not over.any():
+        return q
+    need = np.ceil(np.where(over, excess, 0.0) / (r.lot * r.price) - EPS) * r.lot
+    extra = np.minimum(need, _room_to_sell(q, r))
+    return q - np.where(over, extra, 0.0)
+
+
+def _fix_sectors(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+    q = q.copy()
+    cap_usd = r.sector_max * r.nav_usd
+    for code in np.unique(r.sector_codes):
+        members = np.flatnonzero(r.sector_codes == code)
+        for _ in range(len(members) * 4):
+            post_value = (r.shares_before[members] + q[members]) * r.price[members]
+            excess = post_value.sum() - cap_usd
+            if excess <= EPS * r.nav_usd:
+                break
+            room = _room_to_sell(q, r)[members]
+            # cut buys first (largest), then add to sells of the largest positions
+            buys = np.flatnonzero(q[members] > 0)
+            if len(buys):
+                i = members[buys[np.argmax(q[members][buys] * r.price[members][buys])]]
+                q[i] = max(q[i] - np.ceil(excess / (r.lot[i] * r.price[i])) * r.lot[i], 0.0)
+                continue
+            if not (room > 0).any():
+                break
+            i = members[np.argmax(np.where(room > 0, post_value, -1.0))]
+            lots = np.ceil(excess / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+            q[i] -= min(lots, room[np.flatnonzero(members == i)[0]])
+    return q
+
+
+def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Trim buys (largest first) until cash after trades and costs is above the floor."""
+    q = q.copy()
+    for _ in range(4 * len(q) + 10):
+        trade_usd = q * r.price
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        deficit = r.cash_floor_usd - cash_after
+        if deficit <= 0:
+            return q
+        buys = np.flatnonzero(q > 0)
+        if len(buys):
+            i = buys[np.argmax(trade_usd[buys])]
+            cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+            q[i] = max(q[i] - cut, 0.0)
+            if 0 < q[i] * r.price[i] < r.min_trade_usd:
+                q[i] = 0.0
+            continue
+        room = _room_to_sell(q, r)
+        if not (room > 0).any():
+            return q  # nothing left to sell: the cash check will report the shortfall
+        i = int(np.argmax(np.where(room > 0, (r.shares_before + q) * r.price, -1.0)))
+        add = np.ceil(max(deficit, r.min_trade_usd) / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+        q[i] -= min(add, room[i])
+    return q
+
+
+def allocate_lots(
+    lots: pd.DataFrame, sells: pd.Series, price: pd.Series, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    """Take each sale from its lots, highest cost per share first (HIFO).
+
+    ``lots``: holdings rows (account, ticker, quantity, cost_basis, acquired, lot_id);
+    ``sells``: shares sold per ticker (positive). Returns one row per lot touched:
+    account, ticker, lot_id, acquired, quantity_sold, cost_basis_sold_usd,
+    proceeds_usd, realized_gain_usd, term (ST/LT, "" when the date is unknown).
+    """
+    rows = []
+    for ticker, shares in sells.items():
+        if shares <= 0:
+            continue
+        held = lots[lots["ticker"] == ticker].copy()
+        held["basis_per_share"] = held["cost_basis"] / held["quantity"]
+        held = held.sort_values(
+            ["basis_per_share", "acquired"],
+            ascending=[False, True],
+            na_position="last",
+            kind="stable",
+        )
+        left = float(shares)
+        for lot in held.itertuples(index=False):
+            if left <= EPS:
+                break
+            take = min(left, float(lot.quantity))
+            left -= take
+            basis = take * lot.basis_per_share
+            proceeds = take * float(price[ticker])
+            term = ""
+            if pd.notna(lot.acquired):
+                term = "LT" if (as_of - lot.acquired).days > LONG_TERM_DAYS else "ST"
+            rows.append(
+                {
+                    "account": lot.account,
+                    "ticker": ticker,
+                    "lot_id": lot.lot_id,
+                    "acquired": lot.acquired,
+                    "quantity_sold": take,
+                    "cost_basis_sold_usd": basis,
+                    "proceeds_usd": proceeds,
+                    "realized_gain_usd": proceeds - basis,
+                    "term": term,
+                }
+            )
+        if left > 1e-6:
+            raise AssertionError(f"sale of {shares} {ticker} exceeds its lots by {left}")
+    columns = [
+        "account",
+        "ticker",
+        "lot_id",
+        "acquired",
+        "quantity_sold",
+        "cost_basis_sold_usd",
+        "proceeds_usd",
+        "realized_gain_usd",
+        "term",
+    ]
+    return pd.DataFrame(rows, columns=columns)
