@@ -48,7 +48,7 @@ BUCKET_COUNTS: dict[tuple[str, str], int] = {
     ("EM", "small"): 100,
 }
 SIZES = ("large", "mid", "small", "micro")
-# lower bounds of the size buckets in USD (below "small" is micro)
+# lower bounds of the size buckets in USD, as in the scenarios (micro: the smallest name)
 SIZE_BOUNDS = {"large": 10e9, "mid": 2e9, "small": 3e8, "micro": 2e7}
 LARGE_CAP_MAX = 9e11  # for the lognormal draws; the mega caps below are set by hand
 # market cap per bucket: lognormal (median, sigma), truncated to the bucket
@@ -324,7 +324,8 @@ MAX_POSITION = 0.045  # hard check after rounding
 MIN_SHARES_PER_POSITION = 20  # skip names too expensive for the account size
 SHORT_TERM_LOT_PROB = 0.15  # share of TAX-2M lots bought within the last year
 PRE_HISTORY_GROWTH, PRE_HISTORY_VOL = 0.09, 0.22  # cost basis before the price history
-N_NO_BUY = 3
+# one ``no_buy`` name, not held by any account, in each of these (region, size) groups
+NO_BUY_GROUPS = (("US", "large"), ("US", "small"), ("EM", "small"))
 
 # --------------------------------------------------------------------------- words
 
@@ -504,7 +505,8 @@ def build_skeleton(rng: np.random.Generator) -> pd.DataFrame:
     for (region, size), count in BUCKET_COUNTS.items():
         median, sigma = MCAP_LOGNORMAL[size]
         lo = SIZE_BOUNDS[size]
-        hi = {"large": LARGE_CAP_MAX, "mid": 10e9, "small": 2e9, "micro": 3e8}[size]
+        hi = LARGE_CAP_MAX if size == "large" else SIZE_BOUNDS[SIZES[SIZES.index(size) - 1]]
+        # keep clear of the bucket edges so rounding to 4 digits cannot change the bucket
         mcap = truncated_lognormal(rng, count, median, sigma, lo * 1.002, hi * 0.998)
         if (region, size) == ("US", "large"):
             mcap[: len(US_MEGA_CAPS)] = [cap for cap, _ in US_MEGA_CAPS]
@@ -517,9 +519,11 @@ def build_skeleton(rng: np.random.Generator) -> pd.DataFrame:
 def assign_sectors(df: pd.DataFrame, rng: np.random.Generator) -> None:
     """Sectors (biotech names fixed to Health Care), then cap the benchmark sector weights."""
     n = len(df)
+    mega = np.flatnonzero((df["region"] == "US") & (df["size"] == "large"))[: len(US_MEGA_CAPS)]
     df["biotech"] = False
     for (region, size), count in BIOTECH_COUNTS.items():
         pool = np.flatnonzero((df["region"] == region) & (df["size"] == size))
+        pool = np.setdiff1d(pool, mega)
         df.loc[rng.choice(pool, count, replace=False), "biotech"] = True
     p_large = np.array(SECTOR_PROBS_LARGE, float) / sum(SECTOR_PROBS_LARGE)
     p_small = np.array(SECTOR_PROBS_SMALLER, float) / sum(SECTOR_PROBS_SMALLER)
@@ -530,7 +534,6 @@ def assign_sectors(df: pd.DataFrame, rng: np.random.Generator) -> None:
         rng.choice(len(SECTORS), n, p=p_small),
     )
     sector[df["biotech"].to_numpy()] = SECTORS.index("Health Care")
-    mega = np.flatnonzero((df["region"] == "US") & (df["size"] == "large"))[: len(US_MEGA_CAPS)]
     sector[mega] = [SECTORS.index(name) for _, name in US_MEGA_CAPS]
 
     # push every sector's cap weight in the benchmark (non-micro names) below the limit
@@ -902,16 +905,14 @@ def _split_shares(total: int, n_lots: int, rng: np.random.Generator) -> list[int
     return [int(p) for p in parts]
 
 
-def mark_restricted(universe: pd.DataFrame, holdings: pd.DataFrame, rng: np.random.Generator):
-    """``no_buy`` on a few names no account holds: a US large, a US small, an EM small cap."""
+def mark_restricted(
+    universe: pd.DataFrame, holdings: pd.DataFrame, rng: np.random.Generator
+) -> None:
+    """``no_buy`` on one name per NO_BUY_GROUPS entry that no account holds."""
     held = universe["ticker"].isin(holdings["ticker"])
-    picks = []
-    for region, size in (("US", "large"), ("US", "small"), ("EM", "small")):
-        pool = np.flatnonzero(
-            (~held & (universe["region"] == region) & (universe["size"] == size)).to_numpy()
-        )
-        picks.append(rng.choice(pool))
-    universe.loc[picks[:N_NO_BUY], "restricted"] = "no_buy"
+    for region, size in NO_BUY_GROUPS:
+        group = ~held & (universe["region"] == region) & (universe["size"] == size)
+        universe.loc[rng.choice(np.flatnonzero(group.to_numpy())), "restricted"] = "no_buy"
 
 
 def build_accounts() -> pd.DataFrame:

@@ -201,7 +201,8 @@ def propose_account(
     )
     t1 = time.perf_counter()
     timings["prepare"] = t1 - t0 - timings["risk_model"]
-    problem = RebalanceProblem(structure)
+    # one solve and at most one re-solve: constants compile faster than Parameters here
+    problem = RebalanceProblem(structure, problem_data, parametric=False)
     try:
         solution = problem.solve(problem_data)
     except InfeasibleError as exc:
@@ -350,6 +351,8 @@ def _without_small_trades(
         buy_cap=np.where(freeze_buy, 0.0, data.buy_cap),
         sell_cap=np.where(freeze_sell, 0.0, data.sell_cap),
     )
+    if not problem.values.parametric:
+        problem = RebalanceProblem(problem.structure, frozen, parametric=False)
     try:
         second = problem.solve(frozen, explain=False)
     except InfeasibleError:

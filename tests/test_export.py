@@ -392,10 +392,10 @@ def test_json_has_every_design_key_and_no_nan(written):
     assert summary["account"] == ACCOUNT
 
 
-def test_json_refuses_nan_in_a_headline_number(proposal, tmp_path):
-    bad = dataclasses.replace(proposal, metrics=dataclasses.replace(proposal.metrics, turnover=NAN))
-    with pytest.raises(ValueError):
-        write_json(bad, tmp_path / "s.json")
+def test_json_writes_an_unknown_headline_number_as_null(proposal, tmp_path):
+    odd = dataclasses.replace(proposal, metrics=dataclasses.replace(proposal.metrics, turnover=NAN))
+    write_json(odd, tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["turnover"] is None
 
 
 def test_json_accepts_numpy_scalars(proposal, tmp_path):
@@ -444,12 +444,12 @@ def test_write_outputs_refuses_to_overwrite_an_input(proposal, tmp_path):
     assert holdings.read_text() == "account,ticker,quantity\n"
 
 
-def test_write_outputs_writes_nothing_when_one_output_fails(proposal, tmp_path):
-    bad = dataclasses.replace(proposal, metrics=dataclasses.replace(proposal.metrics, turnover=NAN))
-    with pytest.raises(ValueError):
-        write_outputs(bad, out=tmp_path / "p.xlsx", trades=tmp_path / "t.csv",
+def test_write_outputs_writes_nothing_when_the_last_output_fails(proposal, tmp_path):
+    (tmp_path / "s.json").mkdir()  # the JSON target is a folder: that output cannot be written
+    with pytest.raises(RebalancerError):
+        write_outputs(proposal, out=tmp_path / "p.xlsx", trades=tmp_path / "t.csv",
                       json_path=tmp_path / "s.json")  # fmt: skip
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
 
 
 def test_write_outputs_returns_the_targets(proposal, tmp_path):

@@ -110,6 +110,11 @@ def test_empty_file_says_a_header_is_expected(tmp_path):
     assert "empty" in message
 
 
+def test_header_must_be_in_row_1(tmp_path):
+    path = write(tmp_path, "holdings.csv", "\n\naccount,ticker,quantity\nA1,AAPL,1\n")
+    assert "header row" in raises_at(read_holdings, path, 1, None)
+
+
 def test_header_only_file_says_there_are_no_data_rows(tmp_path):
     path = write(tmp_path, "holdings.csv", "account,ticker,quantity\n")
     assert "no data rows" in raises_at(read_holdings, path, None, None)

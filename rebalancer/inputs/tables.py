@@ -30,6 +30,7 @@ from rebalancer.errors import InputError
 
 ROW = "row"  # the column holding each row's spreadsheet row number
 SUFFIXES = (".csv", ".xlsx")
+BLANK_HEADER = "expected the header row of column names, found a blank row"
 
 _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per column
 
@@ -73,6 +74,8 @@ def _read_csv_grid(path: str | Path) -> np.ndarray:
             encoding="utf-8-sig",
         )
     except pd.errors.EmptyDataError:
+        if Path(path).read_bytes().lstrip(b"\xef\xbb\xbf").strip(b" \t\r\n,"):
+            raise InputError(path, BLANK_HEADER, row=1) from None
         raise InputError(path, "file is empty, expected a header row of column names") from None
     except UnicodeDecodeError:
         raise InputError(
@@ -141,7 +144,7 @@ def _table_from_grid(
     named = np.array([h != "" for h in header], dtype=bool)
     used = named | (body != "").any(axis=0) if len(body) else named
     if not named.any():
-        raise InputError(path, "the header row is blank, expected column names in row 1", row=1)
+        raise InputError(path, BLANK_HEADER, row=1)
     unnamed = np.flatnonzero(used & ~named)
     if len(unnamed):
         raise InputError(

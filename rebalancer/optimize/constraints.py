@@ -13,6 +13,7 @@ import cvxpy as cp
 import numpy as np
 
 from rebalancer.errors import Conflict
+from rebalancer.optimize.params import Values
 from rebalancer.optimize.terms import ActiveRisk, Vars
 
 ELASTIC_PENALTY = 1e3
@@ -39,9 +40,6 @@ class Limit:
 
     def build(self, v: Vars) -> list[cp.Constraint]:
         raise NotImplementedError
-
-    def update(self, data) -> None:
-        pass
 
     def penalty(self) -> cp.Expression | float:
         return ELASTIC_PENALTY * cp.sum(self.slack) if self.slack is not None else 0.0
@@ -85,18 +83,15 @@ class CashTarget(Limit):
 
     name = "cash_target"
 
-    def __init__(self):
+    def __init__(self, values: Values):
         super().__init__()
-        self.target = cp.Parameter(nonneg=True, name="cash_target")
+        self.target = values.get("cash_target", nonneg=True)
 
     def build(self, v):
         s = self._slack(2)
         if isinstance(s, float):
             return [v.cash == self.target]
         return [v.cash <= self.target + s[0], v.cash >= self.target - s[1]]
-
-    def update(self, data):
-        self.target.value = data.cash_target
 
     def conflicts(self, v):
         s = self._relaxed()
@@ -110,27 +105,24 @@ class Restrictions(Limit):
 
     name, soft = "restrictions", False
 
-    def __init__(self, n: int):
+    def __init__(self, values: Values, n: int):
         super().__init__()
-        self.buy_cap = cp.Parameter(n, nonneg=True, name="buy_cap")
-        self.sell_cap = cp.Parameter(n, nonneg=True, name="sell_cap")
+        self.buy_cap = values.get("buy_cap", n, nonneg=True)
+        self.sell_cap = values.get("sell_cap", n, nonneg=True)
 
     def build(self, v):
         return [v.z <= self.buy_cap, -v.z <= self.sell_cap]
-
-    def update(self, data):
-        self.buy_cap.value = data.buy_cap
-        self.sell_cap.value = data.sell_cap
 
 
 class _VectorCap(Limit):
     """Shared shape of per-name caps: expr_i ≤ cap_i (+ slack_i)."""
 
     label = ""
+    field = ""
 
-    def __init__(self, n: int, tickers):
+    def __init__(self, values: Values, n: int, tickers):
         super().__init__()
-        self.cap = cp.Parameter(n, nonneg=True, name=self.name)
+        self.cap = values.get(self.field, n, nonneg=True)
         self.tickers = list(tickers)
 
     def lhs(self, v):
@@ -162,25 +154,19 @@ class _VectorCap(Limit):
 class PositionLimit(_VectorCap):
     """w_i ≤ max_position (0 for a forced exit)."""
 
-    name, label = "max_position", "max_position"
+    name, label, field = "max_position", "max_position", "position_cap"
 
     def lhs(self, v):
         return v.w
-
-    def update(self, data):
-        self.cap.value = data.position_cap
 
 
 class Liquidity(_VectorCap):
     """|w_i − w₀_i| ≤ participation_i × ADV_i × days / NAV."""
 
-    name, label = "liquidity", "liquidity (max participation of ADV)"
+    name, label, field = "liquidity", "liquidity (max participation of ADV)", "liquidity_cap"
 
     def lhs(self, v):
         return v.u
-
-    def update(self, data):
-        self.cap.value = data.liquidity_cap
 
     def binding(self, v):
         traded = np.abs(v.z.value) > 1e-6
@@ -190,9 +176,9 @@ class Liquidity(_VectorCap):
 class _ScalarCap(Limit):
     """One number bounded above: value(v) ≤ limit (+ slack)."""
 
-    def __init__(self):
+    def __init__(self, values: Values):
         super().__init__()
-        self.limit = cp.Parameter(nonneg=True, name=self.name)
+        self.limit = values.get(self.name, nonneg=True)
 
     def value_expr(self, v):
         raise NotImplementedError
@@ -220,18 +206,15 @@ class Turnover(_ScalarCap):
     def value_expr(self, v):
         return cp.sum(v.u) / 2
 
-    def update(self, data):
-        self.limit.value = data.max_turnover
-
 
 class TrackingError(_ScalarCap):
     """√(aᵀΣa) ≤ max_tracking_error, as a second-order cone."""
 
     name = "max_tracking_error"
 
-    def __init__(self, risk: ActiveRisk):
+    def __init__(self, values: Values, risk: ActiveRisk):
         self.risk = risk
-        super().__init__()
+        super().__init__(values)
 
     def value_expr(self, v):
         parts = [self.risk.lt @ v.f]
@@ -239,22 +222,19 @@ class TrackingError(_ScalarCap):
             parts.append(cp.multiply(self.risk.sqrt_d, v.active))
         return cp.norm(cp.hstack(parts), 2)
 
-    def update(self, data):
-        self.limit.value = data.max_tracking_error
-
 
 class TiltBands(Limit):
     """lo_g ≤ (G a)_g ≤ hi_g: active exposure of each tilted group inside its band."""
 
     name = "tilt_bands"
 
-    def __init__(self, groups: np.ndarray, labels: list[str]):
+    def __init__(self, values: Values, groups: np.ndarray, labels: list[str]):
         super().__init__()
         self.groups = groups
         self.labels = labels
         m = groups.shape[0]
-        self.lo = cp.Parameter(m, name="tilt_lo")
-        self.hi = cp.Parameter(m, name="tilt_hi")
+        self.lo = values.get("tilt_lo", m)
+        self.hi = values.get("tilt_hi", m)
 
     def build(self, v):
         m = self.groups.shape[0]
@@ -270,10 +250,6 @@ class TiltBands(Limit):
         if not getattr(self, "slacks", None):
             return 0.0
         return ELASTIC_PENALTY * sum(cp.sum(s) for s in self.slacks)
-
-    def update(self, data):
-        self.lo.value = data.tilt_lo
-        self.hi.value = data.tilt_hi
 
     def binding_labels(self, v) -> list[str]:
         exp = self.groups @ v.active.value
@@ -317,17 +293,14 @@ class SectorCaps(Limit):
 
     name = "sector_max"
 
-    def __init__(self, sectors: np.ndarray, labels: list[str]):
+    def __init__(self, values: Values, sectors: np.ndarray, labels: list[str]):
         super().__init__()
         self.sectors = sectors
         self.labels = labels
-        self.limit = cp.Parameter(nonneg=True, name="sector_max")
+        self.limit = values.get("sector_max", nonneg=True)
 
     def build(self, v):
         return [self.sectors @ v.w <= self.limit + self._slack(self.sectors.shape[0])]
-
-    def update(self, data):
-        self.limit.value = data.sector_max
 
     def binding_labels(self, v):
         weights = self.sectors @ v.w.value

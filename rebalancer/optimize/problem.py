@@ -20,7 +20,15 @@ import numpy as np
 
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize import constraints as lim
-from rebalancer.optimize.terms import ActiveRisk, ExpectedReturn, TiltPull, TradingCost, Vars
+from rebalancer.optimize.params import Values
+from rebalancer.optimize.terms import (
+    ActiveRisk,
+    ExpectedReturn,
+    Term,
+    TiltPull,
+    TradingCost,
+    Vars,
+)
 
 SOLVERS = ("CLARABEL", "SCS")
 BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
@@ -81,10 +89,24 @@ class Solution:
 
 
 class RebalanceProblem:
-    def __init__(self, structure: Structure, elastic: bool = False):
+    """The cvxpy problem for one structure.
+
+    ``parametric=True`` compiles once with Parameters (``update`` then re-solve);
+    ``parametric=False`` bakes ``data`` in as constants (fastest for one solve).
+    """
+
+    def __init__(
+        self,
+        structure: Structure,
+        data: ProblemData,
+        *,
+        parametric: bool = True,
+        elastic: bool = False,
+    ):
         self.structure = structure
         self.elastic = elastic
-        s = structure
+        self.values = Values(data, parametric)
+        s, val = structure, self.values
         n, k = s.loadings.shape
         self.vars = Vars(
             w=cp.Variable(n, name="w"),
@@ -92,34 +114,35 @@ class RebalanceProblem:
             u=cp.Variable(n, nonneg=True, name="u"),
             f=cp.Variable(k, name="f"),
             active=cp.Variable(n, name="active"),
-            w0=cp.Parameter(n, name="w0"),
-            ref=cp.Parameter(n, name="ref"),
+            w0=val.get("w0", n),
+            ref=val.get("ref", n),
         )
-        self.risk = ActiveRisk(s.factor_chol, s.specific_var)
-        self.terms_plus = [ExpectedReturn(n)]
-        self.terms_minus = [self.risk, TradingCost(n)]
+        self.risk = ActiveRisk(val, s.factor_chol, s.specific_var)
+        self.terms_plus: list[Term] = [ExpectedReturn(val, n)]
+        self.terms_minus: list[Term] = [self.risk, TradingCost(val, n)]
         if len(s.tilt_labels):
-            self.terms_minus.append(TiltPull(s.tilt_groups))
+            self.terms_minus.append(TiltPull(val, s.tilt_groups))
         self.limits: list[lim.Limit] = [
             lim.LongOnly(),
             lim.Budget(),
-            lim.CashTarget(),
-            lim.Restrictions(n),
-            lim.PositionLimit(n, s.tickers),
-            lim.Liquidity(n, s.tickers),
+            lim.CashTarget(val),
+            lim.Restrictions(val, n),
+            lim.PositionLimit(val, n, s.tickers),
+            lim.Liquidity(val, n, s.tickers),
         ]
         if s.has_turnover:
-            self.limits.append(lim.Turnover())
+            self.limits.append(lim.Turnover(val))
         if s.has_tracking_error:
-            self.limits.append(lim.TrackingError(self.risk))
+            self.limits.append(lim.TrackingError(val, self.risk))
         if len(s.tilt_labels):
-            self.limits.append(lim.TiltBands(s.tilt_groups, list(s.tilt_labels)))
+            self.limits.append(lim.TiltBands(val, s.tilt_groups, list(s.tilt_labels)))
         if s.has_sector_max:
-            self.limits.append(lim.SectorCaps(s.sector_groups, list(s.sector_labels)))
+            self.limits.append(lim.SectorCaps(val, s.sector_groups, list(s.sector_labels)))
 
         v = self.vars
         cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active]
-        cons += [c for t in self.terms_minus if hasattr(t, "constraints") for c in t.constraints(v)]
+        for term in (*self.terms_plus, *self.terms_minus):
+            cons += term.constraints(v)
         for limit in self.limits:
             cons += limit.compile(v, elastic)
         objective = sum(t.expr(v) for t in self.terms_plus) - sum(
@@ -128,23 +151,26 @@ class RebalanceProblem:
         if elastic:
             objective = objective - sum(limit.penalty() for limit in self.limits)
         self.problem = cp.Problem(cp.Maximize(objective), cons)
-        self._compiled: set[str] = set()
 
     def update(self, data: ProblemData) -> None:
-        self.vars.w0.value = data.w0
-        self.vars.ref.value = data.ref
-        for part in (*self.terms_plus, *self.terms_minus, *self.limits):
-            part.update(data)
+        """New numbers for a parametric problem; the next solve skips compilation."""
+        self.values.update(data)
 
     def solve(
-        self, data: ProblemData, solvers: tuple[str, ...] = SOLVERS, explain: bool = True
+        self,
+        data: ProblemData | None = None,
+        solvers: tuple[str, ...] = SOLVERS,
+        explain: bool = True,
     ) -> Solution:
-        """Solve for ``data``; the first solver that answers wins, the rest are fallbacks.
+        """Solve (for ``data`` when given: parametric problems only); the first solver
+        that answers wins, the rest are fallbacks.
 
         An infeasible request raises ``InfeasibleError``; with ``explain`` its
         conflicts come from an elastic re-solve.
         """
-        self.update(data)
+        if data is not None and data is not self.values.data:
+            self.update(data)
+        data = self.values.data
         warnings: list[str] = []
         status, used = "not solved", ""
         t_compile = t_solve = 0.0
@@ -188,8 +214,7 @@ class RebalanceProblem:
 
     def _explain(self, data: ProblemData) -> InfeasibleError:
         """Solve the elastic form and name the limits that had to give."""
-        elastic = RebalanceProblem(self.structure, elastic=True)
-        elastic.update(data)
+        elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
         try:
             elastic.problem.solve(solver=SOLVERS[0], **_options(SOLVERS[0]))
         except cp.SolverError:
