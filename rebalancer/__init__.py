@@ -1,3 +1,20 @@
-"""Rebalancer: a portfolio rebalancing optimizer for financial advisors."""
+"""Rebalancer: a portfolio rebalancing optimizer for financial advisors.
+
+``rebalancer.propose(...)`` returns the same proposal ``rebalancer propose`` writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["propose", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: the CLI's --help should not pay for importing cvxpy
+    if name == "propose":
+        from rebalancer.pipeline import propose
+
+        return propose
+    raise AttributeError(name)
