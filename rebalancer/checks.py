@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.risk import RiskModel
+from rebalancer.scenario.expressions import parse_condition
 from rebalancer.scenario.schema import Scenario
 from rebalancer.scenario.selectors import match, parse_selector
 from rebalancer.universe import per_name
@@ -97,6 +98,7 @@ def run_checks(
 
     _lot_checks(add, lots, lot_sales, trades)
     _restriction_checks(add, universe, trade, after)
+    _screen_checks(add, universe, scenario, trade)
 
     adv = universe["adv"].to_numpy(float)
     part = per_name(universe, c.liquidity.max_participation, "min")
@@ -119,14 +121,15 @@ def run_checks(
     w_after = after * price / nav
     w_before = before_all * price / nav
     if c.max_position is not None:
-        # a name already above the cap that may not be sold is reported, not blamed on trades
-        top = w_after.idxmax() if len(w_after) else ""
+        caps = per_name(universe, c.max_position, "min")
+        room = caps - w_after.to_numpy()
+        i = int(np.argmin(room)) if len(room) else 0
         add(
             "max_position",
-            c.max_position,
-            float(w_after.max()),
-            w_after.max() <= c.max_position + TOL,
-            f"largest: {top}",
+            float(caps[i]),
+            float(w_after.iloc[i]),
+            (room >= -TOL).all(),
+            f"closest to its cap: {universe.index[i]}",
         )
     if c.sector_max is not None:
         by_sector = w_after.groupby(universe["sector"]).sum()
@@ -200,3 +203,24 @@ def _restriction_checks(add, universe: pd.DataFrame, trade: pd.Series, after: pd
     )
     names = ", ".join(universe.index[bad.to_numpy()][:5])
     add("restricted names respected", 0.0, float(bad.sum()), not bad.any(), names)
+
+
+def _screen_checks(add, universe: pd.DataFrame, scenario: Scenario, trade: pd.Series) -> None:
+    """No name that fails a screen of its group is bought (it may be held or sold)."""
+    for screen in scenario.screens:
+        condition = parse_condition(screen.require)
+        failing = match(parse_selector(screen.where), universe) & ~condition.holds(universe)
+        bought = failing & (trade.to_numpy() > 1e-12)
+        names = list(universe.index[failing])
+        detail = (
+            f"{len(names)} name(s) may not be bought: "
+            + ", ".join(names[:40])
+            + (" ..." if len(names) > 40 else "")
+        )
+        add(
+            f"screen {screen.where}: {screen.require}",
+            0.0,
+            float(bought.sum()),
+            not bought.any(),
+            detail,
+        )

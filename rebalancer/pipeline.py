@@ -17,13 +17,21 @@ from rebalancer import inputs as rd
 from rebalancer.checks import run_checks
 from rebalancer.costs import CostModel
 from rebalancer.errors import InfeasibleError, ScenarioError
-from rebalancer.optimize.problem import BIG, ProblemData, RebalanceProblem, Structure
+from rebalancer.optimize.problem import BIG, SOLVERS, ProblemData, RebalanceProblem, Structure
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, load_scenario, match, parse_selector
 from rebalancer.signals import signal_alpha
+from rebalancer.stress import stress_table
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
-from rebalancer.universe import empty_selectors, group_matrix, per_name, with_size
+from rebalancer.universe import (
+    empty_selectors,
+    group_matrix,
+    per_name,
+    screen_failures,
+    with_size,
+)
+from rebalancer.views import build_views, implied_prior, posterior_returns
 
 # Limits are tightened by these margins inside the optimizer so that rounding to
 # whole lots cannot push the final trades over the advisor's limits.
@@ -136,9 +144,11 @@ def propose_account(
     risk = data.risk_model(uni)
     timings["risk_model"] = time.perf_counter() - t0
     signals = signal_alpha(uni, scenario.signals, risk.specific_vol())
-    alpha = signals.alpha.to_numpy()
     market = ref if data.benchmark is not None else uni["market_cap"].to_numpy(float)
-    prior = scenario.market_risk_aversion * risk.cov_times(market / market.sum())
+    prior = implied_prior(risk, market, scenario.market_risk_aversion)
+    views = build_views(uni, scenario.views)
+    view_alpha = posterior_returns(risk, prior, views, scenario.view_tau) - prior
+    alpha = signals.alpha.to_numpy() + view_alpha
 
     c = scenario.constraints
     cost = CostModel.build(
@@ -151,9 +161,16 @@ def propose_account(
     participation = per_name(uni, c.liquidity.max_participation, "min")
     liq_usd = participation * uni["adv"].to_numpy(float) * c.liquidity.days
     restricted = uni["restricted"].to_numpy()
-    may_buy = ~np.isin(restricted, ["no_buy", "no_trade", "sell"]) & (liq_usd > 0)
+    screened = screen_failures(uni, scenario)
+    may_buy = (
+        ~np.isin(restricted, ["no_buy", "no_trade", "sell"])
+        & (liq_usd > 0)
+        & ~uni.index.isin(screened["ticker"])
+    )
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
-    position_cap = np.full(len(uni), c.max_position if c.max_position is not None else 1.0)
+    position_cap = (
+        per_name(uni, c.max_position, "min") if c.max_position is not None else np.ones(len(uni))
+    )
     position_cap[restricted == "sell"] = 0.0
 
     tilt_labels = list(scenario.tilts)
@@ -189,6 +206,7 @@ def propose_account(
         sell_cap=np.where(may_sell, w0, 0.0),
         position_cap=position_cap,
         cash_target=c.cash.target,
+        cash_tolerance=min(0.0005, (c.cash.target - c.cash.min) / 2),
         tilt_target=targets,
         tilt_lo=targets - bands + margin,
         tilt_hi=targets + bands - margin,
@@ -207,7 +225,8 @@ def propose_account(
         solution = problem.solve(problem_data)
     except InfeasibleError as exc:
         raise InfeasibleError(account, exc.conflicts, exc.binding) from None
-    solution = _without_small_trades(problem, problem_data, solution, nav, c.min_trade_usd)
+    lot_usd = price * (uni["lot_size"].to_numpy(float) if c.round_lots else 1.0)
+    solution = _without_small_trades(problem, problem_data, solution, nav, c.min_trade_usd, lot_usd)
     timings["optimize"] = time.perf_counter() - t1
     timings["compile"] = solution.compile_seconds
     timings["solve"] = solution.solve_seconds
@@ -239,7 +258,18 @@ def propose_account(
     w_after = shares_after * price / nav
 
     trades = _trades_frame(
-        account, uni, q, w0, w_after, participation, liq_usd, cost, lot_sales, scenario, ref, alpha
+        account,
+        uni,
+        q,
+        w0,
+        w_after,
+        participation,
+        cost,
+        lot_sales,
+        scenario,
+        ref,
+        alpha,
+        position_cap,
     )
     holdings_frame = _holdings_frame(
         uni,
@@ -295,6 +325,7 @@ def propose_account(
         short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
         long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
     )
+    stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
     warnings = list(solution.warnings)
     if risk.kind == "default_factor":
         warnings.append("no usable price history: risk uses a default factor model")
@@ -324,49 +355,77 @@ def propose_account(
         checks=checks,
         binding=solution.binding,
         warnings=warnings,
+        stress=stress,
+        screened=screened,
+        coverage=signals.missing,
         timings=timings,
         inputs=dict(data.paths),
     )
 
 
 def _without_small_trades(
-    problem: RebalanceProblem, data: ProblemData, solution, nav: float, min_trade_usd: float
+    problem: RebalanceProblem,
+    data: ProblemData,
+    solution,
+    nav: float,
+    min_trade_usd: float,
+    lot_usd: np.ndarray,
+    max_passes: int = 6,
 ):
-    """Re-solve once with trades under the minimum frozen, so the weight they held is
-    put to work elsewhere instead of being dropped by the rounding (the minimum
-    trade size is not convex; this is the usual two-pass heuristic). Sells that a
-    position cap or forced exit needs are never frozen. Falls back to the first
-    answer if freezing makes the request infeasible."""
+    """Re-solve with trades under the minimum frozen until none is left, so the weight
+    they held is put to work in fewer, larger orders instead of being dropped by the
+    rounding (a minimum trade size is not convex; this is the usual iterative
+    heuristic). A trade counts as small if rounding it down to whole lots could take
+    it under the minimum. Sells that a position cap or forced exit needs are never
+    frozen. Stops at the last feasible answer if freezing more makes the request
+    infeasible."""
     if min_trade_usd <= 0:
         return solution
-    z_usd = (solution.weights - data.w0) * nav
-    small = (np.abs(z_usd) > 0.01) & (np.abs(z_usd) < min_trade_usd)
-    closes = (data.w0 > 0) & (solution.weights * nav < 0.5 * min_trade_usd)
-    freeze_buy = small & (z_usd > 0)
-    freeze_sell = small & (z_usd < 0) & ~closes & (data.w0 <= data.position_cap)
-    if not (freeze_buy.any() or freeze_sell.any()):
-        return solution
-    frozen = replace(
-        data,
-        buy_cap=np.where(freeze_buy, 0.0, data.buy_cap),
-        sell_cap=np.where(freeze_sell, 0.0, data.sell_cap),
-    )
-    if not problem.values.parametric:
-        problem = RebalanceProblem(problem.structure, frozen, parametric=False)
-    try:
-        second = problem.solve(frozen, explain=False)
-    except InfeasibleError:
-        return solution
+    buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
+    passes = [solution]
+    for _ in range(max_passes):
+        z_usd = (solution.weights - data.w0) * nav
+        small = (np.abs(z_usd) > 1e-6 * nav) & (np.abs(z_usd) < min_trade_usd + lot_usd)
+        closes = (data.w0 > 0) & (solution.weights * nav < 0.5 * lot_usd)
+        freeze_buy = small & (z_usd > 0) & (buy_cap > 0)
+        freeze_sell = (
+            small & (z_usd < 0) & ~closes & (data.w0 <= data.position_cap) & (sell_cap > 0)
+        )
+        candidates = np.flatnonzero(freeze_buy | freeze_sell)
+        # dropping trades worth less than the rounding margin in all cannot move a limit
+        if np.abs(z_usd[candidates]).sum() < BAND_MARGIN * nav:
+            break
+        # freeze the smallest trades first; if freezing them all leaves no feasible
+        # portfolio (a small account's tilt may need a small order), freeze fewer
+        order = candidates[np.argsort(np.abs(z_usd[candidates]))]
+        while len(order):
+            trial_buy, trial_sell = buy_cap.copy(), sell_cap.copy()
+            trial_buy[order[freeze_buy[order]]] = 0.0
+            trial_sell[order[freeze_sell[order]]] = 0.0
+            frozen = replace(data, buy_cap=trial_buy, sell_cap=trial_sell)
+            if not problem.values.parametric:
+                problem = RebalanceProblem(problem.structure, frozen, parametric=False)
+            try:  # no fallback solver here: a pass that fails keeps the last good answer
+                solution = problem.solve(frozen, solvers=SOLVERS[:2], explain=False)
+            except (InfeasibleError, RuntimeError):
+                order = order[: len(order) // 2]
+                continue
+            buy_cap, sell_cap = trial_buy, trial_sell
+            passes.append(solution)
+            break
+        else:
+            solution = passes[-1]
+            break
     return replace(
-        second,
-        compile_seconds=solution.compile_seconds + second.compile_seconds,
-        solve_seconds=solution.solve_seconds + second.solve_seconds,
-        warnings=solution.warnings + second.warnings,
+        solution,
+        compile_seconds=sum(p.compile_seconds for p in passes),
+        solve_seconds=sum(p.solve_seconds for p in passes),
+        warnings=[w for p in passes for w in p.warnings],
     )
 
 
 def _trades_frame(
-    account, uni, q, w0, w_after, participation, liq_usd, cost, lot_sales, scenario, ref, alpha
+    account, uni, q, w0, w_after, participation, cost, lot_sales, scenario, ref, alpha, cap
 ) -> pd.DataFrame:
     idx = np.flatnonzero(q != 0)
     price = uni["price"].to_numpy(float)
@@ -398,7 +457,7 @@ def _trades_frame(
             "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
-            "reason": [_reason(uni, i, q[i], w0, w_after, ref, alpha, scenario) for i in idx],
+            "reason": [_reason(uni, i, q[i], w0, w_after, ref, alpha, scenario, cap) for i in idx],
             "realized_gain": [
                 gains.get(t, np.nan) if q[i] < 0 else np.nan
                 for t, i in zip(tickers, idx, strict=True)
@@ -414,14 +473,13 @@ def _trades_frame(
     ).reset_index(drop=True)
 
 
-def _reason(uni, i, qi, w0, w_after, ref, alpha, scenario) -> str:
+def _reason(uni, i, qi, w0, w_after, ref, alpha, scenario, cap) -> str:
     """A short, honest account of why the optimizer wanted this trade."""
     restricted = uni["restricted"].iloc[i]
-    cap = scenario.constraints.max_position
     if qi < 0 and restricted == "sell":
         return "forced exit (restricted: sell)"
-    if qi < 0 and cap is not None and w0[i] > cap + 1e-9:
-        return f"trim to position cap {cap:.1%}"
+    if qi < 0 and w0[i] > cap[i] + 1e-9:
+        return f"trim to position cap {cap[i]:.1%}"
     parts = []
     row = uni.iloc[[i]]
     for text, tilt in scenario.tilts.items():

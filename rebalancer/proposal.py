@@ -96,6 +96,8 @@ class Proposal:
     stress: pd.DataFrame | None = (
         None  # shock, pnl_before_usd, pnl_after_usd, pct_before, pct_after
     )
+    screened: pd.DataFrame | None = None  # ticker, screen, values: names a screen kept from buying
+    coverage: dict[str, int] = field(default_factory=dict)  # signal metric -> names lacking it
     timings: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
 
@@ -152,6 +154,8 @@ class Proposal:
                 {k: (_num(v) if not isinstance(v, str) else v) for k, v in row.items()}
                 for row in self.stress.to_dict("records")
             ],
+            "screened": [] if self.screened is None else self.screened.to_dict("records"),
+            "signal_missing": {k: int(v) for k, v in self.coverage.items()},
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
             "inputs": dict(self.inputs),

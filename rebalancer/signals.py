@@ -4,7 +4,8 @@ For each metric m with scenario sign s_m (−1: lower is better, as for P/B):
 
 1. transform: P/B and P/E enter as logarithms (ratios are skewed; P/E ≤ 0 is
    missing — loss makers have no meaningful multiple);
-2. winsorise: clip to the q and 1−q quantiles of the whole cross-section;
+2. winsorise: clip to the q and 1−q quantiles within the neutralising group (so a
+   sector with high multiples keeps its own spread);
 3. robust z-score within the neutralising group g (sector or region):
    z = (x − median_g) / (1.4826 · MAD_g), clipped to ±3; a group whose MAD is 0
    gives 0; a missing value gives 0 (neutral on that metric) and is counted;
@@ -76,7 +77,14 @@ def composite(universe: pd.DataFrame, spec: Signals) -> tuple[pd.Series, dict[st
     for metric, sign in spec.metrics.items():
         x = metric_values(universe, metric)
         missing[metric] = int(x.isna().sum())
-        total += sign * robust_z(winsorize(x, spec.winsorize), groups)
+        clipped = (
+            x
+            if groups is None
+            else x.groupby(groups, group_keys=False).apply(lambda v: winsorize(v, spec.winsorize))
+        )
+        if groups is None:
+            clipped = winsorize(x, spec.winsorize)
+        total += sign * robust_z(clipped.reindex(x.index), groups)
     score = total / weight_sum
     sd = score.std()
     return (score / sd if sd and np.isfinite(sd) and sd > 0 else score * 0.0), missing

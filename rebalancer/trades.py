@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 EPS = 1e-9
-LONG_TERM_DAYS = 365
+
+
+def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
+    """Held more than one year: sold after the first anniversary of the purchase
+    (calendar years, so a lot bought 2023-06-30 is long-term from 2024-07-01)."""
+    return sold > acquired + pd.DateOffset(years=1)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     delta = target_shares - r.shares_before
     q = np.sign(delta) * np.floor(np.abs(delta) / r.lot + EPS) * r.lot
     q = np.where(delta > 0, np.where(r.may_buy, q, 0.0), np.where(r.may_sell, q, 0.0))
+    # never past the liquidity cap, whatever the weights asked for
+    most = np.floor(r.liquidity_cap_usd / (r.lot * r.price) + EPS) * r.lot
+    q = np.clip(q, -most, most)
 
     held = r.shares_before > 0
     exit_value = r.shares_before * r.price
@@ -188,7 +196,7 @@ def allocate_lots(
             proceeds = take * float(price[ticker])
             term = ""
             if pd.notna(lot.acquired):
-                term = "LT" if (as_of - lot.acquired).days > LONG_TERM_DAYS else "ST"
+                term = "LT" if is_long_term(lot.acquired, as_of) else "ST"
             rows.append(
                 {
                     "account": lot.account,

@@ -55,3 +55,22 @@ def empty_selectors(universe: pd.DataFrame, scenario: Scenario) -> list[str]:
     texts += [s.text for s, _ in scenario.constraints.liquidity.max_participation.overrides]
     texts += [s.text for s, _ in scenario.costs.spread_bps.overrides]
     return [t for t in texts if not match(parse_selector(t), universe).any()]
+
+
+def screen_failures(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Names a screen forbids buying: in the screen's group and failing its condition.
+
+    Columns: ticker, screen (``where: require``), values (the failing values).
+    """
+    from rebalancer.scenario.expressions import parse_condition
+
+    rows = []
+    for screen in scenario.screens:
+        condition = parse_condition(screen.require)
+        hit = match(parse_selector(screen.where), universe) & ~condition.holds(universe)
+        for ticker in universe.index[hit]:
+            values = ", ".join(f"{c}={universe.at[ticker, c]}" for c in condition.columns)
+            rows.append(
+                {"ticker": ticker, "screen": f"{screen.where}: {screen.require}", "values": values}
+            )
+    return pd.DataFrame(rows, columns=["ticker", "screen", "values"])

@@ -188,7 +188,7 @@ def test_every_limit_holds_on_the_rounded_trades(account, inputs, written):
     )
     assert (t["notional"].to_numpy() <= cap + CENT).all(), "participation of ADV"
 
-    assert s["w_after"].max() <= c.max_position + 1e-9
+    assert s["w_after"].max() <= c.max_position.default + 1e-9
     assert s["w_after"].groupby(uni["sector"]).sum().max() <= c.sector_max + 1e-9
 
     small_orders = (t["notional"] < c.min_trade_usd) & ~np.isclose(

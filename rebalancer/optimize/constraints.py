@@ -79,19 +79,27 @@ class Budget(Limit):
 
 
 class CashTarget(Limit):
-    """cash = target: fully invested but for the cash the scenario keeps."""
+    """|cash − target| ≤ tolerance: fully invested but for the cash the scenario keeps.
+
+    A narrow band rather than an equality: an equality leaves no interior when
+    most trades are frozen (minimum trade size), and interior-point solvers stall
+    on such problems. The rounding moves cash by more than the band anyway.
+    """
 
     name = "cash_target"
 
     def __init__(self, values: Values):
         super().__init__()
         self.target = values.get("cash_target", nonneg=True)
+        self.tolerance = values.get("cash_tolerance", nonneg=True)
 
     def build(self, v):
         s = self._slack(2)
-        if isinstance(s, float):
-            return [v.cash == self.target]
-        return [v.cash <= self.target + s[0], v.cash >= self.target - s[1]]
+        up, down = (0.0, 0.0) if isinstance(s, float) else (s[0], s[1])
+        return [
+            v.cash <= self.target + self.tolerance + up,
+            v.cash >= self.target - self.tolerance - down,
+        ]
 
     def conflicts(self, v):
         s = self._relaxed()

@@ -30,7 +30,14 @@ from rebalancer.optimize.terms import (
     Vars,
 )
 
-SOLVERS = ("CLARABEL", "SCS")
+# The fallback chain: Clarabel without equilibration first (the problem is scaled
+# in weights already, and Ruiz equilibration made Clarabel stall on some requests),
+# Clarabel with its defaults next, SCS last. Each entry: (solver, options).
+SOLVERS: tuple[tuple[str, dict], ...] = (
+    ("CLARABEL", {"equilibrate_enable": False}),
+    ("CLARABEL", {}),
+    ("SCS", {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 10000}),
+)
 BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
 
 
@@ -70,6 +77,7 @@ class ProblemData:
     tilt_lo: np.ndarray
     tilt_hi: np.ndarray
     tilt_strength: float
+    cash_tolerance: float = 0.0005
     max_turnover: float = BIG
     max_tracking_error: float = BIG
     sector_max: float = BIG
@@ -159,7 +167,7 @@ class RebalanceProblem:
     def solve(
         self,
         data: ProblemData | None = None,
-        solvers: tuple[str, ...] = SOLVERS,
+        solvers: tuple[tuple[str, dict], ...] = SOLVERS,
         explain: bool = True,
     ) -> Solution:
         """Solve (for ``data`` when given: parametric problems only); the first solver
@@ -174,12 +182,12 @@ class RebalanceProblem:
         warnings: list[str] = []
         status, used = "not solved", ""
         t_compile = t_solve = 0.0
-        for solver in solvers:
+        for solver, options in solvers:
             if solver not in cp.installed_solvers():
                 continue
             t0 = time.perf_counter()
             try:
-                self.problem.solve(solver=solver, **_options(solver))
+                self.problem.solve(solver=solver, **options)
             except cp.SolverError as exc:
                 warnings.append(f"solver {solver} failed ({exc}); trying the next")
                 continue
@@ -216,7 +224,8 @@ class RebalanceProblem:
         """Solve the elastic form and name the limits that had to give."""
         elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
         try:
-            elastic.problem.solve(solver=SOLVERS[0], **_options(SOLVERS[0]))
+            solver, options = SOLVERS[0]
+            elastic.problem.solve(solver=solver, **options)
         except cp.SolverError:
             return InfeasibleError("", [])
         if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
@@ -232,9 +241,3 @@ class RebalanceProblem:
             if label.split(" (")[0] not in relaxed
         ]
         return InfeasibleError("", conflicts, binding)
-
-
-def _options(solver: str) -> dict:
-    if solver == "SCS":
-        return {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 20000}
-    return {}

@@ -14,6 +14,7 @@ import yaml
 
 from rebalancer.errors import ScenarioError
 from rebalancer.scenario.schema import Problems, Scenario, build
+from rebalancer.scenario.selectors import SelectorSyntaxError, parse_selector
 
 MAX_SCENARIO_BYTES = 1_000_000
 
@@ -42,16 +43,33 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _canonical(key: object) -> object:
+    """Selector keys compare by meaning: 'Size:Small' and 'size:small' are one key."""
+    if isinstance(key, str) and (":" in key or key.strip().lower() == "all"):
+        try:
+            return parse_selector(key).text
+        except SelectorSyntaxError:
+            return key
+    return key
+
+
 def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     """Child over parent; nested mappings merge, ``None`` deletes."""
     out = dict(parent)
+    index = {_canonical(k): k for k in out}
     for key, value in child.items():
+        existing = index.get(_canonical(key))
         if value is None and key != "extends":
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
+            if existing is not None:
+                out.pop(existing)
+                index.pop(_canonical(key))
+            continue
+        if isinstance(value, dict) and existing is not None and isinstance(out[existing], dict):
+            value = merge(out[existing], value)
+        if existing is not None:
+            out.pop(existing)
+        out[key] = value
+        index[_canonical(key)] = key
     return out
 
 

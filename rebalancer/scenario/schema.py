@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rebalancer.errors import ScenarioError, nearest
+from rebalancer.scenario.expressions import NUMERIC_COLUMNS, ExpressionError, parse_condition
 from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
 
 
@@ -57,7 +58,10 @@ class Liquidity:
 @dataclass(frozen=True)
 class Constraints:
     cash: Cash = field(default_factory=Cash)
-    max_position: float | None = field(default=0.05, metadata=_num(0, 1))
+    max_position: ByGroup | None = field(
+        default_factory=lambda: ByGroup(0.05),
+        metadata=_num(0, 1, "largest weight of one name (per group: the strictest applies)"),
+    )
     max_turnover: float | None = field(default=None, metadata=_num(0, 1))
     max_tracking_error: float | None = field(default=None, metadata=_num(0, 2))
     liquidity: Liquidity = field(default_factory=Liquidity)
@@ -88,6 +92,46 @@ class Signals:
 
 
 @dataclass(frozen=True)
+class View:
+    """A Black-Litterman view: the ``long`` group beats the ``short`` group (or cash).
+
+    ``excess_return`` is the view's annual return; a rate view states
+    ``rate_change`` and ``sensitivity`` instead, and its return is
+    −rate_change × sensitivity × (the view portfolio's average ``scale_by`` value).
+    ``scale_by`` (a universe column) also weights the names inside each group,
+    cap × column, so the view falls hardest on, e.g., floating-rate borrowers.
+    """
+
+    long: str
+    short: str | None = None
+    excess_return: float | None = field(default=None, metadata=_num(-1, 1))
+    confidence: float = field(default=0.5, metadata=_num(0, 1, "Idzorek confidence"))
+    scale_by: str | None = None
+    rate_change: float | None = field(default=None, metadata=_num(-0.2, 0.2))
+    sensitivity: float = field(default=1.0, metadata=_num(-100, 100))
+    weighting: str = "cap"
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Due diligence: names in ``where`` that fail ``require`` may not be bought."""
+
+    require: str
+    where: str = "all"
+
+
+@dataclass(frozen=True)
+class Shock:
+    """A stress test: a return per group (additive where groups overlap)."""
+
+    name: str
+    returns: dict[str, float] = field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        return {"name": self.name, **self.returns}
+
+
+@dataclass(frozen=True)
 class Tilt:
     target: float = field(metadata=_num(-1, 1, "active exposure to aim at"))
     band: float = field(default=0.0, metadata=_num(0, 1, "allowed distance from the target"))
@@ -110,9 +154,13 @@ class Scenario:
         default_factory=lambda: {"large": 10e9, "mid": 2e9, "small": 3e8}
     )
     signals: Signals = field(default_factory=Signals)
+    views: list[View] = field(default_factory=list)
+    view_tau: float = field(default=0.05, metadata=_num(0, 1, "Black-Litterman tau"))
     tilts: dict[str, Tilt] = field(default_factory=dict)
+    screens: list[Screen] = field(default_factory=list)
     constraints: Constraints = field(default_factory=Constraints)
     costs: Costs = field(default_factory=Costs)
+    shocks: list[Shock] = field(default_factory=list)
 
     def tilt_selectors(self) -> list[Selector]:
         return [parse_selector(s) for s in self.tilts]
@@ -127,8 +175,10 @@ NEUTRALIZE = ("sector", "region", "none")
 
 
 def _to_data(obj: Any) -> Any:
-    if isinstance(obj, ByGroup):
+    if isinstance(obj, ByGroup | Shock):
         return obj.to_data()
+    if isinstance(obj, list):
+        return [_to_data(x) for x in obj]
     if dataclasses.is_dataclass(obj):
         return {f.name: _to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -242,6 +292,8 @@ def _convert(hint: Any, raw: Any, where: str, meta: Any, problems: Problems) -> 
         return _BAD if built is None else built
     if origin is dict:
         return _mapping(args[1], raw, where, problems)
+    if origin is list:
+        return _list(args[0], raw, where, problems)
     raise TypeError(f"schema type {hint!r} at {where} has no converter")
 
 
@@ -322,6 +374,40 @@ def _mapping(value_hint: Any, raw: Any, where: str, problems: Problems) -> Any:
     return out
 
 
+def _list(item: type, raw: Any, where: str, problems: Problems) -> Any:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add(where, f"expected a list, got {_kind(raw)}")
+        return _BAD
+    out = []
+    for i, entry in enumerate(raw):
+        sub = f"{where}[{i + 1}]"
+        built = (
+            _shock(entry, sub, problems)
+            if item is Shock
+            else _build_dataclass(item, entry, sub, problems)
+        )
+        if built is not None:
+            out.append(built)
+    return out
+
+
+def _shock(raw: Any, where: str, problems: Problems) -> Shock | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        problems.add(where, "a shock is a mapping with a 'name' and group: return entries")
+        return None
+    returns = {}
+    for key, val in raw.items():
+        if key == "name":
+            continue
+        sel = _selector(str(key), f"{where}.{key}", problems)
+        num = _number(val, f"{where}.{key}", {"lo": -1, "hi": 10}, problems)
+        if sel is not None and num is not _BAD:
+            returns[sel.text] = num
+    return Shock(raw["name"], returns)
+
+
 def _cross_checks(s: Scenario, problems: Problems) -> None:
     """Rules that involve more than one setting."""
     if s is None:
@@ -346,3 +432,28 @@ def _cross_checks(s: Scenario, problems: Problems) -> None:
     for sel, tilt in s.tilts.items():
         if tilt.target - tilt.band < -1 or tilt.target + tilt.band > 1:
             problems.add(f"tilts.{sel}", "target ± band leaves [-1, 1]")
+    for i, view in enumerate(s.views, 1):
+        where = f"views[{i}]"
+        for key in ("long", "short"):
+            text = getattr(view, key)
+            if text is not None:
+                _selector(text, f"{where}.{key}", problems)
+        if (view.excess_return is None) == (view.rate_change is None):
+            problems.add(where, "give either excess_return or rate_change (with sensitivity)")
+        if view.scale_by is not None and view.scale_by not in NUMERIC_COLUMNS:
+            hint = nearest(view.scale_by, NUMERIC_COLUMNS)
+            problems.add(
+                f"{where}.scale_by",
+                f"unknown column '{view.scale_by}'"
+                + (f" (did you mean '{hint}'?)" if hint else ""),
+            )
+        if view.rate_change is not None and view.scale_by is None:
+            problems.add(where, "a rate view needs scale_by (e.g. floating_debt_pct)")
+        if view.weighting not in ("cap", "equal"):
+            problems.add(f"{where}.weighting", "expected 'cap' or 'equal'")
+    for i, screen in enumerate(s.screens, 1):
+        _selector(screen.where, f"screens[{i}].where", problems)
+        try:
+            parse_condition(screen.require)
+        except ExpressionError as exc:
+            problems.add(f"screens[{i}].require", str(exc))

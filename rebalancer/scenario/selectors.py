@@ -1,4 +1,4 @@
-"""Group selectors: ``sector:Energy``, ``size:small & region:EM``, ``theme:biotech``.
+"""Group selectors: ``sector:Energy``, ``size:small & region:EM``, ``theme:biotech``, ``all``.
 
 A selector is a conjunction of ``key:value`` terms joined with ``&``. It is parsed
 by splitting, never evaluated. Matching is case-insensitive; ``theme`` matches one
@@ -32,7 +32,7 @@ class Selector:
 
     @property
     def text(self) -> str:
-        return " & ".join(f"{t.key}:{t.value}" for t in self.terms)
+        return " & ".join(f"{t.key}:{t.value}" for t in self.terms) or "all"
 
     def __str__(self) -> str:
         return self.text
@@ -46,6 +46,8 @@ def parse_selector(text: str) -> Selector:
     """Parse ``"size:small & region:EM"``; raises SelectorSyntaxError on bad input."""
     if not isinstance(text, str) or not text.strip():
         raise SelectorSyntaxError("a group selector must be a non-empty text like 'size:small'")
+    if text.strip().lower() == "all":
+        return Selector(())
     terms = []
     for part in text.split("&"):
         key, sep, value = part.strip().partition(":")
