@@ -25,9 +25,9 @@ from rebalancer.signals import signal_alpha
 from rebalancer.stress import stress_table
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 from rebalancer.universe import (
-    empty_selectors,
     group_matrix,
     per_name,
+    scenario_mismatches,
     screen_failures,
     with_size,
 )
@@ -115,13 +115,10 @@ def propose_account(
     lots = rd.select_account(data.holdings, account, data.paths.get("holdings", "holdings"))
     account = str(lots["account"].iloc[0])
     uni = with_size(data.universe, scenario)
-    empty = empty_selectors(uni, scenario)
-    if empty:
-        raise ScenarioError(
-            data.paths.get("scenario"),
-            f"selector '{empty[0]}' matches no security in the universe",
-            key="tilts",
-        )
+    mismatches = scenario_mismatches(uni, scenario)
+    if mismatches:
+        key, message = mismatches[0]
+        raise ScenarioError(data.paths.get("scenario"), message, key=key)
 
     is_cash = lots["ticker"] == "CASH"
     cash_before = float(lots.loc[is_cash, "quantity"].sum())
@@ -395,33 +392,78 @@ def _without_small_trades(
         # dropping trades worth less than the rounding margin in all cannot move a limit
         if np.abs(z_usd[candidates]).sum() < BAND_MARGIN * nav:
             break
-        # freeze the smallest trades first; if freezing them all leaves no feasible
-        # portfolio (a small account's tilt may need a small order), freeze fewer
-        order = candidates[np.argsort(np.abs(z_usd[candidates]))]
-        while len(order):
-            trial_buy, trial_sell = buy_cap.copy(), sell_cap.copy()
-            trial_buy[order[freeze_buy[order]]] = 0.0
-            trial_sell[order[freeze_sell[order]]] = 0.0
-            frozen = replace(data, buy_cap=trial_buy, sell_cap=trial_sell)
-            if not problem.values.parametric:
-                problem = RebalanceProblem(problem.structure, frozen, parametric=False)
-            try:  # no fallback solver here: a pass that fails keeps the last good answer
-                solution = problem.solve(frozen, solvers=SOLVERS[:2], explain=False)
-            except (InfeasibleError, RuntimeError):
-                order = order[: len(order) // 2]
-                continue
-            buy_cap, sell_cap = trial_buy, trial_sell
-            passes.append(solution)
+        attempt = _freeze_or_lift(
+            problem,
+            data,
+            buy_cap,
+            sell_cap,
+            candidates,
+            z_usd,
+            freeze_buy,
+            nav,
+            min_trade_usd + lot_usd,
+            problem.structure.tilt_groups,
+        )
+        if attempt is None:
             break
-        else:
-            solution = passes[-1]
-            break
+        problem, solution, buy_cap, sell_cap = attempt
+        passes.append(solution)
     return replace(
         solution,
         compile_seconds=sum(p.compile_seconds for p in passes),
         solve_seconds=sum(p.solve_seconds for p in passes),
         warnings=[w for p in passes for w in p.warnings],
     )
+
+
+def _freeze_or_lift(
+    problem,
+    data,
+    buy_cap,
+    sell_cap,
+    candidates,
+    z_usd,
+    is_buy,
+    nav,
+    minimum_usd,
+    groups,
+    max_lifts: int = 4,
+):
+    """One pass of ``_without_small_trades``.
+
+    Small buys inside a tilted group are consolidated: the largest of them, as many
+    as the group's small buys add up to in minimum-size orders, are lifted to the
+    minimum and the others frozen, so a group's weight moves into a few orders
+    instead of spreading thinly again. Every other small trade is frozen. If that
+    leaves no feasible portfolio, the largest small buys are lifted one by one
+    instead. Returns (problem, solution, buy_cap, sell_cap), or None if nothing works.
+    """
+    buys = candidates[is_buy[candidates]]
+    consolidate: list[int] = []
+    for row in groups:
+        members = buys[row[buys] > 0]
+        members = members[np.argsort(-z_usd[members])]
+        k = int(z_usd[members].sum() // np.median(minimum_usd[members])) if len(members) else 0
+        consolidate += [i for i in members[:k] if i not in consolidate]
+    largest = list(buys[np.argsort(-z_usd[buys])][:max_lifts])
+    attempts = ([np.array(consolidate, dtype=int)] if consolidate else []) + [
+        np.array(largest[:n], dtype=int) for n in range(len(largest) + 1)
+    ]
+    for lifted in attempts:
+        trial_buy, trial_sell = buy_cap.copy(), sell_cap.copy()
+        frozen_idx = np.setdiff1d(candidates, lifted)
+        trial_buy[frozen_idx[is_buy[frozen_idx]]] = 0.0
+        trial_sell[frozen_idx[~is_buy[frozen_idx]]] = 0.0
+        trial_sell[lifted] = -np.minimum(minimum_usd[lifted] / nav, trial_buy[lifted])
+        trial = replace(data, buy_cap=trial_buy, sell_cap=trial_sell)
+        if not problem.values.parametric:
+            problem = RebalanceProblem(problem.structure, trial, parametric=False)
+        try:  # no fallback solver here: a pass that fails keeps the last good answer
+            solution = problem.solve(trial, solvers=SOLVERS[:2], explain=False)
+        except (InfeasibleError, RuntimeError):
+            continue
+        return problem, solution, trial_buy, trial_sell
+    return None
 
 
 def _trades_frame(

@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.scenario.schema import ByGroup, Scenario
-from rebalancer.scenario.selectors import Selector, match, parse_selector, size_bucket
+from rebalancer.scenario.selectors import (
+    Selector,
+    SelectorSyntaxError,
+    match,
+    parse_selector,
+    size_bucket,
+)
 
 
 def with_size(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -49,12 +55,96 @@ def per_name(universe: pd.DataFrame, values: ByGroup, strictest: str) -> np.ndar
     return out
 
 
-def empty_selectors(universe: pd.DataFrame, scenario: Scenario) -> list[str]:
-    """Tilt and per-group selectors that match no security (a scenario mistake)."""
-    texts = list(scenario.tilts)
-    texts += [s.text for s, _ in scenario.constraints.liquidity.max_participation.overrides]
-    texts += [s.text for s, _ in scenario.costs.spread_bps.overrides]
-    return [t for t in texts if not match(parse_selector(t), universe).any()]
+def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str]]:
+    """What in a scenario does not fit this universe: (key, message) pairs.
+
+    A selector that matches no security, and a screen or view that names a column
+    the universe file lacks. (The universe must carry a ``size`` column.)
+    """
+    from rebalancer.scenario.expressions import ExpressionError, parse_condition
+
+    found: list[tuple[str, str]] = []
+    texts = [(f"tilts.{t}", t) for t in scenario.tilts]
+    c, costs = scenario.constraints, scenario.costs
+    for key, setting in (
+        ("constraints.liquidity.max_participation", c.liquidity.max_participation),
+        ("constraints.max_position", c.max_position),
+        ("costs.spread_bps", costs.spread_bps),
+    ):
+        if setting is not None:
+            texts += [(f"{key}.{s.text}", s.text) for s, _ in setting.overrides]
+    for i, view in enumerate(scenario.views, 1):
+        texts += [
+            (f"views[{i}].{k}", getattr(view, k))
+            for k in ("long", "short")
+            if getattr(view, k) is not None
+        ]
+        if view.scale_by is not None and view.scale_by not in universe:
+            found.append((f"views[{i}].scale_by", f"the universe has no column '{view.scale_by}'"))
+    for i, screen in enumerate(scenario.screens, 1):
+        texts.append((f"screens[{i}].where", screen.where))
+        try:
+            columns = parse_condition(screen.require).columns
+        except ExpressionError:  # reported by the schema already
+            columns = []
+        for column in columns:
+            if column not in universe:
+                found.append((f"screens[{i}].require", f"the universe has no column '{column}'"))
+    for i, shock in enumerate(scenario.shocks, 1):
+        texts += [(f"shocks[{i}].{t}", t) for t in shock.returns]
+    for key, text in texts:
+        try:
+            selector = parse_selector(text)
+        except SelectorSyntaxError:  # reported by the schema already
+            continue
+        if not match(selector, universe).any():
+            found.append((key, f"selector '{text}' matches no security in the universe"))
+    return found
+
+
+def tilt_reach(
+    universe: pd.DataFrame, scenario: Scenario, reference: pd.Series | None
+) -> list[tuple[str, str]]:
+    """Tilts no portfolio can reach within the position caps and long-only.
+
+    A group's weight lies between 0 and min(1 − cash floor, Σ caps of its names);
+    its active exposure therefore between −ref_g and that maximum − ref_g.
+    """
+    c = scenario.constraints
+    caps = (
+        per_name(universe, c.max_position, "min")
+        if c.max_position is not None
+        else np.ones(len(universe))
+    )
+    ref = (
+        reference.reindex(universe.index, fill_value=0.0).to_numpy(float)
+        if reference is not None
+        else np.zeros(len(universe))
+    )
+    found = []
+    for text, tilt in scenario.tilts.items():
+        members = match(parse_selector(text), universe)
+        if not members.any():
+            continue  # an empty group is reported by scenario_mismatches
+        most = min(1.0 - c.cash.min, float(caps[members].sum())) - float(ref[members].sum())
+        least = -float(ref[members].sum())
+        if tilt.target - tilt.band > most + 1e-12:
+            found.append(
+                (
+                    f"tilts.{text}",
+                    f"needs active exposure >= {tilt.target - tilt.band:.4g}"
+                    f" but the position caps allow at most {most:.4g}",
+                )
+            )
+        if tilt.target + tilt.band < least - 1e-12:
+            found.append(
+                (
+                    f"tilts.{text}",
+                    f"needs active exposure <= {tilt.target + tilt.band:.4g}"
+                    f" but long-only allows no less than {least:.4g}",
+                )
+            )
+    return found
 
 
 def screen_failures(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

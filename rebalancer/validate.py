@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rebalancer import inputs as rd
-from rebalancer.errors import RebalancerError
+from rebalancer.errors import RebalancerError, ScenarioError
 from rebalancer.scenario import scenario_problems
-from rebalancer.scenario.schema import Scenario
-from rebalancer.universe import empty_selectors, with_size
+from rebalancer.universe import scenario_mismatches, tilt_reach, with_size
 
 
 def validate(
@@ -19,17 +18,23 @@ def validate(
     prices: Path | None = None,
     benchmark: Path | None = None,
 ) -> list[RebalancerError]:
-    """All problems found (empty when everything is usable)."""
+    """All problems found (empty when everything is usable).
+
+    Each input file is read and validated; holdings and benchmark are checked
+    against the universe; each scenario is checked on its own (schema, extends,
+    selectors, screens) and, with a universe, against it: selectors that match no
+    security, screens or views on missing columns, and tilts that no portfolio can
+    reach within the position caps (relative to the benchmark when one is given).
+    """
     problems: list[RebalancerError] = []
-    uni = None
-    readers = [
-        ("universe", universe, rd.read_universe),
-        ("holdings", holdings, rd.read_holdings),
-        ("prices", prices, rd.read_prices),
-        ("benchmark", benchmark, rd.read_benchmark),
-    ]
+    files = {
+        "universe": (universe, rd.read_universe),
+        "holdings": (holdings, rd.read_holdings),
+        "prices": (prices, rd.read_prices),
+        "benchmark": (benchmark, rd.read_benchmark),
+    }
     frames = {}
-    for role, path, reader in readers:
+    for role, (path, reader) in files.items():
         if path is None:
             continue
         try:
@@ -44,17 +49,17 @@ def validate(
         ):
             if role in frames:
                 try:
-                    check(frames[role], uni, dict((r, p) for r, p, _ in readers)[role])
+                    check(frames[role], uni, files[role][0])
                 except RebalancerError as exc:
                     problems.append(exc)
     for path in scenarios:
         scenario, found = scenario_problems(path)
         problems.extend(found)
-        if isinstance(scenario, Scenario) and uni is not None:
-            from rebalancer.errors import ScenarioError
-
-            for text in empty_selectors(with_size(uni, scenario), scenario):
-                problems.append(
-                    ScenarioError(path, "matches no security in the universe", key=text)
-                )
+        if scenario is None or uni is None:
+            continue
+        sized = with_size(uni, scenario)
+        for key, message in scenario_mismatches(sized, scenario) + tilt_reach(
+            sized, scenario, frames.get("benchmark")
+        ):
+            problems.append(ScenarioError(path, message, key=key))
     return problems

@@ -109,14 +109,17 @@ class CashTarget(Limit):
 
 
 class Restrictions(Limit):
-    """w₀ − sell_cap ≤ w ≤ w₀ + buy_cap: no_buy / no_sell / no_trade and the screens."""
+    """w₀ − sell_cap ≤ w ≤ w₀ + buy_cap: no_buy / no_sell / no_trade and the screens.
+
+    A negative ``sell_cap`` is a minimum buy (used to lift an order that a small
+    account needs up to the minimum trade size)."""
 
     name, soft = "restrictions", False
 
     def __init__(self, values: Values, n: int):
         super().__init__()
         self.buy_cap = values.get("buy_cap", n, nonneg=True)
-        self.sell_cap = values.get("sell_cap", n, nonneg=True)
+        self.sell_cap = values.get("sell_cap", n)  # negative: a minimum buy
 
     def build(self, v):
         return [v.z <= self.buy_cap, -v.z <= self.sell_cap]

@@ -102,7 +102,9 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def scenario_problems(path: str | Path) -> tuple[Scenario | None, list[ScenarioError]]:
-    """Every problem in a scenario at once (for ``rebalancer validate``)."""
+    """Every problem in a scenario at once (for ``rebalancer validate``), and the
+    scenario as far as it could be built (None when the file itself cannot be read
+    or its ``extends`` chain is broken)."""
     try:
         data = resolve(path)
     except ScenarioError as exc:
@@ -110,4 +112,6 @@ def scenario_problems(path: str | Path) -> tuple[Scenario | None, list[ScenarioE
     data.setdefault("name", Path(path).stem)
     problems = Problems(str(path))
     scenario = build(data, str(path), problems)
-    return (scenario if not problems.items else None), problems.items
+    # a scenario with problems is still returned (bad entries left out) so that its
+    # sound parts can be checked against a universe too
+    return scenario, problems.items

@@ -237,10 +237,10 @@ def _build_dataclass(cls: type, data: Any, prefix: str, problems: Problems) -> A
         value = _convert(hints[key], raw, where, fields[key].metadata, problems)
         if value is not _BAD:
             values[key] = value
-    missing = [n for n, f in fields.items() if n not in values and _required(f)]
+    missing = [n for n, f in fields.items() if n not in data and _required(f)]
     for name in missing:
         problems.add(_join(prefix, name), "required setting is missing")
-    if missing:
+    if missing or any(n not in values and _required(f) for n, f in fields.items()):
         return None
     return cls(**values)
 
