@@ -150,5 +150,29 @@ def validate(scenarios, holdings, universe, prices, benchmark) -> None:
     click.echo("ok: no problems found")
 
 
+@main.command(cls=_Command)
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+def scenarios(folder: Path | None) -> None:
+    """List the scenarios in FOLDER (default: the shipped library) and what each changes."""
+    from rebalancer.pipeline import example_paths
+    from rebalancer.scenario.catalog import catalog
+
+    folder = folder or example_paths()["scenarios"]
+    entries = catalog(folder)
+    if not entries:
+        raise RebalancerError(f"{folder}: no *.yaml scenario files")
+    for entry in entries:
+        if entry.problem:
+            click.echo(f"{entry.path.name}: cannot be loaded: {entry.problem}\n")
+            continue
+        parent = f" (extends {entry.parent})" if entry.parent else ""
+        click.echo(f"{entry.path.name} — {entry.name}{parent}")
+        if entry.description:
+            click.echo(f"    {entry.description}")
+        for change in entry.changes:
+            click.echo(f"    {change}")
+        click.echo("")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
