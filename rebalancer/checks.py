@@ -206,7 +206,18 @@ def _restriction_checks(add, universe: pd.DataFrame, trade: pd.Series, after: pd
 
 
 def _screen_checks(add, universe: pd.DataFrame, scenario: Scenario, trade: pd.Series) -> None:
-    """No name that fails a screen of its group is bought (it may be held or sold)."""
+    """No name in a no_buy group, or failing a screen of its group, is bought (it may be
+    held or sold)."""
+    for text in scenario.constraints.no_buy:
+        members = match(parse_selector(text), universe)
+        bought = members & (trade.to_numpy() > 1e-12)
+        add(
+            f"no_buy {text}",
+            0.0,
+            float(bought.sum()),
+            not bought.any(),
+            f"{int(members.sum())} name(s) may not be bought",
+        )
     for screen in scenario.screens:
         condition = parse_condition(screen.require)
         failing = match(parse_selector(screen.where), universe) & ~condition.holds(universe)

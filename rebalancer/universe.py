@@ -79,8 +79,11 @@ def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tupl
             for k in ("long", "short")
             if getattr(view, k) is not None
         ]
-        if view.scale_by is not None and view.scale_by not in universe:
-            found.append((f"views[{i}].scale_by", f"the universe has no column '{view.scale_by}'"))
+        if view.scale_by is not None and _no_values(universe, view.scale_by):
+            found.append(
+                (f"views[{i}].scale_by", f"the universe has no values in column '{view.scale_by}'")
+            )
+    texts += [(f"constraints.no_buy[{i}]", t) for i, t in enumerate(c.no_buy, 1)]
     for i, screen in enumerate(scenario.screens, 1):
         texts.append((f"screens[{i}].where", screen.where))
         try:
@@ -88,8 +91,10 @@ def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tupl
         except ExpressionError:  # reported by the schema already
             columns = []
         for column in columns:
-            if column not in universe:
-                found.append((f"screens[{i}].require", f"the universe has no column '{column}'"))
+            if _no_values(universe, column):
+                found.append(
+                    (f"screens[{i}].require", f"the universe has no values in column '{column}'")
+                )
     for i, shock in enumerate(scenario.shocks, 1):
         texts += [(f"shocks[{i}].{t}", t) for t in shock.returns]
     for key, text in texts:
@@ -100,6 +105,12 @@ def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tupl
         if not match(selector, universe).any():
             found.append((key, f"selector '{text}' matches no security in the universe"))
     return found
+
+
+def _no_values(universe: pd.DataFrame, column: str) -> bool:
+    """A column the file lacks or left blank throughout (the reader fills absent
+    optional columns with NaN, so absence and emptiness look the same here)."""
+    return column not in universe or bool(universe[column].isna().all())
 
 
 def tilt_reach(
@@ -148,13 +159,17 @@ def tilt_reach(
 
 
 def screen_failures(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Names a screen forbids buying: in the screen's group and failing its condition.
+    """Names the scenario forbids buying: in a ``constraints.no_buy`` group, or in a
+    screen's group and failing its condition.
 
-    Columns: ticker, screen (``where: require``), values (the failing values).
+    Columns: ticker, screen (``no_buy: group`` or ``where: require``), values.
     """
     from rebalancer.scenario.expressions import parse_condition
 
     rows = []
+    for text in scenario.constraints.no_buy:
+        for ticker in universe.index[match(parse_selector(text), universe)]:
+            rows.append({"ticker": ticker, "screen": f"no_buy: {text}", "values": ""})
     for screen in scenario.screens:
         condition = parse_condition(screen.require)
         hit = match(parse_selector(screen.where), universe) & ~condition.holds(universe)

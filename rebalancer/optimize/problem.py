@@ -39,6 +39,7 @@ SOLVERS: tuple[tuple[str, dict], ...] = (
     ("SCS", {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 10000}),
 )
 BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
+FEASIBILITY_TOL = 1e-5  # largest constraint violation accepted from an inaccurate solve
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,14 @@ class RebalanceProblem:
             t_compile += stats
             t_solve += time.perf_counter() - t0 - stats
             status, used = self.problem.status, solver
+            if status == cp.OPTIMAL_INACCURATE and self._violation() > FEASIBILITY_TOL:
+                # an "inaccurate optimum" that breaks the limits is not an answer; it is
+                # how an interior-point solver often meets an infeasible request
+                status = "inaccurate_infeasible"
             if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.INFEASIBLE):
                 break
             warnings.append(f"solver {solver} ended with status {status}; trying the next")
-        if status == cp.INFEASIBLE or status == cp.INFEASIBLE_INACCURATE:
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, "inaccurate_infeasible"):
             raise self._explain(data) if explain else InfeasibleError("", [])
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise RuntimeError(f"no solver could solve the problem (last status: {status})")
@@ -219,6 +224,16 @@ class RebalanceProblem:
             t_solve,
             warnings,
         )
+
+    def _violation(self) -> float:
+        """The largest violation of any constraint at the solver's answer."""
+        worst = 0.0
+        for constraint in self.problem.constraints:
+            try:
+                worst = max(worst, float(np.max(constraint.violation())))
+            except (ValueError, TypeError):  # no value to measure
+                return float("inf")
+        return worst
 
     def _explain(self, data: ProblemData) -> InfeasibleError:
         """Solve the elastic form and name the limits that had to give."""

@@ -68,6 +68,7 @@ class Constraints:
     min_trade_usd: float = field(default=0.0, metadata=_num(0, None))
     round_lots: bool = True
     sector_max: float | None = field(default=None, metadata=_num(0, 1))
+    no_buy: list[str] = field(default_factory=list)  # groups that may be held or sold, not bought
 
 
 @dataclass(frozen=True)
@@ -383,11 +384,15 @@ def _list(item: type, raw: Any, where: str, problems: Problems) -> Any:
     out = []
     for i, entry in enumerate(raw):
         sub = f"{where}[{i + 1}]"
-        built = (
-            _shock(entry, sub, problems)
-            if item is Shock
-            else _build_dataclass(item, entry, sub, problems)
-        )
+        if item is str:  # a list of group selectors
+            sel = _selector(entry, sub, problems) if isinstance(entry, str) else None
+            if not isinstance(entry, str):
+                problems.add(sub, f"expected a group selector, got {_kind(entry)}")
+            built = sel.text if sel is not None else None
+        elif item is Shock:
+            built = _shock(entry, sub, problems)
+        else:
+            built = _build_dataclass(item, entry, sub, problems)
         if built is not None:
             out.append(built)
     return out

@@ -1,0 +1,157 @@
+"""`rebalancer validate`: every problem in the inputs and scenarios, one line each, exit 1;
+'ok' and exit 0 when there is none; and nothing written either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SCENARIOS, make_universe, run_cli, write_scenario
+
+BASE = SCENARIOS / "base.yaml"
+
+# Seven mistakes against the synthetic market (its biotech theme has 8 names).
+MANY_MISTAKES = f"""
+extends: {BASE}
+risk_aversoin: 5
+tilts:
+  "size:large": {{target: 1.5}}
+  "size:mid": {{target: 0.0, band: -0.02}}
+  "sector:Mining": {{target: 0.05, band: 0.01}}
+  "theme:biotech": {{target: 0.40, band: 0.02}}
+constraints:
+  cash: {{target: 0.01, min: 0.03}}
+  max_position: {{default: 0.05, "theme:biotech": 0.01}}
+screens:
+  - {{where: all, require: "levrage <= 3"}}
+"""
+
+# (key named on the line, what the line says)
+EXPECTED = [
+    ("risk_aversoin", "unknown key (did you mean 'risk_aversion'?)"),
+    ("tilts.size:large.target", "1.5 is outside [-1, 1]"),
+    ("tilts.size:mid.band", "-0.02 is outside [0, 1]"),
+    ("tilts.sector:Mining", "selector 'sector:Mining' matches no security in the universe"),
+    # 8 biotech names × 1% cap = 8% at most; the tilt needs 40% − 2% = 38%
+    (
+        "tilts.theme:biotech",
+        "needs active exposure >= 0.38 but the position caps allow at most 0.08",
+    ),
+    ("constraints.cash", "min 0.03 is above target 0.01"),
+    ("screens[1].require", "unknown column 'levrage' (did you mean 'leverage'?)"),
+]
+
+
+def validate(scenario: Path, universe: Path):
+    return run_cli("validate", "--scenario", scenario, "--universe", universe)
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def many_mistakes(market, tmp_path):
+    scenario = write_scenario(tmp_path / "mistakes.yaml", MANY_MISTAKES)
+    return validate(scenario, market["universe"])
+
+
+def test_validate_exits_1_on_a_scenario_with_mistakes(many_mistakes):
+    assert many_mistakes.exit_code == 1
+
+
+@pytest.mark.parametrize(("key", "message"), EXPECTED, ids=[k for k, _ in EXPECTED])
+def test_validate_names_each_mistake_on_one_line(many_mistakes, key, message):
+    lines = [line for line in error_lines(many_mistakes.output) if f"key '{key}': " in line]
+    assert len(lines) == 1, many_mistakes.output
+    assert lines[0].endswith(message)
+    assert "mistakes.yaml" in lines[0]
+
+
+def test_validate_reports_nothing_beyond_the_mistakes(many_mistakes):
+    assert len(error_lines(many_mistakes.output)) == len(EXPECTED), many_mistakes.output
+
+
+def test_validate_reports_an_extends_cycle(tmp_path, market):
+    write_scenario(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write_scenario(tmp_path / "b.yaml", "extends: a.yaml\n")
+    result = validate(tmp_path / "a.yaml", market["universe"])
+    assert result.exit_code == 1
+    assert "extends cycle: a.yaml -> b.yaml -> a.yaml" in result.output
+
+
+def test_validate_reports_a_missing_parent(tmp_path, market):
+    child = write_scenario(tmp_path / "child.yaml", "extends: nowhere.yaml\n")
+    result = validate(child, market["universe"])
+    assert result.exit_code == 1
+    assert "key 'extends': parent scenario 'nowhere.yaml' not found" in result.output
+
+
+def test_validate_prints_ok_and_exits_0_on_a_clean_scenario(tmp_path, market):
+    clean = write_scenario(
+        tmp_path / "clean.yaml",
+        f'extends: {BASE}\ntilts:\n  "size:mid": {{target: 0.05, band: 0.02}}\n',
+    )
+    result = validate(clean, market["universe"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "ok: no problems found"
+
+
+def test_validate_reports_a_bad_universe_cell_and_a_bad_scenario_in_one_run(tmp_path):
+    uni = make_universe().astype(object)
+    uni.loc[3, "price"] = "abc"  # the fifth line of the file: spreadsheet row 5
+    uni.to_csv(tmp_path / "universe.csv", index=False)
+    scenario = write_scenario(tmp_path / "s.yaml", f"extends: {BASE}\nrisk_aversoin: 5\n")
+    result = validate(scenario, tmp_path / "universe.csv")
+    assert result.exit_code == 1
+    lines = error_lines(result.output)
+    assert len(lines) == 2, result.output
+    assert any("universe.csv, row 5, column 'price'" in line for line in lines)
+    assert any("key 'risk_aversoin': unknown key" in line for line in lines)
+
+
+@pytest.mark.parametrize("text", [MANY_MISTAKES, f"extends: {BASE}\n"], ids=["bad", "clean"])
+def test_validate_writes_no_file(tmp_path, market, monkeypatch, text):
+    monkeypatch.chdir(tmp_path)  # anything written relative to the working folder shows too
+    scenario = write_scenario(tmp_path / "s.yaml", text)
+
+    def listing():
+        return sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+
+    before = listing()
+    run_cli(
+        "validate",
+        "--scenario", scenario,
+        "--universe", market["universe"],
+        "--holdings", market["holdings"],
+    )  # fmt: skip
+    assert listing() == before
+
+
+# --- a universe file without a signal column --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("snippet", "key", "column"),
+    [
+        (
+            'screens:\n  - {where: all, require: "leverage <= 3"}\n',
+            "screens[1].require",
+            "leverage",
+        ),
+        (
+            'views:\n  - {long: "size:small", rate_change: -0.01, sensitivity: 4,'
+            " scale_by: floating_debt_pct}\n",
+            "views[1].scale_by",
+            "floating_debt_pct",
+        ),
+    ],
+    ids=["screen", "rate-view"],
+)
+def test_validate_reports_a_column_the_universe_file_lacks(tmp_path, market, snippet, key, column):
+    # the synthetic market's universe file has no leverage or floating_debt_pct column
+    scenario = write_scenario(tmp_path / "s.yaml", f"extends: {BASE}\n{snippet}")
+    result = validate(scenario, market["universe"])
+    assert f"key '{key}': the universe has no values in column '{column}'" in result.output
