@@ -195,3 +195,27 @@ def test_status_quo_barely_trades(proposals, account):
     _, p = proposals["status_quo", account]
     turnover = p.trades["notional"].sum() / (2 * p.metrics.nav_usd)
     assert turnover <= 0.02 + 1e-9
+
+
+def test_scenarios_command_lists_each_file_with_what_it_changes():
+    from tests.conftest import run_cli
+
+    result = run_cli("scenarios", SCENARIOS)
+    assert result.exit_code == 0, result.output
+    for name in NAMES:
+        assert f"{name}.yaml" in result.output
+    block = result.output.split("\nsmallcap_rerating.yaml")[1].split("\n\n")[0]
+    assert "(extends base.yaml)" in block
+    assert "+ tilts.size:small: +0.08 ± 0.03" in block
+    assert "constraints.max_turnover: 0.3 → 0.25" in block
+
+
+def test_scenarios_command_reports_a_broken_file_and_goes_on(tmp_path):
+    from tests.conftest import run_cli
+
+    (tmp_path / "a.yaml").write_text("name: A\ndescription: fine\n")
+    (tmp_path / "b.yaml").write_text("extends: missing.yaml\n")
+    result = run_cli("scenarios", tmp_path)
+    assert result.exit_code == 0
+    assert "a.yaml — A" in result.output
+    assert "b.yaml: cannot be loaded" in result.output and "missing.yaml" in result.output
