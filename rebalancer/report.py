@@ -1,0 +1,308 @@
+"""From the optimizer's answer to a Proposal: orders, lots, frames, checks, metrics."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.checks import run_checks
+from rebalancer.optimize.problem import Solution
+from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
+from rebalancer.request import Request
+from rebalancer.scenario import match, parse_selector
+from rebalancer.stress import stress_table
+from rebalancer.trades import RoundingRules, allocate_lots, round_orders
+
+
+def build_proposal(
+    request: Request, solution: Solution, timings: dict[str, float] | None = None
+) -> Proposal:
+    """Round the optimal weights to orders, take sales from lots, re-check every limit."""
+    timings = dict(timings or {})
+    t2 = time.perf_counter()
+    r = request
+    scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
+    c = scenario.constraints
+    price, shares_before, cash_before = r.price, r.shares_before, r.cash_before
+    w0, ref, alpha, prior, risk, cost = r.w0, r.ref, r.alpha, r.prior, r.risk, r.cost
+    participation, liq_usd, position_cap = r.participation, r.liquidity_usd, r.position_cap
+    may_buy, may_sell, sectors, lots = r.may_buy, r.may_sell, r.sectors, r.lots
+    is_cash = lots["ticker"] == "CASH"
+    signals, screened, reference, as_of = r.signals, r.screened, r.reference, r.as_of
+    lot_size = uni["lot_size"].to_numpy(float) if c.round_lots else np.ones(len(uni))
+    sector_codes = pd.Categorical(uni["sector"], categories=sectors).codes
+    rules = RoundingRules(
+        nav_usd=nav,
+        cash_before_usd=cash_before,
+        cash_floor_usd=c.cash.min * nav,
+        min_trade_usd=c.min_trade_usd,
+        price=price,
+        lot=lot_size,
+        shares_before=shares_before,
+        liquidity_cap_usd=liq_usd,
+        may_buy=may_buy,
+        may_sell=may_sell,
+        position_cap=position_cap,
+        sector_codes=np.asarray(sector_codes),
+        sector_max=c.sector_max,
+    )
+    q = round_orders(solution.weights, rules, cost.cost_usd)
+    shares_after = shares_before + q
+    trade_usd = q * price
+    cash_after = cash_before - float(trade_usd.sum())
+    sells = pd.Series(-np.minimum(q, 0.0), index=uni.index)
+    lot_sales = allocate_lots(lots[~is_cash], sells[sells > 0], uni["price"], as_of)
+    w_after = shares_after * price / nav
+
+    trades = _trades_frame(
+        account,
+        uni,
+        q,
+        w0,
+        w_after,
+        participation,
+        cost,
+        lot_sales,
+        scenario,
+        ref,
+        alpha,
+        position_cap,
+    )
+    holdings_frame = _holdings_frame(
+        uni,
+        shares_before,
+        shares_after,
+        w0,
+        solution.weights,
+        w_after,
+        ref,
+        cash_before,
+        cash_after,
+        nav,
+    )
+    exposures = _exposures_frame(uni, scenario, w0, w_after, ref, solution.weights)
+    reference_weights = pd.Series(ref, index=uni.index)
+    checks = run_checks(
+        lots=lots,
+        universe=uni,
+        scenario=scenario,
+        reference=reference_weights,
+        risk=risk,
+        trades=trades,
+        lot_sales=lot_sales,
+        holdings=holdings_frame,
+    )
+    timings["trades_and_checks"] = time.perf_counter() - t2
+
+    expected = scenario.risk_free_rate + prior + alpha
+
+    def exp_ret(w: np.ndarray, cash_w: float) -> float:
+        return float(w @ expected + cash_w * scenario.risk_free_rate)
+
+    gains = lot_sales["realized_gain_usd"] if len(lot_sales) else pd.Series(dtype=float)
+    known = gains.notna().any()
+    term = lot_sales["term"] if len(lot_sales) else pd.Series(dtype=str)
+    metrics = Metrics(
+        nav_usd=nav,
+        cash_before_usd=cash_before,
+        cash_after_usd=cash_after,
+        turnover=float(np.abs(trade_usd).sum() / (2 * nav)),
+        n_trades=int(len(trades)),
+        buys_usd=float(trade_usd[trade_usd > 0].sum()),
+        sells_usd=float(-trade_usd[trade_usd < 0].sum()),
+        est_cost_usd=float(trades["est_cost"].sum()),
+        expected_return_before=exp_ret(w0, cash_before / nav),
+        expected_return=exp_ret(w_after, cash_after / nav),
+        active_return=exp_ret(w_after, cash_after / nav) - exp_ret(ref, 1 - ref.sum()),
+        volatility_before=float(np.sqrt(risk.variance(w0))),
+        volatility=float(np.sqrt(risk.variance(w_after))),
+        tracking_error_before=float(np.sqrt(risk.variance(w0 - ref))),
+        tracking_error=float(np.sqrt(risk.variance(w_after - ref))),
+        realized_gain_usd=float(gains.sum()) if known else float("nan"),
+        short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
+        long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
+    )
+    stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
+    warnings = list(solution.warnings)
+    if risk.kind == "default_factor":
+        warnings.append("no usable price history: risk uses a default factor model")
+    for metric, count in signals.missing.items():
+        if count:
+            warnings.append(
+                f"signal metric {metric} missing for {count} of {len(uni)} names "
+                "(neutral on that metric)"
+            )
+    for row in checks[~checks["ok"]].itertuples():
+        warnings.append(
+            f"check failed after rounding: {row.check} (limit {row.limit}, value {row.value})"
+        )
+    timings["total"] = timings.get("total", 0.0) + time.perf_counter() - t2
+    return Proposal(
+        account=account,
+        scenario_name=scenario.name,
+        scenario=scenario.to_data(),
+        status=solution.status,
+        solver=solution.solver,
+        reference=reference,
+        metrics=metrics,
+        trades=trades,
+        lot_sales=lot_sales,
+        holdings=holdings_frame,
+        exposures=exposures,
+        checks=checks,
+        binding=solution.binding,
+        warnings=warnings,
+        stress=stress,
+        screened=screened,
+        coverage=signals.missing,
+        timings=timings,
+        inputs=dict(r.paths),
+    )
+
+
+def _trades_frame(
+    account, uni, q, w0, w_after, participation, cost, lot_sales, scenario, ref, alpha, cap
+) -> pd.DataFrame:
+    idx = np.flatnonzero(q != 0)
+    price = uni["price"].to_numpy(float)
+    notional = np.abs(q[idx]) * price[idx]
+    adv = uni["adv"].to_numpy(float)[idx]
+    gains = (
+        lot_sales.groupby("ticker")["realized_gain_usd"].sum(min_count=1)
+        if len(lot_sales)
+        else pd.Series(dtype=float)
+    )
+    terms = (
+        lot_sales.groupby("ticker")["term"].agg(
+            lambda t: t.iloc[0] if t.nunique() == 1 else "mixed"
+        )
+        if len(lot_sales)
+        else pd.Series(dtype=str)
+    )
+    tickers = uni.index[idx]
+    frame = pd.DataFrame(
+        {
+            "account": account,
+            "ticker": tickers,
+            "side": np.where(q[idx] > 0, "BUY", "SELL"),
+            "quantity": np.abs(q[idx]),
+            "price": price[idx],
+            "notional": notional,
+            "weight_before": w0[idx],
+            "weight_after": w_after[idx],
+            "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
+            "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
+            "est_cost": cost.cost_usd(q * price)[idx],
+            "reason": [_reason(uni, i, q[i], w0, w_after, ref, alpha, scenario, cap) for i in idx],
+            "realized_gain": [
+                gains.get(t, np.nan) if q[i] < 0 else np.nan
+                for t, i in zip(tickers, idx, strict=True)
+            ],
+            "term": [
+                terms.get(t, "") if q[i] < 0 else "" for t, i in zip(tickers, idx, strict=True)
+            ],
+        },
+        columns=TRADE_COLUMNS,
+    )
+    return frame.sort_values(
+        ["side", "notional"], ascending=[False, False], kind="stable"
+    ).reset_index(drop=True)
+
+
+def _reason(uni, i, qi, w0, w_after, ref, alpha, scenario, cap) -> str:
+    """A short, honest account of why the optimizer wanted this trade."""
+    restricted = uni["restricted"].iloc[i]
+    if qi < 0 and restricted == "sell":
+        return "forced exit (restricted: sell)"
+    if qi < 0 and w0[i] > cap[i] + 1e-9:
+        return f"trim to position cap {cap[i]:.1%}"
+    parts = []
+    row = uni.iloc[[i]]
+    for text, tilt in scenario.tilts.items():
+        if match(parse_selector(text), row)[0]:
+            want_more = tilt.target >= 0
+            if (qi > 0) == want_more:
+                parts.append(f"tilt {'toward' if want_more else 'away from'} {text}")
+    if alpha[i] > 0 and qi > 0 or alpha[i] < 0 and qi < 0:
+        parts.append(f"signal {'+' if alpha[i] > 0 else ''}{alpha[i]:.2%}/yr")
+    if qi < 0 and w_after[i] <= 1e-12:
+        parts.insert(0, "exit")
+    if not parts:
+        parts.append("fund purchases" if qi < 0 else "risk: closer to reference")
+    return "; ".join(parts)
+
+
+def _holdings_frame(
+    uni, before, after, w0, w_opt, w_after, ref, cash_before, cash_after, nav
+) -> pd.DataFrame:
+    keep = (before > 0) | (after > 0)
+    price = uni["price"].to_numpy(float)
+    frame = pd.DataFrame(
+        {
+            "ticker": uni.index[keep],
+            "name": uni["name"].to_numpy()[keep] if "name" in uni else "",
+            "sector": uni["sector"].to_numpy()[keep],
+            "region": uni["region"].to_numpy()[keep],
+            "size": uni["size"].to_numpy()[keep],
+            "price": price[keep],
+            "shares_before": before[keep],
+            "shares_after": after[keep],
+            "value_before_usd": before[keep] * price[keep],
+            "value_after_usd": after[keep] * price[keep],
+            "weight_before": w0[keep],
+            "weight_optimal": w_opt[keep],
+            "weight_after": w_after[keep],
+            "benchmark_weight": ref[keep],
+        }
+    )
+    frame = frame.sort_values("value_after_usd", ascending=False, kind="stable")
+    cash = pd.DataFrame(
+        [
+            {
+                "ticker": "CASH",
+                "name": "Cash",
+                "sector": "",
+                "region": "",
+                "size": "",
+                "price": 1.0,
+                "shares_before": cash_before,
+                "shares_after": cash_after,
+                "value_before_usd": cash_before,
+                "value_after_usd": cash_after,
+                "weight_before": cash_before / nav,
+                "weight_optimal": 1 - float(w_opt.sum()),
+                "weight_after": cash_after / nav,
+                "benchmark_weight": max(1 - float(ref.sum()), 0.0),
+            }
+        ]
+    )
+    return pd.concat([frame, cash], ignore_index=True)
+
+
+def _exposures_frame(uni, scenario, w0, w_after, ref, w_opt) -> pd.DataFrame:
+    """Active exposures of tilted groups first, then size, region and sector groups."""
+    selectors = list(scenario.tilts)
+    selectors += [f"size:{b}" for b in ("large", "mid", "small", "micro")]
+    selectors += [f"region:{r}" for r in ("US", "DM", "EM")]
+    selectors += [f"sector:{s}" for s in sorted(uni["sector"].unique())]
+    rows = []
+    for text in dict.fromkeys(selectors):
+        m = match(parse_selector(text), uni)
+        tilt = scenario.tilts.get(text)
+        rows.append(
+            {
+                "selector": text,
+                "reference": float(ref[m].sum()),
+                "weight_before": float(w0[m].sum()),
+                "weight_after": float(w_after[m].sum()),
+                "before": float((w0 - ref)[m].sum()),
+                "optimal": float((w_opt - ref)[m].sum()),
+                "after": float((w_after - ref)[m].sum()),
+                "target": tilt.target if tilt else np.nan,
+                "band_lo": tilt.target - tilt.band if tilt else np.nan,
+                "band_hi": tilt.target + tilt.band if tilt else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("selector")

@@ -1,0 +1,269 @@
+"""One account under one scenario, made ready for the optimizer.
+
+``prepare`` turns the inputs and a scenario into a ``Request``: the account's
+positions and weights, the risk model, the alpha (signals + Black-Litterman views),
+the cost model, the per-name limits, and the problem's ``Structure`` (what fixes
+its shape) and ``ProblemData`` (the numbers a what-if changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rebalancer import inputs as rd
+from rebalancer.costs import CostModel
+from rebalancer.errors import ScenarioError
+from rebalancer.optimize.problem import BIG, ProblemData, Structure
+from rebalancer.risk import RiskModel, build_risk_model
+from rebalancer.scenario import Scenario, parse_selector
+from rebalancer.signals import SignalResult, signal_alpha
+from rebalancer.universe import (
+    group_matrix,
+    per_name,
+    scenario_mismatches,
+    screen_failures,
+    with_size,
+)
+from rebalancer.views import build_views, implied_prior, posterior_returns
+
+# Limits are tightened by these margins inside the optimizer so that rounding to
+# whole lots cannot push the final trades over the advisor's limits.
+BAND_MARGIN = 0.0005
+SECTOR_MARGIN = 0.0005
+TE_MARGIN = 0.995
+
+
+@dataclass
+class Inputs:
+    """The files of one run, read and cross-checked."""
+
+    holdings: pd.DataFrame
+    universe: pd.DataFrame
+    prices: pd.DataFrame | None = None
+    benchmark: pd.Series | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+    _risk: dict = field(default_factory=dict, repr=False)
+
+    def risk_model(self, universe: pd.DataFrame) -> RiskModel:
+        """One risk model per universe (cached: every account of a book shares it)."""
+        key = tuple(universe["size"])
+        if key not in self._risk:
+            self._risk[key] = build_risk_model(universe, self.prices)
+        return self._risk[key]
+
+
+def load_inputs(holdings, universe, prices=None, benchmark=None) -> Inputs:
+    """Read (paths) or accept (DataFrames) the inputs and cross-check them."""
+    paths = {}
+
+    def read(value, reader, role):
+        if value is None or isinstance(value, pd.DataFrame | pd.Series):
+            return value
+        paths[role] = str(value)
+        return reader(value)
+
+    uni = read(universe, rd.read_universe, "universe")
+    hold = read(holdings, rd.read_holdings, "holdings")
+    px = read(prices, rd.read_prices, "prices")
+    bench = read(benchmark, rd.read_benchmark, "benchmark")
+    rd.check_holdings_in_universe(hold, uni, paths.get("holdings", "holdings"))
+    if bench is not None:
+        rd.check_benchmark_in_universe(bench, uni, paths.get("benchmark", "benchmark"))
+    return Inputs(hold, uni, px, bench, paths)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything the optimizer, the rounding and the report need for one run."""
+
+    account: str
+    scenario: Scenario
+    as_of: pd.Timestamp
+    lots: pd.DataFrame  # the account's holdings rows (lots and cash)
+    universe: pd.DataFrame  # with a size column
+    nav: float
+    cash_before: float
+    shares_before: np.ndarray
+    price: np.ndarray
+    w0: np.ndarray
+    ref: np.ndarray
+    reference: str  # "benchmark" or "current holdings"
+    risk: RiskModel
+    signals: SignalResult
+    prior: np.ndarray  # market-implied excess returns
+    alpha: np.ndarray  # signal + view alpha
+    cost: CostModel
+    participation: np.ndarray
+    liquidity_usd: np.ndarray
+    may_buy: np.ndarray
+    may_sell: np.ndarray
+    position_cap: np.ndarray
+    screened: pd.DataFrame
+    sectors: list[str]
+    structure: Structure
+    data: ProblemData
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lot_usd(self) -> np.ndarray:
+        lots = (
+            self.universe["lot_size"].to_numpy(float)
+            if self.scenario.constraints.round_lots
+            else np.ones(len(self.price))
+        )
+        return self.price * lots
+
+    def structure_key(self) -> tuple:
+        """Requests with equal keys can share one compiled (parametric) problem."""
+        s = self.structure
+        return (
+            id(self.risk),
+            s.tilt_labels,
+            s.has_turnover,
+            s.has_tracking_error,
+            s.has_sector_max,
+        )
+
+
+def prepare(
+    data: Inputs,
+    scenario: Scenario,
+    account: str | None = None,
+    as_of: str | pd.Timestamp | None = None,
+) -> Request:
+    """The Request for one account under one scenario (raises ScenarioError when the
+    scenario does not fit the universe)."""
+    as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
+    lots = rd.select_account(data.holdings, account, data.paths.get("holdings", "holdings"))
+    account = str(lots["account"].iloc[0])
+    uni = with_size(data.universe, scenario)
+    mismatches = scenario_mismatches(uni, scenario)
+    if mismatches:
+        key, message = mismatches[0]
+        raise ScenarioError(data.paths.get("scenario"), message, key=key)
+
+    is_cash = lots["ticker"] == "CASH"
+    cash_before = float(lots.loc[is_cash, "quantity"].sum())
+    shares_before = (
+        lots[~is_cash]
+        .groupby("ticker")["quantity"]
+        .sum()
+        .reindex(uni.index, fill_value=0.0)
+        .to_numpy(float)
+    )
+    price = uni["price"].to_numpy(float)
+    nav = float(shares_before @ price + cash_before)
+    w0 = shares_before * price / nav
+    if data.benchmark is not None:
+        ref = data.benchmark.reindex(uni.index, fill_value=0.0).to_numpy(float)
+        reference = "benchmark"
+    else:
+        ref, reference = w0.copy(), "current holdings"
+
+    risk = data.risk_model(uni)
+    signals = signal_alpha(uni, scenario.signals, risk.specific_vol())
+    market = ref if data.benchmark is not None else uni["market_cap"].to_numpy(float)
+    prior = implied_prior(risk, market, scenario.market_risk_aversion)
+    views = build_views(uni, scenario.views)
+    view_alpha = posterior_returns(risk, prior, views, scenario.view_tau) - prior
+    alpha = signals.alpha.to_numpy() + view_alpha
+
+    c = scenario.constraints
+    cost = CostModel.build(
+        per_name(uni, scenario.costs.spread_bps, "max"),
+        scenario.costs.impact,
+        risk.total_vol(),
+        uni["adv"].to_numpy(float),
+    )
+    spread, impact = cost.weight_coefficients(nav)
+    participation = per_name(uni, c.liquidity.max_participation, "min")
+    liq_usd = participation * uni["adv"].to_numpy(float) * c.liquidity.days
+    restricted = uni["restricted"].to_numpy()
+    screened = screen_failures(uni, scenario)
+    may_buy = (
+        ~np.isin(restricted, ["no_buy", "no_trade", "sell"])
+        & (liq_usd > 0)
+        & ~uni.index.isin(screened["ticker"])
+    )
+    may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
+    position_cap = (
+        per_name(uni, c.max_position, "min") if c.max_position is not None else np.ones(len(uni))
+    )
+    position_cap[restricted == "sell"] = 0.0
+
+    tilt_labels = list(scenario.tilts)
+    groups = group_matrix(uni, [parse_selector(t) for t in tilt_labels])
+    targets = np.array([scenario.tilts[t].target for t in tilt_labels])
+    bands = np.array([scenario.tilts[t].band for t in tilt_labels])
+    margin = np.minimum(0.1 * bands, BAND_MARGIN)
+    sectors = sorted(uni["sector"].unique())
+    sector_groups = np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors])
+
+    structure = Structure(
+        tickers=tuple(uni.index),
+        loadings=risk.loadings,
+        factor_chol=risk.factor_chol(),
+        specific_var=risk.specific_var,
+        tilt_groups=groups,
+        tilt_labels=tuple(tilt_labels),
+        sector_groups=sector_groups,
+        sector_labels=tuple(sectors),
+        has_turnover=c.max_turnover is not None,
+        has_tracking_error=c.max_tracking_error is not None,
+        has_sector_max=c.sector_max is not None,
+    )
+    problem_data = ProblemData(
+        alpha=alpha,
+        w0=w0,
+        ref=ref,
+        risk_aversion=scenario.risk_aversion,
+        spread=spread,
+        impact=impact,
+        liquidity_cap=liq_usd / nav,
+        buy_cap=np.where(may_buy, BIG, 0.0),
+        sell_cap=np.where(may_sell, w0, 0.0),
+        position_cap=position_cap,
+        cash_target=c.cash.target,
+        cash_tolerance=min(0.0005, (c.cash.target - c.cash.min) / 2),
+        tilt_target=targets,
+        tilt_lo=targets - bands + margin,
+        tilt_hi=targets + bands - margin,
+        tilt_strength=scenario.tilt_strength,
+        max_turnover=c.max_turnover if c.max_turnover is not None else BIG,
+        max_tracking_error=(
+            c.max_tracking_error * TE_MARGIN if c.max_tracking_error is not None else BIG
+        ),
+        sector_max=(max(c.sector_max - SECTOR_MARGIN, 0.0) if c.sector_max is not None else BIG),
+    )
+    return Request(
+        account=account,
+        scenario=scenario,
+        as_of=as_of,
+        lots=lots,
+        universe=uni,
+        nav=nav,
+        cash_before=cash_before,
+        shares_before=shares_before,
+        price=price,
+        w0=w0,
+        ref=ref,
+        reference=reference,
+        risk=risk,
+        signals=signals,
+        prior=prior,
+        alpha=alpha,
+        cost=cost,
+        participation=participation,
+        liquidity_usd=liq_usd,
+        may_buy=may_buy,
+        may_sell=may_sell,
+        position_cap=position_cap,
+        screened=screened,
+        sectors=sectors,
+        structure=structure,
+        data=problem_data,
+        paths=dict(data.paths),
+    )
