@@ -1,6 +1,7 @@
 """Rebalancer: a portfolio rebalancing optimizer for financial advisors.
 
-``rebalancer.propose(...)`` returns the same proposal ``rebalancer propose`` writes.
+``rebalancer.propose(...)`` returns the same proposal ``rebalancer propose`` writes;
+``rebalancer.whatif(...)`` the comparison table of ``rebalancer whatif``.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["propose", "__version__"]
+__all__ = ["propose", "whatif", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from rebalancer.pipeline import propose
 
         return propose
+    if name == "whatif":
+        from rebalancer.comparison import whatif
+
+        return whatif
     raise AttributeError(name)

@@ -58,10 +58,27 @@ def main() -> None:
 @click.option("--out", type=_path(False), help="Trade sheet workbook (.xlsx) to write.")
 @click.option("--trades", type=_path(False), help="Trades CSV to write.")
 @click.option("--json", "json_path", type=_path(False), help="JSON summary to write.")
+@click.option(
+    "--shock",
+    "shocks",
+    multiple=True,
+    help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
+)
 @click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
-    holdings, universe, scenario, prices, benchmark, account, out, trades, json_path, as_of, quiet
+    holdings,
+    universe,
+    scenario,
+    prices,
+    benchmark,
+    account,
+    out,
+    trades,
+    json_path,
+    shocks,
+    as_of,
+    quiet,
 ) -> None:
     """Propose trades for one account."""
     from rebalancer.console import print_summary
@@ -76,10 +93,97 @@ def propose(
         benchmark=benchmark,
         account=account,
         as_of=as_of,
+        shocks=list(shocks),
     )
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     if not quiet:
         print_summary(proposal)
+        for path in written:
+            click.echo(f"wrote {path}")
+
+
+@main.command(cls=_Command)
+@click.option("--holdings", type=_path(), required=True, help="Holdings CSV/XLSX (tax lots).")
+@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
+@click.option(
+    "--scenario",
+    "scenarios",
+    type=_path(),
+    required=True,
+    multiple=True,
+    help="Scenario YAML (repeatable: one run each).",
+)
+@click.option(
+    "--vary",
+    "vary",
+    multiple=True,
+    help="Sweep a setting: KEY=V1,V2,... (dotted key; two make a grid).",
+)
+@click.option(
+    "--shock",
+    "shocks",
+    multiple=True,
+    help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
+)
+@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
+@click.option("--account", help="Account to analyse when the holdings hold several.")
+@click.option("--out", type=_path(False), help="Comparison workbook (.xlsx) to write.")
+@click.option("--chart", type=_path(False), help="Trade-off and exposure chart (.png) to write.")
+@click.option("--json", "json_path", type=_path(False), help="Comparison table as JSON.")
+@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
+def whatif(
+    holdings,
+    universe,
+    scenarios,
+    vary,
+    shocks,
+    prices,
+    benchmark,
+    account,
+    out,
+    chart,
+    json_path,
+    as_of,
+    quiet,
+) -> None:
+    """Compare scenarios and parameter sweeps on one account."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rebalancer.comparison import run_whatif, scenario_runs
+    from rebalancer.console import print_comparison
+    from rebalancer.export import write_comparison_outputs
+    from rebalancer.pipeline import load_inputs
+
+    data = load_inputs(holdings, universe, prices, benchmark)
+    total = len(scenario_runs(list(scenarios), list(vary)))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+    )
+    with Progress(*columns, console=err_console, disable=quiet) as progress:
+        task = progress.add_task("what-if runs", total=total, last="")
+
+        def done(run) -> None:
+            progress.update(task, advance=1, last=f"{run.label}: {run.status}")
+
+        comparison = run_whatif(
+            data,
+            list(scenarios),
+            account=account,
+            vary=list(vary),
+            shocks=list(shocks),
+            as_of=as_of,
+            on_run=done,
+        )
+    written = write_comparison_outputs(
+        comparison, out=out, chart=chart, json_path=json_path, protected=data.paths
+    )
+    if not quiet:
+        print_comparison(comparison)
         for path in written:
             click.echo(f"wrote {path}")
 

@@ -21,7 +21,7 @@ TOP_TRADES = 10
 
 def print_summary(proposal: Proposal, console: Console | None = None) -> None:
     """Print the summary of ``proposal`` (to stdout unless ``console`` is given)."""
-    console = console or Console()
+    console = console or Console(highlight=False, width=max(_width(), 100))
     console.print(render_summary(proposal))
 
 
@@ -188,3 +188,46 @@ def _shares(value: Any) -> str:
 
 def _num(value: Any) -> str:
     return f"{float(value):.4g}" if _finite(value) else "n/a"
+
+
+def print_comparison(comparison, console: Console | None = None) -> None:
+    """The what-if table: one column per run, the figures an advisor compares."""
+    console = console or Console(highlight=False, width=max(_width(), 100))
+    table = comparison.table
+    grid = Table(title=f"What-if: account {comparison.account}", show_lines=False)
+    grid.add_column("", no_wrap=True)
+    for run in table.index:
+        grid.add_column(str(run), justify="right", overflow="fold")
+    rows = [
+        ("status", None),
+        ("expected_return", _pct),
+        ("active_return", _pct),
+        ("volatility", _pct),
+        ("tracking_error", _pct),
+        ("turnover", _pct),
+        ("est_cost_usd", _usd),
+        ("n_trades", lambda v: f"{int(v)}" if _finite(v) else ""),
+        ("cash_after_usd", _usd),
+    ]
+    rows += [(c, _pct) for c in table.columns if c.startswith(("before ", "after "))]
+    rows += [(c, _usd) for c in table.columns if c.startswith("stress ")]
+    for name, fmt in rows:
+        if name not in table.columns:
+            continue
+        cells = [
+            Text(str(v), style="bold red" if v == "infeasible" else "")
+            if fmt is None
+            else Text(fmt(v) if _finite(v) else "")
+            for v in table[name]
+        ]
+        grid.add_row(Text(name), *cells)
+    console.print(grid)
+    for run in comparison.runs:
+        if run.conflict:
+            console.print(Text(f"{run.label}: {run.conflict}", style="red"))
+
+
+def _width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns

@@ -7,6 +7,7 @@ read -> groups -> risk -> signals / returns -> optimizer -> rounded orders -> lo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import BAND_MARGIN, Inputs, Request, load_inputs, prepare
 from rebalancer.scenario import Scenario, load_scenario
+from rebalancer.stress import parse_shock
 
 __all__ = ["Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account"]
 
@@ -32,18 +34,23 @@ def propose(
     benchmark=None,
     account: str | None = None,
     as_of: str | pd.Timestamp | None = None,
+    shocks: list[str] = (),
 ) -> Proposal:
     """One account's rebalance proposal (the Python API of ``rebalancer propose``).
 
     ``holdings``/``universe``/``prices``/``benchmark`` are paths or already-read
-    frames; ``scenario`` a path or a ``Scenario``. Raises ``InputError`` or
-    ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio meets
-    the limits.
+    frames; ``scenario`` a path or a ``Scenario``; ``shocks`` extra stress tests in
+    the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``). Raises ``InputError``
+    or ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio
+    meets the limits.
     """
     data = load_inputs(holdings, universe, prices, benchmark)
     if not isinstance(scenario, Scenario):
         data.paths["scenario"] = str(scenario)
         scenario = load_scenario(scenario)
+    if shocks:
+        extra = [parse_shock(s) for s in shocks]
+        scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
     return propose_account(data, scenario, account, as_of)
 
 

@@ -166,6 +166,7 @@ def _trades_frame(
     account, uni, q, w0, w_after, participation, cost, lot_sales, scenario, ref, alpha, cap
 ) -> pd.DataFrame:
     idx = np.flatnonzero(q != 0)
+    members = {text: match(parse_selector(text), uni) for text in scenario.tilts}
     price = uni["price"].to_numpy(float)
     notional = np.abs(q[idx]) * price[idx]
     adv = uni["adv"].to_numpy(float)[idx]
@@ -195,7 +196,9 @@ def _trades_frame(
             "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
-            "reason": [_reason(uni, i, q[i], w0, w_after, ref, alpha, scenario, cap) for i in idx],
+            "reason": [
+                _reason(uni, i, q[i], w0, w_after, alpha, scenario, cap, members) for i in idx
+            ],
             "realized_gain": [
                 gains.get(t, np.nan) if q[i] < 0 else np.nan
                 for t, i in zip(tickers, idx, strict=True)
@@ -211,7 +214,7 @@ def _trades_frame(
     ).reset_index(drop=True)
 
 
-def _reason(uni, i, qi, w0, w_after, ref, alpha, scenario, cap) -> str:
+def _reason(uni, i, qi, w0, w_after, alpha, scenario, cap, members) -> str:
     """A short, honest account of why the optimizer wanted this trade."""
     restricted = uni["restricted"].iloc[i]
     if qi < 0 and restricted == "sell":
@@ -219,9 +222,8 @@ def _reason(uni, i, qi, w0, w_after, ref, alpha, scenario, cap) -> str:
     if qi < 0 and w0[i] > cap[i] + 1e-9:
         return f"trim to position cap {cap[i]:.1%}"
     parts = []
-    row = uni.iloc[[i]]
     for text, tilt in scenario.tilts.items():
-        if match(parse_selector(text), row)[0]:
+        if members[text][i]:
             want_more = tilt.target >= 0
             if (qi > 0) == want_more:
                 parts.append(f"tilt {'toward' if want_more else 'away from'} {text}")

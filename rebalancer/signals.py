@@ -43,17 +43,36 @@ def winsorize(x: pd.Series, q: float) -> pd.Series:
     return x.clip(lo, hi)
 
 
+def winsorize_within(x: pd.Series, q: float, groups: pd.Series | None) -> pd.Series:
+    """``winsorize`` applied within each group (a group of fewer than 3 values is left)."""
+    if groups is None:
+        return winsorize(x, q)
+    if q <= 0:
+        return x
+    by = x.groupby(groups)
+    lo = groups.map(by.quantile(q)).astype(float)
+    hi = groups.map(by.quantile(1 - q)).astype(float)
+    enough = by.transform("count") >= 3
+    return x.where(~enough, x.clip(lo, hi))
+
+
 def robust_z(x: pd.Series, groups: pd.Series | None) -> pd.Series:
-    """(x − median) / (1.4826 · MAD) within each group, clipped to ±3; NaN → 0."""
+    """(x − median) / (1.4826 · MAD) within each group, clipped to ±3; NaN → 0.
 
-    def one(v: pd.Series) -> pd.Series:
-        med = v.median()
-        mad = (v - med).abs().median() * 1.4826
-        if not np.isfinite(mad) or mad <= 0:
-            return v * 0.0
-        return (v - med) / mad
-
-    z = one(x) if groups is None else x.groupby(groups, group_keys=False).apply(one)
+    A group whose MAD is 0 (all values alike) scores 0."""
+    if groups is None:
+        med = x.median()
+        mad = (x - med).abs().median() * 1.4826
+    else:
+        med = x.groupby(groups).transform("median")
+        mad = (x - med).abs().groupby(groups).transform("median") * 1.4826
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (x - med) / mad
+    z = (
+        z.where(np.isfinite(mad) & (mad > 0), 0.0)
+        if isinstance(mad, pd.Series)
+        else (z if np.isfinite(mad) and mad > 0 else x * 0.0)
+    )
     return z.reindex(x.index).clip(-3, 3).fillna(0.0)
 
 
@@ -77,14 +96,7 @@ def composite(universe: pd.DataFrame, spec: Signals) -> tuple[pd.Series, dict[st
     for metric, sign in spec.metrics.items():
         x = metric_values(universe, metric)
         missing[metric] = int(x.isna().sum())
-        clipped = (
-            x
-            if groups is None
-            else x.groupby(groups, group_keys=False).apply(lambda v: winsorize(v, spec.winsorize))
-        )
-        if groups is None:
-            clipped = winsorize(x, spec.winsorize)
-        total += sign * robust_z(clipped.reindex(x.index), groups)
+        total += sign * robust_z(winsorize_within(x, spec.winsorize, groups), groups)
     score = total / weight_sum
     sd = score.std()
     return (score / sd if sd and np.isfinite(sd) and sd > 0 else score * 0.0), missing

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rebalancer.errors import ScenarioError
 from rebalancer.scenario.schema import Shock
-from rebalancer.scenario.selectors import match, parse_selector
+from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
 
 
 def shock_returns(universe: pd.DataFrame, shock: Shock) -> np.ndarray:
@@ -45,3 +46,23 @@ def stress_table(
     return pd.DataFrame(
         rows, columns=["shock", "pnl_before_usd", "pnl_after_usd", "pct_before", "pct_after"]
     )
+
+
+def parse_shock(text: str) -> Shock:
+    """``"name=relapse,size:small=-0.275,size:mid=-0.2"`` -> Shock (name optional)."""
+    name, returns = text, {}
+    for part in text.split(","):
+        key, sep, value = part.strip().rpartition("=")
+        if not sep or not key:
+            raise ScenarioError("--shock", f"'{part.strip()}' is not GROUP=RETURN")
+        if key.strip() == "name":
+            name = value.strip()
+            continue
+        try:
+            selector = parse_selector(key.strip())
+            returns[selector.text] = float(value)
+        except (SelectorSyntaxError, ValueError) as exc:
+            raise ScenarioError("--shock", f"'{part.strip()}': {exc}") from None
+    if not returns:
+        raise ScenarioError("--shock", f"'{text}' names no group")
+    return Shock(name, returns)

@@ -174,44 +174,30 @@ def allocate_lots(
     account, ticker, lot_id, acquired, quantity_sold, cost_basis_sold_usd,
     proceeds_usd, realized_gain_usd, term (ST/LT, "" when the date is unknown).
     """
-    rows = []
-    for ticker, shares in sells.items():
-        if shares <= 0:
-            continue
-        held = lots[lots["ticker"] == ticker].copy()
-        held["basis_per_share"] = held["cost_basis"] / held["quantity"]
-        held = held.sort_values(
-            ["basis_per_share", "acquired"],
-            ascending=[False, True],
-            na_position="last",
-            kind="stable",
-        )
-        left = float(shares)
-        for lot in held.itertuples(index=False):
-            if left <= EPS:
-                break
-            take = min(left, float(lot.quantity))
-            left -= take
-            basis = take * lot.basis_per_share
-            proceeds = take * float(price[ticker])
-            term = ""
-            if pd.notna(lot.acquired):
-                term = "LT" if is_long_term(lot.acquired, as_of) else "ST"
-            rows.append(
-                {
-                    "account": lot.account,
-                    "ticker": ticker,
-                    "lot_id": lot.lot_id,
-                    "acquired": lot.acquired,
-                    "quantity_sold": take,
-                    "cost_basis_sold_usd": basis,
-                    "proceeds_usd": proceeds,
-                    "realized_gain_usd": proceeds - basis,
-                    "term": term,
-                }
-            )
-        if left > 1e-6:
-            raise AssertionError(f"sale of {shares} {ticker} exceeds its lots by {left}")
+    wanted = sells[sells > 0]
+    held = lots[lots["ticker"].isin(wanted.index)].assign(
+        basis_per_share=lambda f: f["cost_basis"] / f["quantity"]
+    )
+    held = held.sort_values(
+        ["ticker", "basis_per_share", "acquired"],
+        ascending=[True, False, True],
+        na_position="last",
+        kind="stable",
+    )
+    # each lot gives what is left of its ticker's sale after the lots before it
+    before = held.groupby("ticker")["quantity"].cumsum() - held["quantity"]
+    want = held["ticker"].map(wanted).astype(float)
+    take = np.clip(want - before, 0.0, held["quantity"])
+    short = wanted - take.groupby(held["ticker"]).sum().reindex(wanted.index, fill_value=0.0)
+    if (short > 1e-6).any():
+        bad = short.idxmax()
+        raise AssertionError(f"sale of {wanted[bad]} {bad} exceeds its lots by {short[bad]}")
+    held = held.assign(quantity_sold=take)[take > EPS]
+    proceeds = held["quantity_sold"] * held["ticker"].map(price).astype(float)
+    basis = held["quantity_sold"] * held["basis_per_share"]
+    acquired = pd.to_datetime(held["acquired"])
+    long_term = as_of > acquired + pd.DateOffset(years=1)
+    term = np.where(acquired.isna(), "", np.where(long_term, "LT", "ST"))
     columns = [
         "account",
         "ticker",
@@ -223,4 +209,18 @@ def allocate_lots(
         "realized_gain_usd",
         "term",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    out = pd.DataFrame(
+        {
+            "account": held["account"],
+            "ticker": held["ticker"],
+            "lot_id": held["lot_id"],
+            "acquired": acquired,
+            "quantity_sold": held["quantity_sold"],
+            "cost_basis_sold_usd": basis,
+            "proceeds_usd": proceeds,
+            "realized_gain_usd": proceeds - basis,
+            "term": term,
+        },
+        columns=columns,
+    )
+    return out.reset_index(drop=True)

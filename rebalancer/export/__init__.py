@@ -55,3 +55,33 @@ def write_outputs(
             writer(proposal, outputs.stage(path))
         written = outputs.targets
     return written
+
+
+def write_comparison_outputs(
+    comparison,
+    *,
+    out: PathArg | None = None,
+    chart: PathArg | None = None,
+    json_path: PathArg | None = None,
+    protected: dict[str, str] | None = None,
+) -> list[Path]:
+    """Write the what-if workbook, chart and JSON table together, whole or not at all."""
+    from rebalancer.export.chart import write_chart
+    from rebalancer.export.compare import write_comparison
+
+    def table_json(comp, path: Path) -> None:
+        import json
+
+        records = json.loads(comp.table.reset_index().to_json(orient="records"))
+        Path(path).write_text(json.dumps({"account": comp.account, "runs": records}, indent=2))
+
+    jobs = [(path, writer) for path, writer in [
+        (out, write_comparison),
+        (chart, lambda comp, p: write_chart(comp.table, p)),
+        (json_path, table_json),
+    ] if path is not None]  # fmt: skip
+    with OutputSet(protected=protected or {}) as outputs:
+        for path, writer in jobs:
+            writer(comparison, outputs.stage(path))
+        written = outputs.targets
+    return written

@@ -113,7 +113,7 @@ def _freeze_or_lift(
         trial_sell[frozen_idx[~is_buy[frozen_idx]]] = 0.0
         trial_sell[lifted] = -np.minimum(minimum_usd[lifted] / nav, trial_buy[lifted])
         trial = replace(data, buy_cap=trial_buy, sell_cap=trial_sell)
-        if not problem.values.parametric:
+        if not problem.values.accepts(trial):
             problem = RebalanceProblem(problem.structure, trial, parametric=False)
         try:  # no fallback solver here: a pass that fails keeps the last good answer
             solution = problem.solve(trial, solvers=SOLVERS[:2], explain=False)

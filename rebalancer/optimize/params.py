@@ -18,10 +18,17 @@ import numpy as np
 
 
 class Values:
-    def __init__(self, data: Any, parametric: bool):
+    """``parametric``: True (every number a Parameter), False (all constants), or the
+    set of ``ProblemData`` field names to make Parameters — a sweep that changes only
+    ``max_turnover`` compiles almost as fast as constants and still re-solves
+    without recompiling."""
+
+    def __init__(self, data: Any, parametric: bool | frozenset[str]):
         self.data = data
-        self.parametric = parametric
+        self.names = parametric if isinstance(parametric, frozenset) else None
+        self.parametric = bool(parametric)
         self._params: list[tuple[cp.Parameter, Callable[[Any], Any]]] = []
+        self._constants: dict[str, Any] = {}
 
     def get(
         self,
@@ -32,17 +39,29 @@ class Values:
     ) -> cp.Expression:
         """The number(s) at ``data.<name>`` (or ``of(data)``) as a Parameter or a Constant."""
         read = of or (lambda d: getattr(d, name))
-        if not self.parametric:
+        if not self.parametric or (self.names is not None and name not in self.names):
             value = np.asarray(read(self.data), dtype=float)
+            self._constants[name] = value
             return cp.Constant(value.reshape(shape) if shape != () else float(value))
         param = cp.Parameter(shape, nonneg=nonneg, name=name)
         self._params.append((param, read))
         param.value = read(self.data)
         return param
 
-    def update(self, data: Any) -> None:
+    def accepts(self, data: Any) -> bool:
+        """True when ``data`` differs from the compiled problem only in its Parameters."""
         if not self.parametric:
-            raise RuntimeError("a problem compiled with constants cannot be updated; rebuild it")
+            return data is self.data
+        return all(
+            np.array_equal(np.asarray(getattr(data, name), dtype=float), value)
+            for name, value in self._constants.items()
+        )
+
+    def update(self, data: Any) -> None:
+        if not self.accepts(data):
+            raise RuntimeError(
+                "the new numbers change a constant of the compiled problem; rebuild it"
+            )
         self.data = data
         for param, read in self._params:
             param.value = read(data)

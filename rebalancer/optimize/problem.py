@@ -109,7 +109,7 @@ class RebalanceProblem:
         structure: Structure,
         data: ProblemData,
         *,
-        parametric: bool = True,
+        parametric: bool | frozenset[str] = True,
         elastic: bool = False,
     ):
         self.structure = structure

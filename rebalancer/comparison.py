@@ -1,0 +1,244 @@
+"""What-if analysis: several scenarios and parameter sweeps on one account.
+
+Each run is a full proposal (rounded orders, lots, checks). Runs that share a
+problem structure share one compiled cvxpy problem: only the numbers that differ
+between them are Parameters, so every run after the first re-solves without
+recompiling. A run whose limits conflict is kept in the comparison, marked
+infeasible, with the conflict named.
+
+``--vary constraints.max_turnover=0.05,0.1,0.2`` sets a dotted key of the scenario
+to each value in turn (values are read as YAML scalars); two ``--vary`` options
+make a grid. ``--shock "name=relapse,size:small=-0.275,size:mid=-0.2"`` adds a
+stress test to every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
+from rebalancer.optimize.problem import ProblemData, RebalanceProblem
+from rebalancer.pipeline import optimize
+from rebalancer.proposal import Proposal
+from rebalancer.report import build_proposal
+from rebalancer.request import Inputs, Request, load_inputs, prepare
+from rebalancer.scenario.loader import resolve
+from rebalancer.scenario.schema import Scenario, Shock, build
+from rebalancer.stress import parse_shock
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    scenario: Scenario
+    overrides: dict[str, Any]
+    proposal: Proposal | None = None
+    conflict: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "infeasible" if self.proposal is None else self.proposal.status
+
+
+@dataclass(frozen=True)
+class Comparison:
+    account: str
+    runs: list[Run]
+    table: pd.DataFrame  # one row per run
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def parse_vary(text: str) -> tuple[str, list[Any]]:
+    """``"constraints.max_turnover=0.05,0.1"`` -> (key, [0.05, 0.1])."""
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not values.strip():
+        raise ScenarioError(
+            "--vary", f"'{text}' is not KEY=V1,V2,... (e.g. constraints.max_turnover=0.05,0.1,0.2)"
+        )
+    parsed = []
+    for raw in values.split(","):
+        try:
+            parsed.append(yaml.safe_load(raw.strip()))
+        except yaml.YAMLError:
+            raise ScenarioError("--vary", f"'{raw.strip()}' is not a value", key=key) from None
+    return key, parsed
+
+
+def _set(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ScenarioError("--vary", f"'{part}' is not a group of settings", key=key)
+        node = child
+    node[parts[-1]] = value
+
+
+def scenario_runs(
+    scenarios: list[str | Path | Scenario], vary: list[str], shocks: list[Shock] = ()
+) -> list[tuple[str, Scenario, dict[str, Any]]]:
+    """(label, scenario, overrides) for every scenario × every point of the vary grid."""
+    grid_keys = [parse_vary(v) for v in vary]
+    points = list(itertools.product(*[values for _, values in grid_keys])) or [()]
+    runs = []
+    for source in scenarios:
+        if isinstance(source, Scenario):
+            base, name, where = source.to_data(), source.name, None
+        else:
+            base = resolve(source)
+            base.setdefault("name", Path(source).stem)
+            name, where = Path(source).stem, str(source)
+        for point in points:
+            data = copy.deepcopy(base)
+            overrides = {key: value for (key, _), value in zip(grid_keys, point, strict=True)}
+            for key, value in overrides.items():
+                _set(data, key, value)
+            scenario = build(data, where or "--vary")
+            if shocks:
+                scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *shocks])
+            label = name + "".join(f" {k.split('.')[-1]}={v}" for k, v in overrides.items())
+            runs.append((label, scenario, overrides))
+    labels = [r[0] for r in runs]
+    if len(set(labels)) != len(labels):  # the same file twice: number them
+        runs = [(f"{i + 1}. {label}", s, o) for i, (label, s, o) in enumerate(runs)]
+    return runs
+
+
+def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
+    first = datas[0]
+    names = []
+    for f in dataclasses.fields(ProblemData):
+        a = np.asarray(getattr(first, f.name), dtype=float)
+        if any(
+            not np.array_equal(a, np.asarray(getattr(d, f.name), dtype=float)) for d in datas[1:]
+        ):
+            names.append(f.name)
+    return frozenset(names)
+
+
+def run_whatif(
+    data: Inputs,
+    scenarios: list[str | Path | Scenario],
+    *,
+    account: str | None = None,
+    vary: list[str] = (),
+    shocks: list[str] = (),
+    as_of=None,
+    on_run: Callable[[Run], None] | None = None,
+) -> Comparison:
+    """Every scenario × vary point as a full proposal; see the module docstring."""
+    t0 = time.perf_counter()
+    extra = [parse_shock(s) for s in shocks]
+    plans = scenario_runs(list(scenarios), list(vary), extra)
+    requests: list[Request | RebalancerError] = []
+    for _label, scenario, _ in plans:
+        requests.append(prepare(data, scenario, account, as_of))
+    # one compiled problem per structure; only the numbers that differ are Parameters
+    groups: dict[tuple, list[Request]] = {}
+    for r in requests:
+        groups.setdefault(r.structure_key(), []).append(r)
+    problems: dict[tuple, RebalanceProblem | None] = {}
+    for key, members in groups.items():
+        if len(members) > 1:
+            names = _varying_fields([m.data for m in members])
+            problems[key] = RebalanceProblem(
+                members[0].structure, members[0].data, parametric=names or False
+            )
+        else:
+            problems[key] = None
+    t_prepare = time.perf_counter() - t0
+    runs = []
+    for (label, scenario, overrides), request in zip(plans, requests, strict=True):
+        t1 = time.perf_counter()
+        problem = problems[request.structure_key()]
+        try:
+            solution = optimize(request, problem)
+        except InfeasibleError as exc:
+            run = Run(label, scenario, overrides, None, str(exc), time.perf_counter() - t1)
+        else:
+            timings = {
+                "optimize": time.perf_counter() - t1,
+                "compile": solution.compile_seconds,
+                "solve": solution.solve_seconds,
+            }
+            proposal = build_proposal(request, solution, timings)
+            run = Run(label, scenario, overrides, proposal, None, time.perf_counter() - t1)
+        runs.append(run)
+        if on_run is not None:
+            on_run(run)
+    account_name = requests[0].account
+    timings = {"prepare": t_prepare, "total": time.perf_counter() - t0}
+    return Comparison(account_name, runs, comparison_table(runs), timings)
+
+
+def whatif(
+    holdings,
+    universe,
+    scenarios,
+    *,
+    prices=None,
+    benchmark=None,
+    account: str | None = None,
+    vary: list[str] = (),
+    shocks: list[str] = (),
+    as_of=None,
+) -> pd.DataFrame:
+    """The comparison table (one row per run) — the Python API of ``rebalancer whatif``."""
+    data = load_inputs(holdings, universe, prices, benchmark)
+    return run_whatif(data, scenarios, account=account, vary=vary, shocks=shocks, as_of=as_of).table
+
+
+def comparison_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: headline figures, tilted-group exposures, stress P&L."""
+    groups = list(dict.fromkeys(t for r in runs for t in r.scenario.tilts))
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run": run.label,
+            "scenario": run.scenario.name,
+            "status": run.status,
+            "conflict": run.conflict or "",
+        }
+        row.update({k: v for k, v in run.overrides.items()})
+        p = run.proposal
+        if p is not None:
+            m = p.metrics
+            row.update(
+                {
+                    "expected_return": m.expected_return,
+                    "active_return": m.active_return,
+                    "volatility": m.volatility,
+                    "tracking_error": m.tracking_error,
+                    "turnover": m.turnover,
+                    "est_cost_usd": m.est_cost_usd,
+                    "n_trades": m.n_trades,
+                    "cash_after_usd": m.cash_after_usd,
+                    "checks_failed": int((~p.checks["ok"]).sum()),
+                }
+            )
+            for g in groups:
+                if g in p.exposures.index:
+                    row[f"before {g}"] = p.exposures.at[g, "before"]
+                    row[f"after {g}"] = p.exposures.at[g, "after"]
+            if p.stress is not None:
+                for s in p.stress.itertuples():
+                    row[f"stress {s.shock} before"] = s.pnl_before_usd
+                    row[f"stress {s.shock} after"] = s.pnl_after_usd
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")

@@ -1,0 +1,136 @@
+"""The what-if comparison workbook and chart.
+
+Sheets: **Compare** (one column per run: headline figures, exposures of every
+tilted group before and after, stress P&L; infeasible runs marked with their
+conflict), **Trades** (every run's orders in one long table with a ``run``
+column), **Settings** (the effective scenario of each run, one column per run,
+differences first) and **Exposures** (a bar chart of active exposure after each
+run, per tilted group).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+from openpyxl.worksheet.worksheet import Worksheet
+
+from rebalancer.export.csvout import trades_frame
+from rebalancer.export.safe import write_cell
+from rebalancer.export.xlsx import (
+    HEADER_FILL,
+    HEADER_FONT,
+    MONEY,
+    PCT,
+    _fit_widths,
+    _table_sheet,
+    scenario_rows,
+)
+
+ROW_FORMATS = {
+    "expected_return": PCT, "active_return": PCT, "volatility": PCT, "tracking_error": PCT,
+    "turnover": PCT, "est_cost_usd": MONEY, "cash_after_usd": MONEY, "n_trades": "0",
+    "checks_failed": "0",
+}  # fmt: skip
+
+
+def _row_format(label: str) -> str | None:
+    if label in ROW_FORMATS:
+        return ROW_FORMATS[label]
+    if label.startswith(("before ", "after ")):
+        return PCT
+    if label.startswith("stress "):
+        return MONEY
+    return None
+
+
+def compare_sheet_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table turned to one column per run (what the Compare sheet shows)."""
+    return table.T
+
+
+def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
+    """Write the comparison workbook of a ``rebalancer.comparison.Comparison``."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Compare"
+    _compare_sheet(ws, compare_sheet_frame(comparison.table), comparison.account)
+    trades = [
+        trades_frame(r.proposal).assign(run=r.label)
+        for r in comparison.runs
+        if r.proposal is not None and len(r.proposal.trades)
+    ]
+    long = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["run"])
+    _table_sheet(wb.create_sheet("Trades"), long[["run", *[c for c in long if c != "run"]]])
+    _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
+    _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)
+    wb.properties.creator = "rebalancer"
+    wb.save(path)
+
+
+def _compare_sheet(ws: Worksheet, frame: pd.DataFrame, account: str) -> None:
+    write_cell(ws.cell(row=1, column=1), "account").font = HEADER_FONT
+    write_cell(ws.cell(row=1, column=2), account)
+    header = 3
+    cell = write_cell(ws.cell(row=header, column=1), "run")
+    cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+    for j, run in enumerate(frame.columns, start=2):
+        cell = write_cell(ws.cell(row=header, column=j), str(run))
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+    for i, (label, values) in enumerate(frame.iterrows(), start=header + 1):
+        write_cell(ws.cell(row=i, column=1), str(label)).font = HEADER_FONT
+        fmt = _row_format(str(label))
+        for j, value in enumerate(values, start=2):
+            c = write_cell(ws.cell(row=i, column=j), _plain(value))
+            if fmt and not isinstance(c.value, str):
+                c.number_format = fmt
+    ws.freeze_panes = ws.cell(row=header + 1, column=2)
+    _fit_widths(ws)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _settings_sheet(ws: Worksheet, runs) -> None:
+    frames = [
+        scenario_rows(r.scenario.to_data()).set_index("key")["value"].rename(r.label) for r in runs
+    ]
+    table = pd.concat(frames, axis=1).astype(object)
+    differs = table.astype(str).nunique(axis=1) > 1
+    table = pd.concat([table[differs], table[~differs]])
+    table.insert(0, "differs", np.where(differs.reindex(table.index), "yes", ""))
+    _table_sheet(ws, table.reset_index())
+
+
+def _exposure_chart_sheet(ws: Worksheet, table: pd.DataFrame) -> None:
+    after = [c for c in table.columns if c.startswith("after ")]
+    frame = table[after].rename(columns=lambda c: c[len("after ") :]).T
+    frame.index.name = "group"
+    _table_sheet(ws, frame.reset_index())
+    for row in ws.iter_rows(min_row=2, min_col=2):
+        for cell in row:
+            cell.number_format = PCT
+    if frame.empty:
+        return
+    chart = BarChart()
+    chart.type = "bar"
+    chart.title = "Active exposure after each run"
+    chart.y_axis.number_format = "0%"
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
+    data = Reference(
+        ws, min_col=2, max_col=1 + frame.shape[1], min_row=1, max_row=1 + frame.shape[0]
+    )
+    chart.add_data(data, titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=1 + frame.shape[0]))
+    chart.height, chart.width = 8 + frame.shape[0], 18
+    ws.add_chart(chart, f"A{frame.shape[0] + 4}")

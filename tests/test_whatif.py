@@ -1,0 +1,254 @@
+"""What-if: sweeps, scenario comparisons, stress tests and the comparison outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+import rebalancer
+from rebalancer.comparison import run_whatif
+from rebalancer.pipeline import load_inputs
+from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+
+TURNOVERS = [0.10, 0.15, 0.25, 0.40]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_inputs(
+        EXAMPLES / "holdings.csv",
+        EXAMPLES / "universe.csv",
+        EXAMPLES / "prices.csv",
+        EXAMPLES / "benchmark.csv",
+    )
+
+
+@pytest.fixture(scope="module")
+def sweep(data):
+    vary = "constraints.max_turnover=" + ",".join(str(t) for t in TURNOVERS)
+    return run_whatif(
+        data,
+        [SCENARIOS / "smallcap_rerating.yaml"],
+        account="TAX-2M",
+        vary=[vary],
+        as_of="2026-11-20",
+    )
+
+
+def test_turnover_sweep_trades_more_and_expects_more_as_the_cap_loosens(sweep):
+    t = sweep.table
+    assert list(t["status"]) == ["optimal"] * len(TURNOVERS)
+    turnover = t["turnover"].to_numpy()
+    active = t["active_return"].to_numpy()
+    assert np.all(np.diff(turnover) >= -1e-9)
+    assert np.all(np.diff(active) >= -1e-6)
+    assert active[-1] > active[0]
+
+
+def test_each_sweep_run_keeps_its_own_limits_on_its_rounded_trades(sweep, data):
+    uni = data.universe
+    lots = data.holdings[data.holdings["account"] == "TAX-2M"]
+    cash = lots.loc[lots["ticker"] == "CASH", "quantity"].sum()
+    shares = lots[lots["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    nav = float((shares * uni["price"].reindex(shares.index)).sum() + cash)
+    for cap, run in zip(TURNOVERS, sweep.runs, strict=True):
+        trades = run.proposal.trades
+        assert trades["notional"].sum() / (2 * nav) <= cap + 1e-9
+        signed = np.where(trades["side"] == "BUY", 1, -1) * trades["notional"]
+        assert cash - signed.sum() >= 0.01 * nav - 0.005, "cash floor"
+        after = shares.reindex(uni.index, fill_value=0) + pd.Series(
+            np.where(trades["side"] == "BUY", 1, -1) * trades["quantity"].to_numpy(),
+            index=trades["ticker"],
+        ).reindex(uni.index, fill_value=0)
+        assert (after >= 0).all()
+        assert (after * uni["price"] / nav).max() <= 0.05 + 1e-9
+        assert run.proposal.checks["ok"].all()
+
+
+def test_scenarios_that_only_change_numbers_share_one_compiled_problem(data):
+    comp = run_whatif(
+        data,
+        [SCENARIOS / "smallcap_rerating.yaml"],
+        account="FDN-20M",
+        vary=["risk_aversion=5,10,20"],
+        as_of="2026-11-20",
+    )
+    compile_times = [r.proposal.timings["compile"] for r in comp.runs]
+    # the first run compiles; the others only refresh Parameter values
+    assert max(compile_times[1:]) < compile_times[0]
+
+
+def test_two_vary_options_make_a_grid_and_infeasible_runs_are_kept(data):
+    comp = run_whatif(
+        data,
+        [SCENARIOS / "smallcap_rerating.yaml"],
+        account="FDN-20M",
+        vary=["constraints.max_turnover=0.02,0.3", "risk_aversion=5,20"],
+        as_of="2026-11-20",
+    )
+    t = comp.table
+    assert len(t) == 4
+    assert set(t["max_turnover"] if "max_turnover" in t else t["constraints.max_turnover"]) == {
+        0.02,
+        0.3,
+    }
+    tight = t[t["constraints.max_turnover"] == 0.02]
+    assert (tight["status"] == "infeasible").all()
+    assert tight["conflict"].str.contains("max_turnover").all()
+    assert (t[t["constraints.max_turnover"] == 0.3]["status"] == "optimal").all()
+
+
+def test_stress_pnl_matches_a_hand_computation(tmp_path):
+    uni = pd.DataFrame(
+        {
+            "ticker": ["BIG1", "BIG2", "SML1", "SML2"],
+            "price": [100.0, 50.0, 20.0, 10.0],
+            "sector": ["Energy", "Financials", "Energy", "Financials"],
+            "region": ["US", "US", "US", "EM"],
+            "market_cap": [50e9, 20e9, 1e9, 0.5e9],
+            "adv": [1e9, 5e8, 5e7, 1e7],
+        }
+    )
+    hold = pd.DataFrame(
+        {
+            "account": "A",
+            "ticker": ["BIG1", "BIG2", "SML1", "CASH"],
+            "quantity": [100, 200, 500, 5000.0],
+        }
+    )
+    uni.to_csv(tmp_path / "u.csv", index=False)
+    hold.to_csv(tmp_path / "h.csv", index=False)
+    scen = tmp_path / "s.yaml"
+    # no benchmark, no view, cash already at target: the proposal is to hold
+    scen.write_text(
+        "name: s\nconstraints: {max_position: 0.6, cash: {target: 0.142857, min: 0.1}}\n"
+    )
+    out = tmp_path / "p.json"
+    result = run_cli(
+        "propose",
+        "--holdings",
+        tmp_path / "h.csv",
+        "--universe",
+        tmp_path / "u.csv",
+        "--scenario",
+        scen,
+        "--json",
+        out,
+        "--quiet",
+        "--shock",
+        "name=crash,all=-0.10,size:small=-0.10,region:EM=-0.05",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    (stress,) = summary["stress"]
+    # by hand: BIG1 $10,000 and BIG2 $10,000 at -10%; SML1 (small, US) $10,000 at -20%;
+    # SML2 is not held; cash is not shocked: -1,000 - 1,000 - 2,000 = -4,000 on NAV 35,000
+    assert summary["n_trades"] == 0
+    assert stress["shock"] == "crash"
+    assert stress["pnl_before_usd"] == pytest.approx(-4000.0)
+    assert stress["pnl_after_usd"] == pytest.approx(-4000.0)
+    assert stress["pct_before"] == pytest.approx(-4000.0 / 35000.0)
+
+
+def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
+    out, chart, js = tmp_path / "c.xlsx", tmp_path / "c.png", tmp_path / "c.json"
+    result = run_cli(
+        "whatif",
+        "--holdings",
+        EXAMPLES / "holdings.csv",
+        "--universe",
+        EXAMPLES / "universe.csv",
+        "--prices",
+        EXAMPLES / "prices.csv",
+        "--benchmark",
+        EXAMPLES / "benchmark.csv",
+        "--account",
+        "IRA-250K",
+        "--scenario",
+        SCENARIOS / "smallcap_rerating.yaml",
+        "--scenario",
+        SCENARIOS / "status_quo.yaml",
+        "--shock",
+        "name=small -20%,size:small=-0.2",
+        "--out",
+        out,
+        "--chart",
+        chart,
+        "--json",
+        js,
+        "--as-of",
+        "2026-11-20",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["Compare", "Trades", "Exposures", "Settings"] or set(
+        wb.sheetnames
+    ) == {"Compare", "Trades", "Settings", "Exposures"}
+    compare = list(wb["Compare"].values)
+    header = compare[2]
+    assert header[1:] == ("smallcap_rerating", "status_quo")
+    labels = [row[0] for row in compare[3:]]
+    for label in (
+        "expected_return",
+        "active_return",
+        "volatility",
+        "tracking_error",
+        "turnover",
+        "est_cost_usd",
+        "n_trades",
+        "cash_after_usd",
+        "before size:small",
+        "after size:small",
+        "stress small -20% after",
+    ):
+        assert label in labels
+    trades = list(wb["Trades"].values)
+    assert trades[0][0] == "run"
+    assert {r[0] for r in trades[1:]} <= {"smallcap_rerating", "status_quo"}
+    settings = list(wb["Settings"].values)
+    assert settings[0][:2] == ("key", "differs")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = json.loads(js.read_text())["runs"]
+    assert [r["run"] for r in runs] == ["smallcap_rerating", "status_quo"]
+
+
+def test_bad_vary_key_exits_1_naming_it(tmp_path):
+    result = run_cli(
+        "whatif",
+        "--holdings",
+        EXAMPLES / "holdings.csv",
+        "--universe",
+        EXAMPLES / "universe.csv",
+        "--account",
+        "IRA-250K",
+        "--scenario",
+        SCENARIOS / "smallcap_rerating.yaml",
+        "--vary",
+        "constraints.max_turnvoer=0.1,0.2",
+        "--out",
+        tmp_path / "c.xlsx",
+        "--quiet",
+    )
+    assert result.exit_code == 1
+    assert "max_turnvoer" in result.output and "max_turnover" in result.output
+    assert not (tmp_path / "c.xlsx").exists()
+
+
+def test_python_api_returns_the_comparison_as_a_dataframe():
+    table = rebalancer.whatif(
+        EXAMPLES / "holdings.csv",
+        EXAMPLES / "universe.csv",
+        [SCENARIOS / "smallcap_rerating.yaml"],
+        prices=EXAMPLES / "prices.csv",
+        benchmark=EXAMPLES / "benchmark.csv",
+        account="IRA-250K",
+        vary=["constraints.max_turnover=0.2,0.3"],
+        as_of="2026-11-20",
+    )
+    assert isinstance(table, pd.DataFrame)
+    assert len(table) == 2 and "active_return" in table
