@@ -240,5 +240,7 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                 for s in p.stress.itertuples():
                     row[f"stress {s.shock} before"] = s.pnl_before_usd
                     row[f"stress {s.shock} after"] = s.pnl_after_usd
+                    row[f"stress {s.shock} before %"] = s.pct_before
+                    row[f"stress {s.shock} after %"] = s.pct_after
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")

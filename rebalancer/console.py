@@ -210,7 +210,8 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         ("cash_after_usd", _usd),
     ]
     rows += [(c, _pct) for c in table.columns if c.startswith(("before ", "after "))]
-    rows += [(c, _usd) for c in table.columns if c.startswith("stress ")]
+    rows += [(c, _pct if c.endswith(" %") else _usd) for c in table.columns
+             if c.startswith("stress ")]
     for name, fmt in rows:
         if name not in table.columns:
             continue

@@ -44,7 +44,7 @@ def _row_format(label: str) -> str | None:
     if label.startswith(("before ", "after ")):
         return PCT
     if label.startswith("stress "):
-        return MONEY
+        return PCT if label.endswith(" %") else MONEY
     return None
 
 
