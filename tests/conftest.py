@@ -80,6 +80,19 @@ def market(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.fixture(scope="session")
+def example_inputs():
+    """The shipped example files, read once per test session (read-only: do not mutate)."""
+    from rebalancer.pipeline import load_inputs
+
+    return load_inputs(
+        EXAMPLES / "holdings.csv",
+        EXAMPLES / "universe.csv",
+        EXAMPLES / "prices.csv",
+        EXAMPLES / "benchmark.csv",
+    )
+
+
 def write_scenario(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

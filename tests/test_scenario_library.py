@@ -11,23 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.pipeline import load_inputs, propose_account
+from rebalancer.pipeline import propose_account
 from rebalancer.scenario import load_scenario
 from rebalancer.stress import shock_returns
-from tests.conftest import EXAMPLES, SCENARIOS
+from tests.conftest import SCENARIOS
 
 ACCOUNTS = ["IRA-250K", "TAX-2M", "FDN-20M"]
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_inputs(
-        EXAMPLES / "holdings.csv",
-        EXAMPLES / "universe.csv",
-        EXAMPLES / "prices.csv",
-        EXAMPLES / "benchmark.csv",
-    )
+def data(example_inputs):
+    return example_inputs
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,14 @@ import pytest
 
 import rebalancer
 from rebalancer.comparison import run_whatif
-from rebalancer.pipeline import load_inputs
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
 
 TURNOVERS = [0.10, 0.15, 0.25, 0.40]
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_inputs(
-        EXAMPLES / "holdings.csv",
-        EXAMPLES / "universe.csv",
-        EXAMPLES / "prices.csv",
-        EXAMPLES / "benchmark.csv",
-    )
+def data(example_inputs):
+    return example_inputs
 
 
 @pytest.fixture(scope="module")
