@@ -47,8 +47,15 @@ def run_checks(
     trades: pd.DataFrame,
     lot_sales: pd.DataFrame,
     holdings: pd.DataFrame | None = None,
+    taxable: bool = False,
+    recent: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per limit: check, limit, value, ok, detail. See the module docstring."""
+    """One row per limit: check, limit, value, ok, detail. See the module docstring.
+
+    For a taxable account also the tax limits: the net realized gain budget, no
+    short-term gain, and the wash-sale rules against ``recent`` (the household's
+    trades inside the wash-sale window) and within the proposal itself.
+    """
     rows: list[dict] = []
 
     def add(check: str, limit, value, ok: bool, detail: str = "") -> None:
@@ -158,6 +165,9 @@ def run_checks(
             f"active exposure before {float((w_before - ref).to_numpy()[members].sum()):.4f}",
         )
 
+    if taxable:
+        _tax_checks(add, scenario, trades, lot_sales, recent)
+
     if c.min_trade_usd > 0 and len(trades):
         closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0)
         small = (notional < c.min_trade_usd - USD_TOL) & ~closes
@@ -234,4 +244,55 @@ def _screen_checks(add, universe: pd.DataFrame, scenario: Scenario, trade: pd.Se
             float(bought.sum()),
             not bought.any(),
             detail,
+        )
+
+
+def _tax_checks(
+    add,
+    scenario: Scenario,
+    trades: pd.DataFrame,
+    lot_sales: pd.DataFrame,
+    recent: pd.DataFrame | None,
+) -> None:
+    c = scenario.constraints
+    gains = lot_sales["realized_gain_usd"].fillna(0.0) if len(lot_sales) else pd.Series(dtype=float)
+    if c.max_realized_gain is not None:
+        net = float(gains.sum())
+        add(
+            "max_realized_gain (USD)",
+            c.max_realized_gain,
+            net,
+            net <= c.max_realized_gain + USD_TOL,
+            "net of realized losses",
+        )
+    if c.no_short_term_gains:
+        st = lot_sales[(lot_sales["term"] == "ST") & (gains > 0)] if len(lot_sales) else lot_sales
+        add(
+            "no short-term gains",
+            0.0,
+            float(st["realized_gain_usd"].sum()) if len(st) else 0.0,
+            st.empty,
+            ", ".join(st["lot_id"].astype(str)) if len(st) else "",
+        )
+    loss_sold = set(lot_sales.loc[gains < 0, "ticker"]) if len(lot_sales) else set()
+    bought = set(trades.loc[trades["side"] == "BUY", "ticker"])
+    round_trips = sorted(loss_sold & bought)
+    add(
+        "no wash sale within the proposal",
+        0.0,
+        float(len(round_trips)),
+        not round_trips,
+        ", ".join(round_trips),
+    )
+    if recent is not None and len(recent):
+        sold = recent[recent["side"] == "SELL"]
+        sold_at_loss = set(sold.loc[~(sold["realized_gain"] >= 0), "ticker"])
+        recently_bought = set(recent.loc[recent["side"] == "BUY", "ticker"])
+        bad = sorted((bought & sold_at_loss) | (loss_sold & recently_bought))
+        add(
+            f"no wash sale against the last {scenario.tax.wash_sale_days:g} days",
+            0.0,
+            float(len(bad)),
+            not bad,
+            ", ".join(bad),
         )

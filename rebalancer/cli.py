@@ -64,6 +64,18 @@ def main() -> None:
     multiple=True,
     help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
 )
+@click.option("--accounts", type=_path(), help="Accounts file (taxable, household).")
+@click.option("--trade-history", type=_path(), help="Past trades, for wash-sale rules.")
+@click.option(
+    "--taxable/--tax-exempt",
+    default=None,
+    help="Tax status (default: from --accounts; tax-exempt if not listed).",
+)
+@click.option(
+    "--lot-method",
+    type=click.Choice(["optimized", "hifo", "fifo"]),
+    help="Which lots sales come from (default: the scenario's tax.lot_method).",
+)
 @click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
@@ -77,6 +89,10 @@ def propose(
     trades,
     json_path,
     shocks,
+    accounts,
+    trade_history,
+    taxable,
+    lot_method,
     as_of,
     quiet,
 ) -> None:
@@ -94,6 +110,10 @@ def propose(
         account=account,
         as_of=as_of,
         shocks=list(shocks),
+        accounts=accounts,
+        trade_history=trade_history,
+        taxable=taxable,
+        lot_method=lot_method,
     )
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     if not quiet:
@@ -208,7 +228,9 @@ def demo(out_dir: Path, scenario, as_of, quiet) -> None:
 
     paths = example_paths()
     scen = load_scenario(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
-    data = load_inputs(paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"])
+    data = load_inputs(
+        paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"], paths["accounts"]
+    )
     data.paths["scenario"] = str(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
     for account in dict.fromkeys(data.holdings["account"]):
         proposal = propose_account(data, scen, account, as_of)

@@ -77,6 +77,14 @@ def _key_figures(p: Proposal) -> Table:
                 f"LT {_usd(m.long_term_gain_usd)})",
             )
         )
+    if m.taxable:
+        cells.append(
+            (
+                "Est. tax",
+                f"{_usd(m.estimated_tax_usd)} ({p.lot_method} lots, "
+                f"{_usd(m.harvested_losses_usd)} losses harvested)",
+            )
+        )
     for i in range(0, len(cells), 2):
         left = cells[i]
         right = cells[i + 1] if i + 1 < len(cells) else ("", "")
@@ -210,8 +218,9 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         ("cash_after_usd", _usd),
     ]
     rows += [(c, _pct) for c in table.columns if c.startswith(("before ", "after "))]
-    rows += [(c, _pct if c.endswith(" %") else _usd) for c in table.columns
-             if c.startswith("stress ")]
+    rows += [
+        (c, _pct if c.endswith(" %") else _usd) for c in table.columns if c.startswith("stress ")
+    ]
     for name, fmt in rows:
         if name not in table.columns:
             continue

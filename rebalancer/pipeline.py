@@ -11,6 +11,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InfeasibleError
@@ -35,23 +36,29 @@ def propose(
     account: str | None = None,
     as_of: str | pd.Timestamp | None = None,
     shocks: list[str] = (),
+    accounts=None,
+    trade_history=None,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
 ) -> Proposal:
     """One account's rebalance proposal (the Python API of ``rebalancer propose``).
 
     ``holdings``/``universe``/``prices``/``benchmark`` are paths or already-read
     frames; ``scenario`` a path or a ``Scenario``; ``shocks`` extra stress tests in
-    the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``). Raises ``InputError``
+    the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``); ``accounts`` (tax status,
+    household) and ``trade_history`` (wash sales) are optional paths or frames;
+    ``taxable`` overrides the accounts file. Raises ``InputError``
     or ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio
     meets the limits.
     """
-    data = load_inputs(holdings, universe, prices, benchmark)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     if not isinstance(scenario, Scenario):
         data.paths["scenario"] = str(scenario)
         scenario = load_scenario(scenario)
     if shocks:
         extra = [parse_shock(s) for s in shocks]
         scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
-    return propose_account(data, scenario, account, as_of)
+    return propose_account(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
 
 
 def propose_account(
@@ -59,10 +66,13 @@ def propose_account(
     scenario: Scenario,
     account: str | None = None,
     as_of: str | pd.Timestamp | None = None,
+    *,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
 ) -> Proposal:
     """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call)."""
     t0 = time.perf_counter()
-    request = prepare(data, scenario, account, as_of)
+    request = prepare(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
     t1 = time.perf_counter()
     solution = optimize(request)
     t2 = time.perf_counter()
@@ -77,27 +87,56 @@ def propose_account(
 
 
 def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solution:
-    """Solve the request, honouring the minimum trade size by re-solving.
+    """Solve the request, then re-solve for what no convex problem states: no buying
+    back a security sold at a loss (taxable accounts) and the minimum trade size.
 
     Without ``problem`` the problem is built with constants (fastest for one
     solve); a parametric ``problem`` of the same structure is updated and re-solved
     instead (what-if sweeps). Raises ``InfeasibleError`` naming the conflicts.
     """
+    data = request.data
     if problem is None:
-        problem = RebalanceProblem(request.structure, request.data, parametric=False)
+        problem = RebalanceProblem(request.structure, data, parametric=False)
     try:
-        solution = problem.solve(request.data)
+        solution = problem.solve(data)
+        if request.tax_lots is not None:
+            problem, data, solution = _no_wash_round_trips(problem, request, data, solution)
     except InfeasibleError as exc:
         raise InfeasibleError(request.account, exc.conflicts, exc.binding) from None
     return solve_with_min_trade(
         problem,
-        request.data,
+        data,
         solution,
         request.nav,
         request.scenario.constraints.min_trade_usd,
         request.lot_usd,
         immaterial=BAND_MARGIN,
     )
+
+
+def _no_wash_round_trips(problem, request: Request, data, solution, max_passes: int = 3):
+    """Selling a lot at a loss and buying the same security back is a wash sale: where
+    the answer does both, keep the larger side and forbid the other, and re-solve."""
+    lots = request.tax_lots.frame
+    loss = lots["gain_frac"].to_numpy() < 0
+    security = lots["security"].to_numpy()
+    n = len(request.price)
+    for _ in range(max_passes):
+        sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
+        both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))
+        if not len(both):
+            break
+        lot_cap, buy_cap = data.lot_cap.copy(), data.buy_cap.copy()
+        for i in both:
+            if solution.buy[i] >= sold_at_loss[i]:
+                lot_cap[loss & (security == i)] = 0.0
+            else:
+                buy_cap[i] = 0.0
+        data = dataclasses.replace(data, lot_cap=lot_cap, buy_cap=buy_cap)
+        if not problem.values.accepts(data):
+            problem = RebalanceProblem(problem.structure, data, parametric=False)
+        solution = problem.solve(data)
+    return problem, data, solution
 
 
 def example_paths() -> dict[str, Path]:

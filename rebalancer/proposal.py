@@ -50,6 +50,7 @@ TRADE_COLUMNS = [
     "reason",
     "realized_gain",
     "term",
+    "lot_id",
 ]
 
 
@@ -75,6 +76,9 @@ class Metrics:
     realized_gain_usd: float  # net, over lots sold (NaN without cost basis)
     short_term_gain_usd: float
     long_term_gain_usd: float
+    taxable: bool = False
+    estimated_tax_usd: float = 0.0  # taxable accounts: ST/LT netted, at the scenario's rates
+    harvested_losses_usd: float = 0.0  # losses realized (positive number)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class Proposal:
     )
     screened: pd.DataFrame | None = None  # ticker, screen, values: names a screen kept from buying
     coverage: dict[str, int] = field(default_factory=dict)  # signal metric -> names lacking it
+    tax_blocks: pd.DataFrame | None = None  # ticker, lot_id, rule, detail (wash sales, ST)
+    lot_method: str = "hifo"
     timings: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
 
@@ -136,6 +142,11 @@ class Proposal:
             "realized_gain": _num(m.realized_gain_usd),
             "short_term_gain": _num(m.short_term_gain_usd),
             "long_term_gain": _num(m.long_term_gain_usd),
+            "taxable": bool(m.taxable),
+            "lot_method": self.lot_method,
+            "estimated_tax": _num(m.estimated_tax_usd),
+            "harvested_losses": _num(m.harvested_losses_usd),
+            "tax_blocks": [] if self.tax_blocks is None else self.tax_blocks.to_dict("records"),
             "exposures": {"before": col("before"), "after": col("after"), "target": col("target")},
             "binding": list(self.binding),
             "checks": [

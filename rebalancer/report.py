@@ -13,6 +13,7 @@ from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
 from rebalancer.stress import stress_table
+from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 
 
@@ -47,13 +48,22 @@ def build_proposal(
         position_cap=position_cap,
         sector_codes=np.asarray(sector_codes),
         sector_max=c.sector_max,
+        sellable_shares=_sellable_shares(r),
     )
     q = round_orders(solution.weights, rules, cost.cost_usd)
     shares_after = shares_before + q
     trade_usd = q * price
     cash_after = cash_before - float(trade_usd.sum())
     sells = pd.Series(-np.minimum(q, 0.0), index=uni.index)
-    lot_sales = allocate_lots(lots[~is_cash], sells[sells > 0], uni["price"], as_of)
+    priority, exclude = _lot_order(r)
+    lot_sales = allocate_lots(
+        lots[~is_cash], sells[sells > 0], uni["price"], as_of, priority=priority, exclude=exclude
+    )
+    tax = (
+        estimated_tax(lot_sales, scenario.tax.short_term_rate, scenario.tax.long_term_rate)
+        if r.taxable
+        else None
+    )
     w_after = shares_after * price / nav
 
     trades = _trades_frame(
@@ -93,6 +103,8 @@ def build_proposal(
         trades=trades,
         lot_sales=lot_sales,
         holdings=holdings_frame,
+        taxable=r.taxable,
+        recent=r.recent_trades,
     )
     timings["trades_and_checks"] = time.perf_counter() - t2
 
@@ -123,9 +135,12 @@ def build_proposal(
         realized_gain_usd=float(gains.sum()) if known else float("nan"),
         short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
         long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
+        taxable=r.taxable,
+        estimated_tax_usd=tax["estimated_tax_usd"] if tax else 0.0,
+        harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
     )
     stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
-    warnings = list(solution.warnings)
+    warnings = list(solution.warnings) + list(r.notes)
     if risk.kind == "default_factor":
         warnings.append("no usable price history: risk uses a default factor model")
     for metric, count in signals.missing.items():
@@ -159,7 +174,37 @@ def build_proposal(
         coverage=signals.missing,
         timings=timings,
         inputs=dict(r.paths),
+        tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
+        lot_method=r.lot_method if r.taxable else "hifo",
     )
+
+
+def _sellable_shares(r: Request) -> np.ndarray | None:
+    """Shares per security in lots that may be sold (None: every lot may)."""
+    if r.tax_lots is None:
+        return None
+    f = r.tax_lots.frame
+    open_lots = f[f["blocked"] == ""]
+    return (
+        open_lots.groupby("security")["quantity"]
+        .sum()
+        .reindex(range(len(r.universe)), fill_value=0.0)
+        .to_numpy(float)
+    )
+
+
+def _lot_order(r: Request) -> tuple[pd.Series | None, frozenset[str]]:
+    """How sales are taken from lots: HIFO, FIFO, or the tax-optimal order (least tax
+    per dollar sold first, as the optimizer priced them); blocked lots excluded."""
+    if r.tax_lots is None:
+        return None, frozenset()
+    f = r.tax_lots.frame.set_index("lot_id")
+    exclude = frozenset(f.index[f["blocked"] != ""])
+    if r.lot_method == "fifo":
+        return f["acquired"], exclude
+    if r.lot_method == "optimized":
+        return f["rate"] * f["gain_frac"], exclude
+    return None, exclude
 
 
 def _trades_frame(
@@ -179,6 +224,11 @@ def _trades_frame(
         lot_sales.groupby("ticker")["term"].agg(
             lambda t: t.iloc[0] if t.nunique() == 1 else "mixed"
         )
+        if len(lot_sales)
+        else pd.Series(dtype=str)
+    )
+    lot_ids = (
+        lot_sales.groupby("ticker")["lot_id"].agg(";".join)
         if len(lot_sales)
         else pd.Series(dtype=str)
     )
@@ -205,6 +255,9 @@ def _trades_frame(
             ],
             "term": [
                 terms.get(t, "") if q[i] < 0 else "" for t, i in zip(tickers, idx, strict=True)
+            ],
+            "lot_id": [
+                lot_ids.get(t, "") if q[i] < 0 else "" for t, i in zip(tickers, idx, strict=True)
             ],
         },
         columns=TRADE_COLUMNS,

@@ -20,6 +20,7 @@ from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, parse_selector
 from rebalancer.signals import SignalResult, signal_alpha
+from rebalancer.tax import TaxLots, build_tax_lots, recent_trades
 from rebalancer.universe import (
     group_matrix,
     per_name,
@@ -45,6 +46,8 @@ class Inputs:
     prices: pd.DataFrame | None = None
     benchmark: pd.Series | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    accounts: pd.DataFrame | None = None  # account, taxable, household, ... (books)
+    history: pd.DataFrame | None = None  # past trades (wash-sale rules)
     _risk: dict = field(default_factory=dict, repr=False)
 
     def risk_model(self, universe: pd.DataFrame) -> RiskModel:
@@ -55,7 +58,9 @@ class Inputs:
         return self._risk[key]
 
 
-def load_inputs(holdings, universe, prices=None, benchmark=None) -> Inputs:
+def load_inputs(
+    holdings, universe, prices=None, benchmark=None, accounts=None, history=None
+) -> Inputs:
     """Read (paths) or accept (DataFrames) the inputs and cross-check them."""
     paths = {}
 
@@ -69,10 +74,12 @@ def load_inputs(holdings, universe, prices=None, benchmark=None) -> Inputs:
     hold = read(holdings, rd.read_holdings, "holdings")
     px = read(prices, rd.read_prices, "prices")
     bench = read(benchmark, rd.read_benchmark, "benchmark")
+    acc = read(accounts, rd.read_accounts, "accounts")
+    hist = read(history, rd.read_trade_history, "trade_history")
     rd.check_holdings_in_universe(hold, uni, paths.get("holdings", "holdings"))
     if bench is not None:
         rd.check_benchmark_in_universe(bench, uni, paths.get("benchmark", "benchmark"))
-    return Inputs(hold, uni, px, bench, paths)
+    return Inputs(hold, uni, px, bench, paths, accounts=acc, history=hist)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,11 @@ class Request:
     structure: Structure
     data: ProblemData
     paths: dict[str, str] = field(default_factory=dict)
+    taxable: bool = False
+    tax_lots: TaxLots | None = None
+    recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
+    lot_method: str = "hifo"
+    notes: list[str] = field(default_factory=list)  # warnings found while preparing
 
     @property
     def lot_usd(self) -> np.ndarray:
@@ -133,9 +145,17 @@ def prepare(
     scenario: Scenario,
     account: str | None = None,
     as_of: str | pd.Timestamp | None = None,
+    *,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
 ) -> Request:
     """The Request for one account under one scenario (raises ScenarioError when the
-    scenario does not fit the universe)."""
+    scenario does not fit the universe).
+
+    ``taxable``: True/False, or None to take it from the accounts file (tax-exempt
+    when the account is not listed). ``lot_method`` (optimized|hifo|fifo) overrides
+    the scenario's ``tax.lot_method``.
+    """
     as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
     lots = rd.select_account(data.holdings, account, data.paths.get("holdings", "holdings"))
     account = str(lots["account"].iloc[0])
@@ -194,6 +214,16 @@ def prepare(
     )
     position_cap[restricted == "sell"] = 0.0
 
+    notes: list[str] = []
+    taxable = _is_taxable(data, account, taxable, lots, notes)
+    tax_lots = recent = None
+    if taxable:
+        recent = recent_trades(
+            data.history, _household(data, account), as_of, scenario.tax.wash_sale_days
+        )
+        tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
+        may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
+
     tilt_labels = list(scenario.tilts)
     groups = group_matrix(uni, [parse_selector(t) for t in tilt_labels])
     targets = np.array([scenario.tilts[t].target for t in tilt_labels])
@@ -214,6 +244,8 @@ def prepare(
         has_turnover=c.max_turnover is not None,
         has_tracking_error=c.max_tracking_error is not None,
         has_sector_max=c.sector_max is not None,
+        lot_members=None if tax_lots is None else tax_lots.members,
+        has_gain_limit=tax_lots is not None and c.max_realized_gain is not None,
     )
     problem_data = ProblemData(
         alpha=alpha,
@@ -237,6 +269,13 @@ def prepare(
             c.max_tracking_error * TE_MARGIN if c.max_tracking_error is not None else BIG
         ),
         sector_max=(max(c.sector_max - SECTOR_MARGIN, 0.0) if c.sector_max is not None else BIG),
+        lot_cap=None if tax_lots is None else tax_lots.frame["cap"].to_numpy(float),
+        lot_tax=None if tax_lots is None else tax_lots.frame["tax_coef"].to_numpy(float),
+        lot_gain=None if tax_lots is None else tax_lots.frame["gain_frac"].to_numpy(float),
+        max_realized_gain_nav=(
+            c.max_realized_gain / nav if c.max_realized_gain is not None else BIG
+        ),
+        nav_usd=nav,
     )
     return Request(
         account=account,
@@ -266,4 +305,33 @@ def prepare(
         structure=structure,
         data=problem_data,
         paths=dict(data.paths),
+        taxable=taxable,
+        tax_lots=tax_lots,
+        recent_trades=recent,
+        lot_method=lot_method or scenario.tax.lot_method,
+        notes=notes,
     )
+
+
+def _is_taxable(
+    data: Inputs, account: str, taxable: bool | None, lots: pd.DataFrame, notes: list[str]
+) -> bool:
+    if taxable is not None:
+        return taxable
+    if data.accounts is not None and account in set(data.accounts["account"]):
+        return bool(data.accounts.set_index("account").at[account, "taxable"])
+    if lots["cost_basis"].notna().any():
+        notes.append(
+            "lots carry a cost basis but the account's tax status is not given: "
+            "treated as tax-exempt (pass --accounts or --taxable)"
+        )
+    return False
+
+
+def _household(data: Inputs, account: str) -> list[str]:
+    """The accounts whose trades count for this account's wash sales."""
+    if data.accounts is None or account not in set(data.accounts["account"]):
+        return [account]
+    table = data.accounts.set_index("account")
+    house = table.at[account, "household"]
+    return [account] if not house else list(table.index[table["household"] == house])

@@ -41,6 +41,7 @@ class RoundingRules:
     position_cap: np.ndarray  # weight
     sector_codes: np.ndarray  # int per name
     sector_max: float | None
+    sellable_shares: np.ndarray | None = None  # shares in lots that may be sold (tax blocks)
 
 
 def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> np.ndarray:
@@ -53,11 +54,15 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     # never past the liquidity cap, whatever the weights asked for
     most = np.floor(r.liquidity_cap_usd / (r.lot * r.price) + EPS) * r.lot
     q = np.clip(q, -most, most)
+    if r.sellable_shares is not None:  # lots blocked by wash-sale or short-term rules
+        q = np.maximum(q, -r.sellable_shares)
 
     held = r.shares_before > 0
     exit_value = r.shares_before * r.price
+    sellable = r.shares_before if r.sellable_shares is None else r.sellable_shares
     full_exit = (
-        held
+        (sellable >= r.shares_before - EPS)
+        & held
         & (delta < 0)
         & r.may_sell
         & (target_shares * r.price < 0.5 * r.lot * r.price)
@@ -89,7 +94,9 @@ def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
         extra = lots_needed - abs(q[i])
         if extra <= room[i]:
             q[i] -= extra
-        elif r.shares_before[i] * r.price[i] <= r.liquidity_cap_usd[i]:
+        elif r.shares_before[i] * r.price[i] <= r.liquidity_cap_usd[i] and (
+            r.sellable_shares is None or r.sellable_shares[i] >= r.shares_before[i] - EPS
+        ):
             q[i] = -r.shares_before[i]
     return q
 
@@ -97,6 +104,8 @@ def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
 def _room_to_sell(q: np.ndarray, r: RoundingRules) -> np.ndarray:
     """Shares more that may be sold per name: held, allowed, within liquidity."""
     post = r.shares_before + q
+    if r.sellable_shares is not None:
+        post = np.minimum(post, r.sellable_shares + np.minimum(q, 0.0))
     liq_left = np.maximum(r.liquidity_cap_usd - np.abs(np.minimum(q, 0.0)) * r.price, 0.0)
     room = np.minimum(post, np.floor(liq_left / (r.lot * r.price) + EPS) * r.lot)
     return np.where(r.may_sell & (q <= 0), np.maximum(room, 0.0), 0.0)
@@ -165,9 +174,17 @@ def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
 
 
 def allocate_lots(
-    lots: pd.DataFrame, sells: pd.Series, price: pd.Series, as_of: pd.Timestamp
+    lots: pd.DataFrame,
+    sells: pd.Series,
+    price: pd.Series,
+    as_of: pd.Timestamp,
+    priority: pd.Series | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """Take each sale from its lots, highest cost per share first (HIFO).
+    """Take each sale from its lots: highest cost per share first (HIFO) by default,
+    or in ascending ``priority`` (a value per ``lot_id``: the acquisition date for
+    FIFO, tax per dollar sold for the tax-optimal order). Lots in ``exclude`` (wash
+    sale or short-term blocks) are never sold from.
 
     ``lots``: holdings rows (account, ticker, quantity, cost_basis, acquired, lot_id);
     ``sells``: shares sold per ticker (positive). Returns one row per lot touched:
@@ -175,15 +192,15 @@ def allocate_lots(
     proceeds_usd, realized_gain_usd, term (ST/LT, "" when the date is unknown).
     """
     wanted = sells[sells > 0]
-    held = lots[lots["ticker"].isin(wanted.index)].assign(
+    held = lots[lots["ticker"].isin(wanted.index) & ~lots["lot_id"].isin(exclude)].assign(
         basis_per_share=lambda f: f["cost_basis"] / f["quantity"]
     )
-    held = held.sort_values(
-        ["ticker", "basis_per_share", "acquired"],
-        ascending=[True, False, True],
-        na_position="last",
-        kind="stable",
-    )
+    if priority is None:
+        keys, ascending = ["ticker", "basis_per_share", "acquired"], [True, False, True]
+    else:
+        held = held.assign(priority=held["lot_id"].map(priority))
+        keys, ascending = ["ticker", "priority", "acquired"], [True, True, True]
+    held = held.sort_values(keys, ascending=ascending, na_position="last", kind="stable")
     # each lot gives what is left of its ticker's sale after the lots before it
     before = held.groupby("ticker")["quantity"].cumsum() - held["quantity"]
     want = held["ticker"].map(wanted).astype(float)

@@ -37,15 +37,15 @@ DESIGN_KEYS = {
 def _trades() -> pd.DataFrame:
     rows = [
         # account, ticker, side, quantity, price, notional, w_before, w_after, pct_adv,
-        # days_to_trade, est_cost, reason, realized_gain, term
+        # days_to_trade, est_cost, reason, realized_gain, term, lot_id
         (ACCOUNT, "AAA", "BUY", 100.0, 50.125, 5012.5, 0.01, 0.06, 0.0005, 0.0025,
-         2.506251, "tilt size:small", NAN, ""),
+         2.506251, "tilt size:small", NAN, "", ""),
         (ACCOUNT, "BBB", "SELL", 40.5, 123.4567, 4999.99635, 0.09, 0.04, 0.00125, 0.00625,
-         1.2499991, "-trim overweight", 812.33, "LT"),
+         1.2499991, "-trim overweight", 812.33, "LT", "L1"),
         (ACCOUNT, "CCC", "BUY", 30.0, 33.33, 999.9, 0.0, 0.01, 0.002, 0.02,
-         0.74, "theme:biotech", NAN, ""),
+         0.74, "theme:biotech", NAN, "", ""),
         (ACCOUNT, "DDD", "SELL", 12.0, 250.0, 3000.0, 0.05, 0.02, 0.0001, 0.0005,
-         0.9, "@restricted: sell", -150.25, "ST"),
+         0.9, "@restricted: sell", -150.25, "ST", "L2;L3"),
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
@@ -350,7 +350,7 @@ def test_csv_omits_tax_columns_when_no_gain_is_known(proposal, tmp_path):
     trades = proposal.trades.assign(realized_gain=NAN, term="")
     write_trades_csv(dataclasses.replace(proposal, trades=trades), tmp_path / "t.csv")
     header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
-    assert header == [c for c in TRADE_COLUMNS if c not in ("realized_gain", "term")]
+    assert header == [c for c in TRADE_COLUMNS if c not in ("realized_gain", "term", "lot_id")]
 
 
 def test_csv_quotes_formula_text_but_not_negative_numbers(written):

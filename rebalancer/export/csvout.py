@@ -9,11 +9,12 @@ import pandas as pd
 from rebalancer.export.safe import safe_text
 from rebalancer.proposal import TRADE_COLUMNS, Proposal
 
-TAX_COLUMNS = ["realized_gain", "term"]
+TAX_COLUMNS = ["realized_gain", "term", "lot_id"]
 
 
 def trade_columns(proposal: Proposal) -> list[str]:
-    """The contract columns, with ``realized_gain, term`` only when some lot gain is known."""
+    """The contract columns, with ``realized_gain, term, lot_id`` only when some lot gain
+    is known."""
     trades = proposal.trades
     known = "realized_gain" in trades and bool(trades["realized_gain"].notna().any())
     return TRADE_COLUMNS if known else [c for c in TRADE_COLUMNS if c not in TAX_COLUMNS]

@@ -74,8 +74,9 @@ def write_workbook(proposal: Proposal, path: str | os.PathLike[str]) -> None:
     _table_sheet(wb.create_sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
     _table_sheet(wb.create_sheet("Scenario"), scenario_rows(proposal.scenario))
     _checks_sheet(wb.create_sheet("Checks"), proposal.checks)
-    if len(proposal.lot_sales):
-        _tax_sheet(wb.create_sheet("Tax"), proposal.lot_sales)
+    blocks = proposal.tax_blocks
+    if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
+        _tax_sheet(wb.create_sheet("Tax"), proposal)
     wb.properties.creator = "rebalancer"
     wb.save(path)
 
@@ -147,6 +148,12 @@ def _summary_lines(p: Proposal) -> list[_Line]:
             _Line("Realized gain, short-term (USD)", m.short_term_gain_usd, MONEY),
             _Line("Realized gain, long-term (USD)", m.long_term_gain_usd, MONEY),
             _Line("Realized gain, net (USD)", m.realized_gain_usd, MONEY),
+        ]
+    if m.taxable:
+        lines += [
+            _Line("Estimated tax (USD)", m.estimated_tax_usd, MONEY),
+            _Line("Harvested losses (USD)", m.harvested_losses_usd, MONEY),
+            _Line("Lot method", p.lot_method),
         ]
     n_checks = len(p.checks)
     n_fail = n_checks - int(p.checks["ok"].astype(bool).sum()) if n_checks else 0
@@ -250,8 +257,10 @@ def _checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
                 cell.font = FAIL_BOLD if cell.column == 4 else FAIL_FONT
 
 
-def _tax_sheet(ws: Worksheet, lot_sales: pd.DataFrame) -> None:
-    frame = _present(lot_sales, LOT_COLUMNS)
+def _tax_sheet(ws: Worksheet, proposal: Proposal) -> None:
+    """Per-lot sales with ST/LT totals; for taxable accounts the estimated tax, the
+    harvested losses and every wash-sale or short-term block."""
+    frame = _present(proposal.lot_sales, LOT_COLUMNS)
     _write_table(ws, frame)
     ws.freeze_panes = "A2"
     sums = ["cost_basis_sold_usd", "proceeds_usd", "realized_gain_usd"]
@@ -271,6 +280,23 @@ def _tax_sheet(ws: Worksheet, lot_sales: pd.DataFrame) -> None:
                 cell.number_format = MONEY
                 cell.font = HEADER_FONT
         row += 1
+    m = proposal.metrics
+    if m.taxable:
+        row += 1
+        for label, value in [
+            ("Estimated tax (ST/LT netted)", m.estimated_tax_usd),
+            ("Harvested losses", m.harvested_losses_usd),
+        ]:
+            write_cell(ws.cell(row=row, column=1), label).font = HEADER_FONT
+            write_cell(ws.cell(row=row, column=2), value).number_format = MONEY
+            row += 1
+        write_cell(ws.cell(row=row, column=1), f"Lot method: {proposal.lot_method}")
+        row += 1
+    blocks = proposal.tax_blocks
+    if blocks is not None and len(blocks):
+        row += 1
+        write_cell(ws.cell(row=row, column=1), "Blocked by tax rules").font = HEADER_FONT
+        _write_table(ws, blocks, start_row=row + 1, filters=False)
     _fit_widths(ws)
 
 

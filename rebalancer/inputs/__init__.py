@@ -11,6 +11,7 @@ from rebalancer.inputs.readers import (
     read_benchmark,
     read_holdings,
     read_prices,
+    read_trade_history,
     read_universe,
     select_account,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "read_holdings",
     "read_prices",
     "read_table",
+    "read_trade_history",
     "read_universe",
     "require_columns",
     "select_account",

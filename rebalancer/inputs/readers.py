@@ -107,6 +107,32 @@ ACCOUNTS_CELLS = {
     "household": Text(),
 }
 
+HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
+HISTORY_CELLS = {
+    "account": Text(required=True),
+    "ticker": Ticker(allow_cash=False),
+    "date": Date(required=True),
+    "side": Choice(("BUY", "SELL"), required=True),
+    "quantity": Number(min=0, min_inclusive=False),
+    "price": Number(min=0, min_inclusive=False),
+    "realized_gain": Number(required=False),
+}
+
+
+def read_trade_history(path: str | Path) -> pd.DataFrame:
+    """Past trades, for wash-sale rules: one row per trade.
+
+    Columns: ``account``, ``ticker``, ``date`` (datetime64), ``side`` (BUY|SELL),
+    ``quantity`` (> 0), ``price`` (> 0), ``realized_gain`` (USD, NaN when not
+    given: a sale whose gain is unknown is treated as a loss by the wash-sale
+    rules), ``row``.
+    """
+    table = read_table(path)
+    require_columns(table, HISTORY_REQUIRED, path)
+    history = pd.DataFrame(parse_columns(table, path, HISTORY_CELLS))
+    history[ROW] = table[ROW].to_numpy()
+    return history
+
 
 def read_holdings(path: str | Path) -> pd.DataFrame:
     """Tax lots, one row per lot, in file order.

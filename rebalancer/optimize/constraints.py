@@ -327,3 +327,52 @@ class SectorCaps(Limit):
             Conflict(f"sector_max ({self.labels[g]})", float(self.limit.value), float(weights[g]))
             for g in np.flatnonzero(s > SLACK_TOL)
         ]
+
+
+class LotSales(Limit):
+    """Sales come out of lots: w − w₀ = b − M s, traded u = b + M s, 0 ≤ s ≤ cap.
+
+    M is the security × lot membership matrix; a lot blocked by a wash-sale or
+    short-term rule has cap 0.
+    """
+
+    name, soft = "lot_sales", False
+
+    def __init__(self, values: Values, members):
+        super().__init__()
+        self.members = members
+        self.cap = values.get("lot_cap", members.shape[1], nonneg=True)
+
+    def build(self, v):
+        sold = self.members @ v.sold
+        return [v.z == v.buy - sold, v.u == v.buy + sold, v.sold <= self.cap]
+
+
+class RealizedGainLimit(_ScalarCap):
+    """Σ_ℓ g_ℓ s_ℓ ≤ max_realized_gain / NAV: the net realized gain (losses included),
+    in NAV units inside the problem and in dollars in its messages."""
+
+    name = "max_realized_gain"
+
+    def __init__(self, values: Values, n_lots: int, nav_usd: float):
+        Limit.__init__(self)
+        self.gain = values.get("lot_gain", n_lots)
+        self.limit = values.get("max_realized_gain_nav")
+        self.nav_usd = nav_usd
+
+    def value_expr(self, v):
+        return self.gain @ v.sold
+
+    def binding(self, v):
+        return float(self.limit.value) - self.measured(v) <= 1e-7
+
+    def conflicts(self, v):
+        if self._relaxed().max() <= SLACK_TOL:
+            return []
+        return [
+            Conflict(
+                "max_realized_gain (USD)",
+                float(self.limit.value) * self.nav_usd,
+                self.measured(v) * self.nav_usd,
+            )
+        ]

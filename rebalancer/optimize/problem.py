@@ -24,6 +24,7 @@ from rebalancer.optimize.params import Values
 from rebalancer.optimize.terms import (
     ActiveRisk,
     ExpectedReturn,
+    TaxCost,
     Term,
     TiltPull,
     TradingCost,
@@ -57,6 +58,8 @@ class Structure:
     has_turnover: bool
     has_tracking_error: bool
     has_sector_max: bool
+    lot_members: object = None  # sparse N×L (taxable accounts), else None
+    has_gain_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class ProblemData:
     tilt_hi: np.ndarray
     tilt_strength: float
     cash_tolerance: float = 0.0005
+    lot_cap: np.ndarray | None = None  # weight that may be sold from each lot
+    lot_tax: np.ndarray | None = None  # tax per unit weight sold from each lot
+    lot_gain: np.ndarray | None = None  # realized gain (NAV units) per unit weight sold
+    max_realized_gain_nav: float = BIG  # the net realized gain budget over NAV
+    nav_usd: float = 1.0
     max_turnover: float = BIG
     max_tracking_error: float = BIG
     sector_max: float = BIG
@@ -95,6 +103,8 @@ class Solution:
     compile_seconds: float = 0.0
     solve_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    buy: np.ndarray | None = None  # taxable accounts: weight bought per name
+    lot_sold: np.ndarray | None = None  # taxable accounts: weight sold per lot
 
 
 class RebalanceProblem:
@@ -126,11 +136,17 @@ class RebalanceProblem:
             w0=val.get("w0", n),
             ref=val.get("ref", n),
         )
+        taxable = s.lot_members is not None
+        if taxable:
+            self.vars.buy = cp.Variable(n, nonneg=True, name="buy")
+            self.vars.sold = cp.Variable(s.lot_members.shape[1], nonneg=True, name="sold")
         self.risk = ActiveRisk(val, s.factor_chol, s.specific_var)
         self.terms_plus: list[Term] = [ExpectedReturn(val, n)]
         self.terms_minus: list[Term] = [self.risk, TradingCost(val, n)]
         if len(s.tilt_labels):
             self.terms_minus.append(TiltPull(val, s.tilt_groups))
+        if taxable:
+            self.terms_minus.append(TaxCost(val, s.lot_members.shape[1]))
         self.limits: list[lim.Limit] = [
             lim.LongOnly(),
             lim.Budget(),
@@ -147,6 +163,10 @@ class RebalanceProblem:
             self.limits.append(lim.TiltBands(val, s.tilt_groups, list(s.tilt_labels)))
         if s.has_sector_max:
             self.limits.append(lim.SectorCaps(val, s.sector_groups, list(s.sector_labels)))
+        if taxable:
+            self.limits.append(lim.LotSales(val, s.lot_members))
+            if s.has_gain_limit:
+                self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
 
         v = self.vars
         cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active]
@@ -223,6 +243,8 @@ class RebalanceProblem:
             t_compile,
             t_solve,
             warnings,
+            None if v.buy is None else np.maximum(np.asarray(v.buy.value, float), 0.0),
+            None if v.sold is None else np.maximum(np.asarray(v.sold.value, float), 0.0),
         )
 
     def _violation(self) -> float:

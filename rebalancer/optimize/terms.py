@@ -32,6 +32,8 @@ class Vars:
     active: cp.Variable  # a = w − w_ref, its own variable so products with λ stay DPP
     w0: cp.Expression  # current weights
     ref: cp.Expression  # reference weights (benchmark or current holdings)
+    buy: cp.Variable | None = None  # taxable accounts: weight bought per name
+    sold: cp.Variable | None = None  # taxable accounts: weight sold from each lot
 
     @property
     def z(self) -> cp.Expression:
@@ -106,3 +108,13 @@ class TradingCost(Term):
 
     def expr(self, v):
         return self.spread @ v.u + self.impact @ self.t
+
+
+class TaxCost(Term):
+    """Σ_ℓ c_ℓ s_ℓ: the tax paid on what is sold from each lot (rebalancer.tax)."""
+
+    def __init__(self, values: Values, n_lots: int):
+        self.coef = values.get("lot_tax", n_lots)
+
+    def expr(self, v):
+        return self.coef @ v.sold

@@ -69,6 +69,10 @@ class Constraints:
     round_lots: bool = True
     sector_max: float | None = field(default=None, metadata=_num(0, 1))
     no_buy: list[str] = field(default_factory=list)  # groups that may be held or sold, not bought
+    max_realized_gain: float | None = field(
+        default=None, metadata=_num(None, None, "net realized gain budget, USD (taxable only)")
+    )
+    no_short_term_gains: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,31 @@ class Shock:
 
 
 @dataclass(frozen=True)
+class Harvest:
+    """Tax-loss harvesting: a loss lot counts as a tax benefit only past both thresholds."""
+
+    min_loss_usd: float = field(default=0.0, metadata=_num(0, None))
+    min_loss_pct: float = field(default=0.0, metadata=_num(0, 1, "loss as a share of basis"))
+
+
+@dataclass(frozen=True)
+class Tax:
+    """How taxable accounts see taxes (tax-exempt accounts ignore all of it)."""
+
+    short_term_rate: float = field(default=0.37, metadata=_num(0, 1))
+    long_term_rate: float = field(default=0.20, metadata=_num(0, 1))
+    weight: float = field(
+        default=1.0, metadata=_num(0, 100, "tax dollars against a year of expected return")
+    )
+    lot_method: str = "optimized"
+    harvest: Harvest | None = None
+    wash_sale_days: float = field(default=30.0, metadata=_num(0, 366))
+
+
+LOT_METHODS = ("optimized", "hifo", "fifo")
+
+
+@dataclass(frozen=True)
 class Tilt:
     target: float = field(metadata=_num(-1, 1, "active exposure to aim at"))
     band: float = field(default=0.0, metadata=_num(0, 1, "allowed distance from the target"))
@@ -161,6 +190,7 @@ class Scenario:
     screens: list[Screen] = field(default_factory=list)
     constraints: Constraints = field(default_factory=Constraints)
     costs: Costs = field(default_factory=Costs)
+    tax: Tax = field(default_factory=Tax)
     shocks: list[Shock] = field(default_factory=list)
 
     def tilt_selectors(self) -> list[Selector]:
@@ -456,6 +486,8 @@ def _cross_checks(s: Scenario, problems: Problems) -> None:
             problems.add(where, "a rate view needs scale_by (e.g. floating_debt_pct)")
         if view.weighting not in ("cap", "equal"):
             problems.add(f"{where}.weighting", "expected 'cap' or 'equal'")
+    if s.tax.lot_method not in LOT_METHODS:
+        problems.add("tax.lot_method", f"expected one of {', '.join(LOT_METHODS)}")
     for i, screen in enumerate(s.screens, 1):
         _selector(screen.where, f"screens[{i}].where", problems)
         try:
