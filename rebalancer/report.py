@@ -55,7 +55,7 @@ def build_proposal(
     trade_usd = q * price
     cash_after = cash_before - float(trade_usd.sum())
     sells = pd.Series(-np.minimum(q, 0.0), index=uni.index)
-    priority, exclude = _lot_order(r)
+    priority, exclude = _lot_order(r, solution)
     lot_sales = allocate_lots(
         lots[~is_cash], sells[sells > 0], uni["price"], as_of, priority=priority, exclude=exclude
     )
@@ -193,9 +193,10 @@ def _sellable_shares(r: Request) -> np.ndarray | None:
     )
 
 
-def _lot_order(r: Request) -> tuple[pd.Series | None, frozenset[str]]:
-    """How sales are taken from lots: HIFO, FIFO, or the tax-optimal order (least tax
-    per dollar sold first, as the optimizer priced them); blocked lots excluded."""
+def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozenset[str]]:
+    """How sales are taken from lots: HIFO, FIFO, or the optimizer's own choice — the
+    lots it sold first, lowest gain per dollar first among them, then the least tax
+    per dollar (rounding sells at most what it sold). Blocked lots are excluded."""
     if r.tax_lots is None:
         return None, frozenset()
     f = r.tax_lots.frame.set_index("lot_id")
@@ -203,7 +204,12 @@ def _lot_order(r: Request) -> tuple[pd.Series | None, frozenset[str]]:
     if r.lot_method == "fifo":
         return f["acquired"], exclude
     if r.lot_method == "optimized":
-        return f["rate"] * f["gain_frac"], exclude
+        chosen = (solution.lot_sold is not None) & (
+            np.asarray(solution.lot_sold if solution.lot_sold is not None else 0) > 1e-9
+        )
+        # chosen lots rank below every other lot
+        key = np.where(chosen, f["gain_frac"] - 1e6, f["rate"] * f["gain_frac"])
+        return pd.Series(key, index=f.index), exclude
     return None, exclude
 
 

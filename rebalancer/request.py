@@ -272,6 +272,8 @@ def prepare(
         lot_cap=None if tax_lots is None else tax_lots.frame["cap"].to_numpy(float),
         lot_tax=None if tax_lots is None else tax_lots.frame["tax_coef"].to_numpy(float),
         lot_gain=None if tax_lots is None else tax_lots.frame["gain_frac"].to_numpy(float),
+        # sales are later taken from the lots the optimizer chose, losses first, and
+        # rounding only sells less: the budget needs no margin
         max_realized_gain_nav=(
             c.max_realized_gain / nav if c.max_realized_gain is not None else BIG
         ),
