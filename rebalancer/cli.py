@@ -210,6 +210,109 @@ def whatif(
 
 @main.command(cls=_Command)
 @click.option(
+    "--accounts",
+    type=_path(),
+    required=True,
+    help="Accounts file: account, scenario, benchmark, taxable, cash_target.",
+)
+@click.option("--holdings", type=_path(), required=True, help="Holdings of every account.")
+@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
+@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@click.option("--benchmark", type=_path(), help="Benchmark for accounts that name none.")
+@click.option("--trade-history", type=_path(), help="Past trades, for wash-sale rules.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the proposals, the book summary and the block orders.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, None),
+    help="Local worker processes (default: the number of cores).",
+)
+@click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) instead of local.")
+@click.option("--resume", is_flag=True, help="Skip accounts whose outputs are complete.")
+@click.option("--workbooks", is_flag=True, help="Also write a workbook per account.")
+@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+def batch(
+    accounts,
+    holdings,
+    universe,
+    prices,
+    benchmark,
+    trade_history,
+    out_dir,
+    workers,
+    scheduler,
+    resume,
+    workbooks,
+    as_of,
+    quiet,
+) -> None:
+    """Propose trades for a whole book of accounts."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rebalancer.book import BookFiles, plan, run_book
+
+    files = BookFiles(
+        str(holdings),
+        str(universe),
+        str(accounts),
+        str(prices) if prices else None,
+        str(benchmark) if benchmark else None,
+        str(trade_history) if trade_history else None,
+    )
+    total = len(plan(files))
+    counts = {"done": 0, "failed": 0}
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    with Progress(*columns, console=err_console, disable=quiet) as progress:
+        task = progress.add_task("accounts", total=total, note="")
+
+        def seen(result) -> None:
+            counts["failed" if result.status in ("failed", "infeasible") else "done"] += 1
+            rate = (counts["done"] + counts["failed"]) / max(time.perf_counter() - started, 1e-9)
+            progress.update(
+                task,
+                advance=1,
+                note=f"{counts['done']} done, {counts['failed']} failed, {rate:.1f}/s",
+            )
+
+        book = run_book(
+            files,
+            out_dir,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            workbooks=workbooks,
+            as_of=as_of,
+            on_result=seen,
+        )
+    if not quiet:
+        by_status = book.summary["status"].value_counts().to_dict()
+        click.echo(
+            f"{len(book.results)} accounts in {book.seconds:.1f} s: "
+            + ", ".join(f"{n} {s}" for s, n in by_status.items())
+        )
+        for r in book.results:
+            if r.status in ("failed", "infeasible"):
+                click.echo(f"  {r.account}: {r.message}")
+        click.echo(
+            f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}"
+        )
+
+
+@main.command(cls=_Command)
+@click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("out"),

@@ -144,12 +144,40 @@ def read_holdings(path: str | Path) -> pd.DataFrame:
     """
     table = read_table(path)
     require_columns(table, HOLDINGS_REQUIRED, path)
+    return _parse_holdings(table, path)
+
+
+def _parse_holdings(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     holdings = pd.DataFrame(parse_columns(table, path, HOLDINGS_CELLS))
     holdings["acquired"] = holdings["acquired"].astype("datetime64[ns]")
     rows = table[ROW].to_numpy()
     holdings["lot_id"] = [f"{a}:{r}" for a, r in zip(holdings["account"], rows, strict=True)]
     holdings[ROW] = rows
     return holdings
+
+
+def read_holdings_by_account(
+    path: str | Path, universe: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict[str, InputError]]:
+    """A book's holdings, account by account: a bad row spoils only its own account.
+
+    Returns the holdings of the sound accounts (as ``read_holdings`` gives them) and,
+    per spoilt account, the error naming its first bad cell (or a ticker missing from
+    ``universe``). The file as a whole must still be readable and have the columns.
+    """
+    table = read_table(path)
+    require_columns(table, HOLDINGS_REQUIRED, path)
+    good, bad = [], {}
+    for account, rows in table.groupby("account", sort=False):
+        try:
+            lots = _parse_holdings(rows, path)
+            if universe is not None:
+                check_holdings_in_universe(lots, universe, path)
+            good.append(lots)
+        except InputError as exc:
+            bad[str(account)] = exc
+    holdings = pd.concat(good, ignore_index=True) if good else _parse_holdings(table.iloc[:0], path)
+    return holdings, bad
 
 
 def read_universe(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,380 @@
+"""Books of accounts: one proposal per account, on a local process pool or a Dask cluster.
+
+``run_book`` reads the accounts file (DESIGN.md §1: account, scenario, benchmark,
+taxable, cash_target, household), sends one job per account to the engine and
+collects what comes back. Each worker process reads the shared inputs once and
+keeps one risk model; an account that fails — bad scenario, infeasible limits, an
+unexpected error — is recorded with its message and never stops the others.
+
+Every account's trades CSV and JSON summary (and workbook with ``workbooks``) are
+written by the worker that ran it, whole or not at all, so ``resume`` can skip an
+account whose outputs are complete: its JSON parses and its ``n_trades`` equals the
+rows of its trades CSV. The book summary workbook and the block orders (trades
+added up per ticker and side, with each account's allocation) are written last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
+
+SUMMARY_COLUMNS = [
+    "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
+    "est_cost", "expected_return", "tracking_error", "taxable", "estimated_tax",
+    "realized_gain", "seconds",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BookFiles:
+    """The shared inputs of a book, as paths every worker can read."""
+
+    holdings: str
+    universe: str
+    accounts: str
+    prices: str | None = None
+    benchmark: str | None = None  # used when the accounts file names none
+    trade_history: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    account: str
+    scenario: str  # path
+    benchmark: str | None
+    taxable: bool
+    cash_target: float | None
+
+
+@dataclass(frozen=True)
+class AccountResult:
+    account: str
+    status: str  # optimal | optimal_inaccurate | infeasible | failed | skipped
+    message: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    trades: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+
+def _scenario_path(base: Path, name: str) -> str:
+    """A scenario named in the accounts file: beside that file, else in the shipped library."""
+    here = base / name
+    if here.exists():
+        return str(here)
+    from rebalancer.pipeline import example_paths
+
+    shipped = example_paths()["scenarios"] / name
+    return str(shipped) if shipped.exists() else str(here)
+
+
+def plan(files: BookFiles) -> list[Job]:
+    """One job per row of the accounts file; paths in it are relative to that file (a
+    scenario not found there is looked up in the shipped library)."""
+    from rebalancer.inputs import read_accounts
+
+    table = read_accounts(files.accounts)
+    base = Path(files.accounts).resolve().parent
+    jobs = []
+    for row in table.itertuples():
+        if not row.scenario:
+            raise ScenarioError(
+                files.accounts,
+                f"row {row.row}: account {row.account} names no scenario",
+                key="scenario",
+            )
+        bench = str(base / row.benchmark) if row.benchmark else files.benchmark
+        target = None if pd.isna(row.cash_target) else float(row.cash_target)
+        jobs.append(
+            Job(
+                str(row.account),
+                _scenario_path(base, row.scenario),
+                bench,
+                bool(row.taxable),
+                target,
+            )
+        )
+    return jobs
+
+
+# --- the worker side: per-process caches, so a worker reads each input once ---------
+
+_CACHE: dict[Any, Any] = {}
+
+
+def _inputs(files: BookFiles, benchmark: str | None):
+    from rebalancer.request import load_inputs
+
+    key = ("inputs", files, benchmark)
+    if key not in _CACHE:
+        base = _CACHE.get(("base", files))
+        if base is None:
+            from rebalancer.inputs import read_holdings_by_account, read_universe
+
+            universe = read_universe(files.universe)
+            holdings, spoilt = read_holdings_by_account(files.holdings, universe)
+            base = load_inputs(
+                holdings, universe, files.prices, None, files.accounts, files.trade_history
+            )
+            base.paths.update(holdings=files.holdings, universe=files.universe)
+            _CACHE[("base", files)] = base
+            _CACHE[("spoilt", files)] = spoilt
+        bench = None
+        if benchmark is not None:
+            from rebalancer.inputs import check_benchmark_in_universe, read_benchmark
+
+            bench = read_benchmark(benchmark)
+            check_benchmark_in_universe(bench, base.universe, benchmark)
+        data = dataclasses.replace(
+            base, benchmark=bench, paths={**base.paths, "benchmark": benchmark or ""}
+        )
+        _CACHE[key] = data
+    return _CACHE[key]
+
+
+def _scenario(path: str, cash_target: float | None):
+    from rebalancer.scenario import load_scenario
+
+    key = ("scenario", path, cash_target)
+    if key not in _CACHE:
+        scenario = load_scenario(path)
+        if cash_target is not None:
+            cash = scenario.constraints.cash
+            cash = dataclasses.replace(cash, target=cash_target, min=min(cash.min, cash_target))
+            scenario = dataclasses.replace(
+                scenario, constraints=dataclasses.replace(scenario.constraints, cash=cash)
+            )
+        _CACHE[key] = scenario
+    return _CACHE[key]
+
+
+def run_account(
+    job: Job, files: BookFiles, out_dir: str, as_of: str | None, workbooks: bool = False
+) -> AccountResult:
+    """One account, end to end, in whatever process runs it. Never raises."""
+    from rebalancer.export import write_outputs
+    from rebalancer.pipeline import propose_account
+
+    t0 = time.perf_counter()
+    try:
+        data = _inputs(files, job.benchmark)
+        spoilt = _CACHE[("spoilt", files)].get(job.account)
+        if spoilt is not None:
+            raise spoilt
+        scenario = _scenario(job.scenario, job.cash_target)
+        proposal = propose_account(data, scenario, job.account, as_of, taxable=job.taxable)
+        proposal = dataclasses.replace(
+            proposal, inputs={**proposal.inputs, "scenario": job.scenario}
+        )
+        stem = Path(out_dir) / job.account
+        write_outputs(
+            proposal,
+            out=stem.with_suffix(".xlsx") if workbooks else None,
+            trades=stem.with_suffix(".trades.csv"),
+            json_path=stem.with_suffix(".json"),
+        )
+        return AccountResult(
+            job.account,
+            proposal.status,
+            "",
+            proposal.summary(),
+            proposal.trades,
+            time.perf_counter() - t0,
+        )
+    except InfeasibleError as exc:
+        return AccountResult(job.account, "infeasible", str(exc), seconds=time.perf_counter() - t0)
+    except RebalancerError as exc:
+        return AccountResult(job.account, "failed", str(exc), seconds=time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 — one account's bug must not stop the book
+        return AccountResult(
+            job.account, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
+        )
+
+
+# --- the engines ----------------------------------------------------------------------
+
+
+def complete(out_dir: Path, account: str) -> dict | None:
+    """The summary of an account whose outputs are whole and agree, else None."""
+    stem = out_dir / account
+    try:
+        summary = json.loads(stem.with_suffix(".json").read_text())
+        trades = pd.read_csv(stem.with_suffix(".trades.csv"), keep_default_na=False)
+    except (OSError, ValueError):
+        return None
+    if summary.get("account") != account or summary.get("n_trades") != len(trades):
+        return None
+    return summary
+
+
+def _local(jobs, run, workers: int) -> Iterable[AccountResult]:
+    if workers <= 1:
+        for job in jobs:
+            yield run(job)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _dask(jobs, run, scheduler: str) -> Iterable[AccountResult]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise RebalancerError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise RebalancerError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    try:
+        futures = client.map(run, jobs, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class BookResult:
+    results: list[AccountResult]
+    summary: pd.DataFrame
+    blocks: pd.DataFrame
+    seconds: float
+
+
+def run_book(
+    files: BookFiles,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    workbooks: bool = False,
+    as_of: str | None = None,
+    on_result: Callable[[AccountResult], None] | None = None,
+) -> BookResult:
+    """Every account of the book; see the module docstring."""
+    from functools import partial
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan(files)
+    results: list[AccountResult] = []
+    todo = []
+    for job in jobs:
+        done = complete(out, job.account) if resume else None
+        if done is not None:
+            result = AccountResult(job.account, "skipped", "outputs complete", done)
+            results.append(result)
+            if on_result:
+                on_result(result)
+        else:
+            todo.append(job)
+    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
+    engine = (
+        _dask(todo, run, scheduler)
+        if scheduler
+        else _local(todo, run, workers or os.cpu_count() or 1)
+    )
+    for result in engine:
+        results.append(result)
+        if on_result:
+            on_result(result)
+    order = {job.account: i for i, job in enumerate(jobs)}
+    results.sort(key=lambda r: order[r.account])
+    summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
+    blocks = block_orders(out, [r for r in results if r.status not in ("infeasible", "failed")])
+    write_book(out, summary, blocks)
+    return BookResult(results, summary, blocks, time.perf_counter() - t0)
+
+
+def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        s = r.summary or {}
+        rows.append(
+            {
+                "account": r.account,
+                "scenario": scenarios.get(r.account, ""),
+                "status": s.get("status", r.status) if r.status == "skipped" else r.status,
+                "message": r.message,
+                "nav": s.get("nav"),
+                "cash_after": s.get("cash_after"),
+                "turnover": s.get("turnover"),
+                "n_trades": s.get("n_trades"),
+                "est_cost": s.get("est_cost"),
+                "expected_return": s.get("expected_return"),
+                "tracking_error": s.get("tracking_error"),
+                "taxable": s.get("taxable"),
+                "estimated_tax": s.get("estimated_tax"),
+                "realized_gain": s.get("realized_gain"),
+                "seconds": r.seconds,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
+    """Trades added up per ticker and side, one row per account's allocation.
+
+    Columns: ticker, side, block_quantity, account, quantity, price. The
+    allocations of a block sum exactly to its quantity (they are its parts).
+    """
+    frames = []
+    for r in results:
+        trades = r.trades
+        if trades is None:  # resumed: read back what was written
+            path = out / f"{r.account}.trades.csv"
+            trades = pd.read_csv(path, keep_default_na=False) if path.exists() else None
+        if trades is not None and len(trades):
+            frames.append(trades[["ticker", "side", "account", "quantity", "price"]])
+    if not frames:
+        return pd.DataFrame(
+            columns=["ticker", "side", "block_quantity", "account", "quantity", "price"]
+        )
+    alloc = pd.concat(frames, ignore_index=True)
+    alloc["account"] = alloc["account"].astype(str).str.lstrip("'")
+    total = alloc.groupby(["ticker", "side"])["quantity"].transform("sum")
+    alloc.insert(2, "block_quantity", total)
+    return alloc.sort_values(["ticker", "side", "account"], kind="stable").reset_index(drop=True)
+
+
+def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
+    """book_summary.xlsx (Accounts, Blocks sheets) and block_orders.csv, together."""
+    from rebalancer.export.atomic import OutputSet
+    from rebalancer.export.safe import safe_text
+    from rebalancer.export.xlsx import _table_sheet
+
+    def workbook(path: Path) -> None:
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "Accounts"
+        _table_sheet(ws, summary)
+        per_block = blocks.groupby(["ticker", "side"], as_index=False).agg(
+            quantity=("quantity", "sum"), accounts=("account", "nunique")
+        )
+        _table_sheet(wb.create_sheet("Blocks"), per_block)
+        _table_sheet(wb.create_sheet("Allocations"), blocks)
+        wb.save(path)
+
+    with OutputSet() as outputs:
+        workbook(outputs.stage(out / "book_summary.xlsx"))
+        csv = blocks.copy()
+        for column in ("ticker", "side", "account"):
+            csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
+        csv.to_csv(outputs.stage(out / "block_orders.csv"), index=False, lineterminator="\n")

@@ -1,0 +1,147 @@
+"""Books of accounts: local process pool and a real Dask cluster give the same trades,
+a poisoned account fails alone, --resume redoes only what is missing, block orders
+reconcile with the accounts' trades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from rebalancer.examples.make_book import make_book
+
+from rebalancer.book import BookFiles, run_book
+from tests.conftest import make_universe, run_cli
+
+N_ACCOUNTS = 12
+
+
+def _book(folder: Path, poison: str | None = None) -> BookFiles:
+    """A synthetic book on the small synthetic market (no benchmark: tilts are measured
+    against each account's holdings), optionally with one account's lot made invalid."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uni = make_universe()
+    holdings, accounts = make_book(
+        N_ACCOUNTS,
+        seed=3,
+        universe=uni,
+        benchmark=None,
+        models=["smallcap_rerating.yaml", "base.yaml"],
+    )
+    if poison:
+        first = holdings.index[holdings["account"] == poison][0]
+        holdings.loc[first, "quantity"] = -5.0
+    uni.to_csv(folder / "universe.csv", index=False)
+    holdings.to_csv(folder / "holdings.csv", index=False)
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    return BookFiles(
+        str(folder / "holdings.csv"), str(folder / "universe.csv"), str(folder / "accounts.csv")
+    )
+
+
+def _trades(out: Path) -> pd.DataFrame:
+    frames = [pd.read_csv(p, keep_default_na=False) for p in sorted(out.glob("*.trades.csv"))]
+    return pd.concat(frames, ignore_index=True)[["account", "ticker", "side", "quantity"]]
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("book")
+    files = _book(folder)
+    book = run_book(files, folder / "local", workers=2, as_of="2026-11-20")
+    return files, folder, book
+
+
+def test_every_account_of_the_book_is_proposed(local_run):
+    _, folder, book = local_run
+    assert len(book.results) == N_ACCOUNTS
+    assert set(book.summary["status"]) <= {"optimal", "infeasible"}
+    assert (book.summary["status"] == "optimal").sum() >= N_ACCOUNTS - 1
+    for r in book.results:
+        if r.status == "optimal":
+            assert (folder / "local" / f"{r.account}.json").exists()
+
+
+def test_a_dask_cluster_gives_the_same_trades_as_the_local_pool(local_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    files, folder, _ = local_run
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        book = run_book(
+            files, tmp_path / "dask", scheduler=cluster.scheduler_address, as_of="2026-11-20"
+        )
+    assert list(book.summary["status"]) == list(run_book_summary_status(folder / "local"))
+    pd.testing.assert_frame_equal(_trades(tmp_path / "dask"), _trades(folder / "local"))
+
+
+def run_book_summary_status(out: Path) -> list[str]:
+    ws = openpyxl.load_workbook(out / "book_summary.xlsx")["Accounts"]
+    rows = list(ws.values)
+    return [r[rows[0].index("status")] for r in rows[1:]]
+
+
+def test_block_orders_add_up_to_the_accounts_trades(local_run):
+    _, folder, _ = local_run
+    blocks = pd.read_csv(folder / "local" / "block_orders.csv", keep_default_na=False)
+    trades = _trades(folder / "local")
+    per_block = blocks.groupby(["ticker", "side"])
+    assert (per_block["quantity"].sum() == per_block["block_quantity"].first()).all()
+    want = trades.groupby(["ticker", "side"])["quantity"].sum()
+    got = per_block["quantity"].sum()
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
+    pairs = set(zip(blocks["account"], blocks["ticker"], blocks["side"], strict=True))
+    assert pairs == set(zip(trades["account"], trades["ticker"], trades["side"], strict=True))
+
+
+def test_a_poisoned_account_fails_alone(tmp_path):
+    files = _book(tmp_path, poison="ACC00004")
+    book = run_book(files, tmp_path / "out", workers=1, as_of="2026-11-20")
+    status = dict(zip(book.summary["account"], book.summary["status"], strict=True))
+    assert status["ACC00004"] == "failed"
+    message = book.summary.set_index("account").at["ACC00004", "message"]
+    assert "holdings.csv" in message and "column 'quantity'" in message and "row " in message
+    others = [s for a, s in status.items() if a != "ACC00004"]
+    assert sum(s == "optimal" for s in others) >= len(others) - 1
+    assert not (tmp_path / "out" / "ACC00004.json").exists()
+
+
+def test_resume_redoes_only_what_is_missing_or_broken(local_run, tmp_path):
+    files, folder, _ = local_run
+    out = tmp_path / "resume"
+    first = run_book(files, out, workers=1, as_of="2026-11-20")
+    ok = [r.account for r in first.results if r.status == "optimal"]
+    gone, broken = ok[0], ok[1]
+    (out / f"{gone}.json").unlink()
+    csv = out / f"{broken}.trades.csv"
+    csv.write_text(csv.read_text().splitlines()[0] + "\n")  # header only: n_trades disagrees
+    again = run_book(files, out, workers=1, resume=True, as_of="2026-11-20")
+    status = dict((r.account, r.status) for r in again.results)
+    assert status[gone] == "optimal" and status[broken] == "optimal"
+    assert all(s == "skipped" for a, s in status.items() if a not in (gone, broken) and a in ok)
+    # the redone accounts come back exactly as the first run wrote them
+    pd.testing.assert_frame_equal(_trades(out), _trades(folder / "local"))
+
+
+def test_batch_cli_writes_the_book_and_says_what_failed(tmp_path):
+    files = _book(tmp_path, poison="ACC00002")
+    result = run_cli(
+        "batch",
+        "--accounts",
+        files.accounts,
+        "--holdings",
+        files.holdings,
+        "--universe",
+        files.universe,
+        "--out-dir",
+        tmp_path / "cli",
+        "--workers",
+        "1",
+        "--as-of",
+        "2026-11-20",
+    )
+    assert result.exit_code == 0, result.output
+    assert "ACC00002" in result.output and "failed" in result.output
+    assert (tmp_path / "cli" / "book_summary.xlsx").exists()
+    assert (tmp_path / "cli" / "block_orders.csv").exists()
