@@ -254,6 +254,43 @@ def test_the_cli_writes_each_sales_gain_term_and_lots_to_the_trades_csv(book, tm
     assert (trades.loc[trades["side"] == "BUY", "lot_id"] == "").all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "report._lot_order ranks as 'chosen by the optimizer' every lot with "
+        "solution.lot_sold > 1e-9 (an absolute weight, below Clarabel's accuracy: lots the "
+        "optimizer did not sell come back with 1e-10..4e-9), and orders chosen lots by "
+        "gain_frac, not tax: a short-term lot 'sold' for a thousandth of a cent then goes "
+        "before the long-term lot the optimizer actually sold"
+    ),
+)
+def test_the_optimized_method_sells_the_lot_the_optimizer_chose_whatever_the_solver_noise(
+    tmp_path,
+):
+    # AAA at $100 in two lots: A (T1:2) 100 sh at $80, long-term: 20% × 20% = 0.040
+    # tax per dollar; C (T1:3) 100 sh at $85, short-term: 37% × 15% = 0.0555. Any
+    # sale of up to 100 shares must come from A alone: LT gain $20/sh, tax 20% of it.
+    uni = tmp_path / "universe.csv"
+    universe_frame().to_csv(uni, index=False)
+    two_lots = [("AAA", 100, 80.0, "2023-01-10"), ("AAA", 100, 85.0, "2026-03-02")]
+    wrong = []
+    for cap, cash in [(0.12, 2000), (0.12, 10000), (0.12, 20000), (0.15, 500), (0.15, 20000)]:
+        hold = tmp_path / f"holdings_{cash}.csv"
+        frame = holdings_frame(two_lots)
+        frame.loc[frame["ticker"] == "CASH", "quantity"] = cash
+        frame.to_csv(hold, index=False)
+        scenario = write_scenario(tmp_path / f"cap_{cap}.yaml", CAP_AAA.replace("0.10", str(cap)))
+        p = propose(hold, uni, scenario, as_of=AS_OF, taxable=True, lot_method="optimized")
+        sold = float(p.trades.loc[p.trades["ticker"] == "AAA", "quantity"].sum())
+        assert 0 < sold <= 100
+        lots = p.lot_sales.set_index("lot_id")["quantity_sold"].to_dict()
+        if lots != {"T1:2": sold} or p.metrics.estimated_tax_usd != pytest.approx(
+            LT_RATE * 20 * sold, abs=CENT
+        ):
+            wrong.append((cap, cash, lots, p.metrics.estimated_tax_usd))
+    assert wrong == []
+
+
 def test_a_forced_exit_sells_every_lot_and_a_lot_sold_on_its_anniversary_is_short_term(tmp_path):
     # BBB at $50, restricted 'sell': both lots go whatever the lot method.
     #   D 100 sh at $40/sh, bought 2025-11-20: sold on its first anniversary, not after
@@ -490,6 +527,9 @@ def anniversary(acquired: pd.Timestamp) -> pd.Timestamp:
 
 @st.composite
 def random_books(draw):
+    """A universe of 6-12 names, one account (P1) holding 1-4 lots of several of them
+    (now and then with the basis or the date not given), cash, a history of the last
+    40 days (some of it another account's), and a scenario that forces trades."""
     n = draw(st.integers(6, 12))
     tickers = [f"T{i:02d}" for i in range(n)]
     prices = [draw(st.integers(500, 30_000)) / 100 for _ in range(n)]
@@ -514,7 +554,15 @@ def random_books(draw):
             shares = draw(st.integers(1, 400))
             basis = round(shares * price * draw(st.floats(0.5, 1.6)), 2)
             acquired = PROP_AS_OF - pd.Timedelta(days=draw(st.integers(1, 3 * 365)))
-            lots.append(("P1", t, float(shares), basis, acquired.date().isoformat()))
+            lots.append(
+                (
+                    "P1",
+                    t,
+                    float(shares),
+                    "" if draw(st.integers(0, 9)) == 0 else basis,
+                    "" if draw(st.integers(0, 9)) == 0 else acquired.date().isoformat(),
+                )
+            )
     cash = float(draw(st.integers(0, 50_000)))
     hold = pd.DataFrame(
         [*lots, ("P1", "CASH", cash, "", "")] if cash > 0 else lots,
@@ -536,9 +584,10 @@ def random_books(draw):
                 gain,
             )
         )
-    values = hold[hold["ticker"] != "CASH"].groupby("ticker")["quantity"].sum() * pd.Series(
-        prices, index=tickers
-    ).reindex(held)
+    values = (
+        hold[hold["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+        * pd.Series(prices, index=tickers)
+    ).dropna()
     nav = float(values.sum() + cash)
     largest = values.idxmax()
     force = draw(st.sampled_from(["cap", "tilt", "both"]))
@@ -562,6 +611,28 @@ def random_books(draw):
         min_pct = draw(st.sampled_from([0, 0.05, 0.2]))
         lines.append(f"  harvest: {{min_loss_usd: {min_usd}, min_loss_pct: {min_pct}}}")
     return uni, hold, history, "\n".join(lines) + "\n"
+
+
+def lot_table(hold: pd.DataFrame, price: pd.Series) -> pd.DataFrame:
+    """The held lots by lot_id (P1:<spreadsheet row>): ticker, quantity, price,
+    basis_per_share (NaN when not given), term on AS_OF ("" when the date is not given)."""
+    lots = hold.assign(lot_id=[f"P1:{i + 2}" for i in range(len(hold))]).set_index("lot_id")
+    lots = lots[lots["ticker"] != "CASH"].copy()
+    lots["price"] = price.reindex(lots["ticker"]).to_numpy()
+    lots["basis_per_share"] = pd.to_numeric(lots["cost_basis"]) / lots["quantity"]
+    lots["term"] = [
+        "" if a == "" else ("LT" if anniversary(pd.Timestamp(a)) < PROP_AS_OF else "ST")
+        for a in lots["acquired"]
+    ]
+    return lots
+
+
+def recent_history(history: list[tuple]) -> pd.DataFrame:
+    """P1's trades within the wash-sale window, both ends included."""
+    frame = pd.DataFrame(history, columns=["account", "ticker", "date", "side", "q", "p", "gain"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    start = PROP_AS_OF - pd.Timedelta(days=WASH_DAYS)
+    return frame[(frame["account"] == "P1") & (frame["date"] >= start)]
 
 
 @settings(
@@ -592,81 +663,60 @@ def test_every_proposal_keeps_the_lot_wash_sale_and_money_rules(tmp_path_factory
     event("feasible")
 
     price = uni.set_index("ticker")["price"]
-    lots = hold.assign(lot_id=[f"P1:{i + 2}" for i in range(len(hold))]).set_index("lot_id")
-    lots = lots[lots["ticker"] != "CASH"]
+    lots = lot_table(hold, price)
     trades, sales = p.trades, p.lot_sales
+    sold = lots.loc[sales["lot_id"]]
 
-    # each lot sale's gain, recomputed from the lot and the price
-    lot = lots.loc[sales["lot_id"]]
-    per_share = lot["cost_basis"].to_numpy(float) / lot["quantity"].to_numpy(float)
-    px = price.reindex(sales["ticker"]).to_numpy(float)
-    by_hand = sales["quantity_sold"].to_numpy(float) * (px - per_share)
-    np.testing.assert_allclose(sales["realized_gain_usd"].to_numpy(float), by_hand, atol=1e-6)
-    acquired = pd.to_datetime(lot["acquired"])
-    terms = ["LT" if anniversary(a) < PROP_AS_OF else "ST" for a in acquired]
-    assert sales["term"].tolist() == terms
+    # each lot sale's gain and term, from the lot, the price and the date
+    gain = sales["quantity_sold"].to_numpy() * (sold["price"] - sold["basis_per_share"]).to_numpy()
+    np.testing.assert_allclose(sales["realized_gain_usd"].to_numpy(float), gain, atol=1e-6)
+    assert sales["term"].tolist() == sold["term"].tolist()
 
     # no lot is oversold; the lot sales add up to the sell orders
     sold_per_lot = sales.groupby("lot_id")["quantity_sold"].sum()
     assert (sold_per_lot <= lots["quantity"].reindex(sold_per_lot.index) + 1e-9).all()
     sells = trades[trades["side"] == "SELL"].set_index("ticker")["quantity"]
     per_ticker = sales.groupby("ticker")["quantity_sold"].sum()
-    assert per_ticker.reindex(sells.index, fill_value=0.0).to_numpy() == pytest.approx(
-        sells.to_numpy()
-    )
     assert set(per_ticker.index) == set(sells.index)
+    assert per_ticker.reindex(sells.index).to_numpy() == pytest.approx(sells.to_numpy())
 
-    # wash sales: none inside the proposal, none against the account's last 30 days
+    # wash sales: none inside the proposal, none against P1's last 30 days
     buys = set(trades.loc[trades["side"] == "BUY", "ticker"])
-    loss_tickers = set(sales.loc[by_hand < 0, "ticker"])
-    assert not buys & loss_tickers
-    recent = pd.DataFrame(
-        history, columns=["account", "ticker", "date", "side", "q", "p", "gain"]
-    ).assign(date=lambda f: pd.to_datetime(f["date"]))
-    recent = recent[
-        (recent["account"] == "P1") & (recent["date"] >= PROP_AS_OF - pd.Timedelta(days=WASH_DAYS))
-    ]
-    sold_at_loss = {
+    sold_at_a_loss_now = set(sales.loc[gain < 0, "ticker"])
+    assert not buys & sold_at_a_loss_now
+    recent = recent_history(history)
+    sold_at_a_loss = {
         r.ticker for r in recent.itertuples() if r.side == "SELL" and (r.gain == "" or r.gain < 0)
     }
     recently_bought = set(recent.loc[recent["side"] == "BUY", "ticker"])
-    assert not buys & sold_at_loss
-    assert not loss_tickers & recently_bought
+    assert not buys & sold_at_a_loss
+    assert not sold_at_a_loss_now & recently_bought
 
     # the blocks listed are exactly those the rules give
+    loss_lot = (lots["basis_per_share"] > lots["price"]).to_numpy()
+    st_gain_lot = ((lots["term"] == "ST") & (lots["basis_per_share"] < lots["price"])).to_numpy()
+    blocked = loss_lot & lots["ticker"].isin(recently_bought).to_numpy()
+    if "no_short_term_gains: true" in scenario_text:
+        blocked |= st_gain_lot
+        assert not ((sales["term"] == "ST") & (gain > 0)).any()
     blocks = p.tax_blocks
-    assert set(blocks.loc[blocks["lot_id"] == "", "ticker"]) == sold_at_loss
-    lot_price = price.reindex(lots["ticker"]).to_numpy()
-    lot_loss = lots["cost_basis"].to_numpy() / lots["quantity"].to_numpy() > lot_price
-    lot_st = np.array(
-        [anniversary(pd.Timestamp(a)) >= PROP_AS_OF for a in lots["acquired"]], dtype=bool
-    )
-    want_blocked = set(lots.index[lot_loss & lots["ticker"].isin(recently_bought).to_numpy()])
-    no_st = "no_short_term_gains: true" in scenario_text
-    if no_st:
-        lot_gain = lots["cost_basis"].to_numpy() / lots["quantity"].to_numpy() < lot_price
-        want_blocked |= set(lots.index[lot_st & lot_gain])
-        st_gain_sold = sales[(sales["term"] == "ST") & (by_hand > 0)]
-        assert st_gain_sold.empty
-    assert set(blocks.loc[blocks["lot_id"] != "", "lot_id"]) == want_blocked
+    assert set(blocks.loc[blocks["lot_id"] == "", "ticker"]) == sold_at_a_loss
+    assert set(blocks.loc[blocks["lot_id"] != "", "lot_id"]) == set(lots.index[blocked])
 
-    # estimated tax: ST and LT netted
-    st_gain = float(by_hand[np.array(terms) == "ST"].sum())
-    lt_gain = float(by_hand[np.array(terms) == "LT"].sum())
-    assert p.metrics.estimated_tax_usd == pytest.approx(netted_tax(st_gain, lt_gain), abs=1e-6)
+    # estimated tax: ST and LT netted; an unknown gain counts 0, an unknown date as LT
+    known = np.nan_to_num(gain)
+    short = (sales["term"] == "ST").to_numpy()
+    tax = netted_tax(float(known[short].sum()), float(known[~short].sum()))
+    assert p.metrics.estimated_tax_usd == pytest.approx(tax, abs=1e-6)
 
     # money: cash after = cash before - buys + sells >= 0; no short position
-    notional = trades["quantity"] * price.reindex(trades["ticker"]).to_numpy()
+    notional = (trades["quantity"] * price.reindex(trades["ticker"]).to_numpy()).to_numpy()
+    side = trades["side"].to_numpy()
     cash_before = float(hold.loc[hold["ticker"] == "CASH", "quantity"].sum())
-    cash_after = (
-        cash_before
-        - notional[trades["side"] == "BUY"].sum()
-        + notional[trades["side"] == "SELL"].sum()
-    )
+    cash_after = cash_before - notional[side == "BUY"].sum() + notional[side == "SELL"].sum()
     assert p.metrics.cash_after_usd == pytest.approx(cash_after, abs=CENT)
-    assert cash_after >= -CENT
-    signed = np.where(trades["side"] == "BUY", 1.0, -1.0) * trades["quantity"]
-    after = lots.groupby("ticker")["quantity"].sum().reindex(
-        price.index, fill_value=0.0
-    ) + pd.Series(signed.to_numpy(), index=trades["ticker"]).reindex(price.index, fill_value=0.0)
+    assert cash_after >= 0
+    signed = pd.Series(np.where(side == "BUY", 1.0, -1.0) * trades["quantity"].to_numpy())
+    change = signed.groupby(trades["ticker"].to_numpy()).sum()
+    after = lots.groupby("ticker")["quantity"].sum().add(change, fill_value=0.0)
     assert (after >= -1e-9).all()

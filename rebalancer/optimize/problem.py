@@ -206,6 +206,12 @@ class RebalanceProblem:
         for solver, options in solvers:
             if solver not in cp.installed_solvers():
                 continue
+            if solver == "SCS" and explain and not self.elastic:
+                # the interior-point attempts failed; before the slow first-order solver,
+                # ask the elastic form: if a limit must give, the request is infeasible
+                probe = self._explain(data)
+                if probe.conflicts:
+                    raise probe
             t0 = time.perf_counter()
             try:
                 self.problem.solve(solver=solver, **options)
@@ -260,11 +266,12 @@ class RebalanceProblem:
     def _explain(self, data: ProblemData) -> InfeasibleError:
         """Solve the elastic form and name the limits that had to give."""
         elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
-        try:
-            solver, options = SOLVERS[0]
-            elastic.problem.solve(solver=solver, **options)
-        except cp.SolverError:
-            return InfeasibleError("", [])
+        for solver, options in SOLVERS[:2]:
+            try:
+                elastic.problem.solve(solver=solver, **options)
+                break
+            except cp.SolverError:
+                continue
         if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             return InfeasibleError("", [], ["hard limits: long-only, budget and restrictions"])
         v = elastic.vars
