@@ -102,7 +102,9 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         if request.tax_lots is not None:
             problem, data, solution = _no_wash_round_trips(problem, request, data, solution)
     except InfeasibleError as exc:
-        raise InfeasibleError(request.account, exc.conflicts, exc.binding) from None
+        raise InfeasibleError(
+            request.account, exc.conflicts, exc.binding + _tax_rules_in_force(request)
+        ) from None
     return solve_with_min_trade(
         problem,
         data,
@@ -112,6 +114,17 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         request.lot_usd,
         immaterial=BAND_MARGIN,
     )
+
+
+def _tax_rules_in_force(request: Request) -> list[str]:
+    """The tax rules that block lots or buys, to name beside an infeasibility."""
+    if request.tax_lots is None:
+        return []
+    blocks = request.tax_lots.blocks()
+    return [
+        f"tax rule '{rule}' ({', '.join(sorted(set(group['ticker'])))})"
+        for rule, group in blocks.groupby("rule")
+    ]
 
 
 def _no_wash_round_trips(problem, request: Request, data, solution, max_passes: int = 3):

@@ -204,11 +204,20 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
     if r.lot_method == "fifo":
         return f["acquired"], exclude
     if r.lot_method == "optimized":
-        chosen = (solution.lot_sold is not None) & (
-            np.asarray(solution.lot_sold if solution.lot_sold is not None else 0) > 1e-9
+        tax_per_dollar = f["rate"] * f["gain_frac"]
+        if solution.lot_sold is None:
+            return tax_per_dollar, exclude
+        # a lot counts as chosen when the optimizer sold at least half a share of it
+        # (below that it is solver noise); chosen lots come first, by tax per dollar,
+        # or by gain per dollar when a realized-gain budget must hold
+        price = r.price[f["security"].to_numpy()]
+        chosen = solution.lot_sold * r.nav >= 0.5 * price
+        within = (
+            f["gain_frac"]
+            if r.scenario.constraints.max_realized_gain is not None
+            else tax_per_dollar
         )
-        # chosen lots rank below every other lot
-        key = np.where(chosen, f["gain_frac"] - 1e6, f["rate"] * f["gain_frac"])
+        key = np.where(chosen, within - 1e6, tax_per_dollar)
         return pd.Series(key, index=f.index), exclude
     return None, exclude
 

@@ -254,16 +254,6 @@ def test_the_cli_writes_each_sales_gain_term_and_lots_to_the_trades_csv(book, tm
     assert (trades.loc[trades["side"] == "BUY", "lot_id"] == "").all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "report._lot_order ranks as 'chosen by the optimizer' every lot with "
-        "solution.lot_sold > 1e-9 (an absolute weight, below Clarabel's accuracy: lots the "
-        "optimizer did not sell come back with 1e-10..4e-9), and orders chosen lots by "
-        "gain_frac, not tax: a short-term lot 'sold' for a thousandth of a cent then goes "
-        "before the long-term lot the optimizer actually sold"
-    ),
-)
 def test_the_optimized_method_sells_the_lot_the_optimizer_chose_whatever_the_solver_noise(
     tmp_path,
 ):
@@ -423,6 +413,20 @@ def test_a_buy_forty_days_ago_leaves_the_loss_lot_free_to_sell(book, tmp_path):
     assert tax_sheet_blocks(xlsx) == []
 
 
+def test_a_forced_exit_that_a_wash_sale_block_forbids_names_the_wash_sale(tmp_path):
+    # AAA restricted 'sell' must go whole, but it was bought 5 days ago, so its loss
+    # lot B (T1:3) may not be sold: the advisor must be told it is the wash-sale rule.
+    uni, hold = tmp_path / "universe.csv", tmp_path / "holdings.csv"
+    universe_frame({"AAA": "sell"}).to_csv(uni, index=False)
+    holdings_frame(THREE_LOTS).to_csv(hold, index=False)
+    scenario = write_scenario(tmp_path / "s.yaml", "constraints: {max_position: 1.0}\n")
+    history = write_history(
+        tmp_path / "history.csv", [("T1", "AAA", days_before(5), "BUY", 10, 99.0, "")]
+    )
+    with pytest.raises(InfeasibleError, match="wash sale"):
+        propose(hold, uni, scenario, as_of=AS_OF, taxable=True, trade_history=history)
+
+
 @pytest.mark.parametrize(("other_household", "blocked"), [("H1", True), ("H2", False)])
 def test_a_loss_sale_in_another_account_of_the_household_blocks_the_buy(
     book, tmp_path, other_household, blocked
@@ -489,10 +493,13 @@ def test_tax_exempt_flag_means_no_tax_and_no_wash_sale_blocks(book, tmp_path):
         book, tmp_path, "--tax-exempt", "--trade-history", wash_history(tmp_path)
     )
     assert summary["taxable"] is False
+    assert summary["realized_gain"] > 0  # gains are realized, and cost no tax
     assert summary["estimated_tax"] == 0.0
     assert summary["tax_blocks"] == []
     assert tax_sheet_blocks(xlsx) == []
     assert "FFF" in bought(trades)
+    aaa = trades[(trades["ticker"] == "AAA") & (trades["side"] == "SELL")].iloc[0]
+    assert "T1:3" in aaa["lot_id"].split(";")  # the loss lot of AAA, bought 5 days ago
     assert not any(c["check"].startswith("no wash sale") for c in summary["checks"])
 
 
