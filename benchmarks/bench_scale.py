@@ -1,0 +1,94 @@
+"""One account on universes of 500, 2,000 and 5,000 names, all constraints on.
+
+    .venv/bin/python -m benchmarks.bench_scale [--sizes 500 2000 5000] [--runs 3]
+
+For each size, writes a synthetic market (benchmarks/synthetic.py: universe, three
+years of daily prices, benchmark) and a $20M large-cap account to a temporary
+folder, then measures, as medians of ``--runs``: the optimisation inside the
+pipeline (``propose_account``'s optimize timing), and the whole command
+``rebalancer propose ... --scenario scenarios/balanced_rerating.yaml`` as a process
+with its peak memory (``/usr/bin/time -v`` style, from ``resource.getrusage`` of the
+child). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.synthetic import large_cap_account, scaled_market
+from rebalancer.pipeline import load_inputs, propose_account
+from rebalancer.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "balanced_rerating.yaml"
+
+
+def write_market(n: int, folder: Path) -> dict[str, Path]:
+    uni, prices, bench = scaled_market(n)
+    paths = {k: folder / f"{k}.csv" for k in ("universe", "prices", "benchmark", "holdings")}
+    uni.to_csv(paths["universe"], index=False)
+    prices.round(4).to_csv(paths["prices"], index_label="date")
+    bench.rename_axis("ticker").reset_index().to_csv(paths["benchmark"], index=False)
+    large_cap_account(uni).to_csv(paths["holdings"], index=False)
+    return paths
+
+
+def command(paths: dict[str, Path]) -> list[str]:
+    exe = Path(sys.executable).with_name("rebalancer")
+    return [str(exe), "propose", "--holdings", str(paths["holdings"]), "--universe",
+            str(paths["universe"]), "--prices", str(paths["prices"]), "--benchmark",
+            str(paths["benchmark"]), "--scenario", str(SCENARIO), "--as-of", "2026-11-20",
+            "--quiet"]
+
+
+def run_process(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode not in (0, 3):
+        raise SystemExit(done.stderr)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    scenario = load_scenario(SCENARIO)
+    print(f"{platform.machine()}, Python {platform.python_version()}; {SCENARIO.name}; "
+          f"medians of {args.runs}")
+    print(f"{'names':>6} {'optimise s':>11} {'whole proposal s':>17} {'command s':>10} "
+          f"{'peak MiB':>9} {'trades':>7} {'status':>10}")
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = write_market(n, Path(tmp))
+            data = load_inputs(paths["holdings"], paths["universe"], paths["prices"],
+                               paths["benchmark"])
+            opt, whole, proposal = [], [], None
+            for _ in range(args.runs):
+                proposal = propose_account(data, scenario, None, "2026-11-20")
+                opt.append(proposal.timings["optimize"])
+                whole.append(proposal.timings["total"])
+            runs = [run_process(command(paths)) for _ in range(args.runs)]
+            # peak memory of a child is the high-water mark of all children so far: runs
+            # are in increasing size, so the last size's figure is its own
+            print(f"{n:>6} {statistics.median(opt):>11.2f} {statistics.median(whole):>17.2f} "
+                  f"{statistics.median(r[0] for r in runs):>10.2f} "
+                  f"{max(r[1] for r in runs):>9.0f} {proposal.metrics.n_trades:>7} "
+                  f"{proposal.status:>10}")
+
+
+if __name__ == "__main__":
+    main()
