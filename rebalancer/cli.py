@@ -34,12 +34,24 @@ class _Command(click.Command):
             _fail(exc)
 
 
-def _path(exists: bool = True):
-    return (
-        click.Path(dir_okay=False, path_type=Path, exists=False)
-        if not exists
-        else click.Path(dir_okay=False, path_type=Path)
+def _progress(quiet: bool):
+    """A progress bar on stderr: description, bar, done/total and a note."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=err_console,
+        disable=quiet,
     )
+
+
+def _path():
+    # existence is checked by the readers, so a missing input is a bad input (exit 1)
+    # naming the file, not a usage error
+    return click.Path(dir_okay=False, path_type=Path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,9 +67,9 @@ def main() -> None:
 @click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
 @click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
 @click.option("--account", help="Account to rebalance when the holdings hold several.")
-@click.option("--out", type=_path(False), help="Trade sheet workbook (.xlsx) to write.")
-@click.option("--trades", type=_path(False), help="Trades CSV to write.")
-@click.option("--json", "json_path", type=_path(False), help="JSON summary to write.")
+@click.option("--out", type=_path(), help="Trade sheet workbook (.xlsx) to write.")
+@click.option("--trades", type=_path(), help="Trades CSV to write.")
+@click.option("--json", "json_path", type=_path(), help="JSON summary to write.")
 @click.option(
     "--shock",
     "shocks",
@@ -148,9 +160,9 @@ def propose(
 @click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
 @click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
 @click.option("--account", help="Account to analyse when the holdings hold several.")
-@click.option("--out", type=_path(False), help="Comparison workbook (.xlsx) to write.")
-@click.option("--chart", type=_path(False), help="Trade-off and exposure chart (.png) to write.")
-@click.option("--json", "json_path", type=_path(False), help="Comparison table as JSON.")
+@click.option("--out", type=_path(), help="Comparison workbook (.xlsx) to write.")
+@click.option("--chart", type=_path(), help="Trade-off and exposure chart (.png) to write.")
+@click.option("--json", "json_path", type=_path(), help="Comparison table as JSON.")
 @click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
@@ -169,7 +181,6 @@ def whatif(
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rebalancer.comparison import run_whatif, scenario_runs
     from rebalancer.console import print_comparison
@@ -178,17 +189,11 @@ def whatif(
 
     data = load_inputs(holdings, universe, prices, benchmark)
     total = len(scenario_runs(list(scenarios), list(vary)))
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
-    )
-    with Progress(*columns, console=err_console, disable=quiet) as progress:
-        task = progress.add_task("what-if runs", total=total, last="")
+    with _progress(quiet) as progress:
+        task = progress.add_task("what-if runs", total=total, note="")
 
         def done(run) -> None:
-            progress.update(task, advance=1, last=f"{run.label}: {run.status}")
+            progress.update(task, advance=1, note=f"{run.label}: {run.status}")
 
         comparison = run_whatif(
             data,
@@ -254,8 +259,6 @@ def batch(
     """Propose trades for a whole book of accounts."""
     import time
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from rebalancer.book import BookFiles, plan, run_book
 
     files = BookFiles(
@@ -269,13 +272,7 @@ def batch(
     total = len(plan(files))
     counts = {"done": 0, "failed": 0}
     started = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-    )
-    with Progress(*columns, console=err_console, disable=quiet) as progress:
+    with _progress(quiet) as progress:
         task = progress.add_task("accounts", total=total, note="")
 
         def seen(result) -> None:
