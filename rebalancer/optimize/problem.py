@@ -13,6 +13,8 @@ penalised slacks); the limits that had to give, and by how much, are raised as a
 from __future__ import annotations
 
 import time
+import warnings as _warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import cvxpy as cp
@@ -31,9 +33,18 @@ from rebalancer.optimize.terms import (
     Vars,
 )
 
+
 # The fallback chain: Clarabel without equilibration first (the problem is scaled
 # in weights already, and Ruiz equilibration made Clarabel stall on some requests),
 # Clarabel with its defaults next, SCS last. Each entry: (solver, options).
+@contextmanager
+def warnings_off():
+    """cvxpy warns about inaccurate or non-DPP solves; the status is judged here instead."""
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
 SOLVERS: tuple[tuple[str, dict], ...] = (
     ("CLARABEL", {"equilibrate_enable": False}),
     ("CLARABEL", {}),
@@ -214,7 +225,8 @@ class RebalanceProblem:
                     raise probe
             t0 = time.perf_counter()
             try:
-                self.problem.solve(solver=solver, **options)
+                with warnings_off():
+                    self.problem.solve(solver=solver, **options)
             except cp.SolverError as exc:
                 warnings.append(f"solver {solver} failed ({exc}); trying the next")
                 continue
@@ -268,7 +280,8 @@ class RebalanceProblem:
         elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
         for solver, options in SOLVERS[:2]:
             try:
-                elastic.problem.solve(solver=solver, **options)
+                with warnings_off():
+                    elastic.problem.solve(solver=solver, **options)
                 break
             except cp.SolverError:
                 continue
