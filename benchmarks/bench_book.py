@@ -37,27 +37,47 @@ def main() -> None:
         uni.to_csv(folder / "universe.csv", index=False)
         prices.round(4).to_csv(folder / "prices.csv", index_label="date")
         bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
-        holdings, accounts = make_book(args.accounts, universe=uni,
-                                       benchmark=str(folder / "benchmark.csv"))
+        holdings, accounts = make_book(
+            args.accounts, universe=uni, benchmark=str(folder / "benchmark.csv")
+        )
         holdings.to_csv(folder / "holdings.csv", index=False)
         accounts.to_csv(folder / "accounts.csv", index=False)
-        cmd = [str(Path(sys.executable).with_name("rebalancer")), "batch", "--accounts",
-               str(folder / "accounts.csv"), "--holdings", str(folder / "holdings.csv"),
-               "--universe", str(folder / "universe.csv"), "--prices",
-               str(folder / "prices.csv"), "--out-dir", str(folder / "out"), "--workers",
-               str(args.workers), "--as-of", "2026-11-20", "--quiet"]
+        cmd = [
+            str(Path(sys.executable).with_name("rebalancer")),
+            "batch",
+            "--accounts",
+            str(folder / "accounts.csv"),
+            "--holdings",
+            str(folder / "holdings.csv"),
+            "--universe",
+            str(folder / "universe.csv"),
+            "--prices",
+            str(folder / "prices.csv"),
+            "--out-dir",
+            str(folder / "out"),
+            "--workers",
+            str(args.workers),
+            "--as-of",
+            "2026-11-20",
+            "--quiet",
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
-        rows = list(openpyxl.load_workbook(folder / "out" / "book_summary.xlsx",
-                                           read_only=True)["Accounts"].values)
+        rows = list(
+            openpyxl.load_workbook(folder / "out" / "book_summary.xlsx", read_only=True)[
+                "Accounts"
+            ].values
+        )
         status = rows[0].index("status")
         counts: dict[str, int] = {}
         for row in rows[1:]:
             counts[row[status]] = counts.get(row[status], 0) + 1
-    print(f"{platform.machine()}, Python {platform.python_version()}: {args.accounts} accounts, "
-          f"{args.names} names, {args.workers} workers: {wall:.1f} s "
-          f"({args.accounts / wall:.2f} accounts/s); {counts}")
+    print(
+        f"{platform.machine()}, Python {platform.python_version()}: {args.accounts} accounts, "
+        f"{args.names} names, {args.workers} workers: {wall:.1f} s "
+        f"({args.accounts / wall:.2f} accounts/s); {counts}"
+    )
 
 
 if __name__ == "__main__":

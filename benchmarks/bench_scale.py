@@ -43,10 +43,23 @@ def write_market(n: int, folder: Path) -> dict[str, Path]:
 
 def command(paths: dict[str, Path]) -> list[str]:
     exe = Path(sys.executable).with_name("rebalancer")
-    return [str(exe), "propose", "--holdings", str(paths["holdings"]), "--universe",
-            str(paths["universe"]), "--prices", str(paths["prices"]), "--benchmark",
-            str(paths["benchmark"]), "--scenario", str(SCENARIO), "--as-of", "2026-11-20",
-            "--quiet"]
+    return [
+        str(exe),
+        "propose",
+        "--holdings",
+        str(paths["holdings"]),
+        "--universe",
+        str(paths["universe"]),
+        "--prices",
+        str(paths["prices"]),
+        "--benchmark",
+        str(paths["benchmark"]),
+        "--scenario",
+        str(SCENARIO),
+        "--as-of",
+        "2026-11-20",
+        "--quiet",
+    ]
 
 
 def run_process(cmd: list[str]) -> tuple[float, float]:
@@ -67,15 +80,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     scenario = load_scenario(SCENARIO)
-    print(f"{platform.machine()}, Python {platform.python_version()}; {SCENARIO.name}; "
-          f"medians of {args.runs}")
-    print(f"{'names':>6} {'optimise s':>11} {'whole proposal s':>17} {'command s':>10} "
-          f"{'peak MiB':>9} {'trades':>7} {'status':>10}")
+    print(
+        f"{platform.machine()}, Python {platform.python_version()}; {SCENARIO.name}; "
+        f"medians of {args.runs}"
+    )
+    print(
+        f"{'names':>6} {'optimise s':>11} {'whole proposal s':>17} {'command s':>10} "
+        f"{'peak MiB':>9} {'trades':>7} {'status':>10}"
+    )
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_market(n, Path(tmp))
-            data = load_inputs(paths["holdings"], paths["universe"], paths["prices"],
-                               paths["benchmark"])
+            data = load_inputs(
+                paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"]
+            )
             opt, whole, proposal = [], [], None
             for _ in range(args.runs):
                 proposal = propose_account(data, scenario, None, "2026-11-20")
@@ -84,10 +102,12 @@ def main() -> None:
             runs = [run_process(command(paths)) for _ in range(args.runs)]
             # peak memory of a child is the high-water mark of all children so far: runs
             # are in increasing size, so the last size's figure is its own
-            print(f"{n:>6} {statistics.median(opt):>11.2f} {statistics.median(whole):>17.2f} "
-                  f"{statistics.median(r[0] for r in runs):>10.2f} "
-                  f"{max(r[1] for r in runs):>9.0f} {proposal.metrics.n_trades:>7} "
-                  f"{proposal.status:>10}")
+            print(
+                f"{n:>6} {statistics.median(opt):>11.2f} {statistics.median(whole):>17.2f} "
+                f"{statistics.median(r[0] for r in runs):>10.2f} "
+                f"{max(r[1] for r in runs):>9.0f} {proposal.metrics.n_trades:>7} "
+                f"{proposal.status:>10}"
+            )
 
 
 if __name__ == "__main__":

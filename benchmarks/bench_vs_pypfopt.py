@@ -50,7 +50,7 @@ def problem_inputs(n: int, covariance: str = "ledoit-wolf"):
     account = large_cap_account(uni.reset_index())
     held = account[account["ticker"] != "CASH"].set_index("ticker")["quantity"]
     value = (held * uni["price"].reindex(held.index)).reindex(uni.index, fill_value=0.0)
-    w0 = (value / (value.sum() + account.loc[account["ticker"] == "CASH", "quantity"].sum()))
+    w0 = value / (value.sum() + account.loc[account["ticker"] == "CASH", "quantity"].sum())
     if covariance == "factor":
         # the pipeline's 16-factor model; PyPortfolioOpt gets the same Σ, dense
         from rebalancer.risk import estimate_factor_model
@@ -83,12 +83,16 @@ def utility(w, mu, dense, w0) -> float:
 
 
 def solve_pypfopt(uni, mu, sigma, w0):
-    ef = EfficientFrontier(pd.Series(mu, index=uni.index), sigma, weight_bounds=(0, CAP),
-                           solver="CLARABEL")
+    ef = EfficientFrontier(
+        pd.Series(mu, index=uni.index), sigma, weight_bounds=(0, CAP), solver="CLARABEL"
+    )
     ef.add_objective(objective_functions.transaction_cost, w_prev=w0, k=K)
     sectors = uni["sector"].to_dict()
-    ef.add_sector_constraints(sectors, {s: 0.0 for s in set(sectors.values())},
-                              {s: SECTOR_CAP for s in set(sectors.values())})
+    ef.add_sector_constraints(
+        sectors,
+        {s: 0.0 for s in set(sectors.values())},
+        {s: SECTOR_CAP for s in set(sectors.values())},
+    )
     weights = ef.max_quadratic_utility(risk_aversion=DELTA)
     return np.array([weights[t] for t in uni.index])
 
@@ -97,17 +101,35 @@ def solve_ours(uni, mu, w0, loadings, specific):
     n, k = loadings.shape
     sectors = sorted(uni["sector"].unique())
     structure = Structure(
-        tickers=tuple(uni.index), loadings=loadings, factor_chol=np.eye(k),
-        specific_var=specific, tilt_groups=np.zeros((0, n)), tilt_labels=(),
+        tickers=tuple(uni.index),
+        loadings=loadings,
+        factor_chol=np.eye(k),
+        specific_var=specific,
+        tilt_groups=np.zeros((0, n)),
+        tilt_labels=(),
         sector_groups=np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors]),
-        sector_labels=tuple(sectors), has_turnover=False, has_tracking_error=False,
+        sector_labels=tuple(sectors),
+        has_turnover=False,
+        has_tracking_error=False,
         has_sector_max=True,
     )
     data = ProblemData(
-        alpha=mu, w0=w0, ref=np.zeros(n), risk_aversion=DELTA / 2, spread=np.full(n, K),
-        impact=np.zeros(n), liquidity_cap=np.full(n, BIG), buy_cap=np.full(n, BIG),
-        sell_cap=w0, position_cap=np.full(n, CAP), cash_target=0.0, cash_tolerance=0.0,
-        tilt_target=np.zeros(0), tilt_lo=np.zeros(0), tilt_hi=np.zeros(0), tilt_strength=0.0,
+        alpha=mu,
+        w0=w0,
+        ref=np.zeros(n),
+        risk_aversion=DELTA / 2,
+        spread=np.full(n, K),
+        impact=np.zeros(n),
+        liquidity_cap=np.full(n, BIG),
+        buy_cap=np.full(n, BIG),
+        sell_cap=w0,
+        position_cap=np.full(n, CAP),
+        cash_target=0.0,
+        cash_tolerance=0.0,
+        tilt_target=np.zeros(0),
+        tilt_lo=np.zeros(0),
+        tilt_hi=np.zeros(0),
+        tilt_strength=0.0,
         sector_max=SECTOR_CAP,
     )
     return RebalanceProblem(structure, data, parametric=False).solve().weights
@@ -126,14 +148,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 4000])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--covariance", choices=["ledoit-wolf", "factor"], default="ledoit-wolf",
-                    help="Ledoit-Wolf (exact, T daily factors on our side) or the pipeline's "
-                         "16-factor model (dense for PyPortfolioOpt)")
+    ap.add_argument(
+        "--covariance",
+        choices=["ledoit-wolf", "factor"],
+        default="ledoit-wolf",
+        help="Ledoit-Wolf (exact, T daily factors on our side) or the pipeline's "
+        "16-factor model (dense for PyPortfolioOpt)",
+    )
     args = ap.parse_args()
-    print(f"{platform.machine()}, Python {platform.python_version()}; {args.covariance} "
-          f"covariance; medians of {args.runs} (PyPortfolioOpt once at {max(args.sizes)} names)")
-    print(f"{'names':>6} {'pypfopt s':>10} {'ours s':>8} {'ratio':>7} "
-          f"{'pypfopt objective':>18} {'our objective':>14} {'rel. diff':>10}")
+    print(
+        f"{platform.machine()}, Python {platform.python_version()}; {args.covariance} "
+        f"covariance; medians of {args.runs} (PyPortfolioOpt once at {max(args.sizes)} names)"
+    )
+    print(
+        f"{'names':>6} {'pypfopt s':>10} {'ours s':>8} {'ratio':>7} "
+        f"{'pypfopt objective':>18} {'our objective':>14} {'rel. diff':>10}"
+    )
     for n in args.sizes:
         uni, mu, sigma, w0, loadings, specific = problem_inputs(n, args.covariance)
         dense = sigma.to_numpy()
@@ -142,8 +172,10 @@ def main() -> None:
         t_us, w_us = timed(lambda a=(uni, mu, w0, loadings, specific): solve_ours(*a), args.runs)
         u_pp, u_us = utility(w_pp, mu, dense, w0), utility(w_us, mu, dense, w0)
         rel = abs(u_pp - u_us) / max(abs(u_pp), 1e-12)
-        print(f"{n:>6} {t_pp:>10.2f} {t_us:>8.2f} {t_pp / t_us:>6.1f}x {u_pp:>18.8f} "
-              f"{u_us:>14.8f} {rel:>10.1e}")
+        print(
+            f"{n:>6} {t_pp:>10.2f} {t_us:>8.2f} {t_pp / t_us:>6.1f}x {u_pp:>18.8f} "
+            f"{u_us:>14.8f} {rel:>10.1e}"
+        )
 
 
 if __name__ == "__main__":

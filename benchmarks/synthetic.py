@@ -20,9 +20,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def scaled_market(n: int, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """(universe, prices, benchmark) with ``n`` names."""
     rng = np.random.default_rng(seed)
-    base = pd.read_csv(EXAMPLES / "universe.csv", keep_default_na=False,
-                       na_values={c: [""] for c in ("pb", "pe", "roa", "momentum", "leverage",
-                                                    "floating_debt_pct", "beta")})
+    base = pd.read_csv(
+        EXAMPLES / "universe.csv",
+        keep_default_na=False,
+        na_values={
+            c: [""]
+            for c in ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
+        },
+    )
     base = base[base["restricted"] == ""].reset_index(drop=True)
     prices = pd.read_csv(EXAMPLES / "prices.csv", index_col="date", parse_dates=True)
     pick = rng.integers(0, len(base), size=n)
@@ -36,21 +41,25 @@ def scaled_market(n: int, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame, p
     path = np.exp(np.vstack([np.zeros((1, n)), np.cumsum(returns, axis=0)]))
     last = uni["price"].to_numpy() * np.exp(rng.normal(0.0, 0.1, n))
     uni["price"] = np.round(last, 2).clip(min=0.5)
-    px = pd.DataFrame(path / path[-1] * uni["price"].to_numpy(), index=prices.index,
-                      columns=uni["ticker"])
+    px = pd.DataFrame(
+        path / path[-1] * uni["price"].to_numpy(), index=prices.index, columns=uni["ticker"]
+    )
     big = uni["market_cap"].where(uni["market_cap"] >= 3e8, 0.0)
     bench = pd.Series(big.to_numpy() / big.sum(), index=uni["ticker"], name="weight")
     return uni, px, bench[bench > 0]
 
 
-def large_cap_account(uni: pd.DataFrame, nav: float = 20e6, n_names: int = 120,
-                      seed: int = 5) -> pd.DataFrame:
+def large_cap_account(
+    uni: pd.DataFrame, nav: float = 20e6, n_names: int = 120, seed: int = 5
+) -> pd.DataFrame:
     """A large-cap-heavy account of ``n_names`` names plus 3% cash (one lot each)."""
     rng = np.random.default_rng(seed)
     large = uni[uni["market_cap"] >= 10e9]
     chosen = large.iloc[rng.choice(len(large), size=min(n_names, len(large)), replace=False)]
     each = nav * 0.97 / len(chosen)
-    rows = [{"account": "BENCH", "ticker": t, "quantity": float(np.floor(each / p))}
-            for t, p in zip(chosen["ticker"], chosen["price"], strict=True)]
+    rows = [
+        {"account": "BENCH", "ticker": t, "quantity": float(np.floor(each / p))}
+        for t, p in zip(chosen["ticker"], chosen["price"], strict=True)
+    ]
     rows.append({"account": "BENCH", "ticker": "CASH", "quantity": nav * 0.03})
     return pd.DataFrame(rows)
