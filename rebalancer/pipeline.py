@@ -105,14 +105,20 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         raise InfeasibleError(
             request.account, exc.conflicts, exc.binding + _tax_rules_in_force(request)
         ) from None
-    return solve_with_min_trade(
+    solution = solve_with_min_trade(
         problem,
         data,
         solution,
         request.nav,
         request.scenario.constraints.min_trade_usd,
-        request.lot_usd,
+        request.lot_usd[request.candidates],
         immaterial=BAND_MARGIN,
+    )
+    # the problem covers the candidate names only; the others keep weight 0
+    return dataclasses.replace(
+        solution,
+        weights=request.expand(solution.weights),
+        buy=None if solution.buy is None else request.expand(solution.buy),
     )
 
 
@@ -132,8 +138,9 @@ def _no_wash_round_trips(problem, request: Request, data, solution, max_passes: 
     the answer does both, keep the larger side and forbid the other, and re-solve."""
     lots = request.tax_lots.frame
     loss = lots["gain_frac"].to_numpy() < 0
-    security = lots["security"].to_numpy()
-    n = len(request.price)
+    # positions in the problem (held names are always candidates)
+    security = np.searchsorted(request.candidates, lots["security"].to_numpy())
+    n = len(request.candidates)
     for _ in range(max_passes):
         sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
         both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))

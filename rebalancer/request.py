@@ -116,8 +116,15 @@ class Request:
     taxable: bool = False
     tax_lots: TaxLots | None = None
     recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
+    candidates: np.ndarray | None = None  # universe positions the optimizer may trade
     lot_method: str = "hifo"
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
+
+    def expand(self, values: np.ndarray) -> np.ndarray:
+        """Per-candidate values (the optimizer's) as per-universe values (0 elsewhere)."""
+        full = np.zeros(len(self.price))
+        full[self.candidates] = values
+        return full
 
     @property
     def lot_usd(self) -> np.ndarray:
@@ -232,32 +239,39 @@ def prepare(
     sectors = sorted(uni["sector"].unique())
     sector_groups = np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors])
 
+    # the optimizer trades only the candidate names; the others keep weight 0 and
+    # enter the risk and the tilts as constants (their benchmark weight is active)
+    keep = choose_candidates(w0, ref, alpha, may_buy, groups)
+    out = ~keep
+    factor_offset = -(risk.loadings[out].T @ ref[out])
+    specific_offset = float(np.sum(risk.specific_var[out] * ref[out] ** 2))
+    tilt_offset = -(groups[:, out] @ ref[out]) if len(tilt_labels) else np.zeros(0)
     structure = Structure(
-        tickers=tuple(uni.index),
-        loadings=risk.loadings,
+        tickers=tuple(uni.index[keep]),
+        loadings=risk.loadings[keep],
         factor_chol=risk.factor_chol(),
-        specific_var=risk.specific_var,
-        tilt_groups=groups,
+        specific_var=risk.specific_var[keep],
+        tilt_groups=groups[:, keep],
         tilt_labels=tuple(tilt_labels),
-        sector_groups=sector_groups,
+        sector_groups=sector_groups[:, keep],
         sector_labels=tuple(sectors),
         has_turnover=c.max_turnover is not None,
         has_tracking_error=c.max_tracking_error is not None,
         has_sector_max=c.sector_max is not None,
-        lot_members=None if tax_lots is None else tax_lots.members,
+        lot_members=None if tax_lots is None else tax_lots.members[keep],
         has_gain_limit=tax_lots is not None and c.max_realized_gain is not None,
     )
     problem_data = ProblemData(
-        alpha=alpha,
-        w0=w0,
-        ref=ref,
+        alpha=alpha[keep],
+        w0=w0[keep],
+        ref=ref[keep],
         risk_aversion=scenario.risk_aversion,
-        spread=spread,
-        impact=impact,
-        liquidity_cap=liq_usd / nav,
-        buy_cap=np.where(may_buy, BIG, 0.0),
-        sell_cap=np.where(may_sell, w0, 0.0),
-        position_cap=position_cap,
+        spread=spread[keep],
+        impact=impact[keep],
+        liquidity_cap=liq_usd[keep] / nav,
+        buy_cap=np.where(may_buy, BIG, 0.0)[keep],
+        sell_cap=np.where(may_sell, w0, 0.0)[keep],
+        position_cap=position_cap[keep],
         cash_target=c.cash.target,
         cash_tolerance=min(0.0005, (c.cash.target - c.cash.min) / 2),
         tilt_target=targets,
@@ -278,6 +292,9 @@ def prepare(
             c.max_realized_gain / nav if c.max_realized_gain is not None else BIG
         ),
         nav_usd=nav,
+        factor_offset=factor_offset,
+        specific_offset=specific_offset,
+        tilt_offset=tilt_offset,
     )
     return Request(
         account=account,
@@ -310,9 +327,43 @@ def prepare(
         taxable=taxable,
         tax_lots=tax_lots,
         recent_trades=recent,
+        candidates=np.flatnonzero(keep),
         lot_method=lot_method or scenario.tax.lot_method,
         notes=notes,
     )
+
+
+MAX_CANDIDATES = 600
+
+
+def choose_candidates(
+    w0: np.ndarray,
+    ref: np.ndarray,
+    alpha: np.ndarray,
+    may_buy: np.ndarray,
+    groups: np.ndarray,
+    limit: int = MAX_CANDIDATES,
+) -> np.ndarray:
+    """The names one account's problem trades: every held name, and of the rest the
+    largest reference weights (tracking), the best alpha (the view) and the best
+    alpha inside each tilted group (the tilts), about ``limit`` in all. A universe
+    no larger than ``limit`` is kept whole."""
+    n = len(w0)
+    if n <= limit:
+        return np.ones(n, dtype=bool)
+    keep = w0 > 0
+    budget = max(limit - int(keep.sum()), 0)
+
+    def top(score: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        return idx[np.argsort(-score[idx], kind="stable")[:k]]
+
+    keep[top(ref, ref > 0, budget // 3)] = True
+    keep[top(alpha, may_buy, budget // 3)] = True
+    per_group = max(budget // (3 * max(len(groups), 1)), 10)
+    for row in groups:
+        keep[top(alpha, may_buy & (row > 0), per_group)] = True
+    return keep
 
 
 def _is_taxable(

@@ -231,6 +231,7 @@ class TrackingError(_ScalarCap):
         parts = [self.risk.lt @ v.f]
         if self.risk.has_specific:
             parts.append(cp.multiply(self.risk.sqrt_d, v.active))
+        parts.append(cp.reshape(self.risk.outside, (1,), order="C"))
         return cp.norm(cp.hstack(parts), 2)
 
 
@@ -244,6 +245,9 @@ class TiltBands(Limit):
         self.groups = groups
         self.labels = labels
         m = groups.shape[0]
+        self.offset = values.get(
+            "tilt_offset", m, of=lambda d: np.zeros(m) if d.tilt_offset is None else d.tilt_offset
+        )
         self.lo = values.get("tilt_lo", m)
         self.hi = values.get("tilt_hi", m)
 
@@ -254,7 +258,7 @@ class TiltBands(Limit):
         hi_slack = self._slack(m)
         self.slack_hi = hi_slack
         self.slacks = [x for x in (lo_slack, hi_slack) if not isinstance(x, float)]
-        exposure = self.groups @ v.active
+        exposure = self.groups @ v.active + self.offset
         return [exposure >= self.lo - lo_slack, exposure <= self.hi + hi_slack]
 
     def penalty(self):
@@ -263,7 +267,7 @@ class TiltBands(Limit):
         return ELASTIC_PENALTY * sum(cp.sum(s) for s in self.slacks)
 
     def binding_labels(self, v) -> list[str]:
-        exp = self.groups @ v.active.value
+        exp = self.groups @ v.active.value + self.offset.value
         out = []
         for g, label in enumerate(self.labels):
             if exp[g] - self.lo.value[g] <= BINDING_TOL:
@@ -275,7 +279,7 @@ class TiltBands(Limit):
     def conflicts(self, v):
         if not getattr(self, "slacks", None):
             return []
-        exp = self.groups @ v.active.value
+        exp = self.groups @ v.active.value + self.offset.value
         out = []
         for g, label in enumerate(self.labels):
             if self.slack_lo.value[g] > SLACK_TOL:

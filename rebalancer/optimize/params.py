@@ -41,7 +41,7 @@ class Values:
         read = of or (lambda d: getattr(d, name))
         if not self.parametric or (self.names is not None and name not in self.names):
             value = np.asarray(read(self.data), dtype=float)
-            self._constants[name] = value
+            self._constants[name] = (read, value)
             return cp.Constant(value.reshape(shape) if shape != () else float(value))
         param = cp.Parameter(shape, nonneg=nonneg, name=name)
         self._params.append((param, read))
@@ -53,8 +53,8 @@ class Values:
         if not self.parametric:
             return data is self.data
         return all(
-            np.array_equal(np.asarray(getattr(data, name), dtype=float), value)
-            for name, value in self._constants.items()
+            np.array_equal(np.asarray(read(data), dtype=float), value)
+            for read, value in self._constants.values()
         )
 
     def update(self, data: Any) -> None:

@@ -98,6 +98,11 @@ class ProblemData:
     lot_gain: np.ndarray | None = None  # realized gain (NAV units) per unit weight sold
     max_realized_gain_nav: float = BIG  # the net realized gain budget over NAV
     nav_usd: float = 1.0
+    # names outside the problem (weight 0) still count, as constants: their factor
+    # exposure, specific variance and tilt-group exposure against the reference
+    factor_offset: np.ndarray | None = None  # K
+    specific_offset: float = 0.0
+    tilt_offset: np.ndarray | None = None  # T
     max_turnover: float = BIG
     max_tracking_error: float = BIG
     sector_max: float = BIG
@@ -116,6 +121,10 @@ class Solution:
     warnings: list[str] = field(default_factory=list)
     buy: np.ndarray | None = None  # taxable accounts: weight bought per name
     lot_sold: np.ndarray | None = None  # taxable accounts: weight sold per lot
+
+
+def _or_zeros(values, n: int) -> np.ndarray:
+    return np.zeros(n) if values is None else values
 
 
 class RebalanceProblem:
@@ -180,7 +189,9 @@ class RebalanceProblem:
                 self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
 
         v = self.vars
-        cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active]
+        k = s.loadings.shape[1]
+        offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
+        cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active + offset]
         for term in (*self.terms_plus, *self.terms_minus):
             cons += term.constraints(v)
         for limit in self.limits:

@@ -67,6 +67,8 @@ class ActiveRisk(Term):
         self.sqrt_d = np.sqrt(specific_var)
         self.has_specific = bool(np.any(self.sqrt_d))
         self.risk_aversion = values.get("risk_aversion", nonneg=True)
+        # √ of the specific variance of the names outside the problem (a constant)
+        self.outside = values.get("specific_offset", of=lambda d: np.sqrt(d.specific_offset))
 
     def variance(self, v):
         var = cp.sum_squares(self.lt @ v.f)
@@ -83,12 +85,16 @@ class TiltPull(Term):
 
     def __init__(self, values: Values, groups: np.ndarray):
         self.groups = groups
+        m = groups.shape[0]
+        self.offset = values.get(
+            "tilt_offset", m, of=lambda d: np.zeros(m) if d.tilt_offset is None else d.tilt_offset
+        )
         self.target = values.get("tilt_target", groups.shape[0])
         self.strength = values.get("tilt_strength", nonneg=True)
         self.miss = cp.Variable(groups.shape[0], name="tilt_miss")
 
     def constraints(self, v):
-        return [self.miss == self.groups @ v.active - self.target]
+        return [self.miss == self.groups @ v.active + self.offset - self.target]
 
     def expr(self, v):
         return self.strength * cp.sum_squares(self.miss)
