@@ -48,7 +48,22 @@ class Inputs:
     paths: dict[str, str] = field(default_factory=dict)
     accounts: pd.DataFrame | None = None  # account, taxable, household, ... (books)
     history: pd.DataFrame | None = None  # past trades (wash-sale rules)
-    _risk: dict = field(default_factory=dict, repr=False)
+    _risk: dict = field(default_factory=dict, repr=False)  # cached models, frames, alphas
+
+    def sized(self, scenario: Scenario) -> pd.DataFrame:
+        """The universe with the scenario's size buckets (one frame per set of bounds,
+        shared and read-only, so group masks are computed once)."""
+        key = ("sized", tuple(sorted(scenario.size_buckets.items())))
+        if key not in self._risk:
+            self._risk[key] = with_size(self.universe, scenario)
+        return self._risk[key]
+
+    def signals(self, universe: pd.DataFrame, scenario: Scenario, risk: RiskModel) -> SignalResult:
+        """The signal alpha of a scenario's signal settings (cached per settings)."""
+        key = ("signals", id(universe), id(risk), repr(scenario.signals))
+        if key not in self._risk:
+            self._risk[key] = signal_alpha(universe, scenario.signals, risk.specific_vol())
+        return self._risk[key]
 
     def risk_model(self, universe: pd.DataFrame) -> RiskModel:
         """One risk model per universe (cached: every account of a book shares it)."""
@@ -166,7 +181,7 @@ def prepare(
     as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
     lots = rd.select_account(data.holdings, account, data.paths.get("holdings", "holdings"))
     account = str(lots["account"].iloc[0])
-    uni = with_size(data.universe, scenario)
+    uni = data.sized(scenario)
     mismatches = scenario_mismatches(uni, scenario)
     if mismatches:
         key, message = mismatches[0]
@@ -191,7 +206,7 @@ def prepare(
         ref, reference = w0.copy(), "current holdings"
 
     risk = data.risk_model(uni)
-    signals = signal_alpha(uni, scenario.signals, risk.specific_vol())
+    signals = data.signals(uni, scenario, risk)
     market = ref if data.benchmark is not None else uni["market_cap"].to_numpy(float)
     prior = implied_prior(risk, market, scenario.market_risk_aversion)
     views = build_views(uni, scenario.views)

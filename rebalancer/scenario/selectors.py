@@ -8,6 +8,7 @@ of the same name (``size`` is the bucket computed from ``market_cap``).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,10 +92,19 @@ def size_bucket(market_cap: pd.Series, thresholds: dict[str, float]) -> pd.Serie
     return pd.Series(out, index=market_cap.index, name="size")
 
 
-def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
-    """Boolean mask over ``universe`` rows (it must carry a ``size`` column)."""
-    mask = np.ones(len(universe), dtype=bool)
-    for term in selector.terms:
+# Masks of each universe frame, by term: a book or a sweep matches the same few
+# selectors against the same frame thousands of times. Entries die with the frame.
+_MASKS: dict[int, tuple[weakref.ref, dict[Term, np.ndarray]]] = {}
+
+
+def _term_mask(term: Term, universe: pd.DataFrame) -> np.ndarray:
+    entry = _MASKS.get(id(universe))
+    if entry is None or entry[0]() is not universe:
+        key = id(universe)
+        entry = (weakref.ref(universe, lambda _ref, key=key: _MASKS.pop(key, None)), {})
+        _MASKS[key] = entry
+    masks = entry[1]
+    if term not in masks:
         if term.key == "theme":
             tags = universe["themes"].astype(str).str.lower().str.split(";")
             hit = tags.map(lambda ts, v=term.value: v in [t.strip() for t in ts]).to_numpy(bool)
@@ -103,5 +113,16 @@ def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
         else:
             col = universe[term.key].astype(str).str.strip()
             hit = (col.str.lower() == term.value.lower()).to_numpy(bool)
-        mask &= hit
+        hit.flags.writeable = False
+        masks[term] = hit
+    return masks[term]
+
+
+def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
+    """Boolean mask over ``universe`` rows (it must carry a ``size`` column).
+
+    The universe is taken as read-only: masks are remembered per frame."""
+    mask = np.ones(len(universe), dtype=bool)
+    for term in selector.terms:
+        mask &= _term_mask(term, universe)
     return mask
