@@ -33,10 +33,6 @@ def group_matrix(universe: pd.DataFrame, selectors: list[Selector]) -> np.ndarra
     return np.vstack([match(s, universe) for s in selectors]).astype(float)
 
 
-def sector_selectors(universe: pd.DataFrame) -> list[Selector]:
-    return [parse_selector(f"sector:{s}") for s in sorted(universe["sector"].unique())]
-
-
 def per_name(universe: pd.DataFrame, values: ByGroup, strictest: str) -> np.ndarray:
     """A ByGroup setting resolved per security.
 
