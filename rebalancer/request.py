@@ -153,12 +153,16 @@ class Request:
     def structure_key(self) -> tuple:
         """Requests with equal keys can share one compiled (parametric) problem."""
         s = self.structure
+        lots = None if s.lot_members is None else s.lot_members.shape
         return (
             id(self.risk),
             s.tilt_labels,
             s.has_turnover,
             s.has_tracking_error,
             s.has_sector_max,
+            lots,
+            s.has_gain_limit,
+            self.candidates.tobytes(),
         )
 
 
@@ -256,7 +260,7 @@ def prepare(
 
     # the optimizer trades only the candidate names; the others keep weight 0 and
     # enter the risk and the tilts as constants (their benchmark weight is active)
-    keep = choose_candidates(w0, ref, alpha, may_buy, groups)
+    keep = choose_candidates(w0, ref, alpha, may_buy, groups, candidate_limit(nav, c, w0))
     out = ~keep
     factor_offset = -(risk.loadings[out].T @ ref[out])
     specific_offset = float(np.sum(risk.specific_var[out] * ref[out] ** 2))
@@ -349,6 +353,19 @@ def prepare(
 
 
 MAX_CANDIDATES = 600
+
+
+def candidate_limit(nav: float, c, w0: np.ndarray) -> int:
+    """How many names one account's problem should trade: all that its trading budget
+    can buy in orders of at least the minimum size (twice over, so the optimizer
+    still chooses), never fewer than 50 new names, never more than MAX_CANDIDATES.
+    A small account thus does not spread its buys over names it cannot afford."""
+    held = int(np.count_nonzero(w0))
+    if c.min_trade_usd <= 0:
+        return MAX_CANDIDATES
+    budget = nav * min(2.0 * (c.max_turnover if c.max_turnover is not None else 1.0), 2.0)
+    affordable = int(budget / (2.0 * c.min_trade_usd))
+    return min(MAX_CANDIDATES, held + max(50, affordable))
 
 
 def choose_candidates(

@@ -42,6 +42,7 @@ def _book(folder: Path, poison: str | None = None) -> BookFiles:
 
 def _trades(out: Path) -> pd.DataFrame:
     frames = [pd.read_csv(p, keep_default_na=False) for p in sorted(out.glob("*.trades.csv"))]
+    frames = [f for f in frames if len(f)]  # an account may propose no trade
     return pd.concat(frames, ignore_index=True)[["account", "ticker", "side", "quantity"]]
 
 
