@@ -356,15 +356,15 @@ MAX_CANDIDATES = 600
 
 
 def candidate_limit(nav: float, c, w0: np.ndarray) -> int:
-    """How many names one account's problem should trade: all that its trading budget
-    can buy in orders of at least the minimum size (twice over, so the optimizer
-    still chooses), never fewer than 50 new names, never more than MAX_CANDIDATES.
-    A small account thus does not spread its buys over names it cannot afford."""
+    """How many names one account's problem should trade: the held names plus what its
+    NAV could buy in orders of twice the minimum size, never fewer than 50 new names,
+    never more than MAX_CANDIDATES. A small account thus does not spread its buys over
+    names it cannot afford. (It does not depend on the turnover cap, so a what-if sweep
+    of that cap keeps one candidate set and one compiled problem.)"""
     held = int(np.count_nonzero(w0))
     if c.min_trade_usd <= 0:
         return MAX_CANDIDATES
-    budget = nav * min(2.0 * (c.max_turnover if c.max_turnover is not None else 1.0), 2.0)
-    affordable = int(budget / (2.0 * c.min_trade_usd))
+    affordable = int(nav / (2.0 * c.min_trade_usd))
     return min(MAX_CANDIDATES, held + max(50, affordable))
 
 
