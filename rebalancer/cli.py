@@ -54,6 +54,28 @@ def _path():
     return click.Path(dir_okay=False, path_type=Path)
 
 
+# Options shared by several commands (same names, same help).
+HOLDINGS = click.option(
+    "--holdings", type=_path(), required=True, help="Holdings CSV/XLSX (tax lots)."
+)
+UNIVERSE = click.option(
+    "--universe", type=_path(), required=True, help="Security master with signals."
+)
+PRICES = click.option(
+    "--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model)."
+)
+SHOCKS = click.option(
+    "--shock",
+    "shocks",
+    multiple=True,
+    help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
+)
+AS_OF = click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+TRADE_HISTORY = click.option(
+    "--trade-history", type=_path(), help="Past trades, for wash-sale rules."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rebalancer")
 def main() -> None:
@@ -61,23 +83,18 @@ def main() -> None:
 
 
 @main.command(cls=_Command)
-@click.option("--holdings", type=_path(), required=True, help="Holdings CSV/XLSX (tax lots).")
-@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
+@HOLDINGS
+@UNIVERSE
 @click.option("--scenario", type=_path(), required=True, help="Scenario YAML.")
-@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@PRICES
 @click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
 @click.option("--account", help="Account to rebalance when the holdings hold several.")
 @click.option("--out", type=_path(), help="Trade sheet workbook (.xlsx) to write.")
 @click.option("--trades", type=_path(), help="Trades CSV to write.")
 @click.option("--json", "json_path", type=_path(), help="JSON summary to write.")
-@click.option(
-    "--shock",
-    "shocks",
-    multiple=True,
-    help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
-)
+@SHOCKS
 @click.option("--accounts", type=_path(), help="Accounts file (taxable, household).")
-@click.option("--trade-history", type=_path(), help="Past trades, for wash-sale rules.")
+@TRADE_HISTORY
 @click.option(
     "--taxable/--tax-exempt",
     default=None,
@@ -88,7 +105,7 @@ def main() -> None:
     type=click.Choice(["optimized", "hifo", "fifo"]),
     help="Which lots sales come from (default: the scenario's tax.lot_method).",
 )
-@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -135,8 +152,8 @@ def propose(
 
 
 @main.command(cls=_Command)
-@click.option("--holdings", type=_path(), required=True, help="Holdings CSV/XLSX (tax lots).")
-@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
+@HOLDINGS
+@UNIVERSE
 @click.option(
     "--scenario",
     "scenarios",
@@ -151,19 +168,14 @@ def propose(
     multiple=True,
     help="Sweep a setting: KEY=V1,V2,... (dotted key; two make a grid).",
 )
-@click.option(
-    "--shock",
-    "shocks",
-    multiple=True,
-    help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
-)
-@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@SHOCKS
+@PRICES
 @click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
 @click.option("--account", help="Account to analyse when the holdings hold several.")
 @click.option("--out", type=_path(), help="Comparison workbook (.xlsx) to write.")
 @click.option("--chart", type=_path(), help="Trade-off and exposure chart (.png) to write.")
 @click.option("--json", "json_path", type=_path(), help="Comparison table as JSON.")
-@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -221,10 +233,10 @@ def whatif(
     help="Accounts file: account, scenario, benchmark, taxable, cash_target.",
 )
 @click.option("--holdings", type=_path(), required=True, help="Holdings of every account.")
-@click.option("--universe", type=_path(), required=True, help="Security master with signals.")
-@click.option("--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model).")
+@UNIVERSE
+@PRICES
 @click.option("--benchmark", type=_path(), help="Benchmark for accounts that name none.")
-@click.option("--trade-history", type=_path(), help="Past trades, for wash-sale rules.")
+@TRADE_HISTORY
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -239,7 +251,7 @@ def whatif(
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) instead of local.")
 @click.option("--resume", is_flag=True, help="Skip accounts whose outputs are complete.")
 @click.option("--workbooks", is_flag=True, help="Also write a workbook per account.")
-@click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+@AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def batch(
     accounts,
