@@ -126,7 +126,9 @@ def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
     for f in dataclasses.fields(ProblemData):
         a = np.asarray(getattr(first, f.name), dtype=float)
         if any(
-            not np.array_equal(a, np.asarray(getattr(d, f.name), dtype=float)) for d in datas[1:]
+            # unset fields read as NaN: equal, not varying
+            not np.array_equal(a, np.asarray(getattr(d, f.name), dtype=float), equal_nan=True)
+            for d in datas[1:]
         ):
             names.append(f.name)
     return frozenset(names)

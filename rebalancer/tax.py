@@ -35,6 +35,7 @@ class TaxLots:
     frame: pd.DataFrame  # lot_id, ticker, security, quantity, basis_per_share, acquired,
     #                      term, rate, gain_frac, weight, cap, tax_coef, blocked
     blocked_buys: pd.DataFrame  # ticker, rule, detail: wash-sale blocks on buying
+    n_securities: int = 0  # the universe's size (rows of the membership matrix)
 
     @property
     def members(self):
@@ -45,8 +46,6 @@ class TaxLots:
         return sparse.csr_matrix(
             (np.ones(len(f)), (f["security"], np.arange(len(f)))), shape=(self.n_securities, len(f))
         )
-
-    n_securities: int = 0
 
     def blocks(self) -> pd.DataFrame:
         """Every wash-sale or short-term block: ticker, lot_id, rule, detail."""
@@ -91,13 +90,7 @@ def build_tax_lots(
     held["basis_per_share"] = held["cost_basis"] / held["quantity"]
     held["gain_frac"] = (1.0 - held["basis_per_share"] / price).fillna(0.0)
     known = held["acquired"].notna()
-    long = np.array(
-        [
-            known_i and is_long_term(a, as_of)
-            for known_i, a in zip(known, held["acquired"], strict=True)
-        ],
-        dtype=bool,
-    )
+    long = is_long_term(pd.to_datetime(held["acquired"]), as_of).to_numpy(bool)
     held["term"] = np.where(~known, "", np.where(long, "LT", "ST"))
     held["rate"] = np.where(long | ~known, tax.long_term_rate, tax.short_term_rate)
     held["weight"] = held["quantity"] * price / nav

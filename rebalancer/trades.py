@@ -20,9 +20,10 @@ import pandas as pd
 EPS = 1e-9
 
 
-def is_long_term(acquired: pd.Timestamp, sold: pd.Timestamp) -> bool:
+def is_long_term(acquired, sold: pd.Timestamp):
     """Held more than one year: sold after the first anniversary of the purchase
-    (calendar years, so a lot bought 2023-06-30 is long-term from 2024-07-01)."""
+    (calendar years, so a lot bought 2023-06-30 is long-term from 2024-07-01).
+    ``acquired`` is a date or a Series of dates (an unknown date is not long-term)."""
     return sold > acquired + pd.DateOffset(years=1)
 
 
@@ -213,7 +214,7 @@ def allocate_lots(
     proceeds = held["quantity_sold"] * held["ticker"].map(price).astype(float)
     basis = held["quantity_sold"] * held["basis_per_share"]
     acquired = pd.to_datetime(held["acquired"])
-    long_term = as_of > acquired + pd.DateOffset(years=1)
+    long_term = is_long_term(acquired, as_of)
     term = np.where(acquired.isna(), "", np.where(long_term, "LT", "ST"))
     columns = [
         "account",
