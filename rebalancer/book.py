@@ -205,6 +205,8 @@ def run_account(
 
 def complete(out_dir: Path, account: str) -> dict | None:
     """The summary of an account whose outputs are whole and agree, else None."""
+    from rebalancer.audit import file_digest
+
     stem = out_dir / account
     try:
         summary = json.loads(stem.with_suffix(".json").read_text())
@@ -213,6 +215,9 @@ def complete(out_dir: Path, account: str) -> dict | None:
         return None
     if summary.get("account") != account or summary.get("n_trades") != len(trades):
         return None
+    recorded = summary.get("manifest", {}).get("outputs", {}).get("trades", {}).get("sha256")
+    if recorded is not None and recorded != file_digest(stem.with_suffix(".trades.csv"))["sha256"]:
+        return None  # the trades file is not the one this summary was written with
     return summary
 
 

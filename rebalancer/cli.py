@@ -412,5 +412,31 @@ def scenarios(folder: Path | None) -> None:
         click.echo("")
 
 
+@main.command(cls=_Command)
+@click.argument("proposal", type=_path())
+@click.option(
+    "--reproduce",
+    is_flag=True,
+    help="Also run the proposal again from its inputs and compare the orders.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only what fails.")
+def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
+    """Re-check a written proposal (its JSON summary) against its inputs.
+
+    Exit 0 when the inputs and outputs are the files the proposal recorded and every
+    limit holds on the written trades; 1 otherwise, with one line per problem."""
+    from rebalancer.audit import verify as run
+
+    report = run(proposal, reproduce=reproduce)
+    for good, text in report.findings:
+        if not good:
+            err_console.print(f"FAIL {text}", markup=False)
+        elif not quiet:
+            click.echo(f"ok   {text}")
+    if not report.passed:
+        sys.exit(1)
+    click.echo(f"verified: {proposal} ({len(report.findings)} checks)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

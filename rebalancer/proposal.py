@@ -106,6 +106,9 @@ class Proposal:
     lot_method: str = "hifo"
     timings: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
+    as_of: str = ""  # the trade date (ISO) the holding periods and wash sales count to
+    # limits --relax moved to make the request feasible: constraint, key, limit, relaxed_to
+    relaxed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +124,8 @@ class Proposal:
         return {
             "account": self.account,
             "scenario": self.scenario_name,
+            "as_of": self.as_of,
+            "relaxed": list(self.relaxed),
             "status": self.status,
             "solver": self.solver,
             "reference": self.reference,
@@ -147,6 +152,14 @@ class Proposal:
             "estimated_tax": _num(m.estimated_tax_usd),
             "harvested_losses": _num(m.harvested_losses_usd),
             "tax_blocks": [] if self.tax_blocks is None else self.tax_blocks.to_dict("records"),
+            "lot_sales": [
+                {
+                    "ticker": r.ticker,
+                    "lot_id": str(r.lot_id),
+                    "quantity_sold": float(r.quantity_sold),
+                }
+                for r in self.lot_sales.itertuples(index=False)
+            ],
             "exposures": {"before": col("before"), "after": col("after"), "target": col("target")},
             "binding": list(self.binding),
             "checks": [

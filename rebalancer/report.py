@@ -174,6 +174,7 @@ def build_proposal(
         coverage=signals.missing,
         timings=timings,
         inputs=dict(r.paths),
+        as_of=pd.Timestamp(as_of).date().isoformat(),
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
     )

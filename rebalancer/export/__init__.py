@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from rebalancer.export.atomic import OutputSet
@@ -41,18 +40,26 @@ def write_outputs(
     and existing files keep their content. No output may be one of the proposal's
     input files. Returns the paths written, in the order workbook, CSV, JSON.
     """
-    jobs: list[tuple[PathArg, Callable[[Proposal, Path], None]]] = [
-        (path, writer)
-        for path, writer in [
-            (out, write_workbook),
-            (trades, write_trades_csv),
-            (json_path, write_json),
-        ]
-        if path is not None
-    ]
+    from rebalancer.audit import build_manifest, file_digest
+
+    staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
     with OutputSet(protected=proposal.inputs) as outputs:
-        for path, writer in jobs:
-            writer(proposal, outputs.stage(path))
+        for role, path, writer in [
+            ("workbook", out, write_workbook),
+            ("trades", trades, write_trades_csv),
+        ]:
+            if path is not None:
+                temp = outputs.stage(path)
+                writer(proposal, temp)
+                staged[role] = (Path(path).expanduser().resolve(), temp)
+        if json_path is not None:
+            # the manifest records the other outputs' final names and their digests
+            digests = {
+                role: {**file_digest(temp), "path": str(target)}
+                for role, (target, temp) in staged.items()
+            }
+            manifest = build_manifest(proposal, digests)
+            write_json(proposal, outputs.stage(json_path), manifest=manifest)
         written = outputs.targets
     return written
 

@@ -16,8 +16,14 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json(proposal: Proposal, path: str | os.PathLike[str]) -> None:
-    """Write ``proposal.summary()``; NaN or infinity is an error, never invalid JSON."""
+def write_json(
+    proposal: Proposal, path: str | os.PathLike[str], manifest: dict[str, Any] | None = None
+) -> None:
+    """Write ``proposal.summary()`` (with the audit ``manifest`` when given, see
+    :mod:`rebalancer.audit`); NaN or infinity is an error, never invalid JSON."""
+    summary = proposal.summary()
+    if manifest is not None:
+        summary["manifest"] = manifest
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(proposal.summary(), fh, indent=2, allow_nan=False, default=_plain)
+        json.dump(summary, fh, indent=2, allow_nan=False, default=_plain)
         fh.write("\n")
