@@ -190,7 +190,8 @@ def _same_files(report: Verification, files: dict[str, Any], kind: str) -> None:
 
 
 def _request(manifest: dict[str, Any]):
-    """The proposal's request, rebuilt from the recorded inputs and effective scenario."""
+    """The proposal's inputs, effective scenario and options, as recorded: the
+    arguments of ``prepare`` and ``propose_account``."""
     from rebalancer.request import load_inputs
     from rebalancer.scenario.schema import build
 
@@ -204,22 +205,17 @@ def _request(manifest: dict[str, Any]):
         files.get("trade_history"),
     )
     scenario = build(manifest["scenario"], files.get("scenario", "<manifest scenario>"))
-    return data, scenario
+    options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
+    return (data, scenario, manifest["account"], manifest["as_of"]), options
 
 
 def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:
     from rebalancer.checks import run_checks, signed_shares
     from rebalancer.request import prepare
 
-    data, scenario = _request(manifest)
-    request = prepare(
-        data,
-        scenario,
-        manifest["account"],
-        manifest["as_of"],
-        taxable=manifest["taxable"],
-        lot_method=manifest["lot_method"],
-    )
+    args, options = _request(manifest)
+    request = prepare(*args, **options)
+    scenario = request.scenario
     trades = read_written_trades(manifest["outputs"]["trades"]["path"])
     uni = request.universe
     unknown = sorted(set(trades["ticker"]) - set(uni.index))
@@ -317,15 +313,8 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
     from rebalancer.checks import signed_shares
     from rebalancer.pipeline import propose_account
 
-    data, scenario = _request(manifest)
-    again = propose_account(
-        data,
-        scenario,
-        manifest["account"],
-        manifest["as_of"],
-        taxable=manifest["taxable"],
-        lot_method=manifest["lot_method"],
-    )
+    args, options = _request(manifest)
+    again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)
     both = written.index.union(now.index)
