@@ -106,6 +106,12 @@ def main() -> None:
     help="Which lots sales come from (default: the scenario's tax.lot_method).",
 )
 @AS_OF
+@click.option(
+    "--relax",
+    is_flag=True,
+    help="If the limits conflict, apply the smallest relaxation that makes them feasible "
+    "and label the proposal as relaxed.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -123,6 +129,7 @@ def propose(
     taxable,
     lot_method,
     as_of,
+    relax,
     quiet,
 ) -> None:
     """Propose trades for one account."""
@@ -143,6 +150,7 @@ def propose(
         trade_history=trade_history,
         taxable=taxable,
         lot_method=lot_method,
+        relax=relax,
     )
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     if not quiet:

@@ -72,6 +72,7 @@ class Conflict:
     limit: float  # the value the scenario asks for
     needed: float  # the value the closest feasible portfolio reaches
     detail: str = ""
+    key: str = ""  # the scenario setting that states the limit, e.g. "constraints.max_turnover"
 
     @property
     def gap(self) -> float:
@@ -89,6 +90,7 @@ class InfeasibleError(RebalancerError):
     account: str
     conflicts: list[Conflict] = field(default_factory=list)
     binding: list[str] = field(default_factory=list)
+    relaxation: list[str] = field(default_factory=list)  # what --relax would change
     exit_code = 3
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class InfeasibleError(RebalancerError):
         text = f"account {self.account}: infeasible: the limits conflict: {parts}"
         if self.binding:
             text += f"; held against: {', '.join(self.binding)}"
+        if self.relaxation:
+            text += f"; smallest relaxation (--relax applies it): {', '.join(self.relaxation)}"
         return text
 
 

@@ -40,6 +40,7 @@ def propose(
     trade_history=None,
     taxable: bool | None = None,
     lot_method: str | None = None,
+    relax: bool = False,
 ) -> Proposal:
     """One account's rebalance proposal (the Python API of ``rebalancer propose``).
 
@@ -47,7 +48,8 @@ def propose(
     frames; ``scenario`` a path or a ``Scenario``; ``shocks`` extra stress tests in
     the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``); ``accounts`` (tax status,
     household) and ``trade_history`` (wash sales) are optional paths or frames;
-    ``taxable`` overrides the accounts file. Raises ``InputError``
+    ``taxable`` overrides the accounts file; ``relax`` applies the smallest relaxation
+    of the scenario when the request is infeasible. Raises ``InputError``
     or ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio
     meets the limits.
     """
@@ -58,7 +60,9 @@ def propose(
     if shocks:
         extra = [parse_shock(s) for s in shocks]
         scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
-    return propose_account(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
+    return propose_account(
+        data, scenario, account, as_of, taxable=taxable, lot_method=lot_method, relax=relax
+    )
 
 
 def propose_account(
@@ -69,8 +73,45 @@ def propose_account(
     *,
     taxable: bool | None = None,
     lot_method: str | None = None,
+    relax: bool = False,
 ) -> Proposal:
-    """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call)."""
+    """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call).
+
+    An infeasible request raises ``InfeasibleError`` naming the conflicts and the
+    smallest relaxation of the scenario that removes them; with ``relax`` that
+    relaxation is applied and the proposal, labelled as relaxed, is returned instead.
+    """
+    from rebalancer.relax import relax as relaxed_scenario
+    from rebalancer.relax import relaxations
+
+    applied: list = []
+    for attempt in range(MAX_RELAXATIONS + 1):
+        try:
+            proposal = _propose_once(data, scenario, account, as_of, taxable, lot_method)
+            break
+        except InfeasibleError as exc:
+            changes = relaxations(scenario, exc.conflicts)
+            exc.relaxation = [change.describe() for change in changes]
+            exc.args = (str(exc),)
+            if not relax or not changes or attempt == MAX_RELAXATIONS:
+                raise
+            scenario = relaxed_scenario(scenario, changes)
+            applied.extend(changes)
+    if not applied:
+        return proposal
+    what = ", ".join(change.describe() for change in applied)
+    return dataclasses.replace(
+        proposal,
+        scenario_name=f"{proposal.scenario_name} (relaxed)",
+        relaxed=[change.to_data() for change in applied],
+        warnings=[f"RELAXED to be feasible (--relax): {what}", *proposal.warnings],
+    )
+
+
+MAX_RELAXATIONS = 3
+
+
+def _propose_once(data, scenario, account, as_of, taxable, lot_method) -> Proposal:
     t0 = time.perf_counter()
     request = prepare(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
     t1 = time.perf_counter()

@@ -49,6 +49,7 @@ def build_proposal(
         sector_codes=np.asarray(sector_codes),
         sector_max=c.sector_max,
         sellable_shares=_sellable_shares(r),
+        **_band_rules(r),
     )
     q = round_orders(solution.weights, rules, cost.cost_usd)
     shares_after = shares_before + q
@@ -178,6 +179,22 @@ def build_proposal(
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
     )
+
+
+def _band_rules(r: Request) -> dict:
+    """The tilt bands and turnover cap, for the rounding to keep."""
+    c = r.scenario.constraints
+    tilts = r.scenario.tilts
+    groups = np.array(
+        [match(parse_selector(text), r.universe) for text in tilts], dtype=float
+    ).reshape(len(tilts), len(r.universe))
+    return {
+        "band_groups": groups,
+        "band_reference": groups @ r.ref,
+        "band_lo": np.array([t.target - t.band for t in tilts.values()]),
+        "band_hi": np.array([t.target + t.band for t in tilts.values()]),
+        "max_traded_usd": None if c.max_turnover is None else 2 * c.max_turnover * r.nav,
+    }
 
 
 def _sellable_shares(r: Request) -> np.ndarray | None:

@@ -43,6 +43,12 @@ class RoundingRules:
     sector_codes: np.ndarray  # int per name
     sector_max: float | None
     sellable_shares: np.ndarray | None = None  # shares in lots that may be sold (tax blocks)
+    # tilt bands on active exposure: groups (m × n, 0/1), their reference weight, lo, hi
+    band_groups: np.ndarray | None = None
+    band_reference: np.ndarray | None = None
+    band_lo: np.ndarray | None = None
+    band_hi: np.ndarray | None = None
+    max_traded_usd: float | None = None  # buys + sells (2 × turnover cap × NAV)
 
 
 def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> np.ndarray:
@@ -66,7 +72,11 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
         & held
         & (delta < 0)
         & r.may_sell
-        & (target_shares * r.price < 0.5 * r.lot * r.price)
+        & (target_shares < 0.5 * r.lot)
+        # and the exit lands nearer the target than the rounded-down sale: in a small
+        # account a lot can be worth percents of NAV, and a holding smaller than a lot
+        # (fractional shares) must not be sold out for a target near what it holds
+        & (target_shares < (r.shares_before + q) - target_shares)
         & (exit_value <= r.liquidity_cap_usd * (1 + 1e-9))
     )
     q = np.where(full_exit, -r.shares_before, q)
@@ -79,7 +89,10 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     if r.sector_max is not None:
         q = _fix_sectors(q, r)
     q = _enforce_min_trade(q, r)
-    return _repair_cash(q, r, cost_usd)
+    q = _repair_cash(q, r, cost_usd)
+    if r.band_groups is not None and len(r.band_groups):
+        q = _fix_bands(q, r, delta, cost_usd)
+    return q
 
 
 def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
@@ -145,6 +158,71 @@ def _fix_sectors(q: np.ndarray, r: RoundingRules) -> np.ndarray:
             i = members[np.argmax(np.where(room > 0, post_value, -1.0))]
             lots = np.ceil(excess / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
             q[i] -= min(lots, room[np.flatnonzero(members == i)[0]])
+    return q
+
+
+def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) -> np.ndarray:
+    """Rounding every order toward zero can leave a tilted group just outside its band
+    (each order keeps up to a lot less than the optimizer asked). Move whole lots,
+    one at a time, in the names the rounding shorted most, until every band holds;
+    a move is made only if it keeps every other limit: the other bands, position,
+    sector, liquidity, turnover, the cash floor and the minimum trade."""
+    q = q.copy()
+    groups = np.asarray(r.band_groups, float)
+    lot_w = r.lot * r.price / r.nav_usd
+    sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
+    for _ in range(4 * len(q) + 10):
+        exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
+        below = r.band_lo - exposure
+        above = exposure - r.band_hi
+        worst = np.maximum(below, above)
+        g = int(np.argmax(worst))
+        if worst[g] <= EPS:
+            return q
+        step = 1.0 if below[g] > 0 else -1.0
+        inside = worst <= EPS
+        moved = groups * (step * lot_w)  # each group's exposure change per name
+        new_exp = exposure[:, None] + moved
+        ok_bands = np.all(
+            ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
+                                & (new_exp <= r.band_hi[:, None] + EPS)),
+            axis=0,
+        )  # fmt: skip
+        # the group itself must not jump past its other edge
+        if step > 0:
+            ok_bands &= new_exp[g] <= r.band_hi[g] + EPS
+        else:
+            ok_bands &= new_exp[g] >= r.band_lo[g] - EPS
+        new_q = q + step * r.lot
+        post = r.shares_before + new_q
+        value = np.abs(new_q) * r.price
+        ok = (groups[g] > 0) & ok_bands & (post >= -EPS)
+        ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
+        ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
+        ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
+        ok &= (value >= r.min_trade_usd) | (new_q == 0)
+        if r.sellable_shares is not None:
+            ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
+        traded = np.abs(q) * r.price
+        if r.max_traded_usd is not None:
+            ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
+        if sector_cap is not None and step > 0:
+            sector_value = np.bincount(
+                r.sector_codes, weights=(r.shares_before + q) * r.price, minlength=0
+            )
+            ok &= sector_value[r.sector_codes] + r.lot * r.price <= sector_cap * (1 + 1e-9)
+        if step > 0:  # the cash a buy (or a smaller sale) needs, costs included
+            trade_usd = q * r.price
+            cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+            extra = r.lot * r.price * (1 + 0.01)  # its own cost is far below 1%
+            ok &= cash_after - extra >= r.cash_floor_usd
+        candidates = np.flatnonzero(ok)
+        if not len(candidates):
+            return q
+        # the name the rounding shorted most in this direction
+        shorted = step * (wanted - q) / r.lot
+        i = candidates[np.argmax(shorted[candidates])]
+        q[i] = new_q[i]
     return q
 
 

@@ -105,7 +105,14 @@ class CashTarget(Limit):
         s = self._relaxed()
         if s.max() <= SLACK_TOL:
             return []
-        return [Conflict("cash target", float(self.target.value), float(v.cash.value))]
+        return [
+            Conflict(
+                "cash target",
+                float(self.target.value),
+                float(v.cash.value),
+                key="constraints.cash.target",
+            )
+        ]
 
 
 class Restrictions(Limit):
@@ -130,6 +137,7 @@ class _VectorCap(Limit):
 
     label = ""
     field = ""
+    key = ""
 
     def __init__(self, values: Values, n: int, tickers):
         super().__init__()
@@ -157,7 +165,11 @@ class _VectorCap(Limit):
         )
         return [
             Conflict(
-                self.label, float(self.cap.value[worst]), float(self.lhs(v).value[worst]), detail
+                self.label,
+                float(self.cap.value[worst]),
+                float(self.lhs(v).value[worst]),
+                detail,
+                key=self.key,
             )
         ]
 
@@ -166,6 +178,7 @@ class PositionLimit(_VectorCap):
     """w_i ≤ max_position (0 for a forced exit)."""
 
     name, label, field = "max_position", "max_position", "position_cap"
+    key = "constraints.max_position"
 
     def lhs(self, v):
         return v.w
@@ -175,6 +188,7 @@ class Liquidity(_VectorCap):
     """|w_i − w₀_i| ≤ participation_i × ADV_i × days / NAV."""
 
     name, label, field = "liquidity", "liquidity (max participation of ADV)", "liquidity_cap"
+    key = "constraints.liquidity.days"
 
     def lhs(self, v):
         return v.u
@@ -206,7 +220,11 @@ class _ScalarCap(Limit):
     def conflicts(self, v):
         if self._relaxed().max() <= SLACK_TOL:
             return []
-        return [Conflict(self.name, float(self.limit.value), self.measured(v))]
+        return [
+            Conflict(
+                self.name, float(self.limit.value), self.measured(v), key=f"constraints.{self.name}"
+            )
+        ]
 
 
 class Turnover(_ScalarCap):
@@ -289,6 +307,7 @@ class TiltBands(Limit):
                         float(self.lo.value[g]),
                         float(exp[g]),
                         "active exposure",
+                        key=f"tilts.{label}",
                     )
                 )
             if self.slack_hi.value[g] > SLACK_TOL:
@@ -298,6 +317,7 @@ class TiltBands(Limit):
                         float(self.hi.value[g]),
                         float(exp[g]),
                         "active exposure",
+                        key=f"tilts.{label}",
                     )
                 )
         return out
@@ -328,7 +348,12 @@ class SectorCaps(Limit):
         s = self._relaxed()
         weights = self.sectors @ v.w.value
         return [
-            Conflict(f"sector_max ({self.labels[g]})", float(self.limit.value), float(weights[g]))
+            Conflict(
+                f"sector_max ({self.labels[g]})",
+                float(self.limit.value),
+                float(weights[g]),
+                key="constraints.sector_max",
+            )
             for g in np.flatnonzero(s > SLACK_TOL)
         ]
 
@@ -378,5 +403,6 @@ class RealizedGainLimit(_ScalarCap):
                 "max_realized_gain (USD)",
                 float(self.limit.value) * self.nav_usd,
                 self.measured(v) * self.nav_usd,
+                key="constraints.max_realized_gain",
             )
         ]
