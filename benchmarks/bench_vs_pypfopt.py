@@ -62,15 +62,18 @@ def problem_inputs(n: int, covariance: str = "ledoit-wolf"):
         loadings = model.loadings @ model.factor_chol()
         sigma = pd.DataFrame(dense, index=uni.index, columns=uni.index)
         return uni, mu, sigma, w0.to_numpy(), loadings, model.specific_var
-    shrink = CovarianceShrinkage(prices, frequency=252)
+    periods = 252
+    if covariance == "ledoit-wolf-weekly":  # Friday closes: T = weeks, not days
+        prices, periods = prices.resample("W-FRI").last().dropna(how="all"), 52
+    shrink = CovarianceShrinkage(prices, frequency=periods)
     sigma = shrink.ledoit_wolf()
     returns = prices.pct_change().dropna(how="all").to_numpy()
     centred = returns - returns.mean(axis=0)
     t = len(returns)
     s = float(shrink.delta)
     sample_trace = float(np.sum(centred * centred)) / t
-    loadings = np.sqrt(252 * (1 - s) / t) * centred.T
-    specific = np.full(n, 252 * s * sample_trace / n)
+    loadings = np.sqrt(periods * (1 - s) / t) * centred.T
+    specific = np.full(n, periods * s * sample_trace / n)
     dense = sigma.to_numpy()
     assert np.allclose(loadings @ loadings.T + np.diag(specific), dense, rtol=1e-8, atol=1e-12)
     if n <= t:  # fewer names than days: the Cholesky factor of Σ is the smaller form
@@ -150,10 +153,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
         "--covariance",
-        choices=["ledoit-wolf", "factor"],
+        choices=["ledoit-wolf", "ledoit-wolf-weekly", "factor"],
         default="ledoit-wolf",
-        help="Ledoit-Wolf (exact, T daily factors on our side) or the pipeline's "
-        "16-factor model (dense for PyPortfolioOpt)",
+        help="Ledoit-Wolf from daily returns (exact: one factor per day on our side), "
+        "from weekly returns (one per week), or the pipeline's 16-factor model "
+        "(dense for PyPortfolioOpt)",
     )
     args = ap.parse_args()
     print(

@@ -4,7 +4,9 @@
 taxable, cash_target, household), sends one job per account to the engine and
 collects what comes back. Each worker process reads the shared inputs once and
 keeps one risk model; an account that fails — bad scenario, infeasible limits, an
-unexpected error — is recorded with its message and never stops the others.
+unexpected error — is recorded with its message and never stops the others. A
+shared input that cannot be read (holdings, universe, prices, trade history, the
+default benchmark) stops the whole book before anything is written.
 
 Every account's trades CSV and JSON summary (and workbook with ``workbooks``) are
 written by the worker that ran it, whole or not at all, so ``resume`` can skip an
@@ -26,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
+from rebalancer.errors import InfeasibleError, InputError, RebalancerError, ScenarioError
 
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
@@ -86,6 +88,7 @@ def plan(files: BookFiles) -> list[Job]:
     base = Path(files.accounts).resolve().parent
     jobs = []
     for row in table.itertuples():
+        _check_file_name(str(row.account), files.accounts, row.row)
         if not row.scenario:
             raise ScenarioError(
                 files.accounts,
@@ -104,6 +107,24 @@ def plan(files: BookFiles) -> list[Job]:
             )
         )
     return jobs
+
+
+def output_path(out_dir: str | Path, account: str, suffix: str) -> Path:
+    """Where an account's output goes: ``<out_dir>/<account><suffix>`` (the account id
+    whole: ``with_suffix`` would cut ``TAX.2M`` to ``TAX`` and mix up accounts)."""
+    return Path(out_dir) / f"{account}{suffix}"
+
+
+def _check_file_name(account: str, path: str, row: int) -> None:
+    """An account id names its output files, so it must be a plain file name."""
+    if "/" in account or "\\" in account or account in (".", "..") or len(account) > 200:
+        raise InputError(
+            path,
+            f"account '{account[:40]}' cannot name its output files; use an id without "
+            "'/' or '\\', at most 200 characters",
+            row=row,
+            column="account",
+        )
 
 
 # --- the worker side: per-process caches, so a worker reads each input once ---------
@@ -175,12 +196,11 @@ def run_account(
         proposal = dataclasses.replace(
             proposal, inputs={**proposal.inputs, "scenario": job.scenario}
         )
-        stem = Path(out_dir) / job.account
         write_outputs(
             proposal,
-            out=stem.with_suffix(".xlsx") if workbooks else None,
-            trades=stem.with_suffix(".trades.csv"),
-            json_path=stem.with_suffix(".json"),
+            out=output_path(out_dir, job.account, ".xlsx") if workbooks else None,
+            trades=output_path(out_dir, job.account, ".trades.csv"),
+            json_path=output_path(out_dir, job.account, ".json"),
         )
         return AccountResult(
             job.account,
@@ -207,16 +227,16 @@ def complete(out_dir: Path, account: str) -> dict | None:
     """The summary of an account whose outputs are whole and agree, else None."""
     from rebalancer.audit import file_digest
 
-    stem = out_dir / account
+    trades_path = output_path(out_dir, account, ".trades.csv")
     try:
-        summary = json.loads(stem.with_suffix(".json").read_text())
-        trades = pd.read_csv(stem.with_suffix(".trades.csv"), keep_default_na=False)
+        summary = json.loads(output_path(out_dir, account, ".json").read_text())
+        trades = pd.read_csv(trades_path, keep_default_na=False)
     except (OSError, ValueError):
         return None
     if summary.get("account") != account or summary.get("n_trades") != len(trades):
         return None
     recorded = summary.get("manifest", {}).get("outputs", {}).get("trades", {}).get("sha256")
-    if recorded is not None and recorded != file_digest(stem.with_suffix(".trades.csv"))["sha256"]:
+    if recorded is not None and recorded != file_digest(trades_path)["sha256"]:
         return None  # the trades file is not the one this summary was written with
     return summary
 
@@ -274,9 +294,13 @@ def run_book(
     from functools import partial
 
     t0 = time.perf_counter()
+    jobs = plan(files)
+    # The inputs every account shares are read once here, before anything is written:
+    # one that cannot be read is the book's error (exit 1), not a failure of each
+    # account in turn. (Forked local workers inherit what was read.)
+    _inputs(files, files.benchmark)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(files)
     results: list[AccountResult] = []
     todo = []
     for job in jobs:
@@ -342,7 +366,7 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
     for r in results:
         trades = r.trades
         if trades is None:  # resumed: read back what was written
-            path = out / f"{r.account}.trades.csv"
+            path = output_path(out, r.account, ".trades.csv")
             trades = pd.read_csv(path, keep_default_na=False) if path.exists() else None
         if trades is not None and len(trades):
             frames.append(trades[["ticker", "side", "account", "quantity", "price"]])

@@ -15,7 +15,7 @@ from rich.console import Console
 from rebalancer import __version__
 from rebalancer.errors import RebalancerError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _fail(exc: RebalancerError) -> None:

@@ -8,14 +8,35 @@ can get wrong (a bad file, a bad scenario, a request no portfolio can meet) is a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Line breaks and other control characters (C0, DEL, C1, the Unicode line and paragraph
+# separators): a message quotes cells and keys as found, and these must not reach a
+# console raw, where they would break the one line or act as terminal escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 class RebalancerError(Exception):
     """Base of all user-caused errors. ``str(err)`` is the one line to print."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class InputError(RebalancerError):
@@ -45,7 +66,7 @@ class InputError(RebalancerError):
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column '{self.column}'")
-        return f"{', '.join(where)}: {self.message}"
+        return one_line(f"{', '.join(where)}: {self.message}")
 
 
 class ScenarioError(RebalancerError):
@@ -61,7 +82,7 @@ class ScenarioError(RebalancerError):
         where = self.path or "<scenario>"
         if self.key:
             where += f", key '{self.key}'"
-        return f"{where}: {self.message}"
+        return one_line(f"{where}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -73,14 +94,22 @@ class Conflict:
     needed: float  # the value the closest feasible portfolio reaches
     detail: str = ""
     key: str = ""  # the scenario setting that states the limit, e.g. "constraints.max_turnover"
+    # a per-name cap (position, liquidity): (ticker, value needed, cap) of each name over it
+    names: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def gap(self) -> float:
         return self.needed - self.limit
 
     def describe(self) -> str:
-        text = f"{self.constraint} {self.limit:.4g} would need {self.needed:.4g}"
+        text = f"{self.constraint} {figure(self.limit)} would need {figure(self.needed)}"
         return f"{text} ({self.detail})" if self.detail else text
+
+
+def figure(value: float) -> str:
+    """A limit as a message states it: a weight to 5 significant digits, dollars (a gain
+    budget) to the cent."""
+    return f"{value:.2f}" if abs(value) >= 100 else f"{value:.5g}"
 
 
 @dataclass
@@ -91,6 +120,7 @@ class InfeasibleError(RebalancerError):
     conflicts: list[Conflict] = field(default_factory=list)
     binding: list[str] = field(default_factory=list)
     relaxation: list[str] = field(default_factory=list)  # what --relax would change
+    unrelaxable: list[str] = field(default_factory=list)  # conflicts no scenario change lifts
     exit_code = 3
 
     def __post_init__(self) -> None:
@@ -98,14 +128,22 @@ class InfeasibleError(RebalancerError):
 
     def __str__(self) -> str:
         if not self.conflicts:
-            return f"account {self.account}: infeasible, and the elastic solve found no single limit to blame"
+            return one_line(
+                f"account {self.account}: infeasible, and the elastic solve found no single "
+                "limit to blame"
+            )
         parts = "; ".join(c.describe() for c in self.conflicts)
         text = f"account {self.account}: infeasible: the limits conflict: {parts}"
         if self.binding:
             text += f"; held against: {', '.join(self.binding)}"
         if self.relaxation:
             text += f"; smallest relaxation (--relax applies it): {', '.join(self.relaxation)}"
-        return text
+        if self.unrelaxable:
+            text += (
+                "; no scenario relaxation makes it feasible (--relax cannot help): "
+                + ", ".join(self.unrelaxable)
+            )
+        return one_line(text)
 
 
 def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:

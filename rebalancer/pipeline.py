@@ -81,29 +81,34 @@ def propose_account(
     smallest relaxation of the scenario that removes them; with ``relax`` that
     relaxation is applied and the proposal, labelled as relaxed, is returned instead.
     """
+    from rebalancer.relax import Relaxation, plan
     from rebalancer.relax import relax as relaxed_scenario
-    from rebalancer.relax import relaxations
 
-    applied: list = []
+    applied: dict[str, Relaxation] = {}  # per setting: from the scenario's value to the last
     for attempt in range(MAX_RELAXATIONS + 1):
         try:
             proposal = _propose_once(data, scenario, account, as_of, taxable, lot_method)
             break
         except InfeasibleError as exc:
-            changes = relaxations(scenario, exc.conflicts)
+            changes, blocked = plan(scenario, exc.conflicts, data.sized(scenario))
+            if blocked:  # relaxing the other limits would leave it infeasible
+                changes = []
             exc.relaxation = [change.describe() for change in changes]
+            exc.unrelaxable = blocked
             exc.args = (str(exc),)
             if not relax or not changes or attempt == MAX_RELAXATIONS:
                 raise
             scenario = relaxed_scenario(scenario, changes)
-            applied.extend(changes)
+            for change in changes:
+                first = applied.get(change.key, change)
+                applied[change.key] = dataclasses.replace(change, limit=first.limit)
     if not applied:
         return proposal
-    what = ", ".join(change.describe() for change in applied)
+    what = ", ".join(change.describe() for change in applied.values())
     return dataclasses.replace(
         proposal,
         scenario_name=f"{proposal.scenario_name} (relaxed)",
-        relaxed=[change.to_data() for change in applied],
+        relaxed=[change.to_data() for change in applied.values()],
         warnings=[f"RELAXED to be feasible (--relax): {what}", *proposal.warnings],
     )
 
@@ -137,14 +142,18 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
     """
     data = request.data
     if problem is None:
-        problem = RebalanceProblem(request.structure, data, parametric=False)
+        problem = RebalanceProblem(request.structure, data, parametric=_resolved_fields(request))
     try:
         solution = problem.solve(data)
         if request.tax_lots is not None:
             problem, data, solution = _no_wash_round_trips(problem, request, data, solution)
     except InfeasibleError as exc:
+        from rebalancer.relax import in_scenario_terms
+
         raise InfeasibleError(
-            request.account, exc.conflicts, exc.binding + _tax_rules_in_force(request)
+            request.account,
+            in_scenario_terms(request, exc.conflicts),
+            exc.binding + _tax_rules_in_force(request),
         ) from None
     solution = solve_with_min_trade(
         problem,
@@ -161,6 +170,19 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         weights=request.expand(solution.weights),
         buy=None if solution.buy is None else request.expand(solution.buy),
     )
+
+
+def _resolved_fields(request: Request) -> frozenset[str] | bool:
+    """The numbers the re-solves after the first solve change (the minimum trade size
+    freezes and lifts orders through the buy and sell caps; the wash-sale pass also
+    closes lots): compiled as Parameters, so a re-solve skips compilation. The rest
+    stay constants. False (all constants) when no re-solve can follow."""
+    fields = set()
+    if request.scenario.constraints.min_trade_usd > 0:
+        fields |= {"buy_cap", "sell_cap"}
+    if request.tax_lots is not None:
+        fields |= {"buy_cap", "lot_cap"}
+    return frozenset(fields) if fields else False
 
 
 def _tax_rules_in_force(request: Request) -> list[str]:

@@ -194,6 +194,9 @@ def _band_rules(r: Request) -> dict:
         "band_lo": np.array([t.target - t.band for t in tilts.values()]),
         "band_hi": np.array([t.target + t.band for t in tilts.values()]),
         "max_traded_usd": None if c.max_turnover is None else 2 * c.max_turnover * r.nav,
+        "max_tracking_error": c.max_tracking_error,
+        "te_reference": r.ref,
+        "risk": r.risk,
     }
 
 

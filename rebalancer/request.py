@@ -35,6 +35,14 @@ from rebalancer.views import build_views, implied_prior, posterior_returns
 BAND_MARGIN = 0.0005
 SECTOR_MARGIN = 0.0005
 TE_MARGIN = 0.995
+# and by this much more in absolute terms: the rounding's noise in the tracking error
+# is a lot or so per name, whatever the cap, so a small cap needs more than 0.5% of it
+TE_ABS_MARGIN = 0.0002
+
+
+def tracking_error_inside(cap: float) -> float:
+    """The tracking-error cap the optimizer works to for the scenario's ``cap``."""
+    return max(cap * TE_MARGIN - TE_ABS_MARGIN, 0.5 * cap)
 
 
 @dataclass
@@ -229,16 +237,23 @@ def prepare(
     liq_usd = participation * uni["adv"].to_numpy(float) * c.liquidity.days
     restricted = uni["restricted"].to_numpy()
     screened = screen_failures(uni, scenario)
-    may_buy = (
-        ~np.isin(restricted, ["no_buy", "no_trade", "sell"])
-        & (liq_usd > 0)
-        & ~uni.index.isin(screened["ticker"])
-    )
-    may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
     position_cap = (
         per_name(uni, c.max_position, "min") if c.max_position is not None else np.ones(len(uni))
     )
     position_cap[restricted == "sell"] = 0.0
+    # orders go out in whole lots (whole shares without round_lots): a name of which
+    # not one lot fits in its participation limit, or under its position cap (in a
+    # small account, or for a high-priced name or a large lot, one lot can be worth
+    # more than the cap), cannot be bought, and the optimizer must not plan buys of it
+    lot_usd = price * (uni["lot_size"].to_numpy(float) if c.round_lots else 1.0)
+    room_usd = position_cap * nav - shares_before * price
+    may_buy = (
+        ~np.isin(restricted, ["no_buy", "no_trade", "sell"])
+        & (liq_usd >= lot_usd * (1 - 1e-9))
+        & (room_usd >= lot_usd * (1 - 1e-9))
+        & ~uni.index.isin(screened["ticker"])
+    )
+    may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
     notes: list[str] = []
     taxable = _is_taxable(data, account, taxable, lots, notes)
@@ -287,7 +302,9 @@ def prepare(
         risk_aversion=scenario.risk_aversion,
         spread=spread[keep],
         impact=impact[keep],
-        liquidity_cap=liq_usd[keep] / nav,
+        # in NAV units a deep name's cap can be 10^7 (a small account): no trade weight
+        # exceeds 2, and caps that large wreck the solvers' scaling, so BIG stands in
+        liquidity_cap=np.minimum(liq_usd[keep] / nav, BIG),
         buy_cap=np.where(may_buy, BIG, 0.0)[keep],
         sell_cap=np.where(may_sell, w0, 0.0)[keep],
         position_cap=position_cap[keep],
@@ -299,7 +316,7 @@ def prepare(
         tilt_strength=scenario.tilt_strength,
         max_turnover=c.max_turnover if c.max_turnover is not None else BIG,
         max_tracking_error=(
-            c.max_tracking_error * TE_MARGIN if c.max_tracking_error is not None else BIG
+            tracking_error_inside(c.max_tracking_error) if c.max_tracking_error is not None else BIG
         ),
         sector_max=(max(c.sector_max - SECTOR_MARGIN, 0.0) if c.sector_max is not None else BIG),
         lot_cap=None if tax_lots is None else tax_lots.frame["cap"].to_numpy(float),

@@ -4,8 +4,9 @@
    trade (so no trade grows past what the optimizer allowed: liquidity, turnover
    and buys only shrink); a target under half a lot becomes a full exit; orders
    under ``min_trade_usd`` are dropped unless they close a position; sells are
-   topped up where rounding left a position or a sector above its cap; and buys
-   are trimmed until cash, net of estimated costs, is above its floor.
+   topped up where rounding left a position or a sector above its cap; buys
+   are trimmed until cash, net of estimated costs, is above its floor; and whole
+   lots that lower the tracking error are traded where rounding left it above its cap.
 2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
    cost per share first (HIFO), so realised gains are as small as the lots allow.
 """
@@ -18,6 +19,11 @@ import numpy as np
 import pandas as pd
 
 EPS = 1e-9
+# idle cash is put back to work only in names the rounding left short by at least this
+# share of the step (a lot bought, or a lot less sold): the name then ends at most
+# half a step further from its target, while cash comes a whole step nearer to its own
+DEPLOY_MIN_SHORTFALL = 0.25
+MAX_OFFSETS = 3  # trades outside a tilted group that may pay for one lot inside it
 
 
 def is_long_term(acquired, sold: pd.Timestamp):
@@ -49,6 +55,11 @@ class RoundingRules:
     band_lo: np.ndarray | None = None
     band_hi: np.ndarray | None = None
     max_traded_usd: float | None = None  # buys + sells (2 × turnover cap × NAV)
+    # the tracking-error cap, its reference weights and the risk model (``variance``,
+    # ``cov_times``, ``total_vol`` of weight vectors), for the fix-ups to keep it
+    max_tracking_error: float | None = None
+    te_reference: np.ndarray | None = None
+    risk: object | None = None
 
 
 def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> np.ndarray:
@@ -92,7 +103,9 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     q = _repair_cash(q, r, cost_usd)
     if r.band_groups is not None and len(r.band_groups):
         q = _fix_bands(q, r, delta, cost_usd)
-    return q
+    q = _fix_tracking_error(q, r, cost_usd)
+    planned_cash_usd = (1.0 - float(np.maximum(target_weight, 0.0).sum())) * r.nav_usd
+    return _deploy_cash(q, r, target_shares, planned_cash_usd, cost_usd)
 
 
 def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
@@ -166,7 +179,10 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
     (each order keeps up to a lot less than the optimizer asked). Move whole lots,
     one at a time, in the names the rounding shorted most, until every band holds;
     a move is made only if it keeps every other limit: the other bands, position,
-    sector, liquidity, turnover, the cash floor and the minimum trade."""
+    sector, liquidity, turnover, the cash floor, the minimum trade and the tracking
+    error. Under a tracking-error cap the lot that raises it least goes first, and
+    where the cap blocks every lot, one is paired with a trade outside the group
+    that brings the tracking error back under it."""
     q = q.copy()
     groups = np.asarray(r.band_groups, float)
     lot_w = r.lot * r.price / r.nav_usd
@@ -216,14 +232,201 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
             extra = r.lot * r.price * (1 + 0.01)  # its own cost is far below 1%
             ok &= cash_after - extra >= r.cash_floor_usd
+        # with a tracking-error cap: steps that keep it, the one raising it least per unit
+        # of exposure first (the optimizer spread a group's weight to keep it low)
+        capped = r.max_tracking_error is not None and r.risk is not None
+        if capped:
+            var, after = _tracking_variance(q, r, step * r.lot * r.price)
+            te_cost = (after - var) / lot_w
+            ok_te = ok & ((after <= r.max_tracking_error**2) | (after <= var))
+        else:
+            ok_te = ok
+        candidates = np.flatnonzero(ok_te)
+        if not len(candidates):
+            if not ok.any() or not capped:
+                return q
+            # only the tracking error stands in the way: take the step with trades the
+            # other way outside the group (a few at most) that bring it back under the
+            # cap, as the optimizer funded the group's buys (or placed its sales)
+            trial = q.copy()
+            i = np.flatnonzero(ok)[np.argmin(te_cost[ok])]
+            trial[i] = new_q[i]
+            for _ in range(MAX_OFFSETS):
+                offset = _offset_step(trial, r, groups[g] == 0, -step, cost_usd)
+                if offset is None:
+                    break
+                trial[offset[0]] = offset[1]
+                if _active_variance(trial, r) <= max(r.max_tracking_error**2, var):
+                    break
+            if _active_variance(trial, r) > max(r.max_tracking_error**2, var):
+                return q
+            q = trial
+            continue
+        if capped:
+            i = candidates[np.argmin(te_cost[candidates])]
+        else:  # the name the rounding shorted most in this direction
+            shorted = step * (wanted - q) / r.lot
+            i = candidates[np.argmax(shorted[candidates])]
+        q[i] = new_q[i]
+    return q
+
+
+def _fix_tracking_error(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Rounding every order toward no trade (and dropping those under the minimum)
+    moves each name up to a step off the optimizer's answer, which in a small account
+    can lift the tracking error well past the optimizer's margin under its cap. Take
+    whole-lot steps, the one lowering it most first — a lot more or less of one name,
+    or a new order of the fewest lots the minimum trade allows — within every limit
+    the rounding keeps, until it is under its cap (or no step lowers it)."""
+    if r.max_tracking_error is None or r.risk is None:
+        return q
+    q = q.copy()
+    anywhere = np.ones(len(q), dtype=bool)
+    for _ in range(4 * len(q) + 10):
+        if _active_variance(q, r) <= r.max_tracking_error**2:
+            return q
+        best, best_var = None, np.inf
+        for direction in (-1.0, 1.0):
+            step = _offset_step(q, r, anywhere, direction, cost_usd)
+            if step is None:
+                continue
+            trial = q.copy()
+            trial[step[0]] = step[1]
+            var = _active_variance(trial, r)
+            if var < best_var:
+                best, best_var = step, var
+        if best is None:
+            return q
+        q[best[0]] = best[1]
+    return q
+
+
+def _offset_step(
+    q: np.ndarray, r: RoundingRules, outside: np.ndarray, step: float, cost_usd
+) -> tuple[int, float] | None:
+    """(name, its new order): the trade, outside the group being repaired, in direction
+    ``step`` (−1 sells, +1 buys) that lowers the tracking error most, within every
+    limit the rounding keeps: one lot more, or for a name not traded yet, the fewest
+    lots the minimum trade allows. None if no such trade lowers it."""
+    fewest = np.maximum(np.ceil(r.min_trade_usd / (r.lot * r.price) - EPS), 1.0)
+    new_q = q + step * np.where(q == 0, fewest, 1.0) * r.lot
+    post = r.shares_before + new_q
+    value = np.abs(new_q) * r.price
+    step_usd = (new_q - q) * r.price
+    ok = outside & (post >= -EPS)
+    ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
+    ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
+    ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
+    ok &= (value >= r.min_trade_usd) | (new_q == 0)
+    if r.sellable_shares is not None:
+        ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
+    traded = np.abs(q) * r.price
+    if r.max_traded_usd is not None:
+        ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
+    if step > 0:
+        trade_usd = q * r.price
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        ok &= cash_after - step_usd * 1.01 >= r.cash_floor_usd
+        if r.sector_max is not None:
+            sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
+            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * r.nav_usd * (1 + 1e-9)
+    if ok.any():
+        ok &= _keeps_bands(q, r, step_usd)
+    if not ok.any():
+        return None
+    var, after = _tracking_variance(q, r, step_usd)
+    candidates = np.flatnonzero(ok & (after < var))
+    if not len(candidates):
+        return None
+    j = int(candidates[np.argmin(after[candidates])])
+    return j, float(new_q[j])
+
+
+def _deploy_cash(
+    q: np.ndarray, r: RoundingRules, target_shares: np.ndarray, planned_cash_usd: float, cost_usd
+) -> np.ndarray:
+    """Rounding every order toward no trade leaves cash the optimizer meant to invest:
+    up to a lot per name, which in a small account (or with a large lot or price) is
+    percents of NAV, and more where a sale rounded to a full exit funds buys that
+    rounded away. Put that cash back to work one step at a time, where the rounding
+    left a name furthest under its target: one lot more bought, or one lot less sold
+    (an exit of a fractional holding undone). A step is taken only while cash stays
+    above its floor and above the optimizer's own cash (so rounding never leaves less
+    cash than the optimizer planned), only where the name was short by at least
+    ``DEPLOY_MIN_SHORTFALL`` of the step (names the optimizer hardly wanted are not
+    bought to fill a gap), and only if it keeps every limit the rounding keeps:
+    position, sector, liquidity, turnover, the minimum trade, the tilt bands and the
+    tracking error. In dollars, each step brings the portfolio nearer the optimizer's
+    (cash by the whole step, the name by at least half of it)."""
+    q = q.copy()
+    bands = r.band_groups is not None and len(r.band_groups) > 0
+    sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
+    for _ in range(4 * len(q) + 10):
+        # the next step up: a lot more bought, or the next whole-lot sale below this one
+        lots_sold = np.ceil(-q / r.lot - EPS)
+        new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, q + r.lot)
+        step_usd = (new_q - q) * r.price
+        trade_usd = q * r.price
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        spare = cash_after - max(r.cash_floor_usd, planned_cash_usd)
+        post = r.shares_before + new_q
+        short_usd = (target_shares - (r.shares_before + q)) * r.price
+        ok = short_usd >= DEPLOY_MIN_SHORTFALL * step_usd
+        ok &= np.where(new_q > 0, r.may_buy, True)
+        ok &= step_usd * 1.01 <= spare  # the step and its cost (far below 1%)
+        ok &= np.abs(new_q) * r.price <= r.liquidity_cap_usd * (1 + 1e-9)
+        ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9)
+        ok &= (np.abs(new_q) * r.price >= r.min_trade_usd) | (new_q == 0)
+        if r.max_traded_usd is not None:
+            ok &= np.abs(trade_usd).sum() + np.where(q < 0, 0.0, step_usd) <= r.max_traded_usd
+        if sector_cap is not None:
+            sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
+            ok &= sector_usd[r.sector_codes] + step_usd <= sector_cap * (1 + 1e-9)
+        if bands and ok.any():
+            ok &= _keeps_bands(q, r, step_usd)
+        if ok.any():
+            ok &= _keeps_tracking_error(q, r, step_usd)
         candidates = np.flatnonzero(ok)
         if not len(candidates):
             return q
-        # the name the rounding shorted most in this direction
-        shorted = step * (wanted - q) / r.lot
-        i = candidates[np.argmax(shorted[candidates])]
+        # the largest gain in dollars: the shortfall, up to the step
+        i = candidates[np.argmax(np.minimum(short_usd, step_usd)[candidates])]
         q[i] = new_q[i]
     return q
+
+
+def _keeps_bands(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray) -> np.ndarray:
+    """Per name: would adding ``step_usd`` of it keep every tilt band that holds, and
+    move none that does not further outside?"""
+    groups = np.asarray(r.band_groups, float)
+    exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
+    new = exposure[:, None] + groups * (step_usd / r.nav_usd)
+    lo, hi = r.band_lo[:, None], r.band_hi[:, None]
+    miss = np.maximum(lo - exposure[:, None], exposure[:, None] - hi).clip(min=0.0)
+    new_miss = np.maximum(lo - new, new - hi).clip(min=0.0)
+    return np.all(new_miss <= miss + EPS, axis=0)
+
+
+def _keeps_tracking_error(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray) -> np.ndarray:
+    """Per name: would adding ``step_usd`` of it keep the tracking error under its cap
+    (or, where it is over already, not raise it)? One step changes the active weights
+    by d in one name: TE² moves by 2·d·(Σa)ᵢ + d²·Σᵢᵢ."""
+    if r.max_tracking_error is None or r.risk is None:
+        return np.ones(len(q), dtype=bool)
+    var, new = _tracking_variance(q, r, step_usd)
+    return (new <= r.max_tracking_error**2) | (new <= var)
+
+
+def _active_variance(q: np.ndarray, r: RoundingRules) -> float:
+    return r.risk.variance((r.shares_before + q) * r.price / r.nav_usd - r.te_reference)
+
+
+def _tracking_variance(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray):
+    """The active variance now, and per name after adding ``step_usd`` of it."""
+    active = (r.shares_before + q) * r.price / r.nav_usd - r.te_reference
+    var = r.risk.variance(active)
+    d = step_usd / r.nav_usd
+    return var, var + 2.0 * d * r.risk.cov_times(active) + d * d * r.risk.total_vol() ** 2
 
 
 def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:

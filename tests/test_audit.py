@@ -14,16 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import SCENARIOS, run_cli, write_scenario
+from tests.conftest import run_cli, write_scenario
 
-SCENARIO = f"""
+SCENARIO = """
 name: audited
-extends: {SCENARIOS / "base.yaml"}
+extends: base.yaml
 tilts:
-  "size:small": {{target: 0.04, band: 0.03}}
+  "size:small": {target: 0.04, band: 0.03}
 constraints:
   max_turnover: 0.30
-  cash: {{target: 0.02, min: 0.01}}
+  cash: {target: 0.02, min: 0.01}
 """
 
 

@@ -8,11 +8,11 @@ from rebalancer.errors import InfeasibleError
 from rebalancer.pipeline import propose
 from tests.conftest import SCENARIOS, run_cli, write_scenario
 
-TIGHT_TURNOVER = f"""
+TIGHT_TURNOVER = """
 name: tight
-extends: {SCENARIOS / "base.yaml"}
+extends: base.yaml
 tilts:
-  "size:small": {{target: 0.10, band: 0.01}}
+  "size:small": {target: 0.10, band: 0.01}
 constraints:
   max_turnover: 0.02
 """

@@ -15,7 +15,7 @@ from rebalancer.scenario.expressions import Comparison, ExpressionError, parse_c
 from rebalancer.scenario.schema import Scenario, Screen, build
 from rebalancer.stress import shock_returns, stress_table
 from rebalancer.universe import screen_failures
-from tests.conftest import SCENARIOS, make_holdings, make_universe, run_cli, write_scenario
+from tests.conftest import make_holdings, make_universe, run_cli, write_scenario
 
 # --- parsing conditions -----------------------------------------------------------------
 
@@ -86,10 +86,10 @@ def test_screen_failures_lists_exactly_the_group_members_that_fail():
 
 # --- a screen through `rebalancer propose` ----------------------------------------------
 
-MID_TILT = f"""
-extends: {SCENARIOS / "base.yaml"}
+MID_TILT = """
+extends: base.yaml
 tilts:
-  "size:mid": {{target: 0.15, band: 0.02}}
+  "size:mid": {target: 0.15, band: 0.02}
 """
 ROA_SCREEN = '\nscreens:\n  - {where: all, require: "roa > 0.06"}\n'
 

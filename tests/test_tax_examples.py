@@ -87,9 +87,7 @@ def _gain_only_market(tmp_path, cash: float = 20_000.0):
 def test_zero_gain_budget_with_only_gains_to_sell_exits_3_naming_it(tmp_path):
     uni, hold = _gain_only_market(tmp_path)
     scen = tmp_path / "s.yaml"
-    scen.write_text(
-        f"extends: {SCENARIOS / 'smallcap_rerating.yaml'}\nconstraints: {{max_realized_gain: 0}}\n"
-    )
+    scen.write_text("extends: smallcap_rerating.yaml\nconstraints: {max_realized_gain: 0}\n")
     result = run_cli(
         "propose",
         "--holdings",
@@ -114,7 +112,7 @@ def test_zero_gain_budget_is_met_when_it_can_be(tmp_path):
     scen = tmp_path / "s.yaml"
     # a gentle tilt that selling nothing at a gain can still reach (cash funds the buys)
     scen.write_text(
-        f"extends: {SCENARIOS / 'base.yaml'}\n"
+        "extends: base.yaml\n"
         "tilts: {'size:small': {target: 0.01, band: 0.01}}\n"
         "constraints: {max_realized_gain: 0}\n"
     )

@@ -13,19 +13,19 @@ from tests.conftest import SCENARIOS, make_universe, run_cli, write_scenario
 BASE = SCENARIOS / "base.yaml"
 
 # Seven mistakes against the synthetic market (its biotech theme has 8 names).
-MANY_MISTAKES = f"""
-extends: {BASE}
+MANY_MISTAKES = """
+extends: base.yaml
 risk_aversoin: 5
 tilts:
-  "size:large": {{target: 1.5}}
-  "size:mid": {{target: 0.0, band: -0.02}}
-  "sector:Mining": {{target: 0.05, band: 0.01}}
-  "theme:biotech": {{target: 0.40, band: 0.02}}
+  "size:large": {target: 1.5}
+  "size:mid": {target: 0.0, band: -0.02}
+  "sector:Mining": {target: 0.05, band: 0.01}
+  "theme:biotech": {target: 0.40, band: 0.02}
 constraints:
-  cash: {{target: 0.01, min: 0.03}}
-  max_position: {{default: 0.05, "theme:biotech": 0.01}}
+  cash: {target: 0.01, min: 0.03}
+  max_position: {default: 0.05, "theme:biotech": 0.01}
 screens:
-  - {{where: all, require: "levrage <= 3"}}
+  - {where: all, require: "levrage <= 3"}
 """
 
 # (key named on the line, what the line says)
@@ -92,7 +92,7 @@ def test_validate_reports_a_missing_parent(tmp_path, market):
 def test_validate_prints_ok_and_exits_0_on_a_clean_scenario(tmp_path, market):
     clean = write_scenario(
         tmp_path / "clean.yaml",
-        f'extends: {BASE}\ntilts:\n  "size:mid": {{target: 0.05, band: 0.02}}\n',
+        'extends: base.yaml\ntilts:\n  "size:mid": {target: 0.05, band: 0.02}\n',
     )
     result = validate(clean, market["universe"])
     assert result.exit_code == 0, result.output
@@ -103,7 +103,7 @@ def test_validate_reports_a_bad_universe_cell_and_a_bad_scenario_in_one_run(tmp_
     uni = make_universe().astype(object)
     uni.loc[3, "price"] = "abc"  # the fifth line of the file: spreadsheet row 5
     uni.to_csv(tmp_path / "universe.csv", index=False)
-    scenario = write_scenario(tmp_path / "s.yaml", f"extends: {BASE}\nrisk_aversoin: 5\n")
+    scenario = write_scenario(tmp_path / "s.yaml", "extends: base.yaml\nrisk_aversoin: 5\n")
     result = validate(scenario, tmp_path / "universe.csv")
     assert result.exit_code == 1
     lines = error_lines(result.output)
@@ -112,7 +112,7 @@ def test_validate_reports_a_bad_universe_cell_and_a_bad_scenario_in_one_run(tmp_
     assert any("key 'risk_aversoin': unknown key" in line for line in lines)
 
 
-@pytest.mark.parametrize("text", [MANY_MISTAKES, f"extends: {BASE}\n"], ids=["bad", "clean"])
+@pytest.mark.parametrize("text", [MANY_MISTAKES, "extends: base.yaml\n"], ids=["bad", "clean"])
 def test_validate_writes_no_file(tmp_path, market, monkeypatch, text):
     monkeypatch.chdir(tmp_path)  # anything written relative to the working folder shows too
     scenario = write_scenario(tmp_path / "s.yaml", text)
@@ -152,6 +152,6 @@ def test_validate_writes_no_file(tmp_path, market, monkeypatch, text):
 )
 def test_validate_reports_a_column_the_universe_file_lacks(tmp_path, market, snippet, key, column):
     # the synthetic market's universe file has no leverage or floating_debt_pct column
-    scenario = write_scenario(tmp_path / "s.yaml", f"extends: {BASE}\n{snippet}")
+    scenario = write_scenario(tmp_path / "s.yaml", f"extends: base.yaml\n{snippet}")
     result = validate(scenario, market["universe"])
     assert f"key '{key}': the universe has no values in column '{column}'" in result.output

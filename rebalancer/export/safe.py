@@ -20,7 +20,7 @@ import datetime as dt
 import math
 from typing import Any
 
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CSV_QUOTE = "'"
@@ -50,7 +50,11 @@ def cell_value(value: Any) -> Any:
     """A pandas/numpy value as openpyxl stores it: missing and non-finite become empty."""
     if value is None:
         return None
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalar
+    if isinstance(value, str):
+        # no workbook holds C0 control characters (the readers refuse them in inputs;
+        # text from elsewhere, a --shock name say, shows them as escapes)
+        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m[0]):02x}", value)
+    if hasattr(value, "item"):  # numpy scalar
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None  # openpyxl would write "nan", which Excel reports as a corrupt file

@@ -34,6 +34,9 @@ REGIONS = ("US", "DM", "EM")
 RESTRICTIONS = ("no_buy", "no_sell", "no_trade", "sell")
 SIGNALS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
 WEIGHT_TOLERANCE = 1e-4
+# The smallest share price taken (a millionth of a dollar): the optimizer divides by
+# prices, and a price like 1e-300 overflows every quotient it enters.
+MIN_PRICE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ HOLDINGS_CELLS = {
 UNIVERSE_REQUIRED = ("ticker", "price", "sector", "region", "market_cap", "adv")
 UNIVERSE_CELLS = {
     "ticker": Ticker(allow_cash=False),
-    "price": Number(min=0, min_inclusive=False),
+    "price": Number(min=MIN_PRICE),
     "sector": Text(required=True),
     "region": Choice(REGIONS, required=True),
     "market_cap": Number(min=0, min_inclusive=False),
@@ -183,7 +186,7 @@ def read_holdings_by_account(
 def read_universe(path: str | Path) -> pd.DataFrame:
     """The security master, indexed by ``ticker`` (unique; ``CASH`` is not a security).
 
-    Columns: ``price`` (> 0), ``sector`` (non-empty), ``region`` (US, DM or EM),
+    Columns: ``price`` (>= ``MIN_PRICE``), ``sector`` (non-empty), ``region`` (US, DM or EM),
     ``market_cap`` (USD, > 0), ``adv`` (average daily traded value, USD, >= 0),
     ``name``, ``country``, ``industry`` (str, default ""), ``themes`` (lowercase
     tags joined by ``;``, default ""), ``lot_size`` (shares, > 0, default 1),
@@ -203,7 +206,7 @@ def read_prices(path: str | Path) -> pd.DataFrame:
     """Adjusted closes, wide: a DatetimeIndex ``date`` (ascending) and one float column per ticker.
 
     The first column must be ``date`` (``YYYY-MM-DD``, each date once); a blank
-    price is NaN (no quote that day); a price must otherwise be > 0. Rows are
+    price is NaN (no quote that day); a price must otherwise be >= ``MIN_PRICE``. Rows are
     sorted by date whatever their order in the file.
     """
     table = read_table(path, lowercase_header=False)
@@ -214,7 +217,7 @@ def read_prices(path: str | Path) -> pd.DataFrame:
     tickers = [c for c in table.columns[1:] if c != ROW]
     if not tickers:
         raise InputError(path, "has no ticker columns after 'date'")
-    price = Number(required=False, min=0, min_inclusive=False)
+    price = Number(required=False, min=MIN_PRICE)
     cells = parse_columns(
         table, path, {"date": Date(required=True)} | dict.fromkeys(tickers, price)
     )

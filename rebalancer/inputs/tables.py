@@ -14,7 +14,9 @@ million cells parses at pandas speed and still reports its first bad cell exactl
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
 import re
 import zipfile
@@ -27,10 +29,13 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
+from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8
 
 ROW = "row"  # the column holding each row's spreadsheet row number
 SUFFIXES = (".csv", ".xlsx")
 BLANK_HEADER = "expected the header row of column names, found a blank row"
+MAX_MAGNITUDE = 1e15  # the largest number (either side of 0) an input cell may hold
+MAX_XLSX_BYTES = 1 << 30  # unpacked size of a workbook; more is a zip bomb, not holdings
 
 _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per column
 
@@ -65,56 +70,101 @@ def read_table(
 
 def _read_csv_grid(path: str | Path) -> np.ndarray:
     try:
-        raw = pd.read_csv(
-            path,
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(path, f"cannot be read: {err.strerror or err}") from None
+    try:
+        text = decode_utf8(raw)
+    except NotText as err:
+        raise InputError(
+            path, f"{err.reason}; save it from the spreadsheet as 'CSV UTF-8'", row=err.line
+        ) from None
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
             header=None,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,  # keeps record i at spreadsheet row i + 1
-            encoding="utf-8-sig",
         )
     except pd.errors.EmptyDataError:
-        if Path(path).read_bytes().lstrip(b"\xef\xbb\xbf").strip(b" \t\r\n,"):
+        if text.strip(" \t\r\n,"):
             raise InputError(path, BLANK_HEADER, row=1) from None
         raise InputError(path, "file is empty, expected a header row of column names") from None
-    except UnicodeDecodeError:
-        raise InputError(
-            path, "is not UTF-8 text; save it from the spreadsheet as 'CSV UTF-8'"
-        ) from None
     except pd.errors.ParserError as err:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
-        if found:
-            width, line, seen = found.groups()
+        raise _parser_error(path, str(err)) from None
+    grid = frame.to_numpy(dtype=object, copy=True)
+    grid[pd.isna(grid)] = ""  # cells a short row (or a blank line) lacks
+    if len(grid) > 1 and not text.endswith(("\n", "\r")) and "".join(grid[-1]).strip():
+        # A last row short of cells, with no line break after it, is a file cut off
+        # mid-row (a failed copy or download): its last cell may itself be cut short.
+        cells = len(_last_record(text))
+        if cells < grid.shape[1]:
             raise InputError(
-                path, f"has {seen} cells but the header row has {width}", row=int(line)
-            ) from None
-        raise InputError(path, f"cannot be read as CSV: {err}") from None
-    except OSError as err:
-        raise InputError(path, f"cannot be read: {err.strerror or err}") from None
-    grid = raw.to_numpy(dtype=object, copy=True)
-    grid[pd.isna(grid)] = ""  # short rows and blank lines
+                path,
+                f"the last row has {cells} cells but the header row has {grid.shape[1]}, "
+                "and no line break ends it: the file looks cut short",
+                row=len(grid),
+            )
     return grid
 
 
-def _read_xlsx_grid(path: str | Path) -> np.ndarray:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+def _last_record(text: str) -> list[str]:
+    """The cells of the last record of CSV ``text`` (which has balanced quotes)."""
+    tail = text[max(text.rfind("\n"), text.rfind("\r")) + 1 :]
+    if '"' not in tail:  # then no quoted cell spans into it: the tail is the whole record
+        return tail.split(",")
+    return list(csv.reader(io.StringIO(text)))[-1]  # rare: read it all to be sure
 
+
+def _parser_error(path: str | Path, message: str) -> InputError:
+    """The ``InputError`` for a pandas CSV ``ParserError``, naming the row where it can."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        width, line, seen = found.groups()
+        return InputError(path, f"has {seen} cells but the header row has {width}", row=int(line))
+    found = re.search(r"EOF inside string starting at row (\d+)", message)
+    if found:  # the record index counts the header as 0
+        return InputError(
+            path,
+            "a quoted cell is never closed (the file ends inside quotes: cut short?)",
+            row=int(found.group(1)) + 1,
+        )
+    return InputError(path, f"cannot be read as CSV: {message}")
+
+
+def _read_xlsx_grid(path: str | Path) -> np.ndarray:
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as err:
-        raise InputError(path, f"cannot be read as an .xlsx workbook ({err})") from None
+        rows = _xlsx_rows(path)
+    except InputError:
+        raise
     except OSError as err:
         raise InputError(path, f"cannot be read: {err.strerror or err}") from None
-    try:
-        rows = [[_cell_text(v) for v in r] for r in book.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        book.close()
+    except Exception as err:  # noqa: BLE001
+        # Whatever the zip and workbook parsers trip over in a damaged file (a bad
+        # member, zlib, XML, a missing part) is the file's fault, not a bug of ours.
+        raise InputError(path, f"cannot be read as an .xlsx workbook ({err})") from None
     width = max((len(r) for r in rows), default=0)
     grid = np.full((len(rows), width), "", dtype=object)
     for i, r in enumerate(rows):
         grid[i, : len(r)] = r
     return grid
+
+
+def _xlsx_rows(path: str | Path) -> list[list[str]]:
+    import openpyxl
+
+    with zipfile.ZipFile(path) as archive:
+        size = sum(member.file_size for member in archive.infolist())
+    if size > MAX_XLSX_BYTES:
+        raise InputError(
+            path, f"unpacks to {size:,} bytes, more than the {MAX_XLSX_BYTES:,} an input may hold"
+        )
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        return [[_cell_text(v) for v in r] for r in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
 
 
 def _cell_text(value: object) -> str:
@@ -136,6 +186,7 @@ def _table_from_grid(
     if grid.size == 0:
         raise InputError(path, "file is empty, expected a header row of column names")
     grid = _strip(grid)
+    _refuse_control_characters(grid, path)
     header = [h.lower() for h in grid[0]] if lowercase_header else list(grid[0])
     body = grid[1:]
     rows = np.arange(2, len(body) + 2)
@@ -174,6 +225,23 @@ def _table_from_grid(
     table = pd.DataFrame(body, columns=header)
     table[ROW] = rows
     return table
+
+
+def _refuse_control_characters(grid: np.ndarray, path: str | Path) -> None:
+    """Raise naming the first cell (row by row) that holds a control character."""
+    if not CONTROL_CHARACTER.search("\n".join(grid.ravel())):  # one C-speed scan
+        return
+    found = np.vectorize(lambda cell: CONTROL_CHARACTER.search(cell) is not None)(grid)
+    i, j = np.argwhere(found)[0]  # row-major: the first in file order
+    char = CONTROL_CHARACTER.search(grid[i, j])[0]
+    header = grid[0, j] if i and not found[0, j] else ""
+    raise InputError(
+        path,
+        f"holds the control character U+{ord(char):04X} (a damaged or binary file?)"
+        + ("" if header else f" in column {j + 1}"),
+        row=int(i) + 1,
+        column=header or None,
+    )
 
 
 def require_columns(table: pd.DataFrame, columns: Iterable[str], path: str | Path) -> None:
@@ -251,7 +319,9 @@ class Number:
     """A finite number within optional bounds; a blank cell is ``default`` unless ``required``.
 
     Accepts ``1234.5``, ``-1e6`` and thousands separators (``1,234.5``); rejects
-    ``nan``, ``inf`` and anything else that is not a plain number.
+    ``nan``, ``inf``, anything else that is not a plain number, and numbers beyond
+    ``MAX_MAGNITUDE`` either side of zero (no quantity, price or amount is that
+    large; ``1e308`` is corruption, and sums of such numbers overflow to inf).
     """
 
     required: bool = True
@@ -278,7 +348,9 @@ class Number:
             return self.default
         value = _to_float(text)
         if value is None or not self._in_range(np.array([value]))[0]:
-            raise CellError(self.expected, text)
+            too_large = value is not None and abs(value) > MAX_MAGNITUDE
+            size = f", at most {MAX_MAGNITUDE:g} in size" if too_large else ""
+            raise CellError(self.expected + size, text)
         return value
 
     def parse_many(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,8 +373,8 @@ class Number:
         return values, bad
 
     def _in_range(self, values: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(values)
         with np.errstate(invalid="ignore"):
+            ok = np.isfinite(values) & (np.abs(values) <= MAX_MAGNITUDE)
             if self.min is not None:
                 ok &= values >= self.min if self.min_inclusive else values > self.min
             if self.max is not None:

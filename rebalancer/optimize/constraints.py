@@ -17,6 +17,12 @@ from rebalancer.optimize.params import Values
 from rebalancer.optimize.terms import ActiveRisk, Vars
 
 ELASTIC_PENALTY = 1e3
+FORCED_EXIT_WEIGHT = 10.0  # a forced exit's slack costs this many times another's
+# A tilt band and the limit that keeps it out of reach often trade 1:1 (a point of
+# exposure is a point of turnover, of a sector's or the names' weight), so the elastic
+# answer is a tie that solver noise would break either way. Bands cost a little more:
+# the explanation then names the limit that blocks the view rather than the view.
+BAND_WEIGHT = 1.01
 BINDING_TOL = 1e-5
 SLACK_TOL = 1e-5
 
@@ -127,9 +133,35 @@ class Restrictions(Limit):
         super().__init__()
         self.buy_cap = values.get("buy_cap", n, nonneg=True)
         self.sell_cap = values.get("sell_cap", n)  # negative: a minimum buy
+        self.buy_rows = _binding_rows(values.constant("buy_cap"), n)
+        # selling all of w₀ or more only restates w ≥ 0
+        sell, w0 = values.constant("sell_cap"), values.constant("w0")
+        self.sell_rows = None if sell is None or w0 is None else np.flatnonzero(sell < w0)
 
     def build(self, v):
-        return [v.z <= self.buy_cap, -v.z <= self.sell_cap]
+        out = []
+        for lhs, cap, rows in (
+            (v.z, self.buy_cap, self.buy_rows),
+            (-v.z, self.sell_cap, self.sell_rows),
+        ):
+            if rows is None:
+                out.append(lhs <= cap)
+            elif len(rows):
+                out.append(lhs[rows] <= cap[rows])
+        return out
+
+
+# no weight or traded weight exceeds 1 (long-only, budget 1, cash within its band), so
+# a per-name cap at or above this cannot bind: a constant one's row is left out
+NEVER_BINDS = 2.0
+
+
+def _binding_rows(cap: np.ndarray | None, n: int) -> np.ndarray | None:
+    """The rows of a constant per-name cap that can bind (None: a Parameter, keep all)."""
+    if cap is None:
+        return None
+    rows = np.flatnonzero(np.broadcast_to(cap, (n,)) < NEVER_BINDS)
+    return None if len(rows) == n else rows
 
 
 class _VectorCap(Limit):
@@ -143,33 +175,42 @@ class _VectorCap(Limit):
         super().__init__()
         self.cap = values.get(self.field, n, nonneg=True)
         self.tickers = list(tickers)
+        self.rows = _binding_rows(values.constant(self.field), n)
 
     def lhs(self, v):
         raise NotImplementedError
 
     def build(self, v):
-        return [self.lhs(v) <= self.cap + self._slack(self.cap.shape)]
+        if self.rows is None:
+            return [self.lhs(v) <= self.cap + self._slack(self.cap.shape)]
+        if not len(self.rows):
+            return []
+        rows = self.rows
+        return [self.lhs(v)[rows] <= self.cap[rows] + self._slack(len(rows))]
 
     def binding(self, v):
         return bool(np.any(self.cap.value - self.lhs(v).value <= BINDING_TOL))
 
     def conflicts(self, v):
-        s = self._relaxed()
+        s = np.zeros(len(self.tickers))
+        s[slice(None) if self.rows is None else self.rows] = self._relaxed()
         bad = np.flatnonzero(s > SLACK_TOL)
         if not len(bad):
             return []
+        value, cap = self.lhs(v).value, self.cap.value
         worst = bad[np.argmax(s[bad])]
         detail = (
-            f"{len(bad)} name(s); worst {self.tickers[worst]} needs "
-            f"{self.lhs(v).value[worst]:.4%} of NAV vs {self.cap.value[worst]:.4%}"
+            f"{len(bad)} name(s), worst {self.tickers[worst]} needs "
+            f"{value[worst]:.4%} of NAV vs {cap[worst]:.4%}"
         )
         return [
             Conflict(
                 self.label,
-                float(self.cap.value[worst]),
-                float(self.lhs(v).value[worst]),
+                float(cap[worst]),
+                float(value[worst]),
                 detail,
                 key=self.key,
+                names=tuple((self.tickers[i], float(value[i]), float(cap[i])) for i in bad),
             )
         ]
 
@@ -182,6 +223,17 @@ class PositionLimit(_VectorCap):
 
     def lhs(self, v):
         return v.w
+
+    def penalty(self):
+        if self.slack is None:
+            return 0.0
+        # a zero cap is a forced exit (the universe's rule, not the scenario's): let it
+        # give last, so that a name that cannot be sold in time is blamed on a limit a
+        # scenario can relax (the liquidity rule's days), not on its exit
+        weight = np.where(np.asarray(self.cap.value) > 0, 1.0, FORCED_EXIT_WEIGHT)
+        if self.rows is not None:
+            weight = weight[self.rows]
+        return ELASTIC_PENALTY * cp.sum(cp.multiply(weight, self.slack))
 
 
 class Liquidity(_VectorCap):
@@ -282,7 +334,7 @@ class TiltBands(Limit):
     def penalty(self):
         if not getattr(self, "slacks", None):
             return 0.0
-        return ELASTIC_PENALTY * sum(cp.sum(s) for s in self.slacks)
+        return BAND_WEIGHT * ELASTIC_PENALTY * sum(cp.sum(s) for s in self.slacks)
 
     def binding_labels(self, v) -> list[str]:
         exp = self.groups @ v.active.value + self.offset.value

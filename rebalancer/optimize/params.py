@@ -48,6 +48,12 @@ class Values:
         param.value = read(self.data)
         return param
 
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` if it was compiled as a constant (asked for with
+        ``get`` first), else None: a constant may prune rows that cannot bind."""
+        found = self._constants.get(name)
+        return None if found is None else found[1]
+
     def accepts(self, data: Any) -> bool:
         """True when ``data`` differs from the compiled problem only in its Parameters."""
         if not self.parametric:

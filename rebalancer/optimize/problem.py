@@ -127,6 +127,17 @@ def _or_zeros(values, n: int) -> np.ndarray:
     return np.zeros(n) if values is None else values
 
 
+def _power_cone_gap(cone: cp.constraints.PowCone3D) -> np.ndarray:
+    """How far x^α·y^(1−α) ≥ |z| (x, y ≥ 0) is from holding, measured directly.
+
+    cvxpy's own ``violation()`` of a power cone solves a projection problem with SCS
+    for every check: slow, and its "inaccurate" warning leaked to the console."""
+    x, y, z = (np.asarray(a.value, float) for a in (cone.x, cone.y, cone.z))
+    alpha = np.asarray(cone.alpha.value, float)
+    reach = np.maximum(x, 0.0) ** alpha * np.maximum(y, 0.0) ** (1 - alpha)
+    return np.maximum.reduce([np.abs(z) - reach, -x, -y, np.zeros_like(z)])
+
+
 class RebalanceProblem:
     """The cvxpy problem for one structure.
 
@@ -156,6 +167,8 @@ class RebalanceProblem:
             w0=val.get("w0", n),
             ref=val.get("ref", n),
         )
+        if not val.parametric:  # no DPP to keep: the active weights need no variable
+            self.vars.active = self.vars.w - self.vars.ref
         taxable = s.lot_members is not None
         if taxable:
             self.vars.buy = cp.Variable(n, nonneg=True, name="buy")
@@ -191,7 +204,9 @@ class RebalanceProblem:
         v = self.vars
         k = s.loadings.shape[1]
         offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
-        cons = [v.active == v.w - v.ref, v.f == s.loadings.T @ v.active + offset]
+        cons = [v.f == s.loadings.T @ v.active + offset]
+        if isinstance(v.active, cp.Variable):
+            cons.append(v.active == v.w - v.ref)
         for term in (*self.terms_plus, *self.terms_minus):
             cons += term.constraints(v)
         for limit in self.limits:
@@ -249,6 +264,10 @@ class RebalanceProblem:
                 # an "inaccurate optimum" that breaks the limits is not an answer; it is
                 # how an interior-point solver often meets an infeasible request
                 status = "inaccurate_infeasible"
+            elif status == cp.OPTIMAL and self._violation() > FEASIBILITY_TOL:
+                # nor is an "optimum" whose point breaks the limits: Clarabel without
+                # equilibration has returned one off by 10^5 on a feasible request
+                status = "optimal_violated"
             if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.INFEASIBLE):
                 break
             warnings.append(f"solver {solver} ended with status {status}; trying the next")
@@ -281,7 +300,11 @@ class RebalanceProblem:
         worst = 0.0
         for constraint in self.problem.constraints:
             try:
-                worst = max(worst, float(np.max(constraint.violation())))
+                if isinstance(constraint, cp.constraints.PowCone3D):
+                    gap = _power_cone_gap(constraint)
+                else:
+                    gap = constraint.violation()
+                worst = max(worst, float(np.max(gap)))
             except (ValueError, TypeError):  # no value to measure
                 return float("inf")
         return worst
@@ -293,19 +316,26 @@ class RebalanceProblem:
             try:
                 with warnings_off():
                     elastic.problem.solve(solver=solver, **options)
-                break
             except cp.SolverError:
                 continue
+            if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or (
+                elastic._violation() <= FEASIBILITY_TOL
+            ):
+                break
         if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             return InfeasibleError("", [], ["hard limits: long-only, budget and restrictions"])
         v = elastic.vars
         conflicts = [c for limit in elastic.limits for c in limit.conflicts(v)]
         relaxed = {c.constraint.split(" (")[0] for c in conflicts}
+        # a label names the same limit as a conflict: "tilt X (lower band)" is the
+        # conflict "tilt X lower band", "sector_max (Energy)" the conflict of that name
+        named = {c.constraint for c in conflicts}
         binding = [
             label
             for limit in elastic.limits
             if limit.soft
             for label in limit.binding_labels(v)
             if label.split(" (")[0] not in relaxed
+            and label.replace(" (", " ").removesuffix(")") not in named
         ]
         return InfeasibleError("", conflicts, binding)

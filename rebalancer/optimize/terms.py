@@ -106,14 +106,23 @@ class TradingCost(Term):
     def __init__(self, values: Values, n: int):
         self.spread = values.get("spread", n, nonneg=True)
         self.impact = values.get("impact", n, nonneg=True)
-        self.t = cp.Variable(n, nonneg=True, name="impact_t")
+        fixed = values.constant("impact")
+        # a constant zero impact needs no cones (n fewer variables and cones)
+        self.t = (
+            None
+            if fixed is not None and not fixed.any()
+            else cp.Variable(n, nonneg=True, name="impact_t")
+        )
 
     def constraints(self, v):
+        if self.t is None:
+            return []
         # PowCone3D(x, y, z, α): x^α · y^(1−α) ≥ |z|; with y = 1 this is t^{2/3} ≥ u
         return [cp.constraints.PowCone3D(self.t, np.ones(self.t.shape), v.u, 2 / 3)]
 
     def expr(self, v):
-        return self.spread @ v.u + self.impact @ self.t
+        linear = self.spread @ v.u
+        return linear if self.t is None else linear + self.impact @ self.t
 
 
 class TaxCost(Term):

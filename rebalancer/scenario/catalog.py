@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rebalancer.errors import ScenarioError
-from rebalancer.scenario.loader import read_yaml, resolve
+from rebalancer.scenario.loader import parent_path, read_yaml, resolve
 from rebalancer.scenario.schema import Scenario, build
 
 IDENTITY = ("name", "description", "extends")
@@ -81,9 +81,10 @@ def catalog(folder: str | Path) -> list[Entry]:
             scenario = build(data, str(path))
             parent_name = read_yaml(path).get("extends")
             if parent_name:
-                parent_data = resolve(path.parent / parent_name)
-                parent_data.setdefault("name", Path(parent_name).stem)
-                parent = build(parent_data, str(path.parent / parent_name))
+                parent_file = parent_path(path, parent_name)
+                parent_data = resolve(parent_file)
+                parent_data.setdefault("name", parent_file.stem)
+                parent = build(parent_data, str(parent_file))
             else:
                 parent = Scenario()
         except ScenarioError as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rebalancer.errors import ScenarioError, nearest
+from rebalancer.inputs.tables import MAX_MAGNITUDE
 from rebalancer.scenario.expressions import NUMERIC_COLUMNS, ExpressionError, parse_condition
 from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
 
@@ -290,7 +291,13 @@ def _all_defaulted(cls: type) -> bool:
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
         type(value), type(value).__name__
-    ) + (f" '{value}'" if isinstance(value, str | int | float) else "")
+    ) + (f" '{_shown(value)}'" if isinstance(value, str | int | float) else "")
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: a long one is cut (a file may hold 1 MB of text)."""
+    text = str(value)
+    return f"{text[:40]}..." if len(text) > 43 else text
 
 
 def _convert(hint: Any, raw: Any, where: str, meta: Any, problems: Problems) -> Any:
@@ -338,9 +345,15 @@ def _number(raw: Any, where: str, meta: Any, problems: Problems) -> Any:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         problems.add(where, f"expected a number, got {_kind(raw)}")
         return _BAD
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        value = math.inf
     if not math.isfinite(value):
-        problems.add(where, f"expected a finite number, got {raw}")
+        problems.add(where, f"expected a finite number, got {_shown(raw)}")
+        return _BAD
+    if abs(value) > MAX_MAGNITUDE:  # 1e308 is a typo; limits that large break the solver
+        problems.add(where, f"{value:g} is larger than {MAX_MAGNITUDE:g} in size")
         return _BAD
     lo, hi = (meta or {}).get("lo"), (meta or {}).get("hi")
     if lo is not None and value < lo or hi is not None and value > hi:
