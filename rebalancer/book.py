@@ -71,12 +71,19 @@ class AccountResult:
 def _scenario_path(base: Path, name: str) -> str:
     """A scenario named in the accounts file: beside that file, else in the shipped library."""
     here = base / name
-    if here.exists():
+    if _exists(here):
         return str(here)
     from rebalancer.pipeline import example_paths
 
     shipped = example_paths()["scenarios"] / name
-    return str(shipped) if shipped.exists() else str(here)
+    return str(shipped) if _exists(shipped) else str(here)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: loading it says so
+        return False
 
 
 def plan(files: BookFiles) -> list[Job]:

@@ -70,7 +70,23 @@ SHOCKS = click.option(
     multiple=True,
     help="Extra stress test: 'name=NAME,GROUP=RETURN,...' (repeatable).",
 )
-AS_OF = click.option("--as-of", help="Trade date (ISO) for holding periods; default today.")
+
+
+def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A date option as ``YYYY-MM-DD`` text; anything else is a usage error (exit 2)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+AS_OF = click.option(
+    "--as-of", callback=_iso_date, help="Trade date (ISO) for holding periods; default today."
+)
 TRADE_HISTORY = click.option(
     "--trade-history", type=_path(), help="Past trades, for wash-sale rules."
 )
@@ -337,7 +353,9 @@ def batch(
     help="Folder for the example proposals.",
 )
 @click.option("--scenario", type=_path(), help="Scenario YAML (default: smallcap_rerating).")
-@click.option("--as-of", default="2026-11-20", show_default=True, help="Trade date (ISO).")
+@click.option(
+    "--as-of", default="2026-11-20", show_default=True, callback=_iso_date, help="Trade date (ISO)."
+)
 @click.option("--quiet", "-q", is_flag=True)
 def demo(out_dir: Path, scenario, as_of, quiet) -> None:
     """Rebalance the three example accounts under the small-cap re-rating scenario."""

@@ -171,15 +171,15 @@ def run_whatif(
         problem = problems[request.structure_key()]
         try:
             solution = optimize(request, problem)
-        except InfeasibleError as exc:
-            run = Run(label, scenario, overrides, None, str(exc), time.perf_counter() - t1)
-        else:
             timings = {
                 "optimize": time.perf_counter() - t1,
                 "compile": solution.compile_seconds,
                 "solve": solution.solve_seconds,
             }
             proposal = build_proposal(request, solution, timings)
+        except InfeasibleError as exc:
+            run = Run(label, scenario, overrides, None, str(exc), time.perf_counter() - t1)
+        else:
             run = Run(label, scenario, overrides, proposal, None, time.perf_counter() - t1)
         runs.append(run)
         if on_run is not None:

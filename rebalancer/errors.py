@@ -85,6 +85,11 @@ class ScenarioError(RebalancerError):
         return one_line(f"{where}: {self.message}")
 
 
+class SolverFailure(RebalancerError, RuntimeError):
+    """Every solver of the chain failed on a request (numerical trouble, not a conflict
+    of limits): one line naming each solver and how it ended, never a traceback."""
+
+
 @dataclass(frozen=True)
 class Conflict:
     """One limit the elastic solve had to relax, and by how much."""

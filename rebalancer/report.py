@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.checks import run_checks
+from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.problem import Solution
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
@@ -20,7 +21,10 @@ from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 def build_proposal(
     request: Request, solution: Solution, timings: dict[str, float] | None = None
 ) -> Proposal:
-    """Round the optimal weights to orders, take sales from lots, re-check every limit."""
+    """Round the optimal weights to orders, take sales from lots, re-check every limit.
+
+    Raises ``InfeasibleError`` when the orders break a hard limit: see
+    ``_require_hard_limits``."""
     timings = dict(timings or {})
     t2 = time.perf_counter()
     r = request
@@ -107,6 +111,7 @@ def build_proposal(
         taxable=r.taxable,
         recent=r.recent_trades,
     )
+    _require_hard_limits(r, checks, w_after)
     timings["trades_and_checks"] = time.perf_counter() - t2
 
     expected = scenario.risk_free_rate + prior + alpha
@@ -198,6 +203,49 @@ def _band_rules(r: Request) -> dict:
         "te_reference": r.ref,
         "risk": r.risk,
     }
+
+
+# The advisor's limits that whole-lot orders can still break after every repair of the
+# rounding, by check (rebalancer.checks): the limit's name and the setting that holds it.
+HARD_LIMITS = {
+    "max_turnover": ("max_turnover", "constraints.max_turnover"),
+    "max_position": ("max_position", "constraints.max_position"),
+    "sector_max": ("sector_max", "constraints.sector_max"),
+    "max_tracking_error": ("max_tracking_error", "constraints.max_tracking_error"),
+    "cash floor (USD)": ("cash floor", "constraints.cash.min"),
+    "max_realized_gain (USD)": ("max_realized_gain", "constraints.max_realized_gain"),
+}
+
+
+def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) -> None:
+    """The optimizer keeps every limit with a margin and the rounding repairs what whole
+    lots take past one, but the minimum trade and the lot sizes can leave no order list
+    that keeps them all: position caps whose trims must be full exits (each under the
+    minimum) can need more turnover than the cap allows, or more tracking error. Such a
+    request is infeasible (exit 3, naming the limits the orders break and by how much;
+    ``--relax`` can lift them), not a proposal to send. (Tilt bands, the minimum trade
+    itself and round lots are targets the Checks sheet flags instead.)"""
+    failed = checks[checks["check"].isin(HARD_LIMITS) & ~checks["ok"].astype(bool)]
+    if not len(failed):
+        return
+    c = r.scenario.constraints
+    how = "orders in whole lots"
+    if c.min_trade_usd > 0:
+        how += f" of at least ${c.min_trade_usd:,.0f} (min_trade_usd)"
+    conflicts = []
+    for row in failed.itertuples():
+        name, key = HARD_LIMITS[row.check]
+        limit, value, names = float(row.limit), float(row.value), ()
+        if row.check == "cash floor (USD)":  # as the scenario states it: a weight
+            limit, value = c.cash.min, value / r.nav
+        elif row.check == "max_position":
+            over = np.flatnonzero(w_after > r.position_cap + 1e-9)
+            names = tuple(
+                (str(r.universe.index[i]), float(w_after[i]), float(r.position_cap[i]))
+                for i in over
+            )
+        conflicts.append(Conflict(name, limit, value, how, key=key, names=names))
+    raise InfeasibleError(r.account, conflicts)
 
 
 def _sellable_shares(r: Request) -> np.ndarray | None:

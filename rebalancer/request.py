@@ -219,7 +219,9 @@ def prepare(
 
     risk = data.risk_model(uni)
     signals = data.signals(uni, scenario, risk)
-    market = ref if data.benchmark is not None else uni["market_cap"].to_numpy(float)
+    market = uni["market_cap"].to_numpy(float)
+    if data.benchmark is not None and ref.sum() > 0:  # a benchmark of cash alone has no
+        market = ref  # securities to imply returns from: market caps stand in for it
     prior = implied_prior(risk, market, scenario.market_risk_aversion)
     views = build_views(uni, scenario.views)
     view_alpha = posterior_returns(risk, prior, views, scenario.view_tau) - prior

@@ -398,6 +398,8 @@ def _deploy_cash(
 def _keeps_bands(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray) -> np.ndarray:
     """Per name: would adding ``step_usd`` of it keep every tilt band that holds, and
     move none that does not further outside?"""
+    if r.band_groups is None or not len(r.band_groups):
+        return np.ones(len(q), dtype=bool)
     groups = np.asarray(r.band_groups, float)
     exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
     new = exposure[:, None] + groups * (step_usd / r.nav_usd)

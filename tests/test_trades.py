@@ -307,3 +307,30 @@ def test_cash_after_trades_and_model_costs_is_not_below_the_floor():
     cash_after = 100_000.0 - trade_usd.sum() - cost.sum()
     assert cash_after >= 10_000.0
     assert q[2] > 0  # trimmed, not cancelled
+
+
+def test_tracking_error_that_rounding_took_past_its_cap_is_brought_back():
+    """Found by tests/test_properties.py: rounding every order down to whole lots can
+    take the tracking error well past the optimizer's margin under its cap (a $10,000
+    lot is 10% of this account). Two $1,000 names in lots of 10 shares, 20% volatility
+    each, reference 50/50; the optimizer buys 45% of each (1.41% tracking error), the
+    rounding 40% of each (2.83%, over the 2% cap); one lot more of either brings it to
+    2.00%, and the account has the cash."""
+    from rebalancer.risk import RiskModel
+
+    risk = RiskModel(
+        pd.Index(["A", "B"]), np.zeros((2, 1)), np.zeros((1, 1)), np.full(2, 0.04), ("-",), "-"
+    )
+    r = rules(
+        2,
+        nav_usd=100_000.0,
+        cash_before_usd=100_000.0,
+        price=np.full(2, 1000.0),
+        lot=np.full(2, 10.0),
+        max_tracking_error=0.02,
+        te_reference=np.array([0.5, 0.5]),
+        risk=risk,
+    )
+    q = round_orders(np.array([0.45, 0.45]), r, no_cost)
+    assert sorted(q) == [40.0, 50.0]
+    assert np.sqrt(risk.variance(q * 1000.0 / 100_000.0 - 0.5)) <= 0.02 + 1e-12

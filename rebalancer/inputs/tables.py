@@ -60,10 +60,13 @@ def read_table(
         raise InputError(
             path, f"unsupported file type '{path_obj.suffix}', expected a .csv or .xlsx file"
         )
-    if not path_obj.exists():
-        raise InputError(path, "file not found")
-    if not path_obj.is_file():
-        raise InputError(path, "is not a file")
+    try:
+        if not path_obj.exists():
+            raise InputError(path, "file not found")
+        if not path_obj.is_file():
+            raise InputError(path, "is not a file")
+    except OSError as err:  # a name too long for the file system, say
+        raise InputError(path, f"cannot be read: {err.strerror or err}") from None
     grid = _read_csv_grid(path) if suffix == ".csv" else _read_xlsx_grid(path)
     return _table_from_grid(grid, path, lowercase_header=lowercase_header, allow_empty=allow_empty)
 
@@ -396,25 +399,39 @@ def _to_float(text: str) -> float | None:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+# Dates an input may hold: holding periods and wash-sale windows are differences of
+# dates, which overflow nanosecond timestamps beyond 292 years (a lot "bought" in 1677).
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
+
+
 @dataclass(frozen=True)
 class Date:
-    """An ISO date ``YYYY-MM-DD`` as a ``pd.Timestamp``; blank is ``NaT`` unless ``required``."""
+    """An ISO date ``YYYY-MM-DD`` (from ``FIRST_DATE`` to ``LAST_DATE``) as a
+    ``pd.Timestamp``; blank is ``NaT`` unless ``required``."""
 
     required: bool = False
 
     def parse(self, text: str | dt.date) -> pd.Timestamp:
         if isinstance(text, dt.date):  # a raw Excel date cell
-            return pd.Timestamp(text.year, text.month, text.day)
+            return self._checked(dt.date(text.year, text.month, text.day), text)
         if text == "":
             if self.required:
                 raise CellError("a date as YYYY-MM-DD", text)
             return pd.NaT
         if _ISO_DATE.fullmatch(text):
             try:
-                return pd.Timestamp(dt.date.fromisoformat(text))
+                day = dt.date.fromisoformat(text)
             except ValueError:
                 pass  # 2021-02-30
+            else:
+                return self._checked(day, text)
         raise CellError("a date as YYYY-MM-DD", text)
+
+    @staticmethod
+    def _checked(day: dt.date, text: object) -> pd.Timestamp:
+        if not FIRST_DATE <= day <= LAST_DATE:
+            raise CellError(f"a date from {FIRST_DATE} to {LAST_DATE}", text)
+        return pd.Timestamp(day)
 
     def parse_many(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values, bad = parse_by_unique(self, texts)

@@ -13,7 +13,12 @@ from dataclasses import replace
 import numpy as np
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.problem import SOLVERS, ProblemData, RebalanceProblem, Solution
+from rebalancer.optimize.problem import (
+    ProblemData,
+    RebalanceProblem,
+    Solution,
+    interior_point_solvers,
+)
 
 
 def solve_with_min_trade(
@@ -69,7 +74,8 @@ def solve_with_min_trade(
         solution,
         compile_seconds=sum(p.compile_seconds for p in passes),
         solve_seconds=sum(p.solve_seconds for p in passes),
-        warnings=[w for p in passes for w in p.warnings],
+        # each pass may have met the same solver trouble: say it once
+        warnings=list(dict.fromkeys(w for p in passes for w in p.warnings)),
     )
 
 
@@ -116,7 +122,7 @@ def _freeze_or_lift(
         if not problem.values.accepts(trial):
             problem = RebalanceProblem(problem.structure, trial, parametric=False)
         try:  # no fallback solver here: a pass that fails keeps the last good answer
-            solution = problem.solve(trial, solvers=SOLVERS[:2], explain=False)
+            solution = problem.solve(trial, solvers=interior_point_solvers(), explain=False)
         except (InfeasibleError, RuntimeError):
             continue
         return problem, solution, trial_buy, trial_sell

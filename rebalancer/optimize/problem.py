@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
-from rebalancer.errors import InfeasibleError
+from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.params import Values
 from rebalancer.optimize.terms import (
@@ -51,6 +51,20 @@ SOLVERS: tuple[tuple[str, dict], ...] = (
     ("SCS", {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 10000}),
 )
 BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
+
+
+def interior_point_solvers() -> tuple[tuple[str, dict], ...]:
+    """The chain without its first-order fallback (SCS): for the re-solves that keep
+    their last good answer when these fail. Read when called, like ``SOLVERS``."""
+    return tuple(entry for entry in SOLVERS if entry[0] != "SCS")
+
+
+def solver_label(solver: str, options: dict) -> str:
+    """A chain entry as warnings name it: ``CLARABEL (equilibrate_enable=False)``."""
+    settings = ", ".join(f"{k}={v}" for k, v in options.items())
+    return f"{solver} ({settings})" if settings else solver
+
+
 FEASIBILITY_TOL = 1e-5  # largest constraint violation accepted from an inaccurate solve
 
 
@@ -155,6 +169,7 @@ class RebalanceProblem:
     ):
         self.structure = structure
         self.elastic = elastic
+        self._last_entry: tuple[str, dict] | None = None  # the chain entry solved last
         self.values = Values(data, parametric)
         s, val = structure, self.values
         n, k = s.loadings.shape
@@ -225,11 +240,13 @@ class RebalanceProblem:
     def solve(
         self,
         data: ProblemData | None = None,
-        solvers: tuple[tuple[str, dict], ...] = SOLVERS,
+        solvers: tuple[tuple[str, dict], ...] | None = None,
         explain: bool = True,
     ) -> Solution:
         """Solve (for ``data`` when given: parametric problems only); the first solver
-        that answers wins, the rest are fallbacks.
+        of ``solvers`` (default: the module's ``SOLVERS``, read at each call) that
+        answers wins, the rest are fallbacks. An answer from a fallback says so in the
+        solution's warnings, naming the solvers that failed and how.
 
         An infeasible request raises ``InfeasibleError``; with ``explain`` its
         conflicts come from an elastic re-solve.
@@ -238,9 +255,10 @@ class RebalanceProblem:
             self.update(data)
         data = self.values.data
         warnings: list[str] = []
-        status, used = "not solved", ""
+        failed: list[str] = []  # how each solver of the chain that gave no answer ended
+        status, used, label = "not solved", "", ""
         t_compile = t_solve = 0.0
-        for solver, options in solvers:
+        for solver, options in SOLVERS if solvers is None else solvers:
             if solver not in cp.installed_solvers():
                 continue
             if solver == "SCS" and explain and not self.elastic:
@@ -250,16 +268,24 @@ class RebalanceProblem:
                 if probe.conflicts:
                     raise probe
             t0 = time.perf_counter()
+            # cvxpy keeps a solver per problem and, warm-started, re-solves with the
+            # settings that solver was made with plus the new ones: a fallback entry
+            # with other settings would silently run as the one that failed. Only a
+            # repeat of the same entry (a re-solve after ``update``) reuses it.
+            entry, warm = (solver, dict(options)), (solver, options) == self._last_entry
+            self._last_entry = entry
             try:
                 with warnings_off():
-                    self.problem.solve(solver=solver, **options)
+                    self.problem.solve(solver=solver, warm_start=warm, **options)
             except cp.SolverError as exc:
-                warnings.append(f"solver {solver} failed ({exc}); trying the next")
+                label = solver_label(solver, options)
+                warnings.append(f"solver {label} failed ({exc}); trying the next")
+                failed.append(f"{label} failed")
                 continue
             stats = self.problem.compilation_time or 0.0
             t_compile += stats
             t_solve += time.perf_counter() - t0 - stats
-            status, used = self.problem.status, solver
+            status, used, label = self.problem.status, solver, solver_label(solver, options)
             if status == cp.OPTIMAL_INACCURATE and self._violation() > FEASIBILITY_TOL:
                 # an "inaccurate optimum" that breaks the limits is not an answer; it is
                 # how an interior-point solver often meets an infeasible request
@@ -270,13 +296,17 @@ class RebalanceProblem:
                 status = "optimal_violated"
             if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.INFEASIBLE):
                 break
-            warnings.append(f"solver {solver} ended with status {status}; trying the next")
+            warnings.append(f"solver {label} ended with status {status}; trying the next")
+            failed.append(f"{label} ended with status {status}")
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, "inaccurate_infeasible"):
             raise self._explain(data) if explain else InfeasibleError("", [])
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            raise RuntimeError(f"no solver could solve the problem (last status: {status})")
+            tried = "; ".join(failed) or "no solver of the chain is installed"
+            raise SolverFailure(f"the optimizer failed, no solver could solve the problem: {tried}")
+        if failed:  # an earlier solver of the chain gave no answer
+            warnings.append(f"answer from the fallback solver {label}")
         if status == cp.OPTIMAL_INACCURATE:
-            warnings.append(f"solver {used} reported an inaccurate optimum")
+            warnings.append(f"solver {label} reported an inaccurate optimum")
         v = self.vars
         binding = [
             label for limit in self.limits if limit.soft for label in limit.binding_labels(v)
@@ -310,15 +340,20 @@ class RebalanceProblem:
         return worst
 
     def _explain(self, data: ProblemData) -> InfeasibleError:
-        """Solve the elastic form and name the limits that had to give."""
+        """Solve the elastic form and name the limits that had to give.
+
+        The elastic form is feasible by construction, so the whole solver chain is
+        asked until one answers it: Clarabel fails on some elastic forms (a solver
+        error, or a status no feasible problem can have), and SCS then still names the
+        conflicts instead of leaving the infeasibility unexplained."""
         elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
-        for solver, options in SOLVERS[:2]:
+        for solver, options in SOLVERS:
             try:
                 with warnings_off():
-                    elastic.problem.solve(solver=solver, **options)
+                    elastic.problem.solve(solver=solver, warm_start=False, **options)
             except cp.SolverError:
                 continue
-            if elastic.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or (
+            if elastic.problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and (
                 elastic._violation() <= FEASIBILITY_TOL
             ):
                 break
