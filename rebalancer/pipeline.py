@@ -19,7 +19,7 @@ from rebalancer.optimize.min_trade import solve_with_min_trade
 from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import BAND_MARGIN, Inputs, Request, load_inputs, prepare
+from rebalancer.request import Inputs, Request, load_inputs, prepare
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.stress import parse_shock
 
@@ -162,7 +162,7 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         request.nav,
         request.scenario.constraints.min_trade_usd,
         request.lot_usd[request.candidates],
-        immaterial=BAND_MARGIN,
+        immaterial=MIN_TRADE_IMMATERIAL,
     )
     # the problem covers the candidate names only; the others keep weight 0
     return dataclasses.replace(
@@ -170,6 +170,12 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         weights=request.expand(solution.weights),
         buy=None if solution.buy is None else request.expand(solution.buy),
     )
+
+
+# small orders worth less than this share of NAV in all are left to the rounding, which
+# drops them, puts the cash back to work and moves whole lots back inside any tilt band
+# the drop pushed a group out of, rather than re-solving for them
+MIN_TRADE_IMMATERIAL = 0.0025
 
 
 def _resolved_fields(request: Request) -> frozenset[str] | bool:

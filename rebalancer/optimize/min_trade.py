@@ -29,7 +29,7 @@ def solve_with_min_trade(
     min_trade_usd: float,
     lot_usd: np.ndarray,
     immaterial: float = 0.0005,
-    max_passes: int = 6,
+    max_passes: int = 3,
 ) -> Solution:
     """Re-solve with trades under the minimum frozen until none is left, so the weight
     they held is put to work in fewer, larger orders instead of being dropped by the
