@@ -1,6 +1,7 @@
 """The same problem solved by PyPortfolioOpt and by this project's optimizer, side by side.
 
-    .venv/bin/python benchmarks/bench_vs_pypfopt.py [--sizes 500 2000 4000] [--runs 3]
+    .venv/bin/python -m benchmarks.bench_vs_pypfopt [--sizes 500 2000 4000] [--runs 3]
+        [--covariance ledoit-wolf|ledoit-wolf-weekly|factor]
 
 Problem (both sides): maximise μᵀw − (δ/2) wᵀΣw − k Σ|w − w₀| over long-only weights
 summing to 1, each ≤ 5%, every sector ≤ 30%; μ from the valuation signals, Σ the
@@ -15,7 +16,10 @@ and d = 252·s·trace(S)/N, where s is the Ledoit-Wolf shrinkage (with fewer nam
 days, B = chol(Σ) and d = 0, the smaller form); the problem is the
 ``RebalanceProblem`` of the pipeline with those numbers. Both objective values are
 evaluated on each side's weights with the dense Σ and must agree to 1e-4 relative.
-With ``--covariance factor`` the covariance is instead the pipeline's 16-factor
+With ``--covariance ledoit-wolf-weekly`` Σ is Ledoit-Wolf of weekly (Friday)
+returns over the same three years: the same estimator with T = 156, so the exact
+factor form has 155 factors instead of 755 (PyPortfolioOpt's dense Σ is the same
+size either way). With ``--covariance factor`` the covariance is instead the pipeline's 16-factor
 model (sectors, regions, size, value, momentum, specific risk), handed to
 PyPortfolioOpt as the dense matrix it equals and to this project in factor form.
 Prints times (median of ``--runs``; PyPortfolioOpt once at the largest size), their

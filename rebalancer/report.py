@@ -13,6 +13,7 @@ from rebalancer.optimize.problem import Solution
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
+from rebalancer.scenario.selectors import Selector, Term
 from rebalancer.stress import stress_table
 from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
@@ -422,13 +423,15 @@ def _holdings_frame(
 
 def _exposures_frame(uni, scenario, w0, w_after, ref, w_opt) -> pd.DataFrame:
     """Active exposures of tilted groups first, then size, region and sector groups."""
-    selectors = list(scenario.tilts)
-    selectors += [f"size:{b}" for b in ("large", "mid", "small", "micro")]
-    selectors += [f"region:{r}" for r in ("US", "DM", "EM")]
-    selectors += [f"sector:{s}" for s in sorted(uni["sector"].unique())]
+    texts = [*scenario.tilts, *(f"size:{b}" for b in ("large", "mid", "small", "micro"))]
+    texts += [f"region:{r}" for r in ("US", "DM", "EM")]
+    groups = {text: parse_selector(text) for text in texts}
+    for sector in sorted(uni["sector"].unique()):
+        # built, not parsed: a sector name may hold the "&" that joins selector terms
+        groups.setdefault(f"sector:{sector}", Selector((Term("sector", sector),)))
     rows = []
-    for text in dict.fromkeys(selectors):
-        m = match(parse_selector(text), uni)
+    for text, selector in groups.items():
+        m = match(selector, uni)
         tilt = scenario.tilts.get(text)
         rows.append(
             {

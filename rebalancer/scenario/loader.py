@@ -81,16 +81,19 @@ class _Loader(yaml.SafeLoader):
             except TypeError:
                 continue  # an unhashable key: the base class says so
             if seen is not key_node:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"key '{key}' is given twice (first at line {seen.start_mark.line + 1})",
-                    key_node.start_mark,
-                )
+                first_line = seen.start_mark.line + 1
+                problem = f"key '{_short(key)}' is given twice (first at line {first_line})"
+                raise ConstructorError(None, None, problem, key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
     def _mark(self) -> yaml.Mark | None:
         return self.peek_event().start_mark if self.check_event() else None
+
+
+def _short(value: Any) -> str:
+    """A key or name as a message quotes it: a long one is cut."""
+    text = str(value)
+    return f"{text[:40]}..." if len(text) > 43 else text
 
 
 def _children(node: Node) -> list[Node]:
@@ -237,7 +240,7 @@ def parent_path(path: Path, name: Any, folder: Path | None = None) -> Path:
     if "\x00" in name or Path(name).is_absolute():
         raise ScenarioError(
             path,
-            f"'{name}' is not a relative path; name a scenario file in the scenario folder "
+            f"'{_short(name)}' is not a relative path; name a scenario file in the scenario folder "
             f"{folder} (e.g. base.yaml)",
             key="extends",
         )
@@ -245,7 +248,7 @@ def parent_path(path: Path, name: Any, folder: Path | None = None) -> Path:
     if not target.is_relative_to(folder):
         raise ScenarioError(
             path,
-            f"'{name}' is outside the scenario folder {folder}; a parent scenario must be "
+            f"'{_short(name)}' is outside the scenario folder {folder}; a parent scenario must be "
             "in that folder or below it",
             key="extends",
         )
@@ -254,7 +257,7 @@ def parent_path(path: Path, name: Any, folder: Path | None = None) -> Path:
     shipped = library_folder() / name
     if Path(name).name == name and _is_file(shipped):  # a bare name: the shipped library's
         return shipped.resolve()
-    raise ScenarioError(path, f"parent scenario '{name}' not found", key="extends")
+    raise ScenarioError(path, f"parent scenario '{_short(name)}' not found", key="extends")
 
 
 def library_folder() -> Path:
