@@ -248,6 +248,19 @@ def complete(out_dir: Path, account: str) -> dict | None:
     return summary
 
 
+def one_thread_each() -> None:
+    """Worker processes run side by side, one per core: each keeps to one thread (the
+    solver's linear algebra, BLAS), or N workers × M threads oversubscribe the cores."""
+    from rebalancer.optimize import problem
+
+    problem.CLARABEL_THREADS = 1
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        return
+    threadpool_limits(1)
+
+
 def _local(jobs, run, workers: int) -> Iterable[AccountResult]:
     if workers <= 1:
         for job in jobs:
@@ -255,7 +268,7 @@ def _local(jobs, run, workers: int) -> Iterable[AccountResult]:
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread_each) as pool:
         futures = [pool.submit(run, job) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
@@ -271,6 +284,7 @@ def _dask(jobs, run, scheduler: str) -> Iterable[AccountResult]:
     except OSError as exc:
         raise RebalancerError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     try:
+        client.run(one_thread_each)
         futures = client.map(run, jobs, pure=False)
         for future in as_completed(futures):
             yield future.result()

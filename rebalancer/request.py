@@ -371,7 +371,7 @@ def prepare(
     )
 
 
-MAX_CANDIDATES = 600
+MAX_CANDIDATES = 450
 
 
 def candidate_limit(nav: float, c, w0: np.ndarray) -> int:

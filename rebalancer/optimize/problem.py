@@ -51,6 +51,15 @@ SOLVERS: tuple[tuple[str, dict], ...] = (
     ("SCS", {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 10000}),
 )
 BIG = 10.0  # stands for "no limit" in a parameter that must hold a number
+# threads Clarabel may use (None: its default, all cores). A book's worker processes
+# set 1: N workers each running M threads would oversubscribe the cores
+CLARABEL_THREADS: int | None = None
+
+
+def _with_threads(solver: str, options: dict) -> dict:
+    if solver == "CLARABEL" and CLARABEL_THREADS is not None:
+        return {**options, "max_threads": CLARABEL_THREADS}
+    return options
 
 
 def interior_point_solvers() -> tuple[tuple[str, dict], ...]:
@@ -261,6 +270,7 @@ class RebalanceProblem:
         for solver, options in SOLVERS if solvers is None else solvers:
             if solver not in cp.installed_solvers():
                 continue
+            options = _with_threads(solver, options)
             if solver == "SCS" and explain and not self.elastic:
                 # the interior-point attempts failed; before the slow first-order solver,
                 # ask the elastic form: if a limit must give, the request is infeasible
@@ -350,7 +360,9 @@ class RebalanceProblem:
         for solver, options in SOLVERS:
             try:
                 with warnings_off():
-                    elastic.problem.solve(solver=solver, warm_start=False, **options)
+                    elastic.problem.solve(
+                        solver=solver, warm_start=False, **_with_threads(solver, options)
+                    )
             except cp.SolverError:
                 continue
             if elastic.problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and (
