@@ -73,7 +73,9 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     most = np.floor(r.liquidity_cap_usd / (r.lot * r.price) + EPS) * r.lot
     q = np.clip(q, -most, most)
     if r.sellable_shares is not None:  # lots blocked by wash-sale or short-term rules
-        q = np.maximum(q, -r.sellable_shares)
+        whole = np.floor(r.sellable_shares / r.lot + EPS) * r.lot
+        closes = np.isclose(r.sellable_shares, r.shares_before)
+        q = np.maximum(q, -np.where(closes, r.sellable_shares, whole))
 
     held = r.shares_before > 0
     exit_value = r.shares_before * r.price
@@ -129,12 +131,17 @@ def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
 
 
 def _room_to_sell(q: np.ndarray, r: RoundingRules) -> np.ndarray:
-    """Shares more that may be sold per name: held, allowed, within liquidity."""
-    post = r.shares_before + q
+    """Shares more that may be sold per name: held, allowed, within liquidity; in whole
+    lots, unless they are all that is left (selling them closes the position). A
+    fractional holding of which a tax rule blocks some lots is thus sold down to whole
+    lots, not to its blocked fraction."""
+    held = r.shares_before + q
+    post = held
     if r.sellable_shares is not None:
         post = np.minimum(post, r.sellable_shares + np.minimum(q, 0.0))
     liq_left = np.maximum(r.liquidity_cap_usd - np.abs(np.minimum(q, 0.0)) * r.price, 0.0)
     room = np.minimum(post, np.floor(liq_left / (r.lot * r.price) + EPS) * r.lot)
+    room = np.where(np.isclose(room, held), room, np.floor(room / r.lot + EPS) * r.lot)
     return np.where(r.may_sell & (q <= 0), np.maximum(room, 0.0), 0.0)
 
 
@@ -185,7 +192,6 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
     that brings the tracking error back under it."""
     q = q.copy()
     groups = np.asarray(r.band_groups, float)
-    lot_w = r.lot * r.price / r.nav_usd
     sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
     for _ in range(4 * len(q) + 10):
         exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
@@ -197,7 +203,9 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             return q
         step = 1.0 if below[g] > 0 else -1.0
         inside = worst <= EPS
-        moved = groups * (step * lot_w)  # each group's exposure change per name
+        new_q = _lot_step(q, r, step)
+        step_usd = (new_q - q) * r.price
+        moved = groups * (step_usd / r.nav_usd)  # each group's exposure change per name
         new_exp = exposure[:, None] + moved
         ok_bands = np.all(
             ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
@@ -209,7 +217,6 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             ok_bands &= new_exp[g] <= r.band_hi[g] + EPS
         else:
             ok_bands &= new_exp[g] >= r.band_lo[g] - EPS
-        new_q = q + step * r.lot
         post = r.shares_before + new_q
         value = np.abs(new_q) * r.price
         ok = (groups[g] > 0) & ok_bands & (post >= -EPS)
@@ -226,18 +233,18 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             sector_value = np.bincount(
                 r.sector_codes, weights=(r.shares_before + q) * r.price, minlength=0
             )
-            ok &= sector_value[r.sector_codes] + r.lot * r.price <= sector_cap * (1 + 1e-9)
+            ok &= sector_value[r.sector_codes] + step_usd <= sector_cap * (1 + 1e-9)
         if step > 0:  # the cash a buy (or a smaller sale) needs, costs included
             trade_usd = q * r.price
             cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
-            extra = r.lot * r.price * (1 + 0.01)  # its own cost is far below 1%
+            extra = step_usd * (1 + 0.01)  # its own cost is far below 1%
             ok &= cash_after - extra >= r.cash_floor_usd
         # with a tracking-error cap: steps that keep it, the one raising it least per unit
         # of exposure first (the optimizer spread a group's weight to keep it low)
         capped = r.max_tracking_error is not None and r.risk is not None
         if capped:
-            var, after = _tracking_variance(q, r, step * r.lot * r.price)
-            te_cost = (after - var) / lot_w
+            var, after = _tracking_variance(q, r, step_usd)
+            te_cost = (after - var) / np.maximum(np.abs(step_usd) / r.nav_usd, EPS)
             ok_te = ok & ((after <= r.max_tracking_error**2) | (after <= var))
         else:
             ok_te = ok
@@ -301,6 +308,17 @@ def _fix_tracking_error(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray
     return q
 
 
+def _lot_step(q: np.ndarray, r: RoundingRules, step: float) -> np.ndarray:
+    """Per name, the next order from ``q`` in direction ``step`` (+1 up, −1 down) on
+    the whole-lot grid: a lot more or less, or from an order off the grid — the full
+    exit of a fractional holding — the nearest whole-lot order that way (the sale of
+    the whole lots it holds), so a fix-up never leaves a fraction in an order."""
+    lots = q / r.lot
+    on_grid = np.isclose(lots, np.round(lots))
+    nearest = np.floor(lots + EPS) + 1.0 if step > 0 else np.ceil(lots - EPS) - 1.0
+    return np.where(on_grid, q + step * r.lot, nearest * r.lot)
+
+
 def _offset_step(
     q: np.ndarray, r: RoundingRules, outside: np.ndarray, step: float, cost_usd
 ) -> tuple[int, float] | None:
@@ -309,7 +327,7 @@ def _offset_step(
     limit the rounding keeps: one lot more, or for a name not traded yet, the fewest
     lots the minimum trade allows. None if no such trade lowers it."""
     fewest = np.maximum(np.ceil(r.min_trade_usd / (r.lot * r.price) - EPS), 1.0)
-    new_q = q + step * np.where(q == 0, fewest, 1.0) * r.lot
+    new_q = np.where(q == 0, step * fewest * r.lot, _lot_step(q, r, step))
     post = r.shares_before + new_q
     value = np.abs(new_q) * r.price
     step_usd = (new_q - q) * r.price

@@ -334,3 +334,42 @@ def test_tracking_error_that_rounding_took_past_its_cap_is_brought_back():
     q = round_orders(np.array([0.45, 0.45]), r, no_cost)
     assert sorted(q) == [40.0, 50.0]
     assert np.sqrt(risk.variance(q * 1000.0 / 100_000.0 - 0.5)) <= 0.02 + 1e-12
+
+
+def test_band_fix_up_from_the_exit_of_a_fractional_holding_keeps_whole_lots():
+    """Found by tests/test_properties.py: 3.4 shares held, the optimizer exits them
+    (-3.4, an order that closes the position, exempt from whole lots), and the band of
+    its group needs the name back. Stepping a lot at a time from -3.4 gave a buy of 1.6
+    shares; the steps must land on whole-lot orders: -3 (keep the 0.4), ..., +2."""
+    r = rules(
+        1,
+        nav_usd=1000.0,
+        cash_before_usd=660.0,
+        price=np.array([100.0]),
+        lot=np.array([1.0]),
+        shares_before=np.array([3.4]),
+        band_groups=np.array([[1.0]]),
+        band_reference=np.array([0.0]),
+        band_lo=np.array([0.5]),
+        band_hi=np.array([0.9]),
+    )
+    q = round_orders(np.array([0.0]), r, no_cost)
+    assert q[0] == pytest.approx(2.0)  # 5.4 shares: 54% of NAV, inside [50%, 90%]
+
+
+def test_sales_stop_at_whole_lots_when_tax_rules_block_a_fraction():
+    """Found by tests/test_properties.py: 3.5 shares held, of which a tax rule blocks a
+    0.9-share lot; raising cash sold all 2.6 sellable shares, an order in no whole lots
+    that does not close the position either. It stops at 2 shares."""
+    r = rules(
+        1,
+        nav_usd=1000.0,
+        cash_before_usd=0.0,
+        cash_floor_usd=250.0,
+        price=np.array([100.0]),
+        lot=np.array([1.0]),
+        shares_before=np.array([3.5]),
+        sellable_shares=np.array([2.6]),
+    )
+    q = round_orders(np.array([0.35]), r, no_cost)
+    assert q[0] == pytest.approx(-2.0)
