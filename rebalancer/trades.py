@@ -192,7 +192,6 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
     that brings the tracking error back under it."""
     q = q.copy()
     groups = np.asarray(r.band_groups, float)
-    sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
     for _ in range(4 * len(q) + 10):
         exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
         below = r.band_lo - exposure
@@ -217,28 +216,7 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             ok_bands &= new_exp[g] <= r.band_hi[g] + EPS
         else:
             ok_bands &= new_exp[g] >= r.band_lo[g] - EPS
-        post = r.shares_before + new_q
-        value = np.abs(new_q) * r.price
-        ok = (groups[g] > 0) & ok_bands & (post >= -EPS)
-        ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
-        ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
-        ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
-        ok &= (value >= r.min_trade_usd) | (new_q == 0)
-        if r.sellable_shares is not None:
-            ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
-        traded = np.abs(q) * r.price
-        if r.max_traded_usd is not None:
-            ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
-        if sector_cap is not None and step > 0:
-            sector_value = np.bincount(
-                r.sector_codes, weights=(r.shares_before + q) * r.price, minlength=0
-            )
-            ok &= sector_value[r.sector_codes] + step_usd <= sector_cap * (1 + 1e-9)
-        if step > 0:  # the cash a buy (or a smaller sale) needs, costs included
-            trade_usd = q * r.price
-            cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
-            extra = step_usd * (1 + 0.01)  # its own cost is far below 1%
-            ok &= cash_after - extra >= r.cash_floor_usd
+        ok = (groups[g] > 0) & ok_bands & _step_keeps_limits(q, new_q, r, step, cost_usd)
         # with a tracking-error cap: steps that keep it, the one raising it least per unit
         # of exposure first (the optimizer spread a group's weight to keep it low)
         capped = r.max_tracking_error is not None and r.risk is not None
@@ -276,6 +254,36 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             i = candidates[np.argmax(shorted[candidates])]
         q[i] = new_q[i]
     return q
+
+
+def _step_keeps_limits(
+    q: np.ndarray, new_q: np.ndarray, r: RoundingRules, step: float, cost_usd
+) -> np.ndarray:
+    """Per name, whether moving its order from ``q`` to ``new_q`` (all in direction
+    ``step``) keeps every per-order limit the rounding keeps: no short, allowed to buy
+    or sell, liquidity, position, the minimum trade, lots free of tax blocks, turnover,
+    and for a step up the sector cap and the cash floor (costs included)."""
+    post = r.shares_before + new_q
+    value = np.abs(new_q) * r.price
+    step_usd = (new_q - q) * r.price
+    ok = post >= -EPS
+    ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
+    ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
+    ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
+    ok &= (value >= r.min_trade_usd) | (new_q == 0)
+    if r.sellable_shares is not None:
+        ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
+    traded = np.abs(q) * r.price
+    if r.max_traded_usd is not None:
+        ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
+    if step > 0:
+        if r.sector_max is not None:
+            sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
+            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * r.nav_usd * (1 + 1e-9)
+        trade_usd = q * r.price  # the cash a buy (or a smaller sale) needs, its cost < 1%
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        ok &= cash_after - step_usd * 1.01 >= r.cash_floor_usd
+    return ok
 
 
 def _fix_tracking_error(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
@@ -328,26 +336,8 @@ def _offset_step(
     lots the minimum trade allows. None if no such trade lowers it."""
     fewest = np.maximum(np.ceil(r.min_trade_usd / (r.lot * r.price) - EPS), 1.0)
     new_q = np.where(q == 0, step * fewest * r.lot, _lot_step(q, r, step))
-    post = r.shares_before + new_q
-    value = np.abs(new_q) * r.price
     step_usd = (new_q - q) * r.price
-    ok = outside & (post >= -EPS)
-    ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
-    ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
-    ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
-    ok &= (value >= r.min_trade_usd) | (new_q == 0)
-    if r.sellable_shares is not None:
-        ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
-    traded = np.abs(q) * r.price
-    if r.max_traded_usd is not None:
-        ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
-    if step > 0:
-        trade_usd = q * r.price
-        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
-        ok &= cash_after - step_usd * 1.01 >= r.cash_floor_usd
-        if r.sector_max is not None:
-            sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
-            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * r.nav_usd * (1 + 1e-9)
+    ok = outside & _step_keeps_limits(q, new_q, r, step, cost_usd)
     if ok.any():
         ok &= _keeps_bands(q, r, step_usd)
     if not ok.any():
