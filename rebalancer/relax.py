@@ -102,15 +102,6 @@ def in_scenario_terms(request: Request, conflicts: list[Conflict]) -> list[Confl
     return out
 
 
-def relaxations(
-    scenario: Scenario, conflicts: list[Conflict], universe: pd.DataFrame | None = None
-) -> list[Relaxation]:
-    """One scenario change per conflicting setting (the largest any conflict asks);
-    empty when some conflict cannot be relaxed (see ``plan``)."""
-    changes, blocked = plan(scenario, conflicts, universe)
-    return [] if blocked else changes
-
-
 def plan(
     scenario: Scenario, conflicts: list[Conflict], universe: pd.DataFrame | None = None
 ) -> tuple[list[Relaxation], list[str]]:
