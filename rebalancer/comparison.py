@@ -28,8 +28,8 @@ import pandas as pd
 import yaml
 
 from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
-from rebalancer.optimize.problem import ProblemData, RebalanceProblem
-from rebalancer.pipeline import optimize
+from rebalancer.optimize.problem import ProblemData
+from rebalancer.pipeline import SharedProblem, optimize
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
@@ -155,22 +155,18 @@ def run_whatif(
     groups: dict[tuple, list[Request]] = {}
     for r in requests:
         groups.setdefault(r.structure_key(), []).append(r)
-    problems: dict[tuple, RebalanceProblem | None] = {}
-    for key, members in groups.items():
-        if len(members) > 1:
-            names = _varying_fields([m.data for m in members])
-            problems[key] = RebalanceProblem(
-                members[0].structure, members[0].data, parametric=names or False
-            )
-        else:
-            problems[key] = None
+    shared: dict[tuple, SharedProblem | None] = {
+        key: SharedProblem(_varying_fields([m.full_data for m in members]))
+        if len(members) > 1
+        else None
+        for key, members in groups.items()
+    }
     t_prepare = time.perf_counter() - t0
     runs = []
     for (label, scenario, overrides), request in zip(plans, requests, strict=True):
         t1 = time.perf_counter()
-        problem = problems[request.structure_key()]
         try:
-            solution = optimize(request, problem)
+            solution = optimize(request, shared[request.structure_key()])
             timings = {
                 "optimize": time.perf_counter() - t1,
                 "compile": solution.compile_seconds,

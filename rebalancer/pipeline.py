@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.min_trade import solve_with_min_trade
 from rebalancer.optimize.problem import RebalanceProblem, Solution
+from rebalancer.optimize.working_set import solve_working_set
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
@@ -132,21 +134,47 @@ def _propose_once(data, scenario, account, as_of, taxable, lot_method) -> Propos
     return build_proposal(request, solution, timings)
 
 
-def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solution:
-    """Solve the request, then re-solve for what no convex problem states: no buying
-    back a security sold at a loss (taxable accounts) and the minimum trade size.
+@dataclass
+class SharedProblem:
+    """One compiled problem that requests of one structure take turns to re-solve (the
+    runs of a what-if): ``fields`` are the ProblemData numbers that differ between
+    them (Parameters), ``keep`` and ``problem`` the last working set and its problem,
+    which the next request starts from."""
 
-    Without ``problem`` the problem is built with constants (fastest for one
-    solve); a parametric ``problem`` of the same structure is updated and re-solved
-    instead (what-if sweeps). Raises ``InfeasibleError`` naming the conflicts.
+    fields: frozenset[str]
+    keep: np.ndarray | None = None
+    problem: RebalanceProblem | None = None
+
+
+def optimize(request: Request, shared: SharedProblem | None = None) -> Solution:
+    """Solve the request over the whole universe (through a working set of candidate
+    names, pricing the others in: ``rebalancer.optimize.working_set``), then re-solve
+    for what no convex problem states: no buying back a security sold at a loss
+    (taxable accounts) and the minimum trade size.
+
+    The problem is built with constants but for the numbers the re-solves change
+    (fastest for one solve); with ``shared`` (what-if sweeps) it starts from the
+    shared working set and problem, compiled with the numbers that differ between the
+    requests as Parameters, and leaves its own for the next request.
+    Raises ``InfeasibleError`` naming the conflicts.
     """
-    data = request.data
-    if problem is None:
-        problem = RebalanceProblem(request.structure, data, parametric=_resolved_fields(request))
+    first = np.zeros(len(request.price), dtype=bool)
+    first[request.candidates] = True
+    fields = _resolved_fields(request)
+    problem = None
+    if shared is not None:
+        first = first if shared.keep is None else shared.keep | first
+        problem = shared.problem
+        fields = shared.fields | (fields or frozenset())
     try:
-        solution = problem.solve(data)
+        ws = solve_working_set(
+            request.full_structure, request.full_data, first, problem=problem, parametric=fields
+        )
+        if shared is not None:
+            shared.keep, shared.problem = ws.keep, ws.problem
+        problem, data, solution, keep = ws.problem, ws.data, ws.solution, ws.keep
         if request.tax_lots is not None:
-            problem, data, solution = _no_wash_round_trips(problem, request, data, solution)
+            problem, data, solution = _no_wash_round_trips(problem, request, data, solution, keep)
     except InfeasibleError as exc:
         from rebalancer.relax import in_scenario_terms
 
@@ -161,14 +189,14 @@ def optimize(request: Request, problem: RebalanceProblem | None = None) -> Solut
         solution,
         request.nav,
         request.scenario.constraints.min_trade_usd,
-        request.lot_usd[request.candidates],
+        request.lot_usd[keep],
         immaterial=MIN_TRADE_IMMATERIAL,
     )
-    # the problem covers the candidate names only; the others keep weight 0
+    # the problem covers the working set only; the other names keep weight 0
     return dataclasses.replace(
         solution,
-        weights=request.expand(solution.weights),
-        buy=None if solution.buy is None else request.expand(solution.buy),
+        weights=ws.expand(solution.weights),
+        buy=None if solution.buy is None else ws.expand(solution.buy),
     )
 
 
@@ -202,14 +230,17 @@ def _tax_rules_in_force(request: Request) -> list[str]:
     ]
 
 
-def _no_wash_round_trips(problem, request: Request, data, solution, max_passes: int = 3):
+def _no_wash_round_trips(
+    problem, request: Request, data, solution, keep: np.ndarray, max_passes: int = 3
+):
     """Selling a lot at a loss and buying the same security back is a wash sale: where
     the answer does both, keep the larger side and forbid the other, and re-solve."""
     lots = request.tax_lots.frame
     loss = lots["gain_frac"].to_numpy() < 0
-    # positions in the problem (held names are always candidates)
-    security = np.searchsorted(request.candidates, lots["security"].to_numpy())
-    n = len(request.candidates)
+    # positions in the problem (held names are always in the working set)
+    inside = np.flatnonzero(keep)
+    security = np.searchsorted(inside, lots["security"].to_numpy())
+    n = len(inside)
     for _ in range(max_passes):
         sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
         both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))

@@ -17,6 +17,7 @@ from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
 from rebalancer.errors import ScenarioError
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
+from rebalancer.optimize.working_set import restrict
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, parse_selector
 from rebalancer.signals import SignalResult, signal_alpha
@@ -133,8 +134,10 @@ class Request:
     position_cap: np.ndarray
     screened: pd.DataFrame
     sectors: list[str]
-    structure: Structure
+    structure: Structure  # the problem over the first working set (``candidates``)
     data: ProblemData
+    full_structure: Structure  # the problem over the whole universe
+    full_data: ProblemData
     paths: dict[str, str] = field(default_factory=dict)
     taxable: bool = False
     tax_lots: TaxLots | None = None
@@ -275,41 +278,38 @@ def prepare(
     sectors = sorted(uni["sector"].unique())
     sector_groups = np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors])
 
-    # the optimizer trades only the candidate names; the others keep weight 0 and
-    # enter the risk and the tilts as constants (their benchmark weight is active)
+    # the whole-universe problem; the optimizer solves it through a working set of
+    # candidate names, pricing the others in when they would improve the answer
+    # (rebalancer.optimize.working_set)
     keep = choose_candidates(w0, ref, alpha, may_buy, groups, candidate_limit(nav, c, w0))
-    out = ~keep
-    factor_offset = -(risk.loadings[out].T @ ref[out])
-    specific_offset = float(np.sum(risk.specific_var[out] * ref[out] ** 2))
-    tilt_offset = -(groups[:, out] @ ref[out]) if len(tilt_labels) else np.zeros(0)
-    structure = Structure(
-        tickers=tuple(uni.index[keep]),
-        loadings=risk.loadings[keep],
+    full_structure = Structure(
+        tickers=tuple(uni.index),
+        loadings=risk.loadings,
         factor_chol=risk.factor_chol(),
-        specific_var=risk.specific_var[keep],
-        tilt_groups=groups[:, keep],
+        specific_var=risk.specific_var,
+        tilt_groups=groups,
         tilt_labels=tuple(tilt_labels),
-        sector_groups=sector_groups[:, keep],
+        sector_groups=sector_groups,
         sector_labels=tuple(sectors),
         has_turnover=c.max_turnover is not None,
         has_tracking_error=c.max_tracking_error is not None,
         has_sector_max=c.sector_max is not None,
-        lot_members=None if tax_lots is None else tax_lots.members[keep],
+        lot_members=None if tax_lots is None else tax_lots.members,
         has_gain_limit=tax_lots is not None and c.max_realized_gain is not None,
     )
-    problem_data = ProblemData(
-        alpha=alpha[keep],
-        w0=w0[keep],
-        ref=ref[keep],
+    full_data = ProblemData(
+        alpha=alpha,
+        w0=w0,
+        ref=ref,
         risk_aversion=scenario.risk_aversion,
-        spread=spread[keep],
-        impact=impact[keep],
+        spread=spread,
+        impact=impact,
         # in NAV units a deep name's cap can be 10^7 (a small account): no trade weight
         # exceeds 2, and caps that large wreck the solvers' scaling, so BIG stands in
-        liquidity_cap=np.minimum(liq_usd[keep] / nav, BIG),
-        buy_cap=np.where(may_buy, BIG, 0.0)[keep],
-        sell_cap=np.where(may_sell, w0, 0.0)[keep],
-        position_cap=position_cap[keep],
+        liquidity_cap=np.minimum(liq_usd / nav, BIG),
+        buy_cap=np.where(may_buy, BIG, 0.0),
+        sell_cap=np.where(may_sell, w0, 0.0),
+        position_cap=position_cap,
         cash_target=c.cash.target,
         cash_tolerance=min(0.0005, (c.cash.target - c.cash.min) / 2),
         tilt_target=targets,
@@ -330,10 +330,8 @@ def prepare(
             c.max_realized_gain / nav if c.max_realized_gain is not None else BIG
         ),
         nav_usd=nav,
-        factor_offset=factor_offset,
-        specific_offset=specific_offset,
-        tilt_offset=tilt_offset,
     )
+    structure, problem_data = restrict(full_structure, full_data, keep)
     return Request(
         account=account,
         scenario=scenario,
@@ -361,6 +359,8 @@ def prepare(
         sectors=sectors,
         structure=structure,
         data=problem_data,
+        full_structure=full_structure,
+        full_data=full_data,
         paths=dict(data.paths),
         taxable=taxable,
         tax_lots=tax_lots,

@@ -14,7 +14,7 @@ import numpy as np
 
 from rebalancer.errors import Conflict
 from rebalancer.optimize.params import Values
-from rebalancer.optimize.terms import ActiveRisk, Vars
+from rebalancer.optimize.terms import ActiveRisk, Columns, Vars, dual
 
 ELASTIC_PENALTY = 1e3
 FORCED_EXIT_WEIGHT = 10.0  # a forced exit's slack costs this many times another's
@@ -60,6 +60,13 @@ class Limit:
     def conflicts(self, v: Vars) -> list[Conflict]:
         return []
 
+    def marginal(self, v: Vars, cols: Columns) -> np.ndarray | float:
+        """−μ·∂g/∂w_j: what this limit charges for buying the first bit of each name
+        outside the problem (``cols``), μ its multiplier at the optimum. Zero for
+        limits a first small buy of an eligible outside name cannot press on (its own
+        caps are positive and its weight starts at 0)."""
+        return 0.0
+
     def _relaxed(self) -> np.ndarray:
         if self.slack is None or self.slack.value is None:
             return np.zeros(1)
@@ -81,7 +88,12 @@ class Budget(Limit):
     name, soft = "budget", False
 
     def build(self, v):
-        return [cp.sum(v.w) + v.cash == 1, v.u >= v.z, v.u >= -v.z]
+        self.budget = cp.sum(v.w) + v.cash == 1
+        return [self.budget, v.u >= v.z, v.u >= -v.z]
+
+    def marginal(self, v, cols):
+        # a weight bought is a weight of cash spent: the budget's price of NAV
+        return -dual(self.budget)
 
 
 class CashTarget(Limit):
@@ -261,7 +273,15 @@ class _ScalarCap(Limit):
         raise NotImplementedError
 
     def build(self, v):
-        return [self.value_expr(v) <= self.limit + self._slack()]
+        self.constraint = self.value_expr(v) <= self.limit + self._slack()
+        return [self.constraint]
+
+    def gradient(self, v, cols) -> np.ndarray | float:
+        """∂value/∂w_j of the limited number for a first buy of each outside name."""
+        return 0.0
+
+    def marginal(self, v, cols):
+        return -dual(self.constraint) * self.gradient(v, cols)
 
     def measured(self, v) -> float:
         return float(self.value_expr(v).value)
@@ -287,6 +307,9 @@ class Turnover(_ScalarCap):
     def value_expr(self, v):
         return cp.sum(v.u) / 2
 
+    def gradient(self, v, cols):
+        return 0.5  # a weight bought adds half of it to (buys + sells) / 2
+
 
 class TrackingError(_ScalarCap):
     """√(aᵀΣa) ≤ max_tracking_error, as a second-order cone."""
@@ -303,6 +326,11 @@ class TrackingError(_ScalarCap):
             parts.append(cp.multiply(self.risk.sqrt_d, v.active))
         parts.append(cp.reshape(self.risk.outside, (1,), order="C"))
         return cp.norm(cp.hstack(parts), 2)
+
+    def gradient(self, v, cols):
+        # ∂√(aᵀΣa)/∂w_j = (Σa)_j / √(aᵀΣa)
+        te = self.measured(v)
+        return cols.cov_active / te if te > 0 else 0.0
 
 
 class TiltBands(Limit):
@@ -329,7 +357,14 @@ class TiltBands(Limit):
         self.slack_hi = hi_slack
         self.slacks = [x for x in (lo_slack, hi_slack) if not isinstance(x, float)]
         exposure = self.groups @ v.active + self.offset
-        return [exposure >= self.lo - lo_slack, exposure <= self.hi + hi_slack]
+        self.lower = exposure >= self.lo - lo_slack
+        self.upper = exposure <= self.hi + hi_slack
+        return [self.lower, self.upper]
+
+    def marginal(self, v, cols):
+        # a group's exposure rises with every member bought: the upper band charges
+        # for it, the lower band pays
+        return -(cols.tilt_groups.T @ (dual(self.upper) - dual(self.lower)))
 
     def penalty(self):
         if not getattr(self, "slacks", None):
@@ -387,7 +422,11 @@ class SectorCaps(Limit):
         self.limit = values.get("sector_max", nonneg=True)
 
     def build(self, v):
-        return [self.sectors @ v.w <= self.limit + self._slack(self.sectors.shape[0])]
+        self.constraint = self.sectors @ v.w <= self.limit + self._slack(self.sectors.shape[0])
+        return [self.constraint]
+
+    def marginal(self, v, cols):
+        return -(cols.sector_groups.T @ dual(self.constraint))
 
     def binding_labels(self, v):
         weights = self.sectors @ v.w.value

@@ -25,6 +25,7 @@ from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.params import Values
 from rebalancer.optimize.terms import (
     ActiveRisk,
+    Columns,
     ExpectedReturn,
     TaxCost,
     Term,
@@ -178,6 +179,7 @@ class RebalanceProblem:
     ):
         self.structure = structure
         self.elastic = elastic
+        self.elastic_problem: RebalanceProblem | None = None  # the last explanation's
         self._last_entry: tuple[str, dict] | None = None  # the chain entry solved last
         self.values = Values(data, parametric)
         s, val = structure, self.values
@@ -335,6 +337,19 @@ class RebalanceProblem:
             None if v.sold is None else np.maximum(np.asarray(v.sold.value, float), 0.0),
         )
 
+    def marginal_gains(self, cols: Columns) -> np.ndarray:
+        """The gain in the objective per unit weight of a first buy of each name outside
+        the problem (``cols``), at the last optimum: the Lagrangian's derivative
+        α_j − s_j − 2λ(Σa)_j − … summed over the terms and limits (each states its
+        own part). A name with a positive gain would improve the optimum; none
+        positive means the answer is the optimum of the problem with those names in."""
+        v = self.vars
+        total = sum(t.marginal(v, cols) for t in self.terms_plus) - sum(
+            t.marginal(v, cols) for t in self.terms_minus
+        )
+        total = total + sum(limit.marginal(v, cols) for limit in self.limits)
+        return np.broadcast_to(np.asarray(total, float), cols.alpha.shape).copy()
+
     def _violation(self) -> float:
         """The largest violation of any constraint at the solver's answer."""
         worst = 0.0
@@ -357,6 +372,7 @@ class RebalanceProblem:
         error, or a status no feasible problem can have), and SCS then still names the
         conflicts instead of leaving the infeasibility unexplained."""
         elastic = RebalanceProblem(self.structure, data, parametric=False, elastic=True)
+        self.elastic_problem = elastic
         for solver, options in SOLVERS:
             try:
                 with warnings_off():

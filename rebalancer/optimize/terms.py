@@ -40,6 +40,25 @@ class Vars:
         return self.w - self.w0
 
 
+@dataclass(frozen=True)
+class Columns:
+    """The names outside a problem, as the terms and limits would see them if they
+    came in: what pricing them (``rebalancer.optimize.working_set``) needs."""
+
+    alpha: np.ndarray  # expected active return per unit weight
+    spread: np.ndarray  # linear cost per unit weight bought
+    cov_active: np.ndarray  # (Σa)_j, the names' covariance with the active weights
+    tilt_groups: np.ndarray  # T×m membership of the tilted groups
+    sector_groups: np.ndarray  # S×m membership of the sectors
+
+
+def dual(constraint: cp.Constraint) -> np.ndarray | float:
+    """The multiplier of a constraint at the optimum (≥ 0 for an inequality), in the
+    sign convention of ``maximise objective − Σ μ·(lhs − rhs)``."""
+    value = constraint.dual_value
+    return 0.0 if value is None else np.asarray(value, float)
+
+
 class Term:
     def expr(self, v: Vars) -> cp.Expression:
         raise NotImplementedError
@@ -47,6 +66,10 @@ class Term:
     def constraints(self, v: Vars) -> list[cp.Constraint]:
         """Definitions of auxiliary variables the term needs (none by default)."""
         return []
+
+    def marginal(self, v: Vars, cols: Columns) -> np.ndarray | float:
+        """∂(term)/∂w_j for a first buy of each name outside the problem (``cols``)."""
+        return 0.0
 
 
 class ExpectedReturn(Term):
@@ -57,6 +80,9 @@ class ExpectedReturn(Term):
 
     def expr(self, v):
         return self.alpha @ v.w
+
+    def marginal(self, v, cols):
+        return cols.alpha
 
 
 class ActiveRisk(Term):
@@ -79,6 +105,10 @@ class ActiveRisk(Term):
     def expr(self, v):
         return self.risk_aversion * self.variance(v)
 
+    def marginal(self, v, cols):
+        # ∂(λ aᵀΣa)/∂w_j = 2λ (Σa)_j
+        return 2.0 * float(self.risk_aversion.value) * cols.cov_active
+
 
 class TiltPull(Term):
     """κ · ‖G a − t‖²: pulls each tilted group's active exposure toward its target."""
@@ -98,6 +128,9 @@ class TiltPull(Term):
 
     def expr(self, v):
         return self.strength * cp.sum_squares(self.miss)
+
+    def marginal(self, v, cols):
+        return 2.0 * float(self.strength.value) * (cols.tilt_groups.T @ self.miss.value)
 
 
 class TradingCost(Term):
@@ -123,6 +156,10 @@ class TradingCost(Term):
     def expr(self, v):
         linear = self.spread @ v.u
         return linear if self.t is None else linear + self.impact @ self.t
+
+    def marginal(self, v, cols):
+        # the impact m·u^{3/2} has slope 0 at u = 0: a first buy pays the spread only
+        return cols.spread
 
 
 class TaxCost(Term):
