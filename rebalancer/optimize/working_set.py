@@ -188,8 +188,9 @@ def solve_working_set(
     answer (module docstring). ``problem``: an already compiled problem for the first
     working set (a what-if's shared one). Raises ``InfeasibleError`` — with the
     conflicts of the last working set's elastic form — only when no outside name
-    prices in. ``max_add``: names added per round (default: a quarter of the set,
-    at least 20)."""
+    prices in. ``max_add``: names added per round (default: a third of the set,
+    at least 60: a first answer far from the optimum prices hundreds of names
+    positive, most of which the next answer no longer wants)."""
     keep = np.asarray(keep, bool).copy()
     added = rounds = unproven = 0
     spent = [0.0, 0.0]  # compile and solve seconds over the rounds
@@ -197,7 +198,7 @@ def solve_working_set(
     if problem is None or not problem.values.accepts(d):
         problem = RebalanceProblem(s, d, parametric=parametric)
     while True:
-        step = max_add or max(20, int(keep.sum()) // 4)
+        step = max_add or max(60, int(keep.sum()) // 3)
         try:
             solution = problem.solve(d)
             spent[0] += solution.compile_seconds
