@@ -40,7 +40,7 @@ from pypfopt.risk_models import CovarianceShrinkage
 
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
-from rebalancer.optimize.working_set import solve_working_set
+from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.request import MAX_CANDIDATES, choose_candidates
 from rebalancer.scenario.schema import Signals
 from rebalancer.signals import composite
@@ -146,9 +146,10 @@ def solve_ours(uni, mu, w0, loadings, specific):
     )
     groups = np.zeros((0, n))
     first = choose_candidates(w0, data.ref, mu, np.ones(n, bool), groups, MAX_CANDIDATES)
-    ws = solve_working_set(structure, data, first)
+    ws = WorkingSet(structure, first)
+    weights = ws.solve(data, price=True).weights
     assert ws.unproven == 0
-    return ws.expand(ws.solution.weights), int(ws.keep.sum()), ws.rounds
+    return weights, int(ws.keep.sum()), ws.rounds
 
 
 def timed(fn, runs):

@@ -185,6 +185,61 @@ def _scenario(path: str, cash_target: float | None):
     return _CACHE[key]
 
 
+class ModelProblems:
+    """One worker's compiled problems: one per model — the scenario (its cash target
+    aside), the benchmark, the universe and risk model — and per size of slots, each
+    compiled once and filled with every account of the model that fits in it
+    (``rebalancer.optimize.layout.SlotProblem``). An account that fits none (too many
+    holdings or lots) gets a problem of its own."""
+
+    def __init__(self) -> None:
+        self._problems: dict[tuple, Any] = {}
+        self._models: dict[tuple, Any] = {}
+        self._fingerprints: dict[int, tuple[Any, str]] = {}
+
+    @property
+    def compiled(self) -> int:
+        return len(self._problems)
+
+    def __call__(self, request):
+        from rebalancer.pipeline import slot_problem, slot_sizes
+        from rebalancer.request import model_order
+
+        sizes = slot_sizes(request)
+        if sizes is None:
+            return None
+        model_key = self._model_key(request)
+        if model_key not in self._models:
+            self._models[model_key] = model_order(request)
+        key = (model_key, *sizes)
+        if key not in self._problems:
+            self._problems[key] = slot_problem(request, self._models[model_key], sizes)
+        return self._problems[key]
+
+    def _model_key(self, request) -> tuple:
+        import hashlib
+
+        scenario = request.scenario
+        known = self._fingerprints.get(id(scenario))
+        if known is None or known[0] is not scenario:
+            settings = scenario.to_data()
+            settings.get("constraints", {}).pop("cash", None)  # an account's number
+            known = (scenario, json.dumps(settings, sort_keys=True, default=str))
+            self._fingerprints[id(scenario)] = known
+        bench = (
+            hashlib.sha1(request.ref.tobytes()).hexdigest()
+            if request.reference == "benchmark"
+            else "current holdings"
+        )
+        return (id(request.universe), id(request.risk), bench, known[1], request.taxable)
+
+
+def _model_problems() -> ModelProblems:
+    if "models" not in _CACHE:
+        _CACHE["models"] = ModelProblems()
+    return _CACHE["models"]
+
+
 def run_account(
     job: Job, files: BookFiles, out_dir: str, as_of: str | None, workbooks: bool = False
 ) -> AccountResult:
@@ -199,7 +254,9 @@ def run_account(
         if spoilt is not None:
             raise spoilt
         scenario = _scenario(job.scenario, job.cash_target)
-        proposal = propose_account(data, scenario, job.account, as_of, taxable=job.taxable)
+        proposal = propose_account(
+            data, scenario, job.account, as_of, taxable=job.taxable, slots=_model_problems()
+        )
         proposal = dataclasses.replace(
             proposal, inputs={**proposal.inputs, "scenario": job.scenario}
         )
@@ -406,20 +463,18 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
     """book_summary.xlsx (Accounts, Blocks sheets) and block_orders.csv, together."""
     from rebalancer.export.atomic import OutputSet
     from rebalancer.export.safe import safe_text
-    from rebalancer.export.xlsx import _table_sheet
+    from rebalancer.export.xlsx import stream_table
 
     def workbook(path: Path) -> None:
         from openpyxl import Workbook
 
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "Accounts"
-        _table_sheet(ws, summary)
+        wb = Workbook(write_only=True)  # a book's allocations run to tens of thousands
+        stream_table(wb, "Accounts", summary)
         per_block = blocks.groupby(["ticker", "side"], as_index=False).agg(
             quantity=("quantity", "sum"), accounts=("account", "nunique")
         )
-        _table_sheet(wb.create_sheet("Blocks"), per_block)
-        _table_sheet(wb.create_sheet("Allocations"), blocks)
+        stream_table(wb, "Blocks", per_block)
+        stream_table(wb, "Allocations", blocks)
         wb.save(path)
 
     with OutputSet() as outputs:

@@ -28,11 +28,19 @@ import pandas as pd
 import yaml
 
 from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
+from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import SharedProblem, optimize
+from rebalancer.pipeline import optimize, slot_problem, slot_sizes
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import Inputs, Request, load_inputs, prepare
+from rebalancer.request import (
+    MAX_CANDIDATES,
+    Inputs,
+    Request,
+    load_inputs,
+    model_order,
+    prepare,
+)
 from rebalancer.scenario.loader import resolve
 from rebalancer.scenario.schema import Scenario, Shock, build
 from rebalancer.stress import parse_shock
@@ -134,6 +142,21 @@ def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _shared_problem(requests: list[Request]) -> SlotProblem | None:
+    """The problem runs of one structure share: the numbers that differ between them
+    (and those the working set's slots change) are Parameters, so each run re-solves
+    it, and names priced in take its free slots instead of a new compilation. None for
+    a single run, or an account too large for any slot size (each run then gets its
+    own problem)."""
+    first = requests[0]
+    sizes = slot_sizes(first)
+    if len(requests) < 2 or sizes is None:
+        return None
+    fields = _varying_fields([r.full_data for r in requests])
+    order = model_order(first, MAX_CANDIDATES)
+    return slot_problem(first, order, sizes, fields, model_size=MAX_CANDIDATES)
+
+
 def run_whatif(
     data: Inputs,
     scenarios: list[str | Path | Scenario],
@@ -155,18 +178,15 @@ def run_whatif(
     groups: dict[tuple, list[Request]] = {}
     for r in requests:
         groups.setdefault(r.structure_key(), []).append(r)
-    shared: dict[tuple, SharedProblem | None] = {
-        key: SharedProblem(_varying_fields([m.full_data for m in members]))
-        if len(members) > 1
-        else None
-        for key, members in groups.items()
+    shared: dict[tuple, SlotProblem | None] = {
+        key: _shared_problem(members) for key, members in groups.items()
     }
     t_prepare = time.perf_counter() - t0
     runs = []
     for (label, scenario, overrides), request in zip(plans, requests, strict=True):
         t1 = time.perf_counter()
         try:
-            solution = optimize(request, shared[request.structure_key()])
+            solution = optimize(request, slots=shared[request.structure_key()])
             timings = {
                 "optimize": time.perf_counter() - t1,
                 "compile": solution.compile_seconds,

@@ -8,17 +8,19 @@ read -> groups -> risk -> signals / returns -> optimizer -> rounded orders -> lo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InfeasibleError
+from rebalancer.optimize.layout import ACCOUNT_FIELDS, SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
-from rebalancer.optimize.problem import RebalanceProblem, Solution
-from rebalancer.optimize.working_set import solve_working_set
+from rebalancer.optimize.problem import Solution
+from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
@@ -76,8 +78,12 @@ def propose_account(
     taxable: bool | None = None,
     lot_method: str | None = None,
     relax: bool = False,
+    slots: Callable[[Request], SlotProblem | None] | None = None,
 ) -> Proposal:
     """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call).
+
+    ``slots`` (a book): gives the compiled problem of the request's model to fill, or
+    None for a problem of the account's own (``rebalancer.book.ModelProblems``).
 
     An infeasible request raises ``InfeasibleError`` naming the conflicts and the
     smallest relaxation of the scenario that removes them; with ``relax`` that
@@ -89,7 +95,7 @@ def propose_account(
     applied: dict[str, Relaxation] = {}  # per setting: from the scenario's value to the last
     for attempt in range(MAX_RELAXATIONS + 1):
         try:
-            proposal = _propose_once(data, scenario, account, as_of, taxable, lot_method)
+            proposal = _propose_once(data, scenario, account, as_of, taxable, lot_method, slots)
             break
         except InfeasibleError as exc:
             changes, blocked = plan(scenario, exc.conflicts, data.sized(scenario))
@@ -118,11 +124,11 @@ def propose_account(
 MAX_RELAXATIONS = 3
 
 
-def _propose_once(data, scenario, account, as_of, taxable, lot_method) -> Proposal:
+def _propose_once(data, scenario, account, as_of, taxable, lot_method, slots=None) -> Proposal:
     t0 = time.perf_counter()
     request = prepare(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
     t1 = time.perf_counter()
-    solution = optimize(request)
+    solution = optimize(request, slots=None if slots is None else slots(request))
     t2 = time.perf_counter()
     timings = {
         "prepare": t1 - t0,
@@ -134,47 +140,33 @@ def _propose_once(data, scenario, account, as_of, taxable, lot_method) -> Propos
     return build_proposal(request, solution, timings)
 
 
-@dataclass
-class SharedProblem:
-    """One compiled problem that requests of one structure take turns to re-solve (the
-    runs of a what-if): ``fields`` are the ProblemData numbers that differ between
-    them (Parameters), ``keep`` and ``problem`` the last working set and its problem,
-    which the next request starts from."""
-
-    fields: frozenset[str]
-    keep: np.ndarray | None = None
-    problem: RebalanceProblem | None = None
-
-
-def optimize(request: Request, shared: SharedProblem | None = None) -> Solution:
+def optimize(request: Request, slots: SlotProblem | None = None) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
     names, pricing the others in: ``rebalancer.optimize.working_set``), then re-solve
     for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
     The problem is built with constants but for the numbers the re-solves change
-    (fastest for one solve); with ``shared`` (what-if sweeps) it starts from the
-    shared working set and problem, compiled with the numbers that differ between the
-    requests as Parameters, and leaves its own for the next request.
+    (fastest for one solve); with ``slots`` (a book's model, a what-if's runs) the
+    shared compiled problem is filled with this request's numbers instead.
     Raises ``InfeasibleError`` naming the conflicts.
     """
     first = np.zeros(len(request.price), dtype=bool)
     first[request.candidates] = True
-    fields = _resolved_fields(request)
-    problem = None
-    if shared is not None:
-        first = first if shared.keep is None else shared.keep | first
-        problem = shared.problem
-        fields = shared.fields | (fields or frozenset())
+    if slots is not None:  # the model's names, as many as the account may take
+        first = slots.first_set(request.full_data, request.new_names)
+    ws = WorkingSet(
+        request.full_structure,
+        first,
+        fields=_resolved_fields(request),
+        slots=slots,
+        new_names=request.new_names,
+    )
+    data = request.full_data
     try:
-        ws = solve_working_set(
-            request.full_structure, request.full_data, first, problem=problem, parametric=fields
-        )
-        if shared is not None:
-            shared.keep, shared.problem = ws.keep, ws.problem
-        problem, data, solution, keep = ws.problem, ws.data, ws.solution, ws.keep
+        solution = ws.solve(data, price=True)
         if request.tax_lots is not None:
-            problem, data, solution = _no_wash_round_trips(problem, request, data, solution, keep)
+            data, solution = _no_wash_round_trips(ws, request, data, solution)
     except InfeasibleError as exc:
         from rebalancer.relax import in_scenario_terms
 
@@ -183,20 +175,54 @@ def optimize(request: Request, shared: SharedProblem | None = None) -> Solution:
             in_scenario_terms(request, exc.conflicts),
             exc.binding + _tax_rules_in_force(request),
         ) from None
-    solution = solve_with_min_trade(
-        problem,
+    return solve_with_min_trade(
+        ws,
         data,
         solution,
         request.nav,
         request.scenario.constraints.min_trade_usd,
-        request.lot_usd[keep],
+        request.lot_usd,
+        request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
-    # the problem covers the working set only; the other names keep weight 0
-    return dataclasses.replace(
-        solution,
-        weights=ws.expand(solution.weights),
-        buy=None if solution.buy is None else ws.expand(solution.buy),
+
+
+def slot_sizes(request: Request) -> tuple[int, int] | None:
+    """(held slots, lot slots per held slot) of the shared problem that takes
+    ``request``'s account, or None when no size fits (too many holdings or lots)."""
+    from rebalancer.optimize.layout import HELD_SIZES, LOT_SIZES, MAX_LOT_SLOTS, bucket
+
+    held = bucket(int(np.count_nonzero(request.w0)), HELD_SIZES)
+    if held is None:
+        return None
+    if request.tax_lots is None:
+        return held, 0
+    security = request.tax_lots.frame["security"].to_numpy()
+    lots = bucket(int(np.bincount(security).max()) if len(security) else 1, LOT_SIZES)
+    if lots is None or held * lots > MAX_LOT_SLOTS:
+        return None
+    return held, lots
+
+
+def slot_problem(
+    request: Request,
+    order: np.ndarray,
+    sizes: tuple[int, int],
+    fields: frozenset[str] = ACCOUNT_FIELDS,
+    model_size: int | None = None,
+) -> SlotProblem:
+    """A shared problem for accounts like ``request``'s (``rebalancer.optimize.layout``):
+    ``order`` its names (``request.model_order``), ``sizes`` from ``slot_sizes``,
+    ``fields`` the numbers that are Parameters."""
+    held, lots = sizes
+    return SlotProblem(
+        request.full_structure,
+        order,
+        held,
+        lots,
+        request.full_data,
+        fields=fields,
+        model_size=model_size,
     )
 
 
@@ -230,17 +256,13 @@ def _tax_rules_in_force(request: Request) -> list[str]:
     ]
 
 
-def _no_wash_round_trips(
-    problem, request: Request, data, solution, keep: np.ndarray, max_passes: int = 3
-):
+def _no_wash_round_trips(ws, request: Request, data, solution, max_passes: int = 3):
     """Selling a lot at a loss and buying the same security back is a wash sale: where
     the answer does both, keep the larger side and forbid the other, and re-solve."""
     lots = request.tax_lots.frame
     loss = lots["gain_frac"].to_numpy() < 0
-    # positions in the problem (held names are always in the working set)
-    inside = np.flatnonzero(keep)
-    security = np.searchsorted(inside, lots["security"].to_numpy())
-    n = len(inside)
+    security = lots["security"].to_numpy()
+    n = len(request.price)
     for _ in range(max_passes):
         sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
         both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))
@@ -253,14 +275,19 @@ def _no_wash_round_trips(
             else:
                 buy_cap[i] = 0.0
         data = dataclasses.replace(data, lot_cap=lot_cap, buy_cap=buy_cap)
-        if not problem.values.accepts(data):
-            problem = RebalanceProblem(problem.structure, data, parametric=False)
-        solution = problem.solve(data)
-    return problem, data, solution
+        solution = ws.solve(data)
+    return data, solution
 
 
 def example_paths() -> dict[str, Path]:
     """Where the shipped example data lives (also inside an installed package)."""
+    return dict(_example_paths())
+
+
+@functools.cache
+def _example_paths() -> dict[str, Path]:
+    # looked up once per process: importlib.resources takes milliseconds a call, and a
+    # book looks up a scenario of the shipped library for every account
     from importlib.resources import files
 
     base = Path(str(files("rebalancer.examples")))

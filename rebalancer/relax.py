@@ -1,6 +1,6 @@
 """The smallest relaxation of a scenario that makes an infeasible request feasible.
 
-The elastic solve (``RebalanceProblem._explain``) lets every soft limit give at a
+The elastic solve (``RebalanceProblem.explain``) lets every soft limit give at a
 steep price and reports, per limit, the value the closest feasible portfolio
 reaches. Moving each of those limits in the scenario by exactly that gap (plus a
 hair, so the relaxed limit is not met only to the solver's tolerance) gives a

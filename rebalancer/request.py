@@ -16,8 +16,8 @@ import pandas as pd
 from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
 from rebalancer.errors import ScenarioError
+from rebalancer.optimize.layout import restrict
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
-from rebalancer.optimize.working_set import restrict
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, parse_selector
 from rebalancer.signals import SignalResult, signal_alpha
@@ -58,6 +58,21 @@ class Inputs:
     accounts: pd.DataFrame | None = None  # account, taxable, household, ... (books)
     history: pd.DataFrame | None = None  # past trades (wash-sale rules)
     _risk: dict = field(default_factory=dict, repr=False)  # cached models, frames, alphas
+
+    def lots_of(self, account: str | None) -> pd.DataFrame:
+        """The holdings rows of ``account`` (None: the file's only account). A book asks
+        for each of thousands of accounts: the rows are indexed by account once."""
+        path = self.paths.get("holdings", "holdings")
+        if account is None:
+            return rd.select_account(self.holdings, account, path)
+        index = self._risk.get("accounts")
+        if index is None or index[0] is not self.holdings:
+            groups = self.holdings.groupby("account", sort=False).indices
+            index = self._risk["accounts"] = (self.holdings, groups)
+        rows = index[1].get(account)
+        if rows is None:  # not in the file: the reader's message names what is
+            return rd.select_account(self.holdings, account, path)
+        return self.holdings.iloc[rows]
 
     def sized(self, scenario: Scenario) -> pd.DataFrame:
         """The universe with the scenario's size buckets (one frame per set of bounds,
@@ -131,6 +146,7 @@ class Request:
     liquidity_usd: np.ndarray
     may_buy: np.ndarray
     may_sell: np.ndarray
+    open_to_buy: np.ndarray  # what the scenario lets any account buy (may_buy: this one)
     position_cap: np.ndarray
     screened: pd.DataFrame
     sectors: list[str]
@@ -142,15 +158,10 @@ class Request:
     taxable: bool = False
     tax_lots: TaxLots | None = None
     recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
-    candidates: np.ndarray | None = None  # universe positions the optimizer may trade
+    candidates: np.ndarray | None = None  # universe positions of the first working set
+    new_names: int | None = None  # most names not held a small account's set may take
     lot_method: str = "hifo"
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
-
-    def expand(self, values: np.ndarray) -> np.ndarray:
-        """Per-candidate values (the optimizer's) as per-universe values (0 elsewhere)."""
-        full = np.zeros(len(self.price))
-        full[self.candidates] = values
-        return full
 
     @property
     def lot_usd(self) -> np.ndarray:
@@ -194,7 +205,7 @@ def prepare(
     the scenario's ``tax.lot_method``.
     """
     as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
-    lots = rd.select_account(data.holdings, account, data.paths.get("holdings", "holdings"))
+    lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
     mismatches = scenario_mismatches(uni, scenario)
@@ -252,12 +263,11 @@ def prepare(
     # more than the cap), cannot be bought, and the optimizer must not plan buys of it
     lot_usd = price * (uni["lot_size"].to_numpy(float) if c.round_lots else 1.0)
     room_usd = position_cap * nav - shares_before * price
-    may_buy = (
-        ~np.isin(restricted, ["no_buy", "no_trade", "sell"])
-        & (liq_usd >= lot_usd * (1 - 1e-9))
-        & (room_usd >= lot_usd * (1 - 1e-9))
-        & ~uni.index.isin(screened["ticker"])
+    # what the scenario lets any account buy (restrictions, screens)
+    open_to_buy = ~np.isin(restricted, ["no_buy", "no_trade", "sell"]) & ~uni.index.isin(
+        screened["ticker"]
     )
+    may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
     notes: list[str] = []
@@ -281,7 +291,8 @@ def prepare(
     # the whole-universe problem; the optimizer solves it through a working set of
     # candidate names, pricing the others in when they would improve the answer
     # (rebalancer.optimize.working_set)
-    keep = choose_candidates(w0, ref, alpha, may_buy, groups, candidate_limit(nav, c, w0))
+    new_names = new_name_limit(nav, c)
+    keep = choose_candidates(w0, ref, alpha, may_buy, groups, new_names=new_names)
     full_structure = Structure(
         tickers=tuple(uni.index),
         loadings=risk.loadings,
@@ -354,6 +365,7 @@ def prepare(
         liquidity_usd=liq_usd,
         may_buy=may_buy,
         may_sell=may_sell,
+        open_to_buy=open_to_buy,
         position_cap=position_cap,
         screened=screened,
         sectors=sectors,
@@ -366,25 +378,68 @@ def prepare(
         tax_lots=tax_lots,
         recent_trades=recent,
         candidates=np.flatnonzero(keep),
+        new_names=new_names,
         lot_method=lot_method or scenario.tax.lot_method,
         notes=notes,
     )
 
 
-MAX_CANDIDATES = 450
+# the first working set of an account's problem: pricing adds what it misses
+# (rebalancer.optimize.working_set), so this is a speed setting, not a limit
+MAX_CANDIDATES = 300
+MIN_NEW_NAMES = 50
 
 
-def candidate_limit(nav: float, c, w0: np.ndarray) -> int:
-    """How many names one account's problem should trade: the held names plus what its
-    NAV could buy in orders of twice the minimum size, never fewer than 50 new names,
-    never more than MAX_CANDIDATES. A small account thus does not spread its buys over
-    names it cannot afford. (It does not depend on the turnover cap, so a what-if sweep
-    of that cap keeps one candidate set and one compiled problem.)"""
-    held = int(np.count_nonzero(w0))
+def new_name_limit(nav: float, c) -> int | None:
+    """How many names a small account may buy that it does not hold: what its NAV could
+    buy in orders of twice the minimum size, never fewer than 50 (None: no limit
+    below the first working set's size). A small account thus does not spread its
+    buys over names it cannot afford: pricing picks which names, not how many. (It
+    does not depend on the turnover cap, so a what-if sweep of that cap keeps one
+    working set and one compiled problem.)"""
     if c.min_trade_usd <= 0:
-        return MAX_CANDIDATES
-    affordable = int(nav / (2.0 * c.min_trade_usd))
-    return min(MAX_CANDIDATES, held + max(50, affordable))
+        return None
+    affordable = max(MIN_NEW_NAMES, int(nav / (2.0 * c.min_trade_usd)))
+    return affordable if affordable < MAX_CANDIDATES else None
+
+
+def candidate_order(
+    ref: np.ndarray, alpha: np.ndarray, may_buy: np.ndarray, groups: np.ndarray, limit: int
+) -> np.ndarray:
+    """Up to ``limit`` names (universe positions) in the order a working set takes them:
+    round-robin over the largest reference weights (tracking), the best alpha (the
+    view) and the best alpha inside each tilted group (the tilts)."""
+
+    def top(score: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        return idx[np.argsort(-score[idx], kind="stable")[:limit]]
+
+    lists = [top(ref, ref > 0), top(alpha, may_buy)]
+    lists += [top(alpha, may_buy & (row > 0)) for row in groups]
+    names = np.concatenate(lists)
+    rank = np.concatenate([np.arange(len(x)) for x in lists])
+    source = np.concatenate([np.full(len(x), i) for i, x in enumerate(lists)])
+    names = names[np.lexsort((source, rank))]
+    _, first = np.unique(names, return_index=True)
+    return names[np.sort(first)][:limit]
+
+
+def model_order(request: Request, size: int | None = None) -> np.ndarray:
+    """The names of the compiled problem a model's accounts share, in order: its model
+    names (``layout.MODEL_NAMES``, or ``size``), then those that fill the free slots an
+    account leaves — as ``candidate_order`` ranks them for any account of the model
+    (its benchmark, its alpha, what its scenario lets anyone buy)."""
+    from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS
+
+    ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
+    size = MODEL_NAMES if size is None else size
+    return candidate_order(
+        ref,
+        request.alpha,
+        request.open_to_buy,
+        request.full_structure.tilt_groups,
+        size + 4 * NEW_SLOTS,
+    )
 
 
 def choose_candidates(
@@ -393,27 +448,22 @@ def choose_candidates(
     alpha: np.ndarray,
     may_buy: np.ndarray,
     groups: np.ndarray,
-    limit: int = MAX_CANDIDATES,
+    limit: int | None = None,
+    new_names: int | None = None,
 ) -> np.ndarray:
-    """The names one account's problem trades: every held name, and of the rest the
-    largest reference weights (tracking), the best alpha (the view) and the best
-    alpha inside each tilted group (the tilts), about ``limit`` in all. A universe
-    no larger than ``limit`` is kept whole."""
+    """The first working set of one account's problem (a mask): every held name and, in
+    ``candidate_order``, others up to ``limit`` names in all (and at most
+    ``new_names`` of them). A universe no larger than ``limit`` (default
+    ``MAX_CANDIDATES``) is kept whole."""
     n = len(w0)
-    if n <= limit:
-        return np.ones(n, dtype=bool)
     keep = w0 > 0
-    budget = max(limit - int(keep.sum()), 0)
-
-    def top(score: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-        idx = np.flatnonzero(mask)
-        return idx[np.argsort(-score[idx], kind="stable")[:k]]
-
-    keep[top(ref, ref > 0, budget // 3)] = True
-    keep[top(alpha, may_buy, budget // 3)] = True
-    per_group = max(budget // (3 * max(len(groups), 1)), 10)
-    for row in groups:
-        keep[top(alpha, may_buy & (row > 0), per_group)] = True
+    limit = MAX_CANDIDATES if limit is None else limit
+    if n <= limit and new_names is None:
+        return np.ones(n, dtype=bool)
+    room = max(limit - int(keep.sum()), 0)
+    if new_names is not None:
+        room = min(room, new_names)
+    keep[candidate_order(ref, alpha, may_buy & ~keep, groups, room)] = True
     return keep
 
 

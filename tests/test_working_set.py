@@ -16,12 +16,8 @@ import pytest
 
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.problem import RebalanceProblem, Structure
-from rebalancer.optimize.working_set import (
-    eligible,
-    outside_columns,
-    restrict,
-    solve_working_set,
-)
+from rebalancer.optimize.layout import restrict
+from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
 from rebalancer.request import prepare
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import build
@@ -48,6 +44,12 @@ def objective(w: np.ndarray, s: Structure, d) -> float:
 
 def whole_universe(s: Structure, d) -> np.ndarray:
     return RebalanceProblem(s, d, parametric=False).solve(d).weights
+
+
+def solve_through(s: Structure, d, keep: np.ndarray) -> tuple[WorkingSet, np.ndarray]:
+    """The working set's answer from the first set ``keep``, as universe weights."""
+    ws = WorkingSet(s, keep)
+    return ws, ws.solve(d, price=True).weights
 
 
 def held_plus_best(request, extra: int) -> np.ndarray:
@@ -82,12 +84,12 @@ def test_working_set_answer_is_the_optimum_over_the_whole_universe(
 ):
     request = prepare(example_inputs, load_scenario(SCENARIOS / scenario), account, AS_OF)
     s, d = request.full_structure, request.full_data
-    ws = solve_working_set(s, d, held_plus_best(request, 20))
+    ws, w = solve_through(s, d, held_plus_best(request, 20))
     assert ws.unproven == 0
     assert ws.added > 0, "the poor first set must have been improved by pricing"
     assert ws.keep.sum() < len(ws.keep) / 3, "a working set, not the universe"
     best = objective(whole_universe(s, d), s, d)
-    mine = objective(ws.expand(ws.solution.weights), s, d)
+    mine = objective(w, s, d)
     assert mine == pytest.approx(best, rel=1e-6, abs=1e-9)
 
 
@@ -151,8 +153,7 @@ def test_a_working_set_that_cannot_meet_a_tilt_prices_in_the_names_that_can(exam
     ss, dd = restrict(s, d, held)
     with pytest.raises(InfeasibleError):
         RebalanceProblem(ss, dd, parametric=False).solve(dd)
-    ws = solve_working_set(s, d, held)
-    w = ws.expand(ws.solution.weights)
+    _, w = solve_through(s, d, held)
     exposure = float(s.tilt_groups[0] @ (w - d.ref))
     assert d.tilt_lo[0] - 1e-7 <= exposure <= d.tilt_hi[0] + 1e-7
     best = objective(whole_universe(s, d), s, d)
@@ -167,7 +168,7 @@ def test_a_request_infeasible_over_the_universe_stays_infeasible(example_inputs)
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
     with pytest.raises(InfeasibleError) as caught:
-        solve_working_set(request.full_structure, request.full_data, request.w0 > 0)
+        solve_through(request.full_structure, request.full_data, request.w0 > 0)
     assert any("max_turnover" in c.constraint for c in caught.value.conflicts)
 
 

@@ -13,21 +13,18 @@ from dataclasses import replace
 import numpy as np
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.problem import (
-    ProblemData,
-    RebalanceProblem,
-    Solution,
-    interior_point_solvers,
-)
+from rebalancer.optimize.problem import ProblemData, Solution, interior_point_solvers
+from rebalancer.optimize.working_set import WorkingSet
 
 
 def solve_with_min_trade(
-    problem: RebalanceProblem,
+    problem: WorkingSet,
     data: ProblemData,
     solution,
     nav: float,
     min_trade_usd: float,
     lot_usd: np.ndarray,
+    groups: np.ndarray,
     immaterial: float = 0.0005,
     max_passes: int = 3,
 ) -> Solution:
@@ -37,7 +34,8 @@ def solve_with_min_trade(
     heuristic). A trade counts as small if rounding it down to whole lots could take
     it under the minimum. Sells that a position cap or forced exit needs are never
     frozen. Stops at the last feasible answer if freezing more makes the request
-    infeasible."""
+    infeasible. Everything here is over the whole universe (``groups``: the tilted
+    groups' membership); ``problem`` keeps its working set."""
     if min_trade_usd <= 0:
         return solution
     buy_cap, sell_cap = data.buy_cap.copy(), data.sell_cap.copy()
@@ -64,11 +62,11 @@ def solve_with_min_trade(
             freeze_buy,
             nav,
             min_trade_usd + lot_usd,
-            problem.structure.tilt_groups,
+            groups,
         )
         if attempt is None:
             break
-        problem, solution, buy_cap, sell_cap = attempt
+        solution, buy_cap, sell_cap = attempt
         passes.append(solution)
     return replace(
         solution,
@@ -99,7 +97,7 @@ def _freeze_or_lift(
     minimum and the others frozen, so a group's weight moves into a few orders
     instead of spreading thinly again. Every other small trade is frozen. If that
     leaves no feasible portfolio, the largest small buys are lifted one by one
-    instead. Returns (problem, solution, buy_cap, sell_cap), or None if nothing works.
+    instead. Returns (solution, buy_cap, sell_cap), or None if nothing works.
     """
     buys = candidates[is_buy[candidates]]
     consolidate: list[int] = []
@@ -119,11 +117,9 @@ def _freeze_or_lift(
         trial_sell[frozen_idx[~is_buy[frozen_idx]]] = 0.0
         trial_sell[lifted] = -np.minimum(minimum_usd[lifted] / nav, trial_buy[lifted])
         trial = replace(data, buy_cap=trial_buy, sell_cap=trial_sell)
-        if not problem.values.accepts(trial):
-            problem = RebalanceProblem(problem.structure, trial, parametric=False)
         try:  # no fallback solver here: a pass that fails keeps the last good answer
             solution = problem.solve(trial, solvers=interior_point_solvers(), explain=False)
         except (InfeasibleError, RuntimeError):
             continue
-        return problem, solution, trial_buy, trial_sell
+        return solution, trial_buy, trial_sell
     return None

@@ -36,10 +36,15 @@ class Values:
         shape: int | tuple = (),
         nonneg: bool = False,
         of: Callable[[Any], Any] | None = None,
+        sources: tuple[str, ...] = (),
     ) -> cp.Expression:
-        """The number(s) at ``data.<name>`` (or ``of(data)``) as a Parameter or a Constant."""
+        """The number(s) at ``data.<name>`` (or ``of(data)``) as a Parameter or a Constant.
+        ``sources``: the fields ``of`` reads (a Parameter when any of them is one)."""
         read = of or (lambda d: getattr(d, name))
-        if not self.parametric or (self.names is not None and name not in self.names):
+        fields = sources or (name,)
+        if not self.parametric or (
+            self.names is not None and not any(f in self.names for f in fields)
+        ):
             value = np.asarray(read(self.data), dtype=float)
             self._constants[name] = (read, value)
             return cp.Constant(value.reshape(shape) if shape != () else float(value))

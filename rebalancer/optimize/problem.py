@@ -28,6 +28,7 @@ from rebalancer.optimize.terms import (
     ActiveRisk,
     Columns,
     ExpectedReturn,
+    NameMatrices,
     TaxCost,
     Term,
     TiltPull,
@@ -41,9 +42,12 @@ from rebalancer.optimize.terms import (
 # Clarabel with its defaults next, SCS last. Each entry: (solver, options).
 @contextmanager
 def warnings_off():
-    """cvxpy warns about inaccurate or non-DPP solves; the status is judged here instead."""
-    with _warnings.catch_warnings():
+    """cvxpy warns about inaccurate or non-DPP solves, and NumPy about overflow when cvxpy
+    evaluates the objective at a failed solve's huge point; the status is judged here
+    instead."""
+    with _warnings.catch_warnings(), np.errstate(all="ignore"):
         _warnings.simplefilter("ignore", UserWarning)
+        _warnings.simplefilter("ignore", RuntimeWarning)
         yield
 
 
@@ -112,8 +116,16 @@ class Structure:
     has_turnover: bool
     has_tracking_error: bool
     has_sector_max: bool
-    lot_members: object = None  # sparse N×L (taxable accounts), else None
+    lot_members: object = None  # sparse (N + n_free)×L (taxable accounts), else None
     has_gain_limit: bool = False
+    # free slots after the N names: their matrices are ProblemData's free_* fields,
+    # compiled as Parameters (a book's problem, filled with each account's names)
+    n_free: int = 0
+
+    @property
+    def size(self) -> int:
+        """Names and free slots: the length of the weight vector."""
+        return self.loadings.shape[0] + self.n_free
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,12 @@ class ProblemData:
     max_turnover: float = BIG
     max_tracking_error: float = BIG
     sector_max: float = BIG
+    # the matrices of a structure's free slots (Structure.n_free > 0): loadings H×K,
+    # specific variances H, tilted groups T×H, sectors S×H
+    free_loadings: np.ndarray | None = None
+    free_specific_var: np.ndarray | None = None
+    free_tilt_groups: np.ndarray | None = None
+    free_sector_groups: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -202,8 +220,10 @@ class RebalanceProblem:
         self._last_entry: tuple[str, dict] | None = None  # the chain entry solved last
         self.values = Values(data, parametric)
         s, val = structure, self.values
-        n, k = s.loadings.shape
+        n, k = s.size, s.loadings.shape[1]
         self.dense = k >= DENSE_FACTORS
+        self.names = names = NameMatrices(s, val)
+        tickers = (*s.tickers, *(f"slot {i + 1}" for i in range(s.n_free)))
         self.vars = Vars(
             w=cp.Variable(n, name="w"),
             cash=cp.Variable(name="cash"),
@@ -219,38 +239,39 @@ class RebalanceProblem:
         if taxable:
             self.vars.buy = cp.Variable(n, nonneg=True, name="buy")
             self.vars.sold = cp.Variable(s.lot_members.shape[1], nonneg=True, name="sold")
-        self.risk = ActiveRisk(val, s.factor_chol, s.specific_var)
+        self.risk = ActiveRisk(val, s.factor_chol, names)
         self.terms_plus: list[Term] = [ExpectedReturn(val, n)]
         self.terms_minus: list[Term] = [self.risk, TradingCost(val, n)]
         if len(s.tilt_labels):
-            self.terms_minus.append(TiltPull(val, s.tilt_groups))
+            self.terms_minus.append(TiltPull(val, names))
         if taxable:
             self.terms_minus.append(TaxCost(val, s.lot_members.shape[1]))
-        self.limits: list[lim.Limit] = [
-            lim.LongOnly(),
-            lim.Budget(),
-            lim.CashTarget(val),
-            lim.Restrictions(val, n),
-            lim.PositionLimit(val, n, s.tickers),
-            lim.Liquidity(val, n, s.tickers),
-        ]
+        self.limits: list[lim.Limit] = [lim.Budget(), lim.CashTarget(val)]
+        if elastic:  # apart, so that each per-name limit has its slack and its conflicts
+            self.limits += [
+                lim.LongOnly(),
+                lim.Restrictions(val, n),
+                lim.PositionLimit(val, n, tickers),
+                lim.Liquidity(val, n, tickers),
+            ]
+        else:
+            self.limits.append(lim.Bounds(val, n))
         if s.has_turnover:
             self.limits.append(lim.Turnover(val))
         if s.has_tracking_error:
             self.limits.append(lim.TrackingError(val, self.risk))
         if len(s.tilt_labels):
-            self.limits.append(lim.TiltBands(val, s.tilt_groups, list(s.tilt_labels)))
+            self.limits.append(lim.TiltBands(val, names, list(s.tilt_labels)))
         if s.has_sector_max:
-            self.limits.append(lim.SectorCaps(val, s.sector_groups, list(s.sector_labels)))
+            self.limits.append(lim.SectorCaps(val, names, list(s.sector_labels)))
         if taxable:
             self.limits.append(lim.LotSales(val, s.lot_members))
             if s.has_gain_limit:
                 self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
 
         v = self.vars
-        k = s.loadings.shape[1]
         offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
-        cons = [v.f == s.loadings.T @ v.active + offset]
+        cons = [v.f == names.factor(v.active) + offset]
         if isinstance(v.active, cp.Variable):
             cons.append(v.active == v.w - v.ref)
         for term in (*self.terms_plus, *self.terms_minus):
@@ -296,7 +317,7 @@ class RebalanceProblem:
             if solver == "SCS" and explain and not self.elastic:
                 # the interior-point attempts failed; before the slow first-order solver,
                 # ask the elastic form: if a limit must give, the request is infeasible
-                probe = self._explain(data)
+                probe = self.explain(data)
                 if probe.conflicts:
                     raise probe
             t0 = time.perf_counter()
@@ -331,7 +352,7 @@ class RebalanceProblem:
             warnings.append(f"solver {label} ended with status {status}; trying the next")
             failed.append(f"{label} ended with status {status}")
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, "inaccurate_infeasible"):
-            raise self._explain(data) if explain else InfeasibleError("", [])
+            raise self.explain(data) if explain else InfeasibleError("", [])
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             tried = "; ".join(failed) or "no solver of the chain is installed"
             raise SolverFailure(f"the optimizer failed, no solver could solve the problem: {tried}")
@@ -340,9 +361,7 @@ class RebalanceProblem:
         if status == cp.OPTIMAL_INACCURATE:
             warnings.append(f"solver {label} reported an inaccurate optimum")
         v = self.vars
-        binding = [
-            label for limit in self.limits if limit.soft for label in limit.binding_labels(v)
-        ]
+        binding = [label for limit in self.limits for label in limit.binding_labels(v)]
         return Solution(
             np.asarray(v.w.value, float),
             float(v.cash.value),
@@ -372,6 +391,12 @@ class RebalanceProblem:
 
     def _violation(self) -> float:
         """The largest violation of any constraint at the solver's answer."""
+        with np.errstate(all="ignore"), _warnings.catch_warnings():
+            # a failed solve's point can be huge: its overflow is the answer, not news
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            return self._worst_violation()
+
+    def _worst_violation(self) -> float:
         worst = 0.0
         for constraint in self.problem.constraints:
             try:
@@ -384,7 +409,7 @@ class RebalanceProblem:
                 return float("inf")
         return worst
 
-    def _explain(self, data: ProblemData) -> InfeasibleError:
+    def explain(self, data: ProblemData) -> InfeasibleError:
         """Solve the elastic form and name the limits that had to give.
 
         The elastic form is feasible by construction, so the whole solver chain is

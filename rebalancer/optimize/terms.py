@@ -59,6 +59,57 @@ def dual(constraint: cp.Constraint) -> np.ndarray | float:
     return 0.0 if value is None else np.asarray(value, float)
 
 
+class NameMatrices:
+    """The per-name matrices of a problem as the linear maps the terms and limits use:
+    loadings B (x ↦ Bᵀx), specific volatility √d (x ↦ √d∘x), tilted groups G and
+    sectors S (x ↦ Gx, Sx). Constants for the structure's own names; for its *free*
+    slots — a compiled problem that each solve fills with other names (a book's
+    accounts) — Parameters read from ProblemData's ``free_*`` fields."""
+
+    def __init__(self, structure, values: Values):
+        s = structure
+        self.fixed = s.loadings.shape[0]
+        self.free = s.n_free
+        self.loadings = s.loadings
+        self.sqrt_d = np.sqrt(s.specific_var)
+        self.tilt_groups = s.tilt_groups
+        self.sector_groups = s.sector_groups
+        self.has_specific = bool(np.any(self.sqrt_d)) or self.free > 0
+        if self.free:
+            h, k = self.free, s.loadings.shape[1]
+            t, n_sectors = s.tilt_groups.shape[0], s.sector_groups.shape[0]
+            self.free_loadings = values.get("free_loadings", (h, k))
+            self.free_sqrt_d = values.get(
+                "free_specific_var", h, nonneg=True, of=lambda d: np.sqrt(d.free_specific_var)
+            )
+            self.free_tilt = values.get("free_tilt_groups", (t, h)) if t else None
+            self.free_sectors = values.get("free_sector_groups", (n_sectors, h))
+
+    def _apply(self, fixed, free, x):
+        if not self.free:
+            return fixed(x)
+        return fixed(x[: self.fixed]) + free(x[self.fixed :])
+
+    def factor(self, x: cp.Expression) -> cp.Expression:
+        return self._apply(lambda y: self.loadings.T @ y, lambda y: self.free_loadings.T @ y, x)
+
+    def groups(self, x: cp.Expression) -> cp.Expression:
+        return self._apply(lambda y: self.tilt_groups @ y, lambda y: self.free_tilt @ y, x)
+
+    def sectors(self, x: cp.Expression) -> cp.Expression:
+        return self._apply(lambda y: self.sector_groups @ y, lambda y: self.free_sectors @ y, x)
+
+    def specific(self, x: cp.Expression) -> cp.Expression:
+        if not self.free:
+            return cp.multiply(self.sqrt_d, x)
+        return cp.hstack(
+            [
+                cp.multiply(self.sqrt_d, x[: self.fixed]),
+                cp.multiply(self.free_sqrt_d, x[self.fixed :]),
+            ]
+        )
+
+
 class Term:
     def expr(self, v: Vars) -> cp.Expression:
         raise NotImplementedError
@@ -88,18 +139,33 @@ class ExpectedReturn(Term):
 class ActiveRisk(Term):
     """λ · aᵀΣa with Σ = B F Bᵀ + diag(d), as λ(‖Lᵀf‖² + ‖√d∘a‖²), f = Bᵀa."""
 
-    def __init__(self, values: Values, factor_chol: np.ndarray, specific_var: np.ndarray):
-        self.lt = factor_chol.T
-        self.sqrt_d = np.sqrt(specific_var)
-        self.has_specific = bool(np.any(self.sqrt_d))
+    def __init__(self, values: Values, factor_chol: np.ndarray, names: NameMatrices):
+        k = factor_chol.shape[0]
+        # an identity L (a Ledoit-Wolf Σ compressed to its names) is left out: as a dense
+        # constant it would double the nonzeros of the problem
+        self.lt = None if np.array_equal(factor_chol, np.eye(k)) else factor_chol.T
+        self.names = names
+        self.has_specific = names.has_specific
         self.risk_aversion = values.get("risk_aversion", nonneg=True)
         # √ of the specific variance of the names outside the problem (a constant)
         self.outside = values.get("specific_offset", of=lambda d: np.sqrt(d.specific_offset))
+        # with free slots √d is a Parameter: its product with the weights gets a
+        # variable of its own, so λ·‖·‖² stays DPP whether λ is a Parameter or not
+        self.spec = cp.Variable(names.fixed + names.free, name="spec") if names.free else None
+
+    def factor_part(self, v) -> cp.Expression:
+        return v.f if self.lt is None else self.lt @ v.f
+
+    def specific_part(self, v) -> cp.Expression:
+        return self.names.specific(v.active) if self.spec is None else self.spec
+
+    def constraints(self, v):
+        return [] if self.spec is None else [self.spec == self.names.specific(v.active)]
 
     def variance(self, v):
-        var = cp.sum_squares(self.lt @ v.f)
+        var = cp.sum_squares(self.factor_part(v))
         if self.has_specific:
-            var = var + cp.sum_squares(cp.multiply(self.sqrt_d, v.active))
+            var = var + cp.sum_squares(self.specific_part(v))
         return var
 
     def expr(self, v):
@@ -113,18 +179,18 @@ class ActiveRisk(Term):
 class TiltPull(Term):
     """κ · ‖G a − t‖²: pulls each tilted group's active exposure toward its target."""
 
-    def __init__(self, values: Values, groups: np.ndarray):
-        self.groups = groups
-        m = groups.shape[0]
+    def __init__(self, values: Values, names: NameMatrices):
+        self.names = names
+        m = names.tilt_groups.shape[0]
         self.offset = values.get(
             "tilt_offset", m, of=lambda d: np.zeros(m) if d.tilt_offset is None else d.tilt_offset
         )
-        self.target = values.get("tilt_target", groups.shape[0])
+        self.target = values.get("tilt_target", m)
         self.strength = values.get("tilt_strength", nonneg=True)
-        self.miss = cp.Variable(groups.shape[0], name="tilt_miss")
+        self.miss = cp.Variable(m, name="tilt_miss")
 
     def constraints(self, v):
-        return [self.miss == self.groups @ v.active + self.offset - self.target]
+        return [self.miss == self.names.groups(v.active) + self.offset - self.target]
 
     def expr(self, v):
         return self.strength * cp.sum_squares(self.miss)
@@ -140,6 +206,10 @@ class TradingCost(Term):
         self.spread = values.get("spread", n, nonneg=True)
         self.impact = values.get("impact", n, nonneg=True)
         fixed = values.constant("impact")
+        # the names whose t only t ≤ u bounds (None: a Parameter, any may be 0)
+        self.free_rows = (
+            None if fixed is None else np.flatnonzero(np.broadcast_to(fixed, (n,)) <= 0)
+        )
         # a constant zero impact needs no cones (n fewer variables and cones)
         self.t = (
             None
@@ -151,7 +221,14 @@ class TradingCost(Term):
         if self.t is None:
             return []
         # PowCone3D(x, y, z, α): x^α · y^(1−α) ≥ |z|; with y = 1 this is t^{2/3} ≥ u
-        return [cp.constraints.PowCone3D(self.t, np.ones(self.t.shape), v.u, 2 / 3)]
+        cone = [cp.constraints.PowCone3D(self.t, np.ones(self.t.shape), v.u, 2 / 3)]
+        # a name whose impact is 0 leaves its t free upward, which an interior-point
+        # solver follows off to infinity; u ≤ 1 so u^{3/2} ≤ u, and t ≤ u bounds it
+        if self.free_rows is None:
+            cone.append(self.t <= v.u)
+        elif len(self.free_rows):
+            cone.append(self.t[self.free_rows] <= v.u[self.free_rows])
+        return cone
 
     def expr(self, v):
         linear = self.spread @ v.u

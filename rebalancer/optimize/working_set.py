@@ -1,11 +1,11 @@
 """Solve over a working set of names, and prove the answer optimal for the whole universe.
 
 An account trades a few dozen of a universe's thousands of names, so its problem is
-built over a *working set* — the held names and the likeliest buys — while every
+solved over a *working set* — the held names and the likeliest buys — while every
 other name keeps weight 0 and enters the risk and the tilts as a constant
-(``restrict``). That alone would be a heuristic. Here it is exact, by pricing
-(column generation): at the optimum of the restricted problem, the gain of buying
-a first bit of an outside name j is the derivative of the Lagrangian,
+(``rebalancer.optimize.layout``). That alone would be a heuristic. Here it is exact,
+by pricing (column generation): at the optimum of the working-set problem, the gain
+of buying a first bit of an outside name j is the derivative of the Lagrangian,
 
     γ_j = α_j − s_j − (2λ + μ_TE/TE)·(Σa)_j − Σ_g (2κ·miss_g + μ⁺_g − μ⁻_g)·G_gj
           − Σ_s μ_s·S_sj − y − μ_turnover/2
@@ -14,100 +14,63 @@ a first bit of an outside name j is the derivative of the Lagrangian,
 the sectors, y the price of the budget, μ the multipliers of the limits; each term
 and limit object states its own part: ``RebalanceProblem.marginal_gains``). The
 name's own caps are positive and its weight starts at 0, so the KKT conditions of
-the whole-universe problem hold exactly when no γ_j is positive. Otherwise the
-names with the largest gains join the working set and the problem is solved again.
+the whole-universe problem hold exactly when no γ_j is positive. More usefully, the
+Lagrangian bounds how much better the whole-universe optimum can be (weak duality:
+the objective is concave and every name inside is at its own optimum):
+
+    f(w*) − f(ŵ) ≤ Σ_{j outside} max(γ_j, 0) · cap_j
+
+with cap_j the name's tightest own cap (position, liquidity). Pricing stops when that
+gap is below ``GAP_TOL``; otherwise the names with the largest gains join the working
+set and the problem is solved again.
 An infeasible working set is priced the same way through its elastic form (the
 slacks' penalties make names that would relieve a limit price positive), so a
 request is declared infeasible only when no name outside could help.
 
-A factor model with more factors than working-set names (a Ledoit-Wolf Σ in factor
-form has one factor per return observation) is compressed on the way: with
-M = Lᵀ B_Wᵀ = Q R (thin QR), ‖Lᵀ(B_Wᵀ a + c)‖² = ‖R a + Qᵀ Lᵀ c‖² + ‖(I − QQᵀ) Lᵀ c‖²,
-exactly, with as many rows as names.
+``WorkingSet`` holds one account's whole-universe structure, its working set and the
+compiled problem, and answers every solve — the first, priced one and the re-solves
+for the minimum trade size and wash sales — in whole-universe terms: ProblemData
+over the universe in, a Solution over the universe out. The compiled problem is
+either built for the working set (``restrict``, rebuilt when the set grows) or a
+book's ``SlotProblem`` shared by the accounts of a model (filled, not rebuilt).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
-from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.problem import ProblemData, RebalanceProblem, Solution, Structure
+from rebalancer.errors import InfeasibleError, SolverFailure
+from rebalancer.optimize.layout import (
+    OFF_TOL,
+    Placement,
+    SlotProblem,
+    buyable,
+    lot_security,
+    placed,
+    restrict,
+)
+from rebalancer.optimize.problem import (
+    ProblemData,
+    RebalanceProblem,
+    Solution,
+    Structure,
+    interior_point_solvers,
+)
 from rebalancer.optimize.terms import Columns
 
-# a name joins when buying it would raise the objective by more than this per unit
-# weight (the objective is in annual return units: 1e-7 is a thousandth of a basis point)
-GAIN_TOL = 1e-7
+# pricing stops when the whole-universe optimum can be better by no more than this (the
+# objective is in annual return units of NAV: 1e-5 is a tenth of a basis point a year)
+GAP_TOL = 1e-5
+GAIN_TOL = 1e-9  # a gain below this is solver noise
 MAX_ROUNDS = 8
-NO_CAP = 1e-12  # a cap at or below this is a cap of zero: the name cannot be bought
-
-# ProblemData fields with one value per name: sliced to the working set
-_PER_NAME = (
-    "alpha", "w0", "ref", "spread", "impact", "liquidity_cap", "buy_cap", "sell_cap",
-    "position_cap",
-)  # fmt: skip
-
-
-def restrict(
-    structure: Structure, data: ProblemData, keep: np.ndarray
-) -> tuple[Structure, ProblemData]:
-    """The problem over the names ``keep`` (a boolean mask), the others fixed at weight
-    0: their active weight −ref enters the factor exposures, the specific risk and
-    the tilt exposures as constants. Every held name must be kept."""
-    keep = np.asarray(keep, bool)
-    out = ~keep
-    if np.any(data.w0[out] > 0):
-        raise ValueError("a held name cannot be left out of the working set")
-    ref_out = data.ref[out]
-    k = structure.loadings.shape[1]
-    n_groups = structure.tilt_groups.shape[0]
-    factor_offset = _or_zeros(data.factor_offset, k) - structure.loadings[out].T @ ref_out
-    specific_offset = data.specific_offset + float(np.sum(structure.specific_var[out] * ref_out**2))
-    tilt_offset = _or_zeros(data.tilt_offset, n_groups) - structure.tilt_groups[:, out] @ ref_out
-    loadings, chol = structure.loadings[keep], structure.factor_chol
-    n = int(keep.sum())
-    if k > n:  # more factors than names: the exact compressed form (module docstring)
-        q, r = np.linalg.qr(chol.T @ loadings.T)  # K×n, n×n
-        c = chol.T @ factor_offset
-        inside = q.T @ c
-        specific_offset += float(max(c @ c - inside @ inside, 0.0))
-        loadings, chol, factor_offset = r.T, np.eye(n), inside
-    members = structure.lot_members
-    sliced = dataclasses.replace(
-        structure,
-        tickers=tuple(np.asarray(structure.tickers, dtype=object)[keep]),
-        loadings=loadings,
-        factor_chol=chol,
-        specific_var=structure.specific_var[keep],
-        tilt_groups=structure.tilt_groups[:, keep],
-        sector_groups=structure.sector_groups[:, keep],
-        lot_members=None if members is None else members[keep],
-    )
-    values = {name: getattr(data, name)[keep] for name in _PER_NAME}
-    return sliced, dataclasses.replace(
-        data,
-        **values,
-        factor_offset=factor_offset,
-        specific_offset=specific_offset,
-        tilt_offset=tilt_offset,
-    )
-
-
-def _or_zeros(values: np.ndarray | None, n: int) -> np.ndarray:
-    return np.zeros(n) if values is None else np.asarray(values, float)
 
 
 def eligible(data: ProblemData) -> np.ndarray:
-    """Names a first buy of which no per-name rule forbids (restrictions, screens,
-    a forced exit, no liquidity): only these can be priced into a working set."""
-    return (
-        (data.buy_cap > NO_CAP)
-        & (data.position_cap > NO_CAP)
-        & (data.liquidity_cap > NO_CAP)
-        & (data.w0 <= 0)
-    )
+    """Names not held that may be bought: the only ones a working set can take in (a
+    name that may not be bought and is not held stays at weight 0 inside or out)."""
+    return buyable(data) & (data.w0 <= 0)
 
 
 def outside_columns(
@@ -116,9 +79,9 @@ def outside_columns(
     """The columns of ``names`` (positions in the universe) at the universe weights
     ``weights``: (Σa)_j from the whole model, Σ = B L Lᵀ Bᵀ + diag(d), a = w − ref."""
     active = weights - data.ref
-    exposure = structure.loadings.T @ active + _or_zeros(
-        data.factor_offset, len(structure.factor_chol)
-    )
+    k = structure.factor_chol.shape[0]
+    offset = np.zeros(k) if data.factor_offset is None else data.factor_offset
+    exposure = structure.loadings.T @ active + offset
     chol = structure.factor_chol
     cov_active = structure.loadings[names] @ (chol @ (chol.T @ exposure)) + (
         structure.specific_var[names] * active[names]
@@ -132,111 +95,223 @@ def outside_columns(
     )
 
 
-@dataclass(frozen=True)
-class WorkingSet:
-    """A solved working-set problem: ``keep`` is the final working set (a mask over the
-    universe), ``structure``/``data``/``problem``/``solution`` are over its names."""
+def expand(solution: Solution, placement: Placement, n_names: int, n_lots: int) -> Solution:
+    """A compiled problem's solution as whole-universe weights (and per-lot sales)."""
+    on = placement.on
+    names = placement.names[on]
 
-    keep: np.ndarray
-    structure: Structure
-    data: ProblemData
-    problem: RebalanceProblem
-    solution: Solution
-    rounds: int  # solves after the first
-    added: int  # names priced in
-    unproven: int  # names still pricing positive when the rounds ran out (0: proven)
-
-    def expand(self, values: np.ndarray) -> np.ndarray:
-        """Values over the working set as values over the universe (0 outside)."""
-        full = np.zeros(len(self.keep))
-        full[self.keep] = values
+    def spread_out(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        full = np.zeros(n_names)
+        full[names] = np.asarray(values, float)[on]
         return full
 
-
-def priced_in(
-    problem: RebalanceProblem,
-    structure: Structure,
-    data: ProblemData,
-    keep: np.ndarray,
-    weights: np.ndarray,
-    max_add: int,
-) -> tuple[np.ndarray, int]:
-    """(the outside names to add — the largest gains above ``GAIN_TOL``, at most
-    ``max_add`` — and how many priced positive in all), at the last optimum of
-    ``problem`` (restricted to ``keep``), ``weights`` over the universe."""
-    candidates = np.flatnonzero(~keep & eligible(data))
-    if not len(candidates):
-        return candidates, 0
-    gains = problem.marginal_gains(outside_columns(structure, data, weights, candidates))
-    positive = np.flatnonzero(gains > GAIN_TOL)
-    best = positive[np.argsort(-gains[positive], kind="stable")[:max_add]]
-    return candidates[best], len(positive)
+    sold = solution.lot_sold
+    if sold is not None and placement.lots is not None:
+        full = np.zeros(n_lots)
+        mine = placement.lots >= 0
+        np.add.at(full, placement.lots[mine], sold[mine])
+        sold = full
+    return dataclasses.replace(
+        solution, weights=spread_out(solution.weights), buy=spread_out(solution.buy), lot_sold=sold
+    )
 
 
-def solve_working_set(
-    structure: Structure,
-    data: ProblemData,
-    keep: np.ndarray,
-    *,
-    problem: RebalanceProblem | None = None,
-    parametric: bool | frozenset[str] = False,
-    max_rounds: int = MAX_ROUNDS,
-    max_add: int | None = None,
-) -> WorkingSet:
-    """Solve the whole-universe problem (``structure``/``data`` over every name) through
-    the working set ``keep``, pricing the names outside until none would improve the
-    answer (module docstring). ``problem``: an already compiled problem for the first
-    working set (a what-if's shared one). Raises ``InfeasibleError`` — with the
-    conflicts of the last working set's elastic form — only when no outside name
-    prices in. ``max_add``: names added per round (default: a third of the set,
-    at least 60: a first answer far from the optimum prices hundreds of names
-    positive, most of which the next answer no longer wants)."""
-    keep = np.asarray(keep, bool).copy()
-    added = rounds = unproven = 0
-    spent = [0.0, 0.0]  # compile and solve seconds over the rounds
-    s, d = restrict(structure, data, keep)
-    if problem is None or not problem.values.accepts(d):
-        problem = RebalanceProblem(s, d, parametric=parametric)
-    while True:
-        step = max_add or max(60, int(keep.sum()) // 3)
+class WorkingSet:
+    """One account's whole-universe problem, solved through a working set (module
+    docstring). ``keep``: the first working set (a mask over the universe); ``fields``:
+    the ProblemData fields a problem built for the set compiles as Parameters (the
+    numbers its re-solves change); ``slots``: a shared problem to fill instead (a book
+    model's, a what-if's: the set then grows into its free slots, and an account that
+    outgrows them falls back to a problem of its own); ``new_names``: the most names
+    not held that the set may take (a small account)."""
+
+    def __init__(
+        self,
+        structure: Structure,
+        keep: np.ndarray,
+        *,
+        fields: bool | frozenset[str] = False,
+        slots: SlotProblem | None = None,
+        new_names: int | None = None,
+    ):
+        self.structure = structure
+        self.keep = np.asarray(keep, bool).copy()
+        self.fields = fields
+        self.problem: RebalanceProblem | None = None  # the account's own, when built
+        self._built_for: np.ndarray | None = None
+        self.slots = slots
+        self.new_names = new_names
+        self.lot_security = lot_security(structure)
+        self.n_lots = 0 if self.lot_security is None else len(self.lot_security)
+        self.rounds = self.added = self.unproven = 0
+        self.gap = 0.0  # the bound on the objective the last pricing left (docstring)
+
+    # -- one solve ----------------------------------------------------------------
+
+    def _compiled(self, data: ProblemData) -> tuple[RebalanceProblem, ProblemData, Placement]:
+        if self.slots is not None:
+            placement = self.slots.place(self.keep, data, self.lot_security)
+            if placement is not None:
+                d = self.slots.data(data, placement)
+                if self.slots.problem.values.accepts(d):
+                    return self.slots.problem, d, placement
+            # the account outgrew the shared problem (or is not of its model): one of its own
+            self.slots = None
+        s, d = restrict(self.structure, data, self.keep)
+        fresh = self._built_for is None or not np.array_equal(self._built_for, self.keep)
+        if fresh or not self.problem.values.accepts(d):
+            self.problem = RebalanceProblem(s, d, parametric=self.fields)
+            self._built_for = self.keep.copy()
+        return self.problem, d, placed(self.keep)
+
+    def _solve_once(self, data, solvers, explain) -> tuple[RebalanceProblem, Solution]:
+        problem, d, placement = self._compiled(data)
+        shared = self.slots is not None
         try:
-            solution = problem.solve(d)
-            spent[0] += solution.compile_seconds
-            spent[1] += solution.solve_seconds
-            weights = _expand(keep, solution.weights)
-            judge = problem
-        except InfeasibleError as exc:
-            judge = problem.elastic_problem  # price the elastic form (phase one)
-            if judge is None or judge.vars.w.value is None or rounds >= max_rounds:
+            # a shared problem is not asked to explain an infeasibility or to fall back
+            # to the first-order solver: the account's own problem does both
+            solution = problem.solve(
+                d,
+                solvers=interior_point_solvers() if shared else solvers,
+                explain=explain and not shared,
+            )
+        except (InfeasibleError, SolverFailure) as exc:
+            if not shared or (isinstance(exc, InfeasibleError) and not explain):
                 raise
-            weights = _expand(keep, judge.vars.w.value)
-            new, _ = priced_in(judge, structure, data, keep, weights, step)
-            if not len(new):
-                raise exc from None
-        else:
-            new, unproven = priced_in(judge, structure, data, keep, weights, step)
-            if not len(new) or rounds >= max_rounds:
-                unproven = unproven if len(new) else 0
-                break
-        keep[new] = True
-        added += len(new)
-        rounds += 1
-        s, d = restrict(structure, data, keep)
-        problem = RebalanceProblem(s, d, parametric=parametric)
-    solution = dataclasses.replace(solution, compile_seconds=spent[0], solve_seconds=spent[1])
-    if unproven:
-        solution = dataclasses.replace(
-            solution,
-            warnings=[
-                *solution.warnings,
-                f"optimality over the whole universe not proven: {unproven} name(s) outside "
-                f"the {int(keep.sum())} optimised still priced positive after {rounds} rounds",
-            ],
+            self.slots = None
+            if isinstance(exc, InfeasibleError):
+                # infeasible as it stands: straight to the explanation over the same names
+                # (the account's own elastic problem, which names them)
+                s, d = restrict(self.structure, data, self.keep)
+                self.problem = RebalanceProblem(s, d, parametric=self.fields)
+                self._built_for = self.keep.copy()
+                raise self.problem.explain(d) from None
+            return self._solve_once(data, solvers, explain)
+        if shared and np.max(solution.weights[~placement.on], initial=0.0) > OFF_TOL:
+            self.slots = None  # a switched-off slot took weight: not an answer to use
+            return self._solve_once(data, solvers, explain)
+        n = len(self.keep)
+        return problem, expand(solution, placement, n, self.n_lots)
+
+    def solve(
+        self,
+        data: ProblemData,
+        *,
+        price: bool = False,
+        solvers: tuple[tuple[str, dict], ...] | None = None,
+        explain: bool = True,
+    ) -> Solution:
+        """The optimum for the whole-universe ``data`` over the working set, as
+        whole-universe weights; with ``price`` the set first grows until no name
+        outside would improve it. Raises ``InfeasibleError`` (with ``explain``, the
+        conflicts of the elastic form) and ``SolverFailure`` as the problem does."""
+        if not price:
+            return self._solve_once(data, solvers, explain)[1]
+        # a name that may not be bought and is not held stays at 0 inside or out: out,
+        # it does not pin a variable at a bound
+        self.keep &= (data.w0 > 0) | eligible(data)
+        spent = [0.0, 0.0]  # compile and solve seconds over the rounds
+        while True:
+            step = self._step(data)
+            try:
+                problem, solution = self._solve_once(data, solvers, explain)
+                spent[0] += solution.compile_seconds
+                spent[1] += solution.solve_seconds
+                judge, weights = problem, solution.weights
+            except InfeasibleError as exc:
+                judge = None if self.slots is not None else self.problem.elastic_problem
+                if judge is None or judge.vars.w.value is None or not step:
+                    raise
+                weights = expand(
+                    dataclasses.replace(_EMPTY, weights=judge.vars.w.value),
+                    placed(self.keep),
+                    len(self.keep),
+                    self.n_lots,
+                ).weights
+                new, _ = self._priced_in(judge, data, weights, step)
+                if not len(new) or self.rounds >= MAX_ROUNDS:
+                    raise exc from None
+            else:
+                if self.slots is not None and step:  # as many as the free slots can take
+                    step = min(
+                        step,
+                        self.slots.room(self.keep, data.w0)
+                        + len(self.slots.evictable(self.keep, data.w0, weights)),
+                    )
+                    if not step:
+                        self.slots, step = None, self._step(data)
+                new, gap = self._priced_in(judge, data, weights, step) if step else ([], 0.0)
+                self.gap = gap
+                if gap <= GAP_TOL or not len(new) or self.rounds >= MAX_ROUNDS:
+                    self.unproven = len(new) if gap > GAP_TOL else 0
+                    break
+            self._make_room(len(new), data, weights)
+            self.keep[new] = True
+            self.added += len(new)
+            self.rounds += 1
+        solution = dataclasses.replace(solution, compile_seconds=spent[0], solve_seconds=spent[1])
+        if self.unproven:
+            solution = dataclasses.replace(
+                solution,
+                warnings=[
+                    *solution.warnings,
+                    f"optimality over the whole universe not proven: {self.unproven} name(s) "
+                    f"outside the {int(self.keep.sum())} optimised still priced positive after "
+                    f"{self.rounds} rounds (the optimum could be better by up to "
+                    f"{self.gap:.2g} a year)",
+                ],
+            )
+        return solution
+
+    def _step(self, data: ProblemData) -> int:
+        """How many names the next round may add: a third of the set (at least 60: a
+        first answer far from the optimum prices hundreds of names positive, most of
+        which the next answer no longer wants), within a small account's limit of
+        names not held, and within the new slots left in a shared problem (the set
+        grows beyond them in a problem of the account's own)."""
+        step = max(60, int(self.keep.sum()) // 3)
+        if self.new_names is not None:
+            taken = int(np.count_nonzero(self.keep & (data.w0 <= 0)))
+            step = min(step, max(self.new_names - taken, 0))
+        return step
+
+    def _make_room(self, count: int, data: ProblemData, weights: np.ndarray) -> None:
+        """In a shared problem, free slots for ``count`` more names: names there at
+        weight 0 leave the working set (it stays optimal for the smaller set); an
+        account still short of slots goes on in a problem of its own."""
+        if self.slots is None:
+            return
+        short = count - self.slots.room(self.keep, data.w0)
+        if short <= 0:
+            return
+        idle = self.slots.evictable(self.keep, data.w0, weights)
+        if len(idle) < short:
+            self.slots = None
+            return
+        self.keep[idle[:short]] = False
+
+    def _priced_in(
+        self, problem: RebalanceProblem, data: ProblemData, weights: np.ndarray, most: int
+    ) -> tuple[np.ndarray, float]:
+        """(the outside names to add — the largest gains, at most ``most`` — and the
+        bound on what they could add to the objective), at the last optimum."""
+        candidates = np.flatnonzero(~self.keep & eligible(data))
+        if not len(candidates):
+            return candidates, 0.0
+        gains = problem.marginal_gains(outside_columns(self.structure, data, weights, candidates))
+        positive = np.flatnonzero(gains > GAIN_TOL)
+        cap = np.minimum.reduce(
+            [
+                data.position_cap[candidates[positive]],
+                data.liquidity_cap[candidates[positive]],
+                data.buy_cap[candidates[positive]],
+                np.ones(len(positive)),
+            ]
         )
-    return WorkingSet(keep, s, d, problem, solution, rounds, added, unproven)
+        best = positive[np.argsort(-gains[positive], kind="stable")[:most]]
+        return candidates[best], float(gains[positive] @ cap)
 
 
-def _expand(keep: np.ndarray, values) -> np.ndarray:
-    full = np.zeros(len(keep))
-    full[keep] = np.asarray(values, float)
-    return full
+_EMPTY = Solution(np.zeros(0), 0.0, "", "", 0.0)
