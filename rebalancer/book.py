@@ -56,6 +56,9 @@ class Job:
     benchmark: str | None
     taxable: bool
     cash_target: float | None
+    # the first accounts of this job's model (scenario and benchmark) in the accounts
+    # file: every worker learns the model's likeliest buys from the same ones
+    probes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,16 @@ def plan(files: BookFiles) -> list[Job]:
                 target,
             )
         )
-    return jobs
+    models: dict[tuple, list[str]] = {}
+    for job in jobs:
+        models.setdefault((job.scenario, job.benchmark), []).append(job.account)
+    return [
+        dataclasses.replace(job, probes=tuple(models[(job.scenario, job.benchmark)][:PROBES]))
+        for job in jobs
+    ]
+
+
+PROBES = 3  # accounts per model solved to learn its likeliest buys
 
 
 def output_path(out_dir: str | Path, account: str, suffix: str) -> Path:
@@ -190,7 +202,9 @@ class ModelProblems:
     aside), the benchmark, the universe and risk model — and per size of slots, each
     compiled once and filled with every account of the model that fits in it
     (``rebalancer.optimize.layout.SlotProblem``). An account that fits none (too many
-    holdings or lots) gets a problem of its own."""
+    holdings or lots) gets a problem of its own. The model's names, in order, are
+    learnt once from its probe accounts (``pipeline.learned_order``): the same on
+    every worker, so where an account runs does not change its first working set."""
 
     def __init__(self) -> None:
         self._problems: dict[tuple, Any] = {}
@@ -201,19 +215,23 @@ class ModelProblems:
     def compiled(self) -> int:
         return len(self._problems)
 
-    def __call__(self, request):
-        from rebalancer.pipeline import slot_problem, slot_sizes
-        from rebalancer.request import model_order
+    def __call__(self, request, data=None, probes: tuple[str, ...] = (), scenario=None):
+        """The compiled problem for ``request`` (None: it fits none). ``data``,
+        ``probes`` and ``scenario``: the inputs, the model's probe accounts and its
+        scenario, which the model's name order is learnt from the first time the model
+        is seen."""
+        from rebalancer.pipeline import learned_order, slot_problem, slot_sizes
 
         sizes = slot_sizes(request)
         if sizes is None:
             return None
         model_key = self._model_key(request)
-        if model_key not in self._models:
-            self._models[model_key] = model_order(request)
+        names = model_key[:-1]  # a model's names are the same taxable or not
+        if names not in self._models:
+            self._models[names] = learned_order(request, data, probes, scenario)
         key = (model_key, *sizes)
         if key not in self._problems:
-            self._problems[key] = slot_problem(request, self._models[model_key], sizes)
+            self._problems[key] = slot_problem(request, self._models[names], sizes)
         return self._problems[key]
 
     def _model_key(self, request) -> tuple:
@@ -254,8 +272,16 @@ def run_account(
         if spoilt is not None:
             raise spoilt
         scenario = _scenario(job.scenario, job.cash_target)
+        models = _model_problems()
         proposal = propose_account(
-            data, scenario, job.account, as_of, taxable=job.taxable, slots=_model_problems()
+            data,
+            scenario,
+            job.account,
+            as_of,
+            taxable=job.taxable,
+            # probes under the model's own scenario (no account's cash target): the
+            # order they teach must not depend on which account a worker sees first
+            slots=lambda request: models(request, data, job.probes, _scenario(job.scenario, None)),
         )
         proposal = dataclasses.replace(
             proposal, inputs={**proposal.inputs, "scenario": job.scenario}
@@ -270,8 +296,8 @@ def run_account(
             job.account,
             proposal.status,
             "",
-            proposal.summary(),
-            proposal.trades,
+            _summary_row(proposal),
+            proposal.trades[["ticker", "side", "account", "quantity", "price"]],
             time.perf_counter() - t0,
         )
     except InfeasibleError as exc:
@@ -282,6 +308,26 @@ def run_account(
         return AccountResult(
             job.account, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
         )
+
+
+def _summary_row(proposal) -> dict[str, Any]:
+    """What the book summary shows of a proposal: the JSON summary's keys of
+    ``SUMMARY_COLUMNS`` (the whole summary is in the account's JSON; only this and the
+    orders travel back from a worker)."""
+    m = proposal.metrics
+    return {
+        "status": proposal.status,
+        "nav": m.nav_usd,
+        "cash_after": m.cash_after_usd,
+        "turnover": m.turnover,
+        "n_trades": m.n_trades,
+        "est_cost": m.est_cost_usd,
+        "expected_return": m.expected_return,
+        "tracking_error": m.tracking_error,
+        "taxable": bool(m.taxable),
+        "estimated_tax": m.estimated_tax_usd,
+        "realized_gain": m.realized_gain_usd,
+    }
 
 
 # --- the engines ----------------------------------------------------------------------

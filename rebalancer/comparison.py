@@ -28,19 +28,11 @@ import pandas as pd
 import yaml
 
 from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
-from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import optimize, slot_problem, slot_sizes
+from rebalancer.pipeline import SharedSet, optimize
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import (
-    MAX_CANDIDATES,
-    Inputs,
-    Request,
-    load_inputs,
-    model_order,
-    prepare,
-)
+from rebalancer.request import Inputs, Request, load_inputs, prepare
 from rebalancer.scenario.loader import resolve
 from rebalancer.scenario.schema import Scenario, Shock, build
 from rebalancer.stress import parse_shock
@@ -142,19 +134,24 @@ def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _shared_problem(requests: list[Request]) -> SlotProblem | None:
-    """The problem runs of one structure share: the numbers that differ between them
-    (and those the working set's slots change) are Parameters, so each run re-solves
-    it, and names priced in take its free slots instead of a new compilation. None for
-    a single run, or an account too large for any slot size (each run then gets its
-    own problem)."""
-    first = requests[0]
-    sizes = slot_sizes(first)
-    if len(requests) < 2 or sizes is None:
+# names a what-if's shared working set takes beyond the first run's, best entry gain
+# first: room for the other runs' pricing, so they rarely need a new compilation
+SHARED_BUFFER = 60
+
+
+def _shared_set(requests: list[Request]) -> SharedSet | None:
+    """The working set and compiled problem runs of one structure take turns with: the
+    numbers that differ between them are Parameters, so each run re-solves it; it
+    starts as the first run's working set and the best of the rest, and grows where a
+    run's pricing adds names. None for a single run."""
+    if len(requests) < 2:
         return None
-    fields = _varying_fields([r.full_data for r in requests])
-    order = model_order(first, MAX_CANDIDATES)
-    return slot_problem(first, order, sizes, fields, model_size=MAX_CANDIDATES)
+    first = requests[0]
+    keep = np.zeros(len(first.price), dtype=bool)
+    keep[first.candidates] = True
+    rest = np.flatnonzero(~keep & first.may_buy)
+    keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
+    return SharedSet(_varying_fields([r.full_data for r in requests]), keep)
 
 
 def run_whatif(
@@ -178,15 +175,13 @@ def run_whatif(
     groups: dict[tuple, list[Request]] = {}
     for r in requests:
         groups.setdefault(r.structure_key(), []).append(r)
-    shared: dict[tuple, SlotProblem | None] = {
-        key: _shared_problem(members) for key, members in groups.items()
-    }
+    shared = {key: _shared_set(members) for key, members in groups.items()}
     t_prepare = time.perf_counter() - t0
     runs = []
     for (label, scenario, overrides), request in zip(plans, requests, strict=True):
         t1 = time.perf_counter()
         try:
-            solution = optimize(request, slots=shared[request.structure_key()])
+            solution = optimize(request, shared=shared[request.structure_key()])
             timings = {
                 "optimize": time.perf_counter() - t1,
                 "compile": solution.compile_seconds,

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.layout import ACCOUNT_FIELDS, SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
-from rebalancer.optimize.problem import Solution
+from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
@@ -140,31 +141,57 @@ def _propose_once(data, scenario, account, as_of, taxable, lot_method, slots=Non
     return build_proposal(request, solution, timings)
 
 
-def optimize(request: Request, slots: SlotProblem | None = None) -> Solution:
+@dataclass
+class SharedSet:
+    """The working set and compiled problem the runs of a what-if take turns with:
+    ``fields`` are the ProblemData numbers that differ between the runs (Parameters),
+    ``keep`` the working set so far (each run starts from it and leaves what its
+    pricing added), ``problem`` the problem compiled for it."""
+
+    fields: frozenset[str]
+    keep: np.ndarray
+    problem: RebalanceProblem | None = None
+
+
+def optimize(
+    request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
+) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
     names, pricing the others in: ``rebalancer.optimize.working_set``), then re-solve
     for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
     The problem is built with constants but for the numbers the re-solves change
-    (fastest for one solve); with ``slots`` (a book's model, a what-if's runs) the
-    shared compiled problem is filled with this request's numbers instead.
+    (fastest for one solve); with ``slots`` (a book's model) the model's compiled
+    problem is filled with this request's numbers instead; with ``shared`` (a
+    what-if's runs) the runs' working set and problem are re-solved and passed on.
     Raises ``InfeasibleError`` naming the conflicts.
     """
     first = np.zeros(len(request.price), dtype=bool)
     first[request.candidates] = True
     if slots is not None:  # the model's names, as many as the account may take
         first = slots.first_set(request.full_data, request.new_names)
+    fields = _resolved_fields(request)
+    problem = None
+    if shared is not None:
+        fields = shared.fields | (fields or frozenset())
+        # the runs' set already holds the account's names: pricing adds what this run
+        # needs (its own first set, which differs with the varied numbers, would make
+        # every run compile a problem of its own)
+        first, problem = shared.keep | (request.w0 > 0), shared.problem
     ws = WorkingSet(
         request.full_structure,
         first,
-        fields=_resolved_fields(request),
+        fields=fields,
         slots=slots,
         new_names=request.new_names,
+        problem=problem,
     )
     data = request.full_data
     try:
         solution = ws.solve(data, price=True)
+        if shared is not None:
+            shared.keep, shared.problem = ws.keep.copy(), ws.problem
         if request.tax_lots is not None:
             data, solution = _no_wash_round_trips(ws, request, data, solution)
     except InfeasibleError as exc:
@@ -175,7 +202,8 @@ def optimize(request: Request, slots: SlotProblem | None = None) -> Solution:
             in_scenario_terms(request, exc.conflicts),
             exc.binding + _tax_rules_in_force(request),
         ) from None
-    return solve_with_min_trade(
+    priced = solution.working_set
+    solution = solve_with_min_trade(
         ws,
         data,
         solution,
@@ -185,6 +213,43 @@ def optimize(request: Request, slots: SlotProblem | None = None) -> Solution:
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
+    return dataclasses.replace(solution, working_set=priced)
+
+
+def learned_order(
+    request: Request,
+    data: Inputs | None,
+    probes: tuple[str, ...] = (),
+    scenario: Scenario | None = None,
+):
+    """A model's names in the order its accounts' first working sets take them: the
+    names its probe accounts buy (each solved over the whole universe, most often
+    bought first), then ``request.model_order``. Accounts of a model trade alike —
+    they buy the benchmark names the view likes and that offset the exposures their
+    holdings share — and a first working set that has those names needs fewer rounds
+    of pricing. ``scenario``: the model's (default the request's). A probe that cannot
+    be solved (a spoilt holdings row, infeasible limits) teaches nothing."""
+    from collections import Counter
+
+    from rebalancer.errors import RebalancerError
+    from rebalancer.request import model_order
+
+    base = model_order(request)
+    bought: Counter[int] = Counter()
+    for account in probes if data is not None else ():
+        try:
+            probe = prepare(
+                data, scenario or request.scenario, account, request.as_of, taxable=False
+            )
+            first = np.zeros(len(probe.price), dtype=bool)
+            first[probe.candidates] = True
+            ws = WorkingSet(probe.full_structure, first, new_names=probe.new_names)
+            weights = ws.solve(probe.full_data, price=True).weights
+        except RebalancerError:
+            continue
+        bought.update(np.flatnonzero((weights > 1e-6) & (probe.w0 <= 0)).tolist())
+    hot = np.array([name for name, _ in bought.most_common()], dtype=int)
+    return np.concatenate([hot, base[~np.isin(base, hot)]])
 
 
 def slot_sizes(request: Request) -> tuple[int, int] | None:

@@ -109,6 +109,9 @@ class Proposal:
     as_of: str = ""  # the trade date (ISO) the holding periods and wash sales count to
     # limits --relax moved to make the request feasible: constraint, key, limit, relaxed_to
     relaxed: list[dict[str, Any]] = field(default_factory=list)
+    # the optimizer's working set: names, pricing_rounds, priced_in, gap_bound,
+    # shared_problem (rebalancer.optimize.working_set)
+    optimizer: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -182,6 +185,7 @@ class Proposal:
             "signal_missing": {k: int(v) for k, v in self.coverage.items()},
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
+            "optimizer": dict(self.optimizer),
             "inputs": dict(self.inputs),
         }
 

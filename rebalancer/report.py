@@ -184,6 +184,7 @@ def build_proposal(
         as_of=pd.Timestamp(as_of).date().isoformat(),
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
+        optimizer=dict(solution.working_set),
     )
 
 

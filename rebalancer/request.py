@@ -74,6 +74,18 @@ class Inputs:
             return rd.select_account(self.holdings, account, path)
         return self.holdings.iloc[rows]
 
+    def reference_weights(self, universe: pd.DataFrame) -> np.ndarray:
+        """The benchmark's weights in the universe's order (cached per benchmark and
+        universe frame: pandas copies a series' attrs, the benchmark's row numbers, on
+        every reindex)."""
+        key = ("reference", id(self.benchmark), id(universe))
+        known = self._risk.get(key)
+        if known is None or known[0] is not self.benchmark or known[1] is not universe:
+            bench = pd.Series(self.benchmark.to_numpy(float), index=self.benchmark.index)
+            weights = bench.reindex(universe.index, fill_value=0.0).to_numpy(float)
+            known = self._risk[key] = (self.benchmark, universe, weights)
+        return known[2].copy()
+
     def sized(self, scenario: Scenario) -> pd.DataFrame:
         """The universe with the scenario's size buckets (one frame per set of bounds,
         shared and read-only, so group masks are computed once)."""
@@ -158,6 +170,7 @@ class Request:
     taxable: bool = False
     tax_lots: TaxLots | None = None
     recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
+    entry_gain: np.ndarray | None = None  # what ranks the first working set's names
     candidates: np.ndarray | None = None  # universe positions of the first working set
     new_names: int | None = None  # most names not held a small account's set may take
     lot_method: str = "hifo"
@@ -173,18 +186,22 @@ class Request:
         return self.price * lots
 
     def structure_key(self) -> tuple:
-        """Requests with equal keys can share one compiled (parametric) problem."""
-        s = self.structure
+        """Requests with equal keys can share one compiled (parametric) slot problem
+        (``rebalancer.optimize.layout``): the same risk model and universe, the same
+        tilted groups, limits and lots. Which names the working set holds is not part
+        of it: slots take them."""
+        s = self.full_structure
         lots = None if s.lot_members is None else s.lot_members.shape
         return (
             id(self.risk),
+            id(self.universe),
             s.tilt_labels,
             s.has_turnover,
             s.has_tracking_error,
             s.has_sector_max,
             lots,
             s.has_gain_limit,
-            self.candidates.tobytes(),
+            self.w0.tobytes(),
         )
 
 
@@ -226,7 +243,7 @@ def prepare(
     nav = float(shares_before @ price + cash_before)
     w0 = shares_before * price / nav
     if data.benchmark is not None:
-        ref = data.benchmark.reindex(uni.index, fill_value=0.0).to_numpy(float)
+        ref = data.reference_weights(uni)
         reference = "benchmark"
     else:
         ref, reference = w0.copy(), "current holdings"
@@ -292,7 +309,8 @@ def prepare(
     # candidate names, pricing the others in when they would improve the answer
     # (rebalancer.optimize.working_set)
     new_names = new_name_limit(nav, c)
-    keep = choose_candidates(w0, ref, alpha, may_buy, groups, new_names=new_names)
+    gain = entry_gain(alpha, spread, ref, risk.specific_var, scenario.risk_aversion)
+    keep = choose_candidates(w0, ref, gain, may_buy, groups, new_names=new_names)
     full_structure = Structure(
         tickers=tuple(uni.index),
         loadings=risk.loadings,
@@ -377,6 +395,7 @@ def prepare(
         taxable=taxable,
         tax_lots=tax_lots,
         recent_trades=recent,
+        entry_gain=gain,
         candidates=np.flatnonzero(keep),
         new_names=new_names,
         lot_method=lot_method or scenario.tax.lot_method,
@@ -403,19 +422,36 @@ def new_name_limit(nav: float, c) -> int | None:
     return affordable if affordable < MAX_CANDIDATES else None
 
 
+def entry_gain(
+    alpha: np.ndarray,
+    spread: np.ndarray,
+    ref: np.ndarray,
+    specific_var: np.ndarray,
+    risk_aversion: float,
+) -> np.ndarray:
+    """A name's gain from a first buy, as pricing would see it in a portfolio that
+    leaves the name out, before the limits' multipliers: α − s + 2λ·d·ref (its expected
+    return, less its spread, plus the specific risk against the benchmark that holding
+    it removes). What ranks the names a working set starts from: the names pricing
+    adds are mostly benchmark names the view likes, which neither the largest
+    benchmark weights nor the best alpha alone find."""
+    return alpha - spread + 2.0 * risk_aversion * specific_var * ref
+
+
 def candidate_order(
-    ref: np.ndarray, alpha: np.ndarray, may_buy: np.ndarray, groups: np.ndarray, limit: int
+    ref: np.ndarray, gain: np.ndarray, may_buy: np.ndarray, groups: np.ndarray, limit: int
 ) -> np.ndarray:
     """Up to ``limit`` names (universe positions) in the order a working set takes them:
-    round-robin over the largest reference weights (tracking), the best alpha (the
-    view) and the best alpha inside each tilted group (the tilts)."""
+    round-robin over the largest reference weights (tracking), the best ``gain``
+    (``entry_gain``: the view net of costs and tracking) and the best gain inside each
+    tilted group (the tilts)."""
 
     def top(score: np.ndarray, mask: np.ndarray) -> np.ndarray:
         idx = np.flatnonzero(mask)
         return idx[np.argsort(-score[idx], kind="stable")[:limit]]
 
-    lists = [top(ref, ref > 0), top(alpha, may_buy)]
-    lists += [top(alpha, may_buy & (row > 0)) for row in groups]
+    lists = [top(ref, ref > 0), top(gain, may_buy)]
+    lists += [top(gain, may_buy & (row > 0)) for row in groups]
     names = np.concatenate(lists)
     rank = np.concatenate([np.arange(len(x)) for x in lists])
     source = np.concatenate([np.full(len(x), i) for i, x in enumerate(lists)])
@@ -428,14 +464,21 @@ def model_order(request: Request, size: int | None = None) -> np.ndarray:
     """The names of the compiled problem a model's accounts share, in order: its model
     names (``layout.MODEL_NAMES``, or ``size``), then those that fill the free slots an
     account leaves — as ``candidate_order`` ranks them for any account of the model
-    (its benchmark, its alpha, what its scenario lets anyone buy)."""
+    (its benchmark, its alpha and costs, what its scenario lets anyone buy)."""
     from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS
 
     ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
     size = MODEL_NAMES if size is None else size
+    gain = entry_gain(
+        request.alpha,
+        request.full_data.spread,
+        ref,
+        request.risk.specific_var,
+        request.scenario.risk_aversion,
+    )
     return candidate_order(
         ref,
-        request.alpha,
+        gain,
         request.open_to_buy,
         request.full_structure.tilt_groups,
         size + 4 * NEW_SLOTS,

@@ -68,12 +68,33 @@ def test_scenarios_that_only_change_numbers_share_one_compiled_problem(data):
         data,
         [SCENARIOS / "smallcap_rerating.yaml"],
         account="FDN-20M",
-        vary=["risk_aversion=5,10,20"],
+        vary=["tilt_strength=5,10,20"],
         as_of="2026-11-20",
     )
     compile_times = [r.proposal.timings["compile"] for r in comp.runs]
-    # the first run compiles; the others only refresh Parameter values
-    assert max(compile_times[1:]) < compile_times[0]
+    optimizer = [r.proposal.optimizer for r in comp.runs]
+    # the first run compiles; the others only refresh Parameter values, unless their own
+    # pricing grows the working set (then they compile the grown set once)
+    assert not optimizer[0]["shared_problem"]
+    for times, info in zip(compile_times[1:], optimizer[1:], strict=True):
+        if info["pricing_rounds"] == 0:
+            assert info["shared_problem"]
+            assert times < 0.2 * compile_times[0]
+    assert any(info["shared_problem"] for info in optimizer[1:])
+
+
+def test_a_run_whose_pricing_adds_names_leaves_them_to_the_next(data):
+    comp = run_whatif(
+        data,
+        [SCENARIOS / "smallcap_rerating.yaml"],
+        account="FDN-20M",
+        vary=["risk_aversion=5,10,20"],
+        as_of="2026-11-20",
+    )
+    names = [r.proposal.optimizer["names"] for r in comp.runs]
+    assert names == sorted(names), "the runs' working set only grows"
+    for r in comp.runs:
+        assert r.proposal.optimizer["gap_bound"] <= 1e-5
 
 
 def test_two_vary_options_make_a_grid_and_infeasible_runs_are_kept(data):

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.layout import restrict
+from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
 from rebalancer.request import prepare
 from rebalancer.scenario import load_scenario

@@ -25,7 +25,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from rebalancer.export.csvout import trades_frame
-from rebalancer.export.safe import cell_value, write_cell
+from rebalancer.export.safe import cell_value, needs_marking, write_cell
 from rebalancer.proposal import Proposal
 
 MONEY = "#,##0.00"
@@ -428,6 +428,9 @@ def stream_table(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
     for row in rows:
         cells = []
         for value, fmt in zip(row, formats, strict=True):
+            if value is None or (isinstance(value, str) and not needs_marking(value)):
+                cells.append(value)  # a plain value needs no cell object of its own
+                continue
             cell = write_cell(WriteOnlyCell(ws), value)
             if fmt and not isinstance(cell.value, str):
                 cell.number_format = fmt

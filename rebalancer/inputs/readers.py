@@ -170,8 +170,17 @@ def read_holdings_by_account(
     """
     table = read_table(path)
     require_columns(table, HOLDINGS_REQUIRED, path)
+    groups = table.groupby("account", sort=False)
+    try:  # a sound file in one pass, rows grouped by account as below
+        lots = _parse_holdings(table, path)
+        if universe is not None:
+            check_holdings_in_universe(lots, universe, path)
+        order = np.concatenate(list(groups.indices.values())) if len(table) else []
+        return lots.iloc[order].reset_index(drop=True), {}
+    except InputError:
+        pass  # account by account, to find which accounts are spoilt
     good, bad = [], {}
-    for account, rows in table.groupby("account", sort=False):
+    for account, rows in groups:
         try:
             lots = _parse_holdings(rows, path)
             if universe is not None:

@@ -55,7 +55,7 @@ ACCOUNT_FIELDS = frozenset(
 PER_NAME = ("alpha", "w0", "ref", "spread", "impact", "liquidity_cap", "buy_cap", "sell_cap",
             "position_cap")  # fmt: skip
 PER_LOT = ("lot_cap", "lot_tax", "lot_gain")
-NEW_SLOTS = 64  # names pricing may add to one account before it outgrows the problem
+NEW_SLOTS = 32  # names pricing may add to one account before it outgrows the problem
 # a switched-off slot: a name with an expected return of −100% a year, no holding and
 # caps that do not bind, so its weight rests at 0 with a large multiplier
 OFF_ALPHA = -1.0
@@ -76,7 +76,7 @@ def bucket(count: int, sizes: tuple[int, ...]) -> int | None:
     return next((size for size in sizes if count <= size), None)
 
 
-HELD_SIZES = (64, 256, 1024)
+HELD_SIZES = (64, 128, 256, 512, 1024)
 LOT_SIZES = (4, 16, 64)
 MAX_LOT_SLOTS = 4096  # more lot slots than this: the account gets a problem of its own
 

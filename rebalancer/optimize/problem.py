@@ -182,6 +182,10 @@ class Solution:
     warnings: list[str] = field(default_factory=list)
     buy: np.ndarray | None = None  # taxable accounts: weight bought per name
     lot_sold: np.ndarray | None = None  # taxable accounts: weight sold per lot
+    # how the working set got there (rebalancer.optimize.working_set): names solved
+    # over, rounds of pricing, the bound on what names outside could still add to the
+    # objective, and whether a shared compiled problem answered
+    working_set: dict = field(default_factory=dict)
 
 
 def _or_zeros(values, n: int) -> np.ndarray:
@@ -284,6 +288,11 @@ class RebalanceProblem:
         if elastic:
             objective = objective - sum(limit.penalty() for limit in self.limits)
         self.problem = cp.Problem(cp.Maximize(objective), cons)
+
+    @property
+    def answered(self) -> bool:
+        """The last solve ended with an optimum (accurate or not)."""
+        return self.problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 
     def update(self, data: ProblemData) -> None:
         """New numbers for a parametric problem; the next solve skips compilation."""

@@ -122,10 +122,11 @@ class WorkingSet:
     """One account's whole-universe problem, solved through a working set (module
     docstring). ``keep``: the first working set (a mask over the universe); ``fields``:
     the ProblemData fields a problem built for the set compiles as Parameters (the
-    numbers its re-solves change); ``slots``: a shared problem to fill instead (a book
-    model's, a what-if's: the set then grows into its free slots, and an account that
-    outgrows them falls back to a problem of its own); ``new_names``: the most names
-    not held that the set may take (a small account)."""
+    numbers its re-solves change); ``slots``: a book model's shared problem to fill
+    instead (the set then grows into its free slots, and an account that outgrows
+    them falls back to a problem of its own); ``problem``: one already compiled for
+    ``keep`` (a what-if's); ``new_names``: the most names not held that the set may
+    take (a small account)."""
 
     def __init__(
         self,
@@ -134,13 +135,16 @@ class WorkingSet:
         *,
         fields: bool | frozenset[str] = False,
         slots: SlotProblem | None = None,
+        problem: RebalanceProblem | None = None,
         new_names: int | None = None,
     ):
         self.structure = structure
         self.keep = np.asarray(keep, bool).copy()
         self.fields = fields
-        self.problem: RebalanceProblem | None = None  # the account's own, when built
-        self._built_for: np.ndarray | None = None
+        # the account's own problem, when built (or given, compiled for ``keep``)
+        self.problem: RebalanceProblem | None = problem
+        self._built_for: np.ndarray | None = None if problem is None else self.keep.copy()
+        self._shared = problem is not None  # until the set outgrows it
         self.slots = slots
         self.new_names = new_names
         self.lot_security = lot_security(structure)
@@ -164,6 +168,7 @@ class WorkingSet:
         if fresh or not self.problem.values.accepts(d):
             self.problem = RebalanceProblem(s, d, parametric=self.fields)
             self._built_for = self.keep.copy()
+            self._shared = False
         return self.problem, d, placed(self.keep)
 
     def _solve_once(self, data, solvers, explain) -> tuple[RebalanceProblem, Solution]:
@@ -221,18 +226,10 @@ class WorkingSet:
                 spent[1] += solution.solve_seconds
                 judge, weights = problem, solution.weights
             except InfeasibleError as exc:
-                judge = None if self.slots is not None else self.problem.elastic_problem
-                if judge is None or judge.vars.w.value is None or not step:
+                if not explain:
                     raise
-                weights = expand(
-                    dataclasses.replace(_EMPTY, weights=judge.vars.w.value),
-                    placed(self.keep),
-                    len(self.keep),
-                    self.n_lots,
-                ).weights
-                new, _ = self._priced_in(judge, data, weights, step)
-                if not len(new) or self.rounds >= MAX_ROUNDS:
-                    raise exc from None
+                self._phase_one(data, exc)  # returns once the set has grown feasible
+                continue
             else:
                 if self.slots is not None and step:  # as many as the free slots can take
                     step = min(
@@ -251,7 +248,12 @@ class WorkingSet:
             self.keep[new] = True
             self.added += len(new)
             self.rounds += 1
-        solution = dataclasses.replace(solution, compile_seconds=spent[0], solve_seconds=spent[1])
+        solution = dataclasses.replace(
+            solution,
+            compile_seconds=spent[0],
+            solve_seconds=spent[1],
+            working_set=self.summary(),
+        )
         if self.unproven:
             solution = dataclasses.replace(
                 solution,
@@ -264,6 +266,46 @@ class WorkingSet:
                 ],
             )
         return solution
+
+    def summary(self) -> dict:
+        """How the set got where it is: names, rounds of pricing, names priced in, the
+        bound on the objective left outside, and whether a shared problem answered."""
+        return {
+            "names": int(self.keep.sum()),
+            "pricing_rounds": self.rounds,
+            "priced_in": self.added,
+            "gap_bound": float(self.gap),
+            "shared_problem": self.slots is not None or self._shared,
+        }
+
+    def _phase_one(self, data: ProblemData, error: InfeasibleError) -> None:
+        """An infeasible working set: price its elastic form (a name that would relieve
+        a limit prices positive), grow the set and solve the elastic form again, until
+        no name outside helps — raise the last set's ``error``, the request is
+        infeasible — or its slacks are gone: return, the set is feasible now."""
+        while True:
+            elastic = None if self.slots is not None else self.problem.elastic_problem
+            step = self._step(data)
+            if elastic is None or not elastic.answered or not step or self.rounds >= MAX_ROUNDS:
+                raise error
+            weights = expand(
+                dataclasses.replace(_EMPTY, weights=elastic.vars.w.value),
+                placed(self.keep),
+                len(self.keep),
+                self.n_lots,
+            ).weights
+            new, _ = self._priced_in(elastic, data, weights, step)
+            if not len(new):
+                raise error
+            self.keep[new] = True
+            self.added += len(new)
+            self.rounds += 1
+            s, d = restrict(self.structure, data, self.keep)
+            self.problem = RebalanceProblem(s, d, parametric=self.fields)
+            self._built_for = self.keep.copy()
+            error = self.problem.explain(d)
+            if not error.conflicts and self.problem.elastic_problem.answered:
+                return
 
     def _step(self, data: ProblemData) -> int:
         """How many names the next round may add: a third of the set (at least 60: a
