@@ -41,7 +41,7 @@ from pypfopt.risk_models import CovarianceShrinkage
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.request import MAX_CANDIDATES, choose_candidates
+from rebalancer.request import choose_candidates, first_set_size
 from rebalancer.scenario.schema import Signals
 from rebalancer.signals import composite
 
@@ -145,7 +145,7 @@ def solve_ours(uni, mu, w0, loadings, specific):
         sector_max=SECTOR_CAP,
     )
     groups = np.zeros((0, n))
-    first = choose_candidates(w0, data.ref, mu, np.ones(n, bool), groups, MAX_CANDIDATES)
+    first = choose_candidates(w0, data.ref, mu, np.ones(n, bool), groups, first_set_size(k))
     ws = WorkingSet(structure, first)
     weights = ws.solve(data, price=True).weights
     assert ws.unproven == 0

@@ -310,7 +310,8 @@ def prepare(
     # (rebalancer.optimize.working_set)
     new_names = new_name_limit(nav, c)
     gain = entry_gain(alpha, spread, ref, risk.specific_var, scenario.risk_aversion)
-    keep = choose_candidates(w0, ref, gain, may_buy, groups, new_names=new_names)
+    limit = first_set_size(risk.loadings.shape[1])
+    keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
     full_structure = Structure(
         tickers=tuple(uni.index),
         loadings=risk.loadings,
@@ -406,7 +407,19 @@ def prepare(
 # the first working set of an account's problem: pricing adds what it misses
 # (rebalancer.optimize.working_set), so this is a speed setting, not a limit
 MAX_CANDIDATES = 300
+# with a dense risk model (a Ledoit-Wolf Σ: one factor per return observation) a
+# working set is solved over a dense block whose factorisation grows with the cube of
+# its names, so a smaller first set and a round of pricing are cheaper
+DENSE_CANDIDATES = 150
 MIN_NEW_NAMES = 50
+
+
+def first_set_size(n_factors: int) -> int:
+    """How many names an account's first working set holds, for a risk model of
+    ``n_factors`` factors."""
+    from rebalancer.optimize.problem import DENSE_FACTORS
+
+    return DENSE_CANDIDATES if n_factors >= DENSE_FACTORS else MAX_CANDIDATES
 
 
 def new_name_limit(nav: float, c) -> int | None:
