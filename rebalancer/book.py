@@ -227,12 +227,18 @@ class ModelProblems:
             return None
         model_key = self._model_key(request)
         names = model_key[:-1]  # a model's names are the same taxable or not
-        if names not in self._models:
-            self._models[names] = learned_order(request, data, probes, scenario)
+        if names not in self._models or self._models[names][0] is not request.universe:
+            order = learned_order(request, data, probes, scenario)
+            self._models[names] = (request.universe, order)
+        order = self._models[names][1]
         key = (model_key, *sizes)
-        if key not in self._problems:
-            self._problems[key] = slot_problem(request, self._models[names], sizes)
-        return self._problems[key]
+        known = self._problems.get(key)
+        # the key holds ids: the universe and risk model themselves make sure they are
+        # the same objects, not new ones at a freed address
+        if known is None or known[0] is not request.universe or known[1] is not request.risk:
+            problem = slot_problem(request, order, sizes)
+            known = self._problems[key] = (request.universe, request.risk, problem)
+        return known[2]
 
     def _model_key(self, request) -> tuple:
         import hashlib

@@ -1,6 +1,6 @@
-"""Books of accounts: local process pool and a real Dask cluster give the same trades,
-a poisoned account fails alone, --resume redoes only what is missing, block orders
-reconcile with the accounts' trades."""
+"""Books of accounts on the small synthetic market: a poisoned account fails alone,
+--resume redoes only what is missing, block orders reconcile with the accounts'
+trades. (The same trades on a real Dask cluster: tests/test_book_models.py.)"""
 
 from __future__ import annotations
 
@@ -62,19 +62,6 @@ def test_every_account_of_the_book_is_proposed(local_run):
     for r in book.results:
         if r.status == "optimal":
             assert (folder / "local" / f"{r.account}.json").exists()
-
-
-def test_a_dask_cluster_gives_the_same_trades_as_the_local_pool(local_run, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    files, folder, _ = local_run
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
-        book = run_book(
-            files, tmp_path / "dask", scheduler=cluster.scheduler_address, as_of="2026-11-20"
-        )
-    assert list(book.summary["status"]) == list(run_book_summary_status(folder / "local"))
-    pd.testing.assert_frame_equal(_trades(tmp_path / "dask"), _trades(folder / "local"))
 
 
 def run_book_summary_status(out: Path) -> list[str]:

@@ -72,7 +72,7 @@ Tolerances, and why:
   floor) that liquidity or lots blocked by tax rules keep under the minimum — the
   product keeps the hard limit and says so.
 
-Examples: ``REBALANCER_PROPERTY_EXAMPLES`` (default 150: 55-70 s on this two-core
+Examples: ``REBALANCER_PROPERTY_EXAMPLES`` (default 100: 35-50 s on this two-core
 machine). A long run, e.g. ``REBALANCER_PROPERTY_EXAMPLES=10000 .venv/bin/python -m
 pytest -q tests/test_properties.py --hypothesis-show-statistics`` (the per-test timeout
 grows with the count; the statistics count the outcomes: optimal, infeasible, flagged
@@ -102,7 +102,7 @@ from hypothesis import strategies as st
 from rebalancer.scenario import load_scenario
 from tests.conftest import SCENARIOS, run_cli
 
-MAX_EXAMPLES = int(os.environ.get("REBALANCER_PROPERTY_EXAMPLES", "150"))
+MAX_EXAMPLES = int(os.environ.get("REBALANCER_PROPERTY_EXAMPLES", "100"))
 AS_OF = pd.Timestamp("2026-11-20")
 ACCOUNT = "P1"
 SHIPPED = sorted(p.name for p in SCENARIOS.glob("*.yaml"))

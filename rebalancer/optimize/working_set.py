@@ -65,6 +65,7 @@ from rebalancer.optimize.terms import Columns
 GAP_TOL = 1e-5
 GAIN_TOL = 1e-9  # a gain below this is solver noise
 MAX_ROUNDS = 8
+STEP_MIN, STEP_DIV = 60, 3  # a round adds a third of the set, at least 60 names
 
 
 def eligible(data: ProblemData) -> np.ndarray:
@@ -313,7 +314,7 @@ class WorkingSet:
         which the next answer no longer wants), within a small account's limit of
         names not held, and within the new slots left in a shared problem (the set
         grows beyond them in a problem of the account's own)."""
-        step = max(60, int(self.keep.sum()) // 3)
+        step = max(STEP_MIN, int(self.keep.sum()) // STEP_DIV)
         if self.new_names is not None:
             taken = int(np.count_nonzero(self.keep & (data.w0 <= 0)))
             step = min(step, max(self.new_names - taken, 0))

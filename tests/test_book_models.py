@@ -1,0 +1,156 @@
+"""A book on a market like the examples' (500 names, a benchmark, 20 accounts of three
+models): each worker compiles one problem per model and slot size and re-solves it
+for every account; that reaches each account's own whole-universe optimum, explains
+an infeasible account as ``propose`` does, and gives the same trades on a Dask
+cluster as on the local pool."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rebalancer.examples.make_book import make_book
+
+from benchmarks.synthetic import scaled_market
+from rebalancer.book import BookFiles, ModelProblems, plan, run_book
+from rebalancer.errors import InfeasibleError
+from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
+from rebalancer.pipeline import load_inputs, propose_account
+from rebalancer.request import prepare
+from rebalancer.scenario import load_scenario
+from tests.test_working_set import objective
+
+AS_OF = "2026-11-20"
+MODELS = ["smallcap_rerating.yaml", "balanced_rerating.yaml", "status_quo.yaml"]
+N_ACCOUNTS = 20
+
+
+@pytest.fixture(scope="module")
+def market_book(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("market_book")
+    uni, prices, bench = scaled_market(500, seed=5)
+    uni.to_csv(folder / "universe.csv", index=False)
+    prices.round(4).to_csv(folder / "prices.csv", index_label="date")
+    bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
+    holdings, accounts = make_book(
+        N_ACCOUNTS, seed=11, universe=uni, benchmark=str(folder / "benchmark.csv"), models=MODELS
+    )
+    holdings.to_csv(folder / "holdings.csv", index=False)
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    files = BookFiles(
+        str(folder / "holdings.csv"),
+        str(folder / "universe.csv"),
+        str(folder / "accounts.csv"),
+        prices=str(folder / "prices.csv"),
+    )
+    book = run_book(files, folder / "local", workers=2, as_of=AS_OF)
+    return files, folder, book
+
+
+def _inputs(files: BookFiles, folder: Path):
+    """The book's inputs, read once (every account of the book names one benchmark)."""
+    return load_inputs(files.holdings, files.universe, files.prices, folder / "benchmark.csv")
+
+
+def _summaries(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+
+
+def _trades(out: Path) -> pd.DataFrame:
+    frames = [pd.read_csv(p, keep_default_na=False) for p in sorted(out.glob("*.trades.csv"))]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True)[["account", "ticker", "side", "quantity"]]
+
+
+def test_accounts_of_a_model_re_solve_its_compiled_problem(market_book):
+    _, folder, book = market_book
+    summaries = _summaries(folder / "local")
+    assert len(summaries) >= N_ACCOUNTS // 2
+    shared = [s for s in summaries if s["optimizer"]["shared_problem"]]
+    assert len(shared) >= 0.8 * len(summaries)
+    # a worker compiles a model's problem for the first account of each slot size it
+    # meets (2 workers, at most 3 models x taxable or not); every other account only
+    # refreshes Parameter values
+    variants = {(s["scenario"], s["taxable"]) for s in shared}
+    compiled = [s for s in shared if s["timings"]["compile"] > 0.05]
+    assert len(compiled) <= 2 * len(variants)
+    assert len(shared) - len(compiled) >= len(shared) // 2
+    for s in shared:
+        assert s["optimizer"]["gap_bound"] <= GAP_TOL
+
+
+def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
+    """Through the model's slots and through a problem of the account's own, pricing
+    ends at the same whole-universe optimum (to the pricing tolerance)."""
+    files, folder, _ = market_book
+    data = _inputs(files, folder)
+    models = ModelProblems()
+    compared = 0
+    for job in plan(files):
+        if compared == 6:
+            break
+        scenario = load_scenario(job.scenario)
+        request = prepare(data, scenario, job.account, AS_OF, taxable=job.taxable)
+        if request.new_names is not None:
+            continue  # a small account's limited set is a rule, not an optimum
+        slots = models(request, data, job.probes, scenario)
+        first = np.zeros(len(request.price), dtype=bool)
+        first[request.candidates] = True
+        s, d = request.full_structure, request.full_data
+        try:
+            own = WorkingSet(s, first).solve(d, price=True).weights
+            shared = WorkingSet(s, slots.first_set(d), slots=slots).solve(d, price=True)
+        except InfeasibleError:
+            continue
+        assert shared.working_set["shared_problem"]
+        assert objective(shared.weights, s, d) == pytest.approx(
+            objective(own, s, d), abs=2 * GAP_TOL
+        )
+        compared += 1
+    assert compared == 6
+
+
+NUMBER = re.compile(r"([a-z_]+(?: \([^)]*\))?) ([-\d.]+) would need ([-\d.]+)")
+
+
+def test_an_infeasible_account_is_explained_as_propose_explains_it(market_book):
+    files, folder, book = market_book
+    infeasible = book.summary[book.summary["status"] == "infeasible"]
+    assert len(infeasible), "the status-quo model leaves some account infeasible"
+    jobs = {job.account: job for job in plan(files)}
+    data = _inputs(files, folder)
+    for row in infeasible.itertuples():
+        job = jobs[row.account]
+        with pytest.raises(InfeasibleError) as caught:
+            propose_account(
+                data,
+                load_scenario(job.scenario),
+                job.account,
+                AS_OF,
+                taxable=job.taxable,
+            )
+        if job.cash_target is not None:
+            continue  # the book applies the account's cash target; compare the rest
+        theirs = {m[0]: (float(m[1]), float(m[2])) for m in NUMBER.findall(str(caught.value))}
+        ours = {m[0]: (float(m[1]), float(m[2])) for m in NUMBER.findall(row.message)}
+        assert ours.keys() == theirs.keys()
+        for name, (limit, need) in ours.items():
+            assert limit == theirs[name][0]
+            assert need == pytest.approx(theirs[name][1], rel=1e-3)
+
+
+def test_a_dask_cluster_gives_the_same_trades_as_the_local_pool(market_book, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    files, folder, book = market_book
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        remote = run_book(
+            files, tmp_path / "dask", scheduler=cluster.scheduler_address, as_of=AS_OF
+        )
+    assert list(remote.summary["status"]) == list(book.summary["status"])
+    pd.testing.assert_frame_equal(_trades(tmp_path / "dask"), _trades(folder / "local"))
