@@ -14,7 +14,6 @@ child). Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import statistics
 import subprocess
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.report import Table
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.scenario import load_scenario
@@ -78,15 +78,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = ap.parse_args()
     scenario = load_scenario(SCENARIO)
-    print(
-        f"{platform.machine()}, Python {platform.python_version()}; {SCENARIO.name}; "
-        f"medians of {args.runs}"
-    )
-    print(
-        f"{'names':>6} {'optimise s':>11} {'whole proposal s':>17} {'command s':>10} "
-        f"{'peak MiB':>9} {'trades':>7} {'status':>10}"
+    table = Table(
+        "scale",
+        [
+            "names",
+            "optimisation",
+            "whole proposal",
+            "whole command",
+            "peak memory",
+            "trades",
+            "working set",
+            "status",
+        ],
+        notes=[
+            f"{SCENARIO.name}, a $20M large-cap account, every limit on; medians of "
+            f"{args.runs}; the command is `rebalancer propose` as a process, peak memory "
+            "its maximum resident set."
+        ],
     )
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,12 +113,18 @@ def main() -> None:
             runs = [run_process(command(paths)) for _ in range(args.runs)]
             # peak memory of a child is the high-water mark of all children so far: runs
             # are in increasing size, so the last size's figure is its own
-            print(
-                f"{n:>6} {statistics.median(opt):>11.2f} {statistics.median(whole):>17.2f} "
-                f"{statistics.median(r[0] for r in runs):>10.2f} "
-                f"{max(r[1] for r in runs):>9.0f} {proposal.metrics.n_trades:>7} "
-                f"{proposal.status:>10}"
+            used = proposal.optimizer
+            table.add(
+                f"{n:,}",
+                f"{statistics.median(opt):.2f} s",
+                f"{statistics.median(whole):.2f} s",
+                f"{statistics.median(r[0] for r in runs):.2f} s",
+                f"{max(r[1] for r in runs):.0f} MiB",
+                proposal.metrics.n_trades,
+                f"{used['names']} names, {used['pricing_rounds']} rounds",
+                proposal.status,
             )
+    table.emit(args.readme)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time a 10-point what-if sweep on the $20M example account.
 
-    .venv/bin/python benchmarks/bench_whatif.py [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_whatif [--repeats 3] [--readme]
 
 Sweeps ``constraints.max_turnover`` over 10 values under smallcap_rerating.yaml and
 prints medians over ``--repeats`` of: the first run's optimisation (it compiles
@@ -14,10 +14,10 @@ suite.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
+from benchmarks.report import Table
 from rebalancer.comparison import run_whatif, scenario_runs
 from rebalancer.pipeline import example_paths, load_inputs, propose_account
 from rebalancer.scenario import load_scenario
@@ -29,6 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--account", default="FDN-20M")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = ap.parse_args()
     paths = example_paths()
     scenario = paths["scenarios"] / "smallcap_rerating.yaml"
@@ -51,20 +52,29 @@ def main() -> None:
         naive.append(time.perf_counter() - t0)
 
     med = statistics.median
-    print(
-        f"{platform.machine()}, Python {platform.python_version()}, {args.account}, "
-        f"{len(data.universe)} names, 10-point max_turnover sweep; medians of {args.repeats}"
+    table = Table(
+        "whatif",
+        ["step", "median"],
+        notes=[
+            f"{args.account} ({len(data.universe):,} names), smallcap_rerating.yaml, "
+            f"`constraints.max_turnover` over 10 values; medians of {args.repeats}."
+        ],
     )
-    print(f"first run's optimisation (compiles the shared problem): {med(first):6.3f} s")
-    print(
-        f"median re-solve, runs 2-10:                            {med(resolve):6.3f} s "
-        f"({med(resolve) / med(first):.0%} of the first)"
+    table.add(
+        "first run's optimisation (compiles the problem the sweep shares)", f"{med(first):.3f} s"
     )
-    print(f"whole sweep (prepare, solve, round, lots, checks):     {med(whole):6.3f} s")
-    print(
-        f"peer: 10 independent proposals:                        {med(naive):6.3f} s "
-        f"(sweep is {med(naive) / med(whole):.2f}x faster)"
+    table.add(
+        "median re-solve, runs 2–10",
+        f"{med(resolve):.3f} s ({med(resolve) / med(first):.0%} of the first)",
     )
+    table.add(
+        "whole sweep: prepare, solve, round, lots and checks for all 10 runs", f"{med(whole):.2f} s"
+    )
+    table.add(
+        "peer in the same run: 10 independent proposals, each building its own problem",
+        f"{med(naive):.2f} s (the sweep {med(naive) / med(whole):.2f}× faster)",
+    )
+    table.emit(args.readme)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,11 @@ class ModelProblems:
         return (id(request.universe), id(request.risk), bench, known[1], request.taxable)
 
 
+# set (to anything) in a worker's environment: every account compiles a problem of its
+# own, as ``rebalancer propose`` does (the book benchmark's peer)
+OWN_PROBLEMS = "REBALANCER_OWN_PROBLEMS"
+
+
 def _model_problems() -> ModelProblems:
     if "models" not in _CACHE:
         _CACHE["models"] = ModelProblems()
@@ -287,7 +292,9 @@ def run_account(
             taxable=job.taxable,
             # probes under the model's own scenario (no account's cash target): the
             # order they teach must not depend on which account a worker sees first
-            slots=lambda request: models(request, data, job.probes, _scenario(job.scenario, None)),
+            slots=None
+            if os.environ.get(OWN_PROBLEMS)
+            else lambda request: models(request, data, job.probes, _scenario(job.scenario, None)),
         )
         proposal = dataclasses.replace(
             proposal, inputs={**proposal.inputs, "scenario": job.scenario}
