@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.report import Table
+from benchmarks.report import Table, working_set
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.scenario import load_scenario
@@ -121,7 +121,7 @@ def main() -> None:
                 f"{statistics.median(r[0] for r in runs):.2f} s",
                 f"{max(r[1] for r in runs):.0f} MiB",
                 proposal.metrics.n_trades,
-                f"{used['names']} names, {used['pricing_rounds']} rounds",
+                working_set(used["names"], used["pricing_rounds"]),
                 proposal.status,
             )
     table.emit(args.readme)

@@ -40,7 +40,7 @@ import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 from pypfopt.risk_models import CovarianceShrinkage
 
-from benchmarks.report import Table
+from benchmarks.report import Table, working_set
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.working_set import WorkingSet
@@ -216,7 +216,7 @@ def main() -> None:
             f"{t_us:.2f} s",
             f"**{t_pp / t_us:.1f}×**",
             f"{rel:.0e}",
-            f"{kept} names, {rounds} pricing rounds",
+            working_set(kept, rounds),
         )
         print(f"{n} names: objectives {u_pp:.8f} (PyPortfolioOpt) and {u_us:.8f}", flush=True)
     table.emit(args.readme)

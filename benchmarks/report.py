@@ -57,6 +57,11 @@ def machine() -> str:
     )
 
 
+def working_set(names: int, rounds: int) -> str:
+    """'458 names, 3 pricing rounds'."""
+    return f"{names} names, {rounds} pricing round{'' if rounds == 1 else 's'}"
+
+
 def command_line() -> str:
     """The command that ran this benchmark, as a reader would type it."""
     module = Path(sys.argv[0]).stem

@@ -4,8 +4,9 @@
    trade (so no trade grows past what the optimizer allowed: liquidity, turnover
    and buys only shrink); a target under half a lot becomes a full exit; orders
    under ``min_trade_usd`` are dropped unless they close a position; sells are
-   topped up where rounding left a position or a sector above its cap; buys
-   are trimmed until cash, net of estimated costs, is above its floor; and whole
+   topped up where rounding left a position or a sector above its cap; buys are
+   trimmed until the orders keep the turnover cap and cash, net of estimated
+   costs, is above its floor; and whole
    lots that lower the tracking error are traded where rounding left it above its cap.
 2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
    cost per share first (HIFO), so realised gains are as small as the lots allow.
@@ -102,6 +103,7 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     if r.sector_max is not None:
         q = _fix_sectors(q, r)
     q = _enforce_min_trade(q, r)
+    q = _fix_turnover(q, r)
     q = _repair_cash(q, r, cost_usd)
     if r.band_groups is not None and len(r.band_groups):
         q = _fix_bands(q, r, delta, cost_usd)
@@ -437,6 +439,33 @@ def _tracking_variance(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray):
     var = r.risk.variance(active)
     d = step_usd / r.nav_usd
     return var, var + 2.0 * d * r.risk.cov_times(active) + d * d * r.risk.total_vol() ** 2
+
+
+def _fix_turnover(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+    """Sells that rounding made full exits, lifted to the minimum trade or topped up
+    for a position or sector cap trade more than the optimizer planned, which can take
+    buys + sells past twice the turnover cap. Trim buys in whole lots (dropping one
+    left under the minimum) until the orders are back under it: first the buys whose
+    trim keeps every tilt band and the tracking error, the largest first, then any
+    buy. Sells are left alone: they fund the buys and keep the caps. If the sells
+    alone trade more than the cap allows, the turnover check reports it."""
+    if r.max_traded_usd is None:
+        return q
+    q = q.copy()
+    for _ in range(4 * len(q) + 10):
+        excess = float(np.abs(q * r.price).sum()) - r.max_traded_usd
+        buys = np.flatnonzero(q > 0)
+        if excess <= EPS or not len(buys):
+            return q
+        cut = np.minimum(np.ceil(excess / (r.lot * r.price) - EPS) * r.lot, np.maximum(q, 0.0))
+        left = q - cut
+        cut = np.where((left > 0) & (left * r.price < r.min_trade_usd), q, cut)
+        step_usd = -cut * r.price
+        keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
+        pool = buys[keeps[buys]] if keeps[buys].any() else buys
+        i = pool[np.argmax((q * r.price)[pool])]
+        q[i] -= cut[i]
+    return q
 
 
 def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:

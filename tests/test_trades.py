@@ -210,6 +210,43 @@ def test_sector_left_above_its_cap_by_rounding_is_trimmed_back():
     assert np.all(q <= 0)
 
 
+def test_buys_are_trimmed_when_a_full_exit_takes_turnover_past_its_cap():
+    # hold 1,000 of A ($10,000); the optimizer sells 960 of them and buys 1,000 of B,
+    # $19,600 traded, exactly its cap; the sale rounds to a full exit (a 40-share
+    # target is under half a lot), $20,000 traded: one lot of B is trimmed (and the
+    # cash it frees may then undo the exit's last lot; the cap holds either way)
+    targets = np.array([0.0004, 0.0100])
+    assert round_orders(targets, holding([1_000.0, 0.0]), no_cost)[1] == 1_000.0
+    r = holding([1_000.0, 0.0], max_traded_usd=19_600.0)
+    q = round_orders(targets, r, no_cost)
+    assert q[1] == 900.0 and q[0] in (-1_000.0, -900.0)
+    assert float(np.abs(q * r.price).sum()) <= 19_600.0
+
+
+def test_turnover_trim_drops_a_buy_it_would_leave_under_the_minimum():
+    # the same, with a $9,500 minimum: B trimmed to 900 shares ($9,000) is under it,
+    # so B is dropped rather than sent as an order the minimum forbids
+    r = holding([1_000.0, 0.0], max_traded_usd=19_600.0, min_trade_usd=9_500.0)
+    q = round_orders(np.array([0.0004, 0.0100]), r, no_cost)
+    assert q.tolist() == [-1_000.0, 0.0]
+
+
+def test_turnover_trim_spares_the_buys_a_tilt_band_rests_on():
+    # B's buy keeps a tilt band (B's group at least 0.95% over its reference of 0),
+    # C's does not: the excess is taken from C although B is the larger buy
+    r = holding(
+        [1_000.0, 0.0, 0.0],
+        max_traded_usd=24_600.0,
+        band_groups=np.array([[0.0, 1.0, 0.0]]),
+        band_reference=np.array([0.0]),
+        band_lo=np.array([0.0095]),
+        band_hi=np.array([0.05]),
+    )
+    q = round_orders(np.array([0.0004, 0.0100, 0.0050]), r, no_cost)
+    assert q[1] == 1_000.0
+    assert float(np.abs(q * r.price).sum()) <= 24_600.0
+
+
 def test_name_that_may_not_be_bought_is_never_bought():
     r = rules(2, may_buy=np.array([False, True]))
     q = round_orders(np.array([0.05, 0.05]), r, no_cost)
