@@ -26,6 +26,17 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
+# every benchmark, each rewriting its table in the README (about 25 minutes; run it on
+# a quiet machine)
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.bench_propose --runs 7 --readme
+	$(PY) -m benchmarks.bench_whatif --repeats 5 --readme
+	$(PY) -m benchmarks.bench_scale --runs 3 --readme
+	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf --readme
+	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf-weekly --readme
+	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme
+	$(PY) -m benchmarks.bench_book --accounts 1000 --names 2000 --workers 2 --peer --readme
+
 examples: $(VENV)/.installed
 	$(PY) examples/make_examples.py
 

@@ -1,6 +1,7 @@
 """A book of accounts against a 2,000-name universe, on 2 local worker processes.
 
-    .venv/bin/python -m benchmarks.bench_book [--accounts 1000] [--names 2000] [--workers 2] [--peer] [--readme]
+    .venv/bin/python -m benchmarks.bench_book [--accounts 1000] [--names 2000]
+        [--workers 2] [--peer] [--readme] [--keep DIR]
 
 Writes a synthetic market (benchmarks/synthetic.py) and a synthetic book
 (examples/make_book.py: mixed sizes, models, taxable and tax-exempt accounts) to a
@@ -77,9 +78,15 @@ def main() -> None:
         help="also run the book with every account compiling its own problem",
     )
     ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="write the book and its outputs (out/, peer/) to DIR instead of a temporary folder",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         uni, prices, bench = scaled_market(args.names)
         uni.to_csv(folder / "universe.csv", index=False)
         prices.round(4).to_csv(folder / "prices.csv", index_label="date")

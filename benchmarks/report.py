@@ -65,9 +65,16 @@ def working_set(names: int, rounds: int) -> str:
 def command_line() -> str:
     """The command that ran this benchmark, as a reader would type it."""
     module = Path(sys.argv[0]).stem
-    return " ".join([".venv/bin/python -m", f"benchmarks.{module}", *sys.argv[1:]]).replace(
-        " --readme", ""
-    )
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # where the outputs go does not change what is measured
+        if skip or arg == "--readme":
+            skip = False
+            continue
+        if arg == "--keep":
+            skip = True
+            continue
+        args.append(arg)
+    return " ".join([".venv/bin/python -m", f"benchmarks.{module}", *args])
 
 
 @dataclass

@@ -8,6 +8,7 @@ its shape) and ``ProblemData`` (the numbers a what-if changes).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,9 +102,18 @@ class Inputs:
             self._risk[key] = signal_alpha(universe, scenario.signals, risk.specific_vol())
         return self._risk[key]
 
+    def per_frame(self, name: Hashable, frame: pd.DataFrame, compute):
+        """``compute(frame)``, once per frame object (a universe frame is shared and
+        read-only: the tuples a book's thousands of accounts key on are made once)."""
+        key = (name, id(frame))
+        known = self._risk.get(key)
+        if known is None or known[0] is not frame:
+            known = self._risk[key] = (frame, compute(frame))
+        return known[1]
+
     def risk_model(self, universe: pd.DataFrame) -> RiskModel:
         """One risk model per universe (cached: every account of a book shares it)."""
-        key = tuple(universe["size"])
+        key = self.per_frame("sizes", universe, lambda f: tuple(f["size"]))
         if key not in self._risk:
             self._risk[key] = build_risk_model(universe, self.prices)
         return self._risk[key]
@@ -298,12 +308,15 @@ def prepare(
         may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
 
     tilt_labels = list(scenario.tilts)
-    groups = group_matrix(uni, [parse_selector(t) for t in tilt_labels])
+    groups = data.per_frame(
+        ("tilt groups", *tilt_labels),
+        uni,
+        lambda f: group_matrix(f, [parse_selector(t) for t in tilt_labels]),
+    ).copy()
     targets = np.array([scenario.tilts[t].target for t in tilt_labels])
     bands = np.array([scenario.tilts[t].band for t in tilt_labels])
     margin = np.minimum(0.1 * bands, BAND_MARGIN)
-    sectors = sorted(uni["sector"].unique())
-    sector_groups = np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors])
+    sectors, sector_groups = data.per_frame("sectors", uni, _sector_groups)
 
     # the whole-universe problem; the optimizer solves it through a working set of
     # candidate names, pricing the others in when they would improve the answer
@@ -313,7 +326,7 @@ def prepare(
     limit = first_set_size(risk.loadings.shape[1])
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
     full_structure = Structure(
-        tickers=tuple(uni.index),
+        tickers=data.per_frame("tickers", uni, lambda f: tuple(f.index)),
         loadings=risk.loadings,
         factor_chol=risk.factor_chol(),
         specific_var=risk.specific_var,
@@ -387,7 +400,7 @@ def prepare(
         open_to_buy=open_to_buy,
         position_cap=position_cap,
         screened=screened,
-        sectors=sectors,
+        sectors=list(sectors),
         structure=structure,
         data=problem_data,
         full_structure=full_structure,
@@ -545,3 +558,11 @@ def _household(data: Inputs, account: str) -> list[str]:
     table = data.accounts.set_index("account")
     house = table.at[account, "household"]
     return [account] if not house else list(table.index[table["household"] == house])
+
+
+def _sector_groups(uni: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The universe's sectors (sorted) and their 0/1 membership rows."""
+    sectors = sorted(uni["sector"].unique())
+    rows = np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors])
+    rows.setflags(write=False)  # shared by every account of the universe
+    return sectors, rows
