@@ -102,6 +102,7 @@ def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, An
         "status": proposal.status,
         "timings": {k: round(float(v), 6) for k, v in proposal.timings.items()},
         "outputs": dict(outputs),
+        **({"book_model": dict(proposal.book_model)} if proposal.book_model else {}),
     }
 
 
@@ -192,18 +193,25 @@ def _same_files(report: Verification, files: dict[str, Any], kind: str) -> None:
 def _request(manifest: dict[str, Any]):
     """The proposal's inputs, effective scenario and options, as recorded: the
     arguments of ``prepare`` and ``propose_account``."""
+    from rebalancer.inputs import read_holdings_by_account, read_universe
     from rebalancer.request import load_inputs
     from rebalancer.scenario.schema import build
 
     files = {role: entry["path"] for role, entry in manifest["inputs"].items()}
+    # a book's holdings file: another account's bad row does not stop this one's check
+    universe = read_universe(files["universe"])
+    holdings, spoilt = read_holdings_by_account(files["holdings"], universe)
+    if manifest["account"] in spoilt:
+        raise spoilt[manifest["account"]]
     data = load_inputs(
-        files["holdings"],
-        files["universe"],
+        holdings,
+        universe,
         files.get("prices"),
         files.get("benchmark"),
         files.get("accounts"),
         files.get("trade_history"),
     )
+    data.paths.update(holdings=files["holdings"], universe=files["universe"])
     scenario = build(manifest["scenario"], files.get("scenario", "<manifest scenario>"))
     options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
     return (data, scenario, manifest["account"], manifest["as_of"]), options
@@ -314,6 +322,15 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
     from rebalancer.pipeline import propose_account
 
     args, options = _request(manifest)
+    model = manifest.get("book_model")
+    if model:  # a book's account: through its model's compiled problem, as batch ran it
+        from rebalancer.book import ModelProblems
+        from rebalancer.scenario import load_scenario
+
+        data, problems = args[0], ModelProblems()
+        scenario = load_scenario(model["scenario"])
+        probes = tuple(model["probes"])
+        options["slots"] = lambda request: problems(request, data, probes, scenario)
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)

@@ -297,7 +297,11 @@ def run_account(
             else lambda request: models(request, data, job.probes, _scenario(job.scenario, None)),
         )
         proposal = dataclasses.replace(
-            proposal, inputs={**proposal.inputs, "scenario": job.scenario}
+            proposal,
+            inputs={**proposal.inputs, "scenario": job.scenario},
+            book_model={}
+            if os.environ.get(OWN_PROBLEMS)
+            else {"scenario": job.scenario, "probes": list(job.probes)},
         )
         write_outputs(
             proposal,

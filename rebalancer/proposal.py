@@ -112,6 +112,9 @@ class Proposal:
     # the optimizer's working set: names, pricing_rounds, priced_in, gap_bound,
     # shared_problem (rebalancer.optimize.working_set)
     optimizer: dict[str, Any] = field(default_factory=dict)
+    # a book's account: the model whose compiled problem it re-solved — its scenario
+    # file and probe accounts (rebalancer.book) — so verify --reproduce takes that path
+    book_model: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from rebalancer.examples.make_book import make_book
 
+from rebalancer.audit import verify
 from rebalancer.book import BookFiles, run_book
 from tests.conftest import make_universe, run_cli
 
@@ -93,6 +94,11 @@ def test_a_poisoned_account_fails_alone(tmp_path):
     others = [s for a, s in status.items() if a != "ACC00004"]
     assert sum(s == "optimal" for s in others) >= len(others) - 1
     assert not (tmp_path / "out" / "ACC00004.json").exists()
+    # the book's holdings file keeps the bad row: the other accounts still verify
+    good = next(a for a, s in status.items() if s == "optimal")
+    report = verify(tmp_path / "out" / f"{good}.json", reproduce=True)
+    assert report.passed, report.findings
+    assert any("reproduced: the same" in text for _, text in report.findings)
 
 
 def test_resume_redoes_only_what_is_missing_or_broken(local_run, tmp_path):

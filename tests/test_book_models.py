@@ -16,6 +16,7 @@ import pytest
 from rebalancer.examples.make_book import make_book
 
 from benchmarks.synthetic import scaled_market
+from rebalancer.audit import verify
 from rebalancer.book import BookFiles, ModelProblems, plan, run_book
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
@@ -112,6 +113,21 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
         )
         compared += 1
     assert compared == 6
+
+
+def test_verify_reproduces_a_book_account_through_its_models_problem(market_book):
+    """An account's JSON records the model it re-solved (scenario, probes), so
+    ``verify --reproduce`` takes the same path and finds the same orders, share for
+    share — a problem of the account's own can round a small account differently."""
+    _, folder, _ = market_book
+    shared = [s for s in _summaries(folder / "local") if s["optimizer"]["shared_problem"]]
+    for scenario in sorted({s["scenario"] for s in shared}):
+        summary = next(s for s in shared if s["scenario"] == scenario)
+        model = summary["manifest"]["book_model"]
+        assert model["probes"] and model["scenario"].endswith(".yaml")
+        report = verify(folder / "local" / f"{summary['account']}.json", reproduce=True)
+        assert report.passed, report.findings
+        assert any("reproduced: the same" in text for _, text in report.findings)
 
 
 NUMBER = re.compile(r"([a-z_]+(?: \([^)]*\))?) ([-\d.]+) would need ([-\d.]+)")
