@@ -301,18 +301,16 @@ def _trades_frame(
     price = uni["price"].to_numpy(float)
     notional = np.abs(q[idx]) * price[idx]
     adv = uni["adv"].to_numpy(float)[idx]
+    restricted = uni["restricted"].to_numpy()
     gains = (
         lot_sales.groupby("ticker")["realized_gain_usd"].sum(min_count=1)
         if len(lot_sales)
         else pd.Series(dtype=float)
     )
-    terms = (
-        lot_sales.groupby("ticker")["term"].agg(
-            lambda t: t.iloc[0] if t.nunique() == 1 else "mixed"
-        )
-        if len(lot_sales)
-        else pd.Series(dtype=str)
-    )
+    terms = pd.Series(dtype=str)
+    if len(lot_sales):  # the ticker's one term, or "mixed" (no Python call per group)
+        by_ticker = lot_sales.groupby("ticker")["term"]
+        terms = by_ticker.first().where(by_ticker.nunique() == 1, "mixed")
     lot_ids = (
         lot_sales.groupby("ticker")["lot_id"].agg(";".join)
         if len(lot_sales)
@@ -333,7 +331,8 @@ def _trades_frame(
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
             "reason": [
-                _reason(uni, i, q[i], w0, w_after, alpha, scenario, cap, members) for i in idx
+                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members)
+                for i in idx
             ],
             "realized_gain": [
                 gains.get(t, np.nan) if q[i] < 0 else np.nan
@@ -353,10 +352,10 @@ def _trades_frame(
     ).reset_index(drop=True)
 
 
-def _reason(uni, i, qi, w0, w_after, alpha, scenario, cap, members) -> str:
-    """A short, honest account of why the optimizer wanted this trade."""
-    restricted = uni["restricted"].iloc[i]
-    if qi < 0 and restricted == "sell":
+def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members) -> str:
+    """A short, honest account of why the optimizer wanted this trade (``restricted``:
+    the universe's restriction per name, as an array)."""
+    if qi < 0 and restricted[i] == "sell":
         return "forced exit (restricted: sell)"
     if qi < 0 and w0[i] > cap[i] + 1e-9:
         return f"trim to position cap {cap[i]:.1%}"

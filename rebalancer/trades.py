@@ -513,28 +513,50 @@ def allocate_lots(
     proceeds_usd, realized_gain_usd, term (ST/LT, "" when the date is unknown).
     """
     wanted = sells[sells > 0]
-    held = lots[lots["ticker"].isin(wanted.index) & ~lots["lot_id"].isin(exclude)].assign(
-        basis_per_share=lambda f: f["cost_basis"] / f["quantity"]
+    held = lots[lots["ticker"].isin(wanted.index) & ~lots["lot_id"].isin(exclude)]
+    ticker = held["ticker"].to_numpy()
+    quantity = held["quantity"].to_numpy(float)
+    per_share = held["cost_basis"].to_numpy(float) / quantity
+    acquired = pd.to_datetime(held["acquired"])
+    # the sale order, in numpy (a book sorts thousands of accounts' lots): by ticker,
+    # then highest cost per share (or the lowest ``priority``), then oldest; a missing
+    # key sorts last, ties keep the file's order
+    first_key = -per_share if priority is None else _sort_key(held["lot_id"].map(priority))
+    dates = acquired.to_numpy("datetime64[ns]")
+    codes = pd.factorize(ticker, sort=True)[0]
+    order = np.lexsort(
+        (
+            np.where(np.isnat(dates), 0, dates.view("int64")),
+            np.isnat(dates),
+            np.where(np.isnan(first_key), 0.0, first_key),
+            np.isnan(first_key),
+            codes,
+        )
     )
-    if priority is None:
-        keys, ascending = ["ticker", "basis_per_share", "acquired"], [True, False, True]
-    else:
-        held = held.assign(priority=held["lot_id"].map(priority))
-        keys, ascending = ["ticker", "priority", "acquired"], [True, True, True]
-    held = held.sort_values(keys, ascending=ascending, na_position="last", kind="stable")
+    ticker, quantity, per_share, codes = (
+        ticker[order],
+        quantity[order],
+        per_share[order],
+        codes[order],
+    )
+    held, acquired = held.iloc[order], acquired.iloc[order]
     # each lot gives what is left of its ticker's sale after the lots before it
-    before = held.groupby("ticker")["quantity"].cumsum() - held["quantity"]
-    want = held["ticker"].map(wanted).astype(float)
-    take = np.clip(want - before, 0.0, held["quantity"])
-    short = wanted - take.groupby(held["ticker"]).sum().reindex(wanted.index, fill_value=0.0)
+    total = np.cumsum(quantity)
+    starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1] if len(codes) else np.zeros(0, int)
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    before = total - quantity - (total[group_start] - quantity[group_start])
+    want = wanted.reindex(ticker).to_numpy(float)
+    take = np.clip(want - before, 0.0, quantity)
+    given = pd.Series(take).groupby(ticker).sum() if len(take) else pd.Series(dtype=float)
+    short = wanted - given.reindex(wanted.index, fill_value=0.0)
     if (short > 1e-6).any():
         bad = short.idxmax()
         raise AssertionError(f"sale of {wanted[bad]} {bad} exceeds its lots by {short[bad]}")
-    held = held.assign(quantity_sold=take)[take > EPS]
-    proceeds = held["quantity_sold"] * held["ticker"].map(price).astype(float)
-    basis = held["quantity_sold"] * held["basis_per_share"]
-    acquired = pd.to_datetime(held["acquired"])
-    long_term = is_long_term(acquired, as_of)
+    sold = take > EPS
+    held, acquired, take = held[sold], acquired[sold], take[sold]
+    proceeds = take * price.reindex(ticker[sold]).to_numpy(float)
+    basis = take * per_share[sold]
+    long_term = np.asarray(is_long_term(acquired, as_of))
     term = np.where(acquired.isna(), "", np.where(long_term, "LT", "ST"))
     columns = [
         "account",
@@ -549,11 +571,11 @@ def allocate_lots(
     ]
     out = pd.DataFrame(
         {
-            "account": held["account"],
-            "ticker": held["ticker"],
-            "lot_id": held["lot_id"],
-            "acquired": acquired,
-            "quantity_sold": held["quantity_sold"],
+            "account": held["account"].to_numpy(),
+            "ticker": held["ticker"].to_numpy(),
+            "lot_id": held["lot_id"].to_numpy(),
+            "acquired": acquired.to_numpy(),
+            "quantity_sold": take,
             "cost_basis_sold_usd": basis,
             "proceeds_usd": proceeds,
             "realized_gain_usd": proceeds - basis,
@@ -561,4 +583,13 @@ def allocate_lots(
         },
         columns=columns,
     )
-    return out.reset_index(drop=True)
+    return out
+
+
+def _sort_key(values: pd.Series) -> np.ndarray:
+    """A lot-priority column as floats to sort on (dates as nanoseconds), NaN where
+    missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        dates = pd.to_datetime(values).to_numpy("datetime64[ns]")
+        return np.where(np.isnat(dates), np.nan, dates.view("int64").astype(float))
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)
