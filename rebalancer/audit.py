@@ -327,10 +327,9 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
         from rebalancer.book import ModelProblems
         from rebalancer.scenario import load_scenario
 
-        data, problems = args[0], ModelProblems()
-        scenario = load_scenario(model["scenario"])
-        probes = tuple(model["probes"])
-        options["slots"] = lambda request: problems(request, data, probes, scenario)
+        options["slots"] = ModelProblems().slots_for(
+            args[0], tuple(model["probes"]), load_scenario(model["scenario"])
+        )
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)

@@ -240,6 +240,11 @@ class ModelProblems:
             known = self._problems[key] = (request.universe, request.risk, problem)
         return known[2]
 
+    def slots_for(self, data, probes: tuple[str, ...], scenario):
+        """What ``propose_account(..., slots=)`` takes for an account of the model of
+        ``scenario`` and ``probes`` (its name order learnt from them)."""
+        return lambda request: self(request, data, probes, scenario)
+
     def _model_key(self, request) -> tuple:
         import hashlib
 
@@ -283,7 +288,7 @@ def run_account(
         if spoilt is not None:
             raise spoilt
         scenario = _scenario(job.scenario, job.cash_target)
-        models = _model_problems()
+        shared = not os.environ.get(OWN_PROBLEMS)
         proposal = propose_account(
             data,
             scenario,
@@ -292,16 +297,14 @@ def run_account(
             taxable=job.taxable,
             # probes under the model's own scenario (no account's cash target): the
             # order they teach must not depend on which account a worker sees first
-            slots=None
-            if os.environ.get(OWN_PROBLEMS)
-            else lambda request: models(request, data, job.probes, _scenario(job.scenario, None)),
+            slots=_model_problems().slots_for(data, job.probes, _scenario(job.scenario, None))
+            if shared
+            else None,
         )
         proposal = dataclasses.replace(
             proposal,
             inputs={**proposal.inputs, "scenario": job.scenario},
-            book_model={}
-            if os.environ.get(OWN_PROBLEMS)
-            else {"scenario": job.scenario, "probes": list(job.probes)},
+            book_model={"scenario": job.scenario, "probes": list(job.probes)} if shared else {},
         )
         write_outputs(
             proposal,

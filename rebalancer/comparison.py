@@ -147,8 +147,7 @@ def _shared_set(requests: list[Request]) -> SharedSet | None:
     if len(requests) < 2:
         return None
     first = requests[0]
-    keep = np.zeros(len(first.price), dtype=bool)
-    keep[first.candidates] = True
+    keep = first.first_set()
     rest = np.flatnonzero(~keep & first.may_buy)
     keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
     return SharedSet(_varying_fields([r.full_data for r in requests]), keep)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.layout import ACCOUNT_FIELDS, SlotProblem
+from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
 from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
@@ -167,10 +167,12 @@ def optimize(
     what-if's runs) the runs' working set and problem are re-solved and passed on.
     Raises ``InfeasibleError`` naming the conflicts.
     """
-    first = np.zeros(len(request.price), dtype=bool)
-    first[request.candidates] = True
-    if slots is not None:  # the model's names, as many as the account may take
-        first = slots.first_set(request.full_data, request.new_names)
+    # with a model's problem: the model's names, as many as the account may take
+    first = (
+        request.first_set()
+        if slots is None
+        else slots.first_set(request.full_data, request.new_names)
+    )
     fields = _resolved_fields(request)
     problem = None
     if shared is not None:
@@ -241,9 +243,7 @@ def learned_order(
             probe = prepare(
                 data, scenario or request.scenario, account, request.as_of, taxable=False
             )
-            first = np.zeros(len(probe.price), dtype=bool)
-            first[probe.candidates] = True
-            ws = WorkingSet(probe.full_structure, first, new_names=probe.new_names)
+            ws = WorkingSet(probe.full_structure, probe.first_set(), new_names=probe.new_names)
             weights = ws.solve(probe.full_data, price=True).weights
         except RebalancerError:
             continue
@@ -269,26 +269,11 @@ def slot_sizes(request: Request) -> tuple[int, int] | None:
     return held, lots
 
 
-def slot_problem(
-    request: Request,
-    order: np.ndarray,
-    sizes: tuple[int, int],
-    fields: frozenset[str] = ACCOUNT_FIELDS,
-    model_size: int | None = None,
-) -> SlotProblem:
+def slot_problem(request: Request, order: np.ndarray, sizes: tuple[int, int]) -> SlotProblem:
     """A shared problem for accounts like ``request``'s (``rebalancer.optimize.layout``):
-    ``order`` its names (``request.model_order``), ``sizes`` from ``slot_sizes``,
-    ``fields`` the numbers that are Parameters."""
+    ``order`` its names (``learned_order``), ``sizes`` from ``slot_sizes``."""
     held, lots = sizes
-    return SlotProblem(
-        request.full_structure,
-        order,
-        held,
-        lots,
-        request.full_data,
-        fields=fields,
-        model_size=model_size,
-    )
+    return SlotProblem(request.full_structure, order, held, lots, request.full_data)
 
 
 # small orders worth less than this share of NAV in all are left to the rounding, which

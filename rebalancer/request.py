@@ -8,8 +8,9 @@ its shape) and ``ProblemData`` (the numbers a what-if changes).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,11 +67,9 @@ class Inputs:
         path = self.paths.get("holdings", "holdings")
         if account is None:
             return rd.select_account(self.holdings, account, path)
-        index = self._risk.get("accounts")
-        if index is None or index[0] is not self.holdings:
-            groups = self.holdings.groupby("account", sort=False).indices
-            index = self._risk["accounts"] = (self.holdings, groups)
-        rows = index[1].get(account)
+        rows = self.cached(
+            "accounts", lambda: self.holdings.groupby("account", sort=False).indices, self.holdings
+        ).get(account)
         if rows is None:  # not in the file: the reader's message names what is
             return rd.select_account(self.holdings, account, path)
         return self.holdings.iloc[rows]
@@ -79,13 +78,12 @@ class Inputs:
         """The benchmark's weights in the universe's order (cached per benchmark and
         universe frame: pandas copies a series' attrs, the benchmark's row numbers, on
         every reindex)."""
-        key = ("reference", id(self.benchmark), id(universe))
-        known = self._risk.get(key)
-        if known is None or known[0] is not self.benchmark or known[1] is not universe:
+
+        def weights() -> np.ndarray:
             bench = pd.Series(self.benchmark.to_numpy(float), index=self.benchmark.index)
-            weights = bench.reindex(universe.index, fill_value=0.0).to_numpy(float)
-            known = self._risk[key] = (self.benchmark, universe, weights)
-        return known[2].copy()
+            return bench.reindex(universe.index, fill_value=0.0).to_numpy(float)
+
+        return self.cached("reference", weights, self.benchmark, universe).copy()
 
     def sized(self, scenario: Scenario) -> pd.DataFrame:
         """The universe with the scenario's size buckets (one frame per set of bounds,
@@ -102,18 +100,20 @@ class Inputs:
             self._risk[key] = signal_alpha(universe, scenario.signals, risk.specific_vol())
         return self._risk[key]
 
-    def per_frame(self, name: Hashable, frame: pd.DataFrame, compute):
-        """``compute(frame)``, once per frame object (a universe frame is shared and
-        read-only: the tuples a book's thousands of accounts key on are made once)."""
-        key = (name, id(frame))
+    def cached(self, name: Hashable, compute: Callable[[], Any], *of: object) -> Any:
+        """``compute()``, once per ``name`` and the objects ``of`` it is computed from
+        (frames shared and read-only, such as a universe: what a book's thousands of
+        accounts would otherwise each recompute). The objects themselves are kept and
+        compared, so a new one at a freed address is not taken for the old."""
+        key = (name, *map(id, of))
         known = self._risk.get(key)
-        if known is None or known[0] is not frame:
-            known = self._risk[key] = (frame, compute(frame))
+        if known is None or any(a is not b for a, b in zip(known[0], of, strict=True)):
+            known = self._risk[key] = (of, compute())
         return known[1]
 
     def risk_model(self, universe: pd.DataFrame) -> RiskModel:
         """One risk model per universe (cached: every account of a book shares it)."""
-        key = self.per_frame("sizes", universe, lambda f: tuple(f["size"]))
+        key = self.cached("sizes", lambda: tuple(universe["size"]), universe)
         if key not in self._risk:
             self._risk[key] = build_risk_model(universe, self.prices)
         return self._risk[key]
@@ -185,6 +185,12 @@ class Request:
     new_names: int | None = None  # most names not held a small account's set may take
     lot_method: str = "hifo"
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
+
+    def first_set(self) -> np.ndarray:
+        """The first working set (``candidates``) as a mask over the universe."""
+        keep = np.zeros(len(self.price), dtype=bool)
+        keep[self.candidates] = True
+        return keep
 
     @property
     def lot_usd(self) -> np.ndarray:
@@ -308,15 +314,15 @@ def prepare(
         may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
 
     tilt_labels = list(scenario.tilts)
-    groups = data.per_frame(
+    groups = data.cached(
         ("tilt groups", *tilt_labels),
+        lambda: group_matrix(uni, [parse_selector(t) for t in tilt_labels]),
         uni,
-        lambda f: group_matrix(f, [parse_selector(t) for t in tilt_labels]),
     ).copy()
     targets = np.array([scenario.tilts[t].target for t in tilt_labels])
     bands = np.array([scenario.tilts[t].band for t in tilt_labels])
     margin = np.minimum(0.1 * bands, BAND_MARGIN)
-    sectors, sector_groups = data.per_frame("sectors", uni, _sector_groups)
+    sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
 
     # the whole-universe problem; the optimizer solves it through a working set of
     # candidate names, pricing the others in when they would improve the answer
@@ -326,7 +332,7 @@ def prepare(
     limit = first_set_size(risk.loadings.shape[1])
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
     full_structure = Structure(
-        tickers=data.per_frame("tickers", uni, lambda f: tuple(f.index)),
+        tickers=data.cached("tickers", lambda: tuple(uni.index), uni),
         loadings=risk.loadings,
         factor_chol=risk.factor_chol(),
         specific_var=risk.specific_var,
@@ -486,15 +492,14 @@ def candidate_order(
     return names[np.sort(first)][:limit]
 
 
-def model_order(request: Request, size: int | None = None) -> np.ndarray:
+def model_order(request: Request) -> np.ndarray:
     """The names of the compiled problem a model's accounts share, in order: its model
-    names (``layout.MODEL_NAMES``, or ``size``), then those that fill the free slots an
-    account leaves — as ``candidate_order`` ranks them for any account of the model
-    (its benchmark, its alpha and costs, what its scenario lets anyone buy)."""
+    names (``layout.MODEL_NAMES``), then those that fill the free slots an account
+    leaves — as ``candidate_order`` ranks them for any account of the model (its
+    benchmark, its alpha and costs, what its scenario lets anyone buy)."""
     from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS
 
     ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
-    size = MODEL_NAMES if size is None else size
     gain = entry_gain(
         request.alpha,
         request.full_data.spread,
@@ -507,7 +512,7 @@ def model_order(request: Request, size: int | None = None) -> np.ndarray:
         gain,
         request.open_to_buy,
         request.full_structure.tilt_groups,
-        size + 4 * NEW_SLOTS,
+        MODEL_NAMES + 4 * NEW_SLOTS,
     )
 
 

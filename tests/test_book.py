@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 import pytest
 from rebalancer.examples.make_book import make_book
@@ -63,12 +62,6 @@ def test_every_account_of_the_book_is_proposed(local_run):
     for r in book.results:
         if r.status == "optimal":
             assert (folder / "local" / f"{r.account}.json").exists()
-
-
-def run_book_summary_status(out: Path) -> list[str]:
-    ws = openpyxl.load_workbook(out / "book_summary.xlsx")["Accounts"]
-    rows = list(ws.values)
-    return [r[rows[0].index("status")] for r in rows[1:]]
 
 
 def test_block_orders_add_up_to_the_accounts_trades(local_run):

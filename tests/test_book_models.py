@@ -10,7 +10,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from rebalancer.examples.make_book import make_book
@@ -99,8 +98,7 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
         if request.new_names is not None:
             continue  # a small account's limited set is a rule, not an optimum
         slots = models(request, data, job.probes, scenario)
-        first = np.zeros(len(request.price), dtype=bool)
-        first[request.candidates] = True
+        first = request.first_set()
         s, d = request.full_structure, request.full_data
         try:
             own = WorkingSet(s, first).solve(d, price=True).weights

@@ -21,16 +21,21 @@ def data(example_inputs):
     return example_inputs
 
 
-@pytest.fixture(scope="module")
-def sweep(data):
-    vary = "constraints.max_turnover=" + ",".join(str(t) for t in TURNOVERS)
+def smallcap_whatif(data, account: str, *vary: str):
+    """A what-if of ``account`` under smallcap_rerating.yaml, ``vary`` as ``--vary``."""
     return run_whatif(
         data,
         [SCENARIOS / "smallcap_rerating.yaml"],
-        account="TAX-2M",
-        vary=[vary],
+        account=account,
+        vary=list(vary),
         as_of="2026-11-20",
     )
+
+
+@pytest.fixture(scope="module")
+def sweep(data):
+    vary = "constraints.max_turnover=" + ",".join(str(t) for t in TURNOVERS)
+    return smallcap_whatif(data, "TAX-2M", vary)
 
 
 def test_turnover_sweep_trades_more_and_expects_more_as_the_cap_loosens(sweep):
@@ -64,13 +69,7 @@ def test_each_sweep_run_keeps_its_own_limits_on_its_rounded_trades(sweep, data):
 
 
 def test_scenarios_that_only_change_numbers_share_one_compiled_problem(data):
-    comp = run_whatif(
-        data,
-        [SCENARIOS / "smallcap_rerating.yaml"],
-        account="FDN-20M",
-        vary=["tilt_strength=5,10,20"],
-        as_of="2026-11-20",
-    )
+    comp = smallcap_whatif(data, "FDN-20M", "tilt_strength=5,10,20")
     compile_times = [r.proposal.timings["compile"] for r in comp.runs]
     optimizer = [r.proposal.optimizer for r in comp.runs]
     # the first run compiles; the others only refresh Parameter values, unless their own
@@ -84,13 +83,7 @@ def test_scenarios_that_only_change_numbers_share_one_compiled_problem(data):
 
 
 def test_a_run_whose_pricing_adds_names_leaves_them_to_the_next(data):
-    comp = run_whatif(
-        data,
-        [SCENARIOS / "smallcap_rerating.yaml"],
-        account="FDN-20M",
-        vary=["risk_aversion=5,10,20"],
-        as_of="2026-11-20",
-    )
+    comp = smallcap_whatif(data, "FDN-20M", "risk_aversion=5,10,20")
     names = [r.proposal.optimizer["names"] for r in comp.runs]
     assert names == sorted(names), "the runs' working set only grows"
     for r in comp.runs:
@@ -98,12 +91,8 @@ def test_a_run_whose_pricing_adds_names_leaves_them_to_the_next(data):
 
 
 def test_two_vary_options_make_a_grid_and_infeasible_runs_are_kept(data):
-    comp = run_whatif(
-        data,
-        [SCENARIOS / "smallcap_rerating.yaml"],
-        account="FDN-20M",
-        vary=["constraints.max_turnover=0.02,0.3", "risk_aversion=5,20"],
-        as_of="2026-11-20",
+    comp = smallcap_whatif(
+        data, "FDN-20M", "constraints.max_turnover=0.02,0.3", "risk_aversion=5,20"
     )
     t = comp.table
     assert len(t) == 4

@@ -14,7 +14,7 @@ import numpy as np
 
 from rebalancer.errors import Conflict
 from rebalancer.optimize.params import Values
-from rebalancer.optimize.terms import ActiveRisk, Columns, NameMatrices, Vars, dual
+from rebalancer.optimize.terms import ActiveRisk, Columns, NameMatrices, Vars, at_most, dual
 
 ELASTIC_PENALTY = 1e3
 FORCED_EXIT_WEIGHT = 10.0  # a forced exit's slack costs this many times another's
@@ -110,12 +110,7 @@ class Bounds(Limit):
         self.rows = _binding_rows(values.constant("w_upper"), n)
 
     def build(self, v):
-        out = [v.w >= self.lower]
-        if self.rows is None:
-            out.append(v.w <= self.upper)
-        elif len(self.rows):
-            out.append(v.w[self.rows] <= self.upper[self.rows])
-        return out
+        return [v.w >= self.lower, *at_most(v.w, self.upper, self.rows)]
 
     def binding_labels(self, v):
         d, w = self.values.data, v.w.value
@@ -213,16 +208,9 @@ class Restrictions(Limit):
         self.sell_rows = None if sell is None or w0 is None else np.flatnonzero(sell < w0)
 
     def build(self, v):
-        out = []
-        for lhs, cap, rows in (
-            (v.z, self.buy_cap, self.buy_rows),
-            (-v.z, self.sell_cap, self.sell_rows),
-        ):
-            if rows is None:
-                out.append(lhs <= cap)
-            elif len(rows):
-                out.append(lhs[rows] <= cap[rows])
-        return out
+        return at_most(v.z, self.buy_cap, self.buy_rows) + at_most(
+            -v.z, self.sell_cap, self.sell_rows
+        )
 
 
 def _sell_cap(data) -> np.ndarray:

@@ -103,11 +103,10 @@ def placed(keep: np.ndarray) -> Placement:
 class SlotProblem:
     """One model's compiled problem (module docstring). ``structure`` is an account's
     whole-universe structure (its constant matrices are the model's), ``order`` the
-    model's candidate names in order (the first ``model_size``, by default
-    ``MODEL_NAMES``, are its model names, the next fill the free slots an account
-    leaves), ``held`` and ``lots_per_slot`` the held slots and lot slots per held slot
-    (0: tax-exempt); ``data`` an account of the model to compile with; ``fields``
-    more ProblemData numbers to compile as Parameters (a what-if's varying ones)."""
+    model's candidate names in order (the first ``MODEL_NAMES`` are its model names,
+    the next fill the free slots an account leaves), ``held`` and ``lots_per_slot``
+    the held slots and lot slots per held slot (0: tax-exempt); ``data`` an account
+    of the model to compile with."""
 
     def __init__(
         self,
@@ -116,15 +115,13 @@ class SlotProblem:
         held: int,
         lots_per_slot: int,
         data: ProblemData,
-        new_slots: int | None = None,
-        fields: frozenset[str] = ACCOUNT_FIELDS,
-        model_size: int | None = None,
     ):
-        new_slots = NEW_SLOTS if new_slots is None else new_slots
         self.order = np.asarray(order, int)
-        self.model = self.order[: MODEL_NAMES if model_size is None else model_size]
-        self.held, self.lots_per_slot, self.new = held, lots_per_slot, new_slots
-        m, free = len(self.model), held + new_slots
+        self.model = self.order[:MODEL_NAMES]
+        self.in_model = np.zeros(len(structure.tickers), dtype=bool)
+        self.in_model[self.model] = True
+        self.held, self.lots_per_slot, self.new = held, lots_per_slot, NEW_SLOTS
+        m, free = len(self.model), held + NEW_SLOTS
         s = structure
         members = None
         if lots_per_slot:
@@ -148,7 +145,7 @@ class SlotProblem:
         if placement is None:
             raise ValueError("the account used to compile a slot problem must fit in it")
         self.problem = RebalanceProblem(
-            self.structure, self.data(data, placement), parametric=fields | ACCOUNT_FIELDS
+            self.structure, self.data(data, placement), parametric=ACCOUNT_FIELDS
         )
 
     def first_set(self, data: ProblemData, new_names: int | None = None) -> np.ndarray:
@@ -166,9 +163,7 @@ class SlotProblem:
 
     def _extra(self, keep: np.ndarray, w0: np.ndarray) -> np.ndarray:
         """The names ``keep`` puts in free slots without holding them."""
-        in_model = np.zeros(len(keep), dtype=bool)
-        in_model[self.model] = True
-        return keep & ~in_model & (w0 <= 0)
+        return keep & ~self.in_model & (w0 <= 0)
 
     def room(self, keep: np.ndarray, w0: np.ndarray) -> int:
         """Free slots left for more names of an account."""

@@ -399,23 +399,19 @@ class RebalanceProblem:
         return np.broadcast_to(np.asarray(total, float), cols.alpha.shape).copy()
 
     def _violation(self) -> float:
-        """The largest violation of any constraint at the solver's answer."""
-        with np.errstate(all="ignore"), _warnings.catch_warnings():
-            # a failed solve's point can be huge: its overflow is the answer, not news
-            _warnings.simplefilter("ignore", RuntimeWarning)
-            return self._worst_violation()
-
-    def _worst_violation(self) -> float:
+        """The largest violation of any constraint at the solver's answer (a failed
+        solve's point can be huge: its overflow is the answer, not news)."""
         worst = 0.0
-        for constraint in self.problem.constraints:
-            try:
-                if isinstance(constraint, cp.constraints.PowCone3D):
-                    gap = _power_cone_gap(constraint)
-                else:
-                    gap = constraint.violation()
-                worst = max(worst, float(np.max(gap)))
-            except (ValueError, TypeError):  # no value to measure
-                return float("inf")
+        with warnings_off():
+            for constraint in self.problem.constraints:
+                try:
+                    if isinstance(constraint, cp.constraints.PowCone3D):
+                        gap = _power_cone_gap(constraint)
+                    else:
+                        gap = constraint.violation()
+                    worst = max(worst, float(np.max(gap)))
+                except (ValueError, TypeError):  # no value to measure
+                    return float("inf")
         return worst
 
     def explain(self, data: ProblemData) -> InfeasibleError:

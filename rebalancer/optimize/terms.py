@@ -59,6 +59,13 @@ def dual(constraint: cp.Constraint) -> np.ndarray | float:
     return 0.0 if value is None else np.asarray(value, float)
 
 
+def at_most(lhs: cp.Expression, cap: cp.Expression, rows: np.ndarray | None) -> list:
+    """lhs ≤ cap on ``rows`` (None: every row; empty: no constraint at all)."""
+    if rows is None:
+        return [lhs <= cap]
+    return [lhs[rows] <= cap[rows]] if len(rows) else []
+
+
 class NameMatrices:
     """The per-name matrices of a problem as the linear maps the terms and limits use:
     loadings B (x ↦ Bᵀx), specific volatility √d (x ↦ √d∘x), tilted groups G and
@@ -224,11 +231,7 @@ class TradingCost(Term):
         cone = [cp.constraints.PowCone3D(self.t, np.ones(self.t.shape), v.u, 2 / 3)]
         # a name whose impact is 0 leaves its t free upward, which an interior-point
         # solver follows off to infinity; u ≤ 1 so u^{3/2} ≤ u, and t ≤ u bounds it
-        if self.free_rows is None:
-            cone.append(self.t <= v.u)
-        elif len(self.free_rows):
-            cone.append(self.t[self.free_rows] <= v.u[self.free_rows])
-        return cone
+        return cone + at_most(self.t, v.u, self.free_rows)
 
     def expr(self, v):
         linear = self.spread @ v.u

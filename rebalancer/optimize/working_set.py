@@ -167,10 +167,14 @@ class WorkingSet:
         s, d = restrict(self.structure, data, self.keep)
         fresh = self._built_for is None or not np.array_equal(self._built_for, self.keep)
         if fresh or not self.problem.values.accepts(d):
-            self.problem = RebalanceProblem(s, d, parametric=self.fields)
-            self._built_for = self.keep.copy()
+            self._build(s, d)
             self._shared = False
         return self.problem, d, placed(self.keep)
+
+    def _build(self, structure: Structure, data: ProblemData) -> None:
+        """A problem of the account's own, for the working set as it is now."""
+        self.problem = RebalanceProblem(structure, data, parametric=self.fields)
+        self._built_for = self.keep.copy()
 
     def _solve_once(self, data, solvers, explain) -> tuple[RebalanceProblem, Solution]:
         problem, d, placement = self._compiled(data)
@@ -191,8 +195,7 @@ class WorkingSet:
                 # infeasible as it stands: straight to the explanation over the same names
                 # (the account's own elastic problem, which names them)
                 s, d = restrict(self.structure, data, self.keep)
-                self.problem = RebalanceProblem(s, d, parametric=self.fields)
-                self._built_for = self.keep.copy()
+                self._build(s, d)
                 raise self.problem.explain(d) from None
             return self._solve_once(data, solvers, explain)
         if shared and np.max(solution.weights[~placement.on], initial=0.0) > OFF_TOL:
@@ -302,8 +305,7 @@ class WorkingSet:
             self.added += len(new)
             self.rounds += 1
             s, d = restrict(self.structure, data, self.keep)
-            self.problem = RebalanceProblem(s, d, parametric=self.fields)
-            self._built_for = self.keep.copy()
+            self._build(s, d)
             error = self.problem.explain(d)
             if not error.conflicts and self.problem.elastic_problem.answered:
                 return
