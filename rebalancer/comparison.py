@@ -34,7 +34,7 @@ from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
 from rebalancer.scenario.loader import resolve
-from rebalancer.scenario.schema import Scenario, Shock, build
+from rebalancer.scenario.schema import Problems, Scenario, Shock, build
 from rebalancer.stress import parse_shock
 
 
@@ -62,19 +62,30 @@ class Comparison:
 
 def parse_vary(text: str) -> tuple[str, list[Any]]:
     """``"constraints.max_turnover=0.05,0.1"`` -> (key, [0.05, 0.1])."""
+    key, values = _vary_parts(text)
+    parsed = []
+    for raw in values:
+        try:
+            parsed.append(yaml.safe_load(raw))
+        except yaml.YAMLError:
+            raise ScenarioError(_vary_option(key, raw), "not a value") from None
+    return key, parsed
+
+
+def _vary_parts(text: str) -> tuple[str, list[str]]:
+    """The key and the value texts of a ``--vary`` option."""
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
         raise ScenarioError(
-            "--vary", f"'{text}' is not KEY=V1,V2,... (e.g. constraints.max_turnover=0.05,0.1,0.2)"
+            f"--vary '{text}'", "not KEY=V1,V2,... (e.g. constraints.max_turnover=0.05,0.1,0.2)"
         )
-    parsed = []
-    for raw in values.split(","):
-        try:
-            parsed.append(yaml.safe_load(raw.strip()))
-        except yaml.YAMLError:
-            raise ScenarioError("--vary", f"'{raw.strip()}' is not a value", key=key) from None
-    return key, parsed
+    return key, [raw.strip() for raw in values.split(",")]
+
+
+def _vary_option(key: str, raw: Any) -> str:
+    """How a message names one value of a ``--vary`` option: ``--vary KEY=VALUE``."""
+    return f"--vary {key}={raw}"
 
 
 def _set(data: dict[str, Any], key: str, value: Any) -> None:
@@ -85,17 +96,46 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ScenarioError("--vary", f"'{part}' is not a group of settings", key=key)
+            raise ScenarioError(_vary_option(key, value), f"'{part}' is not a group of settings")
         node = child
     node[parts[-1]] = value
+
+
+def _with(base: dict[str, Any], overrides: dict[str, Any], where: str) -> tuple[Scenario, Problems]:
+    """``base`` with ``overrides`` set, built by the schema (problems collected)."""
+    data = copy.deepcopy(base)
+    for key, value in overrides.items():
+        _set(data, key, value)
+    problems = Problems(where)
+    return build(data, where, problems), problems
+
+
+def _varied(
+    base: dict[str, Any], overrides: dict[str, Any], where: str, raws: dict[str, str]
+) -> Scenario:
+    """The scenario ``base`` with ``overrides`` set. The base has passed the schema
+    alone, so a problem is the options': the first is blamed on the ``--vary`` value
+    that brings it in alone, else on the values that bring it in together."""
+    scenario, problems = _with(base, overrides, where)
+    if not problems.items:
+        return scenario
+    first = problems.items[0]
+    alone = [key for key in overrides if _with(base, {key: overrides[key]}, where)[1].items]
+    culprits = alone or list(overrides)
+    option = " ".join(_vary_option(key, raws[key]) for key in culprits)
+    raise ScenarioError(option, first.message, key=None if first.key in culprits else first.key)
 
 
 def scenario_runs(
     scenarios: list[str | Path | Scenario], vary: list[str], shocks: list[Shock] = ()
 ) -> list[tuple[str, Scenario, dict[str, Any]]]:
-    """(label, scenario, overrides) for every scenario × every point of the vary grid."""
-    grid_keys = [parse_vary(v) for v in vary]
-    points = list(itertools.product(*[values for _, values in grid_keys])) or [()]
+    """(label, scenario, overrides) for every scenario × every point of the vary grid.
+
+    A problem of a scenario file is blamed on the file; one that only a ``--vary``
+    value brings in (an unknown key, a value outside the schema's range) is blamed
+    on the option, as ``--vary KEY=VALUE``."""
+    grid = [(*parse_vary(v), _vary_parts(v)[1]) for v in vary]
+    points = list(itertools.product(*[range(len(values)) for _, values, _ in grid])) or [()]
     runs = []
     for source in scenarios:
         if isinstance(source, Scenario):
@@ -104,12 +144,11 @@ def scenario_runs(
             base = resolve(source)
             base.setdefault("name", Path(source).stem)
             name, where = Path(source).stem, str(source)
+            build(base, where)  # the file's own problems are the file's
         for point in points:
-            data = copy.deepcopy(base)
-            overrides = {key: value for (key, _), value in zip(grid_keys, point, strict=True)}
-            for key, value in overrides.items():
-                _set(data, key, value)
-            scenario = build(data, where or "--vary")
+            overrides = {key: values[i] for (key, values, _), i in zip(grid, point, strict=True)}
+            raws = {key: raw[i] for (key, _, raw), i in zip(grid, point, strict=True)}
+            scenario = _varied(base, overrides, where or "--vary", raws)
             if shocks:
                 scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *shocks])
             label = name + "".join(f" {k.split('.')[-1]}={v}" for k, v in overrides.items())

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import ScenarioError
-from rebalancer.scenario.schema import Shock
-from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
+from rebalancer.scenario.schema import Problems, Shock, build_shock
+from rebalancer.scenario.selectors import match, parse_selector
 
 
 def shock_returns(universe: pd.DataFrame, shock: Shock) -> np.ndarray:
@@ -49,20 +49,43 @@ def stress_table(
 
 
 def parse_shock(text: str) -> Shock:
-    """``"name=relapse,size:small=-0.275,size:mid=-0.2"`` -> Shock (name optional)."""
-    name, returns = text, {}
-    for part in text.split(","):
-        key, sep, value = part.strip().rpartition("=")
+    """``"name=relapse,size:small=-0.275,size:mid=-0.2"`` -> Shock (name optional).
+
+    Validated by the scenario schema's own ``build_shock``, so a return outside
+    the range a scenario's ``shocks`` allow is refused here too; the first problem
+    raises a ``ScenarioError`` that names the option and the part of it at fault.
+    """
+    name, returns, parts = text, {}, {}
+    for part in (p.strip() for p in text.split(",")):
+        key, sep, value = (s.strip() for s in part.rpartition("="))
         if not sep or not key:
-            raise ScenarioError("--shock", f"'{part.strip()}' is not GROUP=RETURN")
-        if key.strip() == "name":
-            name = value.strip()
+            raise ScenarioError(f"--shock '{part}'", "not GROUP=RETURN (e.g. size:small=-0.2)")
+        if key == "name":
+            name = value
             continue
-        try:
-            selector = parse_selector(key.strip())
-            returns[selector.text] = float(value)
-        except (SelectorSyntaxError, ValueError) as exc:
-            raise ScenarioError("--shock", f"'{part.strip()}': {exc}") from None
+        if key in returns:
+            raise ScenarioError(f"--shock '{part}'", f"group '{key}' is given twice")
+        returns[key], parts[key] = value, part
     if not returns:
-        raise ScenarioError("--shock", f"'{text}' names no group")
-    return Shock(name, returns)
+        raise ScenarioError(f"--shock '{text}'", "names no group (e.g. size:small=-0.2)")
+    problems = Problems("--shock")
+    shock = build_shock({"name": name, **returns}, "", problems)
+    if problems.items:
+        first = problems.items[0]
+        hint = (
+            " (a return is a fraction: -0.3 is -30%)"
+            if _percent_like(returns.get(first.key))
+            else ""
+        )
+        raise ScenarioError(f"--shock '{parts.get(first.key, text)}'", first.message + hint)
+    return shock
+
+
+def _percent_like(text: str | None) -> bool:
+    """A return written as a percentage (``-30%`` or ``-30``) rather than a fraction."""
+    if text is None:
+        return False
+    try:
+        return text.endswith("%") or abs(float(text)) > 1
+    except ValueError:
+        return False

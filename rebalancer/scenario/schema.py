@@ -433,7 +433,7 @@ def _list(item: type, raw: Any, where: str, problems: Problems) -> Any:
                 problems.add(sub, f"expected a group selector, got {_kind(entry)}")
             built = sel.text if sel is not None else None
         elif item is Shock:
-            built = _shock(entry, sub, problems)
+            built = build_shock(entry, sub, problems)
         else:
             built = _build_dataclass(item, entry, sub, problems)
         if built is not None:
@@ -441,7 +441,13 @@ def _list(item: type, raw: Any, where: str, problems: Problems) -> Any:
     return out
 
 
-def _shock(raw: Any, where: str, problems: Problems) -> Shock | None:
+# a shock's return per group: a total loss at worst, and no more than +1,000%
+SHOCK_RETURN = _num(-1, 10, "return of the group under the shock")
+
+
+def build_shock(raw: Any, where: str, problems: Problems) -> Shock | None:
+    """One stress test from ``{name: ..., GROUP: RETURN, ...}`` (a scenario's
+    ``shocks`` entry, or a ``--shock`` option); each return in ``SHOCK_RETURN``."""
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         problems.add(where, "a shock is a mapping with a 'name' and group: return entries")
         return None
@@ -449,8 +455,8 @@ def _shock(raw: Any, where: str, problems: Problems) -> Shock | None:
     for key, val in raw.items():
         if key == "name":
             continue
-        sel = _selector(str(key), f"{where}.{key}", problems)
-        num = _number(val, f"{where}.{key}", {"lo": -1, "hi": 10}, problems)
+        sel = _selector(str(key), _join(where, str(key)), problems)
+        num = _number(val, _join(where, str(key)), SHOCK_RETURN, problems)
         if sel is not None and num is not _BAD:
             returns[sel.text] = num
     return Shock(raw["name"], returns)
