@@ -53,7 +53,10 @@ def run(folder: Path, workers: int, out: str, env: dict | None = None) -> tuple[
         "--quiet",
     ]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, **(env or {})})
+    # exit 3 (an account infeasible) and 1 (one failed) still write the book summary
+    done = subprocess.run(cmd, env={**os.environ, **(env or {})})
+    if done.returncode not in (0, 1, 3):
+        raise subprocess.CalledProcessError(done.returncode, cmd)
     wall = time.perf_counter() - t0
     rows = list(
         openpyxl.load_workbook(folder / out / "book_summary.xlsx", read_only=True)[

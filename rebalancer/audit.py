@@ -131,14 +131,10 @@ class Verification:
         return [text for good, text in self.findings if not good]
 
 
-# headline numbers the JSON states and verify re-measures, with their tolerance
-_HEADLINE_TOL = {
-    "cash_after": 0.01,
-    "buys": 0.01,
-    "sells": 0.01,
-    "realized_gain": 0.01,
-    "turnover": 1e-9,
-}
+# headline numbers the JSON states and verify re-measures: dollars to a cent and a
+# float's worth of the NAV (they are sums over the orders), turnover to 1e-9
+_HEADLINE_USD = ("cash_after", "buys", "sells", "realized_gain")
+_HEADLINE_TOL = {"turnover": 1e-9}
 
 
 def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Verification:
@@ -218,7 +214,7 @@ def _request(manifest: dict[str, Any]):
 
 
 def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:
-    from rebalancer.checks import run_checks, signed_shares
+    from rebalancer.checks import run_checks, signed_shares, usd_tol
     from rebalancer.request import prepare
 
     args, options = _request(manifest)
@@ -267,7 +263,7 @@ def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str
         measured["realized_gain"] = float(lot_sales["realized_gain_usd"].sum())
     for key, got in measured.items():
         said = summary.get(key)
-        tol = _HEADLINE_TOL.get(key, 0)
+        tol = 2 * usd_tol(request.nav) if key in _HEADLINE_USD else _HEADLINE_TOL.get(key, 0)
         if said is None or abs(float(said) - got) > tol:
             report.bad(f"JSON {key} = {said} but the trades CSV gives {got:.10g}")
         else:

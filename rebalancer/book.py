@@ -415,12 +415,47 @@ def _dask(jobs, run, scheduler: str) -> Iterable[AccountResult]:
         client.close()
 
 
+NOT_PROPOSED = ("failed", "infeasible")
+
+
 @dataclass(frozen=True)
 class BookResult:
     results: list[AccountResult]
     summary: pd.DataFrame
     blocks: pd.DataFrame
     seconds: float
+
+    @property
+    def not_proposed(self) -> list[AccountResult]:
+        """The accounts that failed or whose limits conflict, in accounts-file order."""
+        return [r for r in self.results if r.status in NOT_PROPOSED]
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI contract for a book: 1 when any account failed (bad input, a bug),
+        else 3 when any is infeasible, else 0; the other accounts are written anyway."""
+        statuses = {r.status for r in self.results}
+        return 1 if "failed" in statuses else 3 if "infeasible" in statuses else 0
+
+    def shortfall(self) -> str:
+        """One line naming the accounts not proposed (empty when every one was)."""
+        parts = []
+        for status in NOT_PROPOSED:
+            accounts = [r.account for r in self.results if r.status == status]
+            if accounts:
+                parts.append(f"{len(accounts)} {status} ({_listed(accounts)})")
+        if not parts:
+            return ""
+        done = len(self.results) - len(self.not_proposed)
+        return (
+            f"{len(self.not_proposed)} of {len(self.results)} accounts not proposed: "
+            f"{', '.join(parts)}; the other {done} were written (book_summary.xlsx lists why)"
+        )
+
+
+def _listed(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def run_book(
@@ -438,6 +473,9 @@ def run_book(
     from functools import partial
 
     t0 = time.perf_counter()
+    # this process's worker caches are keyed by file path: a second book in the same
+    # process (a notebook, one local worker) must read files changed since the last
+    _CACHE.clear()
     jobs = plan(files)
     # The inputs every account shares are read once here, before anything is written:
     # one that cannot be read is the book's error (exit 1), not a failure of each
@@ -469,7 +507,7 @@ def run_book(
     order = {job.account: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order[r.account])
     summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
-    blocks = block_orders(out, [r for r in results if r.status not in ("infeasible", "failed")])
+    blocks = block_orders(out, [r for r in results if r.status not in NOT_PROPOSED])
     write_book(out, summary, blocks)
     return BookResult(results, summary, blocks, time.perf_counter() - t0)
 
@@ -526,7 +564,8 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
 
 
 def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
-    """book_summary.xlsx (Accounts, Blocks sheets) and block_orders.csv, together."""
+    """book_summary.xlsx (Accounts, Blocks, Allocations, and Not proposed: the accounts
+    that failed or are infeasible, with why) and block_orders.csv, together."""
     from rebalancer.export.atomic import OutputSet
     from rebalancer.export.safe import safe_text
     from rebalancer.export.xlsx import stream_table
@@ -541,6 +580,8 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
         )
         stream_table(wb, "Blocks", per_block)
         stream_table(wb, "Allocations", blocks)
+        missing = summary["status"].isin(NOT_PROPOSED)
+        stream_table(wb, "Not proposed", summary.loc[missing, ["account", "status", "message"]])
         wb.save(path)
 
     with OutputSet() as outputs:

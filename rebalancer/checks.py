@@ -19,6 +19,23 @@ from rebalancer.universe import per_name
 
 TOL = 1e-6  # weights
 USD_TOL = 0.005  # a half cent
+# Share counts and dollars are sums of floats (lots, orders), exact only to a few units
+# in the last place of the numbers summed: 2.3e-9 shares on a $5B account's sale. So a
+# tolerance on them is relative to the size of what is compared, never a bare constant.
+SHARES_REL = 1e-9
+USD_REL = 1e-12
+
+
+def shares_tol(quantity) -> np.ndarray | float:
+    """How far two share counts of about ``quantity`` may differ: 1e-9 of it, at
+    least 1e-9 of a share."""
+    return SHARES_REL * np.maximum(1.0, np.abs(quantity))
+
+
+def usd_tol(amount) -> np.ndarray | float:
+    """How far two dollar amounts of about ``amount`` may differ: half a cent plus
+    1e-12 of it (a float's worth of a large NAV)."""
+    return USD_TOL + USD_REL * np.abs(amount)
 
 
 def positions(lots: pd.DataFrame) -> tuple[pd.Series, float]:
@@ -81,30 +98,37 @@ def run_checks(
     buys = float(notional[trades["side"].to_numpy() == "BUY"].sum())
     sells = float(notional[trades["side"].to_numpy() == "SELL"].sum())
     cash_after = cash_before - buys + sells
+    money = max(abs(cash_before), buys, sells, abs(nav))  # the size of the cash sums
 
     if holdings is not None:
         h = holdings[holdings["ticker"] != "CASH"].set_index("ticker")
         gap = h["shares_before"] + trade.reindex(h.index, fill_value=0.0) - h["shares_after"]
-        add("pre + trade = post (shares)", 0.0, float(gap.abs().max()), gap.abs().max() <= 1e-9)
+        size = np.maximum(h["shares_before"].abs(), h["shares_after"].abs())
+        add(
+            "pre + trade = post (shares)",
+            0.0,
+            float(gap.abs().max()),
+            (gap.abs() <= shares_tol(size)).all(),
+        )
         cash_row = holdings[holdings["ticker"] == "CASH"]
         if len(cash_row):
             gap_cash = abs(float(cash_row["value_after_usd"].iloc[0]) - cash_after)
-            add("pre + trade = post (cash)", 0.0, gap_cash, gap_cash <= USD_TOL)
+            add("pre + trade = post (cash)", 0.0, gap_cash, gap_cash <= usd_tol(money))
 
     shortest = float(after.min()) if len(after) else 0.0
-    add("no short position", 0.0, shortest, shortest >= -1e-9)
+    add("no short position", 0.0, shortest, (after >= -shares_tol(before_all)).all())
 
     floor = c.cash.min * nav
     add(
         "cash floor (USD)",
         floor,
         cash_after,
-        cash_after >= floor - USD_TOL,
+        cash_after >= floor - usd_tol(money),
         f"{cash_after / nav:.4%} of NAV after trades",
     )
 
     _lot_checks(add, lots, lot_sales, trades)
-    _restriction_checks(add, universe, trade, after)
+    _restriction_checks(add, universe, trade, after, before_all)
     _screen_checks(add, universe, scenario, trade)
 
     adv = universe["adv"].to_numpy(float)
@@ -168,8 +192,11 @@ def run_checks(
     if taxable:
         _tax_checks(add, scenario, trades, lot_sales, recent)
 
+    # an order that closes its position (to a float's worth of what was held)
+    closes = np.abs(after.reindex(trades["ticker"]).to_numpy()) <= shares_tol(
+        before_all.reindex(trades["ticker"]).to_numpy()
+    )
     if c.min_trade_usd > 0 and len(trades):
-        closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0)
         small = (notional < c.min_trade_usd - USD_TOL) & ~closes
         add(
             "min_trade_usd",
@@ -181,7 +208,6 @@ def run_checks(
     if c.round_lots and len(trades):
         lot = universe["lot_size"].reindex(trades["ticker"]).to_numpy(float)
         q = trades["quantity"].to_numpy(float)
-        closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0)
         off = ~np.isclose(np.round(q / lot) * lot, q) & ~closes
         add("round lots", 0.0, float(off.sum()), not off.any(), "orders not in whole lots")
     return pd.DataFrame(rows, columns=["check", "limit", "value", "ok", "detail"])
@@ -191,25 +217,29 @@ def _lot_checks(add, lots: pd.DataFrame, lot_sales: pd.DataFrame, trades: pd.Dat
     held = lots.set_index("lot_id")["quantity"]
     if len(lot_sales):
         sold = lot_sales.groupby("lot_id")["quantity_sold"].sum()
-        over = sold - held.reindex(sold.index)
-        add("no oversold lot", 0.0, float(over.max()), over.max() <= 1e-9)
+        lot_held = held.reindex(sold.index)
+        over = sold - lot_held
+        add("no oversold lot", 0.0, float(over.max()), (over <= shares_tol(lot_held)).all())
         per_ticker = lot_sales.groupby("ticker")["quantity_sold"].sum()
     else:
         add("no oversold lot", 0.0, 0.0, True)
         per_ticker = pd.Series(dtype=float)
     sells = trades[trades["side"] == "SELL"].groupby("ticker")["quantity"].sum()
     gap = (sells - per_ticker.reindex(sells.index, fill_value=0.0)).abs()
-    add("lot sales = sell orders", 0.0, float(gap.max()) if len(gap) else 0.0, (gap <= 1e-9).all())
+    ok = (gap <= shares_tol(sells)).all()
+    add("lot sales = sell orders", 0.0, float(gap.max()) if len(gap) else 0.0, ok)
 
 
-def _restriction_checks(add, universe: pd.DataFrame, trade: pd.Series, after: pd.Series) -> None:
+def _restriction_checks(
+    add, universe: pd.DataFrame, trade: pd.Series, after: pd.Series, before: pd.Series
+) -> None:
     r = universe["restricted"]
     bought = trade > 1e-12
     sold = trade < -1e-12
     bad = (
         (r.isin(["no_buy", "no_trade", "sell"]) & bought)
         | (r.isin(["no_sell", "no_trade"]) & sold)
-        | ((r == "sell") & (after > 1e-9))
+        | ((r == "sell") & (after > shares_tol(before)))
     )
     names = ", ".join(universe.index[bad.to_numpy()][:5])
     add("restricted names respected", 0.0, float(bad.sum()), not bad.any(), names)
@@ -262,7 +292,7 @@ def _tax_checks(
             "max_realized_gain (USD)",
             c.max_realized_gain,
             net,
-            net <= c.max_realized_gain + USD_TOL,
+            net <= c.max_realized_gain + usd_tol(gains.abs().sum()),
             "net of realized losses",
         )
     if c.no_short_term_gains:

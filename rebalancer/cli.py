@@ -292,7 +292,10 @@ def batch(
     as_of,
     quiet,
 ) -> None:
-    """Propose trades for a whole book of accounts."""
+    """Propose trades for a whole book of accounts.
+
+    Exit 1 when any account failed, else 3 when any account's limits conflict; the
+    other accounts are written either way, and the book summary lists which."""
     import time
 
     from rebalancer.book import BookFiles, plan, run_book
@@ -342,6 +345,10 @@ def batch(
         click.echo(
             f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}"
         )
+    if book.exit_code:  # 1 when any account failed, else 3 when any is infeasible
+        kind = "infeasible" if book.exit_code == 3 else "error"
+        err_console.print(f"{kind}: {book.shortfall()}", markup=False)
+        sys.exit(book.exit_code)
 
 
 @main.command(cls=_Command)
@@ -396,16 +403,29 @@ def demo(out_dir: Path, scenario, as_of, quiet) -> None:
 @click.option("--universe", type=_path())
 @click.option("--prices", type=_path())
 @click.option("--benchmark", type=_path())
-def validate(scenarios, holdings, universe, prices, benchmark) -> None:
-    """Check inputs and scenarios; print every problem found; write nothing."""
+@click.option("--accounts", type=_path(), help="Accounts file of a book.")
+@TRADE_HISTORY
+def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_history) -> None:
+    """Check inputs and scenarios; print every problem found; write nothing.
+
+    Exit 0 when there is none, 1 when there are (one line each, at most 50 per file),
+    2 when given nothing to check."""
     from rebalancer.validate import validate as run
 
+    files = (holdings, universe, prices, benchmark, accounts, trade_history)
+    if not scenarios and all(f is None for f in files):
+        raise click.UsageError(
+            "nothing to check: give --scenario, --holdings, --universe, --prices, "
+            "--benchmark, --accounts or --trade-history"
+        )
     problems = run(
         scenarios=list(scenarios),
         holdings=holdings,
         universe=universe,
         prices=prices,
         benchmark=benchmark,
+        accounts=accounts,
+        trade_history=trade_history,
     )
     for problem in problems:
         err_console.print(f"error: {problem}", markup=False)

@@ -6,8 +6,11 @@ from pathlib import Path
 
 from rebalancer import inputs as rd
 from rebalancer.errors import RebalancerError, ScenarioError
+from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
 from rebalancer.scenario import scenario_problems
 from rebalancer.universe import scenario_mismatches, tilt_reach, with_size
+
+ROLES = ("universe", "benchmark")  # the files the scenario checks measure against
 
 
 def validate(
@@ -17,49 +20,54 @@ def validate(
     universe: Path | None = None,
     prices: Path | None = None,
     benchmark: Path | None = None,
+    accounts: Path | None = None,
+    trade_history: Path | None = None,
 ) -> list[RebalancerError]:
     """All problems found (empty when everything is usable).
 
-    Each input file is read and validated; holdings and benchmark are checked
-    against the universe; each scenario is checked on its own (schema, extends,
-    selectors, screens) and, with a universe, against it: selectors that match no
+    Each input file is read and validated, every problem of it at once (the first
+    ``PROBLEMS_PER_FILE``, then how many more), each naming the file, the row and the
+    column; holdings and benchmark are checked against the universe (when it has no
+    problem of its own); each scenario is checked on its own (schema, extends,
+    selectors, screens) and, with a sound universe, against it: selectors that match no
     security, screens or views on missing columns, and tilts that no portfolio can
     reach within the position caps (relative to the benchmark when one is given).
     """
-    problems: list[RebalancerError] = []
     files = {
         "universe": (universe, rd.read_universe),
         "holdings": (holdings, rd.read_holdings),
         "prices": (prices, rd.read_prices),
         "benchmark": (benchmark, rd.read_benchmark),
+        "accounts": (accounts, rd.read_accounts),
+        "trade_history": (trade_history, rd.read_trade_history),
     }
     frames = {}
+    found: dict[str, Problems] = {}
     for role, (path, reader) in files.items():
-        if path is None:
-            continue
-        try:
-            frames[role] = reader(path)
-        except RebalancerError as exc:
-            problems.append(exc)
-    uni = frames.get("universe")
-    if uni is not None:
+        if path is not None:
+            found[role] = Problems(PROBLEMS_PER_FILE)
+            frames[role] = found[role].check(reader, path)
+    # the tickers of a universe with bad cells still say what is in it
+    if frames.get("universe") is not None:
         for role, check in (
             ("holdings", rd.check_holdings_in_universe),
             ("benchmark", rd.check_benchmark_in_universe),
         ):
-            if role in frames:
-                try:
-                    check(frames[role], uni, files[role][0])
-                except RebalancerError as exc:
-                    problems.append(exc)
+            if frames.get(role) is not None:
+                found[role].check(check, frames[role], frames["universe"], files[role][0])
+    problems: list[RebalancerError] = [
+        error for role, each in found.items() for error in each.listed(files[role][0])
+    ]
+    # the scenario checks measure groups and weights: only on files without a problem
+    uni, bench = (frames.get(r) if r in found and not found[r].count else None for r in ROLES)
     for path in scenarios:
-        scenario, found = scenario_problems(path)
-        problems.extend(found)
+        scenario, errors = scenario_problems(path)
+        problems.extend(errors)
         if scenario is None or uni is None:
             continue
         sized = with_size(uni, scenario)
         for key, message in scenario_mismatches(sized, scenario) + tilt_reach(
-            sized, scenario, frames.get("benchmark")
+            sized, scenario, bench
         ):
             problems.append(ScenarioError(path, message, key=key))
     return problems

@@ -258,7 +258,8 @@ def assert_money_invariants(case: Case, paths: dict) -> dict:
     assert summary["turnover"] == pytest.approx(notional.sum() / (2 * nav), rel=1e-9, abs=1e-12)
     # whole lots, except an order that closes a position held in a fraction of a lot
     units = q / lot.reindex(trades["ticker"]).to_numpy()
-    closes = np.isclose(after.reindex(trades["ticker"]).to_numpy(), 0.0, rtol=0, atol=1e-9)
+    held_before = before.reindex(trades["ticker"]).to_numpy()
+    closes = np.abs(after.reindex(trades["ticker"]).to_numpy()) <= 1e-9 * np.maximum(held_before, 1)
     whole = np.abs(units - np.round(units)) <= 1e-9 * np.maximum(units, 1.0)
     assert (whole | closes).all(), trades.loc[~(whole | closes), ["ticker", "quantity"]]
     # participation: no order past its share of a day's traded value (times the days)

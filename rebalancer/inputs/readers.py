@@ -3,7 +3,9 @@
 Each reader returns a pandas object with the columns documented in its
 docstring, or raises ``InputError`` naming the file, the spreadsheet row and the
 column of the first problem (row by row, then column by column in the order of
-the contract). Readers know nothing of the optimizer.
+the contract). Given a collecting ``Problems`` (``validate``), the same checks
+record every problem of the file instead, in the same order. Readers know nothing
+of the optimizer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rebalancer.inputs.tables import (
     Date,
     Flag,
     Number,
+    Problems,
     Text,
     parse_by_unique,
     parse_columns,
@@ -122,7 +125,7 @@ HISTORY_CELLS = {
 }
 
 
-def read_trade_history(path: str | Path) -> pd.DataFrame:
+def read_trade_history(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
     """Past trades, for wash-sale rules: one row per trade.
 
     Columns: ``account``, ``ticker``, ``date`` (datetime64), ``side`` (BUY|SELL),
@@ -131,13 +134,13 @@ def read_trade_history(path: str | Path) -> pd.DataFrame:
     rules), ``row``.
     """
     table = read_table(path)
-    require_columns(table, HISTORY_REQUIRED, path)
-    history = pd.DataFrame(parse_columns(table, path, HISTORY_CELLS))
+    require_columns(table, HISTORY_REQUIRED, path, problems)
+    history = pd.DataFrame(parse_columns(table, path, HISTORY_CELLS, problems))
     history[ROW] = table[ROW].to_numpy()
     return history
 
 
-def read_holdings(path: str | Path) -> pd.DataFrame:
+def read_holdings(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
     """Tax lots, one row per lot, in file order.
 
     Columns: ``account`` (str), ``ticker`` (str; ``CASH`` for cash, whose
@@ -146,12 +149,14 @@ def read_holdings(path: str | Path) -> pd.DataFrame:
     ``lot_id`` (``"{account}:{row}"``), ``row`` (spreadsheet row).
     """
     table = read_table(path)
-    require_columns(table, HOLDINGS_REQUIRED, path)
-    return _parse_holdings(table, path)
+    require_columns(table, HOLDINGS_REQUIRED, path, problems)
+    return _parse_holdings(table, path, problems)
 
 
-def _parse_holdings(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
-    holdings = pd.DataFrame(parse_columns(table, path, HOLDINGS_CELLS))
+def _parse_holdings(
+    table: pd.DataFrame, path: str | Path, problems: Problems | None = None
+) -> pd.DataFrame:
+    holdings = pd.DataFrame(parse_columns(table, path, HOLDINGS_CELLS, problems))
     holdings["acquired"] = holdings["acquired"].astype("datetime64[ns]")
     rows = table[ROW].to_numpy()
     holdings["lot_id"] = [f"{a}:{r}" for a, r in zip(holdings["account"], rows, strict=True)]
@@ -192,7 +197,7 @@ def read_holdings_by_account(
     return holdings, bad
 
 
-def read_universe(path: str | Path) -> pd.DataFrame:
+def read_universe(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
     """The security master, indexed by ``ticker`` (unique; ``CASH`` is not a security).
 
     Columns: ``price`` (>= ``MIN_PRICE``), ``sector`` (non-empty), ``region`` (US, DM or EM),
@@ -204,14 +209,14 @@ def read_universe(path: str | Path) -> pd.DataFrame:
     Columns outside the contract are ignored.
     """
     table = read_table(path)
-    require_columns(table, UNIVERSE_REQUIRED, path)
-    universe = pd.DataFrame(parse_columns(table, path, UNIVERSE_CELLS))
+    require_columns(table, UNIVERSE_REQUIRED, path, problems)
+    universe = pd.DataFrame(parse_columns(table, path, UNIVERSE_CELLS, problems))
     universe[ROW] = table[ROW].to_numpy()
-    _require_unique(universe["ticker"], universe[ROW], path, "ticker")
+    _require_unique(universe["ticker"], universe[ROW], path, "ticker", problems)
     return universe.set_index("ticker")
 
 
-def read_prices(path: str | Path) -> pd.DataFrame:
+def read_prices(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
     """Adjusted closes, wide: a DatetimeIndex ``date`` (ascending) and one float column per ticker.
 
     The first column must be ``date`` (``YYYY-MM-DD``, each date once); a blank
@@ -228,32 +233,40 @@ def read_prices(path: str | Path) -> pd.DataFrame:
         raise InputError(path, "has no ticker columns after 'date'")
     price = Number(required=False, min=MIN_PRICE)
     cells = parse_columns(
-        table, path, {"date": Date(required=True)} | dict.fromkeys(tickers, price)
+        table, path, {"date": Date(required=True)} | dict.fromkeys(tickers, price), problems
     )
     dates = pd.DatetimeIndex(cells["date"], name="date")
-    _require_unique(pd.Series(dates), table[ROW], path, "date", show=lambda d: f"{d:%Y-%m-%d}")
+    _require_unique(
+        pd.Series(dates), table[ROW], path, "date", problems, show=lambda d: f"{d:%Y-%m-%d}"
+    )
     values = np.column_stack([cells[t] for t in tickers])
     prices = pd.DataFrame(values, index=dates, columns=pd.Index(tickers, dtype=object))
     return prices.sort_index(kind="stable")
 
 
-def read_benchmark(path: str | Path) -> pd.Series:
+def read_benchmark(path: str | Path, problems: Problems | None = None) -> pd.Series:
     """Benchmark weights: a float Series ``weight`` indexed by ``ticker``, in file order.
 
     Weights are >= 0 and sum to 1 (within 1e-4); tickers are unique. Each
     ticker's spreadsheet row is kept in ``series.attrs["rows"]`` (ticker -> row)
     so that ``check_benchmark_in_universe`` can name it.
     """
+    problems = problems or Problems()
     table = read_table(path)
-    require_columns(table, BENCHMARK_REQUIRED, path)
-    cells = parse_columns(table, path, BENCHMARK_CELLS)
+    require_columns(table, BENCHMARK_REQUIRED, path, problems)
+    cells = parse_columns(table, path, BENCHMARK_CELLS, problems)
+    cell_problems = problems.count  # a sum of weights some of which are bad means nothing
     rows = table[ROW].to_numpy()
     tickers = pd.Series(cells["ticker"])
-    _require_unique(tickers, rows, path, "ticker")
+    _require_unique(tickers, rows, path, "ticker", problems)
     total = float(cells["weight"].sum())
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise InputError(
-            path, f"weights sum to {total:.6g}, expected 1 (±{WEIGHT_TOLERANCE:g})", column="weight"
+    if not cell_problems and abs(total - 1.0) > WEIGHT_TOLERANCE:
+        problems.add(
+            InputError(
+                path,
+                f"weights sum to {total:.6g}, expected 1 (±{WEIGHT_TOLERANCE:g})",
+                column="weight",
+            )
         )
     bench = pd.Series(
         cells["weight"], index=pd.Index(tickers.to_numpy(), name="ticker"), name="weight"
@@ -262,7 +275,7 @@ def read_benchmark(path: str | Path) -> pd.Series:
     return bench
 
 
-def read_accounts(path: str | Path) -> pd.DataFrame:
+def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
     """A book of accounts, one row each, in file order.
 
     Columns: ``account`` (str, unique), ``scenario``, ``benchmark`` (str, "" when
@@ -271,10 +284,10 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
     (str, default ""), ``row``.
     """
     table = read_table(path)
-    require_columns(table, ACCOUNTS_REQUIRED, path)
-    accounts = pd.DataFrame(parse_columns(table, path, ACCOUNTS_CELLS))
+    require_columns(table, ACCOUNTS_REQUIRED, path, problems)
+    accounts = pd.DataFrame(parse_columns(table, path, ACCOUNTS_CELLS, problems))
     accounts[ROW] = table[ROW].to_numpy()
-    _require_unique(accounts["account"], accounts[ROW], path, "account")
+    _require_unique(accounts["account"], accounts[ROW], path, "account", problems)
     return accounts
 
 
@@ -282,36 +295,53 @@ def read_accounts(path: str | Path) -> pd.DataFrame:
 
 
 def check_holdings_in_universe(
-    holdings: pd.DataFrame, universe: pd.DataFrame, path: str | Path
+    holdings: pd.DataFrame,
+    universe: pd.DataFrame,
+    path: str | Path,
+    problems: Problems | None = None,
 ) -> None:
-    """Every held ticker (other than CASH) must be in the universe; names the holdings row."""
-    known = holdings["ticker"].isin(universe.index) | (holdings["ticker"] == CASH)
-    if known.all():
-        return
-    missing = holdings.loc[~known]
-    first = missing.iloc[0]
-    raise InputError(
-        path,
-        _missing_message(first["ticker"], missing["ticker"].unique(), "held"),
-        row=int(first[ROW]),
-        column="ticker",
-    )
+    """Every held ticker (other than CASH) must be in the universe; names each
+    holdings row that holds one that is not (the first also lists them all)."""
+    tickers = holdings["ticker"]
+    _check_in_universe(tickers, holdings[ROW].to_numpy(), universe, path, "held", problems)
 
 
-def check_benchmark_in_universe(bench: pd.Series, universe: pd.DataFrame, path: str | Path) -> None:
-    """Every benchmark ticker (other than CASH) must be in the universe; names the benchmark row."""
+def check_benchmark_in_universe(
+    bench: pd.Series, universe: pd.DataFrame, path: str | Path, problems: Problems | None = None
+) -> None:
+    """Every benchmark ticker (other than CASH) must be in the universe; names each
+    benchmark row that names one that is not."""
     tickers = bench.index.to_series()
-    known = tickers.isin(universe.index) | (tickers == CASH)
+    rows = tickers.map(bench.attrs.get("rows", {})).to_numpy()
+    _check_in_universe(tickers, rows, universe, path, "benchmark", problems)
+
+
+def _check_in_universe(
+    tickers: pd.Series,
+    rows: np.ndarray,
+    universe: pd.DataFrame,
+    path: str | Path,
+    role: str,
+    problems: Problems | None,
+) -> None:
+    # a ticker cell that did not parse (None) is a problem of its own already
+    known = tickers.isin(universe.index) | (tickers == CASH) | tickers.isna()
     if known.all():
         return
-    missing = tickers[~known]
-    first = missing.iloc[0]
-    raise InputError(
-        path,
-        _missing_message(first, missing.unique(), "benchmark"),
-        row=bench.attrs.get("rows", {}).get(first),
-        column="ticker",
-    )
+    where = np.flatnonzero(~known.to_numpy())
+    missing = tickers.iloc[where]
+
+    def error(k: int) -> InputError:
+        ticker = missing.iloc[k]
+        message = (
+            _missing_message(ticker, missing.unique(), role)
+            if k == 0
+            else f"ticker '{ticker}' is not in the universe"
+        )
+        row = rows[where[k]]
+        return InputError(path, message, row=None if pd.isna(row) else int(row), column="ticker")
+
+    (problems or Problems()).add_each(len(where), error)
 
 
 def select_account(holdings: pd.DataFrame, account: str | None, path: str | Path) -> pd.DataFrame:
@@ -337,21 +367,35 @@ def select_account(holdings: pd.DataFrame, account: str | None, path: str | Path
 # -------------------------------------------------------------------------- helpers
 
 
-def _require_unique(values: pd.Series, rows, path: str | Path, column: str, *, show=str) -> None:
-    """Raise at the second occurrence of the first repeated value."""
+def _require_unique(
+    values: pd.Series,
+    rows,
+    path: str | Path,
+    column: str,
+    problems: Problems | None = None,
+    *,
+    show=str,
+) -> None:
+    """Each repeat of a value (from its second occurrence on), naming its first row;
+    values that did not parse (null) are left to their own problem."""
     values = values.reset_index(drop=True)
-    repeated = values.duplicated()
+    repeated = values.duplicated() & values.notna()
     if not repeated.any():
         return
     rows = np.asarray(rows)
-    second = int(np.argmax(repeated.to_numpy()))
-    first = int(np.argmax((values == values.iloc[second]).to_numpy()))
-    raise InputError(
-        path,
-        f"duplicate {column} '{show(values.iloc[second])}' (first at row {rows[first]})",
-        row=int(rows[second]),
-        column=column,
-    )
+    where = np.flatnonzero(repeated.to_numpy())
+    first_row = dict(zip(values[::-1], rows[::-1], strict=True))  # value -> its first row
+
+    def error(k: int) -> InputError:
+        i = where[k]
+        return InputError(
+            path,
+            f"duplicate {column} '{show(values.iloc[i])}' (first at row {first_row[values.iloc[i]]})",
+            row=int(rows[i]),
+            column=column,
+        )
+
+    (problems or Problems()).add_each(len(where), error)
 
 
 def _missing_message(ticker: str, missing, role: str) -> str:

@@ -20,10 +20,10 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,73 @@ MAX_MAGNITUDE = 1e15  # the largest number (either side of 0) an input cell may 
 MAX_XLSX_BYTES = 1 << 30  # unpacked size of a workbook; more is a zip bomb, not holdings
 
 _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per column
+
+# ``validate`` reports this many problems of one file, then how many more there are
+PROBLEMS_PER_FILE = 50
+
+
+class Problems:
+    """The problems a reader finds in one file, in the order it checks them.
+
+    ``Problems()`` raises the first at once: what ``propose`` and ``batch`` get, one line
+    and no work past it. ``Problems(limit)`` (``validate``) records every problem, keeps
+    the first ``limit`` and counts the rest, so one run lists everything to fix; the
+    first it lists is the one a raising read stops at. A problem that leaves the rest of
+    the file unreadable is raised in both modes (``halt`` after a group of them).
+    """
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self.items: list[InputError] = []
+        self.more = 0
+
+    def add(self, error: InputError) -> None:
+        if self.limit is None:
+            raise error
+        if len(self.items) < self.limit:
+            self.items.append(error)
+        else:
+            self.more += 1
+
+    def add_each(self, count: int, error: Callable[[int], InputError]) -> None:
+        """``count`` problems, the i-th made by ``error(i)`` (only those kept are made)."""
+        if self.limit is None:
+            if count:
+                raise error(0)
+            return
+        kept = min(count, max(0, self.limit - len(self.items)))
+        self.items.extend(error(i) for i in range(kept))
+        self.more += count - kept
+
+    def halt(self) -> None:
+        """End the reading here if anything was found: what follows needs it right."""
+        if self.count:
+            raise Halt
+
+    def listed(self, path: str | Path) -> list[InputError]:
+        """The problems kept, and a last line saying how many more there are."""
+        tail = [InputError(path, f"... and {self.more} more problems")] if self.more else []
+        return [*self.items, *tail]
+
+    @property
+    def count(self) -> int:
+        """Problems found so far, kept or not."""
+        return len(self.items) + self.more
+
+    def check(self, check: Callable[..., Any], *args: Any) -> Any:
+        """``check(*args, self)`` collecting (a reader, a cross-check): what it returns,
+        or None when a problem ended it (the problem is recorded)."""
+        try:
+            return check(*args, self)
+        except Halt:
+            return None
+        except InputError as exc:  # the file as a whole: nothing past it can be read
+            self.add(exc)
+            return None
+
+
+class Halt(Exception):
+    """Raised by ``Problems.halt``: the rest of the file cannot be checked."""
 
 
 # --------------------------------------------------------------------------- tables
@@ -247,10 +314,17 @@ def _refuse_control_characters(grid: np.ndarray, path: str | Path) -> None:
     )
 
 
-def require_columns(table: pd.DataFrame, columns: Iterable[str], path: str | Path) -> None:
-    """Raise naming the first of ``columns`` absent from ``table`` and the columns found."""
+def require_columns(
+    table: pd.DataFrame,
+    columns: Iterable[str],
+    path: str | Path,
+    problems: Problems | None = None,
+) -> None:
+    """Each of ``columns`` absent from ``table``, naming the columns found; the cells
+    cannot be checked without them (``problems.halt``)."""
     from rebalancer.errors import nearest
 
+    problems = problems or Problems()
     found = [c for c in table.columns if c != ROW]
     for column in columns:
         if column not in table.columns:
@@ -258,7 +332,8 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], path: str | Pat
             message = f"required column is missing (columns found: {', '.join(found)})"
             if hint:
                 message += f"; did you mean '{hint}'?"
-            raise InputError(path, message, column=column)
+            problems.add(InputError(path, message, column=column))
+    problems.halt()
 
 
 # --------------------------------------------------------------------------- cells
@@ -499,40 +574,50 @@ def parse_by_unique(cell_type: CellType, texts: np.ndarray) -> tuple[np.ndarray,
 
 
 def parse_columns(
-    table: pd.DataFrame, path: str | Path, cell_types: Mapping[str, CellType]
+    table: pd.DataFrame,
+    path: str | Path,
+    cell_types: Mapping[str, CellType],
+    problems: Problems | None = None,
 ) -> dict[str, np.ndarray]:
     """Parse the named columns of ``table``; a column the file lacks is read as blank.
 
-    Raises ``InputError`` for the first bad cell in file order: row by row, and
-    within a row column by column in the order of ``cell_types``.
+    Every bad cell is a problem, in file order: row by row, and within a row column by
+    column in the order of ``cell_types`` (so a raising read stops at the first). What
+    a bad cell reads as is unspecified: only a collecting read returns past one.
     """
+    problems = problems or Problems()
     blank = np.full(len(table), "", dtype=object)
     texts = {
         c: table[c].to_numpy(dtype=object) if c in table.columns else blank for c in cell_types
     }
     parsed: dict[str, np.ndarray] = {}
-    bad_rows: list[int] = []
     bad_masks: dict[str, np.ndarray] = {}
     for column, cell_type in cell_types.items():
-        parsed[column], bad = cell_type.parse_many(texts[column])
-        if bad.any():
-            bad_masks[column] = bad
-            bad_rows.append(int(np.argmax(bad)))
-    if bad_rows:
-        i = min(bad_rows)
-        row = int(table[ROW].iloc[i])
-        for column, bad in bad_masks.items():
-            if bad[i]:
-                raise_cell(path, row, column, cell_types[column], texts[column][i])
+        parsed[column], bad_masks[column] = cell_type.parse_many(texts[column])
+    if not any(bad.any() for bad in bad_masks.values()):
+        return parsed
+    columns = list(cell_types)
+    # row-major: the bad cells in file order
+    cells = np.argwhere(np.column_stack([bad_masks[c] for c in columns]))
+    rows = table[ROW].to_numpy()
+
+    def error(k: int) -> InputError:
+        i, j = cells[k]
+        column = columns[j]
+        return cell_error(path, int(rows[i]), column, cell_types[column], texts[column][i])
+
+    problems.add_each(len(cells), error)
     return parsed
 
 
-def raise_cell(path: str | Path, row: int, column: str, cell_type: CellType, text: Any) -> NoReturn:
-    """Raise the ``InputError`` for one cell that ``cell_type`` rejects."""
+def cell_error(
+    path: str | Path, row: int, column: str, cell_type: CellType, text: Any
+) -> InputError:
+    """The ``InputError`` for one cell that ``cell_type`` rejects."""
     try:
         cell_type.parse(text)
     except CellError as err:
-        raise InputError(path, str(err), row=row, column=column) from None
+        return InputError(path, str(err), row=row, column=column)
     raise AssertionError(f"{cell_type!r}.parse_many rejected {text!r} but parse accepts it")
 
 
