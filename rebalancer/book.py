@@ -439,23 +439,21 @@ class BookResult:
 
     def shortfall(self) -> str:
         """One line naming the accounts not proposed (empty when every one was)."""
+        from rebalancer.inputs.readers import listed_names
+
         parts = []
         for status in NOT_PROPOSED:
             accounts = [r.account for r in self.results if r.status == status]
             if accounts:
-                parts.append(f"{len(accounts)} {status} ({_listed(accounts)})")
+                parts.append(f"{len(accounts)} {status} ({listed_names(accounts)})")
         if not parts:
             return ""
         done = len(self.results) - len(self.not_proposed)
         return (
             f"{len(self.not_proposed)} of {len(self.results)} accounts not proposed: "
-            f"{', '.join(parts)}; the other {done} were written (book_summary.xlsx lists why)"
+            f"{', '.join(parts)}; the other {done} {'was' if done == 1 else 'were'} written "
+            "(book_summary.xlsx lists why)"
         )
-
-
-def _listed(names: list[str], limit: int = 10) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def run_book(

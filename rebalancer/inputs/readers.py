@@ -352,13 +352,13 @@ def select_account(holdings: pd.DataFrame, account: str | None, path: str | Path
             return holdings
         raise InputError(
             path,
-            f"holds {len(accounts)} accounts ({_listed(accounts)}); pass --account to choose one",
+            f"holds {len(accounts)} accounts ({listed_names(accounts)}); pass --account to choose one",
             column="account",
         )
     if account not in accounts:
         raise InputError(
             path,
-            f"has no rows for account '{account}' (accounts found: {_listed(accounts)})",
+            f"has no rows for account '{account}' (accounts found: {listed_names(accounts)})",
             column="account",
         )
     return holdings.loc[holdings["account"] == account]
@@ -401,10 +401,11 @@ def _require_unique(
 def _missing_message(ticker: str, missing, role: str) -> str:
     message = f"ticker '{ticker}' is not in the universe"
     if len(missing) > 1:
-        message += f" ({len(missing)} {role} tickers are missing: {_listed(list(missing))})"
+        message += f" ({len(missing)} {role} tickers are missing: {listed_names(list(missing))})"
     return message
 
 
-def _listed(names: list, limit: int = 8) -> str:
+def listed_names(names: list, limit: int = 8) -> str:
+    """``names`` as a message lists them: the first ``limit``, then how many more."""
     shown = ", ".join(str(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
