@@ -131,7 +131,10 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
                 )
             )
     for i, view in enumerate(scenario.views, 1):
-        gap = view_gap(universe, view)
+        empty = [t for t in (view.long, view.short) if t and _empty(t, universe) is not None]
+        for text in empty:  # the view is left out (rebalancer.views.view_gap)
+            uses.setdefault(text, []).append(f"views[{i}]")
+        gap = None if empty else view_gap(universe, view)
         if gap is not None:
             found.append(Misfit(f"views[{i}]", f"{gap}: the view is left out"))
     for text, keys in uses.items():
