@@ -249,7 +249,7 @@ def prepare(
     impossible = [misfit for misfit in fit if not misfit.harmless]
     if impossible:
         raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
-    notes = [f"scenario key '{misfit.key}': {misfit.message}" for misfit in fit]
+    notes = [misfit.warning for misfit in fit]
 
     is_cash = lots["ticker"] == "CASH"
     cash_before = float(lots.loc[is_cash, "quantity"].sum())

@@ -66,9 +66,15 @@ class Misfit:
     excludes 0 on an empty group (an infeasible request, exit 3).
     """
 
-    key: str  # the scenario key, e.g. "tilts.size:small"
+    key: str  # the scenario key, e.g. "tilts.size:small" (the first, for an empty group)
     message: str
     harmless: bool = True
+    keys_named: bool = False  # the message lists every key (an empty group's uses)
+
+    @property
+    def warning(self) -> str:
+        """The line a proposal's warnings show."""
+        return self.message if self.keys_named else f"scenario key '{self.key}': {self.message}"
 
 
 def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
@@ -140,7 +146,8 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
     for text, keys in uses.items():
         empty = _empty(text, universe)
         if empty is not None:
-            found.append(Misfit(keys[0], f"{empty}: no effect on {', '.join(keys)}"))
+            message = f"{empty}: no effect on {', '.join(keys)}"
+            found.append(Misfit(keys[0], message, keys_named=True))
     return found
 
 

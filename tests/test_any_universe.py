@@ -302,3 +302,45 @@ def test_funds_without_a_market_cap_are_their_own_size_bucket(tmp_path):
     check_proposal(paths, account="ACC1")
     summary = json.loads(paths["json"].read_text())
     assert "size:fund" in summary["exposures"]["after"]
+
+
+# --- a tilt on an empty group: one run of a what-if, and --relax widens its band --------
+
+
+def cli_inputs(folder: Path, holdings: Path | None = None, accounts: bool = True) -> list:
+    """The options naming a universe's files (``holdings``: another holdings file)."""
+    args = ["--holdings", holdings or folder / "holdings.csv", "--as-of", AS_OF]
+    for role in ("universe", "prices", "benchmark"):
+        args += [f"--{role}", folder / f"{role}.csv"]
+    return [*args, "--accounts", folder / "accounts.csv"] if accounts else args
+
+
+def test_relax_widens_the_band_of_a_tilt_on_an_empty_group(universes, tmp_path):
+    summary = tmp_path / "s.json"
+    result = run_cli(
+        "propose", *cli_inputs(universes["large"]), "--account", "FDN-20M", "--relax",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml", "--json", summary, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    relaxed = {r["key"]: r for r in json.loads(summary.read_text())["relaxed"]}
+    small = relaxed["tilts.size:small.band"]
+    assert small["limit"] == 0.03 and small["relaxed_to"] >= 0.08  # the band now holds 0
+
+
+def test_whatif_reports_an_empty_group_tilt_as_one_infeasible_run(universes, tmp_path):
+    # lots without a cost basis: no tax status to give (whatif has no --accounts here)
+    lots = pd.read_csv(universes["large"] / "holdings.csv")
+    lots[lots["account"] == "FDN-20M"][["account", "ticker", "quantity"]].to_csv(
+        tmp_path / "holdings.csv", index=False
+    )
+    args = cli_inputs(universes["large"], tmp_path / "holdings.csv", accounts=False)
+    result = run_cli(
+        "whatif", *args, "--account", "FDN-20M",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
+        "--scenario", SCENARIOS / "base.yaml", "--out", tmp_path / "w.xlsx",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "smallcap_rerating: account FDN-20M: infeasible" in text
+    assert "group 'size:small' matches no security in the universe" in text
+    assert (tmp_path / "w.xlsx").exists()
