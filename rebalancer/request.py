@@ -272,7 +272,10 @@ def prepare(
     risk = data.risk_model(uni)
     signals = data.signals(uni, scenario, risk)
     # funds (no market cap) are no part of the market portfolio: it holds their holdings
+    # (a universe of funds alone: equal weights stand in for it)
     market = np.nan_to_num(uni["market_cap"].to_numpy(float))
+    if not market.any():
+        market = np.ones(len(market))
     if data.benchmark is not None and ref.sum() > 0:  # a benchmark of cash alone has no
         market = ref  # securities to imply returns from: market caps stand in for it
     prior = implied_prior(risk, market, scenario.market_risk_aversion)

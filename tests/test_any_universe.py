@@ -344,3 +344,36 @@ def test_whatif_reports_an_empty_group_tilt_as_one_infeasible_run(universes, tmp
     assert "smallcap_rerating: account FDN-20M: infeasible" in text
     assert "group 'size:small' matches no security in the universe" in text
     assert (tmp_path / "w.xlsx").exists()
+
+
+def test_a_universe_of_funds_alone_is_proposed_for(tmp_path):
+    """No market cap anywhere: no market portfolio to imply returns from either."""
+    funds = pd.DataFrame(
+        {
+            "ticker": ["SPY", "QQQ", "EFA", "EEM", "AGG", "IWM"],
+            "price": [600.0, 520.0, 85.0, 45.0, 98.0, 230.0],
+            "sector": "Fund",
+            "region": ["US", "US", "DM", "EM", "US", "US"],
+            "market_cap": "",
+            "adv": [3e10, 2e10, 1.5e9, 1.2e9, 8e8, 6e9],
+        }
+    )
+    paths = {"universe": tmp_path / "universe.csv", "holdings": tmp_path / "holdings.csv"}
+    funds.to_csv(paths["universe"], index=False)
+    paths["holdings"].write_text(
+        "account,ticker,quantity,cost_basis,acquired\nA1,SPY,300,,\nA1,QQQ,200,,\nA1,CASH,50000,,\n"
+    )
+    paths["scenario"] = tmp_path / "funds.yaml"
+    paths["scenario"].write_text(
+        'extends: base.yaml\nconstraints:\n  max_position: {default: 0.05, "size:fund": 0.5}\n'
+        "  sector_max: null\n"
+    )
+    outputs = {"out": "p.xlsx", "trades": "t.csv", "json": "s.json"}
+    paths |= {role: tmp_path / file for role, file in outputs.items()}
+    args = ["propose", "--account", "A1", "--as-of", AS_OF, "--quiet", "--tax-exempt"]
+    for role in ("holdings", "universe", "scenario", "out", "trades", "json"):
+        args += [f"--{role}", paths[role]]
+    result = run_cli(*args)
+    assert result.exit_code == 0, result.output
+    check_proposal(paths, account="A1")
+    assert json.loads(paths["json"].read_text())["n_trades"] > 0

@@ -621,14 +621,13 @@ SIGNAL_COLUMNS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct"
 
 def read_universe_file(path: Path) -> pd.DataFrame:
     """The universe file as the contract reads it: an optional column the file leaves
-    out is blank (signals missing, no themes)."""
+    out takes its default (signals missing, no themes, no restriction, lots of 1)."""
     blank = dict.fromkeys((*SIGNAL_COLUMNS, "market_cap"), [""])
     uni = pd.read_csv(path, keep_default_na=False, na_values=blank).set_index("ticker")
-    for column in SIGNAL_COLUMNS:
+    for column, default in [*((c, np.nan) for c in SIGNAL_COLUMNS), ("themes", ""),
+                            ("restricted", ""), ("lot_size", 1.0)]:  # fmt: skip
         if column not in uni:
-            uni[column] = np.nan
-    if "themes" not in uni:
-        uni["themes"] = ""
+            uni[column] = default
     return uni
 
 
