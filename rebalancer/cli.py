@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from rebalancer import __version__
-from rebalancer.errors import RebalancerError
+from rebalancer.errors import RebalancerError, ScenarioWarning
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -427,9 +427,11 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
         accounts=accounts,
         trade_history=trade_history,
     )
+    errors = [p for p in problems if not isinstance(p, ScenarioWarning)]
     for problem in problems:
-        err_console.print(f"error: {problem}", markup=False)
-    if problems:
+        kind = "warning" if isinstance(problem, ScenarioWarning) else "error"
+        err_console.print(f"{kind}: {problem}", markup=False)
+    if errors:
         sys.exit(1)
     click.echo("ok: no problems found")
 

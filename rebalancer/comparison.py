@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
+from rebalancer.errors import InfeasibleError, ScenarioError
 from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import SharedSet, optimize
 from rebalancer.proposal import Proposal
@@ -206,19 +206,25 @@ def run_whatif(
     t0 = time.perf_counter()
     extra = [parse_shock(s) for s in shocks]
     plans = scenario_runs(list(scenarios), list(vary), extra)
-    requests: list[Request | RebalancerError] = []
+    requests: list[Request | InfeasibleError] = []
     for _label, scenario, _ in plans:
-        requests.append(prepare(data, scenario, account, as_of))
+        try:  # a scenario the universe cannot meet (a tilt on an empty group) is one run
+            requests.append(prepare(data, scenario, account, as_of))
+        except InfeasibleError as exc:
+            requests.append(exc)
     # one compiled problem per structure; only the numbers that differ are Parameters
     groups: dict[tuple, list[Request]] = {}
     for r in requests:
-        groups.setdefault(r.structure_key(), []).append(r)
+        if isinstance(r, Request):
+            groups.setdefault(r.structure_key(), []).append(r)
     shared = {key: _shared_set(members) for key, members in groups.items()}
     t_prepare = time.perf_counter() - t0
     runs = []
     for (label, scenario, overrides), request in zip(plans, requests, strict=True):
         t1 = time.perf_counter()
         try:
+            if isinstance(request, InfeasibleError):
+                raise request
             solution = optimize(request, shared=shared[request.structure_key()])
             timings = {
                 "optimize": time.perf_counter() - t1,
@@ -233,7 +239,7 @@ def run_whatif(
         runs.append(run)
         if on_run is not None:
             on_run(run)
-    account_name = requests[0].account
+    account_name = requests[0].account  # an InfeasibleError names its account too
     timings = {"prepare": t_prepare, "total": time.perf_counter() - t0}
     return Comparison(account_name, runs, comparison_table(runs), timings)
 

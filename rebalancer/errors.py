@@ -85,6 +85,12 @@ class ScenarioError(RebalancerError):
         return one_line(f"{where}: {self.message}")
 
 
+class ScenarioWarning(ScenarioError):
+    """A scenario setting the universe leaves without effect (``universe.scenario_fit``):
+    ``validate`` prints it as a warning and it fails nothing; a proposal lists it among
+    its warnings."""
+
+
 class SolverFailure(RebalancerError, RuntimeError):
     """Every solver of the chain failed on a request (numerical trouble, not a conflict
     of limits): one line naming each solver and how it ended, never a traceback."""
@@ -151,9 +157,9 @@ class InfeasibleError(RebalancerError):
         return one_line(text)
 
 
-def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+def nearest(word: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.5) -> str | None:
     """The closest valid name to a misspelt one, for 'did you mean' hints."""
     import difflib
 
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return found[0] if found else None

@@ -13,7 +13,7 @@ from rebalancer.optimize.problem import Solution
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
-from rebalancer.scenario.selectors import Selector, Term
+from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
 from rebalancer.stress import stress_table
 from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
@@ -423,7 +423,9 @@ def _holdings_frame(
 
 def _exposures_frame(uni, scenario, w0, w_after, ref, w_opt) -> pd.DataFrame:
     """Active exposures of tilted groups first, then size, region and sector groups."""
-    texts = [*scenario.tilts, *(f"size:{b}" for b in ("large", "mid", "small", "micro"))]
+    funds = bool((uni["size"] == "fund").any())
+    buckets = [b for b in SIZE_BUCKETS if b != "fund" or funds]
+    texts = [*scenario.tilts, *(f"size:{b}" for b in buckets)]
     texts += [f"region:{r}" for r in ("US", "DM", "EM")]
     groups = {text: parse_selector(text) for text in texts}
     for sector in sorted(uni["sector"].unique()):

@@ -17,17 +17,18 @@ import pandas as pd
 
 from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
-from rebalancer.errors import ScenarioError
+from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.layout import restrict
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
-from rebalancer.scenario import Scenario, parse_selector
+from rebalancer.scenario import Scenario, match, parse_selector
 from rebalancer.signals import SignalResult, signal_alpha
 from rebalancer.tax import TaxLots, build_tax_lots, recent_trades
 from rebalancer.universe import (
+    Misfit,
     group_matrix,
     per_name,
-    scenario_mismatches,
+    scenario_fit,
     screen_failures,
     with_size,
 )
@@ -230,8 +231,11 @@ def prepare(
     taxable: bool | None = None,
     lot_method: str | None = None,
 ) -> Request:
-    """The Request for one account under one scenario (raises ScenarioError when the
-    scenario does not fit the universe).
+    """The Request for one account under one scenario.
+
+    Settings the universe leaves without effect (``universe.scenario_fit``) become
+    warnings; a tilt whose band excludes 0 on a group with no security raises
+    ``InfeasibleError`` naming the group and its scenario key.
 
     ``taxable``: True/False, or None to take it from the accounts file (tax-exempt
     when the account is not listed). ``lot_method`` (optimized|hifo|fifo) overrides
@@ -241,10 +245,11 @@ def prepare(
     lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
-    mismatches = scenario_mismatches(uni, scenario)
-    if mismatches:
-        key, message = mismatches[0]
-        raise ScenarioError(data.paths.get("scenario"), message, key=key)
+    fit = scenario_fit(uni, scenario)
+    impossible = [misfit for misfit in fit if not misfit.harmless]
+    if impossible:
+        raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
+    notes = [misfit.warning for misfit in fit]
 
     is_cash = lots["ticker"] == "CASH"
     cash_before = float(lots.loc[is_cash, "quantity"].sum())
@@ -266,7 +271,11 @@ def prepare(
 
     risk = data.risk_model(uni)
     signals = data.signals(uni, scenario, risk)
-    market = uni["market_cap"].to_numpy(float)
+    # funds (no market cap) are no part of the market portfolio: it holds their holdings
+    # (a universe of funds alone: equal weights stand in for it)
+    market = np.nan_to_num(uni["market_cap"].to_numpy(float))
+    if not market.any():
+        market = np.ones(len(market))
     if data.benchmark is not None and ref.sum() > 0:  # a benchmark of cash alone has no
         market = ref  # securities to imply returns from: market caps stand in for it
     prior = implied_prior(risk, market, scenario.market_risk_aversion)
@@ -303,7 +312,6 @@ def prepare(
     may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
-    notes: list[str] = []
     taxable = _is_taxable(data, account, taxable, lots, notes)
     tax_lots = recent = None
     if taxable:
@@ -313,7 +321,8 @@ def prepare(
         tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
         may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
 
-    tilt_labels = list(scenario.tilts)
+    # a tilt on a group with no security has nothing to act on (its band holds 0)
+    tilt_labels = [t for t in scenario.tilts if match(parse_selector(t), uni).any()]
     groups = data.cached(
         ("tilt groups", *tilt_labels),
         lambda: group_matrix(uni, [parse_selector(t) for t in tilt_labels]),
@@ -539,6 +548,16 @@ def choose_candidates(
         room = min(room, new_names)
     keep[candidate_order(ref, alpha, may_buy & ~keep, groups, room)] = True
     return keep
+
+
+def _empty_tilt(scenario: Scenario, misfit: Misfit) -> Conflict:
+    """A tilt on a group with no security (exposure 0) whose band excludes 0, as the
+    conflict the relaxation widens the band for."""
+    label = misfit.key[len("tilts.") :]
+    tilt = scenario.tilts[label]
+    edge = tilt.target - tilt.band if tilt.target > 0 else tilt.target + tilt.band
+    detail = f"scenario key '{misfit.key}': {misfit.message}"
+    return Conflict(f"tilt {label}", edge, 0.0, detail, key=misfit.key)
 
 
 def _is_taxable(

@@ -12,7 +12,9 @@ matrix for a large universe:
   dummies plus z-scored size (log market cap), value (−log P/B) and momentum; daily
   factor returns come from a cross-sectional weighted least-squares regression of
   the names' returns on the exposures (weights √market cap); F is their sample
-  covariance × 252 and d the residual variance × 252.
+  covariance × 252 and d the residual variance × 252. A name without a market cap (a
+  fund, size bucket ``fund``) has size exposure 0 (the average) and the median
+  name's regression weight, as a missing P/B or momentum gives 0 exposure.
 - ``default_factor_model``: the same exposures with textbook factor and specific
   volatilities, for when no price history is given.
 """
@@ -29,7 +31,8 @@ MIN_HISTORY_DAYS = 60
 MAX_DENSE_NAMES = 300
 STYLE_FACTORS = ("size", "value", "momentum")
 # Annual specific volatility by size bucket when history is missing or too short.
-DEFAULT_SPECIFIC_VOL = {"large": 0.22, "mid": 0.28, "small": 0.36, "micro": 0.50}
+# A fund is diversified: little risk of its own beyond its factors.
+DEFAULT_SPECIFIC_VOL = {"large": 0.22, "mid": 0.28, "small": 0.36, "micro": 0.50, "fund": 0.10}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def estimate_factor_model(universe: pd.DataFrame, prices: pd.DataFrame) -> RiskM
     b = b_frame.to_numpy()
     r = daily_returns(universe, prices).to_numpy()
     t_days, n = r.shape
-    weight = np.sqrt(universe["market_cap"].to_numpy(float))
+    cap = universe["market_cap"].to_numpy(float)
+    weight = np.sqrt(np.where(np.isnan(cap), np.nanmedian(cap) if (cap > 0).any() else 1.0, cap))
     valid = np.isfinite(r)
     factor_ret = np.zeros((t_days, b.shape[1]))
     resid = np.full_like(r, np.nan)

@@ -6,6 +6,8 @@ about accounts or the optimizer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +15,7 @@ from rebalancer.scenario.schema import ByGroup, Scenario
 from rebalancer.scenario.selectors import (
     Selector,
     SelectorSyntaxError,
+    empty_group,
     match,
     parse_selector,
     size_bucket,
@@ -51,16 +54,37 @@ def per_name(universe: pd.DataFrame, values: ByGroup, strictest: str) -> np.ndar
     return out
 
 
-def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tuple[str, str]]:
-    """What in a scenario does not fit this universe: (key, message) pairs.
+@dataclass(frozen=True)
+class Misfit:
+    """A scenario setting this universe gives nothing to act on.
 
-    A selector that matches no security, and a screen or view that names a column
-    the universe file lacks. (The universe must carry a ``size`` column.)
+    ``harmless``: the setting simply has no effect (a warning): a per-group override,
+    ``no_buy`` group, shock, screen or view on a group that matches no security, a
+    tilt on such a group whose band holds its exposure (0), a view scaled by a column
+    without values; or a screen on a column without values, whose group is then not
+    bought. Otherwise the scenario asks what no portfolio gives: a tilt whose band
+    excludes 0 on an empty group (an infeasible request, exit 3).
     """
-    from rebalancer.scenario.expressions import ExpressionError, parse_condition
 
-    found: list[tuple[str, str]] = []
-    texts = [(f"tilts.{t}", t) for t in scenario.tilts]
+    key: str  # the scenario key, e.g. "tilts.size:small" (the first, for an empty group)
+    message: str
+    harmless: bool = True
+    keys_named: bool = False  # the message lists every key (an empty group's uses)
+
+    @property
+    def warning(self) -> str:
+        """The line a proposal's warnings show."""
+        return self.message if self.keys_named else f"scenario key '{self.key}': {self.message}"
+
+
+def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
+    """What in ``scenario`` this universe (with its ``size`` column) leaves without
+    effect, each empty group named once with every key that uses it, and the tilts
+    it makes impossible."""
+    from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
+    from rebalancer.views import view_gap
+
+    uses: dict[str, list[str]] = {}  # selector text -> the keys using it
     c, costs = scenario.constraints, scenario.costs
     for key, setting in (
         ("constraints.liquidity.max_participation", c.liquidity.max_participation),
@@ -68,45 +92,80 @@ def scenario_mismatches(universe: pd.DataFrame, scenario: Scenario) -> list[tupl
         ("costs.spread_bps", costs.spread_bps),
     ):
         if setting is not None:
-            texts += [(f"{key}.{s.text}", s.text) for s, _ in setting.overrides]
-    for i, view in enumerate(scenario.views, 1):
-        texts += [
-            (f"views[{i}].{k}", getattr(view, k))
-            for k in ("long", "short")
-            if getattr(view, k) is not None
-        ]
-        if view.scale_by is not None and _no_values(universe, view.scale_by):
+            for selector, _ in setting.overrides:
+                uses.setdefault(selector.text, []).append(f"{key}.{selector.text}")
+    for i, text in enumerate(c.no_buy, 1):
+        uses.setdefault(text, []).append(f"constraints.no_buy[{i}]")
+    for i, shock in enumerate(scenario.shocks, 1):
+        for text in shock.returns:
+            uses.setdefault(text, []).append(f"shocks[{i}].{text}")
+
+    found: list[Misfit] = []
+    for text, tilt in scenario.tilts.items():
+        empty = _empty(text, universe)
+        if empty is None:
+            continue
+        lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
+        if lo - 1e-12 <= 0.0 <= hi + 1e-12:
+            uses.setdefault(text, []).append(f"tilts.{text}")
+        else:
             found.append(
-                (f"views[{i}].scale_by", f"the universe has no values in column '{view.scale_by}'")
+                Misfit(
+                    f"tilts.{text}",
+                    f"{empty}: its active exposure is 0, outside the band [{lo:.4g}, {hi:.4g}]",
+                    harmless=False,
+                )
             )
-    texts += [(f"constraints.no_buy[{i}]", t) for i, t in enumerate(c.no_buy, 1)]
     for i, screen in enumerate(scenario.screens, 1):
-        texts.append((f"screens[{i}].where", screen.where))
+        key = f"screens[{i}]"
+        if _empty(screen.where, universe) is not None:
+            uses.setdefault(screen.where, []).append(key)
+            continue
         try:
             columns = parse_condition(screen.require).columns
         except ExpressionError:  # reported by the schema already
-            columns = []
-        for column in columns:
-            if _no_values(universe, column):
-                found.append(
-                    (f"screens[{i}].require", f"the universe has no values in column '{column}'")
-                )
-    for i, shock in enumerate(scenario.shocks, 1):
-        texts += [(f"shocks[{i}].{t}", t) for t in shock.returns]
-    for key, text in texts:
-        try:
-            selector = parse_selector(text)
-        except SelectorSyntaxError:  # reported by the schema already
             continue
-        if not match(selector, universe).any():
-            found.append((key, f"selector '{text}' matches no security in the universe"))
+        missing = [column for column in dict.fromkeys(columns) if not has_values(universe, column)]
+        if missing:
+            names = int(_mask(screen.where, universe).sum())
+            found.append(
+                Misfit(
+                    f"{key}.require",
+                    f"the universe has no values in {_listed(missing)}: the {names} "
+                    f"names of '{screen.where}' cannot be screened ({screen.require}) and are "
+                    "not bought (they may be held and sold)",
+                )
+            )
+    for i, view in enumerate(scenario.views, 1):
+        empty = [t for t in (view.long, view.short) if t and _empty(t, universe) is not None]
+        for text in empty:  # the view is left out (rebalancer.views.view_gap)
+            uses.setdefault(text, []).append(f"views[{i}]")
+        gap = None if empty else view_gap(universe, view)
+        if gap is not None:
+            found.append(Misfit(f"views[{i}]", f"{gap}: the view is left out"))
+    for text, keys in uses.items():
+        empty = _empty(text, universe)
+        if empty is not None:
+            message = f"{empty}: no effect on {', '.join(keys)}"
+            found.append(Misfit(keys[0], message, keys_named=True))
     return found
 
 
-def _no_values(universe: pd.DataFrame, column: str) -> bool:
-    """A column the file lacks or left blank throughout (the reader fills absent
-    optional columns with NaN, so absence and emptiness look the same here)."""
-    return column not in universe or bool(universe[column].isna().all())
+def _mask(text: str, universe: pd.DataFrame) -> np.ndarray:
+    return match(parse_selector(text), universe)
+
+
+def _empty(text: str, universe: pd.DataFrame) -> str | None:
+    """``empty_group``'s message, or None (also for a selector the schema refused)."""
+    try:
+        return empty_group(text, universe)
+    except SelectorSyntaxError:
+        return None
+
+
+def _listed(columns: list[str]) -> str:
+    named = ", ".join(f"'{column}'" for column in columns)
+    return f"column{'s' if len(columns) > 1 else ''} {named}"
 
 
 def tilt_reach(
@@ -132,7 +191,7 @@ def tilt_reach(
     for text, tilt in scenario.tilts.items():
         members = match(parse_selector(text), universe)
         if not members.any():
-            continue  # an empty group is reported by scenario_mismatches
+            continue  # an empty group is reported by scenario_fit
         most = min(1.0 - c.cash.min, float(caps[members].sum())) - float(ref[members].sum())
         least = -float(ref[members].sum())
         if tilt.target - tilt.band > most + 1e-12:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rebalancer import inputs as rd
-from rebalancer.errors import RebalancerError, ScenarioError
+from rebalancer.errors import RebalancerError, ScenarioError, ScenarioWarning
 from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
 from rebalancer.scenario import scenario_problems
-from rebalancer.universe import scenario_mismatches, tilt_reach, with_size
+from rebalancer.universe import scenario_fit, tilt_reach, with_size
 
 ROLES = ("universe", "benchmark")  # the files the scenario checks measure against
 
@@ -29,9 +29,11 @@ def validate(
     ``PROBLEMS_PER_FILE``, then how many more), each naming the file, the row and the
     column; holdings and benchmark are checked against the universe (when it has no
     problem of its own); each scenario is checked on its own (schema, extends,
-    selectors, screens) and, with a sound universe, against it: selectors that match no
-    security, screens or views on missing columns, and tilts that no portfolio can
-    reach within the position caps (relative to the benchmark when one is given).
+    selectors, screens) and, with a sound universe, against it: tilts that no portfolio
+    can reach within the position caps (relative to the benchmark when one is given) or
+    on a group with no security. Settings the universe leaves without effect
+    (``universe.scenario_fit``: a group with no security, a column without values)
+    are ``ScenarioWarning``s: reported, not problems.
     """
     files = {
         "universe": (universe, rd.read_universe),
@@ -66,8 +68,9 @@ def validate(
         if scenario is None or uni is None:
             continue
         sized = with_size(uni, scenario)
-        for key, message in scenario_mismatches(sized, scenario) + tilt_reach(
-            sized, scenario, bench
-        ):
+        for misfit in scenario_fit(sized, scenario):
+            kind = ScenarioWarning if misfit.harmless else ScenarioError
+            problems.append(kind(path, misfit.message, key=misfit.key))
+        for key, message in tilt_reach(sized, scenario, bench):
             problems.append(ScenarioError(path, message, key=key))
     return problems

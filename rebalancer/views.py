@@ -7,6 +7,11 @@ Each view k is a portfolio p_k — the ``long`` group's weights (cap-weighted, o
 equal, optionally × a ``scale_by`` column) minus the ``short`` group's, each
 summing to 1 — and a return Q_k. Its uncertainty follows Idzorek's confidence
 c_k ∈ [0, 1]: ω_k = τ · (1 − c_k)/c_k · p_k Σ p_kᵀ (c_k = 0 means no view at all).
+A view that cannot be stated on the universe — one of its groups matches no
+security or carries no weight, or its ``scale_by`` column has no values — is left
+out (``view_gap`` says why; the proposal's warnings name it). Names without a
+market cap (funds) weigh nothing in a cap-weighted group.
+
 The posterior mean is
 
     μ = π + τ Σ Pᵀ (τ P Σ Pᵀ + Ω)⁻¹ (Q − P π)
@@ -25,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.risk import MAX_DENSE_NAMES, RiskModel
+from rebalancer.scenario.expressions import has_values
 from rebalancer.scenario.schema import View
-from rebalancer.scenario.selectors import match, parse_selector
+from rebalancer.scenario.selectors import empty_group, match, parse_selector
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,11 @@ def implied_prior(risk: RiskModel, market_weights: np.ndarray, delta: float) -> 
 
 def _group_weights(universe: pd.DataFrame, text: str, view: View) -> np.ndarray:
     mask = match(parse_selector(text), universe)
-    w = universe["market_cap"].to_numpy(float) if view.weighting == "cap" else np.ones(len(mask))
+    w = (
+        np.nan_to_num(universe["market_cap"].to_numpy(float))
+        if view.weighting == "cap"
+        else np.ones(len(mask))
+    )
     if view.scale_by is not None:
         col = universe[view.scale_by].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
         w = w * col
@@ -54,10 +64,30 @@ def _group_weights(universe: pd.DataFrame, text: str, view: View) -> np.ndarray:
     return w / total if total > 0 else w
 
 
+def view_gap(universe: pd.DataFrame, view: View) -> str | None:
+    """Why ``view`` cannot be stated on this universe (it is then left out), or None."""
+    if view.scale_by is not None and not has_values(universe, view.scale_by):
+        return f"the universe has no values in column '{view.scale_by}'"
+    for text in (view.long, view.short):
+        if text is None:
+            continue
+        empty = empty_group(text, universe)
+        if empty:
+            return empty
+        if not _group_weights(universe, text, view).any():
+            weights = "market cap" if view.weighting == "cap" else "weight"
+            by = f" × {view.scale_by}" if view.scale_by else ""
+            return f"group '{text}' carries no {weights}{by}"
+    return None
+
+
 def build_views(universe: pd.DataFrame, views: list[View]) -> Views:
-    """P, Q and confidences of the scenario's views; empty groups are left out."""
+    """P, Q and confidences of the scenario's views (those ``view_gap`` finds fault
+    with are left out)."""
     rows, returns, conf, labels = [], [], [], []
     for view in views:
+        if view_gap(universe, view) is not None:
+            continue
         p = _group_weights(universe, view.long, view)
         if view.short is not None:
             p = p - _group_weights(universe, view.short, view)

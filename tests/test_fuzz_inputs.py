@@ -161,7 +161,10 @@ class Run:
 
     @property
     def lines(self) -> list[str]:
-        return [line for line in self.result.output.splitlines() if line.strip()]
+        """The output's lines but warnings (``validate`` warns of scenario settings the
+        universe leaves without effect, such as base.yaml's EM screens here)."""
+        output = self.result.output.splitlines()
+        return [line for line in output if line.strip() and not line.startswith("warning: ")]
 
     def describe(self) -> str:
         exc = self.result.exception

@@ -149,7 +149,7 @@ CORE = [
     ("mid", "US", "Health Care", "biotech;rna"),
     ("mid", None, "Health Care", "biotech;oncology"),
 ]
-DEFAULT_SPECIFIC_VOL = {"large": 0.22, "mid": 0.28, "small": 0.36, "micro": 0.50}
+DEFAULT_SPECIFIC_VOL = {"large": 0.22, "mid": 0.28, "small": 0.36, "micro": 0.50, "fund": 0.10}
 
 
 def usd_tol(amount) -> np.ndarray:
@@ -488,14 +488,13 @@ def write_case(case: dict, folder: Path) -> dict[str, Path]:
 
 
 def sized(uni: pd.DataFrame, buckets: dict[str, float]) -> pd.Series:
-    cap = uni["market_cap"]
+    """The documented size buckets; a name without a market cap (a fund) is ``fund``."""
+    cap = uni["market_cap"].astype(float)
     return pd.Series(
-        np.where(
-            cap >= buckets["large"],
-            "large",
-            np.where(
-                cap >= buckets["mid"], "mid", np.where(cap >= buckets["small"], "small", "micro")
-            ),
+        np.select(
+            [cap.isna(), cap >= buckets["large"], cap >= buckets["mid"], cap >= buckets["small"]],
+            ["fund", "large", "mid", "small"],
+            "micro",
         ),
         index=uni.index,
     )
@@ -625,21 +624,34 @@ def check_infeasible(result, paths: dict[str, Path]) -> None:
         assert not paths[role].exists(), f"{role} written although infeasible"
 
 
-def check_proposal(paths: dict[str, Path]) -> None:
+SIGNAL_COLUMNS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
+
+
+def read_universe_file(path: Path) -> pd.DataFrame:
+    """The universe file as the contract reads it: an optional column the file leaves
+    out takes its default (signals missing, no themes, no restriction, lots of 1)."""
+    blank = dict.fromkeys((*SIGNAL_COLUMNS, "market_cap"), [""])
+    uni = pd.read_csv(path, keep_default_na=False, na_values=blank).set_index("ticker")
+    for column, default in [*((c, np.nan) for c in SIGNAL_COLUMNS), ("themes", ""),
+                            ("restricted", ""), ("lot_size", 1.0)]:  # fmt: skip
+        if column not in uni:
+            uni[column] = default
+    return uni
+
+
+def check_proposal(
+    paths: dict[str, Path], account: str = ACCOUNT, sigma: np.ndarray | None = None
+) -> None:
+    """Every invariant of the module docstring, re-measured for ``account``'s proposal;
+    ``sigma``: the covariance to measure the tracking error with (by default rebuilt
+    here: Ledoit-Wolf from the prices file, or the default factor model)."""
     scen = load_scenario(paths["scenario"])
     c = scen.constraints
-    uni = pd.read_csv(
-        paths["universe"],
-        keep_default_na=False,
-        na_values={
-            k: [""]
-            for k in ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
-        },
-    ).set_index("ticker")
+    uni = read_universe_file(paths["universe"])
     uni["size"] = sized(uni, scen.size_buckets)
     hold = pd.read_csv(paths["holdings"], keep_default_na=False, na_values={"cost_basis": [""]})
     hold["lot_id"] = hold["account"] + ":" + (hold.index + 2).astype(str)
-    lots = hold[hold["account"] == ACCOUNT]
+    lots = hold[hold["account"] == account]
     is_cash = lots["ticker"] == "CASH"
     price = uni["price"]
     before = lots[~is_cash].groupby("ticker")["quantity"].sum().reindex(uni.index, fill_value=0.0)
@@ -668,7 +680,7 @@ def check_proposal(paths: dict[str, Path]) -> None:
     np.testing.assert_allclose(book["notional"].astype(float), trades["notional"], rtol=1e-12)
     assert trades["ticker"].is_unique
     assert set(trades["side"]) <= {"BUY", "SELL"}
-    assert (trades["account"].astype(str) == ACCOUNT).all()
+    assert (trades["account"].astype(str) == account).all()
     assert (trades["quantity"] > 0).all()
     t_price = price.reindex(trades["ticker"]).to_numpy()
     assert np.array_equal(trades["price"].to_numpy(float), t_price)
@@ -681,7 +693,7 @@ def check_proposal(paths: dict[str, Path]) -> None:
     buys, sells = float(notional[buy].sum()), float(notional[~buy].sum())
     cash_after = cash_before - buys + sells
     turnover = (buys + sells) / (2 * nav)
-    assert summary["account"] == ACCOUNT
+    assert summary["account"] == account
     assert summary["n_trades"] == len(trades)
     assert summary["nav"] == pytest.approx(nav, rel=1e-12)
     assert summary["cash_before"] == pytest.approx(cash_before, abs=CENT)
@@ -720,7 +732,7 @@ def check_proposal(paths: dict[str, Path]) -> None:
     lot_table = lots[~is_cash].set_index("lot_id")
     if len(sales):
         sales = sales.assign(quantity_sold=sales["quantity_sold"].astype(float))
-        assert set(sales["lot_id"]) <= set(lot_table.index), "a sale from a lot P1 does not hold"
+        assert set(sales["lot_id"]) <= set(lot_table.index), "a sale from a lot not held"
         assert (lot_table.loc[sales["lot_id"], "ticker"].to_numpy() == sales["ticker"]).all()
         sold = sales.groupby("lot_id")["quantity_sold"].sum()
         lot_held = lot_table["quantity"].reindex(sold.index)
@@ -831,9 +843,9 @@ def check_proposal(paths: dict[str, Path]) -> None:
     else:
         ref = w_before
     active = (w_after - ref).to_numpy()
-    if "prices" in paths:
+    if sigma is None and "prices" in paths:
         sigma = ledoit_wolf_covariance(pd.read_csv(paths["prices"]), uni.index)
-    else:
+    elif sigma is None:
         sigma = default_factor_covariance(uni)
     te = float(np.sqrt(max(active @ sigma @ active, 0.0)))
     assert summary["tracking_error"] == pytest.approx(te, rel=1e-6, abs=1e-9)

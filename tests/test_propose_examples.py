@@ -16,6 +16,7 @@ import pytest
 from rebalancer.risk import build_risk_model
 from rebalancer.scenario import load_scenario
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+from tests.test_properties import strictest
 
 ACCOUNTS = ["IRA-250K", "TAX-2M", "FDN-20M"]
 SCENARIO = SCENARIOS / "smallcap_rerating.yaml"
@@ -115,12 +116,7 @@ def _state(account, inputs, written):
 def _participation(uni, scen):
     """Per-name participation limit: the strictest of the groups it belongs to."""
     limits = scen.constraints.liquidity.max_participation
-    out = pd.Series(limits.default, index=uni.index)
-    for selector, value in limits.overrides:
-        (term,) = selector.terms  # the shipped scenarios use single-term selectors
-        hit = uni[term.key].astype(str).str.lower() == term.value.lower()
-        out[hit] = np.minimum(out[hit], value)
-    return out
+    return pd.Series(strictest(uni, limits), index=uni.index)
 
 
 @pytest.mark.parametrize("account", ACCOUNTS)

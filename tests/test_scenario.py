@@ -77,6 +77,34 @@ def test_extends_child_null_removes_a_parent_tilt_spelt_differently(tmp_path):
     assert set(load_scenario(child).tilts) == {"theme:biotech"}
 
 
+SCREENED_PARENT = """
+screens:
+  - {where: "region:EM & size:small", require: "leverage <= 3 and roa > 0"}
+"""
+
+
+def test_extends_child_screens_add_to_the_parents(tmp_path):
+    write(tmp_path, "parent.yaml", SCREENED_PARENT)
+    child = write(
+        tmp_path,
+        "child.yaml",
+        'extends: parent.yaml\nscreens:\n  - {where: "size:small", require: "roa > 0"}\n'
+        '  - {where: "region:EM & size:small", require: "leverage <= 3 and roa > 0"}\n',
+    )
+    screens = [(s.where, s.require) for s in load_scenario(child).screens]
+    # the parent's first, the child's after; the one the child repeats is kept once
+    assert screens == [
+        ("region:EM & size:small", "leverage <= 3 and roa > 0"),
+        ("size:small", "roa > 0"),
+    ]
+
+
+def test_extends_child_null_drops_the_parents_screens(tmp_path):
+    write(tmp_path, "parent.yaml", SCREENED_PARENT)
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\nscreens: null\n")
+    assert load_scenario(child).screens == []
+
+
 def test_extends_child_without_name_is_named_after_its_file(tmp_path):
     write(tmp_path, "parent.yaml", PARENT)
     child = write(tmp_path, "my_child.yaml", "extends: parent.yaml\nrisk_aversion: 3\n")
@@ -200,6 +228,41 @@ def test_selector_unknown_key_suggests_the_nearest():
 def test_selector_without_colon_is_rejected():
     with pytest.raises(SelectorSyntaxError, match="key:value"):
         parse_selector("small")
+
+
+def test_a_name_without_a_market_cap_is_in_the_fund_bucket():
+    from rebalancer.scenario import size_bucket
+
+    caps = pd.Series([5e10, 5e9, 5e8, 5e7, np.nan], index=list("ABCDE"))
+    buckets = {"large": 10e9, "mid": 2e9, "small": 3e8}
+    assert size_bucket(caps, buckets).tolist() == ["large", "mid", "small", "micro", "fund"]
+    uni = pd.DataFrame({"size": size_bucket(caps, buckets)})
+    assert match(parse_selector("size:fund"), uni).tolist() == [False] * 4 + [True]
+    assert not match(parse_selector("size:micro"), uni)[-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("sector:Industrial", "sector:Industrials"),
+        ("sector:Healthcare & size:small", "sector:Health Care & size:small"),
+        ("theme:biotec", "theme:biotech"),
+        ("sector:Mining", None),
+        ("region:DM", None),  # a fixed vocabulary: EM is no near miss of DM
+    ],
+)
+def test_a_group_value_no_security_has_gets_its_near_miss(text, hint):
+    from rebalancer.scenario.selectors import near_miss
+
+    uni = pd.DataFrame(
+        {
+            "sector": ["Industrials", "Health Care"],
+            "region": ["EM", "US"],
+            "size": ["small", "small"],
+            "themes": ["biotech;rna", ""],
+        }
+    )
+    assert near_miss(parse_selector(text), uni) == hint
 
 
 def test_theme_selector_matches_one_tag_of_several():

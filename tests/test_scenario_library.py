@@ -14,9 +14,10 @@ import pytest
 from rebalancer.pipeline import propose_account
 from rebalancer.scenario import load_scenario
 from rebalancer.stress import shock_returns
-from tests.conftest import SCENARIOS
+from tests.conftest import EXAMPLES, SCENARIOS
 
 ACCOUNTS = ["IRA-250K", "TAX-2M", "FDN-20M"]
+SIZES = ["micro", "small", "mid", "large"]  # base.yaml's buckets, from 0, 3e8, 2e9, 10e9
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
 
 
@@ -83,6 +84,40 @@ def test_every_scenario_proposes_and_every_check_passes(proposals, name, account
     assert p.status == "optimal"
 
 
+# The thesis's due diligence on emerging-market small caps (strong balance sheets,
+# profits), stated once in base.yaml for every scenario.
+DUE_DILIGENCE = [
+    {"where": "region:EM & size:small", "require": "leverage <= 3 and roa > 0"},
+    {"where": "region:EM & size:micro", "require": "leverage <= 3 and roa > 0"},
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_scenario_keeps_the_em_due_diligence_of_base(name):
+    screens = [vars(s) for s in load_scenario(SCENARIOS / f"{name}.yaml").screens]
+    for screen in DUE_DILIGENCE:
+        assert {"require": screen["require"], "where": screen["where"]} in screens, name
+    c = load_scenario(SCENARIOS / f"{name}.yaml").constraints.liquidity.max_participation
+    participation = {s.text: v for s, v in c.overrides}
+    assert participation["region:EM & size:small"] <= 0.02
+    assert participation["region:EM & size:micro"] <= 0.02
+
+
+@pytest.mark.parametrize("account", ACCOUNTS)
+@pytest.mark.parametrize("name", NAMES)
+def test_no_scenario_buys_an_unsound_em_small_or_micro_cap(data, proposals, name, account):
+    """Measured from the trades (the trades CSV's rows) and the universe file."""
+    _, p = proposals[name, account]
+    uni = pd.read_csv(EXAMPLES / "universe.csv").set_index("ticker")
+    size = pd.cut(uni["market_cap"], [0, 3e8, 2e9, 10e9, np.inf], right=False, labels=SIZES).astype(
+        str
+    )
+    em_small = (uni["region"] == "EM") & size.isin(["small", "micro"])
+    unsound = em_small & ~((uni["leverage"] <= 3) & (uni["roa"] > 0))
+    bought = p.trades.loc[p.trades["side"] == "BUY", "ticker"]
+    assert not unsound[bought].any(), list(bought[unsound[bought].to_numpy()])
+
+
 @pytest.mark.parametrize("account", ACCOUNTS)
 def test_smallcap_rerating_adds_small_caps_and_buys_cheaper_books(data, proposals, account):
     scenario, p = proposals["smallcap_rerating", account]
@@ -98,6 +133,8 @@ def test_smallcap_rerating_adds_small_caps_and_buys_cheaper_books(data, proposal
     assert pb_bought < np.average(index["pb"], weights=index["market_cap"]) * 0.85
     assert pb_bought < index["pb"].median()
     assert (uni.loc[small_buys["ticker"], "roa"] > 0).all(), "screen: profitable small caps only"
+    micro_buys = buys[uni.loc[buys["ticker"], "size"].to_numpy() == "micro"]
+    assert (uni.loc[micro_buys["ticker"], "roa"] > 0).all(), "and micro caps"
 
 
 @pytest.mark.parametrize("account", ACCOUNTS)

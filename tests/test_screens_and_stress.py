@@ -149,7 +149,12 @@ def test_the_checks_sheet_has_a_passing_screen_row(screened):
     header, *rows = ws.iter_rows(values_only=True)
     rows = [dict(zip(header, row, strict=True)) for row in rows]
     screen_rows = [r for r in rows if str(r["check"]).startswith("screen")]
-    assert [(r["check"], r["ok"]) for r in screen_rows] == [("screen all: roa > 0.06", "PASS")]
+    # base.yaml's EM small/micro-cap due diligence first: screens accumulate along extends
+    assert [(r["check"], r["ok"]) for r in screen_rows] == [
+        ("screen region:EM & size:small: leverage <= 3 and roa > 0", "PASS"),
+        ("screen region:EM & size:micro: leverage <= 3 and roa > 0", "PASS"),
+        ("screen all: roa > 0.06", "PASS"),
+    ]
 
 
 # --- stress tests -----------------------------------------------------------------------

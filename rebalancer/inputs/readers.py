@@ -89,7 +89,7 @@ UNIVERSE_CELLS = {
     "price": Number(min=MIN_PRICE),
     "sector": Text(required=True),
     "region": Choice(REGIONS, required=True),
-    "market_cap": Number(min=0, min_inclusive=False),
+    "market_cap": Number(required=False, min=0, min_inclusive=False),  # blank: a fund
     "adv": Number(min=0),
     "name": Text(),
     "country": Text(),
@@ -201,7 +201,7 @@ def read_universe(path: str | Path, problems: Problems | None = None) -> pd.Data
     """The security master, indexed by ``ticker`` (unique; ``CASH`` is not a security).
 
     Columns: ``price`` (>= ``MIN_PRICE``), ``sector`` (non-empty), ``region`` (US, DM or EM),
-    ``market_cap`` (USD, > 0), ``adv`` (average daily traded value, USD, >= 0),
+    ``market_cap`` (USD, > 0; NaN when blank: a fund or ETF, size bucket ``fund``), ``adv`` (average daily traded value, USD, >= 0),
     ``name``, ``country``, ``industry`` (str, default ""), ``themes`` (lowercase
     tags joined by ``;``, default ""), ``lot_size`` (shares, > 0, default 1),
     ``pb, pe, roa, momentum, leverage, floating_debt_pct, beta`` (float, NaN when

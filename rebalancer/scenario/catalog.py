@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rebalancer.errors import ScenarioError
-from rebalancer.scenario.loader import parent_path, read_yaml, resolve
+from rebalancer.scenario.loader import ACCUMULATED, parent_path, read_yaml, resolve
 from rebalancer.scenario.schema import Scenario, build
 
 IDENTITY = ("name", "description", "extends")
@@ -66,6 +66,8 @@ def differences(parent: dict[str, Any], child: dict[str, Any]) -> list[str]:
             out.append(f"+ {key}: {_show(b[key])}")
         elif key not in b:
             out.append(f"- {key}")
+        elif a[key] != b[key] and key in ACCUMULATED and b[key][: len(a[key])] == a[key]:
+            out.append(f"+ {key}: {_show(b[key][len(a[key]) :])}")
         elif a[key] != b[key]:
             out.append(f"  {key}: {_show(a[key])} → {_show(b[key])}")
     return out

@@ -62,6 +62,13 @@ class Condition:
         return ok
 
 
+def has_values(universe: pd.DataFrame, column: str) -> bool:
+    """Whether the universe gives any value in ``column`` (the reader fills an optional
+    column the file lacks with blanks, so a column left out and one left blank
+    throughout look the same)."""
+    return column in universe and bool(universe[column].notna().any())
+
+
 def parse_condition(text: str) -> Condition:
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("a condition must be text like 'leverage <= 3'")

@@ -8,8 +8,11 @@ that contains itself — and a key given twice is an error rather than silently
 the last one.
 
 ``extends: parent.yaml`` (relative to the file) loads the parent first and merges the
-child over it: mappings merge key by key, anything else replaces, and a key set to
-``null`` in the child removes the parent's entry (e.g. drop one tilt). The parent
+child over it: mappings merge key by key, ``screens`` accumulate (the child's are
+added after the parent's, an identical one once: due diligence a parent states holds
+in every child), anything else replaces, and a key set to ``null`` in the child
+removes the parent's entry (e.g. drop one tilt; ``screens: null`` drops the inherited
+screens, which a scenario must say why it does). The parent
 must be in the folder of the scenario that was asked for (or below it): an
 absolute path or one that climbs out with ``..`` is refused, so a scenario cannot
 make the tool read files elsewhere. A bare name missing there is taken from the
@@ -204,8 +207,13 @@ def _canonical(key: object) -> object:
     return key
 
 
-def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Child over parent; nested mappings merge, ``None`` deletes."""
+# top-level lists a child adds to rather than replaces
+ACCUMULATED = ("screens",)
+
+
+def merge(parent: dict[str, Any], child: dict[str, Any], top: bool = True) -> dict[str, Any]:
+    """Child over parent; nested mappings merge, ``ACCUMULATED`` lists add up (an entry
+    already inherited is not repeated), ``None`` deletes."""
     out = dict(parent)
     index = {_canonical(k): k for k in out}
     for key, value in child.items():
@@ -216,7 +224,11 @@ def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
                 index.pop(_canonical(key))
             continue
         if isinstance(value, dict) and existing is not None and isinstance(out[existing], dict):
-            value = merge(out[existing], value)
+            value = merge(out[existing], value, top=False)
+        elif top and key in ACCUMULATED and existing is not None:
+            inherited = out[existing]
+            if isinstance(inherited, list) and isinstance(value, list):
+                value = inherited + [entry for entry in value if entry not in inherited]
         if existing is not None:
             out.pop(existing)
         out[key] = value

@@ -3,7 +3,9 @@
 A selector is a conjunction of ``key:value`` terms joined with ``&``. It is parsed
 by splitting, never evaluated. Matching is case-insensitive; ``theme`` matches one
 tag of the ``;``-separated ``themes`` column, every other key matches the column
-of the same name (``size`` is the bucket computed from ``market_cap``).
+of the same name (``size`` is the bucket computed from ``market_cap``: ``large``,
+``mid``, ``small``, ``micro``, and ``fund`` for a name without a market cap — a fund
+or an ETF, which is no micro cap).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 KEYS = ("sector", "region", "size", "theme", "country", "industry", "ticker")
-SIZE_BUCKETS = ("large", "mid", "small", "micro")
+SIZE_BUCKETS = ("large", "mid", "small", "micro", "fund")
 REGIONS = ("US", "DM", "EM")
 
 
@@ -84,11 +86,13 @@ def parse_selector(text: str) -> Selector:
 
 
 def size_bucket(market_cap: pd.Series, thresholds: dict[str, float]) -> pd.Series:
-    """Bucket by market cap: >= large, >= mid, >= small, else micro (lower bounds in USD)."""
+    """Bucket by market cap: >= large, >= mid, >= small, else micro (lower bounds in USD);
+    ``fund`` where the market cap is blank (funds and ETFs have none)."""
     mc = market_cap.to_numpy(dtype=float)
     out = np.full(mc.shape, "micro", dtype=object)
     for name in ("small", "mid", "large"):
         out[mc >= thresholds[name]] = name
+    out[np.isnan(mc)] = "fund"
     return pd.Series(out, index=market_cap.index, name="size")
 
 
@@ -126,3 +130,45 @@ def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
     for term in selector.terms:
         mask &= _term_mask(term, universe)
     return mask
+
+
+# keys whose values come from the universe file (size and region are fixed vocabularies
+# the parser checks already): a value no security has may be a near miss of one it has
+_FREE_KEYS = ("sector", "country", "industry", "theme", "ticker")
+
+
+def near_miss(selector: Selector, universe: pd.DataFrame) -> str | None:
+    """The selector spelt as the universe spells a value it has, when one of its terms
+    matches nothing and is close to such a value (``sector:Industrial`` ->
+    ``sector:Industrials``); None otherwise."""
+    from rebalancer.errors import nearest
+
+    terms = list(selector.terms)
+    changed = False
+    for i, term in enumerate(terms):
+        if term.key not in _FREE_KEYS or match(Selector((term,)), universe).any():
+            continue
+        if term.key == "theme":
+            values = {t.strip() for ts in universe["themes"].astype(str) for t in ts.split(";")}
+        elif term.key == "ticker":
+            values = set(universe.index.astype(str))
+        else:
+            values = set(universe[term.key].astype(str).str.strip())
+        spelt = {v.lower(): v for v in values if v}
+        hint = nearest(term.value.lower(), sorted(spelt), cutoff=0.75)
+        if hint is not None:
+            terms[i] = Term(term.key, spelt[hint])
+            changed = True
+    return Selector(tuple(terms)).text if changed else None
+
+
+def empty_group(text: str, universe: pd.DataFrame) -> str | None:
+    """'group 'X' matches no security in the universe (did you mean 'Y'?)' when the
+    selector ``text`` matches nothing, else None."""
+    selector = parse_selector(text)
+    if match(selector, universe).any():
+        return None
+    hint = near_miss(selector, universe)
+    return f"group '{text}' matches no security in the universe" + (
+        f" (did you mean '{hint}'?)" if hint else ""
+    )
