@@ -322,6 +322,8 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
     from rebalancer.pipeline import propose_account
 
     args, options = _request(manifest)
+    # the cash target as recorded (the account's, or where --relax moved it)
+    options["cash_target"] = args[1].constraints.cash.target
     model = manifest.get("book_model")
     if model:  # a book's account: through its model's compiled problem, as batch ran it
         from rebalancer.book import ModelProblems
