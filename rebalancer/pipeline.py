@@ -248,7 +248,8 @@ def optimize(
         compile_seconds=found.compile_seconds + solution.compile_seconds,
         solve_seconds=found.solve_seconds + solution.solve_seconds,
         warnings=list(dict.fromkeys([*found.warnings, *solution.warnings])),
-        working_set=found.working_set,
+        # how the path found the optimum: its working set and what compiling it cost
+        working_set={**found.working_set, "compile_seconds": found.compile_seconds},
     )
 
 
