@@ -322,16 +322,10 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
     from rebalancer.pipeline import propose_account
 
     args, options = _request(manifest)
-    # the cash target as recorded (the account's, or where --relax moved it)
+    # the cash target as recorded (the account's, or where --relax moved it); a book's
+    # account is re-solved as a proposal: every path gives an account the same orders
+    # (``pipeline.final_set``), so this also checks the book's
     options["cash_target"] = args[1].constraints.cash.target
-    model = manifest.get("book_model")
-    if model:  # a book's account: through its model's compiled problem, as batch ran it
-        from rebalancer.book import ModelProblems
-        from rebalancer.scenario import load_scenario
-
-        options["slots"] = ModelProblems().slots_for(
-            args[0], tuple(model["probes"]), load_scenario(model["scenario"])
-        )
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)

@@ -285,6 +285,13 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                     "checks_failed": int((~p.checks["ok"]).sum()),
                 }
             )
+            if m.taxable:  # what the runs cost in tax (--accounts, --taxable)
+                row.update(
+                    {
+                        "realized_gain_usd": m.realized_gain_usd,
+                        "estimated_tax_usd": m.estimated_tax_usd,
+                    }
+                )
             for g in groups:
                 if g in p.exposures.index:
                     row[f"before {g}"] = p.exposures.at[g, "before"]

@@ -116,10 +116,10 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
     assert compared == 6
 
 
-def test_verify_reproduces_a_book_account_through_its_models_problem(market_book):
-    """An account's JSON records the model it re-solved (scenario, probes), so
-    ``verify --reproduce`` takes the same path and finds the same orders, share for
-    share — a problem of the account's own can round a small account differently."""
+def test_verify_reproduces_a_book_account_as_a_proposal(market_book):
+    """An account's JSON records the model it re-solved (scenario, probes); ``verify
+    --reproduce`` re-solves it as a proposal, with a problem of its own, and finds the
+    same orders, share for share (one account, one answer: pipeline.final_set)."""
     _, folder, _ = market_book
     shared = [s for s in _summaries(folder / "local") if s["optimizer"]["shared_problem"]]
     for scenario in sorted({s["scenario"] for s in shared}):
