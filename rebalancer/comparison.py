@@ -29,10 +29,17 @@ import yaml
 
 from rebalancer.errors import InfeasibleError, RebalancerError, ScenarioError
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import SharedSet, one_blas_thread, optimize
+from rebalancer.pipeline import SharedSet, optimize
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import Inputs, Request, account_terms, load_inputs, prepare
+from rebalancer.request import (
+    Inputs,
+    Request,
+    account_terms,
+    load_inputs,
+    one_blas_thread,
+    prepare,
+)
 from rebalancer.scenario.loader import resolve
 from rebalancer.scenario.schema import Scenario, Shock, build
 from rebalancer.stress import parse_shock

@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,14 @@ from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import Inputs, Request, account_terms, load_inputs, prepare
+from rebalancer.request import (
+    Inputs,
+    Request,
+    account_terms,
+    load_inputs,
+    one_blas_thread,
+    prepare,
+)
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.stress import parse_shock
 
@@ -139,19 +145,6 @@ def propose_account(
 MAX_RELAXATIONS = 3
 
 
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """NumPy's BLAS on one thread while an account is computed. A sum split over
-    threads adds in another order, and the last bit that changes (1e-17 in an alpha)
-    moves the solver's answer by ~1e-7 — enough to change a whole-lot order. On one
-    thread a proposal, a what-if and a book's worker (on one thread anyway) compute
-    the same numbers, bit for bit."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
-        yield
-
-
 def _propose_once(data, scenario, account, as_of, taxable, lot_method, slots=None) -> Proposal:
     t0 = time.perf_counter()
     request = prepare(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
@@ -222,7 +215,12 @@ def optimize(
             final_set(request, found.weights),
             fields=_resolved_fields(request),
         )
-        solution = final.solve(data)
+        try:
+            solution = final.solve(data, explain=False)
+        except InfeasibleError:
+            # names left out of the support held a limit by a hair: the path's own set
+            final = WorkingSet(request.full_structure, ws.keep, fields=_resolved_fields(request))
+            solution = final.solve(data)
         if request.tax_lots is not None:
             data, solution = _no_wash_round_trips(final, request, data, solution)
     except InfeasibleError as exc:
@@ -254,9 +252,11 @@ def optimize(
 
 
 # a name not held is in the final set when the optimum gives it more than this weight:
-# far above the solvers' noise (different formulations of one optimum agree to ~1e-7)
-# and far below any order (a millionth of NAV)
-SUPPORT_WEIGHT = 1e-6
+# far above the solvers' noise (different formulations of one optimum agree to ~1e-7,
+# at worst ~1e-6 on a 50-account book) and below any order (a $250 position in a $25M
+# account); the optimum's weights are sparse near it (names are either held at real
+# weight or at the solver's ~1e-8 for zero)
+SUPPORT_WEIGHT = 1e-5
 
 
 def final_set(request: Request, weights: np.ndarray) -> np.ndarray:

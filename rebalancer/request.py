@@ -9,7 +9,8 @@ its shape) and ``ProblemData`` (the numbers a what-if changes).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,6 +297,20 @@ class Request:
         )
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """NumPy's BLAS on one thread while an account is computed (risk model, returns,
+    problem data, solves). A sum split over threads adds in another order, and the
+    last bit that changes (1e-17 in an alpha) moves the solver's answer by ~1e-7 —
+    enough to change a whole-lot order. On one thread a proposal, a what-if, a
+    verify and a book's worker (on one thread anyway) compute the same numbers, bit
+    for bit, whichever of them built the cached risk model."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def prepare(
     data: Inputs,
     scenario: Scenario,
@@ -314,6 +329,11 @@ def prepare(
     account's cash target is the caller's to apply (``AccountTerms.scenario``), once,
     before any relaxation of the scenario.
     """
+    with one_blas_thread():
+        return _prepare(data, scenario, account, as_of, taxable, lot_method)
+
+
+def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
     lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
