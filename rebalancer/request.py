@@ -191,6 +191,13 @@ def account_terms(
         taxable = bool(row["taxable"])
     if taxable is None:
         if lots["cost_basis"].notna().any():
+            if data.accounts is not None:  # given, without the account's row
+                raise InputError(
+                    data.paths.get("accounts", "accounts"),
+                    f"no row for account {name}, whose lots carry a cost basis: add its "
+                    "row with its tax status, or say --taxable or --tax-exempt",
+                    column="account",
+                )
             raise InputError(
                 data.paths.get("holdings", "holdings"),
                 f"account {name} has lots with a cost basis but no tax status: say "

@@ -260,3 +260,16 @@ def test_lots_without_a_cost_basis_need_no_tax_status(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "p.json").read_text())["taxable"] is False
+
+
+def test_an_accounts_file_without_the_accounts_row_is_named(lots_market, tmp_path):
+    other = tmp_path / "other_accounts.csv"
+    other.write_text("account,taxable\nOTHER,true\n")
+    result = run_cli(
+        "whatif", "--holdings", lots_market["holdings"], "--universe", lots_market["universe"],
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml", "--as-of", AS_OF,
+        "--accounts", other, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "other_accounts.csv" in line and "ACC1" in line and "--tax-exempt" in line
