@@ -177,15 +177,17 @@ def optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
-    names, pricing the others in: ``rebalancer.optimize.working_set``), then re-solve
+    names, pricing the others in: ``rebalancer.optimize.working_set``), then solve the
+    account's own problem over that optimum's support (``final_set``) and re-solve it
     for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
-    The problem is built with constants but for the numbers the re-solves change
-    (fastest for one solve); with ``slots`` (a book's model) the model's compiled
-    problem is filled with this request's numbers instead; with ``shared`` (a
-    what-if's runs) the runs' working set and problem are re-solved and passed on.
-    Raises ``InfeasibleError`` naming the conflicts.
+    The first solve is built with constants (fastest for one solve); with ``slots`` (a
+    book's model) the model's compiled problem is filled with this request's numbers
+    instead; with ``shared`` (a what-if's runs) the runs' working set and problem are
+    re-solved and passed on. The final problem is the same on every path: constants
+    but for the numbers its re-solves change. Raises ``InfeasibleError`` naming the
+    conflicts.
     """
     # with a model's problem: the model's names, as many as the account may take
     first = (
