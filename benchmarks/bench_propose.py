@@ -37,7 +37,7 @@ def capture_problem(data, scenario, account):
 
     opt.RebalanceProblem.__init__ = keep
     try:
-        propose_account(data, scenario, account, "2026-11-20")
+        propose_account(data, scenario, account, "2026-11-20", taxable=False)
     finally:
         opt.RebalanceProblem.__init__ = original
     return seen["args"]
@@ -101,7 +101,7 @@ def main() -> None:
         "re-solve of that build after changing max_turnover",
         timed(lambda: compiled.solve(replace(values, max_turnover=float(next(it)))), args.runs),
     )
-    request = prepare(data, scenario, args.account, "2026-11-20")
+    request = prepare(data, scenario, args.account, "2026-11-20", taxable=False)
     row(
         table,
         "pipeline optimisation: working set priced to optimality, minimum-trade re-solves",
@@ -110,7 +110,10 @@ def main() -> None:
     row(
         table,
         "whole propose_account: optimisation, rounding, lots, checks (risk model cached)",
-        timed(lambda: propose_account(data, scenario, args.account, "2026-11-20"), args.runs),
+        timed(
+            lambda: propose_account(data, scenario, args.account, "2026-11-20", taxable=False),
+            args.runs,
+        ),
     )
     table.emit(args.readme)
 

@@ -189,16 +189,35 @@ def _same_files(report: Verification, files: dict[str, Any], kind: str) -> None:
 def _request(manifest: dict[str, Any]):
     """The proposal's inputs, effective scenario and options, as recorded: the
     arguments of ``prepare`` and ``propose_account``."""
-    from rebalancer.inputs import read_holdings_by_account, read_universe
-    from rebalancer.request import load_inputs
     from rebalancer.scenario.schema import build
 
     files = {role: entry["path"] for role, entry in manifest["inputs"].items()}
+    recorded = tuple(
+        (role, entry["path"], entry.get("sha256"))
+        for role, entry in sorted(manifest["inputs"].items())
+        if role != "scenario"
+    )
+    data, spoilt = _read_inputs(recorded)
+    if manifest["account"] in spoilt:
+        raise spoilt[manifest["account"]]
+    scenario = build(manifest["scenario"], files.get("scenario", "<manifest scenario>"))
+    options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
+    return (data, scenario, manifest["account"], manifest["as_of"]), options
+
+
+@lru_cache(maxsize=2)
+def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
+    """(Inputs, the accounts whose holdings rows are spoilt) of the recorded input files
+    — ``(role, path, sha256)``, checked unchanged before — read once per process for
+    the same contents: a verify's re-measurement and its reproduction share one risk
+    model, and so do the accounts of a book verified in one process."""
+    from rebalancer.inputs import read_holdings_by_account, read_universe
+    from rebalancer.request import load_inputs
+
+    files = {role: path for role, path, _ in recorded}
     # a book's holdings file: another account's bad row does not stop this one's check
     universe = read_universe(files["universe"])
     holdings, spoilt = read_holdings_by_account(files["holdings"], universe)
-    if manifest["account"] in spoilt:
-        raise spoilt[manifest["account"]]
     data = load_inputs(
         holdings,
         universe,
@@ -208,9 +227,7 @@ def _request(manifest: dict[str, Any]):
         files.get("trade_history"),
     )
     data.paths.update(holdings=files["holdings"], universe=files["universe"])
-    scenario = build(manifest["scenario"], files.get("scenario", "<manifest scenario>"))
-    options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
-    return (data, scenario, manifest["account"], manifest["as_of"]), options
+    return data, spoilt
 
 
 def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:
@@ -318,14 +335,10 @@ def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
     from rebalancer.pipeline import propose_account
 
     args, options = _request(manifest)
-    model = manifest.get("book_model")
-    if model:  # a book's account: through its model's compiled problem, as batch ran it
-        from rebalancer.book import ModelProblems
-        from rebalancer.scenario import load_scenario
-
-        options["slots"] = ModelProblems().slots_for(
-            args[0], tuple(model["probes"]), load_scenario(model["scenario"])
-        )
+    # the cash target as recorded (the account's, or where --relax moved it); a book's
+    # account is re-solved as a proposal: every path gives an account the same orders
+    # (``pipeline.final_set``), so this also checks the book's
+    options["cash_target"] = args[1].constraints.cash.target
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)

@@ -54,8 +54,8 @@ class Job:
     account: str
     scenario: str  # path
     benchmark: str | None
-    taxable: bool
-    cash_target: float | None
+    # the account's tax status, cash target, household and lot method are read from its
+    # row by the worker, as every path reads them (``request.account_terms``)
     # the first accounts of this job's model (scenario and benchmark) in the accounts
     # file: every worker learns the model's likeliest buys from the same ones
     probes: tuple[str, ...] = ()
@@ -106,16 +106,7 @@ def plan(files: BookFiles) -> list[Job]:
                 key="scenario",
             )
         bench = str(base / row.benchmark) if row.benchmark else files.benchmark
-        target = None if pd.isna(row.cash_target) else float(row.cash_target)
-        jobs.append(
-            Job(
-                str(row.account),
-                _scenario_path(base, row.scenario),
-                bench,
-                bool(row.taxable),
-                target,
-            )
-        )
+        jobs.append(Job(str(row.account), _scenario_path(base, row.scenario), bench))
     models: dict[tuple, list[str]] = {}
     for job in jobs:
         models.setdefault((job.scenario, job.benchmark), []).append(job.account)
@@ -181,19 +172,12 @@ def _inputs(files: BookFiles, benchmark: str | None):
     return _CACHE[key]
 
 
-def _scenario(path: str, cash_target: float | None):
+def _scenario(path: str):
     from rebalancer.scenario import load_scenario
 
-    key = ("scenario", path, cash_target)
+    key = ("scenario", path)
     if key not in _CACHE:
-        scenario = load_scenario(path)
-        if cash_target is not None:
-            cash = scenario.constraints.cash
-            cash = dataclasses.replace(cash, target=cash_target, min=min(cash.min, cash_target))
-            scenario = dataclasses.replace(
-                scenario, constraints=dataclasses.replace(scenario.constraints, cash=cash)
-            )
-        _CACHE[key] = scenario
+        _CACHE[key] = load_scenario(path)
     return _CACHE[key]
 
 
@@ -287,19 +271,16 @@ def run_account(
         spoilt = _CACHE[("spoilt", files)].get(job.account)
         if spoilt is not None:
             raise spoilt
-        scenario = _scenario(job.scenario, job.cash_target)
+        scenario = _scenario(job.scenario)
         shared = not os.environ.get(OWN_PROBLEMS)
         proposal = propose_account(
             data,
             scenario,
             job.account,
             as_of,
-            taxable=job.taxable,
             # probes under the model's own scenario (no account's cash target): the
             # order they teach must not depend on which account a worker sees first
-            slots=_model_problems().slots_for(data, job.probes, _scenario(job.scenario, None))
-            if shared
-            else None,
+            slots=_model_problems().slots_for(data, job.probes, scenario) if shared else None,
         )
         proposal = dataclasses.replace(
             proposal,

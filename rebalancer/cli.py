@@ -90,6 +90,21 @@ AS_OF = click.option(
 TRADE_HISTORY = click.option(
     "--trade-history", type=_path(), help="Past trades, for wash-sale rules."
 )
+ACCOUNT_ROW = click.option(
+    "--accounts",
+    type=_path(),
+    help="Accounts file: the account's row (taxable, cash_target, household, lot_method).",
+)
+TAXABLE = click.option(
+    "--taxable/--tax-exempt",
+    default=None,
+    help="Tax status (default: from --accounts; lots with a cost basis need one).",
+)
+LOT_METHOD = click.option(
+    "--lot-method",
+    type=click.Choice(["optimized", "hifo", "fifo"]),
+    help="Which lots sales come from (default: --accounts, else the scenario's tax.lot_method).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,18 +124,10 @@ def main() -> None:
 @click.option("--trades", type=_path(), help="Trades CSV to write.")
 @click.option("--json", "json_path", type=_path(), help="JSON summary to write.")
 @SHOCKS
-@click.option("--accounts", type=_path(), help="Accounts file (taxable, household).")
+@ACCOUNT_ROW
 @TRADE_HISTORY
-@click.option(
-    "--taxable/--tax-exempt",
-    default=None,
-    help="Tax status (default: from --accounts; tax-exempt if not listed).",
-)
-@click.option(
-    "--lot-method",
-    type=click.Choice(["optimized", "hifo", "fifo"]),
-    help="Which lots sales come from (default: the scenario's tax.lot_method).",
-)
+@TAXABLE
+@LOT_METHOD
 @AS_OF
 @click.option(
     "--relax",
@@ -199,6 +206,10 @@ def propose(
 @click.option("--out", type=_path(), help="Comparison workbook (.xlsx) to write.")
 @click.option("--chart", type=_path(), help="Trade-off and exposure chart (.png) to write.")
 @click.option("--json", "json_path", type=_path(), help="Comparison table as JSON.")
+@ACCOUNT_ROW
+@TRADE_HISTORY
+@TAXABLE
+@LOT_METHOD
 @AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
@@ -213,6 +224,10 @@ def whatif(
     out,
     chart,
     json_path,
+    accounts,
+    trade_history,
+    taxable,
+    lot_method,
     as_of,
     quiet,
 ) -> None:
@@ -223,7 +238,7 @@ def whatif(
     from rebalancer.export import write_comparison_outputs
     from rebalancer.pipeline import load_inputs
 
-    data = load_inputs(holdings, universe, prices, benchmark)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     total = len(scenario_runs(list(scenarios), list(vary)))
     with _progress(quiet) as progress:
         task = progress.add_task("what-if runs", total=total, note="")
@@ -238,6 +253,8 @@ def whatif(
             vary=list(vary),
             shocks=list(shocks),
             as_of=as_of,
+            taxable=taxable,
+            lot_method=lot_method,
             on_run=done,
         )
     written = write_comparison_outputs(

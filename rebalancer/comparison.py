@@ -32,7 +32,14 @@ from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import SharedSet, optimize
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import Inputs, Request, load_inputs, prepare
+from rebalancer.request import (
+    Inputs,
+    Request,
+    account_terms,
+    load_inputs,
+    one_blas_thread,
+    prepare,
+)
 from rebalancer.scenario.loader import resolve
 from rebalancer.scenario.schema import Problems, Scenario, Shock, build
 from rebalancer.stress import parse_shock
@@ -173,6 +180,8 @@ def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
     return frozenset(names)
 
 
+CASH_TARGET = "constraints.cash.target"  # a run that varies it keeps its own
+
 # names a what-if's shared working set takes beyond the first run's, best entry gain
 # first: room for the other runs' pricing, so they rarely need a new compilation
 SHARED_BUFFER = 60
@@ -200,16 +209,41 @@ def run_whatif(
     vary: list[str] = (),
     shocks: list[str] = (),
     as_of=None,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
     on_run: Callable[[Run], None] | None = None,
 ) -> Comparison:
-    """Every scenario × vary point as a full proposal; see the module docstring."""
+    """Every scenario × vary point as a full proposal; see the module docstring.
+    The account's row of the accounts file applies to every run as it does to a
+    proposal (``request.account_terms``; ``taxable`` and ``lot_method`` override it),
+    its cash target where a run does not vary the cash target itself."""
+    with one_blas_thread():
+        return _run_whatif(
+            data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run
+        )
+
+
+def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run):
     t0 = time.perf_counter()
     extra = [parse_shock(s) for s in shocks]
-    plans = scenario_runs(list(scenarios), list(vary), extra)
+    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
+    plans = [
+        (label, scenario if CASH_TARGET in overrides else terms.scenario(scenario), overrides)
+        for label, scenario, overrides in scenario_runs(list(scenarios), list(vary), extra)
+    ]
     requests: list[Request | InfeasibleError] = []
     for _label, scenario, _ in plans:
         try:  # a scenario the universe cannot meet (a tilt on an empty group) is one run
-            requests.append(prepare(data, scenario, account, as_of))
+            requests.append(
+                prepare(
+                    data,
+                    scenario,
+                    terms.account,
+                    as_of,
+                    taxable=terms.taxable,
+                    lot_method=terms.lot_method,
+                )
+            )
         except InfeasibleError as exc:
             requests.append(exc)
     # one compiled problem per structure; only the numbers that differ are Parameters
@@ -255,10 +289,24 @@ def whatif(
     vary: list[str] = (),
     shocks: list[str] = (),
     as_of=None,
+    accounts=None,
+    trade_history=None,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
 ) -> pd.DataFrame:
-    """The comparison table (one row per run) — the Python API of ``rebalancer whatif``."""
-    data = load_inputs(holdings, universe, prices, benchmark)
-    return run_whatif(data, scenarios, account=account, vary=vary, shocks=shocks, as_of=as_of).table
+    """The comparison table (one row per run) — the Python API of ``rebalancer whatif``.
+    ``accounts``, ``trade_history``, ``taxable`` and ``lot_method`` as for ``propose``."""
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    return run_whatif(
+        data,
+        scenarios,
+        account=account,
+        vary=vary,
+        shocks=shocks,
+        as_of=as_of,
+        taxable=taxable,
+        lot_method=lot_method,
+    ).table
 
 
 def comparison_table(runs: list[Run]) -> pd.DataFrame:
@@ -289,6 +337,13 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
                     "checks_failed": int((~p.checks["ok"]).sum()),
                 }
             )
+            if m.taxable:  # what the runs cost in tax (--accounts, --taxable)
+                row.update(
+                    {
+                        "realized_gain_usd": m.realized_gain_usd,
+                        "estimated_tax_usd": m.estimated_tax_usd,
+                    }
+                )
             for g in groups:
                 if g in p.exposures.index:
                     row[f"before {g}"] = p.exposures.at[g, "before"]

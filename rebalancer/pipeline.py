@@ -24,7 +24,14 @@ from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
-from rebalancer.request import Inputs, Request, load_inputs, prepare
+from rebalancer.request import (
+    Inputs,
+    Request,
+    account_terms,
+    load_inputs,
+    one_blas_thread,
+    prepare,
+)
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.stress import parse_shock
 
@@ -51,9 +58,11 @@ def propose(
 
     ``holdings``/``universe``/``prices``/``benchmark`` are paths or already-read
     frames; ``scenario`` a path or a ``Scenario``; ``shocks`` extra stress tests in
-    the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``); ``accounts`` (tax status,
-    household) and ``trade_history`` (wash sales) are optional paths or frames;
-    ``taxable`` overrides the accounts file; ``relax`` applies the smallest relaxation
+    the ``--shock`` form (``"name=NAME,GROUP=RETURN,..."``); ``accounts`` (the
+    account's row: tax status, cash target, household, lot method) and
+    ``trade_history`` (wash sales) are optional paths or frames; ``taxable`` and
+    ``lot_method`` override the accounts file (lots with a cost basis need a tax
+    status from one or the other); ``relax`` applies the smallest relaxation
     of the scenario when the request is infeasible. Raises ``InputError``
     or ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio
     meets the limits.
@@ -78,10 +87,14 @@ def propose_account(
     *,
     taxable: bool | None = None,
     lot_method: str | None = None,
+    cash_target: float | None = None,
     relax: bool = False,
     slots: Callable[[Request], SlotProblem | None] | None = None,
 ) -> Proposal:
     """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call).
+
+    ``taxable``, ``lot_method`` and ``cash_target`` override what the accounts file
+    says of the account (``request.account_terms``), which overrides the scenario.
 
     ``slots`` (a book): gives the compiled problem of the request's model to fill, or
     None for a problem of the account's own (``rebalancer.book.ModelProblems``).
@@ -93,10 +106,17 @@ def propose_account(
     from rebalancer.relax import Relaxation, plan
     from rebalancer.relax import relax as relaxed_scenario
 
+    terms = account_terms(
+        data, account, taxable=taxable, lot_method=lot_method, cash_target=cash_target
+    )
+    scenario = terms.scenario(scenario)
     applied: dict[str, Relaxation] = {}  # per setting: from the scenario's value to the last
     for attempt in range(MAX_RELAXATIONS + 1):
         try:
-            proposal = _propose_once(data, scenario, account, as_of, taxable, lot_method, slots)
+            with one_blas_thread():
+                proposal = _propose_once(
+                    data, scenario, terms.account, as_of, terms.taxable, terms.lot_method, slots
+                )
             break
         except InfeasibleError as exc:
             changes, blocked = plan(scenario, exc.conflicts, data.sized(scenario))
@@ -157,15 +177,17 @@ def optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
-    names, pricing the others in: ``rebalancer.optimize.working_set``), then re-solve
+    names, pricing the others in: ``rebalancer.optimize.working_set``), then solve the
+    account's own problem over that optimum's support (``final_set``) and re-solve it
     for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
-    The problem is built with constants but for the numbers the re-solves change
-    (fastest for one solve); with ``slots`` (a book's model) the model's compiled
-    problem is filled with this request's numbers instead; with ``shared`` (a
-    what-if's runs) the runs' working set and problem are re-solved and passed on.
-    Raises ``InfeasibleError`` naming the conflicts.
+    The first solve is built with constants (fastest for one solve); with ``slots`` (a
+    book's model) the model's compiled problem is filled with this request's numbers
+    instead; with ``shared`` (a what-if's runs) the runs' working set and problem are
+    re-solved and passed on. The final problem is the same on every path: constants
+    but for the numbers its re-solves change. Raises ``InfeasibleError`` naming the
+    conflicts.
     """
     # with a model's problem: the model's names, as many as the account may take
     first = (
@@ -173,29 +195,36 @@ def optimize(
         if slots is None
         else slots.first_set(request.full_data, request.new_names)
     )
-    fields = _resolved_fields(request)
+    # the first solve is not re-solved: constants (fastest), or a what-if's Parameters
+    fields: frozenset[str] | bool = False
     problem = None
     if shared is not None:
-        fields = shared.fields | (fields or frozenset())
+        fields = shared.fields
         # the runs' set already holds the account's names: pricing adds what this run
         # needs (its own first set, which differs with the varied numbers, would make
         # every run compile a problem of its own)
         first, problem = shared.keep | (request.w0 > 0), shared.problem
-    ws = WorkingSet(
-        request.full_structure,
-        first,
-        fields=fields,
-        slots=slots,
-        new_names=request.new_names,
-        problem=problem,
-    )
+    ws = WorkingSet(request.full_structure, first, fields=fields, slots=slots, problem=problem)
     data = request.full_data
     try:
-        solution = ws.solve(data, price=True)
+        found = ws.solve(data, price=True)
         if shared is not None:
             shared.keep, shared.problem = ws.keep.copy(), ws.problem
+        # the path's working set and problem end here: the answer is re-solved over its
+        # support by the account's own problem, the same on every path (final_set)
+        final = WorkingSet(
+            request.full_structure,
+            final_set(request, found.weights),
+            fields=_resolved_fields(request),
+        )
+        try:
+            solution = final.solve(data, explain=False)
+        except InfeasibleError:
+            # names left out of the support held a limit by a hair: the path's own set
+            final = WorkingSet(request.full_structure, ws.keep, fields=_resolved_fields(request))
+            solution = final.solve(data)
         if request.tax_lots is not None:
-            data, solution = _no_wash_round_trips(ws, request, data, solution)
+            data, solution = _no_wash_round_trips(final, request, data, solution)
     except InfeasibleError as exc:
         from rebalancer.relax import in_scenario_terms
 
@@ -204,9 +233,8 @@ def optimize(
             in_scenario_terms(request, exc.conflicts),
             exc.binding + _tax_rules_in_force(request),
         ) from None
-    priced = solution.working_set
     solution = solve_with_min_trade(
-        ws,
+        final,
         data,
         solution,
         request.nav,
@@ -215,7 +243,44 @@ def optimize(
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
-    return dataclasses.replace(solution, working_set=priced)
+    return dataclasses.replace(
+        solution,
+        compile_seconds=found.compile_seconds + solution.compile_seconds,
+        solve_seconds=found.solve_seconds + solution.solve_seconds,
+        warnings=list(dict.fromkeys([*found.warnings, *solution.warnings])),
+        # how the path found the optimum: its working set and what compiling it cost
+        working_set={**found.working_set, "compile_seconds": found.compile_seconds},
+    )
+
+
+# a name not held is in the final set when the optimum gives it more than this weight:
+# far above the solvers' noise (different formulations of one optimum agree to ~1e-7,
+# at worst ~1e-6 on a 50-account book) and below any order (a $250 position in a $25M
+# account); the optimum's weights are sparse near it (names are either held at real
+# weight or at the solver's ~1e-8 for zero)
+SUPPORT_WEIGHT = 1e-5
+
+
+def final_set(request: Request, weights: np.ndarray) -> np.ndarray:
+    """The names the final solve is over (a mask over the universe): every held name
+    and the names not held with weight above ``SUPPORT_WEIGHT`` in the whole-universe
+    optimum ``weights`` — for a small account the ``request.new_names`` largest (ties
+    in universe order).
+
+    Why: a book's shared problem, a what-if's shared one and a proposal's own reach the
+    same optimum only to the solvers' accuracy (~1e-7), and whole-lot rounding turns
+    such differences into different orders. Whichever found the optimum, its support
+    is the same, and the final solve — the account's own problem over exactly that set,
+    built from the same data, with the same re-solves after it — is then the same
+    computation on every path: one account, one answer. (The optimum is unchanged:
+    names outside its support are at weight 0 in it.)"""
+    held = request.w0 > 0
+    new = np.flatnonzero(~held & (weights > SUPPORT_WEIGHT))
+    if request.new_names is not None and len(new) > request.new_names:
+        new = np.sort(new[np.argsort(-weights[new], kind="stable")[: request.new_names]])
+    keep = held.copy()
+    keep[new] = True
+    return keep
 
 
 def learned_order(
@@ -243,7 +308,7 @@ def learned_order(
             probe = prepare(
                 data, scenario or request.scenario, account, request.as_of, taxable=False
             )
-            ws = WorkingSet(probe.full_structure, probe.first_set(), new_names=probe.new_names)
+            ws = WorkingSet(probe.full_structure, probe.first_set())
             weights = ws.solve(probe.full_data, price=True).weights
         except RebalancerError:
             continue

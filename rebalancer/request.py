@@ -8,7 +8,9 @@ its shape) and ``ProblemData`` (the numbers a what-if changes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import dataclasses
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,7 @@ import pandas as pd
 
 from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
-from rebalancer.errors import Conflict, InfeasibleError
+from rebalancer.errors import Conflict, InfeasibleError, InputError
 from rebalancer.optimize.layout import restrict
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
@@ -145,6 +147,87 @@ def load_inputs(
 
 
 @dataclass(frozen=True)
+class AccountTerms:
+    """What the accounts file says of one account, under the options that override it.
+    ``account_terms`` is the one place an account's row becomes settings: ``propose``,
+    ``whatif``, ``batch`` and ``verify --reproduce`` all take them from there."""
+
+    account: str
+    taxable: bool
+    lot_method: str | None = None  # None: the scenario's tax.lot_method
+    cash_target: float | None = None  # None: the scenario's cash target
+    household: tuple[str, ...] = ()  # the accounts whose trades count for wash sales
+
+    def scenario(self, scenario: Scenario) -> Scenario:
+        """``scenario`` with the account's cash target (and the cash floor lowered to
+        it where the scenario's is above it)."""
+        if self.cash_target is None:
+            return scenario
+        c = scenario.constraints
+        cash = dataclasses.replace(
+            c.cash, target=self.cash_target, min=min(c.cash.min, self.cash_target)
+        )
+        return dataclasses.replace(scenario, constraints=dataclasses.replace(c, cash=cash))
+
+
+def account_terms(
+    data: Inputs,
+    account: str | None,
+    *,
+    taxable: bool | None = None,
+    lot_method: str | None = None,
+    cash_target: float | None = None,
+) -> AccountTerms:
+    """The settings of ``account`` (None: the holdings' only account): each option
+    given here, else the account's row of the accounts file, else the scenario's.
+
+    An account whose lots carry a cost basis must have a tax status — ``taxable`` or
+    a row of the accounts file — or this raises ``InputError`` asking for one: treated
+    as tax-exempt by default, a taxable account's sales would ignore their gains.
+    """
+    lots = data.lots_of(account)
+    name = str(lots["account"].iloc[0])
+    row = _account_row(data, name)
+    if taxable is None and row is not None:
+        taxable = bool(row["taxable"])
+    if taxable is None:
+        if lots["cost_basis"].notna().any():
+            if data.accounts is not None:  # given, without the account's row
+                raise InputError(
+                    data.paths.get("accounts", "accounts"),
+                    f"no row for account {name}, whose lots carry a cost basis: add its "
+                    "row with its tax status, or say --taxable or --tax-exempt",
+                    column="account",
+                )
+            raise InputError(
+                data.paths.get("holdings", "holdings"),
+                f"account {name} has lots with a cost basis but no tax status: say "
+                "--taxable or --tax-exempt, or give --accounts with its row",
+            )
+        taxable = False
+    household: tuple[str, ...] = (name,)
+    if row is not None:
+        if lot_method is None and row.get("lot_method"):
+            lot_method = str(row["lot_method"])
+        if cash_target is None and not pd.isna(row["cash_target"]):
+            cash_target = float(row["cash_target"])
+        if row["household"]:
+            table = data.accounts
+            household = tuple(table.loc[table["household"] == row["household"], "account"])
+    return AccountTerms(name, taxable, lot_method, cash_target, household)
+
+
+def _account_row(data: Inputs, account: str) -> pd.Series | None:
+    """The account's row of the accounts file (None: no file, or not listed in it)."""
+    if data.accounts is None:
+        return None
+    rows = data.cached(
+        "account rows", lambda: data.accounts.set_index("account", drop=False), data.accounts
+    )
+    return rows.loc[account] if account in rows.index else None
+
+
+@dataclass(frozen=True)
 class Request:
     """Everything the optimizer, the rounding and the report need for one run."""
 
@@ -222,6 +305,20 @@ class Request:
         )
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """NumPy's BLAS on one thread while an account is computed (risk model, returns,
+    problem data, solves). A sum split over threads adds in another order, and the
+    last bit that changes (1e-17 in an alpha) moves the solver's answer by ~1e-7 —
+    enough to change a whole-lot order. On one thread a proposal, a what-if, a
+    verify and a book's worker (on one thread anyway) compute the same numbers, bit
+    for bit, whichever of them built the cached risk model."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def prepare(
     data: Inputs,
     scenario: Scenario,
@@ -237,10 +334,17 @@ def prepare(
     warnings; a tilt whose band excludes 0 on a group with no security raises
     ``InfeasibleError`` naming the group and its scenario key.
 
-    ``taxable``: True/False, or None to take it from the accounts file (tax-exempt
-    when the account is not listed). ``lot_method`` (optimized|hifo|fifo) overrides
-    the scenario's ``tax.lot_method``.
+    ``taxable``: True/False, or None to take it from the accounts file
+    (``account_terms``: an account with a cost basis must have one). ``lot_method``
+    (optimized|hifo|fifo) overrides the accounts file's and the scenario's. The
+    account's cash target is the caller's to apply (``AccountTerms.scenario``), once,
+    before any relaxation of the scenario.
     """
+    with one_blas_thread():
+        return _prepare(data, scenario, account, as_of, taxable, lot_method)
+
+
+def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
     lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
@@ -312,11 +416,12 @@ def prepare(
     may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
-    taxable = _is_taxable(data, account, taxable, lots, notes)
+    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
+    taxable = terms.taxable
     tax_lots = recent = None
     if taxable:
         recent = recent_trades(
-            data.history, _household(data, account), as_of, scenario.tax.wash_sale_days
+            data.history, list(terms.household), as_of, scenario.tax.wash_sale_days
         )
         tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
         may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
@@ -427,7 +532,7 @@ def prepare(
         entry_gain=gain,
         candidates=np.flatnonzero(keep),
         new_names=new_names,
-        lot_method=lot_method or scenario.tax.lot_method,
+        lot_method=terms.lot_method or scenario.tax.lot_method,
         notes=notes,
     )
 
@@ -454,7 +559,9 @@ def new_name_limit(nav: float, c) -> int | None:
     """How many names a small account may buy that it does not hold: what its NAV could
     buy in orders of twice the minimum size, never fewer than 50 (None: no limit
     below the first working set's size). A small account thus does not spread its
-    buys over names it cannot afford: pricing picks which names, not how many. (It
+    buys over names it cannot afford: its first working set takes that many, and its
+    final solve keeps that many of the optimum's largest buys (``pipeline.final_set``:
+    pricing picks which names, not how many). (It
     does not depend on the turnover cap, so a what-if sweep of that cap keeps one
     working set and one compiled problem.)"""
     if c.min_trade_usd <= 0:
@@ -558,30 +665,6 @@ def _empty_tilt(scenario: Scenario, misfit: Misfit) -> Conflict:
     edge = tilt.target - tilt.band if tilt.target > 0 else tilt.target + tilt.band
     detail = f"scenario key '{misfit.key}': {misfit.message}"
     return Conflict(f"tilt {label}", edge, 0.0, detail, key=misfit.key)
-
-
-def _is_taxable(
-    data: Inputs, account: str, taxable: bool | None, lots: pd.DataFrame, notes: list[str]
-) -> bool:
-    if taxable is not None:
-        return taxable
-    if data.accounts is not None and account in set(data.accounts["account"]):
-        return bool(data.accounts.set_index("account").at[account, "taxable"])
-    if lots["cost_basis"].notna().any():
-        notes.append(
-            "lots carry a cost basis but the account's tax status is not given: "
-            "treated as tax-exempt (pass --accounts or --taxable)"
-        )
-    return False
-
-
-def _household(data: Inputs, account: str) -> list[str]:
-    """The accounts whose trades count for this account's wash sales."""
-    if data.accounts is None or account not in set(data.accounts["account"]):
-        return [account]
-    table = data.accounts.set_index("account")
-    house = table.at[account, "household"]
-    return [account] if not house else list(table.index[table["household"] == house])
 
 
 def _sector_groups(uni: pd.DataFrame) -> tuple[list[str], np.ndarray]:

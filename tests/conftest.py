@@ -90,7 +90,24 @@ def example_inputs():
         EXAMPLES / "universe.csv",
         EXAMPLES / "prices.csv",
         EXAMPLES / "benchmark.csv",
+        TAX_EXEMPT_EXAMPLES,
     )
+
+
+# The example accounts as tests before tax status was required took them: every one
+# tax-exempt, at its scenario's cash target (lots with a cost basis need a tax status;
+# the examples' own accounts file makes TAX-2M taxable and FDN-20M hold 3% cash)
+TAX_EXEMPT_EXAMPLES = pd.DataFrame(
+    {
+        "account": ["IRA-250K", "TAX-2M", "FDN-20M"],
+        "scenario": "",
+        "benchmark": "",
+        "taxable": False,
+        "cash_target": np.nan,
+        "household": "",
+        "lot_method": "",
+    }
+)
 
 
 def write_scenario(path: Path, text: str) -> Path:
@@ -98,6 +115,16 @@ def write_scenario(path: Path, text: str) -> Path:
     return path
 
 
-def run_cli(*args: str):
-    """Run the CLI in-process; returns the click Result (exit_code, output)."""
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+TAX_STATUS = ("--taxable", "--tax-exempt", "--accounts")
+
+
+def run_cli(*args: str, tax_status: bool = True):
+    """Run the CLI in-process; returns the click Result (exit_code, output).
+
+    ``propose`` and ``whatif`` without a tax status get ``--tax-exempt`` (what tests
+    written before a cost basis required one meant); ``tax_status=False`` leaves the
+    arguments as given."""
+    args = [str(a) for a in args]
+    if tax_status and args[:1] in (["propose"], ["whatif"]) and not set(args) & set(TAX_STATUS):
+        args.append("--tax-exempt")
+    return CliRunner().invoke(main, args, catch_exceptions=False)

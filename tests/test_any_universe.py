@@ -269,7 +269,7 @@ def test_funds_without_a_market_cap_are_their_own_size_bucket(tmp_path):
     hold.to_csv(paths["holdings"], index=False)
 
     data = load_inputs(paths["holdings"], paths["universe"])
-    request = prepare(data, load_scenario(SCENARIOS / "base.yaml"), "ACC1", AS_OF)
+    request = prepare(data, load_scenario(SCENARIOS / "base.yaml"), "ACC1", AS_OF, taxable=False)
     i = request.universe.index.get_indexer(funds)
     assert request.universe["size"].iloc[i].tolist() == ["fund", "fund"]
     # base.yaml's participation (20%; micro caps 5%) and spreads (5 bp; micro 60 bp)

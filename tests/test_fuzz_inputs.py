@@ -196,6 +196,8 @@ def propose(case: Case, *extra: object, roles=tuple(INPUTS), quiet: bool = True)
         args += [INPUTS[role][0], case.paths[role]]
     for flag, name in OUTPUTS.items():
         args += [flag, case.out / name]
+    if "accounts" not in roles:  # the lots carry a cost basis: a tax status is needed
+        args.append("--tax-exempt")
     return invoke([*args, *extra, *(["-q"] if quiet else [])])
 
 

@@ -41,7 +41,7 @@ def test_turnover_too_small_to_reach_band_exits_3_naming_both(market, tmp_path):
 def test_elastic_solve_says_how_far_apart_the_limits_are(market, tmp_path):
     scen = write_scenario(tmp_path / "tight.yaml", TIGHT_TURNOVER)
     with pytest.raises(InfeasibleError) as info:
-        propose(market["holdings"], market["universe"], scen)
+        propose(market["holdings"], market["universe"], scen, taxable=False)
     conflicts = {c.constraint: c for c in info.value.conflicts}
     assert info.value.account == "ACC1"
     relaxed = [c for c in conflicts.values()]
@@ -87,7 +87,7 @@ def test_infeasibility_is_explained_when_clarabel_fails_on_the_elastic_form(
     monkeypatch.setattr(problem, "SOLVERS", (("CLARABEL", {"max_iter": 1}), scs))
     scen = write_scenario(tmp_path / "tight.yaml", TIGHT_TURNOVER)
     with pytest.raises(InfeasibleError) as info:
-        propose(market["holdings"], market["universe"], scen)
+        propose(market["holdings"], market["universe"], scen, taxable=False)
     assert "max_turnover" in {c.constraint for c in info.value.conflicts}
 
 

@@ -588,14 +588,14 @@ def test_python_api_relaxes_and_labels(tmp_path):
     paths = write_case(tmp_path, case)
     files = (paths["holdings"], paths["universe"], paths["scenario"])
     with pytest.raises(InfeasibleError) as info:
-        propose(*files, as_of="2025-06-30")
+        propose(*files, as_of="2025-06-30", taxable=False)
     err = info.value
     assert err.exit_code == 3
     assert [c.key for c in err.conflicts] == ["constraints.max_turnover"]
     assert err.relaxation and err.relaxation[0].startswith("constraints.max_turnover 0.02 -> ")
     assert not err.unrelaxable
 
-    proposal = propose(*files, as_of="2025-06-30", relax=True)
+    proposal = propose(*files, as_of="2025-06-30", relax=True, taxable=False)
     (change,) = proposal.relaxed
     assert change["key"] == "constraints.max_turnover"
     assert change["limit"] == 0.02
@@ -609,7 +609,7 @@ def test_python_api_relaxes_and_labels(tmp_path):
 
     # a feasible request is returned as it is, relax or not
     paths["scenario"].write_text("name: fine\nextends: base.yaml\n", encoding="utf-8")
-    plain = propose(*files, as_of="2025-06-30", relax=True)
+    plain = propose(*files, as_of="2025-06-30", relax=True, taxable=False)
     assert plain.relaxed == [] and plain.scenario_name == "fine"
     assert not plain.warnings or not plain.warnings[0].startswith("RELAXED")
 
@@ -618,6 +618,6 @@ def test_python_api_unrelaxable_raises_even_with_relax(tmp_path):
     case = Case("forced_exit_no_liquidity", "", sell_adv=0.0)
     paths = write_case(tmp_path, case)
     with pytest.raises(InfeasibleError) as info:
-        propose(paths["holdings"], paths["universe"], paths["scenario"], relax=True)
+        propose(paths["holdings"], paths["universe"], paths["scenario"], relax=True, taxable=False)
     assert info.value.relaxation == []
     assert info.value.unrelaxable == ["forced exit of S055 (restricted 'sell' in the universe)"]

@@ -111,6 +111,7 @@ ACCOUNTS_CELLS = {
     "taxable": Flag(default=False),
     "cash_target": Number(required=False, min=0, max=1),
     "household": Text(),
+    "lot_method": Choice(("optimized", "hifo", "fifo")),
 }
 
 HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
@@ -281,7 +282,8 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     Columns: ``account`` (str, unique), ``scenario``, ``benchmark`` (str, "" when
     not given), ``taxable`` (bool from true/false, yes/no, 1/0; default False),
     ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
-    (str, default ""), ``row``.
+    (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
+    ``row``.
     """
     table = read_table(path)
     require_columns(table, ACCOUNTS_REQUIRED, path, problems)

@@ -126,8 +126,7 @@ class WorkingSet:
     numbers its re-solves change); ``slots``: a book model's shared problem to fill
     instead (the set then grows into its free slots, and an account that outgrows
     them falls back to a problem of its own); ``problem``: one already compiled for
-    ``keep`` (a what-if's); ``new_names``: the most names not held that the set may
-    take (a small account)."""
+    ``keep`` (a what-if's)."""
 
     def __init__(
         self,
@@ -137,7 +136,6 @@ class WorkingSet:
         fields: bool | frozenset[str] = False,
         slots: SlotProblem | None = None,
         problem: RebalanceProblem | None = None,
-        new_names: int | None = None,
     ):
         self.structure = structure
         self.keep = np.asarray(keep, bool).copy()
@@ -147,7 +145,6 @@ class WorkingSet:
         self._built_for: np.ndarray | None = None if problem is None else self.keep.copy()
         self._shared = problem is not None  # until the set outgrows it
         self.slots = slots
-        self.new_names = new_names
         self.lot_security = lot_security(structure)
         self.n_lots = 0 if self.lot_security is None else len(self.lot_security)
         self.rounds = self.added = self.unproven = 0
@@ -223,7 +220,7 @@ class WorkingSet:
         self.keep &= (data.w0 > 0) | eligible(data)
         spent = [0.0, 0.0]  # compile and solve seconds over the rounds
         while True:
-            step = self._step(data)
+            step = self._step()
             try:
                 problem, solution = self._solve_once(data, solvers, explain)
                 spent[0] += solution.compile_seconds
@@ -242,7 +239,7 @@ class WorkingSet:
                         + len(self.slots.evictable(self.keep, data.w0, weights)),
                     )
                     if not step:
-                        self.slots, step = None, self._step(data)
+                        self.slots, step = None, self._step()
                 new, gap = self._priced_in(judge, data, weights, step) if step else ([], 0.0)
                 self.gap = gap
                 if gap <= GAP_TOL or not len(new) or self.rounds >= MAX_ROUNDS:
@@ -289,7 +286,7 @@ class WorkingSet:
         infeasible — or its slacks are gone: return, the set is feasible now."""
         while True:
             elastic = None if self.slots is not None else self.problem.elastic_problem
-            step = self._step(data)
+            step = self._step()
             if elastic is None or not elastic.answered or not step or self.rounds >= MAX_ROUNDS:
                 raise error
             weights = expand(
@@ -310,17 +307,12 @@ class WorkingSet:
             if not error.conflicts and self.problem.elastic_problem.answered:
                 return
 
-    def _step(self, data: ProblemData) -> int:
+    def _step(self) -> int:
         """How many names the next round may add: a third of the set (at least 60: a
         first answer far from the optimum prices hundreds of names positive, most of
-        which the next answer no longer wants), within a small account's limit of
-        names not held, and within the new slots left in a shared problem (the set
-        grows beyond them in a problem of the account's own)."""
-        step = max(STEP_MIN, int(self.keep.sum()) // STEP_DIV)
-        if self.new_names is not None:
-            taken = int(np.count_nonzero(self.keep & (data.w0 <= 0)))
-            step = min(step, max(self.new_names - taken, 0))
-        return step
+        which the next answer no longer wants; in a shared problem the free slots
+        bound it, and the set grows beyond them in a problem of the account's own)."""
+        return max(STEP_MIN, int(self.keep.sum()) // STEP_DIV)
 
     def _make_room(self, count: int, data: ProblemData, weights: np.ndarray) -> None:
         """In a shared problem, free slots for ``count`` more names: names there at
