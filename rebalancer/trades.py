@@ -81,16 +81,30 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     held = r.shares_before > 0
     exit_value = r.shares_before * r.price
     sellable = r.shares_before if r.sellable_shares is None else r.sellable_shares
+    remainder_usd = (r.shares_before + q) * r.price
     full_exit = (
         (sellable >= r.shares_before - EPS)
         & held
         & (delta < 0)
         & r.may_sell
-        & (target_shares < 0.5 * r.lot)
-        # and the exit lands nearer the target than the rounded-down sale: in a small
-        # account a lot can be worth percents of NAV, and a holding smaller than a lot
-        # (fractional shares) must not be sold out for a target near what it holds
-        & (target_shares < (r.shares_before + q) - target_shares)
+        & (
+            (
+                (target_shares < 0.5 * r.lot)
+                # and the exit lands nearer the target than the rounded-down sale: in a
+                # small account a lot can be worth percents of NAV, and a holding smaller
+                # than a lot (fractional shares) must not be sold out for a target near
+                # what it holds
+                & (target_shares < (r.shares_before + q) - target_shares)
+            )
+            # no dust: a sale that would leave less than the minimum trade, toward a
+            # target under it, closes the position (the remainder could only ever be
+            # sold whole, by a later run)
+            | (
+                (remainder_usd < r.min_trade_usd)
+                & (target_shares * r.price < r.min_trade_usd)
+                & (q < 0)
+            )
+        )
         & (exit_value <= r.liquidity_cap_usd * (1 + 1e-9))
     )
     q = np.where(full_exit, -r.shares_before, q)
@@ -99,17 +113,48 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     closes = np.isclose(q, -r.shares_before) & held
     q = np.where(small & ~closes, 0.0, q)
 
-    q = _fix_positions(q, r)
+    q = _fix_positions(q, r, cost_usd)
     if r.sector_max is not None:
         q = _fix_sectors(q, r)
     q = _enforce_min_trade(q, r)
     q = _fix_turnover(q, r)
     q = _repair_cash(q, r, cost_usd)
+    planned_cash_weight = 1.0 - float(np.maximum(target_weight, 0.0).sum())
+    q = _keep_planned_cash(q, r, cost_usd, planned_cash_weight)
     if r.band_groups is not None and len(r.band_groups):
         q = _fix_bands(q, r, delta, cost_usd)
     q = _fix_tracking_error(q, r, cost_usd)
-    planned_cash_usd = (1.0 - float(np.maximum(target_weight, 0.0).sum())) * r.nav_usd
+    planned_cash_usd = planned_cash_weight * nav_after_usd(q, r, cost_usd)
     return _deploy_cash(q, r, target_shares, planned_cash_usd, cost_usd)
+
+
+def nav_after_usd(q: np.ndarray, r: RoundingRules, cost_usd) -> float:
+    """NAV after the orders: NAV − their estimated costs (paid from cash). The next
+    run's weights are of this NAV, so a position or cash that keeps its limit against
+    the NAV before trades only can break it on the next run (a re-trade)."""
+    return r.nav_usd - float(cost_usd(q * r.price).sum())
+
+
+def _keep_planned_cash(q: np.ndarray, r: RoundingRules, cost_usd, cash_weight: float):
+    """The optimizer's budget leaves the trading costs out, and rounding moves cash
+    by up to a lot per name: trim buys (largest first, whole lots; one left under the
+    minimum is dropped) until cash after trades and costs is the optimizer's cash
+    weight of the NAV after trades, so the next run finds its cash target met rather
+    than selling to restore it. Sales are not added for this (only the floor does)."""
+    q = q.copy()
+    for _ in range(4 * len(q) + 10):
+        trade_usd = q * r.price
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        deficit = cash_weight * nav_after_usd(q, r, cost_usd) - cash_after
+        buys = np.flatnonzero(q > 0)
+        if deficit <= EPS * r.nav_usd or not len(buys):
+            return q
+        i = buys[np.argmax(trade_usd[buys])]
+        cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+        q[i] = max(q[i] - cut, 0.0)
+        if 0 < q[i] * r.price[i] < r.min_trade_usd:
+            q[i] = 0.0
+    return q
 
 
 def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
@@ -147,14 +192,21 @@ def _room_to_sell(q: np.ndarray, r: RoundingRules) -> np.ndarray:
     return np.where(r.may_sell & (q <= 0), np.maximum(room, 0.0), 0.0)
 
 
-def _fix_positions(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+def _fix_positions(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Sell (or buy less of) what rounding, or the costs, left above its cap: of the
+    NAV after trades, which the next run measures against (``nav_after_usd``)."""
     post_value = (r.shares_before + q) * r.price
-    excess = post_value - r.position_cap * r.nav_usd
+    excess = post_value - r.position_cap * nav_after_usd(q, r, cost_usd)
     over = excess > EPS * r.nav_usd
     if not over.any():
         return q
     need = np.ceil(np.where(over, excess, 0.0) / (r.lot * r.price) - EPS) * r.lot
-    extra = np.minimum(need, _room_to_sell(q, r))
+    # a buy is cut (whole, if what is left is under the minimum); a sale is topped up
+    bought = np.maximum(q, 0.0)
+    cut = np.minimum(need, bought)
+    left = bought - cut
+    cut = np.where((left > 0) & (left * r.price < r.min_trade_usd), bought, cut)
+    extra = np.where(q > 0, cut, np.minimum(need, _room_to_sell(q, r)))
     return q - np.where(over, extra, 0.0)
 
 
