@@ -22,6 +22,7 @@ from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
 from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
+from rebalancer.path import find_destination
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
@@ -215,7 +216,8 @@ def optimize(
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
-    return dataclasses.replace(solution, working_set=priced)
+    destination = find_destination(ws, request.full_data)
+    return dataclasses.replace(solution, working_set=priced, destination=destination)
 
 
 def learned_order(

@@ -10,6 +10,7 @@ import pandas as pd
 from rebalancer.checks import run_checks
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.problem import Solution
+from rebalancer.path import path_summary
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
@@ -185,6 +186,24 @@ def build_proposal(
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
         optimizer=dict(solution.working_set),
+        path=_path(r, solution, w_after, trade_usd),
+    )
+
+
+def _path(r: Request, solution: Solution, w_after: np.ndarray, trade_usd: np.ndarray) -> dict:
+    """Whether the proposal is one step of a path (``rebalancer.path``)."""
+    if solution.destination is None:
+        return {}
+    c = r.scenario.constraints
+    return path_summary(
+        solution.destination,
+        r.w0,
+        w_after,
+        trade_usd,
+        r.liquidity_usd,
+        r.nav,
+        c.max_turnover,
+        r.scenario.costs.impact,
     )
 
 
