@@ -87,6 +87,8 @@ def find_destination(ws: WorkingSet, data: ProblemData) -> Destination:
 
 
 def path_summary(
+    hold: bool,
+    binding: list[str],
     destination: Destination,
     w0: np.ndarray,
     w_after: np.ndarray,
@@ -96,7 +98,8 @@ def path_summary(
     max_turnover: float | None,
     impact: float,
 ) -> dict:
-    """The JSON summary's ``path`` block (module docstring): ``is_step``,
+    """The JSON summary's ``path`` block (module docstring): ``hold`` (the proposal
+    holds: no trades beat holding, ``rebalancer.settle``), ``is_step``,
     ``step_fraction``, ``destination_turnover``, ``remaining_turnover``,
     ``remaining_runs_estimate``, ``held_back_by`` and ``destination_seconds``; empty
     when the destination could not be solved."""
@@ -106,11 +109,13 @@ def path_summary(
     total = float(np.abs(dest - w0).sum() / 2)
     remaining = float(np.abs(dest - w_after).sum() / 2)
     fraction = 1.0 if total <= IMMATERIAL else float(np.clip(1.0 - remaining / total, 0.0, 1.0))
-    is_step = remaining > IMMATERIAL
+    # a proposal that holds (rebalancer.settle) is where re-runs stay: no step
+    is_step = remaining > IMMATERIAL and not hold
     runs: dict[str, int] = {}
     if is_step:
         turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
-        if max_turnover is not None and turnover >= AT_CAP * max_turnover:
+        at_cap = "max_turnover" in binding or turnover >= AT_CAP * (max_turnover or np.inf)
+        if max_turnover is not None and at_cap:
             runs["max_turnover"] = math.ceil(remaining / max_turnover)
         left_usd = np.abs(dest - w_after) * nav_usd
         capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
@@ -125,6 +130,7 @@ def path_summary(
                 else 1
             )
     return {
+        "hold": bool(hold),
         "is_step": bool(is_step),
         "step_fraction": fraction,
         "destination_turnover": total,

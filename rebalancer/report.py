@@ -57,7 +57,11 @@ def build_proposal(
         sellable_shares=_sellable_shares(r),
         **_band_rules(r),
     )
-    q = round_orders(solution.weights, rules, cost.cost_usd)
+    q = (
+        np.zeros(len(price))
+        if solution.hold
+        else round_orders(solution.weights, rules, cost.cost_usd)
+    )
     shares_after = shares_before + q
     trade_usd = q * price
     cash_after = cash_before - float(trade_usd.sum())
@@ -196,6 +200,8 @@ def _path(r: Request, solution: Solution, w_after: np.ndarray, trade_usd: np.nda
         return {}
     c = r.scenario.constraints
     return path_summary(
+        solution.hold,
+        solution.binding,
         solution.destination,
         r.w0,
         w_after,

@@ -115,7 +115,7 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
 
     q = _fix_positions(q, r, cost_usd)
     if r.sector_max is not None:
-        q = _fix_sectors(q, r)
+        q = _fix_sectors(q, r, cost_usd)
     q = _enforce_min_trade(q, r)
     q = _fix_turnover(q, r)
     q = _repair_cash(q, r, cost_usd)
@@ -210,12 +210,14 @@ def _fix_positions(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
     return q - np.where(over, extra, 0.0)
 
 
-def _fix_sectors(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+def _fix_sectors(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Cut buys, then add to sales, where a sector is above its cap of the NAV after
+    trades (``nav_after_usd``)."""
     q = q.copy()
-    cap_usd = r.sector_max * r.nav_usd
     for code in np.unique(r.sector_codes):
         members = np.flatnonzero(r.sector_codes == code)
         for _ in range(len(members) * 4):
+            cap_usd = r.sector_max * nav_after_usd(q, r, cost_usd)
             post_value = (r.shares_before[members] + q[members]) * r.price[members]
             excess = post_value.sum() - cap_usd
             if excess <= EPS * r.nav_usd:
@@ -323,7 +325,9 @@ def _step_keeps_limits(
     ok = post >= -EPS
     ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
     ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
-    ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
+    # caps of the NAV after trades, the step's own cost (< 1%) included
+    nav_next = nav_after_usd(q, r, cost_usd) - 0.01 * np.abs(step_usd)
+    ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9) + EPS
     ok &= (value >= r.min_trade_usd) | (new_q == 0)
     if r.sellable_shares is not None:
         ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
@@ -333,7 +337,7 @@ def _step_keeps_limits(
     if step > 0:
         if r.sector_max is not None:
             sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
-            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * r.nav_usd * (1 + 1e-9)
+            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * nav_next * (1 + 1e-9)
         trade_usd = q * r.price  # the cash a buy (or a smaller sale) needs, its cost < 1%
         cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
         ok &= cash_after - step_usd * 1.01 >= r.cash_floor_usd
@@ -422,7 +426,6 @@ def _deploy_cash(
     (cash by the whole step, the name by at least half of it)."""
     q = q.copy()
     bands = r.band_groups is not None and len(r.band_groups) > 0
-    sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
     for _ in range(4 * len(q) + 10):
         # the next step up: a lot more bought, or the next whole-lot sale below this one
         lots_sold = np.ceil(-q / r.lot - EPS)
@@ -437,11 +440,14 @@ def _deploy_cash(
         ok &= np.where(new_q > 0, r.may_buy, True)
         ok &= step_usd * 1.01 <= spare  # the step and its cost (far below 1%)
         ok &= np.abs(new_q) * r.price <= r.liquidity_cap_usd * (1 + 1e-9)
-        ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9)
+        # caps of the NAV after trades, the step's own cost (< 1%) included
+        nav_next = nav_after_usd(q, r, cost_usd) - 0.01 * step_usd
+        ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9)
         ok &= (np.abs(new_q) * r.price >= r.min_trade_usd) | (new_q == 0)
         if r.max_traded_usd is not None:
             ok &= np.abs(trade_usd).sum() + np.where(q < 0, 0.0, step_usd) <= r.max_traded_usd
-        if sector_cap is not None:
+        if r.sector_max is not None:
+            sector_cap = r.sector_max * nav_next
             sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
             ok &= sector_usd[r.sector_codes] + step_usd <= sector_cap * (1 + 1e-9)
         if bands and ok.any():
