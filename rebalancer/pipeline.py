@@ -27,7 +27,7 @@ from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
 from rebalancer.scenario import Scenario, load_scenario
-from rebalancer.settle import hold_instead
+from rebalancer.settle import objective_at
 from rebalancer.stress import parse_shock
 
 __all__ = ["Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account"]
@@ -218,10 +218,12 @@ def optimize(
         immaterial=MIN_TRADE_IMMATERIAL,
     )
     destination = find_destination(ws, request.full_data)
-    held = hold_instead(ws, request, data, solution)
-    if held is not None:
-        solution = held
-    return dataclasses.replace(solution, working_set=priced, destination=destination)
+    return dataclasses.replace(
+        solution,
+        working_set=priced,
+        destination=destination,
+        evaluate=functools.partial(objective_at, ws, data),
+    )
 
 
 def learned_order(

@@ -9,14 +9,16 @@ first sold, selling what it lifted — for a gain the optimizer itself cannot te
 zero, or, once the minimum-trade passes have constrained it, at a loss.
 
 The rule: holding the current portfolio is a candidate too. When it keeps every hard
-limit of the scenario (position and sector caps, tracking error, tilt bands, cash above
-its floor; limits as the advisor states them, without the optimizer's safety margins,
-since no rounding follows) and the final answer's objective (risk-adjusted expected
-return net of costs and taxes) beats holding's by no more than ``HURDLE`` — the
-tolerance to which the working set proves the optimum (``GAP_TOL``, 0.1 bp a year) —
-the proposal holds: no trades. Holding's objective comes from one extra solve of the
-same problem with every name frozen at its current weight (cash and bands widened to
-where they are now: the objective alone is compared, not the limits).
+limit of the scenario (position and sector caps, tracking error, cash above its floor;
+limits as the advisor states them, without the optimizer's safety margins, since no
+rounding follows), misses the tilt bands by no more than the orders would, and the final, rounded orders beat it by no more than
+``HURDLE`` in the optimizer's own objective (risk-adjusted expected return net of
+costs and taxes) — 1e-5 a year, the tolerance to which the working set proves the
+optimum (``GAP_TOL``) — the proposal holds: no trades, and a warning says why. Both
+objectives come from the same problem solved with every name pinned (two extra
+solves, only when holding keeps every limit): the rounded orders are judged, not the
+continuous answer, because in a small account whole lots can lose more than the
+continuous answer gains.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from rebalancer.errors import RebalancerError
 
 if TYPE_CHECKING:
-    from rebalancer.optimize.problem import ProblemData, Solution
+    from rebalancer.optimize.problem import ProblemData
     from rebalancer.optimize.working_set import WorkingSet
     from rebalancer.request import Request
 
@@ -38,8 +40,10 @@ HURDLE = 1e-5
 LIMIT_TOL = 1e-9
 
 
-def holding_keeps_limits(request: Request) -> bool:
-    """Whether the current holdings keep every hard limit, as the scenario states it."""
+def holding_keeps_limits(request: Request, w_after: np.ndarray) -> bool:
+    """Whether the current holdings keep every hard limit, as the scenario states it,
+    and miss the tilt bands (a target whole lots may not reach in a small account,
+    flagged rather than refused) by no more than the orders' ``w_after`` would."""
     r, c = request, request.scenario.constraints
     w0, nav = r.w0, r.nav
     if r.cash_before < c.cash.min * nav - 1e-6 * nav:
@@ -53,72 +57,77 @@ def holding_keeps_limits(request: Request) -> bool:
     te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
     if c.max_tracking_error is not None and te > c.max_tracking_error * (1 - 1e-4):
         return False
-    tilts = r.scenario.tilts
-    if len(tilts):
-        groups = np.asarray(r.full_structure.tilt_groups, float)
-        exposure = groups @ (w0 - r.ref)
-        targets = np.array([t.target for t in tilts.values()])
-        bands = np.array([t.band for t in tilts.values()])
-        if (np.abs(exposure - targets) > bands + LIMIT_TOL).any():
-            return False
-    return True
+    return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
 
-def holding_objective(ws: WorkingSet, data: ProblemData) -> float | None:
-    """The objective of holding: the problem solved with every name frozen at its
-    current weight; None if it cannot be solved."""
+def band_miss(request: Request, weights: np.ndarray) -> float:
+    """How far ``weights`` are outside the tilt bands, summed over the groups."""
+    tilts = request.scenario.tilts
+    if not len(tilts):
+        return 0.0
+    groups = np.asarray(request.full_structure.tilt_groups, float)
+    exposure = groups @ (weights - request.ref)
+    targets = np.array([t.target for t in tilts.values()])
+    bands = np.array([t.band for t in tilts.values()])
+    return float(np.maximum(np.abs(exposure - targets) - bands, 0.0).sum())
+
+
+def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> float | None:
+    """The problem's objective (risk-adjusted expected return net of costs and taxes)
+    at ``weights``: the problem solved with every name pinned there, limits that are
+    not the objective's widened to where ``weights`` are (only the objective is
+    compared). None if ``weights`` trade a name outside the working set or the solve
+    fails."""
     from rebalancer.optimize.problem import BIG
 
     w0 = np.asarray(data.w0, float)
+    weights = np.maximum(np.asarray(weights, float), 0.0)
+    if (weights[~ws.keep] != w0[~ws.keep]).any():
+        return None
+    up, down = np.maximum(weights - w0, 0.0), np.maximum(w0 - weights, 0.0)
     groups = np.asarray(ws.structure.tilt_groups, float)
     # whole-universe data: every name is in ``groups`` (no offset for names outside)
-    exposure = groups @ (w0 - np.asarray(data.ref, float)) if len(groups) else None
-    frozen = dataclasses.replace(
+    bands = {}
+    if len(groups):
+        exposure = groups @ (weights - np.asarray(data.ref, float))
+        bands = {
+            "tilt_lo": np.minimum(data.tilt_lo, exposure - 1e-6),
+            "tilt_hi": np.maximum(data.tilt_hi, exposure + 1e-6),
+        }
+    pinned = dataclasses.replace(
         data,
-        buy_cap=np.zeros_like(data.buy_cap),
-        sell_cap=np.zeros_like(data.sell_cap),
-        lot_cap=None if data.lot_cap is None else np.zeros_like(data.lot_cap),
-        position_cap=np.maximum(data.position_cap, w0),
-        cash_target=max(1.0 - float(w0.sum()), 0.0),
+        # w0 − sell_cap ≤ w ≤ min(position_cap, w0 + buy_cap): a buy pinned by a
+        # negative sell cap (a minimum buy), a sale by the position cap
+        buy_cap=up,
+        sell_cap=down - up,
+        position_cap=weights,
+        liquidity_cap=np.maximum(data.liquidity_cap, np.abs(weights - w0) + 1e-12),
+        lot_cap=data.lot_cap,
+        cash_target=max(1.0 - float(weights.sum()), 0.0),
         max_tracking_error=BIG,
         sector_max=BIG,
         max_turnover=BIG,
-        **(
-            {}
-            if exposure is None
-            else {
-                "tilt_lo": np.minimum(data.tilt_lo, exposure - 1e-6),
-                "tilt_hi": np.maximum(data.tilt_hi, exposure + 1e-6),
-            }
-        ),
+        max_realized_gain_nav=BIG,
+        **bands,
     )
     try:
-        return float(ws.solve(frozen, explain=False).objective)
+        return float(ws.solve(pinned, explain=False).objective)
     except (RebalancerError, RuntimeError):
         return None
 
 
-def hold_instead(
-    ws: WorkingSet, request: Request, data: ProblemData, solution: Solution
-) -> Solution | None:
-    """The holding answer (weights = current, objective = holding's) when it is as
-    good as ``solution`` to within ``HURDLE`` and keeps every hard limit; else None."""
-    if not np.abs(solution.weights - data.w0).sum() or not holding_keeps_limits(request):
-        return None
-    held = holding_objective(ws, data)
-    if held is None or solution.objective - held > HURDLE:
-        return None
-    return dataclasses.replace(
-        solution,
-        weights=np.asarray(data.w0, float).copy(),
-        cash=max(1.0 - float(np.sum(data.w0)), 0.0),
-        objective=held,
-        buy=None if solution.buy is None else np.zeros_like(solution.buy),
-        lot_sold=None if solution.lot_sold is None else np.zeros_like(solution.lot_sold),
-        hold=True,
-        warnings=[
-            *solution.warnings,
-            "no trades: the best orders would gain less than 0.1 bp a year over holding "
-            f"({(solution.objective - held) * 1e4:+.3f} bp), and holding keeps every limit",
-        ],
+def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
+    """Why the rounded orders ``q_shares`` should give way to holding, or ''.
+    ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
+    w0 = np.asarray(request.w0, float)
+    w_after = w0 + q_shares * request.price / request.nav
+    if evaluate is None or not np.any(q_shares) or not holding_keeps_limits(request, w_after):
+        return ""
+    traded = evaluate(w_after)
+    held = evaluate(w0)
+    if traded is None or held is None or traded - held > HURDLE:
+        return ""
+    return (
+        "no trades: the orders would gain less than 0.1 bp a year over holding "
+        f"({(traded - held) * 1e4:+.3f} bp, net of costs), and holding keeps every limit"
     )

@@ -188,8 +188,8 @@ class Solution:
     working_set: dict = field(default_factory=dict)
     # the optimum without per-run limits and impact (rebalancer.path.Destination)
     destination: object = None
-    # the answer is to hold (rebalancer.settle): no orders, whatever the rounding's repairs
-    hold: bool = False
+    # the objective at any whole-universe weights (rebalancer.settle.objective_at)
+    evaluate: object = None
 
 
 def _or_zeros(values, n: int) -> np.ndarray:
