@@ -18,16 +18,23 @@ Measured in turnover (Σ|Δw|/2, fractions of NAV):
     remaining  = Σ|w_dest − w_after|/2  what this step leaves (w_after: the rounded orders)
     step_fraction = 1 − remaining/total (1 when total is immaterial)
 
-The proposal is one step of a path when ``remaining`` exceeds ``MIN_TRADE_IMMATERIAL``
-(0.25% of NAV: the size below which the optimizer leaves small orders to the rounding).
-Runs still to go, by what holds the step back (the largest; a cap counts when
-the step's turnover, or an order, is within 1% of it):
+The proposal is one step of a path when something held it back and ``remaining``
+exceeds ``IMMATERIAL`` (0.25% of NAV: the size below which the optimizer leaves small
+orders to the rounding), unless it holds (``rebalancer.settle``). What held it back
+(``held_back_by``), and the runs still to go by each (the largest counts):
 
-    max_turnover  ⌈remaining / max_turnover⌉
-    liquidity     max over names of ⌈what remains of the name's move / its per-run cap⌉
-    impact        ⌈log(immaterial / remaining) / log(1 − step_fraction)⌉ (the step
-                  repeats its fraction of what is left) when no cap binds; 1 beside
-                  a cap (the cap's count already covers the path)
+    max_turnover  the cap binds (or the turnover is within 1% of it):
+                  ⌈remaining / max_turnover⌉
+    liquidity     an order is within 1% of its per-run cap and the name has further
+                  to go: max over such names of ⌈what remains / the per-run cap⌉
+    impact        impact > 0 and the optimizer's own (continuous, unrounded) step
+                  stops more than ``IMMATERIAL`` short: ⌈log(immaterial / left) /
+                  log(1 − f)⌉ with f the continuous step's fraction (each run
+                  repeats it on what is left), or 1 beside a cap (whose count
+                  already covers the path)
+
+Whole lots and the minimum trade alone leave every name a little off the destination;
+that is not a path (a re-run does not chase it), hence the continuous step for impact.
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ def path_summary(
     binding: list[str],
     destination: Destination,
     w0: np.ndarray,
+    w_step: np.ndarray,
     w_after: np.ndarray,
     trade_usd: np.ndarray,
     liquidity_usd: np.ndarray,
@@ -109,33 +117,39 @@ def path_summary(
     total = float(np.abs(dest - w0).sum() / 2)
     remaining = float(np.abs(dest - w_after).sum() / 2)
     fraction = 1.0 if total <= IMMATERIAL else float(np.clip(1.0 - remaining / total, 0.0, 1.0))
-    # a proposal that holds (rebalancer.settle) is where re-runs stay: no step
-    is_step = remaining > IMMATERIAL and not hold
+    # what the step itself (before rounding) left: whole lots and the minimum trade
+    # move every name a little, and a re-run does not chase that (rebalancer.settle)
+    continuous_left = float(np.abs(dest - w_step).sum() / 2)
+    turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
     runs: dict[str, int] = {}
-    if is_step:
-        turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
-        at_cap = "max_turnover" in binding or turnover >= AT_CAP * (max_turnover or np.inf)
-        if max_turnover is not None and at_cap:
-            runs["max_turnover"] = math.ceil(remaining / max_turnover)
-        left_usd = np.abs(dest - w_after) * nav_usd
-        capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
-        if capped.any():
-            per_run = np.maximum(liquidity_usd[capped], 1e-9)
-            runs["liquidity"] = int(np.ceil(left_usd[capped] / per_run).max())
-        if impact > 0:
-            # a step a cap held back goes further than its fraction once the cap lets go
-            runs["impact"] = (
-                math.ceil(math.log(IMMATERIAL / remaining) / math.log(1.0 - fraction))
-                if 0.0 < fraction < 1.0 and not runs
-                else 1
-            )
+    if max_turnover is not None and (
+        "max_turnover" in binding or turnover >= AT_CAP * max_turnover
+    ):
+        runs["max_turnover"] = math.ceil(remaining / max_turnover)
+    left_usd = np.abs(dest - w_after) * nav_usd
+    capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
+    if capped.any():
+        per_run = np.maximum(liquidity_usd[capped], 1e-9)
+        runs["liquidity"] = int(np.ceil(left_usd[capped] / per_run).max())
+    if impact > 0 and continuous_left > IMMATERIAL:
+        step = 1.0 - continuous_left / total if total > 0 else 1.0
+        # a step a cap held back goes further than its fraction once the cap lets go
+        runs["impact"] = (
+            math.ceil(math.log(IMMATERIAL / continuous_left) / math.log(1.0 - step))
+            if 0.0 < step < 1.0 and not runs
+            else 1
+        )
+    # a proposal that holds (rebalancer.settle) is where re-runs stay: no step
+    is_step = bool(runs) and remaining > IMMATERIAL and not hold
+    if not is_step:
+        runs = {}
     return {
         "hold": bool(hold),
         "is_step": bool(is_step),
         "step_fraction": fraction,
         "destination_turnover": total,
         "remaining_turnover": remaining,
-        "remaining_runs_estimate": max(runs.values(), default=1) if is_step else 0,
+        "remaining_runs_estimate": max(runs.values(), default=0),
         "held_back_by": sorted(runs),
         "destination_seconds": destination.seconds,
     }

@@ -206,6 +206,7 @@ def _path(
         solution.binding,
         solution.destination,
         r.w0,
+        solution.weights,
         w_after,
         trade_usd,
         r.liquidity_usd,

@@ -96,12 +96,12 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
                 # what it holds
                 & (target_shares < (r.shares_before + q) - target_shares)
             )
-            # no dust: a sale that would leave less than the minimum trade, toward a
-            # target under it, closes the position (the remainder could only ever be
-            # sold whole, by a later run)
+            # no dust: a sale that would leave less than the minimum trade closes the
+            # position where the exit lands nearer the target than the remainder (which
+            # could never be trimmed by a smaller order, only sold whole by a later run)
             | (
                 (remainder_usd < r.min_trade_usd)
-                & (target_shares * r.price < r.min_trade_usd)
+                & (target_shares < (r.shares_before + q) - target_shares)
                 & (q < 0)
             )
         )
