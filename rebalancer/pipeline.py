@@ -27,7 +27,7 @@ from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import Inputs, Request, load_inputs, prepare
 from rebalancer.scenario import Scenario, load_scenario
-from rebalancer.settle import objective_at
+from rebalancer.settle import Evaluator
 from rebalancer.stress import parse_shock
 
 __all__ = ["Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account"]
@@ -222,7 +222,7 @@ def optimize(
         solution,
         working_set=priced,
         destination=destination,
-        evaluate=functools.partial(objective_at, ws, data),
+        evaluate=Evaluator(ws, data),
     )
 
 

@@ -116,6 +116,29 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
         return None
 
 
+# what ``objective_at`` changes between its solves: compiled as Parameters, so the
+# second solve (holding, then the orders) skips compilation
+PINNED_FIELDS = frozenset(
+    {"buy_cap", "sell_cap", "position_cap", "liquidity_cap", "cash_target", "tilt_lo", "tilt_hi"}
+)
+
+
+class Evaluator:
+    """``objective_at`` over a working set's names, with a problem of its own compiled
+    once (on first use) for every weights asked about."""
+
+    def __init__(self, ws: WorkingSet, data: ProblemData):
+        self.structure, self.keep, self.data = ws.structure, ws.keep.copy(), data
+        self._ws: WorkingSet | None = None
+
+    def __call__(self, weights: np.ndarray) -> float | None:
+        from rebalancer.optimize.working_set import WorkingSet
+
+        if self._ws is None:
+            self._ws = WorkingSet(self.structure, self.keep, fields=PINNED_FIELDS)
+        return objective_at(self._ws, self.data, weights)
+
+
 def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
     """Why the rounded orders ``q_shares`` should give way to holding, or ''.
     ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
