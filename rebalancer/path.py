@@ -107,7 +107,8 @@ def path_summary(
     impact: float,
 ) -> dict:
     """The JSON summary's ``path`` block (module docstring): ``hold`` (the proposal
-    holds: no trades beat holding, ``rebalancer.settle``), ``is_step``,
+    has no orders: none beat holding, ``rebalancer.settle``, or none were left after
+    rounding), ``is_step``,
     ``step_fraction``, ``destination_turnover``, ``remaining_turnover``,
     ``remaining_runs_estimate``, ``held_back_by`` and ``destination_seconds``; empty
     when the destination could not be solved."""

@@ -190,7 +190,9 @@ def build_proposal(
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
         optimizer=dict(solution.working_set),
-        path=_path(r, solution, bool(hold), w_after, trade_usd),
+        # no orders (held, or none left after rounding): the same run again finds the
+        # same holdings, so it is where the path ends, not a step
+        path=_path(r, solution, bool(hold) or not q.any(), w_after, trade_usd),
     )
 
 
