@@ -11,7 +11,8 @@ zero, or, once the minimum-trade passes have constrained it, at a loss.
 The rule: holding the current portfolio is a candidate too. When it keeps every hard
 limit of the scenario (position and sector caps, tracking error, cash above its floor;
 limits as the advisor states them, without the optimizer's safety margins, since no
-rounding follows), misses the tilt bands by no more than the orders would, and the final, rounded orders beat it by no more than
+rounding follows), misses the tilt bands and the cash target by no more than the
+orders would, and the final, rounded orders beat it by no more than
 ``HURDLE`` in the optimizer's own objective (risk-adjusted expected return net of
 costs and taxes) — 1e-5 a year, the tolerance to which the working set proves the
 optimum (``GAP_TOL``) — the proposal holds: no trades, and a warning says why. Both
@@ -40,10 +41,12 @@ HURDLE = 1e-5
 LIMIT_TOL = 1e-9
 
 
-def holding_keeps_limits(request: Request, w_after: np.ndarray) -> bool:
+def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: float) -> bool:
     """Whether the current holdings keep every hard limit, as the scenario states it,
     and miss the tilt bands (a target whole lots may not reach in a small account,
-    flagged rather than refused) by no more than the orders' ``w_after`` would."""
+    flagged rather than refused) and the cash target (which the objective does not
+    price: raising cash for a withdrawal must not give way to holding) by no more
+    than the orders — ``w_after``, ``cash_after_usd`` net of costs — would."""
     r, c = request, request.scenario.constraints
     w0, nav = r.w0, r.nav
     if r.cash_before < c.cash.min * nav - 1e-6 * nav:
@@ -56,6 +59,9 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray) -> bool:
             return False
     te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
     if c.max_tracking_error is not None and te > c.max_tracking_error * (1 - 1e-4):
+        return False
+    target_usd = c.cash.target * nav
+    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
         return False
     return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
@@ -142,9 +148,13 @@ class Evaluator:
 def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
     """Why the rounded orders ``q_shares`` should give way to holding, or ''.
     ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
+    if evaluate is None or not np.any(q_shares):
+        return ""
     w0 = np.asarray(request.w0, float)
-    w_after = w0 + q_shares * request.price / request.nav
-    if evaluate is None or not np.any(q_shares) or not holding_keeps_limits(request, w_after):
+    trade_usd = q_shares * request.price
+    w_after = w0 + trade_usd / request.nav
+    cash_after_usd = request.cash_before - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    if not holding_keeps_limits(request, w_after, float(cash_after_usd)):
         return ""
     traded = evaluate(w_after)
     held = evaluate(w0)
