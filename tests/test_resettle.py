@@ -30,8 +30,8 @@ Tallied on the 200 derandomised examples (81 with a feasible first run): 26 sett
 3 only continue, 47 re-trade, 5 find the second run infeasible (the code before this
 test: 20, 3, 53, 5). Those that re-trade are mostly small accounts whose whole lots
 or minimum trade leave a tilt band missed, and re-runs whose minimum-trade re-solve
-finds a material gain the first run's did not; 45 of the 47 were announced as a step
-by the first run's summary. The example accounts, below, do settle.
+finds a material gain the first run's did not; at least 45 of the 47 had been
+announced as a step by the first run's summary. The example accounts, below, settle.
 """
 
 from __future__ import annotations
