@@ -119,7 +119,7 @@ def not_continuations(first: pd.DataFrame, second: pd.DataFrame, capped: bool) -
 @pytest.mark.xfail(
     strict=False,
     reason="re-runs of some small or band-bound random accounts still re-trade "
-    "(about half of the feasible ones; see the module docstring)",
+    "(about 3 in 5 of the feasible ones; see the module docstring)",
 )
 @pytest.mark.timeout(max(300, 6 * MAX_EXAMPLES))
 @settings(
