@@ -503,5 +503,26 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
     click.echo(f"verified: {proposal} ({len(report.findings)} checks)")
 
 
+@main.command("apply", cls=_Command)
+@HOLDINGS
+@click.option("--trades", type=_path(), required=True, help="Trades CSV the proposal wrote.")
+@click.option("--account", required=True, help="Account the trades are for.")
+@AS_OF
+@click.option("--out", type=_path(), required=True, help="Holdings CSV to write (after trades).")
+def apply_(holdings, trades, account, as_of, out) -> None:
+    """Write the holdings after executing a proposal's trades (lots sold as the trades
+    CSV names them, else HIFO; buys as new lots acquired on --as-of; cash net of the
+    notional and the estimated costs), to propose again from."""
+    import datetime as dt
+
+    from rebalancer.apply import apply_files, write_holdings
+    from rebalancer.export.atomic import OutputSet
+
+    frame = apply_files(holdings, trades, account, as_of or dt.date.today().isoformat())
+    with OutputSet({"holdings": holdings, "trades": trades}) as outputs:
+        write_holdings(frame, outputs.stage(out))
+    click.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,6 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from rebalancer.path import describe
 from rebalancer.proposal import Proposal
 
 TOP_TRADES = 10
@@ -34,6 +35,9 @@ def render_summary(proposal: Proposal) -> Group:
         parts.append(exposures)
     if len(p.trades):
         parts.append(_top_trades(p.trades))
+    step = describe(p.path)
+    if step:
+        parts.append(Text(step.capitalize(), style="yellow"))
     parts.extend(_problems(p))
     return Group(*parts)
 

@@ -22,6 +22,7 @@ from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
 from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
+from rebalancer.path import find_destination
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import (
@@ -33,6 +34,7 @@ from rebalancer.request import (
     prepare,
 )
 from rebalancer.scenario import Scenario, load_scenario
+from rebalancer.settle import Evaluator
 from rebalancer.stress import parse_shock
 
 __all__ = ["Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account"]
@@ -243,8 +245,13 @@ def optimize(
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
+    # the path held back by per-run limits, and the hold rule, measured on the final
+    # set: the same on every path
+    destination = find_destination(final, request.full_data)
     return dataclasses.replace(
         solution,
+        destination=destination,
+        evaluate=Evaluator(final, data),
         compile_seconds=found.compile_seconds + solution.compile_seconds,
         solve_seconds=found.solve_seconds + solution.solve_seconds,
         warnings=list(dict.fromkeys([*found.warnings, *solution.warnings])),

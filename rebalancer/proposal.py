@@ -115,6 +115,9 @@ class Proposal:
     # a book's account: the model whose compiled problem it re-solved — its scenario
     # file and probe accounts (rebalancer.book) — so verify --reproduce takes that path
     book_model: dict[str, Any] = field(default_factory=dict)
+    # one step of a path? (rebalancer.path): is_step, step_fraction, destination_turnover,
+    # remaining_turnover, remaining_runs_estimate, held_back_by, destination_seconds
+    path: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -189,6 +192,7 @@ class Proposal:
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
             "optimizer": dict(self.optimizer),
+            "path": dict(self.path),
             "inputs": dict(self.inputs),
         }
 

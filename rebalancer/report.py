@@ -10,10 +10,12 @@ import pandas as pd
 from rebalancer.checks import run_checks
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.problem import Solution
+from rebalancer.path import path_summary
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
+from rebalancer.settle import should_hold
 from rebalancer.stress import stress_table
 from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
@@ -57,6 +59,9 @@ def build_proposal(
         **_band_rules(r),
     )
     q = round_orders(solution.weights, rules, cost.cost_usd)
+    hold = should_hold(r, solution.evaluate, q)
+    if hold:  # the orders are not worth sending: re-runs settle (rebalancer.settle)
+        q = np.zeros_like(q)
     shares_after = shares_before + q
     trade_usd = q * price
     cash_after = cash_before - float(trade_usd.sum())
@@ -147,7 +152,7 @@ def build_proposal(
         harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
     )
     stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
-    warnings = list(solution.warnings) + list(r.notes)
+    warnings = list(solution.warnings) + list(r.notes) + ([hold] if hold else [])
     if risk.kind == "default_factor":
         warnings.append("no usable price history: risk uses a default factor model")
     for metric, count in signals.missing.items():
@@ -185,6 +190,31 @@ def build_proposal(
         tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
         lot_method=r.lot_method if r.taxable else "hifo",
         optimizer=dict(solution.working_set),
+        # no orders (held, or none left after rounding): the same run again finds the
+        # same holdings, so it is where the path ends, not a step
+        path=_path(r, solution, bool(hold) or not q.any(), w_after, trade_usd),
+    )
+
+
+def _path(
+    r: Request, solution: Solution, hold: bool, w_after: np.ndarray, trade_usd: np.ndarray
+) -> dict:
+    """Whether the proposal is one step of a path (``rebalancer.path``)."""
+    if solution.destination is None:
+        return {}
+    c = r.scenario.constraints
+    return path_summary(
+        hold,
+        solution.binding,
+        solution.destination,
+        r.w0,
+        solution.weights,
+        w_after,
+        trade_usd,
+        r.liquidity_usd,
+        r.nav,
+        c.max_turnover,
+        r.scenario.costs.impact,
     )
 
 

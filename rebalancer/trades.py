@@ -81,16 +81,30 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     held = r.shares_before > 0
     exit_value = r.shares_before * r.price
     sellable = r.shares_before if r.sellable_shares is None else r.sellable_shares
+    remainder_usd = (r.shares_before + q) * r.price
     full_exit = (
         (sellable >= r.shares_before - EPS)
         & held
         & (delta < 0)
         & r.may_sell
-        & (target_shares < 0.5 * r.lot)
-        # and the exit lands nearer the target than the rounded-down sale: in a small
-        # account a lot can be worth percents of NAV, and a holding smaller than a lot
-        # (fractional shares) must not be sold out for a target near what it holds
-        & (target_shares < (r.shares_before + q) - target_shares)
+        & (
+            (
+                (target_shares < 0.5 * r.lot)
+                # and the exit lands nearer the target than the rounded-down sale: in a
+                # small account a lot can be worth percents of NAV, and a holding smaller
+                # than a lot (fractional shares) must not be sold out for a target near
+                # what it holds
+                & (target_shares < (r.shares_before + q) - target_shares)
+            )
+            # no dust: a sale that would leave less than the minimum trade closes the
+            # position where the exit lands nearer the target than the remainder (which
+            # could never be trimmed by a smaller order, only sold whole by a later run)
+            | (
+                (remainder_usd < r.min_trade_usd)
+                & (target_shares < (r.shares_before + q) - target_shares)
+                & (q < 0)
+            )
+        )
         & (exit_value <= r.liquidity_cap_usd * (1 + 1e-9))
     )
     q = np.where(full_exit, -r.shares_before, q)
@@ -99,17 +113,48 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
     closes = np.isclose(q, -r.shares_before) & held
     q = np.where(small & ~closes, 0.0, q)
 
-    q = _fix_positions(q, r)
+    q = _fix_positions(q, r, cost_usd)
     if r.sector_max is not None:
-        q = _fix_sectors(q, r)
+        q = _fix_sectors(q, r, cost_usd)
     q = _enforce_min_trade(q, r)
     q = _fix_turnover(q, r)
     q = _repair_cash(q, r, cost_usd)
+    planned_cash_weight = 1.0 - float(np.maximum(target_weight, 0.0).sum())
+    q = _keep_planned_cash(q, r, cost_usd, planned_cash_weight)
     if r.band_groups is not None and len(r.band_groups):
         q = _fix_bands(q, r, delta, cost_usd)
     q = _fix_tracking_error(q, r, cost_usd)
-    planned_cash_usd = (1.0 - float(np.maximum(target_weight, 0.0).sum())) * r.nav_usd
+    planned_cash_usd = planned_cash_weight * nav_after_usd(q, r, cost_usd)
     return _deploy_cash(q, r, target_shares, planned_cash_usd, cost_usd)
+
+
+def nav_after_usd(q: np.ndarray, r: RoundingRules, cost_usd) -> float:
+    """NAV after the orders: NAV − their estimated costs (paid from cash). The next
+    run's weights are of this NAV, so a position or cash that keeps its limit against
+    the NAV before trades only can break it on the next run (a re-trade)."""
+    return r.nav_usd - float(cost_usd(q * r.price).sum())
+
+
+def _keep_planned_cash(q: np.ndarray, r: RoundingRules, cost_usd, cash_weight: float):
+    """The optimizer's budget leaves the trading costs out, and rounding moves cash
+    by up to a lot per name: trim buys (largest first, whole lots; one left under the
+    minimum is dropped) until cash after trades and costs is the optimizer's cash
+    weight of the NAV after trades, so the next run finds its cash target met rather
+    than selling to restore it. Sales are not added for this (only the floor does)."""
+    q = q.copy()
+    for _ in range(4 * len(q) + 10):
+        trade_usd = q * r.price
+        cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
+        deficit = cash_weight * nav_after_usd(q, r, cost_usd) - cash_after
+        buys = np.flatnonzero(q > 0)
+        if deficit <= EPS * r.nav_usd or not len(buys):
+            return q
+        i = buys[np.argmax(trade_usd[buys])]
+        cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
+        q[i] = max(q[i] - cut, 0.0)
+        if 0 < q[i] * r.price[i] < r.min_trade_usd:
+            q[i] = 0.0
+    return q
 
 
 def _enforce_min_trade(q: np.ndarray, r: RoundingRules) -> np.ndarray:
@@ -147,23 +192,32 @@ def _room_to_sell(q: np.ndarray, r: RoundingRules) -> np.ndarray:
     return np.where(r.may_sell & (q <= 0), np.maximum(room, 0.0), 0.0)
 
 
-def _fix_positions(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+def _fix_positions(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Sell (or buy less of) what rounding, or the costs, left above its cap: of the
+    NAV after trades, which the next run measures against (``nav_after_usd``)."""
     post_value = (r.shares_before + q) * r.price
-    excess = post_value - r.position_cap * r.nav_usd
+    excess = post_value - r.position_cap * nav_after_usd(q, r, cost_usd)
     over = excess > EPS * r.nav_usd
     if not over.any():
         return q
     need = np.ceil(np.where(over, excess, 0.0) / (r.lot * r.price) - EPS) * r.lot
-    extra = np.minimum(need, _room_to_sell(q, r))
+    # a buy is cut (whole, if what is left is under the minimum); a sale is topped up
+    bought = np.maximum(q, 0.0)
+    cut = np.minimum(need, bought)
+    left = bought - cut
+    cut = np.where((left > 0) & (left * r.price < r.min_trade_usd), bought, cut)
+    extra = np.where(q > 0, cut, np.minimum(need, _room_to_sell(q, r)))
     return q - np.where(over, extra, 0.0)
 
 
-def _fix_sectors(q: np.ndarray, r: RoundingRules) -> np.ndarray:
+def _fix_sectors(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
+    """Cut buys, then add to sales, where a sector is above its cap of the NAV after
+    trades (``nav_after_usd``)."""
     q = q.copy()
-    cap_usd = r.sector_max * r.nav_usd
     for code in np.unique(r.sector_codes):
         members = np.flatnonzero(r.sector_codes == code)
         for _ in range(len(members) * 4):
+            cap_usd = r.sector_max * nav_after_usd(q, r, cost_usd)
             post_value = (r.shares_before[members] + q[members]) * r.price[members]
             excess = post_value.sum() - cap_usd
             if excess <= EPS * r.nav_usd:
@@ -271,7 +325,9 @@ def _step_keeps_limits(
     ok = post >= -EPS
     ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
     ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
-    ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9) + EPS
+    # caps of the NAV after trades, the step's own cost (< 1%) included
+    nav_next = nav_after_usd(q, r, cost_usd) - 0.01 * np.abs(step_usd)
+    ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9) + EPS
     ok &= (value >= r.min_trade_usd) | (new_q == 0)
     if r.sellable_shares is not None:
         ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
@@ -281,7 +337,7 @@ def _step_keeps_limits(
     if step > 0:
         if r.sector_max is not None:
             sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
-            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * r.nav_usd * (1 + 1e-9)
+            ok &= sector_usd[r.sector_codes] + step_usd <= r.sector_max * nav_next * (1 + 1e-9)
         trade_usd = q * r.price  # the cash a buy (or a smaller sale) needs, its cost < 1%
         cash_after = r.cash_before_usd - trade_usd.sum() - cost_usd(trade_usd).sum()
         ok &= cash_after - step_usd * 1.01 >= r.cash_floor_usd
@@ -370,7 +426,6 @@ def _deploy_cash(
     (cash by the whole step, the name by at least half of it)."""
     q = q.copy()
     bands = r.band_groups is not None and len(r.band_groups) > 0
-    sector_cap = None if r.sector_max is None else r.sector_max * r.nav_usd
     for _ in range(4 * len(q) + 10):
         # the next step up: a lot more bought, or the next whole-lot sale below this one
         lots_sold = np.ceil(-q / r.lot - EPS)
@@ -385,11 +440,14 @@ def _deploy_cash(
         ok &= np.where(new_q > 0, r.may_buy, True)
         ok &= step_usd * 1.01 <= spare  # the step and its cost (far below 1%)
         ok &= np.abs(new_q) * r.price <= r.liquidity_cap_usd * (1 + 1e-9)
-        ok &= post * r.price <= r.position_cap * r.nav_usd * (1 + 1e-9)
+        # caps of the NAV after trades, the step's own cost (< 1%) included
+        nav_next = nav_after_usd(q, r, cost_usd) - 0.01 * step_usd
+        ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9)
         ok &= (np.abs(new_q) * r.price >= r.min_trade_usd) | (new_q == 0)
         if r.max_traded_usd is not None:
             ok &= np.abs(trade_usd).sum() + np.where(q < 0, 0.0, step_usd) <= r.max_traded_usd
-        if sector_cap is not None:
+        if r.sector_max is not None:
+            sector_cap = r.sector_max * nav_next
             sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
             ok &= sector_usd[r.sector_codes] + step_usd <= sector_cap * (1 + 1e-9)
         if bands and ok.any():

@@ -26,6 +26,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from rebalancer.export.csvout import trades_frame
 from rebalancer.export.safe import cell_value, needs_marking, write_cell
+from rebalancer.path import describe
 from rebalancer.proposal import Proposal
 
 MONEY = "#,##0.00"
@@ -162,11 +163,18 @@ def _summary_lines(p: Proposal) -> list[_Line]:
         verdict = "none run"
     lines.append(_Line("Checks", verdict, bad=bool(n_fail)))
     lines.append(_Line("Binding constraints", "; ".join(p.binding) or "none"))
+    lines.append(_Line("Path", _path_line(p.path)))
     if p.warnings:
         lines += [_Line("Warnings" if i == 0 else "", w) for i, w in enumerate(p.warnings)]
     else:
         lines.append(_Line("Warnings", "none"))
     return lines
+
+
+def _path_line(path: dict) -> str:
+    if not path:
+        return "not measured"
+    return describe(path).capitalize() or "the whole move: a re-run would not trade"
 
 
 def _summary_sheet(ws: Worksheet, p: Proposal) -> None:

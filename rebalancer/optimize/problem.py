@@ -186,6 +186,10 @@ class Solution:
     # over, rounds of pricing, the bound on what names outside could still add to the
     # objective, and whether a shared compiled problem answered
     working_set: dict = field(default_factory=dict)
+    # the optimum without per-run limits and impact (rebalancer.path.Destination)
+    destination: object = None
+    # the objective at any whole-universe weights (rebalancer.settle.objective_at)
+    evaluate: object = None
 
 
 def _or_zeros(values, n: int) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""Is a proposal the whole move, or one step of a path? How many steps remain?
+
+Three things make one run stop short of where the scenario wants the account, so that
+the same run, applied and proposed again in the same market, trades again:
+
+- ``max_turnover``: a per-run cap on buys + sells;
+- ``liquidity``: a per-run cap on each order (participation × ADV × days);
+- ``impact``: the cost m·|Δw|^{3/2} grows faster than the gain of moving, so the
+  one-period optimum goes part of the way and the next run, from nearer, again goes
+  part of the remaining way (a geometric path).
+
+The *destination* is the optimum with those three removed (no turnover cap, no
+liquidity cap, no impact; every other limit, the spread and the taxes kept), solved
+over the same working set as the proposal — one extra solve, its seconds reported.
+Measured in turnover (Σ|Δw|/2, fractions of NAV):
+
+    total      = Σ|w_dest − w₀|/2       the whole move
+    remaining  = Σ|w_dest − w_after|/2  what this step leaves (w_after: the rounded orders)
+    step_fraction = 1 − remaining/total (1 when total is immaterial)
+
+The proposal is one step of a path when something held it back and ``remaining``
+exceeds ``IMMATERIAL`` (0.25% of NAV: the size below which the optimizer leaves small
+orders to the rounding), unless it holds (``rebalancer.settle``). What held it back
+(``held_back_by``), and the runs still to go by each (the largest counts):
+
+    max_turnover  the cap binds (or the turnover is within 1% of it):
+                  ⌈remaining / max_turnover⌉
+    liquidity     an order is within 1% of its per-run cap and the name has further
+                  to go: max over such names of ⌈what remains / the per-run cap⌉
+    impact        impact > 0 and the optimizer's own (continuous, unrounded) step
+                  stops more than ``IMMATERIAL`` short: ⌈log(immaterial / left) /
+                  log(1 − f)⌉ with f the continuous step's fraction (each run
+                  repeats it on what is left), or 1 beside a cap (whose count
+                  already covers the path)
+
+Whole lots and the minimum trade alone leave every name a little off the destination;
+that is not a path (a re-run does not chase it), hence the continuous step for impact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rebalancer.errors import RebalancerError
+
+if TYPE_CHECKING:  # the console and the workbook import ``describe`` without cvxpy
+    from rebalancer.optimize.problem import ProblemData
+    from rebalancer.optimize.working_set import WorkingSet
+
+# below this share of NAV in all, remaining trades are immaterial (pipeline's threshold
+# for leaving small orders to the rounding)
+IMMATERIAL = 0.0025
+# an order this close to its per-run liquidity cap counts as held back by it
+AT_CAP = 0.99
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    """The optimum without per-run limits and impact, and what finding it cost."""
+
+    weights: np.ndarray | None  # None when it could not be solved
+    seconds: float
+
+
+def destination_data(data: ProblemData) -> ProblemData:
+    """``data`` without the per-run limits and the impact cost."""
+    from rebalancer.optimize.problem import BIG
+
+    return dataclasses.replace(
+        data,
+        impact=np.zeros_like(np.asarray(data.impact, float)),
+        liquidity_cap=np.full_like(np.asarray(data.liquidity_cap, float), 2.0),
+        max_turnover=BIG,
+    )
+
+
+def find_destination(ws: WorkingSet, data: ProblemData) -> Destination:
+    """Solve ``destination_data(data)`` over ``ws``'s working set (a problem of its
+    own, built with constants: without impact it has no power cones)."""
+    from rebalancer.optimize.working_set import WorkingSet
+
+    t0 = time.perf_counter()
+    own = WorkingSet(ws.structure, ws.keep)
+    try:
+        weights = own.solve(destination_data(data), explain=False).weights
+    except (RebalancerError, RuntimeError):
+        weights = None
+    return Destination(weights, time.perf_counter() - t0)
+
+
+def path_summary(
+    hold: bool,
+    binding: list[str],
+    destination: Destination,
+    w0: np.ndarray,
+    w_step: np.ndarray,
+    w_after: np.ndarray,
+    trade_usd: np.ndarray,
+    liquidity_usd: np.ndarray,
+    nav_usd: float,
+    max_turnover: float | None,
+    impact: float,
+) -> dict:
+    """The JSON summary's ``path`` block (module docstring): ``hold`` (the proposal
+    has no orders: none beat holding, ``rebalancer.settle``, or none were left after
+    rounding), ``is_step``,
+    ``step_fraction``, ``destination_turnover``, ``remaining_turnover``,
+    ``remaining_runs_estimate``, ``held_back_by`` and ``destination_seconds``; empty
+    when the destination could not be solved."""
+    if destination.weights is None:
+        return {}
+    dest = destination.weights
+    total = float(np.abs(dest - w0).sum() / 2)
+    remaining = float(np.abs(dest - w_after).sum() / 2)
+    fraction = 1.0 if total <= IMMATERIAL else float(np.clip(1.0 - remaining / total, 0.0, 1.0))
+    # what the step itself (before rounding) left: whole lots and the minimum trade
+    # move every name a little, and a re-run does not chase that (rebalancer.settle)
+    continuous_left = float(np.abs(dest - w_step).sum() / 2)
+    turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
+    runs: dict[str, int] = {}
+    if max_turnover is not None and (
+        "max_turnover" in binding or turnover >= AT_CAP * max_turnover
+    ):
+        runs["max_turnover"] = math.ceil(remaining / max_turnover)
+    left_usd = np.abs(dest - w_after) * nav_usd
+    capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
+    if capped.any():
+        per_run = np.maximum(liquidity_usd[capped], 1e-9)
+        runs["liquidity"] = int(np.ceil(left_usd[capped] / per_run).max())
+    if impact > 0 and continuous_left > IMMATERIAL:
+        step = 1.0 - continuous_left / total if total > 0 else 1.0
+        # a step a cap held back goes further than its fraction once the cap lets go
+        runs["impact"] = (
+            math.ceil(math.log(IMMATERIAL / continuous_left) / math.log(1.0 - step))
+            if 0.0 < step < 1.0 and not runs
+            else 1
+        )
+    # a proposal that holds (rebalancer.settle) is where re-runs stay: no step
+    is_step = bool(runs) and remaining > IMMATERIAL and not hold
+    if not is_step:
+        runs = {}
+    return {
+        "hold": bool(hold),
+        "is_step": bool(is_step),
+        "step_fraction": fraction,
+        "destination_turnover": total,
+        "remaining_turnover": remaining,
+        "remaining_runs_estimate": max(runs.values(), default=0),
+        "held_back_by": sorted(runs),
+        "destination_seconds": destination.seconds,
+    }
+
+
+def describe(path: dict) -> str:
+    """One line for the console and the workbook: '' when the proposal is the whole
+    move (or the destination is unknown)."""
+    if not path or not path.get("is_step"):
+        return ""
+    held = ", ".join(path["held_back_by"]) or "rounding"
+    return (
+        f"one step of a path: {path['step_fraction']:.0%} of the way to where the scenario "
+        f"leads ({path['remaining_turnover']:.2%} turnover left, held back by {held}); "
+        f"about {path['remaining_runs_estimate']} more run(s)"
+    )

@@ -1,0 +1,166 @@
+"""Hold rather than trade when trading is not worth it: re-runs settle.
+
+A proposal applied and proposed again in the same market should trade nothing, unless
+a per-run limit or the impact cost stopped the first short. Yet every run rounds to
+whole lots and re-solves for the minimum trade size (freezing small trades, lifting
+the largest small buys of a tilted group to the minimum), and from the first run's
+result those heuristics pick other names: the second run re-shuffles — buying what the
+first sold, selling what it lifted — for a gain the optimizer itself cannot tell from
+zero, or, once the minimum-trade passes have constrained it, at a loss.
+
+The rule: holding the current portfolio is a candidate too. When it keeps every hard
+limit of the scenario (position and sector caps, tracking error, cash above its floor;
+limits as the advisor states them, without the optimizer's safety margins, since no
+rounding follows), misses the tilt bands and the cash target by no more than the
+orders would, and the final, rounded orders beat it by no more than
+``HURDLE`` in the optimizer's own objective (risk-adjusted expected return net of
+costs and taxes) — 1e-5 a year, the tolerance to which the working set proves the
+optimum (``GAP_TOL``) — the proposal holds: no trades, and a warning says why. Both
+objectives come from the same problem solved with every name pinned (two extra
+solves, only when holding keeps every limit): the rounded orders are judged, not the
+continuous answer, because in a small account whole lots can lose more than the
+continuous answer gains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rebalancer.errors import RebalancerError
+
+if TYPE_CHECKING:
+    from rebalancer.optimize.problem import ProblemData
+    from rebalancer.optimize.working_set import WorkingSet
+    from rebalancer.request import Request
+
+# what a trade list must gain over holding, in the objective's units (return a year)
+HURDLE = 1e-5
+LIMIT_TOL = 1e-9
+
+
+def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: float) -> bool:
+    """Whether the current holdings keep every hard limit, as the scenario states it,
+    and miss the tilt bands (a target whole lots may not reach in a small account,
+    flagged rather than refused) and the cash target (which the objective does not
+    price: raising cash for a withdrawal must not give way to holding) by no more
+    than the orders — ``w_after``, ``cash_after_usd`` net of costs — would."""
+    r, c = request, request.scenario.constraints
+    w0, nav = r.w0, r.nav
+    if r.cash_before < c.cash.min * nav - 1e-6 * nav:
+        return False
+    if (w0 > r.position_cap + LIMIT_TOL).any():
+        return False
+    if c.sector_max is not None:
+        sector_weights = np.asarray(r.full_structure.sector_groups, float) @ w0
+        if (sector_weights > c.sector_max + LIMIT_TOL).any():
+            return False
+    te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
+    if c.max_tracking_error is not None and te > c.max_tracking_error * (1 - 1e-4):
+        return False
+    target_usd = c.cash.target * nav
+    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
+        return False
+    return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
+
+
+def band_miss(request: Request, weights: np.ndarray) -> float:
+    """How far ``weights`` are outside the tilt bands, summed over the groups."""
+    tilts = request.scenario.tilts
+    if not len(tilts):
+        return 0.0
+    groups = np.asarray(request.full_structure.tilt_groups, float)
+    exposure = groups @ (weights - request.ref)
+    targets = np.array([t.target for t in tilts.values()])
+    bands = np.array([t.band for t in tilts.values()])
+    return float(np.maximum(np.abs(exposure - targets) - bands, 0.0).sum())
+
+
+def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> float | None:
+    """The problem's objective (risk-adjusted expected return net of costs and taxes)
+    at ``weights``: the problem solved with every name pinned there, limits that are
+    not the objective's widened to where ``weights`` are (only the objective is
+    compared). None if ``weights`` trade a name outside the working set or the solve
+    fails."""
+    from rebalancer.optimize.problem import BIG
+
+    w0 = np.asarray(data.w0, float)
+    weights = np.maximum(np.asarray(weights, float), 0.0)
+    if (weights[~ws.keep] != w0[~ws.keep]).any():
+        return None
+    up, down = np.maximum(weights - w0, 0.0), np.maximum(w0 - weights, 0.0)
+    groups = np.asarray(ws.structure.tilt_groups, float)
+    # whole-universe data: every name is in ``groups`` (no offset for names outside)
+    bands = {}
+    if len(groups):
+        exposure = groups @ (weights - np.asarray(data.ref, float))
+        bands = {
+            "tilt_lo": np.minimum(data.tilt_lo, exposure - 1e-6),
+            "tilt_hi": np.maximum(data.tilt_hi, exposure + 1e-6),
+        }
+    pinned = dataclasses.replace(
+        data,
+        # w0 − sell_cap ≤ w ≤ min(position_cap, w0 + buy_cap): a buy pinned by a
+        # negative sell cap (a minimum buy), a sale by the position cap
+        buy_cap=up,
+        sell_cap=down - up,
+        position_cap=weights,
+        liquidity_cap=np.maximum(data.liquidity_cap, np.abs(weights - w0) + 1e-12),
+        lot_cap=data.lot_cap,
+        cash_target=max(1.0 - float(weights.sum()), 0.0),
+        max_tracking_error=BIG,
+        sector_max=BIG,
+        max_turnover=BIG,
+        max_realized_gain_nav=BIG,
+        **bands,
+    )
+    try:
+        return float(ws.solve(pinned, explain=False).objective)
+    except (RebalancerError, RuntimeError):
+        return None
+
+
+# what ``objective_at`` changes between its solves: compiled as Parameters, so the
+# second solve (holding, then the orders) skips compilation
+PINNED_FIELDS = frozenset(
+    {"buy_cap", "sell_cap", "position_cap", "liquidity_cap", "cash_target", "tilt_lo", "tilt_hi"}
+)
+
+
+class Evaluator:
+    """``objective_at`` over a working set's names, with a problem of its own compiled
+    once (on first use) for every weights asked about."""
+
+    def __init__(self, ws: WorkingSet, data: ProblemData):
+        self.structure, self.keep, self.data = ws.structure, ws.keep.copy(), data
+        self._ws: WorkingSet | None = None
+
+    def __call__(self, weights: np.ndarray) -> float | None:
+        from rebalancer.optimize.working_set import WorkingSet
+
+        if self._ws is None:
+            self._ws = WorkingSet(self.structure, self.keep, fields=PINNED_FIELDS)
+        return objective_at(self._ws, self.data, weights)
+
+
+def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
+    """Why the rounded orders ``q_shares`` should give way to holding, or ''.
+    ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
+    if evaluate is None or not np.any(q_shares):
+        return ""
+    w0 = np.asarray(request.w0, float)
+    trade_usd = q_shares * request.price
+    w_after = w0 + trade_usd / request.nav
+    cash_after_usd = request.cash_before - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    if not holding_keeps_limits(request, w_after, float(cash_after_usd)):
+        return ""
+    traded = evaluate(w_after)
+    held = evaluate(w0)
+    if traded is None or held is None or traded - held > HURDLE:
+        return ""
+    return (
+        "no trades: the orders would gain less than 0.1 bp a year over holding "
+        f"({(traded - held) * 1e4:+.3f} bp, net of costs), and holding keeps every limit"
+    )

@@ -1,0 +1,226 @@
+"""Re-runs settle: apply a proposal, propose again in the same market — no trades, or
+only continuations of what the first run was held back from.
+
+Random accounts, universes and scenarios from the property tests' generator
+(``tests/test_properties.py``: ``cases``); each is proposed in-process through the
+Python API, its orders applied to its holdings (``rebalancer.apply``: lots reduced,
+buys as new lots, cash net of notional and estimated costs) and proposed again with
+the same inputs, scenario and ``--as-of``. The property, measured from the two
+proposals' orders:
+
+- the second run trades nothing; or
+- every order of the second run *continues* the first (a per-run limit — turnover
+  cap, liquidity days — or the impact cost stopped the first short): the same
+  ticker, the same side, and a smaller quantity, or the same one where both orders
+  are at the name's per-run liquidity cap; where the turnover cap held the first
+  run back, also names it had not reached yet (never the other way on a name it
+  traded). The second run's turnover is no larger than the first's, and the first
+  run's summary said it was one step of a path (``path.is_step``).
+
+A request the first run finds infeasible (exit 3) is skipped; the second run of a
+feasible first run must be feasible too (the first's result is a feasible start).
+
+Examples: ``REBALANCER_RESETTLE_EXAMPLES`` (default 15, about 15 s; 200 for the full
+run). Derandomised: the same examples every run. ``REBALANCER_RESETTLE_TALLY=1``
+counts the outcomes instead of stopping at the first re-trade (read them with
+``--hypothesis-show-statistics``).
+
+Not yet met on every random account: the property is marked ``xfail`` (not strict).
+Tallied on the 200 derandomised examples (81 with a feasible first run): 26 settle,
+3 only continue, 47 re-trade, 5 find the second run infeasible (the code before this
+test: 20, 3, 53, 5). Those that re-trade are mostly small accounts whose whole lots
+or minimum trade leave a tilt band missed, and re-runs whose minimum-trade re-solve
+finds a material gain the first run's did not; at least 45 of the 47 had been
+announced as a step by the first run's summary. The example accounts, below, settle.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, Phase, event, given, settings
+
+import rebalancer
+from rebalancer.apply import apply_proposal, write_holdings
+from rebalancer.errors import InfeasibleError
+from rebalancer.inputs.readers import read_holdings
+from rebalancer.scenario import load_scenario
+from tests.test_properties import ACCOUNT, AS_OF, cases, write_case
+
+MAX_EXAMPLES = int(os.environ.get("REBALANCER_RESETTLE_EXAMPLES", "15"))
+# count the outcomes (--hypothesis-show-statistics) instead of stopping at the first
+# account that re-trades
+TALLY = bool(os.environ.get("REBALANCER_RESETTLE_TALLY"))
+
+
+def propose(paths: dict[str, Path], holdings) -> rebalancer.proposal.Proposal:
+    return rebalancer.propose(
+        holdings,
+        paths["universe"],
+        paths["scenario"],
+        prices=paths.get("prices"),
+        benchmark=paths.get("benchmark"),
+        accounts=paths.get("accounts"),
+        account=ACCOUNT,
+        as_of=AS_OF,
+    )
+
+
+def orders(proposal, days: float) -> pd.DataFrame:
+    """The orders by ticker: side, quantity, and whether the order is at its per-run
+    liquidity cap (days_to_trade is notional / (participation × ADV): at the cap it is
+    the scenario's ``liquidity.days``)."""
+    t = proposal.trades
+    return pd.DataFrame(
+        {
+            "side": t["side"].to_numpy(),
+            "quantity": t["quantity"].to_numpy(float),
+            "at_cap": t["days_to_trade"].to_numpy(float) >= 0.99 * days,
+        },
+        index=t["ticker"].to_numpy(),
+    )
+
+
+def not_continuations(first: pd.DataFrame, second: pd.DataFrame, capped: bool) -> list[str]:
+    """The second run's orders that do not continue the first run (text each).
+
+    A continuation: the same ticker and side as a first-run order and a smaller
+    quantity — or the same quantity when both orders are at the name's per-run
+    liquidity cap (a large position sold over several runs takes equal steps). Where
+    the first run's turnover cap held it back (``capped``), the next run may also
+    start on names the first did not reach (the cap let the best trades go first);
+    never the other way on a name the first run traded."""
+    bad = []
+    for ticker, row in second.iterrows():
+        if ticker not in first.index:
+            if not capped:
+                bad.append(f"{row.side} {row.quantity:g} {ticker}: not traded by the first run")
+            continue
+        before = first.loc[ticker]
+        if before.side != row.side:
+            bad.append(
+                f"{row.side} {row.quantity:g} {ticker}: the first run traded it the other way"
+            )
+        elif row.quantity > before.quantity or (
+            row.quantity == before.quantity and not (row.at_cap and before.at_cap)
+        ):
+            bad.append(
+                f"{row.side} {row.quantity:g} {ticker}: not smaller than the first run's "
+                f"{before.quantity:g}"
+            )
+    return bad
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="re-runs of some small or band-bound random accounts still re-trade "
+    "(about 3 in 5 of the feasible ones; see the module docstring)",
+)
+@pytest.mark.timeout(max(300, 6 * MAX_EXAMPLES))
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(case=cases())
+def test_a_proposal_applied_and_proposed_again_trades_nothing_or_continues(case):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = write_case(case, folder)
+        days = float(load_scenario(paths["scenario"]).constraints.liquidity.days)
+        try:
+            first = propose(paths, paths["holdings"])
+        except InfeasibleError:
+            event("first run infeasible")
+            return
+        applied = folder / "applied.csv"
+        write_holdings(apply_proposal(read_holdings(paths["holdings"]), first), applied)
+        try:
+            second = propose(paths, applied)
+        except InfeasibleError:
+            if not TALLY:
+                raise
+            event("second run infeasible")
+            return
+    a, b = orders(first, days), orders(second, days)
+    if not len(b):
+        event("settled: no trades")
+        return
+    assert len(a), "a first run without orders leaves the same holdings: no second-run orders"
+    event("continues")
+    path = getattr(first, "path", {})  # the summary's path block
+    capped = "max_turnover" in path.get("held_back_by", [])
+    bad = not_continuations(a, b, capped)
+    if TALLY:
+        grew = second.metrics.turnover > first.metrics.turnover * (1 + 1e-9)
+        event("re-trades" if bad or grew else "continues only")
+        event(
+            f"first run said: {'a step' if getattr(first, 'path', {}).get('is_step') else 'the whole move'}"
+        )
+        return
+    assert not bad, f"{len(bad)} of {len(b)} orders re-trade: " + "; ".join(bad[:8])
+    assert second.metrics.turnover <= first.metrics.turnover * (1 + 1e-9)
+    assert getattr(first, "path", {}).get("is_step"), (
+        f"the first run did not say it was a step: {first.path}"
+    )
+
+
+def reruns(account: str, runs: int, scenario: dict, tmp_path: Path) -> list:
+    """``runs`` proposals of an example account, each applied before the next."""
+    from tests.conftest import EXAMPLES
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario))
+    holdings = read_holdings(EXAMPLES / "holdings.csv")
+    out = []
+    for k in range(runs):
+        proposal = rebalancer.propose(
+            holdings,
+            EXAMPLES / "universe.csv",
+            tmp_path / "s.yaml",
+            prices=EXAMPLES / "prices.csv",
+            benchmark=EXAMPLES / "benchmark.csv",
+            accounts=EXAMPLES / "accounts.csv",
+            account=account,
+            as_of=AS_OF,
+        )
+        out.append(proposal)
+        write_holdings(apply_proposal(holdings, proposal), tmp_path / f"h{k}.csv")
+        holdings = read_holdings(tmp_path / f"h{k}.csv")
+    return out
+
+
+def test_no_dust_left_for_the_next_run(tmp_path):
+    """FDN-20M without impact, 20 liquidity days and no turnover cap: nothing holds the
+    first run back, so it is the whole move, and the second run trades nothing (it sold
+    168 shares of FBA the first had left)."""
+    scenario = {
+        "name": "no per-run limits",
+        "extends": "smallcap_rerating.yaml",
+        "costs": {"impact": 0},
+        "constraints": {"liquidity": {"days": 20}, "max_turnover": None},
+    }
+    first, second = reruns("FDN-20M", 2, scenario, tmp_path)
+    assert len(first.trades) > 100 and not first.path["is_step"]
+    assert len(second.trades) == 0, second.trades[["ticker", "side", "quantity"]]
+
+
+def test_a_turnover_capped_path_is_announced_and_settles(tmp_path):
+    """IRA-250K under smallcap_rerating (turnover cap 25%): the first run says it is
+    one step held back by the cap; each run trades no more than the cap; within five
+    runs a run trades nothing, and every later one too."""
+    runs = reruns("IRA-250K", 5, {"name": "house", "extends": "smallcap_rerating.yaml"}, tmp_path)
+    first = runs[0].path
+    assert first["is_step"] and "max_turnover" in first["held_back_by"]
+    assert first["remaining_runs_estimate"] >= 1
+    turnover = [p.metrics.turnover for p in runs]
+    assert max(turnover) <= 0.25 + 1e-9
+    quiet = [k for k, p in enumerate(runs) if not len(p.trades)]
+    assert quiet and all(not len(p.trades) for p in runs[quiet[0] :]), turnover
+    assert not runs[-1].path["is_step"]
