@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rebalancer.tax import lot_classes
 from tests.conftest import ROOT, SCENARIOS, make_universe
 
 N_LOTS = 20_000
@@ -130,3 +131,56 @@ def test_twenty_thousand_lots_propose_in_bounded_memory_with_exact_lot_sales(tmp
     terms = pd.Series(np.where(long, "LT", "ST"), index=sales["ticker"].to_numpy())
     one = terms.groupby(level=0).agg(lambda t: t.iloc[0] if t.nunique() == 1 else "mixed")
     assert (sells["term"] == one.reindex(sells.index)).all()
+
+
+def test_lot_classes_partition_each_group_by_gain_and_keep_its_totals():
+    """Re-measured from the lots: each class lies in one group (security, rate, kind,
+    block), a group's classes are runs of consecutive gains, at most K per group with
+    the classes within the budget (or one per group), caps summed and coefficients
+    weight-averaged; below the budget, one class per lot in the lots' order."""
+    rng = np.random.default_rng(11)
+    n = 3_000
+    gain = rng.normal(0.0, 0.3, n)
+    rate = rng.choice([0.2, 0.37], n)
+    weight = rng.uniform(1e-5, 1e-4, n)
+    blocked = np.where(rng.random(n) < 0.1, "no short-term gains", "")
+    coef = rate * np.where((gain > 0) | (rng.random(n) < 0.5), gain, 0.0)
+    frame = pd.DataFrame(
+        {
+            "security": rng.integers(0, 40, n),
+            "rate": rate,
+            "gain_frac": gain,
+            "tax_coef": coef,
+            "weight": weight,
+            "cap": np.where(blocked == "", weight, 0.0),
+            "blocked": blocked,
+        }
+    )
+    kind = np.select([gain > 0, coef < 0, gain < 0], [0, 1, 2], 3)
+    group = pd.Series(list(zip(frame["security"], rate, kind, blocked != "", strict=True)))
+    for most in (200, 800):
+        lot_class, classes = lot_classes(frame, most)
+        assert lot_class.min() == 0 and lot_class.max() == len(classes) - 1
+        assert group.groupby(lot_class).nunique().max() == 1
+        size = group.value_counts()
+        runs = pd.Series(lot_class).groupby(group).nunique().reindex(size.index)
+        k = int(runs.max())
+        assert (runs == np.minimum(size, k)).all()
+        assert k == 1 or np.minimum(size, k).sum() <= most
+        assert np.minimum(size, k + 1).sum() > most
+        for _, members in pd.Series(range(n)).groupby(group):
+            ordered = members.to_numpy()[np.argsort(gain[members], kind="stable")]
+            changes = np.count_nonzero(np.diff(lot_class[ordered]))
+            assert len(np.unique(lot_class[ordered])) == 1 + changes  # consecutive runs
+        np.testing.assert_allclose(
+            classes["cap"], np.bincount(lot_class, weights=frame["cap"]), rtol=1e-12
+        )
+        total = np.bincount(lot_class, weights=weight)
+        for column, per_lot in (("tax_coef", coef), ("gain_frac", gain)):
+            mean = np.bincount(lot_class, weights=weight * per_lot) / total
+            np.testing.assert_allclose(classes[column], mean, rtol=1e-9, atol=1e-15)
+        assert (classes["security"].to_numpy()[lot_class] == frame["security"]).all()
+    lot_class, classes = lot_classes(frame, n)
+    assert (lot_class == np.arange(n)).all()
+    assert (classes["tax_coef"].to_numpy() == coef).all()
+    assert (classes["cap"].to_numpy() == frame["cap"].to_numpy()).all()
