@@ -80,14 +80,16 @@ def command(holdings: Path, out: Path) -> list[str]:
 
 def run_process(cmd: list[str], source: Path) -> tuple[float, float, int]:
     """(wall seconds, peak resident MiB, exit code) of one run of ``cmd`` with the
-    package of ``source`` first on the path."""
+    package of ``source`` first on the path (run from ``source``: ``python -c`` puts
+    the working folder before PYTHONPATH)."""
     env = {**os.environ, "PYTHONPATH": str(source)}
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        cmd, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
-    child.stderr.close()
     return wall, usage.ru_maxrss / 1024, child.returncode
 
 
