@@ -24,10 +24,10 @@ neutral loss or neither) and the same block — form a group; a group is cut, in
 ascending gain per dollar, into at most K runs of consecutive lots, K the largest
 that keeps the account within ``MAX_LOT_CLASSES`` classes (at least 1). A class has
 cap Σ cap_ℓ, and its coefficients are the weight-averaged c̄ = Σ q_ℓ c_ℓ / Σ q_ℓ and
-ḡ = Σ q_ℓ g_ℓ / Σ q_ℓ: exact when the class is sold whole, and when it is sold in
-part, its lots are taken lowest gain per dollar first (``report``'s lot order), so the
-realized tax and gain are at most the optimizer's c̄ s and ḡ s. An account with at
-most ``MAX_LOT_CLASSES`` lots has one class per lot, in the lots' order.
+ḡ = Σ q_ℓ g_ℓ / Σ q_ℓ: exact when the class is sold whole; sold in part under
+``lot_method: optimized``, its lots are taken lowest gain per dollar first (``report``'s
+lot order), so the realized tax and gain are at most the optimizer's c̄ s and ḡ s. An
+account with at most ``MAX_LOT_CLASSES`` lots has one class per lot, in the lots' order.
 """
 
 from __future__ import annotations
