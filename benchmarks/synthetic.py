@@ -63,3 +63,31 @@ def large_cap_account(
     ]
     rows.append({"account": "BENCH", "ticker": "CASH", "quantity": nav * 0.03})
     return pd.DataFrame(rows)
+
+
+def lots_account(
+    uni: pd.DataFrame, bench: pd.Series, n_lots: int, nav: float = 10e6, seed: int = 7
+) -> pd.DataFrame:
+    """A direct-indexing taxable account of ``n_lots`` tax lots: each lot's name drawn
+    with its benchmark weight (so the account tracks the benchmark), worth about
+    NAV / lots, bought over the last five years at a basis from about half to twice
+    today's price; plus 2% cash."""
+    rng = np.random.default_rng(seed)
+    which = rng.choice(len(bench), size=n_lots, p=bench.to_numpy() / bench.sum())
+    ticker = bench.index.to_numpy()[which]
+    price = uni.set_index("ticker")["price"].reindex(ticker).to_numpy(float)
+    each = rng.uniform(0.2, 1.8, n_lots) * nav * 0.98 / n_lots
+    quantity = np.maximum(1.0, np.round(each / price))
+    basis = np.round(quantity * price * np.exp(rng.normal(0.0, 0.35, n_lots)), 2)
+    days = pd.to_timedelta(rng.integers(1, 5 * 365, n_lots), "D")
+    lots = pd.DataFrame(
+        {
+            "account": "LOTS",
+            "ticker": ticker,
+            "quantity": quantity,
+            "cost_basis": basis,
+            "acquired": (pd.Timestamp("2026-11-20") - days).strftime("%Y-%m-%d"),
+        }
+    )
+    cash = {"account": "LOTS", "ticker": "CASH", "quantity": round(nav * 0.02, 2)}
+    return pd.concat([lots, pd.DataFrame([cash])], ignore_index=True)

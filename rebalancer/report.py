@@ -312,7 +312,8 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
         # (below that it is solver noise); chosen lots come first, by tax per dollar,
         # or by gain per dollar when a realized-gain budget must hold
         price = r.price[f["security"].to_numpy()]
-        chosen = solution.lot_sold * r.nav >= 0.5 * price
+        # (the optimizer sells from lot classes: each lot of a class sold from is chosen)
+        chosen = solution.lot_sold[f["lot_class"].to_numpy()] * r.nav >= 0.5 * price
         within = (
             f["gain_frac"]
             if r.scenario.constraints.max_realized_gain is not None

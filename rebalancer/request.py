@@ -484,9 +484,9 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
             tracking_error_inside(c.max_tracking_error) if c.max_tracking_error is not None else BIG
         ),
         sector_max=(max(c.sector_max - SECTOR_MARGIN, 0.0) if c.sector_max is not None else BIG),
-        lot_cap=None if tax_lots is None else tax_lots.frame["cap"].to_numpy(float),
-        lot_tax=None if tax_lots is None else tax_lots.frame["tax_coef"].to_numpy(float),
-        lot_gain=None if tax_lots is None else tax_lots.frame["gain_frac"].to_numpy(float),
+        lot_cap=None if tax_lots is None else tax_lots.classes["cap"].to_numpy(float),
+        lot_tax=None if tax_lots is None else tax_lots.classes["tax_coef"].to_numpy(float),
+        lot_gain=None if tax_lots is None else tax_lots.classes["gain_frac"].to_numpy(float),
         # sales are later taken from the lots the optimizer chose, losses first, and
         # rounding only sells less: the budget needs no margin
         max_realized_gain_nav=(

@@ -15,6 +15,19 @@ account (or of its whole household): a security sold at a loss in the window may
 not be bought; a security bought in the window may not be sold at a loss (its loss
 lots are capped at 0). A sale whose gain the history does not give counts as a
 loss. ``no_short_term_gains`` caps every short-term lot at a gain at 0.
+
+Lot classes: the optimizer sells from *classes* of lots, not from each lot, so a
+direct-indexing account of 100,000 lots is a problem of a few thousand lot variables
+(and its memory grows linearly with its lots). Lots of one security that are alike
+to the optimizer — the same rate, the same kind (a gain, a harvestable loss, a
+neutral loss or neither) and the same block — form a group; a group is cut, in
+ascending gain per dollar, into at most K runs of consecutive lots, K the largest
+that keeps the account within ``MAX_LOT_CLASSES`` classes (at least 1). A class has
+cap Σ cap_ℓ, and its coefficients are the weight-averaged c̄ = Σ q_ℓ c_ℓ / Σ q_ℓ and
+ḡ = Σ q_ℓ g_ℓ / Σ q_ℓ: exact when the class is sold whole; sold in part under
+``lot_method: optimized``, its lots are taken lowest gain per dollar first (``report``'s
+lot order), so the realized tax and gain are at most the optimizer's c̄ s and ḡ s. An
+account with at most ``MAX_LOT_CLASSES`` lots has one class per lot, in the lots' order.
 """
 
 from __future__ import annotations
@@ -27,24 +40,32 @@ import pandas as pd
 from rebalancer.scenario.schema import Scenario
 from rebalancer.trades import is_long_term
 
+# the most lot classes (optimizer variables) an account is cut into where its groups
+# allow (module docstring): a few thousand keep the problem's compile and solve to a
+# second or two whatever the number of lots
+MAX_LOT_CLASSES = 2048
+
 
 @dataclass(frozen=True)
 class TaxLots:
-    """The account's lots as the optimizer sees them (one row per lot)."""
+    """The account's lots (one row per lot) and the classes the optimizer sells from
+    (one row per class; module docstring)."""
 
     frame: pd.DataFrame  # lot_id, ticker, security, quantity, basis_per_share, acquired,
-    #                      term, rate, gain_frac, weight, cap, tax_coef, blocked
+    #                      term, rate, gain_frac, weight, cap, tax_coef, blocked, lot_class
     blocked_buys: pd.DataFrame  # ticker, rule, detail: wash-sale blocks on buying
     n_securities: int = 0  # the universe's size (rows of the membership matrix)
+    classes: pd.DataFrame | None = None  # security, cap, tax_coef, gain_frac
 
     @property
     def members(self):
-        """Sparse N×L matrix: 1 where lot ℓ belongs to security i."""
+        """Sparse N×C matrix: 1 where lot class c belongs to security i."""
         from scipy import sparse
 
-        f = self.frame
+        security = self.classes["security"].to_numpy()
+        n = len(security)
         return sparse.csr_matrix(
-            (np.ones(len(f)), (f["security"], np.arange(len(f)))), shape=(self.n_securities, len(f))
+            (np.ones(n), (security, np.arange(n))), shape=(self.n_securities, n)
         )
 
     def blocks(self) -> pd.DataFrame:
@@ -145,7 +166,75 @@ def build_tax_lots(
         "tax_coef",
         "blocked",
     ]
-    return TaxLots(held[columns].reset_index(drop=True), blocked_buys, len(universe))
+    frame = held[columns].reset_index(drop=True)
+    frame["lot_class"], classes = lot_classes(frame, MAX_LOT_CLASSES)
+    return TaxLots(frame, blocked_buys, len(universe), classes)
+
+
+def lot_classes(frame: pd.DataFrame, most: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """(each lot's class, the classes: security, cap, tax_coef, gain_frac) — the
+    module docstring's lot classes, numbered in the order of their first lot. Linear
+    in the lots but for one sort."""
+    n = len(frame)
+    gain = frame["gain_frac"].to_numpy(float)
+    coef = frame["tax_coef"].to_numpy(float)
+    kind = np.select([gain > 0, coef < 0, gain < 0], [0, 1, 2], 3)
+    keys = pd.DataFrame(
+        {
+            "security": frame["security"].to_numpy(),
+            "rate": frame["rate"].to_numpy(float),
+            "kind": kind,
+            "blocked": frame["blocked"].to_numpy() != "",
+        }
+    )
+    group = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    size = np.bincount(group)
+    per = _runs_per_group(size, most)
+    runs = np.minimum(size, per)
+    # rank of each lot within its group, by gain per dollar (ties in the lots' order)
+    order = np.lexsort((np.arange(n), gain, group))
+    starts = np.r_[0, np.cumsum(size)[:-1]]
+    rank = np.empty(n, int)
+    rank[order] = np.arange(n) - starts[group[order]]
+    raw = np.r_[0, np.cumsum(runs)[:-1]][group] + rank * runs[group] // size[group]
+    first = np.full(int(runs.sum()), n)
+    np.minimum.at(first, raw, np.arange(n))
+    renumber = np.empty(len(first), int)
+    renumber[np.argsort(first, kind="stable")] = np.arange(len(first))
+    lot_class = renumber[raw]
+    weight = frame["weight"].to_numpy(float)
+    total = np.bincount(lot_class, weights=weight)
+    safe = np.where(total > 0, total, 1.0)
+    security = np.empty(len(first), int)
+    security[lot_class] = frame["security"].to_numpy()
+    mean_coef = np.bincount(lot_class, weights=weight * coef) / safe
+    mean_gain = np.bincount(lot_class, weights=weight * gain) / safe
+    alone = np.bincount(lot_class)[lot_class] == 1  # a class of one lot: its own numbers
+    mean_coef[lot_class[alone]], mean_gain[lot_class[alone]] = coef[alone], gain[alone]
+    classes = pd.DataFrame(
+        {
+            "security": security,
+            "cap": np.bincount(lot_class, weights=frame["cap"].to_numpy(float)),
+            "tax_coef": mean_coef,
+            "gain_frac": mean_gain,
+        }
+    )
+    return lot_class, classes
+
+
+def _runs_per_group(size: np.ndarray, most: int) -> int:
+    """The largest K ≥ 1 with Σ_g min(n_g, K) ≤ ``most`` (the largest group's size
+    when every lot fits)."""
+    if not len(size) or size.sum() <= most:
+        return int(size.max(initial=1))
+    lo, hi = 1, int(size.max())
+    while lo < hi:  # Σ min(n_g, K) grows with K
+        mid = (lo + hi + 1) // 2
+        if np.minimum(size, mid).sum() <= most:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def estimated_tax(lot_sales: pd.DataFrame, short_rate: float, long_rate: float) -> dict:
