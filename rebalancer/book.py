@@ -9,10 +9,14 @@ shared input that cannot be read (holdings, universe, prices, trade history, the
 default benchmark) stops the whole book before anything is written.
 
 Every account's trades CSV and JSON summary (and workbook with ``workbooks``) are
-written by the worker that ran it, whole or not at all, so ``resume`` can skip an
-account whose outputs are complete: its JSON parses and its ``n_trades`` equals the
-rows of its trades CSV. The book summary workbook and the block orders (trades
-added up per ticker and side, with each account's allocation) are written last.
+written by the worker that ran it, whole or not at all, so ``resume`` can reuse an
+account whose outputs are complete (its JSON parses, the files beside it are the
+ones its manifest records) and were made as this run would make them (the
+manifest's input digests, effective scenario, as-of date and program version are
+this run's; ``reusable``); any other account is redone and the reason recorded.
+Workers are given absolute paths, and write only in the output folder. The book
+summary workbook and the block orders (trades added up per ticker and side, with
+each account's allocation) are written last.
 """
 
 from __future__ import annotations
@@ -211,6 +215,17 @@ def _scenario(path: str, cash_target: float | None):
     return _CACHE[key]
 
 
+def _protected(inputs: dict[str, str]) -> dict[str, str]:
+    """The files no output of an account may be (``export.protected_files``), read once
+    per model: every account of a model reads the same files."""
+    from rebalancer.export import protected_files
+
+    key = ("protected", *sorted(inputs.items()))
+    if key not in _CACHE:
+        _CACHE[key] = protected_files(inputs)
+    return _CACHE[key]
+
+
 class ModelProblems:
     """One worker's compiled problems: one per model — the scenario (its cash target
     aside), the benchmark, the universe and risk model — and per size of slots, each
@@ -326,6 +341,7 @@ def run_account(
             trades=output_path(out_dir, job.account, ".trades.csv"),
             json_path=output_path(out_dir, job.account, ".json"),
             tidy=False,  # the book removed stale temporaries before the workers started
+            protected=_protected(proposal.inputs),
         )
         return AccountResult(
             job.account,
@@ -630,7 +646,7 @@ def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool
             f"--out-dir: {out} starts with '-', which other programs read as an option; "
             "choose a name"
         )
-    benchmarks = {f"benchmark of account {j.account}": j.benchmark for j in jobs}
+    benchmarks = {f"benchmark (account {j.account})": j.benchmark for j in jobs}
     inputs = {**{k: v for k, v in benchmarks.items() if v}, **files.roles()}
     protected = protected_identities(
         protected_files(inputs, dict.fromkeys(j.scenario for j in jobs))

@@ -74,13 +74,6 @@ def test_changed_prices_and_as_of_redo_every_account_and_say_why(book):
         "--as-of", "2026-11-27", "--resume",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "--resume: 0 of 2 accounts reused; 2 redone (universe changed: 2, as-of changed: 2)" in (
-        result.output
-    )
-    summary = pd.read_excel(out / "book_summary.xlsx", sheet_name="Accounts", dtype=str)
-    for message in summary["message"]:
-        assert message.startswith("redone: ") and "universe changed" in message
-        assert "as-of changed (2026-11-20 -> 2026-11-27)" in message
     # the block orders carry this run's prices, each account's JSON this run's date
     price = dict(zip(uni["ticker"], uni["price"], strict=True))
     blocks = _blocks(out)
@@ -88,6 +81,13 @@ def test_changed_prices_and_as_of_redo_every_account_and_say_why(book):
         assert float(block_price) == price[ticker.removeprefix("'")]
     for account in ACCOUNTS:
         assert json.loads((out / f"{account}.json").read_text())["as_of"] == "2026-11-27"
+    assert "--resume: 0 of 2 accounts reused; 2 redone (universe changed: 2, as-of changed: 2)" in (
+        result.output
+    )
+    summary = pd.read_excel(out / "book_summary.xlsx", sheet_name="Accounts", dtype=str)
+    for message in summary["message"]:
+        assert message.startswith("redone: ") and "universe changed" in message
+        assert "as-of changed (2026-11-20 -> 2026-11-27)" in message
 
 
 def test_a_changed_extends_parent_redoes_the_accounts_of_its_children(tmp_path):

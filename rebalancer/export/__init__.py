@@ -40,6 +40,7 @@ def write_outputs(
     trades: PathArg | None = None,
     json_path: PathArg | None = None,
     tidy: bool = True,
+    protected: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write the workbook (``out``), trades CSV and JSON summary that were asked for.
 
@@ -47,12 +48,16 @@ def write_outputs(
     the others' digests); if any fails, none is written and existing files keep their
     content. No output may be a file the proposal was computed from (its inputs, its
     scenario's ``extends`` chain) or a special file (see ``OutputSet``). Returns the
-    paths written, in the order workbook, CSV, JSON.
+    paths written, in the order workbook, CSV, JSON. ``protected``: those files, when
+    the caller has them (``protected_files(proposal.inputs)``; a book's workers keep
+    them per model rather than read a scenario's chain for every account).
     """
     from rebalancer.audit import build_manifest, file_digest
 
+    if protected is None:
+        protected = protected_files(proposal.inputs)
     staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
-    with OutputSet(protected=protected_files(proposal.inputs), tidy=tidy) as outputs:
+    with OutputSet(protected=protected, tidy=tidy) as outputs:
         for role, path, writer in [
             ("workbook", out, write_workbook),
             ("trades", trades, write_trades_csv),
