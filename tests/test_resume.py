@@ -109,7 +109,9 @@ def test_a_changed_extends_parent_redoes_the_accounts_of_its_children(tmp_path):
 def test_ids_and_formula_like_tickers_come_back_as_text_after_a_resume(book):
     files, out = book
     (out / "1.50.json").unlink()  # one account resumed (read back), one redone
+    (out / ".1.50.json.0badf00d.tmp").write_text('{"half": ')  # a killed run's
     again = run_book(files, out, workers=1, as_of=AS_OF, resume=True)
+    assert list(out.glob(".*")) == []
     assert [r.status for r in again.results] == ["skipped", "optimal"]
     blocks = _blocks(out)
     assert set(blocks["account"]) == set(ACCOUNTS)
