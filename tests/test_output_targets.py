@@ -184,6 +184,18 @@ def test_a_book_output_onto_its_own_input_is_refused(tmp_path):
     assert not list(folder.glob("*.json"))
 
 
+def test_a_book_output_onto_a_scenario_it_reads_is_refused(tmp_path):
+    # account A2's scenario extends a file named like A1's JSON summary
+    folder = tmp_path / "book"
+    folder.mkdir()
+    (folder / "A1.json").write_text("extends: base.yaml\nrisk_aversion: 3\n")
+    (folder / "mine.yaml").write_text("extends: A1.json\n")
+    _book(folder, ["A1", "A2"], scenario="mine.yaml")
+    line = _one_line(_batch(folder, folder), "--out-dir", folder / "A1.json")
+    assert "which " in line and "mine.yaml extends" in line
+    assert (folder / "A1.json").read_text() == "extends: base.yaml\nrisk_aversion: 3\n"
+
+
 # --- published together -----------------------------------------------------------------
 
 
