@@ -9,10 +9,14 @@ shared input that cannot be read (holdings, universe, prices, trade history, the
 default benchmark) stops the whole book before anything is written.
 
 Every account's trades CSV and JSON summary (and workbook with ``workbooks``) are
-written by the worker that ran it, whole or not at all, so ``resume`` can skip an
-account whose outputs are complete: its JSON parses and its ``n_trades`` equals the
-rows of its trades CSV. The book summary workbook and the block orders (trades
-added up per ticker and side, with each account's allocation) are written last.
+written by the worker that ran it, whole or not at all, so ``resume`` can reuse an
+account whose outputs are complete (its JSON parses, the files beside it are the
+ones its manifest records) and were made as this run would make them (the
+manifest's input digests, effective scenario, as-of date and program version are
+this run's; ``reusable``); any other account is redone and the reason recorded.
+Workers are given absolute paths, and write only in the output folder. The book
+summary workbook and the block orders (trades added up per ticker and side, with
+each account's allocation) are written last.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from rebalancer.errors import InfeasibleError, InputError, RebalancerError, ScenarioError
+from rebalancer.export.atomic import remove_stale_temps
 
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
@@ -47,6 +52,18 @@ class BookFiles:
     prices: str | None = None
     benchmark: str | None = None  # used when the accounts file names none
     trade_history: str | None = None
+
+    def absolute(self) -> BookFiles:
+        """The same files named by absolute paths: a worker runs in a folder of its own
+        (a Dask worker started elsewhere), where the client's relative paths mean
+        other files or none."""
+        return BookFiles(
+            *(None if p is None else os.path.abspath(p) for p in dataclasses.astuple(self))
+        )
+
+    def roles(self) -> dict[str, str | None]:
+        """Role -> path, as a proposal's ``inputs`` names them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
@@ -71,22 +88,17 @@ class AccountResult:
     seconds: float = 0.0
 
 
-def _scenario_path(base: Path, name: str) -> str:
-    """A scenario named in the accounts file: beside that file, else in the shipped library."""
-    here = base / name
-    if _exists(here):
-        return str(here)
-    from rebalancer.pipeline import example_paths
+def _scenario_path(base: Path, name: str, accounts: str, row: int) -> str:
+    """A scenario named in the accounts file: in that file's folder (or below it), else
+    a bare name from the shipped library — the rule of ``extends``; a path out of the
+    folder is refused naming the accounts file's row and column."""
+    from rebalancer.scenario.loader import OutsideFolder, locate
 
-    shipped = example_paths()["scenarios"] / name
-    return str(shipped) if _exists(shipped) else str(here)
-
-
-def _exists(path: Path) -> bool:
     try:
-        return path.exists()
-    except OSError:  # a name too long for the file system, say: loading it says so
-        return False
+        found = locate(name, base, base)
+    except OutsideFolder as exc:
+        raise InputError(accounts, str(exc), row=row, column="scenario") from None
+    return str(found or base / name)  # a missing file: loading it says so, for its account
 
 
 def plan(files: BookFiles) -> list[Job]:
@@ -106,7 +118,13 @@ def plan(files: BookFiles) -> list[Job]:
                 key="scenario",
             )
         bench = str(base / row.benchmark) if row.benchmark else files.benchmark
-        jobs.append(Job(str(row.account), _scenario_path(base, row.scenario), bench))
+        jobs.append(
+            Job(
+                str(row.account),
+                _scenario_path(base, row.scenario, files.accounts, row.row),
+                bench,
+            )
+        )
     models: dict[tuple, list[str]] = {}
     for job in jobs:
         models.setdefault((job.scenario, job.benchmark), []).append(job.account)
@@ -121,17 +139,23 @@ PROBES = 3  # accounts per model solved to learn its likeliest buys
 
 def output_path(out_dir: str | Path, account: str, suffix: str) -> Path:
     """Where an account's output goes: ``<out_dir>/<account><suffix>`` (the account id
-    whole: ``with_suffix`` would cut ``TAX.2M`` to ``TAX`` and mix up accounts)."""
-    return Path(out_dir) / f"{account}{suffix}"
+    whole: ``with_suffix`` would cut ``TAX.2M`` to ``TAX`` and mix up accounts), never
+    outside ``out_dir``."""
+    path = Path(out_dir) / f"{account}{suffix}"
+    if path.parent != Path(out_dir):
+        raise RebalancerError(f"account '{account[:40]}' cannot name a file in {out_dir}")
+    return path
 
 
 def _check_file_name(account: str, path: str, row: int) -> None:
-    """An account id names its output files, so it must be a plain file name."""
-    if "/" in account or "\\" in account or account in (".", "..") or len(account) > 200:
+    """An account id names its output files, so it must be a plain file name (and not
+    one another program would take for an option)."""
+    bad = "/" in account or "\\" in account or account in (".", "..") or account[:1] == "-"
+    if bad or len(account) > 200:
         raise InputError(
             path,
             f"account '{account[:40]}' cannot name its output files; use an id without "
-            "'/' or '\\', at most 200 characters",
+            "'/' or '\\', not starting with '-', at most 200 characters",
             row=row,
             column="account",
         )
@@ -178,6 +202,17 @@ def _scenario(path: str):
     key = ("scenario", path)
     if key not in _CACHE:
         _CACHE[key] = load_scenario(path)
+    return _CACHE[key]
+
+
+def _protected(inputs: dict[str, str]) -> dict[str, str]:
+    """The files no output of an account may be (``export.protected_files``), read once
+    per model: every account of a model reads the same files."""
+    from rebalancer.export import protected_files
+
+    key = ("protected", *sorted(inputs.items()))
+    if key not in _CACHE:
+        _CACHE[key] = protected_files(inputs)
     return _CACHE[key]
 
 
@@ -292,6 +327,8 @@ def run_account(
             out=output_path(out_dir, job.account, ".xlsx") if workbooks else None,
             trades=output_path(out_dir, job.account, ".trades.csv"),
             json_path=output_path(out_dir, job.account, ".json"),
+            tidy=False,  # the book removed stale temporaries before the workers started
+            protected=_protected(proposal.inputs),
         )
         return AccountResult(
             job.account,
@@ -334,22 +371,87 @@ def _summary_row(proposal) -> dict[str, Any]:
 # --- the engines ----------------------------------------------------------------------
 
 
-def complete(out_dir: Path, account: str) -> dict | None:
-    """The summary of an account whose outputs are whole and agree, else None."""
-    from rebalancer.audit import file_digest
+def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str, Any]:
+    """What the manifest of ``job``'s proposal records when it was made from this run's
+    inputs, scenario, ``--as-of`` and program: ``inputs`` (role -> SHA-256),
+    ``scenario_sha256`` (of the effective scenario, so a changed ``extends`` parent or
+    cash target counts), ``as_of`` (ISO, today when not given) and ``version``.
+    Raises ``RebalancerError`` when the scenario cannot be loaded."""
+    import rebalancer
+    from rebalancer.audit import file_digest, scenario_digest
 
-    trades_path = output_path(out_dir, account, ".trades.csv")
+    roles = {**files.roles(), "benchmark": job.benchmark, "scenario": job.scenario}
+    inputs = {role: file_digest(path)["sha256"] for role, path in roles.items() if path}
+    scenario = _scenario(job.scenario, job.cash_target)
+    return {
+        "inputs": inputs,
+        "scenario_sha256": scenario_digest(scenario.to_data()),
+        "as_of": pd.Timestamp(as_of or pd.Timestamp.today().normalize()).date().isoformat(),
+        "version": rebalancer.__version__,
+    }
+
+
+def reusable(
+    out_dir: Path, account: str, want: dict[str, Any] | None, workbooks: bool = False
+) -> tuple[dict | None, list[str]]:
+    """The summary of an account whose outputs are whole, agree with each other and were
+    made as ``want`` (``expected_manifest``; None: the scenario cannot be loaded) says,
+    else None and why it must be redone."""
+    from rebalancer.audit import file_digest, read_written_trades
+
+    json_path = output_path(out_dir, account, ".json")
+    if not json_path.exists():
+        return None, ["no outputs yet"]
     try:
-        summary = json.loads(output_path(out_dir, account, ".json").read_text())
-        trades = pd.read_csv(trades_path, keep_default_na=False)
-    except (OSError, ValueError):
-        return None
+        summary = json.loads(json_path.read_text(encoding="utf-8"))
+        manifest = summary["manifest"]
+        written = manifest["outputs"]
+        trades = read_written_trades(output_path(out_dir, account, ".trades.csv"))
+    except (OSError, ValueError, TypeError, KeyError, RebalancerError):
+        return None, ["outputs incomplete"]
     if summary.get("account") != account or summary.get("n_trades") != len(trades):
-        return None
-    recorded = summary.get("manifest", {}).get("outputs", {}).get("trades", {}).get("sha256")
-    if recorded is not None and recorded != file_digest(trades_path)["sha256"]:
-        return None  # the trades file is not the one this summary was written with
-    return summary
+        return None, ["outputs incomplete"]
+    for role, entry in written.items():
+        # each file the JSON was published with: another run's file beside it is not it
+        try:
+            same = file_digest(output_path(out_dir, account, _SUFFIXES[role]))["sha256"]
+        except (OSError, KeyError):
+            same = None
+        if not isinstance(entry, dict) or same != entry.get("sha256"):
+            return None, [f"outputs incomplete ({role} is not the one its JSON records)"]
+    if workbooks and "workbook" not in written:
+        return None, ["no workbook yet"]
+    if want is None:
+        return None, ["scenario cannot be loaded"]
+    why = _changes(manifest, want)
+    return (summary, []) if not why else (None, why)
+
+
+_SUFFIXES = {"trades": ".trades.csv", "workbook": ".xlsx"}
+
+
+def _changes(manifest: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """What differs between an account's recorded manifest and this run (empty: nothing)."""
+    had = {
+        role: entry.get("sha256") if isinstance(entry, dict) else None
+        for role, entry in (manifest.get("inputs") or {}).items()
+    }
+    why = []
+    for role in dict.fromkeys([*want["inputs"], *had]):
+        if role not in had:
+            why.append(f"{role} added")
+        elif role not in want["inputs"]:
+            why.append(f"{role} no longer given")
+        elif had[role] != want["inputs"][role]:
+            why.append(f"{role} changed")
+    if manifest.get("scenario_sha256") != want["scenario_sha256"] and "scenario changed" not in why:
+        why.append("scenario changed")
+    if manifest.get("as_of") != want["as_of"]:
+        why.append(f"as-of changed ({manifest.get('as_of')} -> {want['as_of']})")
+    version = (manifest.get("versions") or {}).get("rebalancer")
+    if version != want["version"]:
+        why.append(f"program changed ({version} -> {want['version']})")
+    return why
 
 
 def one_thread_each() -> None:
@@ -405,6 +507,21 @@ class BookResult:
     summary: pd.DataFrame
     blocks: pd.DataFrame
     seconds: float
+    # --resume: account -> why its earlier outputs were not reused (absent: reused)
+    redone: dict[str, list[str]] = field(default_factory=dict)
+
+    def resumed(self) -> str:
+        """One line on what ``--resume`` reused and why it redid the rest."""
+        reused = sum(r.status == "skipped" for r in self.results)
+        counts: dict[str, int] = {}
+        for why in self.redone.values():
+            for reason in dict.fromkeys(w.split(" (")[0] for w in why):
+                counts[reason] = counts.get(reason, 0) + 1
+        line = f"--resume: {reused} of {len(self.results)} accounts reused"
+        if self.redone:
+            causes = ", ".join(f"{reason}: {n}" for reason, n in counts.items())
+            line += f"; {len(self.redone)} redone ({causes})"
+        return line
 
     @property
     def not_proposed(self) -> list[AccountResult]:
@@ -455,24 +572,35 @@ def run_book(
     # this process's worker caches are keyed by file path: a second book in the same
     # process (a notebook, one local worker) must read files changed since the last
     _CACHE.clear()
+    # workers (a Dask worker started in another folder) get absolute paths only
+    files = files.absolute()
+    out = Path(os.path.abspath(out_dir))
     jobs = plan(files)
     # The inputs every account shares are read once here, before anything is written:
     # one that cannot be read is the book's error (exit 1), not a failure of each
     # account in turn. (Forked local workers inherit what was read.)
     _inputs(files, files.benchmark)
-    out = Path(out_dir)
+    _check_targets(jobs, files, out, workbooks)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # a killed run's
     results: list[AccountResult] = []
     todo = []
+    redone: dict[str, list[str]] = {}
     for job in jobs:
-        done = complete(out, job.account) if resume else None
-        if done is not None:
-            result = AccountResult(job.account, "skipped", "outputs complete", done)
-            results.append(result)
-            if on_result:
-                on_result(result)
-        else:
-            todo.append(job)
+        if resume:
+            try:
+                want = expected_manifest(job, files, as_of)
+            except RebalancerError:
+                want = None  # its run says why
+            done, why = reusable(out, job.account, want, workbooks)
+            if done is not None:
+                result = AccountResult(job.account, "skipped", "reused: outputs up to date", done)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+                continue
+            redone[job.account] = why
+        todo.append(job)
     run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
     engine = (
         _dask(todo, run, scheduler)
@@ -480,6 +608,9 @@ def run_book(
         else _local(todo, run, workers or os.cpu_count() or 1)
     )
     for result in engine:
+        if result.account in redone and result.status not in NOT_PROPOSED:
+            why = "; ".join(redone[result.account])
+            result = dataclasses.replace(result, message=f"redone: {why}")
         results.append(result)
         if on_result:
             on_result(result)
@@ -488,7 +619,29 @@ def run_book(
     summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
     blocks = block_orders(out, [r for r in results if r.status not in NOT_PROPOSED])
     write_book(out, summary, blocks)
-    return BookResult(results, summary, blocks, time.perf_counter() - t0)
+    return BookResult(results, summary, blocks, time.perf_counter() - t0, redone)
+
+
+def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool) -> None:
+    """Refuse, before anything is written, a book whose outputs would harm a file: one
+    the book reads (its inputs, every account's benchmark and scenario with its
+    ``extends`` chain), a special file or a link (``atomic.check_target``)."""
+    from rebalancer.export.atomic import check_target, protected_files, protected_identities
+
+    if out.name.startswith("-"):
+        raise RebalancerError(
+            f"--out-dir: {out} starts with '-', which other programs read as an option; "
+            "choose a name"
+        )
+    benchmarks = {f"benchmark (account {j.account})": j.benchmark for j in jobs}
+    inputs = {**{k: v for k, v in benchmarks.items() if v}, **files.roles()}
+    protected = protected_identities(
+        protected_files(inputs, dict.fromkeys(j.scenario for j in jobs))
+    )
+    suffixes = [".json", ".trades.csv", *([".xlsx"] if workbooks else [])]
+    targets = [output_path(out, j.account, suffix) for j in jobs for suffix in suffixes]
+    for target in [*targets, out / "book_summary.xlsx", out / "block_orders.csv"]:
+        check_target(target, "--out-dir", protected)
 
 
 def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.DataFrame:
@@ -523,12 +676,14 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
     Columns: ticker, side, block_quantity, account, quantity, price. The
     allocations of a block sum exactly to its quantity (they are its parts).
     """
+    from rebalancer.audit import read_written_trades
+
     frames = []
     for r in results:
         trades = r.trades
-        if trades is None:  # resumed: read back what was written
+        if trades is None:  # resumed: read back what was written, ids and tickers as text
             path = output_path(out, r.account, ".trades.csv")
-            trades = pd.read_csv(path, keep_default_na=False) if path.exists() else None
+            trades = read_written_trades(path) if path.exists() else None
         if trades is not None and len(trades):
             frames.append(trades[["ticker", "side", "account", "quantity", "price"]])
     if not frames:
@@ -536,7 +691,6 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
             columns=["ticker", "side", "block_quantity", "account", "quantity", "price"]
         )
     alloc = pd.concat(frames, ignore_index=True)
-    alloc["account"] = alloc["account"].astype(str).str.lstrip("'")
     total = alloc.groupby(["ticker", "side"])["quantity"].transform("sum")
     alloc.insert(2, "block_quantity", total)
     return alloc.sort_values(["ticker", "side", "account"], kind="stable").reset_index(drop=True)
@@ -564,8 +718,10 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
         wb.save(path)
 
     with OutputSet() as outputs:
-        workbook(outputs.stage(out / "book_summary.xlsx"))
+        workbook(outputs.stage(out / "book_summary.xlsx", "--out-dir"))
         csv = blocks.copy()
         for column in ("ticker", "side", "account"):
             csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
-        csv.to_csv(outputs.stage(out / "block_orders.csv"), index=False, lineterminator="\n")
+        csv.to_csv(
+            outputs.stage(out / "block_orders.csv", "--out-dir"), index=False, lineterminator="\n"
+        )

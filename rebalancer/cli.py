@@ -157,9 +157,22 @@ def propose(
 ) -> None:
     """Propose trades for one account."""
     from rebalancer.console import print_summary
-    from rebalancer.export import write_outputs
+    from rebalancer.export import check_outputs, protected_files, write_outputs
     from rebalancer.pipeline import propose as run
 
+    inputs = {
+        "holdings": holdings,
+        "universe": universe,
+        "prices": prices,
+        "benchmark": benchmark,
+        "accounts": accounts,
+        "trade_history": trade_history,
+    }
+    # refused before the work, not after it
+    check_outputs(
+        {"--out": out, "--trades": trades, "--json": json_path},
+        protected_files(inputs, [scenario]),
+    )
     proposal = run(
         holdings,
         universe,
@@ -235,9 +248,21 @@ def whatif(
 
     from rebalancer.comparison import run_whatif, scenario_runs
     from rebalancer.console import print_comparison
-    from rebalancer.export import write_comparison_outputs
+    from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
     from rebalancer.pipeline import load_inputs
 
+    inputs = {
+        "holdings": holdings,
+        "universe": universe,
+        "prices": prices,
+        "benchmark": benchmark,
+        "accounts": accounts,
+        "trade_history": trade_history,
+    }
+    check_outputs(
+        {"--out": out, "--chart": chart, "--json": json_path},
+        protected_files(inputs, list(scenarios)),
+    )
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     total = len(scenario_runs(list(scenarios), list(vary)))
     with _progress(quiet) as progress:
@@ -258,7 +283,12 @@ def whatif(
             on_run=done,
         )
     written = write_comparison_outputs(
-        comparison, out=out, chart=chart, json_path=json_path, protected=data.paths
+        comparison,
+        out=out,
+        chart=chart,
+        json_path=json_path,
+        protected=data.paths,
+        scenarios=list(scenarios),
     )
     if not quiet:
         print_comparison(comparison)
@@ -359,6 +389,8 @@ def batch(
         for r in book.results:
             if r.status in ("failed", "infeasible"):
                 click.echo(f"  {r.account}: {r.message}")
+        if resume:
+            click.echo(book.resumed())
         click.echo(
             f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}"
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rebalancer.export.atomic import OutputSet
+from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
 from rebalancer.export.csvout import write_trades_csv
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
@@ -16,7 +16,10 @@ from rebalancer.export.xlsx import write_workbook
 from rebalancer.proposal import Proposal
 
 __all__ = [
+    "OUTPUT_OPTIONS",
     "OutputSet",
+    "check_outputs",
+    "protected_files",
     "safe_text",
     "write_json",
     "write_outputs",
@@ -26,6 +29,9 @@ __all__ = [
 
 PathArg = str | os.PathLike[str]
 
+# each output of a proposal and the option of ``rebalancer propose`` that names it
+OUTPUT_OPTIONS = {"workbook": "--out", "trades": "--trades", "json": "--json"}
+
 
 def write_outputs(
     proposal: Proposal,
@@ -33,23 +39,31 @@ def write_outputs(
     out: PathArg | None = None,
     trades: PathArg | None = None,
     json_path: PathArg | None = None,
+    tidy: bool = True,
+    protected: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write the workbook (``out``), trades CSV and JSON summary that were asked for.
 
-    All are staged and renamed into place together; if any fails, none is written
-    and existing files keep their content. No output may be one of the proposal's
-    input files. Returns the paths written, in the order workbook, CSV, JSON.
+    All are staged and renamed into place together, the JSON last (its manifest holds
+    the others' digests); if any fails, none is written and existing files keep their
+    content. No output may be a file the proposal was computed from (its inputs, its
+    scenario's ``extends`` chain) or a special file (see ``OutputSet``). Returns the
+    paths written, in the order workbook, CSV, JSON. ``protected``: those files, when
+    the caller has them (``protected_files(proposal.inputs)``; a book's workers keep
+    them per model rather than read a scenario's chain for every account).
     """
     from rebalancer.audit import build_manifest, file_digest
 
+    if protected is None:
+        protected = protected_files(proposal.inputs)
     staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
-    with OutputSet(protected=proposal.inputs) as outputs:
+    with OutputSet(protected=protected, tidy=tidy) as outputs:
         for role, path, writer in [
             ("workbook", out, write_workbook),
             ("trades", trades, write_trades_csv),
         ]:
             if path is not None:
-                temp = outputs.stage(path)
+                temp = outputs.stage(path, OUTPUT_OPTIONS[role])
                 writer(proposal, temp)
                 staged[role] = (Path(path).expanduser().resolve(), temp)
         if json_path is not None:
@@ -59,7 +73,7 @@ def write_outputs(
                 for role, (target, temp) in staged.items()
             }
             manifest = build_manifest(proposal, digests)
-            write_json(proposal, outputs.stage(json_path), manifest=manifest)
+            write_json(proposal, outputs.stage(json_path, "--json"), manifest=manifest)
         written = outputs.targets
     return written
 
@@ -71,8 +85,10 @@ def write_comparison_outputs(
     chart: PathArg | None = None,
     json_path: PathArg | None = None,
     protected: dict[str, str] | None = None,
+    scenarios: list[PathArg] = (),
 ) -> list[Path]:
-    """Write the what-if workbook, chart and JSON table together, whole or not at all."""
+    """Write the what-if workbook, chart and JSON table together, whole or not at all;
+    none may be an input of ``protected`` (role -> path) or a file of ``scenarios``."""
     from rebalancer.export.chart import write_chart
     from rebalancer.export.compare import write_comparison
 
@@ -82,13 +98,13 @@ def write_comparison_outputs(
         records = json.loads(comp.table.reset_index().to_json(orient="records"))
         Path(path).write_text(json.dumps({"account": comp.account, "runs": records}, indent=2))
 
-    jobs = [(path, writer) for path, writer in [
-        (out, write_comparison),
-        (chart, lambda comp, p: write_chart(comp.table, p)),
-        (json_path, table_json),
+    jobs = [(path, label, writer) for path, label, writer in [
+        (out, "--out", write_comparison),
+        (chart, "--chart", lambda comp, p: write_chart(comp.table, p)),
+        (json_path, "--json", table_json),
     ] if path is not None]  # fmt: skip
-    with OutputSet(protected=protected or {}) as outputs:
-        for path, writer in jobs:
-            writer(comparison, outputs.stage(path))
+    with OutputSet(protected=protected_files(protected or {}, scenarios)) as outputs:
+        for path, label, writer in jobs:
+            writer(comparison, outputs.stage(path, label))
         written = outputs.targets
     return written

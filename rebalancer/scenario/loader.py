@@ -21,6 +21,7 @@ shipped library, so ``extends: base.yaml`` works from any folder.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -243,33 +244,50 @@ def parent_path(path: Path, name: Any, folder: Path | None = None) -> Path:
     default that same folder): absolute paths and paths leading out of it are
     refused. A bare file name that is not there is looked up in the shipped library
     (``extends: base.yaml`` works from any folder), as ``batch`` looks up the
-    scenarios its accounts file names.
+    scenarios its accounts file names (``locate``: one rule for both).
     """
     path = Path(path).resolve()
-    folder = (folder or path.parent).resolve()
     if not isinstance(name, str) or not name.strip():
         raise ScenarioError(path, "expected the file name of the parent scenario", key="extends")
+    try:
+        found = locate(name, path.parent, folder or path.parent, what="a parent scenario")
+    except OutsideFolder as exc:
+        raise ScenarioError(path, str(exc), key="extends") from None
+    if found is None:
+        raise ScenarioError(path, f"parent scenario '{_short(name)}' not found", key="extends")
+    return found
+
+
+class OutsideFolder(ValueError):
+    """A scenario path that leaves the folder it must stay in (the message says how)."""
+
+
+def locate(name: str, start: Path, folder: Path, what: str = "a scenario") -> Path | None:
+    """The scenario file ``name`` (relative to the folder ``start``) names, or None
+    when there is none.
+
+    The path must stay inside ``folder``: an absolute path, or one that climbs out
+    with ``..`` (symlinks resolved), raises ``OutsideFolder``. A bare file name that
+    is not there is taken from the shipped library.
+    """
+    folder = Path(folder).resolve()
     if "\x00" in name or Path(name).is_absolute():
-        raise ScenarioError(
-            path,
-            f"'{_short(name)}' is not a relative path; name a scenario file in the scenario folder "
-            f"{folder} (e.g. base.yaml)",
-            key="extends",
+        raise OutsideFolder(
+            f"'{_short(name)}' is not a relative path; name a scenario file in the scenario "
+            f"folder {folder} (e.g. base.yaml)"
         )
-    target = (path.parent / name).resolve()
+    target = (Path(start) / name).resolve()
     if not target.is_relative_to(folder):
-        raise ScenarioError(
-            path,
-            f"'{_short(name)}' is outside the scenario folder {folder}; a parent scenario must be "
-            "in that folder or below it",
-            key="extends",
+        raise OutsideFolder(
+            f"'{_short(name)}' is outside the scenario folder {folder}; {what} must be in "
+            "that folder or below it"
         )
     if _is_file(target):
         return target
     shipped = library_folder() / name
     if Path(name).name == name and _is_file(shipped):  # a bare name: the shipped library's
         return shipped.resolve()
-    raise ScenarioError(path, f"parent scenario '{_short(name)}' not found", key="extends")
+    return None
 
 
 def library_folder() -> Path:
@@ -287,11 +305,17 @@ def _is_file(path: Path) -> bool:
 
 
 def resolve(
-    path: str | Path, _seen: tuple[Path, ...] = (), _folder: Path | None = None
+    path: str | Path,
+    _seen: tuple[Path, ...] = (),
+    _folder: Path | None = None,
+    files: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """The merged data of a scenario and all its ancestors (see ``parent_path``)."""
+    """The merged data of a scenario and all its ancestors (see ``parent_path``);
+    ``files``, when given, receives the path of each file read, the scenario first."""
     path = Path(path).resolve()
     folder = _folder or path.parent
+    if files is not None:
+        files.append(path)
     if path in _seen:
         chain = " -> ".join(p.name for p in (*_seen, path))
         raise ScenarioError(_seen[0], f"extends cycle: {chain}", key="extends")
@@ -301,10 +325,19 @@ def resolve(
     parent = parent_path(path, data["extends"], folder)
     # a parent from the shipped library extends within the library
     within = folder if parent.is_relative_to(folder) else parent.parent
-    merged = merge(resolve(parent, (*_seen, path), within), data)
+    merged = merge(resolve(parent, (*_seen, path), within, files), data)
     if "name" not in data:  # a child is named after its own file, not its parent's name
         merged.pop("name", None)
     return merged
+
+
+def scenario_files(path: str | Path) -> list[Path]:
+    """Every file the scenario ``path`` reads: itself, then its ``extends`` chain (as far
+    as it can be followed: a broken link is the load's error to report)."""
+    files: list[Path] = []
+    with suppress(ScenarioError):
+        resolve(path, files=files)
+    return list(dict.fromkeys(files))
 
 
 def load_scenario(path: str | Path) -> Scenario:
