@@ -196,12 +196,13 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
         return report
     for problem in shape_problems(summary):
         report.bad(problem)
-    if not report.passed:
+    recorded = _built_scenario(report, manifest) if report.passed else None
+    if recorded is None:
         return report
     _digests(report, summary, manifest)
     if not report.passed:
         return report  # re-measuring against changed files would prove nothing
-    scenarios = _recorded_scenario(report, manifest)
+    scenarios = _recorded_scenario(report, manifest, recorded)
     if scenarios is None:
         return report
     if "trades" not in manifest["outputs"]:
@@ -270,7 +271,19 @@ def _hash(fh) -> str:
     return h.hexdigest()
 
 
-def _recorded_scenario(report: Verification, manifest: dict[str, Any]):
+def _built_scenario(report: Verification, manifest: dict[str, Any]):
+    """The scenario the manifest records, through the scenario schema (None, with a
+    line per problem, when it does not pass)."""
+    from rebalancer.scenario.schema import Problems, build
+
+    problems = Problems("manifest scenario")
+    recorded = build(manifest["scenario"], "manifest scenario", problems)
+    for problem in problems.items[:MAX_LINES]:
+        report.bad(str(problem))
+    return None if problems.items else recorded
+
+
+def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded):
     """The effective scenario, re-read from the recorded scenario file (its digest
     checked already) through ``extends``. The scenario the proposal recorded must be
     that one, but for what options change and the manifest records: stress tests
@@ -280,19 +293,13 @@ def _recorded_scenario(report: Verification, manifest: dict[str, Any]):
     recorded scenario and the one before ``--relax`` when it is so, else None with
     each difference reported."""
     from rebalancer.scenario import load_scenario
-    from rebalancer.scenario.schema import Problems, build
+    from rebalancer.scenario.schema import build
 
     where = manifest["inputs"]["scenario"]["path"]
     try:
         from_file = load_scenario(where)
     except RebalancerError as exc:
         report.bad(f"input scenario: {exc}")
-        return None
-    problems = Problems("manifest scenario")
-    recorded = build(manifest["scenario"], "manifest scenario", problems)
-    for problem in problems.items[:MAX_LINES]:
-        report.bad(str(problem))
-    if problems.items:
         return None
     file_data, json_data = from_file.to_data(), recorded.to_data()
     file_shocks, json_shocks = file_data.pop("shocks"), json_data.pop("shocks")

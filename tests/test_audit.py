@@ -153,4 +153,4 @@ def test_verify_without_a_manifest_is_one_clear_line(tmp_path):
     assert result.output.strip().count("\n") == 0
     assert "no manifest" in result.output and str(bad) in result.output
     missing = run_cli("verify", tmp_path / "nope.json")
-    assert missing.exit_code == 1 and "cannot read" in missing.output
+    assert missing.exit_code == 1 and "cannot be read" in missing.output
