@@ -38,13 +38,18 @@ def canonical_sha256(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def forge(summary: dict, path: Path) -> None:
-    """Write ``summary`` with its scenario's and its own digests recomputed to match."""
+def reseal(summary: dict) -> dict:
+    """``summary`` with its scenario's and its own digests recomputed to match (the
+    summary's over everything but itself), as a forger would."""
     m = summary["manifest"]
     m["scenario_sha256"] = canonical_sha256(m["scenario"])
     m.pop("summary_sha256", None)
     m["summary_sha256"] = canonical_sha256(summary)
-    path.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def forge(summary: dict, path: Path) -> None:
+    path.write_text(json.dumps(reseal(summary), indent=1))
 
 
 def propose(folder: Path, turnover: float = 0.60) -> dict[str, Path]:
