@@ -485,7 +485,9 @@ def _remeasure(
 
 def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A trades CSV as ``write_trades_csv`` wrote it (text cells guarded against
-    spreadsheet formulas lose their leading ``'``)."""
+    spreadsheet formulas lose their leading ``'``: ``rebalancer.export.safe``)."""
+    from rebalancer.export.safe import csv_text
+
     try:
         frame = pd.read_csv(path, dtype={"ticker": str, "account": str}, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -495,14 +497,10 @@ def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(path, f"not a trades CSV: no column {sorted(missing)[0]!r}")
     for column in ("ticker", "account", "side"):
         if column in frame:
-            frame[column] = frame[column].astype(str).map(_unguard)
+            frame[column] = frame[column].astype(str).map(csv_text)
     frame["quantity"] = pd.to_numeric(frame["quantity"])
     frame["notional"] = pd.to_numeric(frame["notional"])
     return frame
-
-
-def _unguard(text: str) -> str:
-    return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:

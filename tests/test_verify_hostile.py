@@ -253,3 +253,27 @@ def test_an_input_of_another_size_is_not_read(fresh, tmp_path):
     summary["manifest"]["inputs"]["universe"]["path"] = str(bigger)
     forge(summary, paths["json"])
     assert_refused(verify(paths["json"]), "FAIL input universe:", "(size differs)")
+
+
+def test_a_ticker_beginning_with_a_quote_reads_back_as_itself(tmp_path):
+    """The CSV guard writes ``=2+2`` as ``'=2+2``; the ticker ``'=2+2`` itself must not
+    read back as ``=2+2`` (verify then called it missing from the universe)."""
+    uni = make_universe()
+    hold = make_holdings(uni)
+    held = hold["ticker"].iloc[0]
+    for frame in (uni, hold):
+        frame["ticker"] = frame["ticker"].replace({held: "'=2+2"})
+    uni.loc[uni["ticker"] == "'=2+2", "restricted"] = "sell"  # so that it trades
+    paths = {"universe": tmp_path / "u.csv", "holdings": tmp_path / "h.csv"}
+    uni.to_csv(paths["universe"], index=False)
+    hold.to_csv(paths["holdings"], index=False)
+    out = {"csv": tmp_path / "t.csv", "json": tmp_path / "t.json"}
+    result = run_cli(
+        "propose", "--holdings", paths["holdings"], "--universe", paths["universe"],
+        "--scenario", write_scenario(tmp_path / "s.yaml", "extends: base.yaml\n"),
+        "--as-of", "2026-11-20", "--trades", out["csv"], "--json", out["json"], "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ACC1,''=2+2,SELL," in out["csv"].read_text()
+    result = verify(out["json"])
+    assert result.exit_code == 0, result.output
