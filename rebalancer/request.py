@@ -221,6 +221,20 @@ class Request:
         )
 
 
+def _acquired_after(lots: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
+    """A warning when the trade date precedes lots' acquisition (an ``--as-of`` in the
+    past): their holding periods are negative, so a sale of one is short-term."""
+    acquired = pd.to_datetime(lots.get("acquired", pd.Series(dtype="datetime64[ns]")))
+    later = acquired[acquired > as_of]
+    if later.empty:
+        return []
+    return [
+        f"as-of date {as_of.date()} precedes the acquisition of {len(later)} lot(s) "
+        f"(bought {later.min().date()} to {later.max().date()}): they count as held "
+        "less than a year, so their sales as short-term"
+    ]
+
+
 def prepare(
     data: Inputs,
     scenario: Scenario,
@@ -237,7 +251,7 @@ def prepare(
     when the account is not listed). ``lot_method`` (optimized|hifo|fifo) overrides
     the scenario's ``tax.lot_method``.
     """
-    as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
+    as_of = rd.trade_date(as_of)
     lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
@@ -303,7 +317,7 @@ def prepare(
     may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
-    notes: list[str] = []
+    notes: list[str] = _acquired_after(lots, as_of)
     taxable = _is_taxable(data, account, taxable, lots, notes)
     tax_lots = recent = None
     if taxable:
