@@ -187,7 +187,7 @@ def test_a_tex_like_label_is_text_in_the_chart(tmp_path):
 
 
 def test_a_tex_like_scenario_name_through_whatif(market, tmp_path):
-    scenario = write_scenario(tmp_path / "$\\frac{.yaml", "extends: base.yaml\n")
+    scenario = write_scenario(tmp_path / "$\\frac{$.yaml", "extends: base.yaml\n")
     chart = tmp_path / "c.png"
     result = run_cli(
         "whatif", *inputs(market), "--scenario", scenario,
