@@ -162,6 +162,8 @@ class Verification:
 # float's worth of the NAV (they are sums over the orders), turnover to 1e-9
 _HEADLINE_USD = ("cash_after", "buys", "sells", "realized_gain")
 _HEADLINE_TOL = {"turnover": 1e-9}
+MAX_LINES = 50  # of the recorded scenario's problems
+_ABSENT = object()  # a setting one scenario has and the other lacks
 
 
 def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Verification:
@@ -325,14 +327,10 @@ def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded)
     more = f", with the stress tests of --shock {', '.join(extra)}" if extra else ""
     report.ok(f"scenario: the limits are those of {where}{more}")
     unrelaxed = dict(file_data, shocks=json_shocks)
-    if explained.cash_target is not None:  # as batch sets it
+    if explained.book_cash_target:  # as batch set it
         cash = unrelaxed["constraints"]["cash"]
         cash.update(target=explained.cash_target, min=min(cash["min"], explained.cash_target))
     return recorded, build(unrelaxed, where)
-
-
-_ABSENT = object()
-MAX_LINES = 50
 
 
 def _shown(value: Any) -> str:
@@ -364,12 +362,14 @@ class _Explained:
             key = f"{key}.default" if key == POSITION_KEY else key
             self.relaxed[key] = (change["limit"], change["relaxed_to"])
         self.cash_target = _book_cash_target(manifest)
+        self.book_cash_target = False  # whether the proposal's cash target is that one
 
     def __call__(self, key: str, in_file: Any, in_json: Any) -> str | None:
         if key in self.relaxed and (in_file, in_json) == self.relaxed[key]:
             return "moved by --relax, as recorded"
         target_moved = "constraints.cash.target" in self.relaxed or self.cash_target is not None
         if key == "constraints.cash.target" and self.cash_target == in_json:
+            self.book_cash_target = True
             return "the account's cash_target in the accounts file"
         if (
             key == "constraints.cash.min"

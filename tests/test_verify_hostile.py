@@ -277,3 +277,20 @@ def test_a_ticker_beginning_with_a_quote_reads_back_as_itself(tmp_path):
     assert "ACC1,''=2+2,SELL," in out["csv"].read_text()
     result = verify(out["json"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_cash_target_is_explained_only_by_the_accounts_file(tmp_path):
+    """A book sets an account's cash target from the accounts file; any other cash
+    target in the recorded scenario is a forgery."""
+    paths = propose(tmp_path / "p")
+    accounts = write_scenario(
+        tmp_path / "accounts.csv",
+        "account,scenario,taxable,cash_target\nACC1,loose.yaml,false,0.05\n",
+    )
+    summary = json.loads(paths["json"].read_text())
+    summary["manifest"]["inputs"]["accounts"] = {
+        "path": str(accounts), "sha256": sha256(accounts), "bytes": accounts.stat().st_size,
+    }  # fmt: skip
+    summary["manifest"]["scenario"]["constraints"]["cash"]["target"] = 0.07
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL scenario constraints.cash.target: 0.02 in")
