@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalancer.errors import InputError
+from rebalancer.errors import InputError, RebalancerError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the summary's own digest, summary_sha256
 _PACKAGES = ("cvxpy", "clarabel", "scs", "numpy", "pandas", "scipy", "pypfopt", "openpyxl")
 
 
@@ -45,11 +45,8 @@ def file_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 @lru_cache(maxsize=256)
 def _digest(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return {"path": path, "sha256": h.hexdigest(), "bytes": size}
+        return {"path": path, "sha256": _hash(fh), "bytes": size}
 
 
 def scenario_digest(scenario: dict[str, Any]) -> str:
@@ -106,6 +103,36 @@ def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, An
     }
 
 
+# --- the summary's own digest ----------------------------------------------------------
+
+
+def summary_digest(summary: dict[str, Any]) -> str:
+    """SHA-256 of the whole JSON summary as canonical JSON (sorted keys, no spaces),
+    without ``manifest.summary_sha256`` itself: any edit of any value shows."""
+    manifest = summary.get("manifest")
+    if isinstance(manifest, dict) and "summary_sha256" in manifest:
+        summary = {
+            **summary,
+            "manifest": {k: v for k, v in manifest.items() if k != "summary_sha256"},
+        }
+    text = json.dumps(
+        summary, sort_keys=True, separators=(",", ":"), allow_nan=False, default=plain_json
+    )
+    return sha256_bytes(text.encode("utf-8"))
+
+
+def seal(summary: dict[str, Any]) -> None:
+    """Record ``summary_digest`` in the summary's manifest (the last thing written)."""
+    summary["manifest"]["summary_sha256"] = summary_digest(summary)
+
+
+def plain_json(value: Any) -> Any:
+    # numpy scalars (np.int64 counts, np.bool_ flags) that slipped into the summary
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 # --- verify ------------------------------------------------------------------------
 
 
@@ -135,63 +162,246 @@ class Verification:
 # float's worth of the NAV (they are sums over the orders), turnover to 1e-9
 _HEADLINE_USD = ("cash_after", "buys", "sells", "realized_gain")
 _HEADLINE_TOL = {"turnover": 1e-9}
+MAX_LINES = 50  # of the recorded scenario's problems
+_ABSENT = object()  # a setting one scenario has and the other lacks
 
 
 def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Verification:
     """Re-check a written proposal against its inputs (see the module docstring).
 
-    Raises ``InputError`` when the JSON itself cannot be used (missing, not JSON, no
-    manifest); every other finding is a line of the returned ``Verification``.
+    In order, each step trusting only what the steps before it checked: the JSON's
+    shape (``rebalancer.audit_schema``), its own digest, the effective scenario's
+    digest, the digest of every input and output file, the scenario re-read from its
+    recorded file (it must give the effective scenario, up to what ``--shock``,
+    ``--relax`` and a book's cash target recorded), then every limit re-measured on
+    the written trades against the re-read inputs and that scenario.
+
+    Raises ``InputError`` when the JSON itself cannot be used (not a regular file,
+    too large, not strict JSON, no manifest); every other finding is a line of the
+    returned ``Verification``.
     """
+    from rebalancer.audit_schema import read_summary, shape_problems
+
     path = Path(json_path)
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(path, f"cannot read the proposal ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, ValueError):
-        raise InputError(path, "not a JSON proposal summary") from None
-    manifest = summary.get("manifest") if isinstance(summary, dict) else None
+    summary = read_summary(path)
+    manifest = summary.get("manifest")
     if not isinstance(manifest, dict) or "inputs" not in manifest:
         raise InputError(
             path, "no manifest in this JSON summary (not written by rebalancer propose?)"
         )
     report = Verification(str(path))
-    _same_files(report, manifest.get("inputs", {}), "input")
-    _same_files(report, manifest.get("outputs", {}), "output")
+    if manifest.get("manifest_version") != MANIFEST_VERSION:
+        report.bad(
+            f"manifest version {str(manifest.get('manifest_version'))[:20]} is not "
+            f"{MANIFEST_VERSION}: written by another rebalancer version (propose again)"
+        )
+        return report
+    for problem in shape_problems(summary):
+        report.bad(problem)
+    recorded = _built_scenario(report, manifest) if report.passed else None
+    if recorded is None:
+        return report
+    _digests(report, summary, manifest)
     if not report.passed:
         return report  # re-measuring against changed files would prove nothing
-    if "trades" not in manifest.get("outputs", {}):
+    scenarios = _recorded_scenario(report, manifest, recorded)
+    if scenarios is None:
+        return report
+    if "trades" not in manifest["outputs"]:
         report.bad("no trades CSV was written with this proposal: nothing to re-measure")
         return report
-    _remeasure(report, summary, manifest)
+    _remeasure(report, summary, manifest, scenarios[0])
     if reproduce and report.passed:
-        _reproduce(report, manifest)
+        _reproduce(report, manifest, *scenarios)
     return report
+
+
+def _digests(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The summary's own digest, the effective scenario's, and every recorded file's."""
+    if summary_digest(summary) != manifest["summary_sha256"]:
+        report.bad("the JSON summary was edited after it was written (its SHA-256 differs)")
+        return
+    report.ok("JSON summary unchanged since it was written")
+    try:
+        scenario_sha256 = scenario_digest(manifest["scenario"])
+    except (TypeError, ValueError):  # not JSON-able: cannot be what was written
+        scenario_sha256 = None
+    if scenario_sha256 != manifest["scenario_sha256"]:
+        report.bad("manifest scenario: differs from its recorded SHA-256")
+    model = manifest.get("book_model")
+    if model and model["scenario"] != manifest["inputs"]["scenario"]["path"]:
+        report.bad("manifest book_model: its scenario is not the recorded input scenario")
+    _same_files(report, manifest["inputs"], "input")
+    _same_files(report, manifest["outputs"], "output")
 
 
 def _same_files(report: Verification, files: dict[str, Any], kind: str) -> None:
     for role, entry in files.items():
-        where = entry.get("path")
-        if entry.get("sha256") is None:
-            report.ok(f"{kind} {role}: passed in memory, no file to check")
+        where = entry["path"]
+        if entry["sha256"] is None:
+            report.bad(f"{kind} {role}: passed in memory, no file to re-check it against")
             continue
         try:
-            now = file_digest(where)
-        except OSError:
-            report.bad(f"{kind} {role}: {where} is missing")
+            now = _checked_digest(where, entry["bytes"])
+        except InputError as exc:
+            report.bad(f"{kind} {role}: {exc}")
             continue
-        if now["sha256"] != entry["sha256"]:
+        if now is None:
+            report.bad(f"{kind} {role}: {where} has changed since the proposal (size differs)")
+        elif now != entry["sha256"]:
             report.bad(f"{kind} {role}: {where} has changed since the proposal (SHA-256 differs)")
         else:
-            report.ok(f"{kind} {role}: {where} unchanged (sha256 {now['sha256'][:12]}…)")
+            report.ok(f"{kind} {role}: {where} unchanged (sha256 {now[:12]}…)")
 
 
-def _request(manifest: dict[str, Any]):
-    """The proposal's inputs, effective scenario and options, as recorded: the
-    arguments of ``prepare`` and ``propose_account``."""
+def _checked_digest(path: str, size: int) -> str | None:
+    """The SHA-256 of the regular file ``path``, or None when its size is not ``size``
+    (then it is not read at all). Raises ``InputError`` for a missing or special file."""
+    from rebalancer.audit_schema import open_regular
+
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size != size:
+            return None
+        return _hash(fh)
+
+
+def _hash(fh) -> str:
+    h = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
+    return h.hexdigest()
+
+
+def _built_scenario(report: Verification, manifest: dict[str, Any]):
+    """The scenario the manifest records, through the scenario schema (None, with a
+    line per problem, when it does not pass)."""
+    from rebalancer.scenario.schema import Problems, build
+
+    problems = Problems("manifest scenario")
+    recorded = build(manifest["scenario"], "manifest scenario", problems)
+    for problem in problems.items[:MAX_LINES]:
+        report.bad(str(problem))
+    return None if problems.items else recorded
+
+
+def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded):
+    """The effective scenario, re-read from the recorded scenario file (its digest
+    checked already) through ``extends``. The scenario the proposal recorded must be
+    that one, but for what options change and the manifest records: stress tests
+    added by ``--shock`` (after the file's own), the settings ``--relax`` moved (from
+    the file's value to the recorded one) and, in a book, the cash target the
+    accounts file gives the account (the cash floor pulled down to it). Returns the
+    recorded scenario and the one before ``--relax`` when it is so, else None with
+    each difference reported."""
+    from rebalancer.scenario import load_scenario
     from rebalancer.scenario.schema import build
 
-    files = {role: entry["path"] for role, entry in manifest["inputs"].items()}
+    where = manifest["inputs"]["scenario"]["path"]
+    try:
+        from_file = load_scenario(where)
+    except RebalancerError as exc:
+        report.bad(f"input scenario: {exc}")
+        return None
+    file_data, json_data = from_file.to_data(), recorded.to_data()
+    file_shocks, json_shocks = file_data.pop("shocks"), json_data.pop("shocks")
+    if json_shocks[: len(file_shocks)] != file_shocks:
+        report.bad(f"scenario shocks: the stress tests of {where} are not those recorded")
+    explained = _Explained(manifest)
+    flat_file, flat_json = _flat(file_data), _flat(json_data)
+    for key in sorted(flat_file.keys() | flat_json.keys()):
+        in_file, in_json = flat_file.get(key, _ABSENT), flat_json.get(key, _ABSENT)
+        if in_file == in_json:
+            continue
+        why = explained(key, in_file, in_json)
+        if why:
+            report.ok(f"scenario {key}: {_shown(in_file)} -> {_shown(in_json)} ({why})")
+        else:
+            report.bad(
+                f"scenario {key}: {_shown(in_file)} in {where} but {_shown(in_json)} in the "
+                "proposal (not a recorded --relax or cash target)"
+            )
+    if not report.passed:
+        return None
+    extra = [shock["name"] for shock in json_shocks[len(file_shocks) :]]
+    more = f", with the stress tests of --shock {', '.join(extra)}" if extra else ""
+    report.ok(f"scenario: the limits are those of {where}{more}")
+    unrelaxed = dict(file_data, shocks=json_shocks)
+    if explained.book_cash_target:  # as batch set it
+        cash = unrelaxed["constraints"]["cash"]
+        cash.update(target=explained.cash_target, min=min(cash["min"], explained.cash_target))
+    return recorded, build(unrelaxed, where)
+
+
+def _shown(value: Any) -> str:
+    return "(not set)" if value is _ABSENT else json.dumps(value, default=str)[:60]
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as ``{"constraints.cash.min": 0.01, ...}`` (lists are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, where))
+        else:
+            flat[where] = value
+    return flat
+
+
+class _Explained:
+    """Why a setting may differ between the scenario file and the proposal's scenario:
+    the manifest's record of ``--relax`` and a book's cash target from its accounts file."""
+
+    def __init__(self, manifest: dict[str, Any]):
+        from rebalancer.relax import POSITION_KEY
+
+        self.relaxed = {}
+        for change in manifest["relaxed"]:
+            key = change["key"]
+            key = f"{key}.default" if key == POSITION_KEY else key
+            self.relaxed[key] = (change["limit"], change["relaxed_to"])
+        self.cash_target = _book_cash_target(manifest)
+        self.book_cash_target = False  # whether the proposal's cash target is that one
+
+    def __call__(self, key: str, in_file: Any, in_json: Any) -> str | None:
+        if key in self.relaxed and (in_file, in_json) == self.relaxed[key]:
+            return "moved by --relax, as recorded"
+        target_moved = "constraints.cash.target" in self.relaxed or self.cash_target is not None
+        if key == "constraints.cash.target" and self.cash_target == in_json:
+            self.book_cash_target = True
+            return "the account's cash_target in the accounts file"
+        if (
+            key == "constraints.cash.min"
+            and target_moved
+            and _numbers(in_file, in_json)
+            and in_json <= in_file
+        ):
+            return "pulled down with the cash target"
+        return None
+
+
+def _numbers(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _book_cash_target(manifest: dict[str, Any]) -> float | None:
+    """The cash target the accounts file gives the proposal's account, if any."""
+    from rebalancer.inputs.readers import read_accounts
+
+    entry = manifest["inputs"].get("accounts")
+    if entry is None:
+        return None
+    accounts = read_accounts(entry["path"])
+    row = accounts[accounts["account"] == manifest["account"]]
+    if row.empty or pd.isna(row["cash_target"].iloc[0]):
+        return None
+    return float(row["cash_target"].iloc[0])
+
+
+def _request(manifest: dict[str, Any], scenario):
+    """The proposal's inputs, effective scenario (verified: ``_recorded_scenario``) and
+    options, as recorded: the arguments of ``prepare`` and ``propose_account``."""
     recorded = tuple(
         (role, entry["path"], entry.get("sha256"))
         for role, entry in sorted(manifest["inputs"].items())
@@ -200,7 +410,6 @@ def _request(manifest: dict[str, Any]):
     data, spoilt = _read_inputs(recorded)
     if manifest["account"] in spoilt:
         raise spoilt[manifest["account"]]
-    scenario = build(manifest["scenario"], files.get("scenario", "<manifest scenario>"))
     options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
     return (data, scenario, manifest["account"], manifest["as_of"]), options
 
@@ -230,11 +439,13 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
     return data, spoilt
 
 
-def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:
+def _remeasure(
+    report: Verification, summary: dict[str, Any], manifest: dict[str, Any], scenario
+) -> None:
     from rebalancer.checks import run_checks, signed_shares, usd_tol
     from rebalancer.request import prepare
 
-    args, options = _request(manifest)
+    args, options = _request(manifest, scenario)
     request = prepare(*args, **options)
     scenario = request.scenario
     trades = read_written_trades(manifest["outputs"]["trades"]["path"])
@@ -289,7 +500,9 @@ def _remeasure(report: Verification, summary: dict[str, Any], manifest: dict[str
 
 def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A trades CSV as ``write_trades_csv`` wrote it (text cells guarded against
-    spreadsheet formulas lose their leading ``'``)."""
+    spreadsheet formulas lose their leading ``'``: ``rebalancer.export.safe``)."""
+    from rebalancer.export.safe import csv_text
+
     try:
         frame = pd.read_csv(path, dtype={"ticker": str, "account": str}, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -299,14 +512,10 @@ def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(path, f"not a trades CSV: no column {sorted(missing)[0]!r}")
     for column in ("ticker", "account", "side"):
         if column in frame:
-            frame[column] = frame[column].astype(str).map(_unguard)
+            frame[column] = frame[column].astype(str).map(csv_text)
     frame["quantity"] = pd.to_numeric(frame["quantity"])
     frame["notional"] = pd.to_numeric(frame["notional"])
     return frame
-
-
-def _unguard(text: str) -> str:
-    return text[1:] if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
@@ -329,15 +538,19 @@ def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
     return sales
 
 
-def _reproduce(report: Verification, manifest: dict[str, Any]) -> None:
-    """Run the proposal again from its inputs and compare the orders."""
+def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelaxed) -> None:
+    """Run the proposal again from its inputs and compare the orders. A relaxed
+    proposal is run again from the scenario before ``--relax``, relaxing it anew: a
+    recorded relaxation that was not needed shows as different orders."""
     from rebalancer.checks import signed_shares
     from rebalancer.pipeline import propose_account
 
-    args, options = _request(manifest)
-    # the cash target as recorded (the account's, or where --relax moved it); a book's
-    # account is re-solved as a proposal: every path gives an account the same orders
-    # (``pipeline.final_set``), so this also checks the book's
+    relax = bool(manifest["relaxed"])
+    args, options = _request(manifest, unrelaxed if relax else scenario)
+    options["relax"] = relax
+    # the cash target as recorded (the account's, or the file's that --relax moves
+    # anew); a book's account is re-solved as a proposal: every path gives an account
+    # the same orders (``pipeline.final_set``), so this also checks the book's
     options["cash_target"] = args[1].constraints.cash.target
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))

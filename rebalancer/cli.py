@@ -13,9 +13,22 @@ import click
 from rich.console import Console
 
 from rebalancer import __version__
-from rebalancer.errors import RebalancerError, ScenarioWarning
+from rebalancer.errors import RebalancerError, ScenarioWarning, one_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def _echo(text: str = "") -> None:
+    """A line to stdout; names, labels and paths from inputs and options in it have
+    their control characters written as escapes, so none acts on the terminal."""
+    click.echo(one_line(text))
+
+
+def _note(text: str) -> str:
+    """A progress bar note (rich markup): escaped for the terminal and for markup."""
+    from rich.markup import escape
+
+    return escape(one_line(text))
 
 
 def _fail(exc: RebalancerError) -> None:
@@ -73,15 +86,16 @@ SHOCKS = click.option(
 
 
 def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A date option as ``YYYY-MM-DD`` text; anything else is a usage error (exit 2)."""
-    import datetime as dt
+    """A date option as ``YYYY-MM-DD`` text, as a date cell holds one (1900-2099);
+    anything else is a usage error (exit 2)."""
+    from rebalancer.inputs import trade_date
 
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+        return trade_date(value).date().isoformat()
+    except RebalancerError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 AS_OF = click.option(
@@ -192,7 +206,7 @@ def propose(
     if not quiet:
         print_summary(proposal)
         for path in written:
-            click.echo(f"wrote {path}")
+            _echo(f"wrote {path}")
 
 
 @main.command(cls=_Command)
@@ -269,7 +283,7 @@ def whatif(
         task = progress.add_task("what-if runs", total=total, note="")
 
         def done(run) -> None:
-            progress.update(task, advance=1, note=f"{run.label}: {run.status}")
+            progress.update(task, advance=1, note=_note(f"{run.label}: {run.status}"))
 
         comparison = run_whatif(
             data,
@@ -293,7 +307,7 @@ def whatif(
     if not quiet:
         print_comparison(comparison)
         for path in written:
-            click.echo(f"wrote {path}")
+            _echo(f"wrote {path}")
 
 
 @main.command(cls=_Command)
@@ -382,21 +396,19 @@ def batch(
         )
     if not quiet:
         by_status = book.summary["status"].value_counts().to_dict()
-        click.echo(
+        _echo(
             f"{len(book.results)} accounts in {book.seconds:.1f} s: "
             + ", ".join(f"{n} {s}" for s, n in by_status.items())
         )
         for r in book.results:
             if r.status in ("failed", "infeasible"):
-                click.echo(f"  {r.account}: {r.message}")
+                _echo(f"  {r.account}: {r.message}")
         if resume:
-            click.echo(book.resumed())
-        click.echo(
-            f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}"
-        )
+            _echo(book.resumed())
+        _echo(f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}")
     if book.exit_code:  # 1 when any account failed, else 3 when any is infeasible
         kind = "infeasible" if book.exit_code == 3 else "error"
-        err_console.print(f"{kind}: {book.shortfall()}", markup=False)
+        err_console.print(one_line(f"{kind}: {book.shortfall()}"), markup=False)
         sys.exit(book.exit_code)
 
 
@@ -437,7 +449,8 @@ def demo(out_dir: Path, scenario, as_of, quiet) -> None:
         )
         if not quiet:
             print_summary(proposal)
-            click.echo("wrote " + ", ".join(str(p) for p in written) + "\n")
+            _echo("wrote " + ", ".join(str(p) for p in written))
+            _echo()
 
 
 @main.command(cls=_Command)
@@ -479,7 +492,7 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
     errors = [p for p in problems if not isinstance(p, ScenarioWarning)]
     for problem in problems:
         kind = "warning" if isinstance(problem, ScenarioWarning) else "error"
-        err_console.print(f"{kind}: {problem}", markup=False)
+        err_console.print(one_line(f"{kind}: {problem}"), markup=False)
     if errors:
         sys.exit(1)
     click.echo("ok: no problems found")
@@ -498,15 +511,16 @@ def scenarios(folder: Path | None) -> None:
         raise RebalancerError(f"{folder}: no *.yaml scenario files")
     for entry in entries:
         if entry.problem:
-            click.echo(f"{entry.path.name}: cannot be loaded: {entry.problem}\n")
+            _echo(f"{entry.path.name}: cannot be loaded: {entry.problem}")
+            _echo()
             continue
         parent = f" (extends {entry.parent})" if entry.parent else ""
-        click.echo(f"{entry.path.name} — {entry.name}{parent}")
+        _echo(f"{entry.path.name} — {entry.name}{parent}")
         if entry.description:
-            click.echo(f"    {entry.description}")
+            _echo(f"    {entry.description}")
         for change in entry.changes:
-            click.echo(f"    {change}")
-        click.echo("")
+            _echo(f"    {change}")
+        _echo()
 
 
 @main.command(cls=_Command)
@@ -527,12 +541,12 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
     report = run(proposal, reproduce=reproduce)
     for good, text in report.findings:
         if not good:
-            err_console.print(f"FAIL {text}", markup=False)
+            err_console.print(one_line(f"FAIL {text}"), markup=False)
         elif not quiet:
-            click.echo(f"ok   {text}")
+            _echo(f"ok   {text}")
     if not report.passed:
         sys.exit(1)
-    click.echo(f"verified: {proposal} ({len(report.findings)} checks)")
+    _echo(f"verified: {proposal} ({len(report.findings)} checks)")
 
 
 @main.command("apply", cls=_Command)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,15 +68,28 @@ class Comparison:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+MAX_RUNS = 200  # what-if runs of one command: scenarios × the points of the --vary grid
+
+
 def parse_vary(text: str) -> tuple[str, list[Any]]:
-    """``"constraints.max_turnover=0.05,0.1"`` -> (key, [0.05, 0.1])."""
+    """``"constraints.max_turnover=0.05,0.1"`` -> (key, [0.05, 0.1]).
+
+    Each value is one YAML scalar (a number, text, true/false, null); an empty one
+    (``0.1,`` or ``0.1,,0.2``) or a list or mapping (``[...]``, ``{...}``) is refused,
+    naming the option, before YAML reads it."""
     key, values = _vary_parts(text)
     parsed = []
     for raw in values:
+        if not raw:
+            raise ScenarioError(f"--vary '{text}'", "an empty value (a comma too many?)")
+        if raw[0] in "[{":
+            raise ScenarioError(
+                _vary_option(key, raw[:40]), "not a single value (a number, text or true/false)"
+            )
         try:
             parsed.append(yaml.safe_load(raw))
-        except yaml.YAMLError:
-            raise ScenarioError(_vary_option(key, raw), "not a value") from None
+        except (yaml.YAMLError, RecursionError):
+            raise ScenarioError(_vary_option(key, raw[:40]), "not a value") from None
     return key, parsed
 
 
@@ -142,6 +156,13 @@ def scenario_runs(
     value brings in (an unknown key, a value outside the schema's range) is blamed
     on the option, as ``--vary KEY=VALUE``."""
     grid = [(*parse_vary(v), _vary_parts(v)[1]) for v in vary]
+    sizes = [len(scenarios), *(len(values) for _, values, _ in grid)]
+    if math.prod(sizes) > MAX_RUNS:
+        raise ScenarioError(
+            "--vary" if grid else "--scenario",
+            f"{' × '.join(map(str, sizes))} = {math.prod(sizes):,} what-if runs "
+            f"(scenarios × values); at most {MAX_RUNS} in one command",
+        )
     points = list(itertools.product(*[range(len(values)) for _, values, _ in grid])) or [()]
     runs = []
     for source in scenarios:

@@ -14,10 +14,18 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from rebalancer.errors import one_line
 from rebalancer.path import describe
 from rebalancer.proposal import Proposal
 
 TOP_TRADES = 10
+
+
+def as_text(value: Any, style: str = "") -> Text:
+    """Text from inputs or options (names, labels, tickers, paths) as the terminal is
+    to show it: control characters written as escapes (an ESC would act as a terminal
+    command) and never read as rich markup (``[bold]``)."""
+    return Text(one_line(str(value)), style=style)
 
 
 def print_summary(proposal: Proposal, console: Console | None = None) -> None:
@@ -47,9 +55,9 @@ def _header(p: Proposal) -> Text:
     status_style = "green" if p.status == "optimal" else "yellow"
     text = Text()
     text.append("Account ", style="bold")
-    text.append(str(p.account), style="bold cyan")
+    text.append(as_text(p.account, "bold cyan"))
     text.append("  scenario ")
-    text.append(str(p.scenario_name), style="bold")
+    text.append(as_text(p.scenario_name, "bold"))
     text.append("  status ")
     text.append(str(p.status), style=status_style)
     text.append(f"  ({p.solver}, vs {p.reference})", style="dim")
@@ -120,7 +128,7 @@ def _exposures(exposures: pd.DataFrame) -> Table | None:
             after = Text(_pct(row["after"]), style="green" if inside else "red")
         else:
             target_text, after = "", Text(_pct(row["after"]))
-        table.add_row(Text(str(selector)), _pct(row["before"]), target_text, after)
+        table.add_row(as_text(selector), _pct(row["before"]), target_text, after)
     return table
 
 
@@ -140,13 +148,13 @@ def _top_trades(trades: pd.DataFrame) -> Table:
     for row in top.itertuples(index=False):
         side_style = "green" if row.side == "BUY" else "red"
         table.add_row(
-            Text(str(row.side), style=side_style),
-            Text(str(row.ticker)),
+            as_text(row.side, side_style),
+            as_text(row.ticker),
             _shares(row.quantity),
             _usd(row.notional),
             f"{_pct(row.weight_before)} → {_pct(row.weight_after)}",
             _pct(row.pct_adv),
-            Text("" if _missing(row.reason) else str(row.reason)),
+            as_text("" if _missing(row.reason) else row.reason),
         )
     return table
 
@@ -157,12 +165,12 @@ def _problems(p: Proposal) -> list[Text]:
         if not bool(row.ok):
             detail = "" if _missing(row.detail) else f": {row.detail}"
             lines.append(
-                Text(f"FAIL {row.check} (limit {_num(row.limit)}, value {_num(row.value)}){detail}",
-                     style="bold red")
+                as_text(f"FAIL {row.check} (limit {_num(row.limit)}, value {_num(row.value)}){detail}",
+                      "bold red")
             )  # fmt: skip
     if p.binding:
-        lines.append(Text(f"Binding: {', '.join(p.binding)}", style="dim"))
-    lines += [Text(f"warning: {w}", style="yellow") for w in p.warnings]
+        lines.append(as_text(f"Binding: {', '.join(p.binding)}", "dim"))
+    lines += [as_text(f"warning: {w}", "yellow") for w in p.warnings]
     return lines
 
 
@@ -206,10 +214,10 @@ def print_comparison(comparison, console: Console | None = None) -> None:
     """The what-if table: one column per run, the figures an advisor compares."""
     console = console or Console(highlight=False, width=max(_width(), 100))
     table = comparison.table
-    grid = Table(title=f"What-if: account {comparison.account}", show_lines=False)
+    grid = Table(title=as_text(f"What-if: account {comparison.account}"), show_lines=False)
     grid.add_column("", no_wrap=True)
     for run in table.index:
-        grid.add_column(str(run), justify="right", overflow="fold")
+        grid.add_column(as_text(run), justify="right", overflow="fold")
     rows = [
         ("status", None),
         ("expected_return", _pct),
@@ -229,16 +237,16 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         if name not in table.columns:
             continue
         cells = [
-            Text(str(v), style="bold red" if v == "infeasible" else "")
+            as_text(v, "bold red" if v == "infeasible" else "")
             if fmt is None
             else Text(fmt(v) if _finite(v) else "")
             for v in table[name]
         ]
-        grid.add_row(Text(name), *cells)
+        grid.add_row(as_text(name), *cells)
     console.print(grid)
     for run in comparison.runs:
         if run.conflict:
-            console.print(Text(f"{run.label}: {run.conflict}", style="red"))
+            console.print(as_text(f"{run.label}: {run.conflict}", "red"))
 
 
 def _width() -> int:

@@ -319,6 +319,20 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
+def _acquired_after(lots: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
+    """A warning when the trade date precedes lots' acquisition (an ``--as-of`` in the
+    past): their holding periods are negative, so a sale of one is short-term."""
+    acquired = pd.to_datetime(lots.get("acquired", pd.Series(dtype="datetime64[ns]")))
+    later = acquired[acquired > as_of]
+    if later.empty:
+        return []
+    return [
+        f"as-of date {as_of.date()} precedes the acquisition of {len(later)} lot(s) "
+        f"(bought {later.min().date()} to {later.max().date()}): they count as held "
+        "less than a year, so their sales as short-term"
+    ]
+
+
 def prepare(
     data: Inputs,
     scenario: Scenario,
@@ -345,7 +359,7 @@ def prepare(
 
 
 def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
-    as_of = pd.Timestamp(as_of or pd.Timestamp.today().normalize())
+    as_of = rd.trade_date(as_of)
     lots = data.lots_of(account)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
@@ -416,6 +430,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
 
+    notes.extend(_acquired_after(lots, as_of))
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
     taxable = terms.taxable
     tax_lots = recent = None

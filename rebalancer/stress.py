@@ -7,6 +7,8 @@ small cap). Cash is not shocked. P&L = Σ_i value_i × r_i.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -57,10 +59,14 @@ def parse_shock(text: str) -> Shock:
     """
     name, returns, parts = text, {}, {}
     for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise ScenarioError(f"--shock '{text}'", "an empty part (a comma too many?)")
         key, sep, value = (s.strip() for s in part.rpartition("="))
         if not sep or not key:
             raise ScenarioError(f"--shock '{part}'", "not GROUP=RETURN (e.g. size:small=-0.2)")
         if key == "name":
+            if not value:
+                raise ScenarioError(f"--shock '{part}'", "an empty name")
             name = value
             continue
         if key in returns:
@@ -86,6 +92,6 @@ def _percent_like(text: str | None) -> bool:
     if text is None:
         return False
     try:
-        return text.endswith("%") or abs(float(text)) > 1
+        return text.endswith("%") or 1 < abs(float(text)) < math.inf
     except ValueError:
         return False

@@ -31,6 +31,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def canonical_sha256(value) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def forge(summary: dict, path: Path) -> None:
+    """Write ``summary`` as a forger would: the scenario's and the summary's own digests
+    recomputed to match (the summary's over everything but itself)."""
+    m = summary["manifest"]
+    m["scenario_sha256"] = canonical_sha256(m["scenario"])
+    m.pop("summary_sha256", None)
+    m["summary_sha256"] = canonical_sha256(summary)
+    path.write_text(json.dumps(summary, indent=1))
+
+
 @pytest.fixture
 def written(market, tmp_path):
     scen = write_scenario(tmp_path / "audited.yaml", SCENARIO)
@@ -109,8 +124,9 @@ def test_a_forged_proposal_is_caught_by_re_measuring(written):
     trades.to_csv(written["csv"], index=False)
     summary = json.loads(written["json"].read_text())
     summary["manifest"]["outputs"]["trades"]["sha256"] = sha256(written["csv"])
+    summary["manifest"]["outputs"]["trades"]["bytes"] = written["csv"].stat().st_size
     summary["manifest"]["outputs"].pop("workbook")
-    written["json"].write_text(json.dumps(summary))
+    forge(summary, written["json"])
     result = run_cli("verify", written["json"])
     assert result.exit_code == 1
     assert "FAIL JSON cash_after" in result.output
@@ -123,7 +139,7 @@ def test_verify_catches_an_oversold_lot_in_the_stated_lot_sales(written):
     if not summary["lot_sales"]:
         pytest.skip("this proposal sells nothing")
     summary["lot_sales"][0]["quantity_sold"] += 1e6
-    written["json"].write_text(json.dumps(summary))
+    forge(summary, written["json"])
     result = run_cli("verify", written["json"])
     assert result.exit_code == 1
     assert "FAIL no oversold lot" in result.output
@@ -137,4 +153,4 @@ def test_verify_without_a_manifest_is_one_clear_line(tmp_path):
     assert result.output.strip().count("\n") == 0
     assert "no manifest" in result.output and str(bad) in result.output
     missing = run_cli("verify", tmp_path / "nope.json")
-    assert missing.exit_code == 1 and "cannot read" in missing.output
+    assert missing.exit_code == 1 and "cannot be read" in missing.output

@@ -20,6 +20,15 @@ import pandas as pd  # noqa: E402
 
 
 def write_chart(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write the chart of ``table`` (the what-if comparison) as a PNG at ``path``."""
+    # every label comes from inputs and options (scenario names, shock names, tilted
+    # groups): "$" in one is text, never the start of TeX (mathtext), which a label
+    # such as "$\frac{" would break with a parse error
+    with plt.rc_context({"text.parse_math": False}):
+        _draw(table, path)
+
+
+def _draw(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     ok = table[table["status"] != "infeasible"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110)
     x_name = "turnover"

@@ -8,7 +8,8 @@ live link in the advisor's trade sheet). Such text is *marked*, never altered:
 * in a workbook the cell is stored as a string (``data_type "s"``) with Excel's
   quote-prefix flag, so it displays and reads back exactly as given;
 * in a CSV, where no type exists, it gets a leading ``'`` (the OWASP advice):
-  spreadsheets then show it as text, and a script can strip the one quote.
+  spreadsheets then show it as text, and a script can strip the one quote (text
+  that begins with ``'`` itself gets one too, so stripping one is never ambiguous).
 
 Numbers are never touched: ``-0.5`` is a number, only the *string* ``"-0.5"``
 is text that needs marking.
@@ -41,9 +42,18 @@ def safe_text(value: Any, *, csv: bool = False) -> Any:
     Risky text comes back as :class:`LiteralText` (for :func:`write_cell`), or
     with a leading ``'`` when ``csv`` is true.
     """
+    if csv and isinstance(value, str) and value.startswith(CSV_QUOTE):
+        return CSV_QUOTE + value  # marked too, so that reading back is unambiguous
     if not needs_marking(value):
         return value
     return CSV_QUOTE + value if csv else LiteralText(value)
+
+
+def csv_text(text: str) -> str:
+    """Text of a CSV cell as written by ``safe_text(..., csv=True)``: one leading ``'``
+    removed. Text that began with ``'`` was written with a second one, so ``'=2+2``
+    (written ``''=2+2``) and ``=2+2`` (written ``'=2+2``) come back apart."""
+    return text[1:] if text.startswith(CSV_QUOTE) else text
 
 
 def cell_value(value: Any) -> Any:

@@ -25,6 +25,7 @@ from rebalancer.inputs.tables import (
     parse_text,
     read_table,
     require_columns,
+    trade_date,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "read_universe",
     "require_columns",
     "select_account",
+    "trade_date",
 ]

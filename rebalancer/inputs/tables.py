@@ -513,6 +513,20 @@ class Date:
         return pd.to_datetime(pd.Series(values, dtype=object)).to_numpy("datetime64[ns]"), bad
 
 
+def trade_date(value: str | dt.date | None) -> pd.Timestamp:
+    """The trade date (``--as-of``): today when None, else a date as a date cell
+    holds one (``YYYY-MM-DD``, from ``FIRST_DATE`` to ``LAST_DATE``); ``InputError``
+    naming the option otherwise."""
+    if value is None:
+        return pd.Timestamp.today().normalize()
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    try:
+        return Date(required=True).parse(value if isinstance(value, dt.date) else str(value))
+    except CellError as exc:
+        raise InputError("--as-of", str(exc)) from None
+
+
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 

@@ -1,0 +1,296 @@
+"""``verify`` against edited proposals, special files and forgeries (issue 14, point 4).
+
+Every case ends in exit 1 with ``FAIL`` lines or one error line — never a traceback,
+never a hang — and a forged limit or digest is caught. Digests are recomputed here
+with hashlib from the files and the JSON, as a forger would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_holdings, make_universe, run_cli, write_scenario
+
+SCENARIO = """
+name: loose
+extends: base.yaml
+tilts:
+  "size:small": {{target: 0.30, band: 0.02}}
+constraints:
+  max_turnover: {turnover}
+  max_position: 0.2
+  cash: {{target: 0.02, min: 0.01}}
+"""
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def canonical_sha256(value) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reseal(summary: dict) -> dict:
+    """``summary`` with its scenario's and its own digests recomputed to match (the
+    summary's over everything but itself), as a forger would."""
+    m = summary["manifest"]
+    m["scenario_sha256"] = canonical_sha256(m["scenario"])
+    m.pop("summary_sha256", None)
+    m["summary_sha256"] = canonical_sha256(summary)
+    return summary
+
+
+def forge(summary: dict, path: Path) -> None:
+    path.write_text(json.dumps(reseal(summary), indent=1))
+
+
+def propose(folder: Path, turnover: float = 0.60) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    uni = make_universe()
+    paths = {"universe": folder / "universe.csv", "holdings": folder / "holdings.csv"}
+    uni.to_csv(paths["universe"], index=False)
+    make_holdings(uni).to_csv(paths["holdings"], index=False)
+    paths["scenario"] = write_scenario(folder / "loose.yaml", SCENARIO.format(turnover=turnover))
+    paths["csv"], paths["json"] = folder / "p.csv", folder / "p.json"
+    result = run_cli(
+        "propose", "--holdings", paths["holdings"], "--universe", paths["universe"],
+        "--scenario", paths["scenario"], "--as-of", "2026-11-20",
+        "--trades", paths["csv"], "--json", paths["json"], "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return paths
+
+
+@pytest.fixture(scope="module")
+def proposal(tmp_path_factory) -> dict[str, Path]:
+    return propose(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def fresh(proposal, tmp_path) -> tuple[dict[str, Path], dict]:
+    """A copy of the JSON to edit (the inputs and the trades CSV are shared)."""
+    copy = tmp_path / "p.json"
+    copy.write_bytes(proposal["json"].read_bytes())
+    return {**proposal, "json": copy}, json.loads(copy.read_text())
+
+
+def verify(path: Path, *args: str, seconds: float = 60):
+    """``verify`` in-process, bounded in time (a hang fails the test, not the run)."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=run_cli("verify", path, *args)))
+    thread.daemon = True
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"verify {path} still running after {seconds} s"
+    return box["result"]
+
+
+def assert_refused(result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+def test_the_scenario_is_read_from_its_recorded_file(proposal, tmp_path):
+    """Proposed under max_turnover 0.60, then the manifest pointed at a 0.25 file with
+    its true digest: the limits come from that file, so the 0.60 is caught."""
+    summary = json.loads(proposal["json"].read_text())
+    assert summary["turnover"] > 0.25  # the forgery would hide a real breach
+    strict = write_scenario(tmp_path / "strict.yaml", SCENARIO.format(turnover=0.25))
+    summary["manifest"]["inputs"]["scenario"].update(
+        path=str(strict), sha256=sha256(strict), bytes=strict.stat().st_size
+    )
+    path = tmp_path / "p.json"
+    forge(summary, path)
+    for args in ((), ("--reproduce",)):
+        result = verify(path, *args)
+        assert_refused(result, "FAIL scenario constraints.max_turnover: 0.25 in")
+        assert "0.6 in the proposal" in result.output
+
+
+def test_a_forged_limit_in_the_recorded_scenario_is_caught(fresh):
+    paths, summary = fresh
+    summary["manifest"]["scenario"]["constraints"]["max_turnover"] = 0.9
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL scenario constraints.max_turnover")
+
+
+def test_a_forged_relaxation_record_must_still_match_the_file(fresh):
+    """A relaxation the manifest records explains only the move it records."""
+    paths, summary = fresh
+    summary["manifest"]["relaxed"] = [
+        {"constraint": "turnover", "key": "constraints.max_turnover", "limit": 0.5,
+         "relaxed_to": 0.9}
+    ]  # fmt: skip
+    summary["manifest"]["scenario"]["constraints"]["max_turnover"] = 0.9
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL scenario constraints.max_turnover: 0.6 in")
+
+
+@pytest.mark.parametrize("role", ["universe", "holdings", "scenario"])
+def test_a_forged_input_digest_is_caught(fresh, role):
+    paths, summary = fresh
+    summary["manifest"]["inputs"][role]["sha256"] = "0" * 64
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), f"FAIL input {role}:", "SHA-256 differs")
+
+
+def test_an_edited_summary_is_caught_by_its_own_digest(fresh):
+    paths, summary = fresh
+    summary["est_cost"] = summary["est_cost"] / 2  # a figure verify does not re-measure
+    paths["json"].write_text(json.dumps(summary))
+    assert_refused(verify(paths["json"]), "FAIL the JSON summary was edited")
+
+
+def test_reformatted_json_still_verifies(fresh):
+    paths, summary = fresh
+    paths["json"].write_text(json.dumps(summary, indent=None, sort_keys=True))
+    result = verify(paths["json"])
+    assert result.exit_code == 0, result.output
+
+
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+# (case, edit of the parsed summary or of its text, expected text in the output)
+EDITS = [
+    ("n_trades as text", lambda s: s.update(n_trades="63"), "JSON.n_trades: expected a number"),
+    ("checks an object", lambda s: s.update(checks={}), "JSON.checks: expected a list"),
+    ("lot sale a number", lambda s: s.update(lot_sales=[5]), "JSON.lot_sales[0]: expected an"),
+    ("turnover 10**400", lambda s: s.update(turnover=10**400), "an integer of 401 digits"),
+    ("turnover 1e400", lambda s: s.update(turnover="@1e400@"), "beyond a float's range"),
+    ("cash_after NaN", lambda s: s.update(cash_after="@NaN@"), "NaN is not a JSON number"),
+    ("deep nesting", lambda s: s.update(warnings="@" + _deep(100_000) + "@"), "nested more than"),
+    ("moderately deep", lambda s: s.update(warnings="@" + _deep(500) + "@"), "nested more than"),
+    ("no manifest", lambda s: s.pop("manifest"), "no manifest"),
+    ("no account", lambda s: s["manifest"].pop("account"), "JSON.manifest: no key 'account'"),
+    ("inputs a list", lambda s: s["manifest"].update(inputs=[]), "manifest.inputs: expected an"),
+    (
+        "no universe",
+        lambda s: s["manifest"]["inputs"].pop("universe"),
+        "manifest.inputs: no key 'universe'",
+    ),
+    (
+        "path a number",
+        lambda s: s["manifest"]["outputs"]["trades"].update(path=3),
+        "outputs.trades.path: expected text",
+    ),
+    ("taxable text", lambda s: s["manifest"].update(taxable="yes"), "taxable: expected true"),
+    ("as_of year 1", lambda s: s["manifest"].update(as_of="0001-01-01"), "in 1900-2099"),
+    ("scenario a list", lambda s: s["manifest"].update(scenario=[1]), "scenario: expected an"),
+    (
+        "scenario key wrong type",
+        lambda s: s["manifest"]["scenario"]["constraints"].update(max_turnover="lots"),
+        "key 'constraints.max_turnover'",
+    ),
+    ("version", lambda s: s["manifest"].update(manifest_version=[]), "manifest version"),
+    ("bytes huge", lambda s: s["manifest"]["inputs"]["universe"].update(bytes=1e300), "bytes"),
+    ("relaxed junk", lambda s: s["manifest"].update(relaxed=[{"key": 1}]), "relaxed[0]"),
+    ("a list", lambda s: [s], "not a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "expected"), EDITS, ids=[e[0] for e in EDITS])
+def test_edited_json_is_refused_in_lines_never_a_traceback(fresh, case, edit, expected):
+    paths, summary = fresh
+    edited = edit(summary)
+    text = json.dumps(edited if isinstance(edited, list) else summary)
+    # "@...@" marks raw JSON text that json.dumps cannot write
+    text = text.replace('"@', "").replace('@"', "")
+    paths["json"].write_text(text)
+    result = verify(paths["json"])
+    assert_refused(result, expected)
+    assert len(result.output.strip().splitlines()) <= 51
+
+
+def test_not_json_at_all(tmp_path):
+    for name, data in [("empty", b""), ("latin1", b'{"a": "\xe9"}'), ("cut", b'{"manifest": {')]:
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(data)
+        assert_refused(verify(path), "not a JSON proposal summary")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_special_files_are_refused_without_reading_them(fresh, tmp_path):
+    """/dev/zero, a FIFO nobody writes to, a folder and a 65 MB sparse file, as the JSON
+    itself and as a recorded input: one line each, at once."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as fh:
+        fh.truncate(65 << 20)
+    cases = [
+        ("/dev/zero", "is a character device"),
+        (fifo, "is a FIFO"),
+        (huge, "is 68,157,440 bytes, more than"),
+        (tmp_path, "is a folder"),  # (click refuses it as the JSON: a usage error)
+    ]
+    for path, expected in cases[:3]:
+        result = verify(Path(path), seconds=20)
+        assert_refused(result, expected)
+        assert len(result.output.strip().splitlines()) == 1
+    paths, summary = fresh
+    for path, expected in [cases[0], cases[1], cases[3]]:
+        summary["manifest"]["inputs"]["holdings"]["path"] = str(path)
+        forge(summary, paths["json"])
+        assert_refused(verify(paths["json"], seconds=20), f"FAIL input holdings: {path}", expected)
+
+
+def test_an_input_of_another_size_is_not_read(fresh, tmp_path):
+    paths, summary = fresh
+    bigger = tmp_path / "universe.csv"
+    bigger.write_bytes(Path(summary["manifest"]["inputs"]["universe"]["path"]).read_bytes() * 2)
+    summary["manifest"]["inputs"]["universe"]["path"] = str(bigger)
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL input universe:", "(size differs)")
+
+
+def test_a_ticker_beginning_with_a_quote_reads_back_as_itself(tmp_path):
+    """The CSV guard writes ``=2+2`` as ``'=2+2``; the ticker ``'=2+2`` itself must not
+    read back as ``=2+2`` (verify then called it missing from the universe)."""
+    uni = make_universe()
+    hold = make_holdings(uni)
+    held = hold["ticker"].iloc[0]
+    for frame in (uni, hold):
+        frame["ticker"] = frame["ticker"].replace({held: "'=2+2"})
+    uni.loc[uni["ticker"] == "'=2+2", "restricted"] = "sell"  # so that it trades
+    paths = {"universe": tmp_path / "u.csv", "holdings": tmp_path / "h.csv"}
+    uni.to_csv(paths["universe"], index=False)
+    hold.to_csv(paths["holdings"], index=False)
+    out = {"csv": tmp_path / "t.csv", "json": tmp_path / "t.json"}
+    result = run_cli(
+        "propose", "--holdings", paths["holdings"], "--universe", paths["universe"],
+        "--scenario", write_scenario(tmp_path / "s.yaml", "extends: base.yaml\n"),
+        "--as-of", "2026-11-20", "--trades", out["csv"], "--json", out["json"], "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ACC1,''=2+2,SELL," in out["csv"].read_text()
+    result = verify(out["json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_cash_target_is_explained_only_by_the_accounts_file(tmp_path):
+    """A book sets an account's cash target from the accounts file; any other cash
+    target in the recorded scenario is a forgery."""
+    paths = propose(tmp_path / "p")
+    accounts = write_scenario(
+        tmp_path / "accounts.csv",
+        "account,scenario,taxable,cash_target\nACC1,loose.yaml,false,0.05\n",
+    )
+    summary = json.loads(paths["json"].read_text())
+    summary["manifest"]["inputs"]["accounts"] = {
+        "path": str(accounts), "sha256": sha256(accounts), "bytes": accounts.stat().st_size,
+    }  # fmt: skip
+    summary["manifest"]["scenario"]["constraints"]["cash"]["target"] = 0.07
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL scenario constraints.cash.target: 0.02 in")
