@@ -205,6 +205,23 @@ def _scenario(path: str):
     return _CACHE[key]
 
 
+def _with_cash_target(scenario, accounts: str, account: str):
+    """``scenario`` as the account's worker applies it: with the cash target of its
+    row of the accounts file (``request.AccountTerms.scenario``)."""
+    from rebalancer.inputs import read_accounts
+    from rebalancer.request import AccountTerms
+
+    key = ("accounts", accounts)
+    if key not in _CACHE:
+        _CACHE[key] = read_accounts(accounts)
+    table = _CACHE[key]
+    row = table[table["account"].astype(str) == account]
+    if row.empty or pd.isna(row["cash_target"].iloc[0]):
+        return scenario
+    target = float(row["cash_target"].iloc[0])
+    return AccountTerms(account, False, None, target, (account,)).scenario(scenario)
+
+
 def _protected(inputs: dict[str, str]) -> dict[str, str]:
     """The files no output of an account may be (``export.protected_files``), read once
     per model: every account of a model reads the same files."""
@@ -382,7 +399,7 @@ def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str
 
     roles = {**files.roles(), "benchmark": job.benchmark, "scenario": job.scenario}
     inputs = {role: file_digest(path)["sha256"] for role, path in roles.items() if path}
-    scenario = _scenario(job.scenario, job.cash_target)
+    scenario = _with_cash_target(_scenario(job.scenario), files.accounts, job.account)
     return {
         "inputs": inputs,
         "scenario_sha256": scenario_digest(scenario.to_data()),

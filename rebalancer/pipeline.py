@@ -280,12 +280,19 @@ def final_set(request: Request, weights: np.ndarray) -> np.ndarray:
     is the same, and the final solve — the account's own problem over exactly that set,
     built from the same data, with the same re-solves after it — is then the same
     computation on every path: one account, one answer. (The optimum is unchanged:
-    names outside its support are at weight 0 in it.)"""
+    names outside its support are at weight 0 in it.)
+
+    Where the objective is flat a path's optimum, proven to 1e-5 of the objective, can
+    still differ from another's by ~1e-4 in a name's weight, so a support alone may
+    differ too: an account without a new-name limit also keeps its own first working
+    set (``Request.first_set``, a function of the request alone), which holds nearly
+    every name any path buys; the final solve over that union is the same problem on
+    every path unless a path priced in a name outside it."""
     held = request.w0 > 0
     new = np.flatnonzero(~held & (weights > SUPPORT_WEIGHT))
     if request.new_names is not None and len(new) > request.new_names:
         new = np.sort(new[np.argsort(-weights[new], kind="stable")[: request.new_names]])
-    keep = held.copy()
+    keep = held | request.first_set() if request.new_names is None else held.copy()
     keep[new] = True
     return keep
 

@@ -111,7 +111,7 @@ def test_as_of_is_within_1900_2099(market, tmp_path, date):
     out = tmp_path / "p.json"
     result = run_cli(
         "propose", *inputs(market), "--scenario", market["scenario"], "--as-of", date,
-        "--json", out, "-q",
+        "--json", out, "-q", "--tax-exempt",
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert f"expected a date from 1900-01-01 to 2099-12-31, got '{date}'" in result.output
@@ -119,7 +119,9 @@ def test_as_of_is_within_1900_2099(market, tmp_path, date):
     import rebalancer
 
     with pytest.raises(InputError, match="--as-of: expected a date from 1900-01-01"):
-        rebalancer.propose(market["holdings"], market["universe"], market["scenario"], as_of=date)
+        rebalancer.propose(
+            market["holdings"], market["universe"], market["scenario"], as_of=date, taxable=False
+        )
 
 
 def test_an_as_of_before_the_lots_were_bought_is_a_warning(market, tmp_path):
