@@ -127,6 +127,14 @@ def main() -> None:
     """Rebalancer: scenario-driven rebalancing proposals for advisors."""
 
 
+def _check_outputs(outputs: dict[str, object], scenarios: list, **inputs) -> None:
+    """Refuse an output (option -> path) that is an input file or scenario of the run
+    (``export.check_outputs``), before any work."""
+    from rebalancer.export import check_outputs, protected_files
+
+    check_outputs(outputs, protected_files(inputs, scenarios))
+
+
 @main.command(cls=_Command)
 @HOLDINGS
 @UNIVERSE
@@ -171,21 +179,19 @@ def propose(
 ) -> None:
     """Propose trades for one account."""
     from rebalancer.console import print_summary
-    from rebalancer.export import check_outputs, protected_files, write_outputs
+    from rebalancer.export import write_outputs
     from rebalancer.pipeline import propose as run
 
-    inputs = {
-        "holdings": holdings,
-        "universe": universe,
-        "prices": prices,
-        "benchmark": benchmark,
-        "accounts": accounts,
-        "trade_history": trade_history,
-    }
     # refused before the work, not after it
-    check_outputs(
+    _check_outputs(
         {"--out": out, "--trades": trades, "--json": json_path},
-        protected_files(inputs, [scenario]),
+        [scenario],
+        holdings=holdings,
+        universe=universe,
+        prices=prices,
+        benchmark=benchmark,
+        accounts=accounts,
+        trade_history=trade_history,
     )
     proposal = run(
         holdings,
@@ -262,20 +268,18 @@ def whatif(
 
     from rebalancer.comparison import run_whatif, scenario_runs
     from rebalancer.console import print_comparison
-    from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
+    from rebalancer.export import write_comparison_outputs
     from rebalancer.pipeline import load_inputs
 
-    inputs = {
-        "holdings": holdings,
-        "universe": universe,
-        "prices": prices,
-        "benchmark": benchmark,
-        "accounts": accounts,
-        "trade_history": trade_history,
-    }
-    check_outputs(
+    _check_outputs(
         {"--out": out, "--chart": chart, "--json": json_path},
-        protected_files(inputs, list(scenarios)),
+        list(scenarios),
+        holdings=holdings,
+        universe=universe,
+        prices=prices,
+        benchmark=benchmark,
+        accounts=accounts,
+        trade_history=trade_history,
     )
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     total = len(scenario_runs(list(scenarios), list(vary)))
