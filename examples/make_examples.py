@@ -13,7 +13,7 @@ Regenerate (deterministic; the output is byte-identical on every run)::
     python examples/make_examples.py --out DIR  # writes somewhere else
 
 Files: universe.csv, prices.csv, benchmark.csv, holdings.csv, accounts.csv (the
-column contracts are in DESIGN.md section 1). The knobs are the constants below;
+column contracts are in docs/contracts.md §1). The knobs are the constants below;
 ``tests/test_examples.py`` checks the committed files against a fresh run.
 """
 

@@ -1,6 +1,6 @@
 """Books of accounts: one proposal per account, on a local process pool or a Dask cluster.
 
-``run_book`` reads the accounts file (DESIGN.md §1: account, scenario, benchmark,
+``run_book`` reads the accounts file (docs/contracts.md §1: account, scenario, benchmark,
 taxable, cash_target, household), sends one job per account to the engine and
 collects what comes back. Each worker process reads the shared inputs once and
 keeps one risk model; an account that fails — bad scenario, infeasible limits, an

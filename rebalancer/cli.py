@@ -1,7 +1,7 @@
 """The ``rebalancer`` command line. Thin: each command parses options and calls
 the library function an analyst would call from a notebook.
 
-Exit codes (DESIGN.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible.
+Exit codes (docs/contracts.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Programming errors are left to raise as ordinary exceptions; everything a user
 can get wrong (a bad file, a bad scenario, a request no portfolio can meet) is a
 ``RebalancerError`` whose ``str()`` is one line fit for the console, and whose
-``exit_code`` is the CLI contract of DESIGN.md §3.
+``exit_code`` is the CLI contract of docs/contracts.md §3.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Frozen data only; built by ``rebalancer.pipeline`` from the final (rounded) trades
 and re-measured by ``rebalancer.checks``. Column contracts:
 
-``trades`` — one row per order, in DESIGN.md §3 order:
+``trades`` — one row per order, in docs/contracts.md §4 order:
     account, ticker, side (BUY|SELL), quantity (shares, > 0), price (USD),
     notional (USD, > 0), weight_before, weight_after (of NAV), pct_adv
     (notional / adv), days_to_trade (notional / (participation limit × adv)),
@@ -124,7 +124,7 @@ class Proposal:
         return bool(self.checks["ok"].all()) if len(self.checks) else True
 
     def summary(self) -> dict[str, Any]:
-        """The JSON summary of DESIGN.md §3 (plain Python types only)."""
+        """The JSON summary of docs/contracts.md §4 (plain Python types only)."""
         m = self.metrics
 
         def col(name: str) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""Input files (DESIGN.md §1): what each reader accepts, and how it names a bad cell."""
+"""Input files (docs/contracts.md §1): what each reader accepts, and how it names a bad cell."""
 
 from __future__ import annotations
 

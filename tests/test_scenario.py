@@ -1,4 +1,4 @@
-"""Scenario files: inheritance, validation messages, and group selectors (DESIGN.md §2)."""
+"""Scenario files: inheritance, validation messages, and group selectors (docs/contracts.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The trades CSV of DESIGN.md §3: one row per order, contract columns in order."""
+"""The trades CSV of docs/contracts.md §4: one row per order, contract columns in order."""
 
 from __future__ import annotations
 

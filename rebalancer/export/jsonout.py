@@ -1,4 +1,4 @@
-"""The JSON summary of DESIGN.md §3 (``Proposal.summary()``), strict JSON."""
+"""The JSON summary of docs/contracts.md §4 (``Proposal.summary()``), strict JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read and validate the input files of DESIGN.md §1; every user mistake is an ``InputError``."""
+"""Read and validate the input files of docs/contracts.md §1; every user mistake is an ``InputError``."""
 
 from rebalancer.inputs.readers import (
     CASH,

@@ -1,4 +1,4 @@
-"""Readers of the five input files of DESIGN.md §1, and the checks between them.
+"""Readers of the five input files of docs/contracts.md §1, and the checks between them.
 
 Each reader returns a pandas object with the columns documented in its
 docstring, or raises ``InputError`` naming the file, the spreadsheet row and the

@@ -1,4 +1,4 @@
-"""Scenario files: the advisor's view as tilts and limits (DESIGN.md §2)."""
+"""Scenario files: the advisor's view as tilts and limits (docs/contracts.md §2)."""
 
 from rebalancer.scenario.loader import load_scenario, scenario_problems
 from rebalancer.scenario.schema import ByGroup, Scenario, Tilt

@@ -1,0 +1,141 @@
+"""The documentation stays true: `docs/contracts.md` names every contract the code has,
+and the README points only inside the repository.
+
+Each test reads a contract from the code itself (click's commands and options, the
+scenario schema's dataclass fields, the readers' column tables, the trades CSV columns,
+the keys of a real proposal's JSON) and looks for it on the page, so a new option,
+key or column fails here until it is documented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import typing
+from pathlib import Path
+
+import pytest
+
+from rebalancer.cli import main
+from rebalancer.inputs import readers
+from rebalancer.proposal import TRADE_COLUMNS
+from rebalancer.scenario import schema
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT / "docs" / "contracts.md"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return CONTRACTS.read_text(encoding="utf-8")
+
+
+def _code_spans(text: str) -> set[str]:
+    """Every `inline code` span of a markdown text, and each comma- or space-separated
+    word inside it (so `account, ticker` names both)."""
+    spans = set()
+    for span in re.findall(r"`([^`]+)`", text):
+        spans.add(span)
+        spans.update(w for w in re.split(r"[\s,()|\[\]]+", span) if w)
+    return spans
+
+
+def test_every_command_and_option_is_documented(page):
+    spans = _code_spans(page)
+    missing = []
+    for name, command in main.commands.items():
+        if name not in spans:
+            missing.append(name)
+        for param in command.params:
+            for opt in [*param.opts, *param.secondary_opts]:
+                if opt.startswith("--") and opt != "--help" and opt not in spans:
+                    missing.append(f"{name} {opt}")
+    assert not missing, f"not in docs/contracts.md: {missing}"
+
+
+def _fields(cls, prefix: str = ""):
+    """Dotted keys of the values a scenario gives, recursing into nested dataclasses
+    (also through ``list[...]`` and ``X | None``)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        inner = [
+            t
+            for t in [hints[f.name], *typing.get_args(hints[f.name])]
+            if dataclasses.is_dataclass(t) and t is not schema.ByGroup
+        ]
+        if not inner:
+            yield key  # a leaf: a value the YAML gives
+        for t in inner:
+            yield from _fields(t, f"{key}.")
+
+
+def test_every_scenario_key_is_documented(page):
+    spans = _code_spans(page)
+    # a key inside a list or a map of groups is documented by its own name on the row of
+    # its parent (views[]: `long`, ...), a nested one by its dotted path
+    lists = ("views.", "screens.", "shocks.", "tilts.")
+    missing = [
+        key
+        for key in _fields(schema.Scenario)
+        # a shock's returns are its other keys in the YAML (`"size:small": -0.2`)
+        if key != "shocks.returns"
+        and key not in spans
+        and not (key.startswith(lists) and key.split(".")[-1] in spans)
+    ]
+    assert not missing, f"scenario keys not in docs/contracts.md: {missing}"
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["HOLDINGS_CELLS", "UNIVERSE_CELLS", "BENCHMARK_CELLS", "ACCOUNTS_CELLS", "HISTORY_CELLS"],
+)
+def test_every_input_column_is_documented(page, table):
+    spans = _code_spans(page)
+    missing = [c for c in getattr(readers, table) if c not in spans]
+    assert not missing, f"{table} columns not in docs/contracts.md: {missing}"
+
+
+def test_the_trades_csv_columns_are_documented_in_order(page):
+    section = page.split("### Trades CSV", 1)[1].split("###", 1)[0]
+    found = [c for c in re.findall(r"[a-z_]+", section) if c in TRADE_COLUMNS]
+    order = list(dict.fromkeys(found))
+    assert order == TRADE_COLUMNS
+
+
+def test_every_json_key_of_a_proposal_is_documented(page, tmp_path):
+    out = tmp_path / "p.json"
+    result = run_cli(
+        "propose",
+        "--holdings", EXAMPLES / "holdings.csv",
+        "--account", "TAX-2M",
+        "--accounts", EXAMPLES / "accounts.csv",
+        "--universe", EXAMPLES / "universe.csv",
+        "--scenario", ROOT / "scenarios" / "base.yaml",
+        "--json", out,
+        "--as-of", "2026-11-20",
+        "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    spans = _code_spans(page)
+    keys = [*summary, *(f"manifest.{k}" for k in summary["manifest"])]
+    for block in ("optimizer", "path"):
+        keys += [f"{block}.{k}" for k in summary[block]]
+    missing = [k for k in keys if k.split(".")[-1] not in spans]
+    assert not missing, f"JSON keys not in docs/contracts.md: {missing}"
+
+
+def test_the_readme_points_only_inside_the_repository():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "DESIGN.md" not in readme
+    assert "docs/contracts.md" in readme
+    for target in re.findall(r"\]\(([^)#]+)", readme):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path = (ROOT / target).resolve()
+        assert path.is_relative_to(ROOT), f"README link leaves the repository: {target}"
+        assert path.exists(), f"README link to a missing file: {target}"
