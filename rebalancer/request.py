@@ -28,6 +28,7 @@ from rebalancer.signals import SignalResult, signal_alpha
 from rebalancer.tax import TaxLots, build_tax_lots, recent_trades
 from rebalancer.universe import (
     Misfit,
+    fit_warnings,
     group_matrix,
     per_name,
     scenario_fit,
@@ -345,7 +346,7 @@ def prepare(
     """The Request for one account under one scenario.
 
     Settings the universe leaves without effect (``universe.scenario_fit``) become
-    warnings; a tilt whose band excludes 0 on a group with no security raises
+    warnings (``universe.fit_warnings``); a tilt whose band excludes 0 on a group with no security raises
     ``InfeasibleError`` naming the group and its scenario key.
 
     ``taxable``: True/False, or None to take it from the accounts file
@@ -367,7 +368,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     impossible = [misfit for misfit in fit if not misfit.harmless]
     if impossible:
         raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
-    notes = [misfit.warning for misfit in fit]
+    notes = fit_warnings(fit)
 
     is_cash = lots["ticker"] == "CASH"
     cash_before = float(lots.loc[is_cash, "quantity"].sum())
