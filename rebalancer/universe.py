@@ -215,12 +215,15 @@ def _listed(columns: list[str]) -> str:
 
 
 def tilt_reach(
-    universe: pd.DataFrame, scenario: Scenario, reference: pd.Series | None
+    universe: pd.DataFrame, scenario: Scenario, reference: np.ndarray | None
 ) -> list[tuple[str, str]]:
     """Tilts no portfolio can reach within the position caps and long-only.
 
-    A group's weight lies between 0 and min(1 − cash floor, Σ caps of its names);
-    its active exposure therefore between −ref_g and that maximum − ref_g.
+    ``reference``: the weights active exposure is measured against, in the universe's
+    order (``request.reference_weights``), or None when unknown. A group's weight lies
+    between 0 and min(1 − cash floor, Σ caps of its names); its active exposure
+    therefore between −ref_g and that maximum − ref_g. With no reference known, only
+    what holds for every reference (ref_g ≥ 0) is checked: the maximum with ref_g = 0.
     """
     c = scenario.constraints
     caps = (
@@ -228,11 +231,8 @@ def tilt_reach(
         if c.max_position is not None
         else np.ones(len(universe))
     )
-    ref = (
-        reference.reindex(universe.index, fill_value=0.0).to_numpy(float)
-        if reference is not None
-        else np.zeros(len(universe))
-    )
+    known = reference is not None
+    ref = np.asarray(reference, dtype=float) if known else np.zeros(len(universe))
     found = []
     for text, tilt in scenario.tilts.items():
         members = match(parse_selector(text), universe)
@@ -248,7 +248,7 @@ def tilt_reach(
                     f" but the position caps allow at most {most:.4g}",
                 )
             )
-        if tilt.target + tilt.band < least - 1e-12:
+        if known and tilt.target + tilt.band < least - 1e-12:
             found.append(
                 (
                     f"tilts.{text}",
