@@ -94,9 +94,7 @@ def main() -> None:
         uni.to_csv(folder / "universe.csv", index=False)
         prices.round(4).to_csv(folder / "prices.csv", index_label="date")
         bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
-        holdings, accounts = make_book(
-            args.accounts, universe=uni, benchmark=str(folder / "benchmark.csv")
-        )
+        holdings, accounts = make_book(args.accounts, universe=uni, benchmark="benchmark.csv")
         holdings.to_csv(folder / "holdings.csv", index=False)
         accounts.to_csv(folder / "accounts.csv", index=False)
         wall, counts = run(folder, args.workers, "out")

@@ -13,6 +13,7 @@ found in the shipped library) and the example benchmark by its path.
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,12 @@ def make_book(
     n_accounts: int,
     seed: int = 7,
     universe: pd.DataFrame | None = None,
-    benchmark: str | None = str(HERE / "benchmark.csv"),
+    benchmark: str | None = "benchmark.csv",
     models: list[str] = MODELS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(holdings, accounts) frames for ``n_accounts`` accounts (``benchmark=None``: the
-    accounts name none, so tilts are measured against current holdings)."""
+    accounts name none, so tilts are measured against current holdings). ``benchmark``
+    is a path relative to the accounts file's folder, which it may not leave."""
     rng = np.random.default_rng(seed)
     uni = pd.read_csv(HERE / "universe.csv") if universe is None else universe
     uni = uni[(uni["market_cap"] >= 2e9) & (uni["restricted"].fillna("") == "")]
@@ -96,6 +98,8 @@ def main() -> None:
     args = ap.parse_args()
     holdings, accounts = make_book(args.accounts, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
+    # the accounts file names its benchmark beside it (a book's paths stay in its folder)
+    shutil.copyfile(HERE / "benchmark.csv", args.out / "benchmark.csv")
     holdings.to_csv(args.out / "holdings.csv", index=False, lineterminator="\n")
     accounts.to_csv(args.out / "accounts.csv", index=False, lineterminator="\n")
     print(f"wrote {len(accounts)} accounts, {len(holdings)} lots to {args.out}")

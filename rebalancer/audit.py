@@ -158,10 +158,25 @@ class Verification:
         return [text for good, text in self.findings if not good]
 
 
-# headline numbers the JSON states and verify re-measures: dollars to a cent and a
-# float's worth of the NAV (they are sums over the orders), turnover to 1e-9
-_HEADLINE_USD = ("cash_after", "buys", "sells", "realized_gain")
-_HEADLINE_TOL = {"turnover": 1e-9}
+# the JSON's headline figures (Proposal.summary's names for Metrics), each recomputed
+# from the written trades and the inputs (``report.figures``): dollars (Metrics' *_usd)
+# to a cent and a float's worth of the NAV (they are sums over the orders and lots),
+# fractions of NAV to 1e-9 (the risk model and returns are rebuilt from the same files,
+# so they agree to rounding; a forged figure moves far more), counts exactly
+FIGURES = {
+    "nav": "nav_usd", "cash_before": "cash_before_usd", "cash_after": "cash_after_usd",
+    "turnover": "turnover", "n_trades": "n_trades", "buys": "buys_usd", "sells": "sells_usd",
+    "est_cost": "est_cost_usd", "expected_return_before": "expected_return_before",
+    "expected_return": "expected_return", "active_return": "active_return",
+    "volatility_before": "volatility_before", "volatility": "volatility",
+    "tracking_error_before": "tracking_error_before", "tracking_error": "tracking_error",
+    "realized_gain": "realized_gain_usd", "short_term_gain": "short_term_gain_usd",
+    "long_term_gain": "long_term_gain_usd", "estimated_tax": "estimated_tax_usd",
+    "harvested_losses": "harvested_losses_usd",
+}  # fmt: skip
+_FIGURE_TOL = {"n_trades": 0} | {
+    key: 1e-9 for key, attr in FIGURES.items() if not attr.endswith("_usd") and key != "n_trades"
+}
 MAX_LINES = 50  # of the recorded scenario's problems
 _ABSENT = object()  # a setting one scenario has and the other lacks
 
@@ -443,6 +458,7 @@ def _remeasure(
     report: Verification, summary: dict[str, Any], manifest: dict[str, Any], scenario
 ) -> None:
     from rebalancer.checks import run_checks, signed_shares, usd_tol
+    from rebalancer.report import figures
     from rebalancer.request import prepare
 
     args, options = _request(manifest, scenario)
@@ -476,26 +492,46 @@ def _remeasure(
             report.ok(f"{text} — fails, as the proposal itself reports")
         else:
             report.bad(f"{text} — FAILS on the written trades ({row.detail})")
-    # the headline numbers of the JSON, recomputed from the trades CSV
-    trade = signed_shares(trades)
-    value = trade * uni.loc[trade.index, "price"]
-    cash_after = request.cash_before - float(value.sum())
-    measured = {
-        "cash_after": cash_after,
-        "buys": float(value[value > 0].sum()),
-        "sells": float(-value[value < 0].sum()),
-        "turnover": float(value.abs().sum()) / (2 * request.nav),
-        "n_trades": len(trades),
-    }
-    if manifest["taxable"] and len(lot_sales):
-        measured["realized_gain"] = float(lot_sales["realized_gain_usd"].sum())
-    for key, got in measured.items():
-        said = summary.get(key)
-        tol = 2 * usd_tol(request.nav) if key in _HEADLINE_USD else _HEADLINE_TOL.get(key, 0)
-        if said is None or abs(float(said) - got) > tol:
-            report.bad(f"JSON {key} = {said} but the trades CSV gives {got:.10g}")
+    # the headline figures of the JSON, recomputed from the trades CSV and the inputs
+    trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
+    measured = figures(request, trade, lot_sales)
+    _remeasure_costs(report, trades, request)
+    for key, attr in FIGURES.items():
+        got, said = getattr(measured, attr), summary.get(key)
+        tol = 2 * usd_tol(request.nav) if attr.endswith("_usd") else _FIGURE_TOL.get(key, 0)
+        if got != got:  # NaN: no cost basis to measure a gain from
+            fine = said is None
         else:
-            report.ok(f"JSON {key} = {said} matches the trades CSV")
+            fine = isinstance(said, int | float) and abs(float(said) - got) <= tol
+        if fine:
+            report.ok(f"JSON {key} = {said} matches the trades CSV and the inputs")
+        else:
+            report.bad(f"JSON {key} = {said} but the trades CSV and the inputs give {got:.10g}")
+
+
+def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> None:
+    """Each order's est_cost in the trades CSV against the cost model's price of its
+    notional (the one model the optimizer and the proposal use)."""
+    from rebalancer.checks import usd_tol
+
+    if not len(trades) or "est_cost" not in trades:
+        return
+    where = request.universe.index.get_indexer(trades["ticker"])
+    notional = trades["quantity"].to_numpy(float) * request.price[where]
+    per_name = np.zeros(len(request.price))
+    per_name[where] = notional
+    model = request.cost.cost_usd(per_name)[where]
+    written = pd.to_numeric(trades["est_cost"], errors="coerce").to_numpy(float)
+    gap = np.abs(written - model)
+    bad = ~(gap <= usd_tol(model))  # a NaN written is bad too
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        report.bad(
+            f"trades CSV est_cost of {trades['ticker'].iloc[i]} is {written[i]:.10g} but the "
+            f"cost model gives {model[i]:.10g} ({int(bad.sum())} order(s) differ)"
+        )
+    else:
+        report.ok(f"trades CSV est_cost of each of the {len(trades)} orders matches the cost model")
 
 
 def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:

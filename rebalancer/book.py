@@ -88,17 +88,21 @@ class AccountResult:
     seconds: float = 0.0
 
 
-def _scenario_path(base: Path, name: str, accounts: str, row: int) -> str:
-    """A scenario named in the accounts file: in that file's folder (or below it), else
-    a bare name from the shipped library — the rule of ``extends``; a path out of the
-    folder is refused naming the accounts file's row and column."""
-    from rebalancer.scenario.loader import OutsideFolder, locate
+def _named_path(base: Path, name: str, accounts: str, row: int, column: str) -> str:
+    """A scenario or benchmark the accounts file names: relative to that file's folder
+    and inside it — the rule of ``extends`` (``loader.inside``) — and a scenario not
+    found there is a bare name from the shipped library. A path out of the folder is
+    refused naming the accounts file, its row and the column."""
+    from rebalancer.scenario.loader import OutsideFolder, inside, locate
 
     try:
-        found = locate(name, base, base)
+        if column == "scenario":
+            found = locate(name, base, base)
+        else:
+            found = inside(name, base, base, what=f"a {column}", kind="accounts file's")
     except OutsideFolder as exc:
-        raise InputError(accounts, str(exc), row=row, column="scenario") from None
-    return str(found or base / name)  # a missing file: loading it says so, for its account
+        raise InputError(accounts, str(exc), row=row, column=column) from None
+    return str(found or base / name)  # a missing file: reading it says so
 
 
 def plan(files: BookFiles) -> list[Job]:
@@ -117,13 +121,13 @@ def plan(files: BookFiles) -> list[Job]:
                 f"row {row.row}: account {row.account} names no scenario",
                 key="scenario",
             )
-        bench = str(base / row.benchmark) if row.benchmark else files.benchmark
+        named = {
+            column: _named_path(base, value, files.accounts, row.row, column)
+            for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark))
+            if value
+        }
         jobs.append(
-            Job(
-                str(row.account),
-                _scenario_path(base, row.scenario, files.accounts, row.row),
-                bench,
-            )
+            Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
         )
     models: dict[tuple, list[str]] = {}
     for job in jobs:

@@ -34,7 +34,7 @@ def build_proposal(
     scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
     c = scenario.constraints
     price, shares_before, cash_before = r.price, r.shares_before, r.cash_before
-    w0, ref, alpha, prior, risk, cost = r.w0, r.ref, r.alpha, r.prior, r.risk, r.cost
+    w0, ref, alpha, risk, cost = r.w0, r.ref, r.alpha, r.risk, r.cost
     participation, liq_usd, position_cap = r.participation, r.liquidity_usd, r.position_cap
     may_buy, may_sell, sectors, lots = r.may_buy, r.may_sell, r.sectors, r.lots
     is_cash = lots["ticker"] == "CASH"
@@ -69,11 +69,6 @@ def build_proposal(
     priority, exclude = _lot_order(r, solution)
     lot_sales = allocate_lots(
         lots[~is_cash], sells[sells > 0], uni["price"], as_of, priority=priority, exclude=exclude
-    )
-    tax = (
-        estimated_tax(lot_sales, scenario.tax.short_term_rate, scenario.tax.long_term_rate)
-        if r.taxable
-        else None
     )
     w_after = shares_after * price / nav
 
@@ -120,37 +115,7 @@ def build_proposal(
     _require_hard_limits(r, checks, w_after)
     timings["trades_and_checks"] = time.perf_counter() - t2
 
-    expected = scenario.risk_free_rate + prior + alpha
-
-    def exp_ret(w: np.ndarray, cash_w: float) -> float:
-        return float(w @ expected + cash_w * scenario.risk_free_rate)
-
-    gains = lot_sales["realized_gain_usd"] if len(lot_sales) else pd.Series(dtype=float)
-    known = gains.notna().any()
-    term = lot_sales["term"] if len(lot_sales) else pd.Series(dtype=str)
-    metrics = Metrics(
-        nav_usd=nav,
-        cash_before_usd=cash_before,
-        cash_after_usd=cash_after,
-        turnover=float(np.abs(trade_usd).sum() / (2 * nav)),
-        n_trades=int(len(trades)),
-        buys_usd=float(trade_usd[trade_usd > 0].sum()),
-        sells_usd=float(-trade_usd[trade_usd < 0].sum()),
-        est_cost_usd=float(trades["est_cost"].sum()),
-        expected_return_before=exp_ret(w0, cash_before / nav),
-        expected_return=exp_ret(w_after, cash_after / nav),
-        active_return=exp_ret(w_after, cash_after / nav) - exp_ret(ref, 1 - ref.sum()),
-        volatility_before=float(np.sqrt(risk.variance(w0))),
-        volatility=float(np.sqrt(risk.variance(w_after))),
-        tracking_error_before=float(np.sqrt(risk.variance(w0 - ref))),
-        tracking_error=float(np.sqrt(risk.variance(w_after - ref))),
-        realized_gain_usd=float(gains.sum()) if known else float("nan"),
-        short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
-        long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
-        taxable=r.taxable,
-        estimated_tax_usd=tax["estimated_tax_usd"] if tax else 0.0,
-        harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
-    )
+    metrics = figures(r, q, lot_sales)
     stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
     warnings = list(solution.warnings) + list(r.notes) + ([hold] if hold else [])
     if risk.kind == "default_factor":
@@ -193,6 +158,59 @@ def build_proposal(
         # no orders (held, or none left after rounding): the same run again finds the
         # same holdings, so it is where the path ends, not a step
         path=_path(r, solution, bool(hold) or not q.any(), w_after, trade_usd),
+    )
+
+
+def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
+    """The headline figures of the orders ``q`` (signed shares per universe name) and the
+    ``lot_sales`` they take (realized_gain_usd and term per lot), from the request alone:
+    what a proposal states and ``verify`` recomputes from the written trades.
+
+    With w = shares · price / NAV: turnover = Σ|q·p| / (2 NAV); est_cost = Σ the cost
+    model over the orders; expected return = w · (r_f + prior + α) + cash/NAV · r_f;
+    volatility = √(wᵀΣw), tracking error = √((w − ref)ᵀΣ(w − ref)); the tax as
+    ``tax.estimated_tax`` nets the lot gains (taxable accounts only)."""
+    scenario, price, nav = r.scenario, r.price, r.nav
+    trade_usd = q * price
+    traded = np.flatnonzero(q != 0)
+    cash_after = r.cash_before - float(trade_usd.sum())
+    w_after = (r.shares_before + q) * price / nav
+    expected = scenario.risk_free_rate + r.prior + r.alpha
+
+    def exp_ret(w: np.ndarray, cash_w: float) -> float:
+        return float(w @ expected + cash_w * scenario.risk_free_rate)
+
+    gains = lot_sales["realized_gain_usd"] if len(lot_sales) else pd.Series(dtype=float)
+    known = gains.notna().any()
+    term = lot_sales["term"] if len(lot_sales) else pd.Series(dtype=str)
+    tax = (
+        estimated_tax(lot_sales, scenario.tax.short_term_rate, scenario.tax.long_term_rate)
+        if r.taxable
+        else None
+    )
+    w0, ref, risk = r.w0, r.ref, r.risk
+    return Metrics(
+        nav_usd=nav,
+        cash_before_usd=r.cash_before,
+        cash_after_usd=cash_after,
+        turnover=float(np.abs(trade_usd).sum() / (2 * nav)),
+        n_trades=len(traded),
+        buys_usd=float(trade_usd[trade_usd > 0].sum()),
+        sells_usd=float(-trade_usd[trade_usd < 0].sum()),
+        est_cost_usd=float(r.cost.cost_usd(trade_usd)[traded].sum()),
+        expected_return_before=exp_ret(w0, r.cash_before / nav),
+        expected_return=exp_ret(w_after, cash_after / nav),
+        active_return=exp_ret(w_after, cash_after / nav) - exp_ret(ref, 1 - ref.sum()),
+        volatility_before=float(np.sqrt(risk.variance(w0))),
+        volatility=float(np.sqrt(risk.variance(w_after))),
+        tracking_error_before=float(np.sqrt(risk.variance(w0 - ref))),
+        tracking_error=float(np.sqrt(risk.variance(w_after - ref))),
+        realized_gain_usd=float(gains.sum()) if known else float("nan"),
+        short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
+        long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
+        taxable=r.taxable,
+        estimated_tax_usd=tax["estimated_tax_usd"] if tax else 0.0,
+        harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
     )
 
 

@@ -28,6 +28,7 @@ from rebalancer.signals import SignalResult, signal_alpha
 from rebalancer.tax import TaxLots, build_tax_lots, recent_trades
 from rebalancer.universe import (
     Misfit,
+    fit_warnings,
     group_matrix,
     per_name,
     scenario_fit,
@@ -333,6 +334,34 @@ def _acquired_after(lots: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
     ]
 
 
+def holdings_position(
+    lots: pd.DataFrame, universe: pd.DataFrame
+) -> tuple[np.ndarray, float, float]:
+    """(shares of each universe name, cash, NAV) of one account's holdings rows:
+    NAV = Σ shares·price + cash; its current weights are shares·price / NAV."""
+    is_cash = lots["ticker"] == "CASH"
+    cash = float(lots.loc[is_cash, "quantity"].sum())
+    shares = (
+        lots[~is_cash]
+        .groupby("ticker")["quantity"]
+        .sum()
+        .reindex(universe.index, fill_value=0.0)
+        .to_numpy(float)
+    )
+    return shares, cash, float(shares @ universe["price"].to_numpy(float) + cash)
+
+
+def reference_weights(
+    benchmark: np.ndarray | None, w0: np.ndarray | None
+) -> tuple[np.ndarray, str]:
+    """The weights active exposures (tilts) and tracking error are measured against,
+    and their name: the benchmark's (in the universe's order) when one is given, else
+    the account's current weights ``w0`` (a proposal then tilts away from what it holds)."""
+    if benchmark is not None:
+        return benchmark, "benchmark"
+    return w0.copy(), "current holdings"
+
+
 def prepare(
     data: Inputs,
     scenario: Scenario,
@@ -345,7 +374,7 @@ def prepare(
     """The Request for one account under one scenario.
 
     Settings the universe leaves without effect (``universe.scenario_fit``) become
-    warnings; a tilt whose band excludes 0 on a group with no security raises
+    warnings (``universe.fit_warnings``); a tilt whose band excludes 0 on a group with no security raises
     ``InfeasibleError`` naming the group and its scenario key.
 
     ``taxable``: True/False, or None to take it from the accounts file
@@ -367,25 +396,14 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     impossible = [misfit for misfit in fit if not misfit.harmless]
     if impossible:
         raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
-    notes = [misfit.warning for misfit in fit]
+    notes = fit_warnings(fit)
 
-    is_cash = lots["ticker"] == "CASH"
-    cash_before = float(lots.loc[is_cash, "quantity"].sum())
-    shares_before = (
-        lots[~is_cash]
-        .groupby("ticker")["quantity"]
-        .sum()
-        .reindex(uni.index, fill_value=0.0)
-        .to_numpy(float)
-    )
+    shares_before, cash_before, nav = holdings_position(lots, uni)
     price = uni["price"].to_numpy(float)
-    nav = float(shares_before @ price + cash_before)
     w0 = shares_before * price / nav
-    if data.benchmark is not None:
-        ref = data.reference_weights(uni)
-        reference = "benchmark"
-    else:
-        ref, reference = w0.copy(), "current holdings"
+    ref, reference = reference_weights(
+        data.reference_weights(uni) if data.benchmark is not None else None, w0
+    )
 
     risk = data.risk_model(uni)
     signals = data.signals(uni, scenario, risk)

@@ -28,6 +28,17 @@ cap Σ cap_ℓ, and its coefficients are the weight-averaged c̄ = Σ q_ℓ c_�
 ``lot_method: optimized``, its lots are taken lowest gain per dollar first (``report``'s
 lot order), so the realized tax and gain are at most the optimizer's c̄ s and ḡ s. An
 account with at most ``MAX_LOT_CLASSES`` lots has one class per lot, in the lots' order.
+
+The budget is a bound on the classes only where the groups allow: the classes number
+at most max(``MAX_LOT_CLASSES``, G), G the groups, and G ≤ 8 per name held (2 rates ×
+4 kinds; a block only falls on whole kinds of a name: its loss lots for a wash sale,
+its short-term gains). It is not forced lower, by merging groups, on purpose: across
+rates or kinds, lowest gain first is no longer lowest tax first (a long-term gain can
+cost less tax than a smaller short-term one; a small loss below the harvest threshold
+is neutral while a larger one is not), so a merged class sold in part could realize
+more tax than the optimizer counted. Above the budget the classes grow with the names
+held, at most 8 per name, as the problem's own per-name variables do, never with the
+lots (``tests/test_lots_scale.py`` measures the worst case).
 """
 
 from __future__ import annotations

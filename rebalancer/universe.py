@@ -6,6 +6,7 @@ about accounts or the optimizer.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,9 @@ class Misfit:
     message: str
     harmless: bool = True
     keys_named: bool = False  # the message lists every key (an empty group's uses)
+    group: str = ""  # an empty group's selector
+    uses: int = 0  # how many settings use that group
+    library: bool = False  # every one of them is the shipped base.yaml's, as it ships
 
     @property
     def warning(self) -> str:
@@ -77,38 +81,43 @@ class Misfit:
         return self.message if self.keys_named else f"scenario key '{self.key}': {self.message}"
 
 
+LIBRARY_BASE = "base.yaml"  # the shipped parent of every scenario
+
+
+def fit_warnings(fit: list[Misfit]) -> list[str]:
+    """The warnings a proposal shows for ``fit``: one line per misfit, except the empty
+    groups that only settings of the shipped ``base.yaml`` (as it ships) use: a
+    library made for every universe names groups many universes lack, so these are
+    named together in one short line (``validate`` lists each with its keys)."""
+    lines = [m.warning for m in fit if not m.library]
+    inherited = [m for m in fit if m.library]
+    if inherited:
+        count = sum(m.uses for m in inherited)
+        groups = ", ".join(m.group for m in inherited)
+        lines.append(
+            f"{LIBRARY_BASE}: {count} setting{'s' if count > 1 else ''} for "
+            f"group{'s' if len(inherited) > 1 else ''} absent from this universe ({groups}) "
+            f"{'have' if count > 1 else 'has'} no effect"
+        )
+    return lines
+
+
 def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
     """What in ``scenario`` this universe (with its ``size`` column) leaves without
-    effect, each empty group named once with every key that uses it, and the tilts
-    it makes impossible."""
+    effect, each empty group named once with every key that uses it (``library``
+    when each of those is a setting of the shipped ``base.yaml``, unchanged), and the
+    tilts it makes impossible."""
     from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
     from rebalancer.views import view_gap
 
-    uses: dict[str, list[str]] = {}  # selector text -> the keys using it
-    c, costs = scenario.constraints, scenario.costs
-    for key, setting in (
-        ("constraints.liquidity.max_participation", c.liquidity.max_participation),
-        ("constraints.max_position", c.max_position),
-        ("costs.spread_bps", costs.spread_bps),
-    ):
-        if setting is not None:
-            for selector, _ in setting.overrides:
-                uses.setdefault(selector.text, []).append(f"{key}.{selector.text}")
-    for i, text in enumerate(c.no_buy, 1):
-        uses.setdefault(text, []).append(f"constraints.no_buy[{i}]")
-    for i, shock in enumerate(scenario.shocks, 1):
-        for text in shock.returns:
-            uses.setdefault(text, []).append(f"shocks[{i}].{text}")
-
+    uses = _group_uses(scenario)
     found: list[Misfit] = []
     for text, tilt in scenario.tilts.items():
         empty = _empty(text, universe)
         if empty is None:
             continue
         lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
-        if lo - 1e-12 <= 0.0 <= hi + 1e-12:
-            uses.setdefault(text, []).append(f"tilts.{text}")
-        else:
+        if not lo - 1e-12 <= 0.0 <= hi + 1e-12:
             found.append(
                 Misfit(
                     f"tilts.{text}",
@@ -117,10 +126,8 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
                 )
             )
     for i, screen in enumerate(scenario.screens, 1):
-        key = f"screens[{i}]"
         if _empty(screen.where, universe) is not None:
-            uses.setdefault(screen.where, []).append(key)
-            continue
+            continue  # among the group's uses
         try:
             columns = parse_condition(screen.require).columns
         except ExpressionError:  # reported by the schema already
@@ -130,7 +137,7 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
             names = int(_mask(screen.where, universe).sum())
             found.append(
                 Misfit(
-                    f"{key}.require",
+                    f"screens[{i}].require",
                     f"the universe has no values in {_listed(missing)}: the {names} "
                     f"names of '{screen.where}' cannot be screened ({screen.require}) and are "
                     "not bought (they may be held and sold)",
@@ -138,17 +145,56 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
             )
     for i, view in enumerate(scenario.views, 1):
         empty = [t for t in (view.long, view.short) if t and _empty(t, universe) is not None]
-        for text in empty:  # the view is left out (rebalancer.views.view_gap)
-            uses.setdefault(text, []).append(f"views[{i}]")
-        gap = None if empty else view_gap(universe, view)
+        gap = None if empty else view_gap(universe, view)  # an empty group: among its uses
         if gap is not None:
             found.append(Misfit(f"views[{i}]", f"{gap}: the view is left out"))
-    for text, keys in uses.items():
+    library = _group_uses(_library_base())
+    for text, settings in uses.items():
         empty = _empty(text, universe)
         if empty is not None:
+            keys = [key for key, _ in settings]
             message = f"{empty}: no effect on {', '.join(keys)}"
-            found.append(Misfit(keys[0], message, keys_named=True))
+            shipped = all(setting in library.get(text, ()) for setting in settings)
+            found.append(Misfit(keys[0], message, True, True, text, len(keys), shipped))
     return found
+
+
+def _group_uses(scenario: Scenario) -> dict[str, list[tuple[str, object]]]:
+    """Selector text -> (scenario key, setting) of each setting that acts on that group
+    alone: per-group overrides, ``no_buy`` groups, shock returns, tilts whose band holds
+    0 (an empty group's exposure), screens and views."""
+    uses: dict[str, list[tuple[str, object]]] = {}
+    c, costs = scenario.constraints, scenario.costs
+    for key, setting in (
+        ("constraints.liquidity.max_participation", c.liquidity.max_participation),
+        ("constraints.max_position", c.max_position),
+        ("costs.spread_bps", costs.spread_bps),
+    ):
+        if setting is not None:
+            for selector, value in setting.overrides:
+                uses.setdefault(selector.text, []).append((f"{key}.{selector.text}", value))
+    for i, text in enumerate(c.no_buy, 1):
+        uses.setdefault(text, []).append((f"constraints.no_buy[{i}]", text))
+    for i, shock in enumerate(scenario.shocks, 1):
+        for text, value in shock.returns.items():
+            uses.setdefault(text, []).append((f"shocks[{i}].{text}", (shock.name, value)))
+    for text, tilt in scenario.tilts.items():
+        if tilt.target - tilt.band - 1e-12 <= 0.0 <= tilt.target + tilt.band + 1e-12:
+            uses.setdefault(text, []).append((f"tilts.{text}", tilt))
+    for i, screen in enumerate(scenario.screens, 1):
+        uses.setdefault(screen.where, []).append((f"screens[{i}]", screen))
+    for i, view in enumerate(scenario.views, 1):
+        for text in dict.fromkeys(t for t in (view.long, view.short) if t):
+            uses.setdefault(text, []).append((f"views[{i}]", view))
+    return uses
+
+
+@functools.cache
+def _library_base() -> Scenario:
+    """The shipped ``base.yaml``, as it ships."""
+    from rebalancer.scenario.loader import library_folder, load_scenario
+
+    return load_scenario(library_folder() / LIBRARY_BASE)
 
 
 def _mask(text: str, universe: pd.DataFrame) -> np.ndarray:
@@ -169,12 +215,15 @@ def _listed(columns: list[str]) -> str:
 
 
 def tilt_reach(
-    universe: pd.DataFrame, scenario: Scenario, reference: pd.Series | None
+    universe: pd.DataFrame, scenario: Scenario, reference: np.ndarray | None
 ) -> list[tuple[str, str]]:
     """Tilts no portfolio can reach within the position caps and long-only.
 
-    A group's weight lies between 0 and min(1 − cash floor, Σ caps of its names);
-    its active exposure therefore between −ref_g and that maximum − ref_g.
+    ``reference``: the weights active exposure is measured against, in the universe's
+    order (``request.reference_weights``), or None when unknown. A group's weight lies
+    between 0 and min(1 − cash floor, Σ caps of its names); its active exposure
+    therefore between −ref_g and that maximum − ref_g. With no reference known, only
+    what holds for every reference (ref_g ≥ 0) is checked: the maximum with ref_g = 0.
     """
     c = scenario.constraints
     caps = (
@@ -182,11 +231,8 @@ def tilt_reach(
         if c.max_position is not None
         else np.ones(len(universe))
     )
-    ref = (
-        reference.reindex(universe.index, fill_value=0.0).to_numpy(float)
-        if reference is not None
-        else np.zeros(len(universe))
-    )
+    known = reference is not None
+    ref = np.asarray(reference, dtype=float) if known else np.zeros(len(universe))
     found = []
     for text, tilt in scenario.tilts.items():
         members = match(parse_selector(text), universe)
@@ -202,7 +248,7 @@ def tilt_reach(
                     f" but the position caps allow at most {most:.4g}",
                 )
             )
-        if tilt.target + tilt.band < least - 1e-12:
+        if known and tilt.target + tilt.band < least - 1e-12:
             found.append(
                 (
                     f"tilts.{text}",

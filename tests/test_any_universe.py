@@ -155,25 +155,50 @@ def nav(folder: Path, account: str) -> float:
     )
 
 
-def empty_settings(uni: pd.DataFrame, scenario) -> tuple[list[str], list[str]]:
-    """The groups of settings that match no name here, each a no-op (per-group limits
-    and costs, no_buy groups, shocks, screens, views, tilts whose band holds 0), and
-    the tilts whose band excludes 0 on an empty group (a conflict)."""
+def group_settings(scenario) -> list[tuple[str, tuple]]:
+    """(group, setting) for each setting that acts on one group alone and is a no-op on
+    an empty group: per-group limits and costs, no_buy groups, screens, shocks, views,
+    tilts whose band holds 0."""
     c = scenario.constraints
-    texts: list[str] = []
-    for setting in (c.liquidity.max_participation, c.max_position, scenario.costs.spread_bps):
+    out: list[tuple[str, tuple]] = []
+    for kind, setting in (
+        ("participation", c.liquidity.max_participation),
+        ("position", c.max_position),
+        ("spread", scenario.costs.spread_bps),
+    ):
         if setting is not None:
-            texts += [selector.text for selector, _ in setting.overrides]
-    texts += list(c.no_buy) + [s.where for s in scenario.screens]
-    texts += [text for shock in scenario.shocks for text in shock.returns]
-    texts += [text for v in scenario.views for text in (v.long, v.short) if text]
-    conflicts = []
+            out += [(selector.text, (kind, value)) for selector, value in setting.overrides]
+    out += [(text, ("no_buy",)) for text in c.no_buy]
+    out += [(s.where, ("screen", s.require)) for s in scenario.screens]
+    out += [
+        (t, ("shock", shock.name, r)) for shock in scenario.shocks for t, r in shock.returns.items()
+    ]
+    out += [(t, ("view", v)) for v in scenario.views for t in dict.fromkeys((v.long, v.short)) if t]
     for text, tilt in scenario.tilts.items():
         if tilt.target - tilt.band <= 0 <= tilt.target + tilt.band:
-            texts.append(text)
-        elif not members(uni, text).any():
-            conflicts.append(text)
+            out.append((text, ("tilt", tilt.target, tilt.band)))
+    return out
+
+
+def empty_settings(uni: pd.DataFrame, scenario) -> tuple[list[str], list[str]]:
+    """The groups of settings that match no name here, each a no-op, and the tilts whose
+    band excludes 0 on an empty group (a conflict)."""
+    texts = [text for text, _ in group_settings(scenario)]
+    conflicts = [
+        text
+        for text, tilt in scenario.tilts.items()
+        if not tilt.target - tilt.band <= 0 <= tilt.target + tilt.band
+        and not members(uni, text).any()
+    ]
     return [t for t in dict.fromkeys(texts) if not members(uni, t).any()], conflicts
+
+
+def base_only(scenario, text: str) -> list[tuple]:
+    """The settings on group ``text`` when each is one the shipped base.yaml states with
+    the same value, else [] (a setting of the scenario's own)."""
+    base = [s for t, s in group_settings(load_scenario(SCENARIOS / "base.yaml")) if t == text]
+    mine = [s for t, s in group_settings(scenario) if t == text]
+    return mine if all(s in base for s in mine) else []
 
 
 def columns_of(require: str) -> list[str]:
@@ -181,13 +206,27 @@ def columns_of(require: str) -> list[str]:
 
 
 def check_warnings(summary: dict, uni: pd.DataFrame, scenario) -> None:
-    """Each empty group named once; each screen on a column without values counted."""
+    """Each empty group named once: with every key using it, or, when only the shipped
+    base.yaml's own settings use it, in one line for all such groups with their count;
+    each screen on a column without values counted."""
     warnings = summary["warnings"]
     empty, _ = empty_settings(uni, scenario)
+    inherited = {text: base_only(scenario, text) for text in empty}
     for text in empty:
         named = [w for w in warnings if f"group '{text}' matches no security" in w]
-        assert len(named) == 1, (text, warnings)
-        assert "no effect on" in named[0]
+        assert len(named) == (0 if inherited[text] else 1), (text, warnings)
+        assert all("no effect on" in w for w in named)
+    library = [w for w in warnings if w.startswith("base.yaml: ")]
+    groups = [text for text in empty if inherited[text]]
+    if groups:
+        count = sum(len(settings) for settings in inherited.values())
+        assert len(library) == 1, warnings
+        assert library[0].startswith(f"base.yaml: {count} setting"), (library, count)
+        listed = re.search(r"absent from this universe \((.*)\) ha", library[0])
+        assert listed and sorted(listed[1].split(", ")) == sorted(groups), (library, groups)
+        assert library[0].endswith("no effect")
+    else:
+        assert not library, warnings
     for screen in scenario.screens:
         group = members(uni, screen.where)
         lacking = [c for c in columns_of(screen.require) if uni[c].isna().all()]
@@ -248,6 +287,34 @@ def test_every_scenario_ends_0_or_3_on_every_universe(
             bought = trades.loc[trades["side"] == "BUY", "ticker"]
             kept_out = members(uni, screen.where) & fails_screen(uni, screen.require)
             assert not uni.index[kept_out].isin(bought).any()
+
+
+# --- the shipped base.yaml's settings on groups this universe lacks: one line ----------
+
+
+def test_base_settings_on_absent_groups_make_one_line_a_scenarios_own_are_named(tmp_path):
+    from rebalancer.universe import fit_warnings, scenario_fit
+
+    micro = "region:EM & size:micro"  # the examples have no EM micro cap
+    shipped = load_scenario(SCENARIOS / "smallcap_rerating.yaml")
+    uni = with_size(read_universe(EXAMPLES / "universe.csv"), shipped)
+    assert not members(uni, micro).any()
+    warnings = fit_warnings(scenario_fit(uni, shipped))
+    line = f"base.yaml: 2 settings for group absent from this universe ({micro}) have no effect"
+    assert [w for w in warnings if micro in w] == [line]
+
+    # the same group in a setting the user's own file states: named with every key
+    own = tmp_path / "own.yaml"
+    own.write_text(
+        "extends: smallcap_rerating.yaml\n"
+        f'constraints: {{liquidity: {{max_participation: {{"{micro}": 0.01}}}}}}\n'
+    )
+    warnings = fit_warnings(scenario_fit(uni, load_scenario(own)))
+    assert [w for w in warnings if micro in w] == [
+        f"group '{micro}' matches no security in the universe: no effect on "
+        f"constraints.liquidity.max_participation.{micro}, screens[2]"
+    ]
+    assert not [w for w in warnings if w.startswith("base.yaml")]
 
 
 # --- funds: no market cap, a size bucket of their own -----------------------------------

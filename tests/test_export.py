@@ -477,3 +477,62 @@ def test_print_summary_survives_markup_like_names(proposal):
     print_summary(odd, Console(file=buffer, width=100))
     assert "[bold]x[/]" in buffer.getvalue()
     assert "warning: [red]" in buffer.getvalue()
+
+
+def test_tax_sheet_of_many_lots_reads_back_cell_for_cell(proposal, tmp_path):
+    """The lot table, bound into the sheet in bulk with one style per column, holds each
+    sale's value with its column's format, risky text quoted, missing values empty; the
+    columns as wide as their widest formatted value (+2, within 6..60)."""
+    n = 3_000
+    rng = np.random.default_rng(5)
+    quantity = rng.integers(1, 5_000, n) + np.where(rng.random(n) < 0.1, 0.25, 0.0)
+    basis = (quantity * rng.uniform(5, 500, n)).round(2)
+    proceeds = (quantity * rng.uniform(5, 500, n)).round(2)
+    gain = (proceeds - basis).round(2)
+    gain[7] = NAN  # a gain the lots do not give
+    sales = pd.DataFrame(
+        {
+            "account": ACCOUNT,
+            "ticker": [f"T{i % 97:02d}" for i in range(n)],
+            "lot_id": [EVIL_NAME if i == 11 else f"L{i}" for i in range(n)],
+            "acquired": pd.Timestamp("2023-01-02") + pd.to_timedelta(np.arange(n) % 900, "D"),
+            "quantity_sold": quantity,
+            "cost_basis_sold_usd": basis,
+            "proceeds_usd": proceeds,
+            "realized_gain_usd": gain,
+            "term": np.where(np.arange(n) % 3 == 0, "ST", "LT"),
+        }
+    )
+    write_workbook(dataclasses.replace(proposal, lot_sales=sales), tmp_path / "p.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "p.xlsx")["Tax"]
+    header = [c.value for c in ws[1]]
+    assert header == list(sales.columns)
+    assert all(c.font.b and c.fill.fgColor.rgb.endswith("DDEBF7") for c in ws[1])
+    assert ws.auto_filter.ref == f"A1:I{n + 1}" and ws.freeze_panes == "A2"
+    formats = {
+        "quantity_sold": "#,##0.####",
+        "cost_basis_sold_usd": "#,##0.00",
+        "proceeds_usd": "#,##0.00",
+        "realized_gain_usd": "#,##0.00",
+    }
+    rows = list(ws.iter_rows(min_row=2, max_row=n + 1))
+    for i, row in enumerate(rows):
+        for j, cell in enumerate(row):
+            name = header[j]
+            want = sales.iloc[i, j]
+            if name == "acquired":
+                assert cell.value == want.to_pydatetime(), (i, name)
+            elif name == "realized_gain_usd" and i == 7:
+                assert cell.value is None
+            else:
+                assert cell.value == want, (i, name, cell.value, want)
+            assert cell.number_format == formats.get(name, cell.number_format), (i, name)
+            if name in ("account", "ticker", "lot_id", "term"):
+                assert cell.data_type == "s"
+    assert rows[11][2].quotePrefix and not rows[12][2].quotePrefix
+    assert rows[0][3].number_format == rows[1][3].number_format  # one date format
+    # the money columns' widest value is their total (the totals rows below the lots)
+    for name, values in (("cost_basis_sold_usd", basis), ("proceeds_usd", proceeds)):
+        width = max([len(name)] + [len(f"{v:,.2f}") for v in [*values, values.sum()]])
+        letter = openpyxl.utils.get_column_letter(header.index(name) + 1)
+        assert ws.column_dimensions[letter].width == min(60, max(6, width + 2)), name

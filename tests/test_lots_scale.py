@@ -183,3 +183,45 @@ def test_lot_classes_partition_each_group_by_gain_and_keep_its_totals():
     assert (lot_class == np.arange(n)).all()
     assert (classes["tax_coef"].to_numpy() == coef).all()
     assert (classes["cap"].to_numpy() == frame["cap"].to_numpy()).all()
+
+
+def test_lot_classes_worst_case_is_one_class_per_group_at_most_eight_per_name():
+    """The budget bounds the classes where the groups allow, else one class per group
+    (rebalancer.tax's docstring): an account of 400 names each with lots of both rates
+    and all four kinds, some blocked as build_tax_lots blocks them, has 3,200 groups
+    for a budget of 2,048; each is one class, and no name has more than eight."""
+    from rebalancer.tax import MAX_LOT_CLASSES
+
+    names, per = 400, 3  # lots per (rate, kind) of a name
+    rates = np.array([0.2, 0.37])
+    gains = np.array([0.3, -0.4, -0.01, 0.0])  # a gain, a harvestable loss, a neutral loss, 0
+    security, rate, gain = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(names), rates, np.repeat(gains, per), indexing="ij")
+    )
+    harvest = gain <= -0.1
+    coef = rate * np.where((gain > 0) | harvest, gain, 0.0)
+    weight = np.full(len(gain), 1.0 / len(gain))
+    wash = (security % 2 == 0) & (gain < 0)  # bought within the window: no loss sale
+    short_gain = (security % 3 == 0) & (rate == 0.37) & (gain > 0)  # no_short_term_gains
+    blocked = np.where(wash, "wash sale", np.where(short_gain, "no short-term gains", ""))
+    frame = pd.DataFrame(
+        {
+            "security": security,
+            "rate": rate,
+            # distinct gains inside each (rate, kind); a gain of 0 stays 0
+            "gain_frac": gain * (1 + np.tile(np.linspace(0, 1e-3, per), len(gain) // per)),
+            "tax_coef": coef,
+            "weight": weight,
+            "cap": np.where(blocked == "", weight, 0.0),
+            "blocked": blocked,
+        }
+    )
+    kind = np.select([gain > 0, coef < 0, gain < 0], [0, 1, 2], 3)
+    group = pd.Series(list(zip(security, rate, kind, blocked != "", strict=True)))
+    groups = group.nunique()
+    assert groups == names * 8 > MAX_LOT_CLASSES
+    lot_class, classes = lot_classes(frame, MAX_LOT_CLASSES)
+    assert len(classes) == groups == max(MAX_LOT_CLASSES, groups)
+    assert group.groupby(lot_class).nunique().max() == 1  # no class mixes groups
+    assert classes.groupby("security").size().max() <= 8

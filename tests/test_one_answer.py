@@ -41,7 +41,7 @@ def book(tmp_path_factory):
     prices.round(4).to_csv(folder / "prices.csv", index_label="date")
     bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
     holdings, accounts = make_book(
-        N_ACCOUNTS, seed=23, universe=uni, benchmark=str(folder / "benchmark.csv"), models=MODELS
+        N_ACCOUNTS, seed=23, universe=uni, benchmark="benchmark.csv", models=MODELS
     )
     holdings.to_csv(folder / "holdings.csv", index=False)
     accounts.to_csv(folder / "accounts.csv", index=False)

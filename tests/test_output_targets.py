@@ -167,6 +167,25 @@ def test_a_book_scenario_outside_the_accounts_folder_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("where", ["../../outside/bench.csv", "absolute"])
+def test_a_book_benchmark_outside_the_accounts_folder_is_refused(tmp_path, where):
+    """A benchmark the accounts file names follows the scenarios' folder rule."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "bench.csv").write_text("ticker,weight\nS039,1.0\n")
+    folder = _book(tmp_path / "a" / "b", ["A1", "A2"])
+    name = str(outside / "bench.csv") if where == "absolute" else where
+    table = pd.read_csv(folder / "accounts.csv")
+    table["benchmark"] = ["", name]  # A1: the default benchmark (none); A2: outside
+    table.to_csv(folder / "accounts.csv", index=False)
+    result = _batch(folder, tmp_path / "out")
+    line = _one_line(result, "accounts.csv", folder / "accounts.csv")
+    assert "row 3" in line and "benchmark" in line, line
+    said = "is outside the accounts file's folder" if where != "absolute" else "not a relative"
+    assert said in line, line
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_book_account_id_starting_with_a_dash_is_refused(tmp_path):
     folder = _book(tmp_path / "book", ["A1", "-TAX"])
     line = _one_line(_batch(folder, tmp_path / "out"), "accounts.csv", folder / "accounts.csv")

@@ -185,3 +185,50 @@ def test_validate_warns_of_a_setting_without_effect_and_passes(
     assert len(lines) == 1, result.output
     assert lines[0].endswith(says)
     assert not error_lines(result.output)
+
+
+# --- tilts measured as propose measures them -------------------------------------------
+
+
+def _large_weight(market) -> float:
+    """The account's current weight in size:large (base.yaml's buckets: cap >= 10e9),
+    from the holdings and universe files."""
+    import pandas as pd
+
+    uni = pd.read_csv(market["universe"]).set_index("ticker")
+    lots = pd.read_csv(market["holdings"])
+    stock = lots[lots["ticker"] != "CASH"]
+    value = stock["quantity"] * stock["ticker"].map(uni["price"])
+    nav = value.sum() + lots.loc[lots["ticker"] == "CASH", "quantity"].sum()
+    large = stock["ticker"].map(uni["market_cap"]) >= 10e9
+    return float(value[large].sum() / nav)
+
+
+def test_validate_without_a_benchmark_measures_tilts_against_the_holdings(tmp_path, market):
+    """Without a benchmark a proposal's active exposure is against the account's current
+    weights: an underweight of large caps the account can sell into is reachable, an
+    overweight beyond what the caps leave above its holdings is not."""
+    held = _large_weight(market)
+    assert held > 0.9  # the synthetic account holds the largest names
+    under = write_scenario(
+        tmp_path / "under.yaml",
+        'extends: base.yaml\ntilts:\n  "size:large": {target: -0.10, band: 0.02}\n',
+    )
+    args = ["validate", "--universe", market["universe"], "--holdings", market["holdings"]]
+    result = run_cli(*args, "--scenario", under)
+    assert result.exit_code == 0, result.output  # zero weights said "no less than -0"
+    over = write_scenario(
+        tmp_path / "over.yaml",
+        'extends: base.yaml\ntilts:\n  "size:large": {target: 0.10, band: 0.02}\n',
+    )
+    result = run_cli(*args, "--scenario", over)
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result.output)
+    most = 1 - 0.01 - held  # base.yaml: 1% cash floor; 5% caps on 30-odd large caps
+    assert "over.yaml" in line and "key 'tilts.size:large'" in line
+    assert line.endswith(
+        f"account ACC1: needs active exposure >= 0.08 but the position caps allow at most {most:.4g}"
+    )
+    # with no holdings either, no reference is known: nothing against the underweight
+    result = run_cli("validate", "--universe", market["universe"], "--scenario", under)
+    assert result.exit_code == 0, result.output

@@ -52,7 +52,7 @@ def forge(summary: dict, path: Path) -> None:
     path.write_text(json.dumps(reseal(summary), indent=1))
 
 
-def propose(folder: Path, turnover: float = 0.60) -> dict[str, Path]:
+def propose(folder: Path, turnover: float = 0.60, taxable: bool = False) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     uni = make_universe()
     paths = {"universe": folder / "universe.csv", "holdings": folder / "holdings.csv"}
@@ -64,6 +64,7 @@ def propose(folder: Path, turnover: float = 0.60) -> dict[str, Path]:
         "propose", "--holdings", paths["holdings"], "--universe", paths["universe"],
         "--scenario", paths["scenario"], "--as-of", "2026-11-20",
         "--trades", paths["csv"], "--json", paths["json"], "-q",
+        *(["--taxable"] if taxable else []),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return paths
@@ -146,9 +147,68 @@ def test_a_forged_input_digest_is_caught(fresh, role):
 
 def test_an_edited_summary_is_caught_by_its_own_digest(fresh):
     paths, summary = fresh
-    summary["est_cost"] = summary["est_cost"] / 2  # a figure verify does not re-measure
+    summary["est_cost"] = summary["est_cost"] / 2
     paths["json"].write_text(json.dumps(summary))
     assert_refused(verify(paths["json"]), "FAIL the JSON summary was edited")
+
+
+# a re-signed forgery of each headline figure: verify recomputes it from the written
+# trades and the inputs (cost model, risk model, returns, lots) and finds it moved
+FORGED_FIGURES = {
+    "est_cost": lambda v: v / 2,
+    "expected_return": lambda v: v + 0.01,
+    "expected_return_before": lambda v: v - 0.01,
+    "active_return": lambda v: v + 0.005,
+    "volatility": lambda v: v * 0.9,
+    "tracking_error": lambda v: v * 0.9,
+    "tracking_error_before": lambda v: v + 0.01,  # 0 here: measured against the holdings
+    "turnover": lambda v: v * 0.99,
+    "cash_after": lambda v: v + 100.0,
+    "cash_before": lambda v: v + 100.0,
+    "nav": lambda v: v * 1.01,
+    "n_trades": lambda v: v - 1,
+    "estimated_tax": lambda v: v + 500.0,  # a tax-exempt account owes none
+}
+
+
+@pytest.mark.parametrize("key", FORGED_FIGURES)
+def test_a_re_signed_forged_figure_is_recomputed_and_caught(fresh, key):
+    paths, summary = fresh
+    summary[key] = FORGED_FIGURES[key](summary[key])
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), f"FAIL JSON {key} = {summary[key]} but the trades CSV")
+
+
+def test_a_re_signed_forged_order_cost_in_the_trades_csv_is_caught(fresh, tmp_path):
+    """The trades CSV's est_cost column halved and the CSV's digest re-signed."""
+    import pandas as pd
+
+    paths, summary = fresh
+    trades = pd.read_csv(paths["csv"], keep_default_na=False)
+    trades["est_cost"] = trades["est_cost"] / 2
+    forged = tmp_path / "p.csv"
+    trades.to_csv(forged, index=False)
+    summary["manifest"]["outputs"]["trades"].update(
+        path=str(forged), sha256=sha256(forged), bytes=forged.stat().st_size
+    )
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL trades CSV est_cost of ")
+
+
+def test_a_taxable_proposals_tax_figures_are_recomputed(tmp_path):
+    """A taxable proposal's realized gains by term, estimated tax and harvested losses
+    come from its lot sales and the lots: each, forged and re-signed, is caught."""
+    paths = propose(tmp_path / "p", taxable=True)
+    summary = json.loads(paths["json"].read_text())
+    assert summary["taxable"] and summary["lot_sales"]
+    result = verify(paths["json"])
+    assert result.exit_code == 0, result.output
+    for key in ("realized_gain", "short_term_gain", "long_term_gain", "estimated_tax",
+                "harvested_losses"):  # fmt: skip
+        forged = json.loads(json.dumps(summary))
+        forged[key] = (forged[key] or 0.0) + 250.0
+        forge(forged, paths["json"])
+        assert_refused(verify(paths["json"]), f"FAIL JSON {key} = {forged[key]} but")
 
 
 def test_reformatted_json_still_verifies(fresh):

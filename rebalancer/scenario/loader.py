@@ -266,28 +266,38 @@ def locate(name: str, start: Path, folder: Path, what: str = "a scenario") -> Pa
     """The scenario file ``name`` (relative to the folder ``start``) names, or None
     when there is none.
 
-    The path must stay inside ``folder``: an absolute path, or one that climbs out
-    with ``..`` (symlinks resolved), raises ``OutsideFolder``. A bare file name that
-    is not there is taken from the shipped library.
+    The path must stay inside ``folder`` (``inside``). A bare file name that is not
+    there is taken from the shipped library.
     """
-    folder = Path(folder).resolve()
-    if "\x00" in name or Path(name).is_absolute():
-        raise OutsideFolder(
-            f"'{_short(name)}' is not a relative path; name a scenario file in the scenario "
-            f"folder {folder} (e.g. base.yaml)"
-        )
-    target = (Path(start) / name).resolve()
-    if not target.is_relative_to(folder):
-        raise OutsideFolder(
-            f"'{_short(name)}' is outside the scenario folder {folder}; {what} must be in "
-            "that folder or below it"
-        )
+    target = inside(name, start, folder, what)
     if _is_file(target):
         return target
     shipped = library_folder() / name
     if Path(name).name == name and _is_file(shipped):  # a bare name: the shipped library's
         return shipped.resolve()
     return None
+
+
+def inside(
+    name: str, start: Path, folder: Path, what: str = "a scenario", kind: str = "scenario"
+) -> Path:
+    """``start / name`` resolved (symlinks too), which need not exist, when it stays
+    inside ``folder``; an absolute path, or one that climbs out with ``..``, raises
+    ``OutsideFolder`` (``what``: the file named, ``kind``: what the folder holds, for
+    the message). The one rule for every path a scenario or an accounts file names."""
+    folder = Path(folder).resolve()
+    if "\x00" in name or Path(name).is_absolute():
+        raise OutsideFolder(
+            f"'{_short(name)}' is not a relative path; name {what} file in the {kind} "
+            f"folder {folder}" + (" (e.g. base.yaml)" if kind == "scenario" else "")
+        )
+    target = (Path(start) / name).resolve()
+    if not target.is_relative_to(folder):
+        raise OutsideFolder(
+            f"'{_short(name)}' is outside the {kind} folder {folder}; {what} must be in "
+            "that folder or below it"
+        )
+    return target
 
 
 def library_folder() -> Path:
