@@ -593,8 +593,6 @@ def _run_book(
     # account in turn. (Forked local workers inherit what was read.)
     _inputs(files, files.benchmark)
     _check_targets(jobs, files, out, workbooks)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)  # a killed run's
     results: list[AccountResult] = []
     todo = []
     redone: dict[str, list[str]] = {}
@@ -614,6 +612,7 @@ def _run_book(
             redone[job.account] = why
         todo.append(job)
     run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
+    # a --scheduler that cannot be reached stops the book before anything is written
     engine = (
         engines.dask(todo, run, scheduler, cancel)
         if scheduler
@@ -621,6 +620,8 @@ def _run_book(
     )
     problem = ""
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # a killed run's
         for result in engine:
             if result.account in redone and result.status not in NOT_PROPOSED:
                 why = "; ".join(redone[result.account])

@@ -15,7 +15,7 @@ sends to the whole process group: this process decides.
 Dask (``dask``): one task per account. An account whose worker keeps dying is failed
 by the scheduler (``KilledWorker``, after its ``allowed-failures``) and reported
 failed; any other error of a task fails that account only. No worker at all for
-``no_workers_timeout()`` seconds (``REBALANCER_NO_WORKERS_TIMEOUT``, default 60)
+``REBALANCER_NO_WORKERS_TIMEOUT`` seconds (default 60)
 stops the engine with ``WorkersLost``: the accounts finished are kept.
 
 Stopping: ``cancel_on_signals`` turns SIGINT and SIGTERM into a flag (``Cancel``).
@@ -41,9 +41,10 @@ from rebalancer.errors import RebalancerError
 
 RETRIES = 2  # times an account is given again after its worker died running it
 POLL = 0.2  # seconds between looks at the cancel flag and the workers
-NO_WORKERS_TIMEOUT = "REBALANCER_NO_WORKERS_TIMEOUT"  # seconds; env, default below
-DEFAULT_NO_WORKERS_TIMEOUT = 60.0
-CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler
+# settings, in seconds, from the environment: name -> default
+NO_WORKERS_TIMEOUT = "REBALANCER_NO_WORKERS_TIMEOUT"  # with no Dask worker, before stopping
+CONNECT_TIMEOUT = "REBALANCER_CONNECT_TIMEOUT"  # to reach a Dask scheduler or a result
+DEFAULTS = {NO_WORKERS_TIMEOUT: 60.0, CONNECT_TIMEOUT: 10.0}
 STOP_WAIT = 5.0  # seconds a stopped local worker gets before SIGKILL
 
 
@@ -278,15 +279,16 @@ def _die_with(parent: int) -> None:
 # --- Dask ---------------------------------------------------------------------------
 
 
-def no_workers_timeout() -> float:
-    """Seconds a Dask book waits with no worker before it stops (``WorkersLost``)."""
-    text = os.environ.get(NO_WORKERS_TIMEOUT, "")
+def seconds(name: str) -> float:
+    """The setting ``name`` (``NO_WORKERS_TIMEOUT``, ``CONNECT_TIMEOUT``) from the
+    environment, else its default; anything but a positive number is refused."""
+    text = os.environ.get(name, "")
     try:
-        value = float(text) if text else DEFAULT_NO_WORKERS_TIMEOUT
+        value = float(text) if text else DEFAULTS[name]
     except ValueError:
         value = -1.0
     if not value > 0 or value == float("inf"):
-        raise RebalancerError(f"{NO_WORKERS_TIMEOUT}={text!r}: give a number of seconds above 0")
+        raise RebalancerError(f"{name}={text!r}: give a number of seconds above 0")
     return value
 
 
@@ -310,7 +312,7 @@ def scheduler_problem(address: str) -> str | None:
 
 def connect(address: str):
     """A Dask ``Client`` of the scheduler at ``address``, or ``RebalancerError`` (one
-    line naming it) within about ``CONNECT_TIMEOUT`` seconds: nothing listens there, it
+    line naming it) within about ``seconds(CONNECT_TIMEOUT)``: nothing listens there, it
     is not a Dask scheduler (a dashboard's HTTP port), or it does not answer."""
     try:
         from distributed import Client
@@ -321,16 +323,17 @@ def connect(address: str):
     problem = scheduler_problem(address)
     if problem:
         raise RebalancerError(f"--scheduler: {problem}")
+    wait = seconds(CONNECT_TIMEOUT)
     # the handshake too is bounded: a server that accepts and never speaks Dask (an
     # HTTP port) otherwise holds the client for ever
     timeouts = {
-        "distributed.comm.timeouts.connect": f"{CONNECT_TIMEOUT}s",
+        "distributed.comm.timeouts.connect": f"{wait}s",
         "distributed.comm.retry.count": 0,
     }
     try:
         with dask.config.set(timeouts):
-            asyncio.run(_identify(address))
-            return Client(address, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
+            asyncio.run(_identify(address, wait))
+            return Client(address, timeout=f"{wait}s", set_as_default=False)
     except Exception as exc:  # noqa: BLE001 — OSError, TimeoutError, a garbled reply
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RebalancerError(
@@ -338,14 +341,14 @@ def connect(address: str):
         ) from None
 
 
-async def _identify(address: str) -> None:
-    """Ask whatever listens at ``address`` who it is, all within ``CONNECT_TIMEOUT``:
+async def _identify(address: str, wait: float) -> None:
+    """Ask whatever listens at ``address`` who it is, all within ``wait`` seconds:
     ``Client`` bounds the TCP connect but not Dask's handshake, which a server that
     never speaks Dask (an HTTP port) leaves waiting for ever."""
     from distributed.comm import connect as open_comm
 
     async def ask() -> dict:
-        comm = await open_comm(address, timeout=CONNECT_TIMEOUT)
+        comm = await open_comm(address, timeout=wait)
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
@@ -353,9 +356,9 @@ async def _identify(address: str) -> None:
             comm.abort()
 
     try:
-        identity = await asyncio.wait_for(ask(), CONNECT_TIMEOUT)
+        identity = await asyncio.wait_for(ask(), wait)
     except TimeoutError:
-        raise TimeoutError(f"no Dask answer within {CONNECT_TIMEOUT:.0f} s") from None
+        raise TimeoutError(f"no Dask answer within {wait:g} s ({CONNECT_TIMEOUT})") from None
     if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
         kind = identity.get("type") if isinstance(identity, dict) else None
         raise OSError(f"it is not a Dask scheduler ({kind or 'no identity'})")
@@ -368,11 +371,24 @@ def _remote(job, run: Callable):
 
 
 def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
-    """Results of ``run`` over ``jobs`` on the Dask cluster at ``scheduler``."""
+    """Results of ``run`` over ``jobs`` on the Dask cluster at ``scheduler``. Connects
+    at once (``connect``'s errors are raised here); the results come as they are
+    iterated over."""
+    timeout = seconds(NO_WORKERS_TIMEOUT)
+    return _dask_results(jobs, run, connect(scheduler), scheduler, cancel, timeout)
+
+
+def _dask_results(jobs, run: Callable, client, scheduler: str, cancel: Cancel, timeout: float):
+    import logging
+
     from distributed import as_completed
 
-    timeout = no_workers_timeout()
-    client = connect(scheduler)
+    # what goes wrong is told in one line per account or for the book; the client's
+    # own warnings (a lost worker, a result rescheduled) would come between them
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    fetch = seconds(CONNECT_TIMEOUT)
     futures = []
     try:
         futures = client.map(_remote, jobs, run=run, pure=False)
@@ -388,7 +404,7 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
             batch = finished.next_batch(block=False)
             for future in batch:
                 job = job_of[future.key]
-                result = _outcome(future, job)
+                result = _outcome(future, job, fetch)
                 if result is None:  # its result went with a worker: the scheduler redoes it
                     lost[future.key] = lost.get(future.key, 0) + 1
                     if lost[future.key] <= RETRIES:
@@ -410,7 +426,7 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
                     alone_since = checked
                 elif checked - alone_since > timeout:
                     raise WorkersLost(
-                        f"all Dask workers lost: none at {scheduler} for {timeout:.0f} s "
+                        f"all Dask workers lost: none at {scheduler} for {timeout:g} s "
                         f"({NO_WORKERS_TIMEOUT})"
                     )
     finally:
@@ -418,6 +434,7 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
             client.cancel([f for f in futures if not f.done()])
         with suppress(Exception):
             client.close(timeout=STOP_WAIT)
+        quiet.setLevel(level)
 
 
 def _workers(client) -> int:
@@ -428,13 +445,14 @@ def _workers(client) -> int:
         return 0
 
 
-def _outcome(future, job):
+def _outcome(future, job, fetch: float):
     """A finished Dask task's account result; a task that errored fails its account
     with one line saying why; None when it finished but its result is gone (the worker
-    holding it died before it was fetched)."""
+    holding it died before it was fetched: the client would wait for it for ever, as
+    long as no worker can run it again; ``fetch`` bounds the wait)."""
     if future.status == "finished":
         try:
-            return future.result()
+            return future.result(timeout=fetch)
         except Exception:  # noqa: BLE001 — lost with its worker, any which way
             return None
     if future.status in ("pending", "lost"):  # finished, then lost: the scheduler redoes it
