@@ -528,10 +528,22 @@ class BookResult:
             return 1
         return 3 if "infeasible" in statuses else 0
 
+    def stopped(self) -> str:
+        """One line on why the book stopped early or its files were not written, and how
+        many accounts ``--resume`` still has to run (empty when neither happened)."""
+        if not self.problem:
+            return ""
+        not_run = sum(r.status == "not_run" for r in self.results)
+        rest = f"; {not_run} accounts not run (--resume runs them)" if not_run else ""
+        return f"{self.problem}{rest}"
+
     def shortfall(self) -> str:
-        """One line naming the accounts not proposed (empty when every one was)."""
+        """One line naming the accounts not proposed (empty when every one was, and
+        when the only ones are those a stop left not run: ``stopped`` says so)."""
         from rebalancer.inputs.readers import listed_names
 
+        if self.signum or all(r.status == "not_run" for r in self.not_proposed):
+            return ""
         parts = []
         for status in NOT_PROPOSED:
             accounts = [r.account for r in self.results if r.status == status]
@@ -540,7 +552,7 @@ class BookResult:
         if not parts:
             return ""
         done = len(self.results) - len(self.not_proposed)
-        where = "book_summary.xlsx lists why" if self.written else "listed above"
+        where = "book_summary.xlsx lists why" if self.written else "the lines above say why"
         return (
             f"{len(self.not_proposed)} of {len(self.results)} accounts not proposed: "
             f"{', '.join(parts)}; the other {done} {'was' if done == 1 else 'were'} written "

@@ -429,12 +429,9 @@ def batch(
             out = Path(out_dir)
             _echo(f"wrote {out / 'book_summary.xlsx'}, {out / 'block_orders.csv'}")
     if book.problem:  # a signal, all workers lost, a book file not written
-        not_run = sum(r.status == "not_run" for r in book.results)
-        rest = f"; {not_run} accounts not run (--resume runs them)" if not_run else ""
-        err_console.print(one_line(f"error: {book.problem}{rest}"), markup=False)
+        err_console.print(one_line(f"error: {book.stopped()}"), markup=False)
     if book.exit_code:  # 128 + signal; 1 when any account failed; 3 when any is infeasible
-        failed = any(r.status in ("failed", "infeasible") for r in book.results)
-        if book.shortfall() and not book.signum and (failed or not book.problem):
+        if book.shortfall():
             kind = "infeasible" if book.exit_code == 3 else "error"
             err_console.print(one_line(f"{kind}: {book.shortfall()}"), markup=False)
         sys.exit(book.exit_code)

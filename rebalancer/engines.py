@@ -204,7 +204,8 @@ class _Pool:
                         idle.append(worker)
                     else:  # answered, then died
                         self._retire(worker)
-                        idle.append(self._spawn())
+                        if queue:
+                            idle.append(self._spawn())
                     yield result
                     continue
                 how = worker.how_it_died()
