@@ -1,8 +1,10 @@
 """Books of accounts: one proposal per account, on a local process pool or a Dask cluster.
 
 ``run_book`` reads the accounts file (docs/contracts.md §1: account, scenario, benchmark,
-taxable, cash_target, household), sends one job per account to the engine and
-collects what comes back. Each worker process reads the shared inputs once and
+taxable, cash_target, household), sends one job per account to the engine
+(``rebalancer.engines``: local worker processes or a Dask cluster, which survive a
+lost worker and stop on SIGINT or SIGTERM) and collects what comes back. Each worker
+process reads the shared inputs once and
 keeps one risk model; an account that fails — bad scenario, infeasible limits, an
 unexpected error — is recorded with its message and never stops the others. A
 shared input that cannot be read (holdings, universe, prices, trade history, the
@@ -25,7 +27,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,6 +324,7 @@ def run_account(
     from rebalancer.pipeline import propose_account
 
     t0 = time.perf_counter()
+    writing = False
     try:
         data = _inputs(files, job.benchmark)
         spoilt = _CACHE[("spoilt", files)].get(job.account)
@@ -343,6 +346,7 @@ def run_account(
             inputs={**proposal.inputs, "scenario": job.scenario},
             book_model={"scenario": job.scenario, "probes": list(job.probes)} if shared else {},
         )
+        writing = True
         write_outputs(
             proposal,
             out=output_path(out_dir, job.account, ".xlsx") if workbooks else None,
@@ -363,6 +367,11 @@ def run_account(
         return AccountResult(job.account, "infeasible", str(exc), seconds=time.perf_counter() - t0)
     except RebalancerError as exc:
         return AccountResult(job.account, "failed", str(exc), seconds=time.perf_counter() - t0)
+    except OSError as exc:  # a full or failing disk: its outputs were discarded whole
+        where = exc.filename or (f"{output_path(out_dir, job.account, '')}.*" if writing else "")
+        what = f"cannot write {where}" if writing else f"cannot read {where}"
+        message = f"{what}: {exc.strerror or exc}" if where else f"{type(exc).__name__}: {exc}"
+        return AccountResult(job.account, "failed", message, seconds=time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 — one account's bug must not stop the book
         return AccountResult(
             job.account, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
@@ -389,7 +398,7 @@ def _summary_row(proposal) -> dict[str, Any]:
     }
 
 
-# --- the engines ----------------------------------------------------------------------
+# --- resume: which accounts' outputs can be reused -----------------------------------
 
 
 def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str, Any]:
@@ -475,51 +484,7 @@ def _changes(manifest: dict[str, Any], want: dict[str, Any]) -> list[str]:
     return why
 
 
-def one_thread_each() -> None:
-    """Worker processes run side by side, one per core: each keeps to one thread (the
-    solver's linear algebra, BLAS), or N workers × M threads oversubscribe the cores."""
-    from rebalancer.optimize import problem
-
-    problem.CLARABEL_THREADS = 1
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return
-    threadpool_limits(1)
-
-
-def _local(jobs, run, workers: int) -> Iterable[AccountResult]:
-    if workers <= 1:
-        for job in jobs:
-            yield run(job)
-        return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread_each) as pool:
-        futures = [pool.submit(run, job) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-def _dask(jobs, run, scheduler: str) -> Iterable[AccountResult]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise RebalancerError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
-    try:
-        client = Client(scheduler, timeout="10s")
-    except OSError as exc:
-        raise RebalancerError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
-    try:
-        client.run(one_thread_each)
-        futures = client.map(run, jobs, pure=False)
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        client.close()
-
-
-NOT_PROPOSED = ("failed", "infeasible")
+NOT_PROPOSED = ("failed", "infeasible", "not_run")
 
 
 @dataclass(frozen=True)
@@ -530,6 +495,11 @@ class BookResult:
     seconds: float
     # --resume: account -> why its earlier outputs were not reused (absent: reused)
     redone: dict[str, list[str]] = field(default_factory=dict)
+    # why the run stopped before every account ran (a signal, all workers lost), or
+    # its book files could not be written; "" when neither
+    problem: str = ""
+    signum: int | None = None  # the signal that cancelled it
+    written: bool = True  # book_summary.xlsx and block_orders.csv were written
 
     def resumed(self) -> str:
         """One line on what ``--resume`` reused and why it redid the rest."""
@@ -551,15 +521,34 @@ class BookResult:
 
     @property
     def exit_code(self) -> int:
-        """The CLI contract for a book: 1 when any account failed (bad input, a bug),
-        else 3 when any is infeasible, else 0; the other accounts are written anyway."""
+        """The CLI contract for a book: 128 + the signal's number when one cancelled it
+        (130 Ctrl-C, 143 SIGTERM); else 1 when any account failed (bad input, a bug, a
+        worker that kept dying, a full disk) or was not run (all workers lost), or the
+        book files could not be written; else 3 when any is infeasible; else 0. The
+        accounts that finished are written whatever the code."""
+        if self.signum:
+            return 128 + self.signum
         statuses = {r.status for r in self.results}
-        return 1 if "failed" in statuses else 3 if "infeasible" in statuses else 0
+        if statuses & {"failed", "not_run"} or not self.written:
+            return 1
+        return 3 if "infeasible" in statuses else 0
+
+    def stopped(self) -> str:
+        """One line on why the book stopped early or its files were not written, and how
+        many accounts ``--resume`` still has to run (empty when neither happened)."""
+        if not self.problem:
+            return ""
+        not_run = sum(r.status == "not_run" for r in self.results)
+        rest = f"; {not_run} accounts not run (--resume runs them)" if not_run else ""
+        return f"{self.problem}{rest}"
 
     def shortfall(self) -> str:
-        """One line naming the accounts not proposed (empty when every one was)."""
+        """One line naming the accounts not proposed (empty when every one was, and
+        when the only ones are those a stop left not run: ``stopped`` says so)."""
         from rebalancer.inputs.readers import listed_names
 
+        if self.signum or all(r.status == "not_run" for r in self.not_proposed):
+            return ""
         parts = []
         for status in NOT_PROPOSED:
             accounts = [r.account for r in self.results if r.status == status]
@@ -568,10 +557,11 @@ class BookResult:
         if not parts:
             return ""
         done = len(self.results) - len(self.not_proposed)
+        where = "book_summary.xlsx lists why" if self.written else "the lines above say why"
         return (
             f"{len(self.not_proposed)} of {len(self.results)} accounts not proposed: "
             f"{', '.join(parts)}; the other {done} {'was' if done == 1 else 'were'} written "
-            "(book_summary.xlsx lists why)"
+            f"({where})"
         )
 
 
@@ -586,8 +576,26 @@ def run_book(
     as_of: str | None = None,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BookResult:
-    """Every account of the book; see the module docstring."""
+    """Every account of the book; see the module docstring. SIGINT or SIGTERM while it
+    runs cancels it (``engines``): no more accounts are started, the workers are
+    stopped, and the summary of what finished is written, the rest listed as
+    ``not_run``; so are the rest when every Dask worker is lost. A book file that
+    cannot be written (a full disk) is the result's ``problem``, not an exception, so
+    the accounts that failed can still be told."""
+    from rebalancer import engines
+
+    with engines.cancel_on_signals() as cancel:
+        return _run_book(
+            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, on_result
+        )
+
+
+def _run_book(
+    files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, on_result
+) -> BookResult:
     from functools import partial
+
+    from rebalancer import engines
 
     t0 = time.perf_counter()
     # this process's worker caches are keyed by file path: a second book in the same
@@ -602,8 +610,6 @@ def run_book(
     # account in turn. (Forked local workers inherit what was read.)
     _inputs(files, files.benchmark)
     _check_targets(jobs, files, out, workbooks)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)  # a killed run's
     results: list[AccountResult] = []
     todo = []
     redone: dict[str, list[str]] = {}
@@ -623,24 +629,60 @@ def run_book(
             redone[job.account] = why
         todo.append(job)
     run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
+    # a --scheduler that cannot be reached stops the book before anything is written
     engine = (
-        _dask(todo, run, scheduler)
+        engines.dask(todo, run, scheduler, cancel)
         if scheduler
-        else _local(todo, run, workers or os.cpu_count() or 1)
+        else engines.local(todo, run, workers or os.cpu_count() or 1, cancel)
     )
-    for result in engine:
-        if result.account in redone and result.status not in NOT_PROPOSED:
-            why = "; ".join(redone[result.account])
-            result = dataclasses.replace(result, message=f"redone: {why}")
-        results.append(result)
-        if on_result:
-            on_result(result)
+    problem = ""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)  # a killed run's
+        for result in engine:
+            if result.account in redone and result.status not in NOT_PROPOSED:
+                why = "; ".join(redone[result.account])
+                result = dataclasses.replace(result, message=f"redone: {why}")
+            results.append(result)
+            if on_result:
+                on_result(result)
+    except engines.WorkersLost as exc:
+        problem = str(exc)
+    finally:
+        engine.close()  # stops the workers, whatever ended the loop
+    if cancel:
+        problem = f"cancelled by {cancel.name}"
+    if problem:
+        remove_stale_temps(out)  # the stopped workers' (each output is whole or absent)
+        seen = {r.account for r in results}
+        results += [_unseen(job, files, out, as_of, workbooks, problem) for job in todo
+                    if job.account not in seen]  # fmt: skip
     order = {job.account: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order[r.account])
     summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
     blocks = block_orders(out, [r for r in results if r.status not in NOT_PROPOSED])
-    write_book(out, summary, blocks)
-    return BookResult(results, summary, blocks, time.perf_counter() - t0, redone)
+    written = True
+    try:
+        write_book(out, summary, blocks)
+    except RebalancerError as exc:
+        problem, written = f"{problem}; {exc}" if problem else str(exc), False
+    seconds = time.perf_counter() - t0
+    return BookResult(results, summary, blocks, seconds, redone, problem, cancel.signum, written)
+
+
+def _unseen(job: Job, files: BookFiles, out: Path, as_of, workbooks: bool, problem: str):
+    """An account whose result did not come back before the book stopped: written all
+    the same when its outputs are whole and this run's (a worker finished it as the
+    book stopped), else not run."""
+    try:
+        done, _ = reusable(out, job.account, expected_manifest(job, files, as_of), workbooks)
+    except RebalancerError:
+        done = None
+    if done is not None:
+        return AccountResult(
+            job.account, "skipped", f"written as the book stopped ({problem})", done
+        )
+    return AccountResult(job.account, "not_run", f"not run: {problem}; --resume runs it")
 
 
 def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool) -> None:
@@ -719,7 +761,8 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
 
 def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
     """book_summary.xlsx (Accounts, Blocks, Allocations, and Not proposed: the accounts
-    that failed or are infeasible, with why) and block_orders.csv, together."""
+    that failed, are infeasible or were not run, with why) and block_orders.csv,
+    together or neither (``RebalancerError`` naming the file that could not be written)."""
     from rebalancer.export.atomic import OutputSet
     from rebalancer.export.safe import safe_text
     from rebalancer.export.xlsx import stream_table
@@ -738,11 +781,14 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
         stream_table(wb, "Not proposed", summary.loc[missing, ["account", "status", "message"]])
         wb.save(path)
 
+    csv = blocks.copy()
+    for column in ("ticker", "side", "account"):
+        csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
     with OutputSet() as outputs:
-        workbook(outputs.stage(out / "book_summary.xlsx", "--out-dir"))
-        csv = blocks.copy()
-        for column in ("ticker", "side", "account"):
-            csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
-        csv.to_csv(
-            outputs.stage(out / "block_orders.csv", "--out-dir"), index=False, lineterminator="\n"
-        )
+        target = out / "book_summary.xlsx"
+        try:
+            workbook(outputs.stage(target, "--out-dir"))
+            target = out / "block_orders.csv"
+            csv.to_csv(outputs.stage(target, "--out-dir"), index=False, lineterminator="\n")
+        except OSError as err:  # a full disk: neither file is published (OutputSet)
+            raise RebalancerError(f"cannot write {target}: {err.strerror or err}") from err

@@ -98,6 +98,16 @@ def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(exc.message) from None
 
 
+def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A Dask scheduler address; anything else is a usage error (exit 2)."""
+    from rebalancer.engines import scheduler_problem
+
+    problem = None if value is None else scheduler_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 AS_OF = click.option(
     "--as-of", callback=_iso_date, help="Trade date (ISO) for holding periods; default today."
 )
@@ -337,7 +347,11 @@ def whatif(
     type=click.IntRange(1, None),
     help="Local worker processes (default: the number of cores).",
 )
-@click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) instead of local.")
+@click.option(
+    "--scheduler",
+    callback=_scheduler,
+    help="Dask scheduler address (tcp://HOST:PORT) instead of local.",
+)
 @click.option("--resume", is_flag=True, help="Skip accounts whose outputs are complete.")
 @click.option("--workbooks", is_flag=True, help="Also write a workbook per account.")
 @AS_OF
@@ -359,8 +373,10 @@ def batch(
 ) -> None:
     """Propose trades for a whole book of accounts.
 
-    Exit 1 when any account failed, else 3 when any account's limits conflict; the
-    other accounts are written either way, and the book summary lists which."""
+    Exit 1 when any account failed or was not run, else 3 when any account's limits
+    conflict; the other accounts are written either way, and the book summary lists
+    which. Ctrl-C or SIGTERM stops the book (exit 130 or 143) and writes the summary
+    of what finished; --resume runs the rest."""
     import time
 
     from rebalancer.book import BookFiles, plan, run_book
@@ -409,10 +425,15 @@ def batch(
                 _echo(f"  {r.account}: {r.message}")
         if resume:
             _echo(book.resumed())
-        _echo(f"wrote {Path(out_dir) / 'book_summary.xlsx'}, {Path(out_dir) / 'block_orders.csv'}")
-    if book.exit_code:  # 1 when any account failed, else 3 when any is infeasible
-        kind = "infeasible" if book.exit_code == 3 else "error"
-        err_console.print(one_line(f"{kind}: {book.shortfall()}"), markup=False)
+        if book.written:
+            out = Path(out_dir)
+            _echo(f"wrote {out / 'book_summary.xlsx'}, {out / 'block_orders.csv'}")
+    if book.problem:  # a signal, all workers lost, a book file not written
+        err_console.print(one_line(f"error: {book.stopped()}"), markup=False)
+    if book.exit_code:  # 128 + signal; 1 when any account failed; 3 when any is infeasible
+        if book.shortfall():
+            kind = "infeasible" if book.exit_code == 3 else "error"
+            err_console.print(one_line(f"{kind}: {book.shortfall()}"), markup=False)
         sys.exit(book.exit_code)
 
 
