@@ -3,66 +3,50 @@ the base run of ``whatif``, ``batch`` and ``verify --reproduce`` give the same o
 share for share, with everything the accounts file says of the account applied on
 each path; and lots with a cost basis are never taken as tax-exempt unasked.
 
-The book: ``REBALANCER_ONE_ANSWER_ACCOUNTS`` accounts (default 50: taxable and not,
-cash targets of 1-3%) on a 400-name market; ``propose`` and ``whatif`` run in-process
-through the functions the commands call after reading their files.
+The book: the session's shared book (``tests/conftest.py``'s ``model_book``, taxable and
+tax-exempt accounts of three models with cash targets of 1-3% on a 400-name market), of
+``REBALANCER_ONE_ANSWER_ACCOUNTS`` accounts: 24 by default (about 25 s on two cores),
+``REBALANCER_ONE_ANSWER_ACCOUNTS=50`` for the full run. ``propose`` and ``whatif`` run
+in-process through the functions the commands call after reading their files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rebalancer.examples.make_book import make_book
 
-from benchmarks.synthetic import scaled_market
 from rebalancer.audit import verify
-from rebalancer.book import BookFiles, plan, run_book
+from rebalancer.book import plan
 from rebalancer.checks import signed_shares
 from rebalancer.comparison import run_whatif
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.scenario import load_scenario
-from tests.conftest import EXAMPLES, SCENARIOS, make_holdings, make_universe, run_cli
+from tests.conftest import (
+    BOOK_ACCOUNTS,
+    BOOK_AS_OF,
+    EXAMPLES,
+    SCENARIOS,
+    make_holdings,
+    make_universe,
+    run_cli,
+)
 
-AS_OF = "2026-11-20"
-N_ACCOUNTS = int(os.environ.get("REBALANCER_ONE_ANSWER_ACCOUNTS", "50"))
-MODELS = ["smallcap_rerating.yaml", "balanced_rerating.yaml", "base.yaml"]
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("one_answer")
-    uni, prices, bench = scaled_market(400, seed=3)
-    uni.to_csv(folder / "universe.csv", index=False)
-    prices.round(4).to_csv(folder / "prices.csv", index_label="date")
-    bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
-    holdings, accounts = make_book(
-        N_ACCOUNTS, seed=23, universe=uni, benchmark=str(folder / "benchmark.csv"), models=MODELS
-    )
-    holdings.to_csv(folder / "holdings.csv", index=False)
-    accounts.to_csv(folder / "accounts.csv", index=False)
-    files = BookFiles(
-        str(folder / "holdings.csv"),
-        str(folder / "universe.csv"),
-        str(folder / "accounts.csv"),
-        prices=str(folder / "prices.csv"),
-    )
-    result = run_book(files, folder / "out", workers=2, as_of=AS_OF)
-    return files, folder, result
+AS_OF = BOOK_AS_OF
+pytestmark = pytest.mark.xdist_group("model_book")  # one worker makes the shared book
 
 
 def _orders(trades: pd.DataFrame) -> pd.Series:
     return signed_shares(trades).sort_index()
 
 
-def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
-    files, folder, result = book
+def test_every_path_gives_each_account_of_a_book_the_same_orders(model_book):
+    files, folder, result = model_book
     accounts = pd.read_csv(files.accounts, keep_default_na=False)
-    assert len(accounts) >= 50 or N_ACCOUNTS < 50
+    assert len(accounts) == BOOK_ACCOUNTS
     assert set(accounts["taxable"]) == {True, False}, "taxable and tax-exempt accounts"
     assert accounts["cash_target"].nunique() >= 2, "differing cash targets"
     data = load_inputs(
@@ -74,8 +58,8 @@ def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
     for job in plan(files):
         if status[job.account] in ("infeasible", "failed"):
             continue
-        batch = _orders(pd.read_csv(folder / "out" / f"{job.account}.trades.csv"))
-        summary = json.loads((folder / "out" / f"{job.account}.json").read_text())
+        batch = _orders(pd.read_csv(folder / "local" / f"{job.account}.trades.csv"))
+        summary = json.loads((folder / "local" / f"{job.account}.json").read_text())
         row = accounts.set_index("account").loc[job.account]
         # the accounts file's row applied by batch: tax status and cash target
         assert summary["taxable"] == bool(row["taxable"])
@@ -91,7 +75,7 @@ def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
         )
         base_run = comparison.runs[0].proposal
         pd.testing.assert_series_equal(_orders(base_run.trades), batch, check_names=False)
-        report = verify(folder / "out" / f"{job.account}.json", reproduce=True)
+        report = verify(folder / "local" / f"{job.account}.json", reproduce=True)
         assert report.passed, report.problems
         assert any(text.startswith("reproduced: the same") for _, text in report.findings)
         compared += 1
