@@ -53,10 +53,13 @@ def test_accounts_of_a_model_re_solve_its_compiled_problem(model_book):
     # a worker compiles a model's problem for the first account of each slot size it
     # meets (2 workers, at most 3 models x taxable or not); every other account only
     # refreshes Parameter values (each then compiles its own final solve, not counted:
-    # pipeline.final_set). A compile takes 0.07-0.6 s, a refresh 0.001-0.02 s even on a
-    # loaded machine: the bound between them keeps a margin of about three each way
+    # pipeline.final_set). A compile takes 0.07-0.6 s, a refresh 0.001-0.02 s; on a
+    # loaded machine both take longer (a refresh paused for other work can pass 0.05 s),
+    # so the bound between them grows with the slowest compile
     variants = {(s["scenario"], s["taxable"]) for s in shared}
-    compiled = [s for s in shared if s["optimizer"]["compile_seconds"] > 0.05]
+    seconds = [s["optimizer"]["compile_seconds"] for s in shared]
+    bound = max(0.05, 0.1 * max(seconds))
+    compiled = [s for s in shared if s["optimizer"]["compile_seconds"] > bound]
     assert len(compiled) <= 2 * len(variants)
     assert len(shared) - len(compiled) >= len(shared) // 2
     for s in shared:
