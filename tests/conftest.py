@@ -130,8 +130,8 @@ def model_book(tmp_path_factory):
     ``folder / "local"``. Read-only: a test that writes makes its own folder.
 
     One book for the tests of a book's models and of one answer on every path (a book
-    is the slowest thing to make; a module using it is marked
-    ``xdist_group("model_book")`` so parallel runs make it once)."""
+    is the slowest thing to make; run in two worker processes, each makes it once if
+    it runs a module using it)."""
     from rebalancer.examples.make_book import make_book
 
     from benchmarks.synthetic import scaled_market
@@ -179,13 +179,3 @@ def run_cli(*args: str, tax_status: bool = True):
     if tax_status and args[:1] in (["propose"], ["whatif"]) and not set(args) & set(TAX_STATUS):
         args.append("--tax-exempt")
     return CliRunner().invoke(main, args, catch_exceptions=False)
-
-
-def pytest_collection_modifyitems(items):
-    """Under ``--dist loadgroup`` (pyproject's pytest options) each module runs whole on
-    one worker, its module-scoped fixtures made once, as under ``--dist loadfile``;
-    a module marked with an ``xdist_group`` of its own shares a worker with the other
-    modules of that group instead."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -24,7 +24,6 @@ from tests.conftest import BOOK_ACCOUNTS, BOOK_AS_OF
 from tests.test_working_set import objective
 
 AS_OF = BOOK_AS_OF
-pytestmark = pytest.mark.xdist_group("model_book")  # one worker makes the shared book
 
 
 def _inputs(files: BookFiles, folder: Path):
