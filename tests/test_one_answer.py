@@ -36,7 +36,6 @@ from tests.conftest import (
 )
 
 AS_OF = BOOK_AS_OF
-pytestmark = pytest.mark.xdist_group("model_book")  # one worker makes the shared book
 
 
 def _orders(trades: pd.DataFrame) -> pd.Series:
@@ -124,8 +123,8 @@ def test_propose_takes_the_cash_target_of_the_accounts_file(tmp_path):
 # --- whatif takes propose's account options ------------------------------------------
 
 
-@pytest.fixture
-def lots_market(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def lots_market(tmp_path_factory) -> dict[str, Path]:
     """ACC1 holds the 20 largest names in two lots each: an old one at a large gain and
     a recent one at a loss (so HIFO and FIFO sell differently); a trade history in
     which ACC1 bought one of them ten days ago (a wash-sale window)."""
@@ -142,11 +141,12 @@ def lots_market(tmp_path: Path) -> dict[str, Path]:
         [["ACC1", big["ticker"].iloc[-1], "2026-11-10", "BUY", 10, float(big["price"].iloc[-1])]],
         columns=["account", "ticker", "date", "side", "quantity", "price"],
     )
+    folder = tmp_path_factory.mktemp("lots_market")
     paths = {
-        "universe": tmp_path / "universe.csv",
-        "holdings": tmp_path / "holdings.csv",
-        "history": tmp_path / "history.csv",
-        "accounts": tmp_path / "accounts.csv",
+        "universe": folder / "universe.csv",
+        "holdings": folder / "holdings.csv",
+        "history": folder / "history.csv",
+        "accounts": folder / "accounts.csv",
     }
     uni.to_csv(paths["universe"], index=False)
     hold.to_csv(paths["holdings"], index=False)
@@ -183,9 +183,24 @@ def _propose_and_whatif(market, tmp_path, options):
     return p, run
 
 
+@pytest.fixture(scope="module")
+def option_runs(lots_market, tmp_path_factory):
+    """name -> (propose's summary, whatif's base run) for ``OPTION_SETS[name]``, each
+    pair run once for the module."""
+    done: dict[str, tuple[dict, dict]] = {}
+
+    def runs(name: str) -> tuple[dict, dict]:
+        if name not in done:
+            folder = tmp_path_factory.mktemp("options")
+            done[name] = _propose_and_whatif(lots_market, folder, OPTION_SETS[name])
+        return done[name]
+
+    return runs
+
+
 @pytest.mark.parametrize("name", list(OPTION_SETS))
-def test_whatif_takes_proposes_account_options_and_agrees_with_it(lots_market, tmp_path, name):
-    p, run = _propose_and_whatif(lots_market, tmp_path, OPTION_SETS[name])
+def test_whatif_takes_proposes_account_options_and_agrees_with_it(option_runs, name):
+    p, run = option_runs(name)
     assert run["n_trades"] == p["n_trades"]
     assert run["turnover"] == pytest.approx(p["turnover"], abs=1e-9)
     assert run["cash_after_usd"] == pytest.approx(p["cash_after"], abs=0.005)
@@ -204,12 +219,11 @@ def test_whatif_takes_proposes_account_options_and_agrees_with_it(lots_market, t
         assert "trade_history" in manifest["inputs"]
 
 
-def test_the_lot_method_and_tax_status_change_what_whatif_reports(lots_market, tmp_path):
+def test_the_lot_method_and_tax_status_change_what_whatif_reports(option_runs):
     """The options are not only accepted: FIFO sells the old gain lots HIFO spares."""
-    gains = {}
-    for name in ("taxable", "taxable fifo"):
-        _, run = _propose_and_whatif(lots_market, tmp_path, OPTION_SETS[name])
-        gains[name] = run["realized_gain_usd"]
+    gains = {
+        name: option_runs(name)[1]["realized_gain_usd"] for name in ("taxable", "taxable fifo")
+    }
     assert gains["taxable fifo"] > gains["taxable"] + 1.0
 
 
