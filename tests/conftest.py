@@ -1,7 +1,12 @@
-"""Shared fixtures: a small synthetic market written to CSV files, and CLI helpers."""
+"""Shared fixtures: a small synthetic market written to CSV files, a book of accounts
+proposed once per session, and CLI helpers.
+
+``REBALANCER_ONE_ANSWER_ACCOUNTS`` sets the book's size (default 24 accounts; 50 for the
+full run of ``tests/test_one_answer.py``, which checks every account of it)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +115,52 @@ TAX_EXEMPT_EXAMPLES = pd.DataFrame(
 )
 
 
+BOOK_AS_OF = "2026-11-20"
+BOOK_ACCOUNTS = int(os.environ.get("REBALANCER_ONE_ANSWER_ACCOUNTS", "24"))
+# three models (with taxable and not, six compiled problems a worker may meet: each is
+# re-solved for several accounts); the status-quo one leaves a few accounts infeasible
+BOOK_MODELS = ["smallcap_rerating.yaml", "balanced_rerating.yaml", "status_quo.yaml"]
+
+
+@pytest.fixture(scope="session")
+def model_book(tmp_path_factory):
+    """(files, folder, result): a book of ``BOOK_ACCOUNTS`` accounts of the three
+    ``BOOK_MODELS`` (taxable and not, cash targets of 1-3%) on a 400-name market with
+    prices and a benchmark, proposed by ``run_book`` on two local workers into
+    ``folder / "local"``. Read-only: a test that writes makes its own folder.
+
+    One book for the tests of a book's models and of one answer on every path (a book
+    is the slowest thing to make; run in two worker processes, each makes it once if
+    it runs a module using it)."""
+    from rebalancer.examples.make_book import make_book
+
+    from benchmarks.synthetic import scaled_market
+    from rebalancer.book import BookFiles, run_book
+
+    folder = tmp_path_factory.mktemp("model_book")
+    uni, prices, bench = scaled_market(400, seed=3)
+    uni.to_csv(folder / "universe.csv", index=False)
+    prices.round(4).to_csv(folder / "prices.csv", index_label="date")
+    bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
+    holdings, accounts = make_book(
+        BOOK_ACCOUNTS,
+        seed=23,
+        universe=uni,
+        benchmark="benchmark.csv",
+        models=BOOK_MODELS,
+    )
+    holdings.to_csv(folder / "holdings.csv", index=False)
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    files = BookFiles(
+        str(folder / "holdings.csv"),
+        str(folder / "universe.csv"),
+        str(folder / "accounts.csv"),
+        prices=str(folder / "prices.csv"),
+    )
+    result = run_book(files, folder / "local", workers=2, as_of=BOOK_AS_OF)
+    return files, folder, result
+
+
 def write_scenario(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -128,3 +179,27 @@ def run_cli(*args: str, tax_status: bool = True):
     if tax_status and args[:1] in (["propose"], ["whatif"]) and not set(args) & set(TAX_STATUS):
         args.append("--tax-exempt")
     return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+# The slowest modules (15-60 s each on a two-core machine) first: the workers take
+# modules in collection order, so the long ones start at once and the short ones fill
+# in at the end, rather than one long module running on alone while the other worker
+# idles.
+SLOW_FIRST = [
+    "test_book_faults.py",
+    "test_fuzz_inputs.py",
+    "test_book_models.py",
+    "test_properties.py",
+    "test_one_answer.py",
+    "test_any_universe.py",
+    "test_tax.py",
+    "test_whatif.py",
+    "test_resettle.py",
+    "test_scenario_library.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    """The slowest modules first (``SLOW_FIRST``); every module's tests keep their order."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -1,8 +1,8 @@
-"""A book on a market like the examples' (500 names, a benchmark, 20 accounts of three
-models): each worker compiles one problem per model and slot size and re-solves it
-for every account; that reaches each account's own whole-universe optimum, explains
-an infeasible account as ``propose`` does, and gives the same trades on a Dask
-cluster as on the local pool."""
+"""A book on a market like the examples' (the session's shared book, ``tests/conftest.py``'s
+``model_book``: 400 names, a benchmark, 24 accounts of three models): each worker
+compiles one problem per model and slot size and re-solves it for every account; that
+reaches each account's own whole-universe optimum, explains an infeasible account as
+``propose`` does, and gives the same trades on a Dask cluster as on the local pool."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rebalancer.examples.make_book import make_book
 
-from benchmarks.synthetic import scaled_market
 from rebalancer.audit import verify
 from rebalancer.book import BookFiles, ModelProblems, plan, run_book
 from rebalancer.errors import InfeasibleError
@@ -22,33 +20,10 @@ from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.request import prepare
 from rebalancer.scenario import load_scenario
+from tests.conftest import BOOK_ACCOUNTS, BOOK_AS_OF
 from tests.test_working_set import objective
 
-AS_OF = "2026-11-20"
-MODELS = ["smallcap_rerating.yaml", "balanced_rerating.yaml", "status_quo.yaml"]
-N_ACCOUNTS = 20
-
-
-@pytest.fixture(scope="module")
-def market_book(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("market_book")
-    uni, prices, bench = scaled_market(500, seed=5)
-    uni.to_csv(folder / "universe.csv", index=False)
-    prices.round(4).to_csv(folder / "prices.csv", index_label="date")
-    bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
-    holdings, accounts = make_book(
-        N_ACCOUNTS, seed=11, universe=uni, benchmark="benchmark.csv", models=MODELS
-    )
-    holdings.to_csv(folder / "holdings.csv", index=False)
-    accounts.to_csv(folder / "accounts.csv", index=False)
-    files = BookFiles(
-        str(folder / "holdings.csv"),
-        str(folder / "universe.csv"),
-        str(folder / "accounts.csv"),
-        prices=str(folder / "prices.csv"),
-    )
-    book = run_book(files, folder / "local", workers=2, as_of=AS_OF)
-    return files, folder, book
+AS_OF = BOOK_AS_OF
 
 
 def _inputs(files: BookFiles, folder: Path):
@@ -68,28 +43,32 @@ def _trades(out: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["account", "ticker", "side", "quantity"]]
 
 
-def test_accounts_of_a_model_re_solve_its_compiled_problem(market_book):
-    _, folder, book = market_book
+def test_accounts_of_a_model_re_solve_its_compiled_problem(model_book):
+    _, folder, book = model_book
     summaries = _summaries(folder / "local")
-    assert len(summaries) >= N_ACCOUNTS // 2
+    assert len(summaries) >= BOOK_ACCOUNTS // 2
     shared = [s for s in summaries if s["optimizer"]["shared_problem"]]
     assert len(shared) >= 0.8 * len(summaries)
     # a worker compiles a model's problem for the first account of each slot size it
     # meets (2 workers, at most 3 models x taxable or not); every other account only
     # refreshes Parameter values (each then compiles its own final solve, not counted:
-    # pipeline.final_set)
+    # pipeline.final_set). A compile takes 0.07-0.6 s, a refresh 0.001-0.02 s; on a
+    # loaded machine both take longer (a refresh paused for other work can pass 0.05 s),
+    # so the bound between them grows with the slowest compile
     variants = {(s["scenario"], s["taxable"]) for s in shared}
-    compiled = [s for s in shared if s["optimizer"]["compile_seconds"] > 0.05]
+    seconds = [s["optimizer"]["compile_seconds"] for s in shared]
+    bound = max(0.05, 0.1 * max(seconds))
+    compiled = [s for s in shared if s["optimizer"]["compile_seconds"] > bound]
     assert len(compiled) <= 2 * len(variants)
     assert len(shared) - len(compiled) >= len(shared) // 2
     for s in shared:
         assert s["optimizer"]["gap_bound"] <= GAP_TOL
 
 
-def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
+def test_the_models_problem_reaches_each_accounts_own_optimum(model_book):
     """Through the model's slots and through a problem of the account's own, pricing
     ends at the same whole-universe optimum (to the pricing tolerance)."""
-    files, folder, _ = market_book
+    files, folder, _ = model_book
     data = _inputs(files, folder)
     models = ModelProblems()
     compared = 0
@@ -116,11 +95,11 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(market_book):
     assert compared == 6
 
 
-def test_verify_reproduces_a_book_account_as_a_proposal(market_book):
+def test_verify_reproduces_a_book_account_as_a_proposal(model_book):
     """An account's JSON records the model it re-solved (scenario, probes); ``verify
     --reproduce`` re-solves it as a proposal, with a problem of its own, and finds the
     same orders, share for share (one account, one answer: pipeline.final_set)."""
-    _, folder, _ = market_book
+    _, folder, _ = model_book
     shared = [s for s in _summaries(folder / "local") if s["optimizer"]["shared_problem"]]
     for scenario in sorted({s["scenario"] for s in shared}):
         summary = next(s for s in shared if s["scenario"] == scenario)
@@ -134,8 +113,8 @@ def test_verify_reproduces_a_book_account_as_a_proposal(market_book):
 NUMBER = re.compile(r"([a-z_]+(?: \([^)]*\))?) ([-\d.]+) would need ([-\d.]+)")
 
 
-def test_an_infeasible_account_is_explained_as_propose_explains_it(market_book):
-    files, folder, book = market_book
+def test_an_infeasible_account_is_explained_as_propose_explains_it(model_book):
+    files, folder, book = model_book
     infeasible = book.summary[book.summary["status"] == "infeasible"]
     assert len(infeasible), "the status-quo model leaves some account infeasible"
     jobs = {job.account: job for job in plan(files)}
@@ -152,9 +131,9 @@ def test_an_infeasible_account_is_explained_as_propose_explains_it(market_book):
             assert need == pytest.approx(theirs[name][1], rel=1e-3)
 
 
-def test_a_dask_cluster_gives_the_same_trades_as_the_local_pool(market_book, tmp_path):
+def test_a_dask_cluster_gives_the_same_trades_as_the_local_pool(model_book, tmp_path):
     distributed = pytest.importorskip("distributed")
-    files, folder, book = market_book
+    files, folder, book = model_book
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster:

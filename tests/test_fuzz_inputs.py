@@ -648,7 +648,7 @@ def test_corrupted_scenario_is_refused_naming_it_and_nothing_is_written(
     data = text.encode("utf-8") if isinstance(text, str) else text
     path = case.corrupt("scenario", lambda _: data)
     run = propose(case)
-    assert run.seconds < 10, run.describe()
+    assert run.seconds < 30, run.describe()  # ~0.1-1.5 s; a hang or a blow-up takes far more
     assert_refused(run, case, path, key=key, contains=says)
 
 
@@ -834,7 +834,7 @@ def test_hundred_thousand_lot_holdings_with_one_bad_row_fail_fast(
         case.corrupt("holdings", cut_mid_last_row)
     run = propose(case, roles=("holdings", "universe", "scenario"))
     assert_refused(run, case, case.paths["holdings"], row=row, column=column, contains=says)
-    assert run.seconds < 5, run.describe()
+    assert run.seconds < 15, run.describe()  # ~0.5 s; a bound of 5 s left a loaded machine little
 
 
 # --- validate and batch ---------------------------------------------------------------

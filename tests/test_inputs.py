@@ -583,6 +583,8 @@ def test_example_files_load():
     if (EXAMPLES / "prices.csv").exists():
         start = time.perf_counter()
         prices = read_prices(EXAMPLES / "prices.csv")
-        assert time.perf_counter() - start < 3.0
+        # about 1 s on a two-core machine shared with other work (a bound of 3 s failed
+        # under load): the bound catches a read gone quadratic, not noise
+        assert time.perf_counter() - start < 10.0
         assert prices.index.is_monotonic_increasing
         assert np.isfinite(prices.to_numpy()[~np.isnan(prices.to_numpy())]).all()

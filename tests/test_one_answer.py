@@ -3,66 +3,49 @@ the base run of ``whatif``, ``batch`` and ``verify --reproduce`` give the same o
 share for share, with everything the accounts file says of the account applied on
 each path; and lots with a cost basis are never taken as tax-exempt unasked.
 
-The book: ``REBALANCER_ONE_ANSWER_ACCOUNTS`` accounts (default 50: taxable and not,
-cash targets of 1-3%) on a 400-name market; ``propose`` and ``whatif`` run in-process
-through the functions the commands call after reading their files.
+The book: the session's shared book (``tests/conftest.py``'s ``model_book``, taxable and
+tax-exempt accounts of three models with cash targets of 1-3% on a 400-name market), of
+``REBALANCER_ONE_ANSWER_ACCOUNTS`` accounts: 24 by default (about 25 s on two cores),
+``REBALANCER_ONE_ANSWER_ACCOUNTS=50`` for the full run. ``propose`` and ``whatif`` run
+in-process through the functions the commands call after reading their files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rebalancer.examples.make_book import make_book
 
-from benchmarks.synthetic import scaled_market
 from rebalancer.audit import verify
-from rebalancer.book import BookFiles, plan, run_book
+from rebalancer.book import plan
 from rebalancer.checks import signed_shares
 from rebalancer.comparison import run_whatif
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.scenario import load_scenario
-from tests.conftest import EXAMPLES, SCENARIOS, make_holdings, make_universe, run_cli
+from tests.conftest import (
+    BOOK_ACCOUNTS,
+    BOOK_AS_OF,
+    EXAMPLES,
+    SCENARIOS,
+    make_holdings,
+    make_universe,
+    run_cli,
+)
 
-AS_OF = "2026-11-20"
-N_ACCOUNTS = int(os.environ.get("REBALANCER_ONE_ANSWER_ACCOUNTS", "50"))
-MODELS = ["smallcap_rerating.yaml", "balanced_rerating.yaml", "base.yaml"]
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("one_answer")
-    uni, prices, bench = scaled_market(400, seed=3)
-    uni.to_csv(folder / "universe.csv", index=False)
-    prices.round(4).to_csv(folder / "prices.csv", index_label="date")
-    bench.rename_axis("ticker").reset_index().to_csv(folder / "benchmark.csv", index=False)
-    holdings, accounts = make_book(
-        N_ACCOUNTS, seed=23, universe=uni, benchmark="benchmark.csv", models=MODELS
-    )
-    holdings.to_csv(folder / "holdings.csv", index=False)
-    accounts.to_csv(folder / "accounts.csv", index=False)
-    files = BookFiles(
-        str(folder / "holdings.csv"),
-        str(folder / "universe.csv"),
-        str(folder / "accounts.csv"),
-        prices=str(folder / "prices.csv"),
-    )
-    result = run_book(files, folder / "out", workers=2, as_of=AS_OF)
-    return files, folder, result
+AS_OF = BOOK_AS_OF
 
 
 def _orders(trades: pd.DataFrame) -> pd.Series:
     return signed_shares(trades).sort_index()
 
 
-def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
-    files, folder, result = book
+def test_every_path_gives_each_account_of_a_book_the_same_orders(model_book):
+    files, folder, result = model_book
     accounts = pd.read_csv(files.accounts, keep_default_na=False)
-    assert len(accounts) >= 50 or N_ACCOUNTS < 50
+    assert len(accounts) == BOOK_ACCOUNTS
     assert set(accounts["taxable"]) == {True, False}, "taxable and tax-exempt accounts"
     assert accounts["cash_target"].nunique() >= 2, "differing cash targets"
     data = load_inputs(
@@ -74,8 +57,8 @@ def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
     for job in plan(files):
         if status[job.account] in ("infeasible", "failed"):
             continue
-        batch = _orders(pd.read_csv(folder / "out" / f"{job.account}.trades.csv"))
-        summary = json.loads((folder / "out" / f"{job.account}.json").read_text())
+        batch = _orders(pd.read_csv(folder / "local" / f"{job.account}.trades.csv"))
+        summary = json.loads((folder / "local" / f"{job.account}.json").read_text())
         row = accounts.set_index("account").loc[job.account]
         # the accounts file's row applied by batch: tax status and cash target
         assert summary["taxable"] == bool(row["taxable"])
@@ -91,7 +74,7 @@ def test_every_path_gives_each_account_of_a_book_the_same_orders(book):
         )
         base_run = comparison.runs[0].proposal
         pd.testing.assert_series_equal(_orders(base_run.trades), batch, check_names=False)
-        report = verify(folder / "out" / f"{job.account}.json", reproduce=True)
+        report = verify(folder / "local" / f"{job.account}.json", reproduce=True)
         assert report.passed, report.problems
         assert any(text.startswith("reproduced: the same") for _, text in report.findings)
         compared += 1
@@ -140,8 +123,8 @@ def test_propose_takes_the_cash_target_of_the_accounts_file(tmp_path):
 # --- whatif takes propose's account options ------------------------------------------
 
 
-@pytest.fixture
-def lots_market(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def lots_market(tmp_path_factory) -> dict[str, Path]:
     """ACC1 holds the 20 largest names in two lots each: an old one at a large gain and
     a recent one at a loss (so HIFO and FIFO sell differently); a trade history in
     which ACC1 bought one of them ten days ago (a wash-sale window)."""
@@ -158,11 +141,12 @@ def lots_market(tmp_path: Path) -> dict[str, Path]:
         [["ACC1", big["ticker"].iloc[-1], "2026-11-10", "BUY", 10, float(big["price"].iloc[-1])]],
         columns=["account", "ticker", "date", "side", "quantity", "price"],
     )
+    folder = tmp_path_factory.mktemp("lots_market")
     paths = {
-        "universe": tmp_path / "universe.csv",
-        "holdings": tmp_path / "holdings.csv",
-        "history": tmp_path / "history.csv",
-        "accounts": tmp_path / "accounts.csv",
+        "universe": folder / "universe.csv",
+        "holdings": folder / "holdings.csv",
+        "history": folder / "history.csv",
+        "accounts": folder / "accounts.csv",
     }
     uni.to_csv(paths["universe"], index=False)
     hold.to_csv(paths["holdings"], index=False)
@@ -199,9 +183,24 @@ def _propose_and_whatif(market, tmp_path, options):
     return p, run
 
 
+@pytest.fixture(scope="module")
+def option_runs(lots_market, tmp_path_factory):
+    """name -> (propose's summary, whatif's base run) for ``OPTION_SETS[name]``, each
+    pair run once for the module."""
+    done: dict[str, tuple[dict, dict]] = {}
+
+    def runs(name: str) -> tuple[dict, dict]:
+        if name not in done:
+            folder = tmp_path_factory.mktemp("options")
+            done[name] = _propose_and_whatif(lots_market, folder, OPTION_SETS[name])
+        return done[name]
+
+    return runs
+
+
 @pytest.mark.parametrize("name", list(OPTION_SETS))
-def test_whatif_takes_proposes_account_options_and_agrees_with_it(lots_market, tmp_path, name):
-    p, run = _propose_and_whatif(lots_market, tmp_path, OPTION_SETS[name])
+def test_whatif_takes_proposes_account_options_and_agrees_with_it(option_runs, name):
+    p, run = option_runs(name)
     assert run["n_trades"] == p["n_trades"]
     assert run["turnover"] == pytest.approx(p["turnover"], abs=1e-9)
     assert run["cash_after_usd"] == pytest.approx(p["cash_after"], abs=0.005)
@@ -220,12 +219,11 @@ def test_whatif_takes_proposes_account_options_and_agrees_with_it(lots_market, t
         assert "trade_history" in manifest["inputs"]
 
 
-def test_the_lot_method_and_tax_status_change_what_whatif_reports(lots_market, tmp_path):
+def test_the_lot_method_and_tax_status_change_what_whatif_reports(option_runs):
     """The options are not only accepted: FIFO sells the old gain lots HIFO spares."""
-    gains = {}
-    for name in ("taxable", "taxable fifo"):
-        _, run = _propose_and_whatif(lots_market, tmp_path, OPTION_SETS[name])
-        gains[name] = run["realized_gain_usd"]
+    gains = {
+        name: option_runs(name)[1]["realized_gain_usd"] for name in ("taxable", "taxable fifo")
+    }
     assert gains["taxable fifo"] > gains["taxable"] + 1.0
 
 
