@@ -20,9 +20,9 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
-from rebalancer.optimize.problem import RebalanceProblem, Solution, interior_point_solvers
+from rebalancer.optimize.problem import RebalanceProblem, Solution
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.path import IMMATERIAL, find_destination
+from rebalancer.path import find_destination
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import (
@@ -180,9 +180,8 @@ def optimize(
 ) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
     names, pricing the others in: ``rebalancer.optimize.working_set``), then solve the
-    account's own problem over that optimum's support (``final_set``) — where per-run
-    limits hold it back, only toward its destination (``_toward_destination``) — and
-    re-solve it for what no convex problem states: no buying back a security sold at a loss
+    account's own problem over that optimum's support (``final_set``) and re-solve it
+    for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
     The first solve is built with constants (fastest for one solve); with ``slots`` (a
@@ -236,10 +235,6 @@ def optimize(
             in_scenario_terms(request, exc.conflicts),
             exc.binding + _tax_rules_in_force(request),
         ) from None
-    # the path held back by per-run limits, and the hold rule, measured on the final
-    # set: the same on every path; a step of the path goes only toward its end
-    destination = find_destination(final, request.full_data)
-    data, solution = _toward_destination(final, data, solution, destination)
     solution = solve_with_min_trade(
         final,
         data,
@@ -250,6 +245,9 @@ def optimize(
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
+    # the path held back by per-run limits, and the hold rule, measured on the final
+    # set: the same on every path
+    destination = find_destination(final, request.full_data)
     return dataclasses.replace(
         solution,
         destination=destination,
@@ -382,46 +380,6 @@ def _resolved_fields(request: Request) -> frozenset[str] | bool:
             return False
         fields |= {"buy_cap", "lot_cap"}
     return frozenset(fields) if fields else False
-
-
-def _toward_destination(ws, data, solution, destination):
-    """A run that per-run limits or the impact cost hold back trades only toward its
-    destination (``rebalancer.path``): each name between where it is and where the
-    scenario leads (its buy and sell caps cut to the move that remains, so a name the
-    destination does not trade is not traded), and re-solved. Why: the one-period
-    optimum otherwise buys substitutes for the trades it is held back from — another
-    name of a tilted group, a hedge of the tracking error — which the next run, able
-    to make those trades, sells again: the same run applied and proposed again would
-    undo its own orders, paying the spread twice. Along the path every run continues
-    the one before it (the minimum-trade re-solves that follow keep the box).
-
-    Returns (data, solution): unchanged when the step is within
-    ``rebalancer.path.IMMATERIAL`` of the destination (the whole move), the
-    destination is unknown, or the boxed problem is infeasible (a hard limit the
-    holdings break needs a trade away from it this run: a sector over its cap that
-    only other, more liquid names can bring under it)."""
-    dest = destination.weights
-    if dest is None:
-        return data, solution
-    if np.abs(solution.weights - dest).sum() / 2 <= IMMATERIAL:
-        return data, solution
-    w0 = np.asarray(data.w0, float)
-    move = dest - w0
-    boxed = dataclasses.replace(
-        data,
-        buy_cap=np.minimum(data.buy_cap, np.maximum(move, 0.0)),
-        sell_cap=np.minimum(data.sell_cap, np.maximum(-move, 0.0)),
-    )
-    try:
-        stepped = ws.solve(boxed, solvers=interior_point_solvers(), explain=False)
-    except (InfeasibleError, RuntimeError):
-        return data, solution
-    return boxed, dataclasses.replace(
-        stepped,
-        compile_seconds=solution.compile_seconds + stepped.compile_seconds,
-        solve_seconds=solution.solve_seconds + stepped.solve_seconds,
-        warnings=list(dict.fromkeys([*solution.warnings, *stepped.warnings])),
-    )
 
 
 def _tax_rules_in_force(request: Request) -> list[str]:
