@@ -586,12 +586,29 @@ def run_book(
 
     with engines.cancel_on_signals() as cancel:
         return _run_book(
-            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, on_result
+            files,
+            out_dir,
+            cancel,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            workbooks=workbooks,
+            as_of=as_of,
+            on_result=on_result,
         )
 
 
 def _run_book(
-    files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, on_result
+    files: BookFiles,
+    out_dir: str | Path,
+    cancel,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    workbooks: bool,
+    as_of: str | None,
+    on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
     from functools import partial
 

@@ -155,7 +155,16 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
             keys = [key for key, _ in settings]
             message = f"{empty}: no effect on {', '.join(keys)}"
             shipped = all(setting in library.get(text, ()) for setting in settings)
-            found.append(Misfit(keys[0], message, True, True, text, len(keys), shipped))
+            found.append(
+                Misfit(
+                    keys[0],
+                    message,
+                    keys_named=True,
+                    group=text,
+                    uses=len(keys),
+                    library=shipped,
+                )
+            )
     return found
 
 
