@@ -431,9 +431,13 @@ def effective(settings: dict):
 
 
 @st.composite
-def cases(draw) -> dict:
+def cases(draw, fixed_reference: bool = False) -> dict:
     """One example: hypothesis draws its shape (scenario, sizes, account class, which
-    files), one seeded generator the bulk (the universe, the lots, the limits)."""
+    files), one seeded generator the bulk (the universe, the lots, the limits).
+
+    ``fixed_reference``: a scenario with tilts always gets a benchmark, so its tilts are
+    measured against something the account's own trades do not move (without one they
+    are measured from the current holdings: each run is a new move)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     base = draw(st.sampled_from(SHIPPED))
     n = draw(st.one_of(st.integers(20, 60), st.integers(40, 120)))
@@ -444,7 +448,10 @@ def cases(draw) -> dict:
     settings = scenario_settings(rng, base, taxable=bool(accounts))
     scenario = effective(settings)
     uni = draw_universe(rng, n)
-    benchmark = draw_benchmark(rng, uni) if n >= 30 and rng.random() < 0.6 else None
+    with_benchmark = n >= 30 and rng.random() < 0.6
+    if fixed_reference and len(scenario.tilts):
+        with_benchmark = True
+    benchmark = draw_benchmark(rng, uni) if with_benchmark else None
     style = str(rng.choice(["compliant", "diversified", "concentrated"], p=[0.75, 0.15, 0.1]))
     event(f"account: {style}")
     holdings = draw_holdings(

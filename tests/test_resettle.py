@@ -171,7 +171,7 @@ def not_continuations(first: pd.DataFrame, second: pd.DataFrame, capped: bool) -
     ],
     phases=[Phase.explicit, Phase.generate],
 )
-@given(case=cases())
+@given(case=cases(fixed_reference=True))
 def test_a_proposal_applied_and_proposed_again_trades_nothing_or_continues(case):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
