@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def run_all(out: Path, book_accounts: int) -> dict[str, int]:
     holdings, accounts = make_book(book_accounts)
     holdings.to_csv(book / "holdings.csv", index=False)
     accounts.to_csv(book / "accounts.csv", index=False)
+    # the accounts name their benchmark beside the accounts file (as make_book's own
+    # command writes it); without it every account fails and the block orders are empty
+    shutil.copyfile(EXAMPLES / "benchmark.csv", book / "benchmark.csv")
     codes["book"] = _cli(
         "batch", "--accounts", book / "accounts.csv", "--holdings", book / "holdings.csv",
         "--universe", EXAMPLES / "universe.csv", "--prices", EXAMPLES / "prices.csv",
