@@ -1,22 +1,15 @@
-"""The audit trail: a manifest in every JSON summary, and ``verify`` to re-check it.
-
-The manifest records what a proposal was made from and with: the program's and
-the solver stack's versions, the SHA-256 of every input file and of the effective
-scenario (after ``extends``, ``--shock`` and ``--relax``), the options that change
-the answer (account, as-of date, tax status, lot method), the solver and its
-status, the timings, and the SHA-256 of the trades CSV and workbook written beside
-the JSON. ``verify`` uses it later: are the inputs and outputs still the files the
-proposal was made from, and does every limit still hold when the written trades
-are re-measured against those inputs.
+"""``verify``: re-check a written proposal against the audit manifest its JSON summary
+carries (written by ``rebalancer.export.manifest``: the digests of the inputs, of the
+effective scenario and of the outputs, the options and versions). Are the inputs and
+outputs still the files the proposal was made from, and does every limit still hold
+when the written trades are re-measured against those inputs; with ``reproduce``,
+does the proposal come out the same when run again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,115 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalancer.audit_schema import open_regular, read_summary, shape_problems
+from rebalancer.checks import run_checks, signed_shares, usd_tol
 from rebalancer.errors import InputError, RebalancerError
-
-MANIFEST_VERSION = 2  # 2: the summary's own digest, summary_sha256
-_PACKAGES = ("cvxpy", "clarabel", "scs", "numpy", "pandas", "scipy", "pypfopt", "openpyxl")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_digest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{path, sha256, bytes}`` of a file (cached by path, size and modification time,
-    so a book's shared files are hashed once per process)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    return _digest(str(p), st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=256)
-def _digest(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
-    with open(path, "rb") as fh:
-        return {"path": path, "sha256": _hash(fh), "bytes": size}
-
-
-def scenario_digest(scenario: dict[str, Any]) -> str:
-    """SHA-256 of the effective scenario as canonical JSON (sorted keys)."""
-    text = json.dumps(scenario, sort_keys=True, separators=(",", ":"), default=str)
-    return sha256_bytes(text.encode("utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import rebalancer
-
-    found = {"rebalancer": rebalancer.__version__, "python": platform.python_version()}
-    for name in _PACKAGES:
-        dist = "pyportfolioopt" if name == "pypfopt" else name
-        try:
-            found[name] = version(dist)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The manifest of ``proposal``; ``outputs`` maps role -> the digest of a file
-    written beside the JSON (``file_digest`` under its final name)."""
-    inputs = {}
-    for role, path in proposal.inputs.items():
-        if not path:
-            continue
-        try:
-            inputs[role] = file_digest(path)
-        except OSError:  # a frame passed through the API has no file
-            inputs[role] = {"path": str(path), "sha256": None, "bytes": None}
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "versions": _versions(),
-        "platform": f"{platform.system()} {platform.machine()}",
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:2000],
-        "account": proposal.account,
-        "as_of": proposal.as_of,
-        "taxable": bool(proposal.metrics.taxable),
-        "lot_method": proposal.lot_method,
-        "inputs": inputs,
-        "scenario_sha256": scenario_digest(proposal.scenario),
-        "scenario": proposal.scenario,
-        "relaxed": list(proposal.relaxed),
-        "solver": proposal.solver,
-        "status": proposal.status,
-        "timings": {k: round(float(v), 6) for k, v in proposal.timings.items()},
-        "outputs": dict(outputs),
-        **({"book_model": dict(proposal.book_model)} if proposal.book_model else {}),
-    }
-
-
-# --- the summary's own digest ----------------------------------------------------------
-
-
-def summary_digest(summary: dict[str, Any]) -> str:
-    """SHA-256 of the whole JSON summary as canonical JSON (sorted keys, no spaces),
-    without ``manifest.summary_sha256`` itself: any edit of any value shows."""
-    manifest = summary.get("manifest")
-    if isinstance(manifest, dict) and "summary_sha256" in manifest:
-        summary = {
-            **summary,
-            "manifest": {k: v for k, v in manifest.items() if k != "summary_sha256"},
-        }
-    text = json.dumps(
-        summary, sort_keys=True, separators=(",", ":"), allow_nan=False, default=plain_json
-    )
-    return sha256_bytes(text.encode("utf-8"))
-
-
-def seal(summary: dict[str, Any]) -> None:
-    """Record ``summary_digest`` in the summary's manifest (the last thing written)."""
-    summary["manifest"]["summary_sha256"] = summary_digest(summary)
-
-
-def plain_json(value: Any) -> Any:
-    # numpy scalars (np.int64 counts, np.bool_ flags) that slipped into the summary
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-# --- verify ------------------------------------------------------------------------
+from rebalancer.export.csvout import read_written_trades
+from rebalancer.export.manifest import (
+    MANIFEST_VERSION,
+    hash_stream,
+    scenario_digest,
+    summary_digest,
+)
+from rebalancer.inputs import read_holdings_by_account, read_universe
+from rebalancer.inputs.readers import read_accounts
+from rebalancer.scenario import load_scenario
+from rebalancer.scenario.schema import Problems, build
+from rebalancer.trades import is_long_term
 
 
 @dataclass
@@ -195,8 +94,6 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     too large, not strict JSON, no manifest); every other finding is a line of the
     returned ``Verification``.
     """
-    from rebalancer.audit_schema import read_summary, shape_problems
-
     path = Path(json_path)
     summary = read_summary(path)
     manifest = summary.get("manifest")
@@ -272,27 +169,16 @@ def _same_files(report: Verification, files: dict[str, Any], kind: str) -> None:
 def _checked_digest(path: str, size: int) -> str | None:
     """The SHA-256 of the regular file ``path``, or None when its size is not ``size``
     (then it is not read at all). Raises ``InputError`` for a missing or special file."""
-    from rebalancer.audit_schema import open_regular
-
     fd = open_regular(path)
     with os.fdopen(fd, "rb") as fh:
         if os.fstat(fh.fileno()).st_size != size:
             return None
-        return _hash(fh)
-
-
-def _hash(fh) -> str:
-    h = hashlib.sha256()
-    for block in iter(lambda: fh.read(1 << 20), b""):
-        h.update(block)
-    return h.hexdigest()
+        return hash_stream(fh)
 
 
 def _built_scenario(report: Verification, manifest: dict[str, Any]):
     """The scenario the manifest records, through the scenario schema (None, with a
     line per problem, when it does not pass)."""
-    from rebalancer.scenario.schema import Problems, build
-
     problems = Problems("manifest scenario")
     recorded = build(manifest["scenario"], "manifest scenario", problems)
     for problem in problems.items[:MAX_LINES]:
@@ -309,9 +195,6 @@ def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded)
     accounts file gives the account (the cash floor pulled down to it). Returns the
     recorded scenario and the one before ``--relax`` when it is so, else None with
     each difference reported."""
-    from rebalancer.scenario import load_scenario
-    from rebalancer.scenario.schema import build
-
     where = manifest["inputs"]["scenario"]["path"]
     try:
         from_file = load_scenario(where)
@@ -369,6 +252,7 @@ class _Explained:
     the manifest's record of ``--relax`` and a book's cash target from its accounts file."""
 
     def __init__(self, manifest: dict[str, Any]):
+        # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
         from rebalancer.relax import POSITION_KEY
 
         self.relaxed = {}
@@ -402,8 +286,6 @@ def _numbers(*values: Any) -> bool:
 
 def _book_cash_target(manifest: dict[str, Any]) -> float | None:
     """The cash target the accounts file gives the proposal's account, if any."""
-    from rebalancer.inputs.readers import read_accounts
-
     entry = manifest["inputs"].get("accounts")
     if entry is None:
         return None
@@ -435,7 +317,7 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
     — ``(role, path, sha256)``, checked unchanged before — read once per process for
     the same contents: a verify's re-measurement and its reproduction share one risk
     model, and so do the accounts of a book verified in one process."""
-    from rebalancer.inputs import read_holdings_by_account, read_universe
+    # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.request import load_inputs
 
     files = {role: path for role, path, _ in recorded}
@@ -457,7 +339,7 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
 def _remeasure(
     report: Verification, summary: dict[str, Any], manifest: dict[str, Any], scenario
 ) -> None:
-    from rebalancer.checks import run_checks, signed_shares, usd_tol
+    # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.report import figures
     from rebalancer.request import prepare
 
@@ -512,8 +394,6 @@ def _remeasure(
 def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> None:
     """Each order's est_cost in the trades CSV against the cost model's price of its
     notional (the one model the optimizer and the proposal use)."""
-    from rebalancer.checks import usd_tol
-
     if not len(trades) or "est_cost" not in trades:
         return
     where = request.universe.index.get_indexer(trades["ticker"])
@@ -534,30 +414,8 @@ def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> Non
         report.ok(f"trades CSV est_cost of each of the {len(trades)} orders matches the cost model")
 
 
-def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A trades CSV as ``write_trades_csv`` wrote it (text cells guarded against
-    spreadsheet formulas lose their leading ``'``: ``rebalancer.export.safe``)."""
-    from rebalancer.export.safe import csv_text
-
-    try:
-        frame = pd.read_csv(path, dtype={"ticker": str, "account": str}, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read the trades CSV ({exc})") from None
-    missing = {"ticker", "side", "quantity", "notional"} - set(frame.columns)
-    if missing:
-        raise InputError(path, f"not a trades CSV: no column {sorted(missing)[0]!r}")
-    for column in ("ticker", "account", "side"):
-        if column in frame:
-            frame[column] = frame[column].astype(str).map(csv_text)
-    frame["quantity"] = pd.to_numeric(frame["quantity"])
-    frame["notional"] = pd.to_numeric(frame["notional"])
-    return frame
-
-
 def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
     """The lot sales the JSON states, with gains and terms recomputed from the lots."""
-    from rebalancer.trades import is_long_term
-
     columns = ["ticker", "lot_id", "quantity_sold", "realized_gain_usd", "term"]
     sales = pd.DataFrame(summary.get("lot_sales") or [], columns=columns[:3])
     if sales.empty:
@@ -578,7 +436,7 @@ def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelax
     """Run the proposal again from its inputs and compare the orders. A relaxed
     proposal is run again from the scenario before ``--relax``, relaxing it anew: a
     recorded relaxation that was not needed shows as different orders."""
-    from rebalancer.checks import signed_shares
+    # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.pipeline import propose_account
 
     relax = bool(manifest["relaxed"])

@@ -24,18 +24,44 @@ each account's allocation) are written last.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from openpyxl import Workbook
 
+import rebalancer
+from rebalancer import engines
 from rebalancer.errors import InfeasibleError, InputError, RebalancerError, ScenarioError
-from rebalancer.export.atomic import remove_stale_temps
+from rebalancer.export import protected_files, write_outputs
+from rebalancer.export.atomic import (
+    OutputSet,
+    check_target,
+    protected_identities,
+    remove_stale_temps,
+)
+from rebalancer.export.csvout import read_written_trades
+from rebalancer.export.manifest import file_digest, scenario_digest
+from rebalancer.export.safe import safe_text
+from rebalancer.export.xlsx import stream_table
+from rebalancer.inputs import (
+    check_benchmark_in_universe,
+    read_accounts,
+    read_benchmark,
+    read_holdings_by_account,
+    read_universe,
+)
+from rebalancer.inputs.readers import listed_names
+from rebalancer.jobs import AccountResult, Job
+from rebalancer.scenario import load_scenario
+from rebalancer.scenario.loader import OutsideFolder, inside, locate
 
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
@@ -68,35 +94,11 @@ class BookFiles:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-@dataclass(frozen=True)
-class Job:
-    account: str
-    scenario: str  # path
-    benchmark: str | None
-    # the account's tax status, cash target, household and lot method are read from its
-    # row by the worker, as every path reads them (``request.account_terms``)
-    # the first accounts of this job's model (scenario and benchmark) in the accounts
-    # file: every worker learns the model's likeliest buys from the same ones
-    probes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AccountResult:
-    account: str
-    status: str  # optimal | optimal_inaccurate | infeasible | failed | skipped
-    message: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
-    trades: pd.DataFrame | None = None
-    seconds: float = 0.0
-
-
 def _named_path(base: Path, name: str, accounts: str, row: int, column: str) -> str:
     """A scenario or benchmark the accounts file names: relative to that file's folder
     and inside it — the rule of ``extends`` (``loader.inside``) — and a scenario not
     found there is a bare name from the shipped library. A path out of the folder is
     refused naming the accounts file, its row and the column."""
-    from rebalancer.scenario.loader import OutsideFolder, inside, locate
-
     try:
         if column == "scenario":
             found = locate(name, base, base)
@@ -110,8 +112,6 @@ def _named_path(base: Path, name: str, accounts: str, row: int, column: str) -> 
 def plan(files: BookFiles) -> list[Job]:
     """One job per row of the accounts file; paths in it are relative to that file (a
     scenario not found there is looked up in the shipped library)."""
-    from rebalancer.inputs import read_accounts
-
     table = read_accounts(files.accounts)
     base = Path(files.accounts).resolve().parent
     jobs = []
@@ -173,14 +173,13 @@ _CACHE: dict[Any, Any] = {}
 
 
 def _inputs(files: BookFiles, benchmark: str | None):
+    # late: the optimizer (cvxpy, a second to import), not needed to plan or refuse a book
     from rebalancer.request import load_inputs
 
     key = ("inputs", files, benchmark)
     if key not in _CACHE:
         base = _CACHE.get(("base", files))
         if base is None:
-            from rebalancer.inputs import read_holdings_by_account, read_universe
-
             universe = read_universe(files.universe)
             holdings, spoilt = read_holdings_by_account(files.holdings, universe)
             base = load_inputs(
@@ -191,8 +190,6 @@ def _inputs(files: BookFiles, benchmark: str | None):
             _CACHE[("spoilt", files)] = spoilt
         bench = None
         if benchmark is not None:
-            from rebalancer.inputs import check_benchmark_in_universe, read_benchmark
-
             bench = read_benchmark(benchmark)
             check_benchmark_in_universe(bench, base.universe, benchmark)
         data = dataclasses.replace(
@@ -203,8 +200,6 @@ def _inputs(files: BookFiles, benchmark: str | None):
 
 
 def _scenario(path: str):
-    from rebalancer.scenario import load_scenario
-
     key = ("scenario", path)
     if key not in _CACHE:
         _CACHE[key] = load_scenario(path)
@@ -214,7 +209,7 @@ def _scenario(path: str):
 def _with_cash_target(scenario, accounts: str, account: str):
     """``scenario`` as the account's worker applies it: with the cash target of its
     row of the accounts file (``request.AccountTerms.scenario``)."""
-    from rebalancer.inputs import read_accounts
+    # late: the optimizer (cvxpy, a second to import), not needed to plan or refuse a book
     from rebalancer.request import AccountTerms
 
     key = ("accounts", accounts)
@@ -231,8 +226,6 @@ def _with_cash_target(scenario, accounts: str, account: str):
 def _protected(inputs: dict[str, str]) -> dict[str, str]:
     """The files no output of an account may be (``export.protected_files``), read once
     per model: every account of a model reads the same files."""
-    from rebalancer.export import protected_files
-
     key = ("protected", *sorted(inputs.items()))
     if key not in _CACHE:
         _CACHE[key] = protected_files(inputs)
@@ -262,6 +255,7 @@ class ModelProblems:
         ``probes`` and ``scenario``: the inputs, the model's probe accounts and its
         scenario, which the model's name order is learnt from the first time the model
         is seen."""
+        # late: the optimizer (cvxpy, a second to import), not needed to plan or refuse a book
         from rebalancer.pipeline import learned_order, slot_problem, slot_sizes
 
         sizes = slot_sizes(request)
@@ -288,8 +282,6 @@ class ModelProblems:
         return lambda request: self(request, data, probes, scenario)
 
     def _model_key(self, request) -> tuple:
-        import hashlib
-
         scenario = request.scenario
         known = self._fingerprints.get(id(scenario))
         if known is None or known[0] is not scenario:
@@ -320,7 +312,7 @@ def run_account(
     job: Job, files: BookFiles, out_dir: str, as_of: str | None, workbooks: bool = False
 ) -> AccountResult:
     """One account, end to end, in whatever process runs it. Never raises."""
-    from rebalancer.export import write_outputs
+    # late: the optimizer (cvxpy, a second to import), not needed to plan or refuse a book
     from rebalancer.pipeline import propose_account
 
     t0 = time.perf_counter()
@@ -407,9 +399,6 @@ def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str
     ``scenario_sha256`` (of the effective scenario, so a changed ``extends`` parent or
     cash target counts), ``as_of`` (ISO, today when not given) and ``version``.
     Raises ``RebalancerError`` when the scenario cannot be loaded."""
-    import rebalancer
-    from rebalancer.audit import file_digest, scenario_digest
-
     roles = {**files.roles(), "benchmark": job.benchmark, "scenario": job.scenario}
     inputs = {role: file_digest(path)["sha256"] for role, path in roles.items() if path}
     scenario = _with_cash_target(_scenario(job.scenario), files.accounts, job.account)
@@ -427,8 +416,6 @@ def reusable(
     """The summary of an account whose outputs are whole, agree with each other and were
     made as ``want`` (``expected_manifest``; None: the scenario cannot be loaded) says,
     else None and why it must be redone."""
-    from rebalancer.audit import file_digest, read_written_trades
-
     json_path = output_path(out_dir, account, ".json")
     if not json_path.exists():
         return None, ["no outputs yet"]
@@ -545,8 +532,6 @@ class BookResult:
     def shortfall(self) -> str:
         """One line naming the accounts not proposed (empty when every one was, and
         when the only ones are those a stop left not run: ``stopped`` says so)."""
-        from rebalancer.inputs.readers import listed_names
-
         if self.signum or all(r.status == "not_run" for r in self.not_proposed):
             return ""
         parts = []
@@ -582,8 +567,6 @@ def run_book(
     ``not_run``; so are the rest when every Dask worker is lost. A book file that
     cannot be written (a full disk) is the result's ``problem``, not an exception, so
     the accounts that failed can still be told."""
-    from rebalancer import engines
-
     with engines.cancel_on_signals() as cancel:
         return _run_book(
             files,
@@ -610,10 +593,6 @@ def _run_book(
     as_of: str | None,
     on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
-    from functools import partial
-
-    from rebalancer import engines
-
     t0 = time.perf_counter()
     # this process's worker caches are keyed by file path: a second book in the same
     # process (a notebook, one local worker) must read files changed since the last
@@ -706,8 +685,6 @@ def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool
     """Refuse, before anything is written, a book whose outputs would harm a file: one
     the book reads (its inputs, every account's benchmark and scenario with its
     ``extends`` chain), a special file or a link (``atomic.check_target``)."""
-    from rebalancer.export.atomic import check_target, protected_files, protected_identities
-
     if out.name.startswith("-"):
         raise RebalancerError(
             f"--out-dir: {out} starts with '-', which other programs read as an option; "
@@ -756,8 +733,6 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
     Columns: ticker, side, block_quantity, account, quantity, price. The
     allocations of a block sum exactly to its quantity (they are its parts).
     """
-    from rebalancer.audit import read_written_trades
-
     frames = []
     for r in results:
         trades = r.trades
@@ -780,13 +755,8 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
     """book_summary.xlsx (Accounts, Blocks, Allocations, and Not proposed: the accounts
     that failed, are infeasible or were not run, with why) and block_orders.csv,
     together or neither (``RebalancerError`` naming the file that could not be written)."""
-    from rebalancer.export.atomic import OutputSet
-    from rebalancer.export.safe import safe_text
-    from rebalancer.export.xlsx import stream_table
 
     def workbook(path: Path) -> None:
-        from openpyxl import Workbook
-
         wb = Workbook(write_only=True)  # a book's allocations run to tens of thousands
         stream_table(wb, "Accounts", summary)
         per_block = blocks.groupby(["ticker", "side"], as_index=False).agg(

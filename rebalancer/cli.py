@@ -447,35 +447,21 @@ def batch(
 )
 @click.option("--scenario", type=_path(), help="Scenario YAML (default: smallcap_rerating).")
 @click.option(
-    "--as-of", default="2026-11-20", show_default=True, callback=_iso_date, help="Trade date (ISO)."
+    "--as-of", callback=_iso_date, help="Trade date (ISO; default: the examples' trade date)."
 )
 @click.option("--quiet", "-q", is_flag=True)
 def demo(out_dir: Path, scenario, as_of, quiet) -> None:
     """Rebalance the three example accounts under the small-cap re-rating scenario."""
     from rebalancer.console import print_summary
-    from rebalancer.export import write_outputs
-    from rebalancer.pipeline import example_paths, load_inputs, propose_account
-    from rebalancer.scenario import load_scenario
+    from rebalancer.demo import run_demo
 
-    paths = example_paths()
-    scen = load_scenario(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
-    data = load_inputs(
-        paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"], paths["accounts"]
-    )
-    data.paths["scenario"] = str(scenario or paths["scenarios"] / "smallcap_rerating.yaml")
-    for account in dict.fromkeys(data.holdings["account"]):
-        proposal = propose_account(data, scen, account, as_of)
-        stem = out_dir / account
-        written = write_outputs(
-            proposal,
-            out=stem.with_suffix(".xlsx"),
-            trades=stem.with_suffix(".trades.csv"),
-            json_path=stem.with_suffix(".json"),
-        )
+    def show(done) -> None:
         if not quiet:
-            print_summary(proposal)
-            _echo("wrote " + ", ".join(str(p) for p in written))
+            print_summary(done.proposal)
+            _echo("wrote " + ", ".join(str(p) for p in done.written))
             _echo()
+
+    run_demo(out_dir, scenario, as_of, on_account=show)
 
 
 @main.command(cls=_Command)

@@ -27,6 +27,9 @@ written whole or not at all) and returns.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -35,9 +38,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from multiprocessing.connection import wait as wait_ready
 from typing import Any
 
 from rebalancer.errors import RebalancerError
+from rebalancer.jobs import AccountResult
 
 RETRIES = 2  # times an account is given again after its worker died running it
 POLL = 0.2  # seconds between looks at the cancel flag and the workers
@@ -99,20 +104,20 @@ def one_thread_each() -> None:
     global _ONE_THREAD_PID
     if os.getpid() == _ONE_THREAD_PID:
         return
+    # late: the optimizer (cvxpy) is a second to import; this module also checks
+    # --scheduler while the command line is parsed
     from rebalancer.optimize import problem
 
     problem.CLARABEL_THREADS = 1
     _ONE_THREAD_PID = os.getpid()
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # optional: late, in the worker
     except ImportError:  # pragma: no cover - comes with scikit-learn
         return
     threadpool_limits(1)
 
 
 def _failed(job, why: str):
-    from rebalancer.book import AccountResult
-
     return AccountResult(job.account, "failed", why)
 
 
@@ -136,8 +141,6 @@ def local(jobs, run: Callable, workers: int, cancel: Cancel, retries: int = RETR
 
 class _Worker:
     def __init__(self, run: Callable) -> None:
-        import multiprocessing
-
         context = multiprocessing.get_context("fork")
         here, there = context.Pipe()
         self.process = context.Process(
@@ -178,7 +181,6 @@ class _Pool:
         self._workers.remove(worker)
 
     def results(self, jobs, workers: int, cancel: Cancel, retries: int):
-        from multiprocessing.connection import wait
 
         queue = deque((job, 0) for job in jobs)  # (job, deaths of workers running it)
         idle = [self._spawn() for _ in range(workers)]
@@ -192,7 +194,7 @@ class _Pool:
                 with suppress(OSError):  # a worker already dead is found below
                     worker.conn.send(job)
             watched = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-            ready = set(wait(watched, timeout=POLL))
+            ready = set(wait_ready(watched, timeout=POLL))
             for worker in [w for w in busy if w.conn in ready or w.process.sentinel in ready]:
                 job, deaths = busy.pop(worker)
                 try:
@@ -258,8 +260,6 @@ def _die_with(parent: int) -> None:
     """End this process when ``parent`` ends, however it ends (kill -9 included)."""
     armed = False
     if sys.platform.startswith("linux"):
-        import ctypes
-
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
@@ -315,11 +315,11 @@ def connect(address: str):
     """A Dask ``Client`` of the scheduler at ``address``, or ``RebalancerError`` (one
     line naming it) within about ``seconds(CONNECT_TIMEOUT)``: nothing listens there, it
     is not a Dask scheduler (a dashboard's HTTP port), or it does not answer."""
-    try:
+    try:  # optional (dask[distributed]) and slow to import: only with --scheduler
         from distributed import Client
     except ImportError:
         raise RebalancerError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
-    import dask
+    import dask  # optional too; the name is local: this module's ``dask`` is the engine
 
     problem = scheduler_problem(address)
     if problem:
@@ -346,7 +346,7 @@ async def _identify(address: str, wait: float) -> None:
     """Ask whatever listens at ``address`` who it is, all within ``wait`` seconds:
     ``Client`` bounds the TCP connect but not Dask's handshake, which a server that
     never speaks Dask (an HTTP port) leaves waiting for ever."""
-    from distributed.comm import connect as open_comm
+    from distributed.comm import connect as open_comm  # optional, as in ``connect``
 
     async def ask() -> dict:
         comm = await open_comm(address, timeout=wait)
@@ -380,9 +380,7 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
 
 
 def _dask_results(jobs, run: Callable, client, scheduler: str, cancel: Cancel, timeout: float):
-    import logging
-
-    from distributed import as_completed
+    from distributed import as_completed  # optional, as in ``connect``
 
     # what goes wrong is told in one line per account or for the book; the client's
     # own warnings (a lost worker, a result rescheduled) would come between them

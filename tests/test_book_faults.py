@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.book import AccountResult, BookFiles, Job, run_book
+from rebalancer.book import BookFiles, run_book
+from rebalancer.jobs import AccountResult, Job
 from tests.conftest import make_holdings, make_universe, run_cli
 
 psutil = pytest.importorskip("psutil")

@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
+from rebalancer.export.compare import write_comparison
 from rebalancer.export.csvout import write_trades_csv
 from rebalancer.export.jsonout import write_json
+from rebalancer.export.manifest import build_manifest, file_digest
 from rebalancer.export.safe import safe_text
 from rebalancer.export.xlsx import write_workbook
 from rebalancer.proposal import Proposal
@@ -52,8 +55,6 @@ def write_outputs(
     the caller has them (``protected_files(proposal.inputs)``; a book's workers keep
     them per model rather than read a scenario's chain for every account).
     """
-    from rebalancer.audit import build_manifest, file_digest
-
     if protected is None:
         protected = protected_files(proposal.inputs)
     staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
@@ -89,12 +90,10 @@ def write_comparison_outputs(
 ) -> list[Path]:
     """Write the what-if workbook, chart and JSON table together, whole or not at all;
     none may be an input of ``protected`` (role -> path) or a file of ``scenarios``."""
+    # late: matplotlib (half a second to import) for a what-if's --chart only
     from rebalancer.export.chart import write_chart
-    from rebalancer.export.compare import write_comparison
 
     def table_json(comp, path: Path) -> None:
-        import json
-
         records = json.loads(comp.table.reset_index().to_json(orient="records"))
         Path(path).write_text(json.dumps({"account": comp.account, "runs": records}, indent=2))
 

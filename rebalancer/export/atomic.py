@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rebalancer.errors import RebalancerError
+from rebalancer.scenario.loader import scenario_files
 
 try:
     import fcntl
@@ -72,8 +73,6 @@ def protected_files(
     """What each file a run reads is -> its path: the ``inputs`` (role -> path, a
     ``scenario`` role included) and every scenario of ``scenarios`` with its whole
     ``extends`` chain."""
-    from rebalancer.scenario.loader import scenario_files
-
     found = {f"the {role} input": str(p) for role, p in inputs.items() if p and role != "scenario"}
     named = [*scenarios, *([inputs["scenario"]] if inputs.get("scenario") else [])]
     for scenario in dict.fromkeys(str(s) for s in named):

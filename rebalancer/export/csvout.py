@@ -1,4 +1,6 @@
-"""The trades CSV of docs/contracts.md §4: one row per order, contract columns in order."""
+"""The trades CSV of docs/contracts.md §4: one row per order, contract columns in order;
+written by ``write_trades_csv`` and read back (``verify``, a book's ``--resume`` and
+block orders) by ``read_written_trades``."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import os
 
 import pandas as pd
 
-from rebalancer.export.safe import safe_text
+from rebalancer.errors import InputError
+from rebalancer.export.safe import csv_text, safe_text
 from rebalancer.proposal import TRADE_COLUMNS, Proposal
 
 TAX_COLUMNS = ["realized_gain", "term", "lot_id"]
@@ -41,3 +44,21 @@ def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:
             frame[column] = frame[column].map(lambda v: safe_text(v, csv=True))
     # float_format=None writes each float's shortest round-trip repr: no cents lost.
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n", float_format=None)
+
+
+def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A trades CSV as ``write_trades_csv`` wrote it (text cells guarded against
+    spreadsheet formulas lose their leading ``'``: ``rebalancer.export.safe``)."""
+    try:
+        frame = pd.read_csv(path, dtype={"ticker": str, "account": str}, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read the trades CSV ({exc})") from None
+    missing = {"ticker", "side", "quantity", "notional"} - set(frame.columns)
+    if missing:
+        raise InputError(path, f"not a trades CSV: no column {sorted(missing)[0]!r}")
+    for column in ("ticker", "account", "side"):
+        if column in frame:
+            frame[column] = frame[column].astype(str).map(csv_text)
+    frame["quantity"] = pd.to_numeric(frame["quantity"])
+    frame["notional"] = pd.to_numeric(frame["notional"])
+    return frame

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from rebalancer.audit import plain_json, seal
+from rebalancer.export.manifest import plain_json, seal
 from rebalancer.proposal import Proposal
 
 
@@ -14,7 +14,7 @@ def write_json(
     proposal: Proposal, path: str | os.PathLike[str], manifest: dict[str, Any] | None = None
 ) -> None:
     """Write ``proposal.summary()`` (with the audit ``manifest`` when given, see
-    :mod:`rebalancer.audit`, sealed with the digest of the whole summary); NaN or
+    :mod:`rebalancer.export.manifest`, sealed with the digest of the whole summary); NaN or
     infinity is an error, never invalid JSON."""
     summary = proposal.summary()
     if manifest is not None:
