@@ -18,12 +18,14 @@ with ``rebalancer.inputs.read_holdings``.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
+from rebalancer.export.atomic import OutputSet
 from rebalancer.inputs.readers import CASH, read_holdings
 from rebalancer.inputs.tables import (
     Choice,
@@ -155,6 +157,21 @@ def apply_files(
     if not others.all():
         raise InputError(trades_path, f"the trades are not all account {account}'s")
     return apply_trades(holdings, trades, account, as_of)
+
+
+def apply_to_file(
+    holdings_path: str | Path,
+    trades_path: str | Path,
+    account: str,
+    out: str | Path,
+    as_of: str | pd.Timestamp | None = None,
+) -> Path:
+    """``apply_files`` (``as_of`` default: today) written to ``out`` whole or not at
+    all; ``out`` may be neither input file (``OutputSet``). Returns the path written."""
+    frame = apply_files(holdings_path, trades_path, account, as_of or dt.date.today().isoformat())
+    with OutputSet({"holdings": holdings_path, "trades": trades_path}) as outputs:
+        write_holdings(frame, outputs.stage(out))
+    return Path(out)
 
 
 def write_holdings(frame: pd.DataFrame, path: str | Path) -> None:

@@ -2,15 +2,21 @@
 the library function an analyst would call from a notebook.
 
 Exit codes (docs/contracts.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible.
+
+Each command imports the library inside its body, and so do the option callbacks:
+``rebalancer --help`` and a usage error must not wait for pandas, cvxpy and openpyxl
+(seconds), which the commands themselves need.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from rebalancer import __version__
 from rebalancer.errors import RebalancerError, ScenarioWarning, one_line
@@ -26,8 +32,6 @@ def _echo(text: str = "") -> None:
 
 def _note(text: str) -> str:
     """A progress bar note (rich markup): escaped for the terminal and for markup."""
-    from rich.markup import escape
-
     return escape(one_line(text))
 
 
@@ -49,6 +53,7 @@ class _Command(click.Command):
 
 def _progress(quiet: bool):
     """A progress bar on stderr: description, bar, done/total and a note."""
+    # late: about 10 ms of --help's start-up, for the commands that show a bar
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     return Progress(
@@ -275,49 +280,39 @@ def whatif(
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
-
-    from rebalancer.comparison import run_whatif, scenario_runs
+    from rebalancer.comparison import whatif_to_files
     from rebalancer.console import print_comparison
-    from rebalancer.export import write_comparison_outputs
-    from rebalancer.pipeline import load_inputs
 
-    _check_outputs(
-        {"--out": out, "--chart": chart, "--json": json_path},
-        list(scenarios),
-        holdings=holdings,
-        universe=universe,
-        prices=prices,
-        benchmark=benchmark,
-        accounts=accounts,
-        trade_history=trade_history,
-    )
-    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
-    total = len(scenario_runs(list(scenarios), list(vary)))
     with _progress(quiet) as progress:
-        task = progress.add_task("what-if runs", total=total, note="")
+
+        def start(total: int) -> None:
+            progress.add_task("what-if runs", total=total, note="")
 
         def done(run) -> None:
-            progress.update(task, advance=1, note=_note(f"{run.label}: {run.status}"))
+            progress.update(
+                progress.task_ids[0], advance=1, note=_note(f"{run.label}: {run.status}")
+            )
 
-        comparison = run_whatif(
-            data,
+        comparison, written = whatif_to_files(
+            holdings,
+            universe,
             list(scenarios),
+            prices=prices,
+            benchmark=benchmark,
             account=account,
             vary=list(vary),
             shocks=list(shocks),
             as_of=as_of,
+            accounts=accounts,
+            trade_history=trade_history,
             taxable=taxable,
             lot_method=lot_method,
+            out=out,
+            chart=chart,
+            json_path=json_path,
+            on_start=start,
             on_run=done,
         )
-    written = write_comparison_outputs(
-        comparison,
-        out=out,
-        chart=chart,
-        json_path=json_path,
-        protected=data.paths,
-        scenarios=list(scenarios),
-    )
     if not quiet:
         print_comparison(comparison)
         for path in written:
@@ -377,8 +372,6 @@ def batch(
     conflict; the other accounts are written either way, and the book summary lists
     which. Ctrl-C or SIGTERM stops the book (exit 130 or 143) and writes the summary
     of what finished; --resume runs the rest."""
-    import time
-
     from rebalancer.book import BookFiles, plan, run_book
 
     files = BookFiles(
@@ -513,14 +506,9 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 def scenarios(folder: Path | None) -> None:
     """List the scenarios in FOLDER (default: the shipped library) and what each changes."""
-    from rebalancer.pipeline import example_paths
     from rebalancer.scenario.catalog import catalog
 
-    folder = folder or example_paths()["scenarios"]
-    entries = catalog(folder)
-    if not entries:
-        raise RebalancerError(f"{folder}: no *.yaml scenario files")
-    for entry in entries:
+    for entry in catalog(folder):
         if entry.problem:
             _echo(f"{entry.path.name}: cannot be loaded: {entry.problem}")
             _echo()
@@ -570,15 +558,9 @@ def apply_(holdings, trades, account, as_of, out) -> None:
     """Write the holdings after executing a proposal's trades (lots sold as the trades
     CSV names them, else HIFO; buys as new lots acquired on --as-of; cash net of the
     notional and the estimated costs), to propose again from."""
-    import datetime as dt
+    from rebalancer.apply import apply_to_file
 
-    from rebalancer.apply import apply_files, write_holdings
-    from rebalancer.export.atomic import OutputSet
-
-    frame = apply_files(holdings, trades, account, as_of or dt.date.today().isoformat())
-    with OutputSet({"holdings": holdings, "trades": trades}) as outputs:
-        write_holdings(frame, outputs.stage(out))
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {apply_to_file(holdings, trades, account, out, as_of)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from rebalancer.errors import InfeasibleError, ScenarioError
+from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
 from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import SharedSet, optimize
 from rebalancer.proposal import Proposal
@@ -328,6 +329,42 @@ def whatif(
         taxable=taxable,
         lot_method=lot_method,
     ).table
+
+
+def whatif_to_files(
+    holdings,
+    universe,
+    scenarios: list[str | Path],
+    *,
+    prices=None,
+    benchmark=None,
+    accounts=None,
+    trade_history=None,
+    out=None,
+    chart=None,
+    json_path=None,
+    on_start: Callable[[int], None] | None = None,
+    **options: Any,
+) -> tuple[Comparison, list[Path]]:
+    """``rebalancer whatif``: refuse, before any work, an output (``out`` workbook,
+    ``chart``, ``json_path``) that is an input or a scenario file of the run; read the
+    inputs; run every scenario × vary point (``run_whatif`` with ``options``: account,
+    vary, shocks, as_of, taxable, lot_method, on_run; ``on_start`` is given the number
+    of runs first); write the outputs asked for together, whole or not at all. Returns
+    the comparison and the paths written."""
+    inputs = {"holdings": holdings, "universe": universe, "prices": prices,
+              "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
+    check_outputs({"--out": out, "--chart": chart, "--json": json_path},
+                  protected_files(inputs, scenarios))  # fmt: skip
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    if on_start:
+        on_start(len(scenario_runs(list(scenarios), list(options.get("vary", ())))))
+    comparison = run_whatif(data, list(scenarios), **options)
+    written = write_comparison_outputs(
+        comparison, out=out, chart=chart, json_path=json_path, protected=data.paths,
+        scenarios=list(scenarios),
+    )  # fmt: skip
+    return comparison, written
 
 
 def comparison_table(runs: list[Run]) -> pd.DataFrame:

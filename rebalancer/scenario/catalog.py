@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rebalancer.errors import ScenarioError
-from rebalancer.scenario.loader import ACCUMULATED, parent_path, read_yaml, resolve
+from rebalancer.errors import RebalancerError, ScenarioError
+from rebalancer.scenario.loader import (
+    ACCUMULATED,
+    library_folder,
+    parent_path,
+    read_yaml,
+    resolve,
+)
 from rebalancer.scenario.schema import Scenario, build
 
 IDENTITY = ("name", "description", "extends")
@@ -73,10 +79,15 @@ def differences(parent: dict[str, Any], child: dict[str, Any]) -> list[str]:
     return out
 
 
-def catalog(folder: str | Path) -> list[Entry]:
-    """One entry per ``*.yaml`` file in ``folder``, sorted by file name."""
+def catalog(folder: str | Path | None = None) -> list[Entry]:
+    """One entry per ``*.yaml`` file in ``folder`` (default: the shipped library),
+    sorted by file name; ``RebalancerError`` when it holds none."""
+    folder = library_folder() if folder is None else folder
+    paths = sorted(Path(folder).glob("*.yaml"))
+    if not paths:
+        raise RebalancerError(f"{folder}: no *.yaml scenario files")
     entries = []
-    for path in sorted(Path(folder).glob("*.yaml")):
+    for path in paths:
         try:
             data = resolve(path)
             data.setdefault("name", path.stem)
