@@ -7,6 +7,7 @@ bands, the largest trades, then anything that failed or needs a look.
 from __future__ import annotations
 
 import math
+import shutil
 from typing import Any
 
 import pandas as pd
@@ -250,6 +251,4 @@ def print_comparison(comparison, console: Console | None = None) -> None:
 
 
 def _width() -> int:
-    import shutil
-
     return shutil.get_terminal_size((100, 24)).columns

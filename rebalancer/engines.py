@@ -41,6 +41,8 @@ from contextlib import contextmanager, suppress
 from multiprocessing.connection import wait as wait_ready
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from rebalancer.errors import RebalancerError
 from rebalancer.jobs import AccountResult
 
@@ -110,10 +112,6 @@ def one_thread_each() -> None:
 
     problem.CLARABEL_THREADS = 1
     _ONE_THREAD_PID = os.getpid()
-    try:
-        from threadpoolctl import threadpool_limits  # optional: late, in the worker
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return
     threadpool_limits(1)
 
 

@@ -159,7 +159,7 @@ class InfeasibleError(RebalancerError):
 
 def nearest(word: str, choices: list[str] | tuple[str, ...], cutoff: float = 0.5) -> str | None:
     """The closest valid name to a misspelt one, for 'did you mean' hints."""
-    import difflib
+    import difflib  # late: the CLI imports this module for --help too
 
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return found[0] if found else None

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
 from rebalancer.errors import Conflict, InfeasibleError, InputError
-from rebalancer.optimize.layout import restrict
-from rebalancer.optimize.problem import BIG, ProblemData, Structure
+from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, restrict
+from rebalancer.optimize.problem import BIG, DENSE_FACTORS, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, match, parse_selector
 from rebalancer.signals import SignalResult, signal_alpha
@@ -314,8 +315,6 @@ def one_blas_thread() -> Iterator[None]:
     enough to change a whole-lot order. On one thread a proposal, a what-if, a
     verify and a book's worker (on one thread anyway) compute the same numbers, bit
     for bit, whichever of them built the cached risk model."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1, user_api="blas"):
         yield
 
@@ -583,8 +582,6 @@ MIN_NEW_NAMES = 50
 def first_set_size(n_factors: int) -> int:
     """How many names an account's first working set holds, for a risk model of
     ``n_factors`` factors."""
-    from rebalancer.optimize.problem import DENSE_FACTORS
-
     return DENSE_CANDIDATES if n_factors >= DENSE_FACTORS else MAX_CANDIDATES
 
 
@@ -646,8 +643,6 @@ def model_order(request: Request) -> np.ndarray:
     names (``layout.MODEL_NAMES``), then those that fill the free slots an account
     leaves — as ``candidate_order`` ranks them for any account of the model (its
     benchmark, its alpha and costs, what its scenario lets anyone buy)."""
-    from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS
-
     ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
     gain = entry_gain(
         request.alpha,

@@ -162,6 +162,7 @@ def estimate_factor_model(universe: pd.DataFrame, prices: pd.DataFrame) -> RiskM
 
 def ledoit_wolf_model(universe: pd.DataFrame, prices: pd.DataFrame) -> RiskModel:
     """Dense Ledoit-Wolf covariance (PyPortfolioOpt), carried as B = chol(Σ)."""
+    # late: PyPortfolioOpt takes 0.1 s to import, for a dense model only
     from pypfopt.risk_models import CovarianceShrinkage
 
     px = prices.reindex(columns=universe.index).astype(float)

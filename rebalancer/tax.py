@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from rebalancer.scenario.schema import Scenario
 from rebalancer.trades import is_long_term
@@ -71,8 +72,6 @@ class TaxLots:
     @property
     def members(self):
         """Sparse N×C matrix: 1 where lot class c belongs to security i."""
-        from scipy import sparse
-
         security = self.classes["security"].to_numpy()
         n = len(security)
         return sparse.csr_matrix(

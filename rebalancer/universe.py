@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
+from rebalancer.scenario.loader import library_folder, load_scenario
 from rebalancer.scenario.schema import ByGroup, Scenario
 from rebalancer.scenario.selectors import (
     Selector,
@@ -21,6 +23,7 @@ from rebalancer.scenario.selectors import (
     parse_selector,
     size_bucket,
 )
+from rebalancer.views import view_gap
 
 
 def with_size(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -107,9 +110,6 @@ def scenario_fit(universe: pd.DataFrame, scenario: Scenario) -> list[Misfit]:
     effect, each empty group named once with every key that uses it (``library``
     when each of those is a setting of the shipped ``base.yaml``, unchanged), and the
     tilts it makes impossible."""
-    from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
-    from rebalancer.views import view_gap
-
     uses = _group_uses(scenario)
     found: list[Misfit] = []
     for text, tilt in scenario.tilts.items():
@@ -201,8 +201,6 @@ def _group_uses(scenario: Scenario) -> dict[str, list[tuple[str, object]]]:
 @functools.cache
 def _library_base() -> Scenario:
     """The shipped ``base.yaml``, as it ships."""
-    from rebalancer.scenario.loader import library_folder, load_scenario
-
     return load_scenario(library_folder() / LIBRARY_BASE)
 
 
@@ -274,8 +272,6 @@ def screen_failures(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
 
     Columns: ticker, screen (``no_buy: group`` or ``where: require``), values.
     """
-    from rebalancer.scenario.expressions import parse_condition
-
     rows = []
     for text in scenario.constraints.no_buy:
         for ticker in universe.index[match(parse_selector(text), universe)]:

@@ -112,6 +112,7 @@ def posterior_returns(risk: RiskModel, prior: np.ndarray, views: Views, tau: flo
         return prior.copy()
     n = len(prior)
     if n <= MAX_DENSE_NAMES:
+        # late: PyPortfolioOpt takes 0.1 s to import, for small universes only
         from pypfopt.black_litterman import BlackLittermanModel
 
         sigma = risk.loadings @ risk.factor_cov @ risk.loadings.T + np.diag(risk.specific_var)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell import Cell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.chart import BarChart, Reference, Series
 from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -441,8 +441,6 @@ def stream_table(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
     the same header, formats, widths, frozen header and filter as ``_table_sheet``,
     streamed row by row — a book's tens of thousands of allocation rows take seconds
     instead of tens of seconds."""
-    from openpyxl.cell import WriteOnlyCell
-
     ws = wb.create_sheet(title)
     columns = [str(c) for c in frame.columns]
     formats = [column_format(name, frame.iloc[:, j].tolist()) for j, name in enumerate(columns)]

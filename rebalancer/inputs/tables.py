@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from rebalancer.errors import InputError
+from rebalancer.errors import InputError, nearest
 from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8
 
 ROW = "row"  # the column holding each row's spreadsheet row number
@@ -222,7 +222,7 @@ def _read_xlsx_grid(path: str | Path) -> np.ndarray:
 
 
 def _xlsx_rows(path: str | Path) -> list[list[str]]:
-    import openpyxl
+    import openpyxl  # late: 0.4 s to import, for an .xlsx input only
 
     with zipfile.ZipFile(path) as archive:
         size = sum(member.file_size for member in archive.infolist())
@@ -322,8 +322,6 @@ def require_columns(
 ) -> None:
     """Each of ``columns`` absent from ``table``, naming the columns found; the cells
     cannot be checked without them (``problems.halt``)."""
-    from rebalancer.errors import nearest
-
     problems = problems or Problems()
     found = [c for c in table.columns if c != ROW]
     for column in columns:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalancer.errors import nearest
+
 NUMERIC_COLUMNS = (
     "price", "market_cap", "adv", "lot_size", "pb", "pe", "roa", "momentum", "leverage",
     "floating_debt_pct", "beta",
@@ -82,8 +84,6 @@ def parse_condition(text: str) -> Condition:
             )
         column = m.group(1).lower()
         if column not in NUMERIC_COLUMNS:
-            from rebalancer.errors import nearest
-
             hint = nearest(column, NUMERIC_COLUMNS)
             raise ExpressionError(
                 f"unknown column '{column}'"

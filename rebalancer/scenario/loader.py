@@ -22,6 +22,7 @@ shipped library, so ``extends: base.yaml`` works from any folder.
 from __future__ import annotations
 
 from contextlib import suppress
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -302,9 +303,7 @@ def inside(
 
 def library_folder() -> Path:
     """The scenario library shipped with the package (``base.yaml`` and the views)."""
-    from importlib.resources import files
-
-    return Path(str(files("rebalancer.scenarios")))
+    return Path(str(resources.files("rebalancer.scenarios")))
 
 
 def _is_file(path: Path) -> bool:

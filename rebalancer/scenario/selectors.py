@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalancer.errors import nearest
+
 KEYS = ("sector", "region", "size", "theme", "country", "industry", "ticker")
 SIZE_BUCKETS = ("large", "mid", "small", "micro", "fund")
 REGIONS = ("US", "DM", "EM")
@@ -60,8 +62,6 @@ def parse_selector(text: str) -> Selector:
                 f"'{part.strip()}' is not of the form key:value (keys: {', '.join(KEYS)})"
             )
         if key not in KEYS:
-            from rebalancer.errors import nearest
-
             hint = nearest(key, KEYS)
             raise SelectorSyntaxError(
                 f"unknown selector key '{key}'"
@@ -141,8 +141,6 @@ def near_miss(selector: Selector, universe: pd.DataFrame) -> str | None:
     """The selector spelt as the universe spells a value it has, when one of its terms
     matches nothing and is close to such a value (``sector:Industrial`` ->
     ``sector:Industrials``); None otherwise."""
-    from rebalancer.errors import nearest
-
     terms = list(selector.terms)
     changed = False
     for i, term in enumerate(terms):
