@@ -61,7 +61,7 @@ from rebalancer.inputs import (
 from rebalancer.inputs.readers import listed_names
 from rebalancer.jobs import AccountResult, Job
 from rebalancer.scenario import load_scenario
-from rebalancer.scenario.loader import OutsideFolder, inside, locate
+from rebalancer.scenario.loader import named_in_accounts
 
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
@@ -94,21 +94,6 @@ class BookFiles:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def _named_path(base: Path, name: str, accounts: str, row: int, column: str) -> str:
-    """A scenario or benchmark the accounts file names: relative to that file's folder
-    and inside it — the rule of ``extends`` (``loader.inside``) — and a scenario not
-    found there is a bare name from the shipped library. A path out of the folder is
-    refused naming the accounts file, its row and the column."""
-    try:
-        if column == "scenario":
-            found = locate(name, base, base)
-        else:
-            found = inside(name, base, base, what=f"a {column}", kind="accounts file's")
-    except OutsideFolder as exc:
-        raise InputError(accounts, str(exc), row=row, column=column) from None
-    return str(found or base / name)  # a missing file: reading it says so
-
-
 def plan(files: BookFiles) -> list[Job]:
     """One job per row of the accounts file; paths in it are relative to that file (a
     scenario not found there is looked up in the shipped library)."""
@@ -124,7 +109,7 @@ def plan(files: BookFiles) -> list[Job]:
                 key="scenario",
             )
         named = {
-            column: _named_path(base, value, files.accounts, row.row, column)
+            column: named_in_accounts(base, value, files.accounts, row.row, column)
             for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark))
             if value
         }

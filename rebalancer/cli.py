@@ -469,7 +469,11 @@ def demo(out_dir: Path, scenario, as_of, quiet) -> None:
 @click.option("--universe", type=_path())
 @click.option("--prices", type=_path())
 @click.option("--benchmark", type=_path())
-@click.option("--accounts", type=_path(), help="Accounts file of a book.")
+@click.option(
+    "--accounts",
+    type=_path(),
+    help="Accounts file of a book: its benchmarks, and its scenarios when no --scenario.",
+)
 @TRADE_HISTORY
 def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_history) -> None:
     """Check inputs and scenarios; print every problem found; write nothing.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rebalancer import inputs as rd
-from rebalancer.errors import RebalancerError, ScenarioError, ScenarioWarning
+from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
 from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
 from rebalancer.request import holdings_position, reference_weights
 from rebalancer.scenario import scenario_problems
+from rebalancer.scenario.loader import named_in_accounts
 from rebalancer.universe import scenario_fit, tilt_reach, with_size
 
 ROLES = ("universe", "benchmark", "holdings")  # what the scenario checks measure against
@@ -33,9 +36,15 @@ def validate(
     column; holdings and benchmark are checked against the universe (when it has no
     problem of its own); each scenario is checked on its own (schema, extends,
     selectors, screens) and, with a sound universe, against it: tilts that no portfolio
-    can reach within the position caps, measured as ``propose`` measures them (against
-    the benchmark when one is given, else against each account's current holdings, the
-    line naming the account; ``_references``), or on a group with no security. Settings the universe leaves without effect
+    can reach within the position caps, measured as ``propose`` and ``batch`` measure
+    them (``_references``: against an account's own benchmark from the accounts file,
+    the line naming the account; for the others against the benchmark when one is
+    given, else against each account's current holdings, the line naming the account),
+    or on a group with no security. Without ``scenarios``, the scenarios the accounts
+    file names are checked, each against the references of the accounts that name it.
+    Paths in the accounts file resolve as ``batch`` resolves them
+    (``loader.named_in_accounts``); one out of its folder is a problem naming the
+    accounts file, the row and the column. Settings the universe leaves without effect
     (``universe.scenario_fit``: a group with no security, a column without values)
     are ``ScenarioWarning``s: reported, not problems.
     """
@@ -66,7 +75,11 @@ def validate(
     ]
     # the scenario checks measure groups and weights: only on files without a problem
     uni, bench, held = (frames.get(r) if r in found and not found[r].count else None for r in ROLES)
-    for path in scenarios:
+    named = _Named(accounts, frames.get("accounts"), frames.get("universe"), problems)
+    users: dict[Path, frozenset[str] | None] = dict.fromkeys(scenarios)
+    if not scenarios:  # --accounts alone: the scenarios its rows name, as batch runs them
+        users = {Path(path): frozenset(names) for path, names in named.scenarios.items()}
+    for path, who in users.items():
         scenario, errors = scenario_problems(path)
         problems.extend(errors)
         if scenario is None or uni is None:
@@ -75,27 +88,95 @@ def validate(
         for misfit in scenario_fit(sized, scenario):
             kind = ScenarioWarning if misfit.harmless else ScenarioError
             problems.append(kind(path, misfit.message, key=misfit.key))
-        for account, reference in _references(sized, bench, held):
-            for key, message in tilt_reach(sized, scenario, reference):
-                where = f"account {account}: " if account is not None else ""
+        for ref in _references(sized, bench, held, named):
+            if who is not None and ref.accounts is not None and not ref.accounts & who:
+                continue  # no account of this scenario is measured against it
+            for key, message in tilt_reach(sized, scenario, ref.weights):
+                where = f"account {ref.account}: " if ref.account is not None else ""
                 problems.append(ScenarioError(path, where + message, key=key))
     return problems
 
 
-def _references(universe, benchmark, holdings) -> list[tuple[str | None, np.ndarray | None]]:
-    """(account, reference weights) that tilts are measured against, as ``propose``
-    measures them (``request.reference_weights``): the benchmark when given (one for
-    every account), else each account's current weights in the holdings file, else
-    unknown (None: only what holds for every reference is checked)."""
-    if benchmark is not None:
-        weights = benchmark.reindex(universe.index, fill_value=0.0).to_numpy(float)
-        return [(None, reference_weights(weights, None)[0])]
-    if holdings is None:
-        return [(None, None)]
+class _Named:
+    """What an accounts file's rows name, resolved as ``batch`` resolves them
+    (``loader.named_in_accounts``): ``benchmarks``, account -> its own benchmark
+    (read and checked against the universe like ``--benchmark``, its problems added to
+    ``problems``; None when it has one: nothing is measured against it),
+    ``scenarios``, path -> the accounts that name it, and ``listed``, every account of
+    the file (None without one)."""
+
+    def __init__(self, path: Path | None, table, universe, problems: list[RebalancerError]):
+        self.benchmarks: dict[str, pd.Series | None] = {}
+        self.scenarios: dict[str, list[str]] = {}
+        self.listed: set[str] | None = None
+        if path is None or table is None:
+            return
+        self.listed = {str(a) for a in table["account"]}
+        base = Path(path).resolve().parent
+        read: dict[str, pd.Series | None] = {}
+        for row in table.itertuples():
+            account = str(row.account)
+            for column in ("scenario", "benchmark"):
+                name = getattr(row, column)
+                if not name:
+                    continue
+                try:
+                    found = named_in_accounts(base, name, str(path), row.row, column)
+                except InputError as exc:
+                    problems.append(exc)
+                    continue
+                if column == "scenario":
+                    self.scenarios.setdefault(found, []).append(account)
+                    continue
+                if found not in read:
+                    read[found] = _benchmark(Path(found), universe, problems)
+                self.benchmarks[account] = read[found]
+
+
+def _benchmark(path: Path, universe, problems: list[RebalancerError]) -> pd.Series | None:
+    """A benchmark an accounts file names, read and checked as ``--benchmark`` is."""
+    each = Problems(PROBLEMS_PER_FILE)
+    bench = each.check(rd.read_benchmark, path)
+    if bench is not None and universe is not None:
+        each.check(rd.check_benchmark_in_universe, bench, universe, path)
+    problems.extend(each.listed(path))
+    return None if each.count else bench
+
+
+@dataclass(frozen=True)
+class _Reference:
+    account: str | None  # named on the line; None: stands for several
+    weights: np.ndarray | None  # None: unknown, only what holds for every reference
+    accounts: frozenset[str] | None  # measured against it; None: any account
+
+
+def _references(universe, benchmark, holdings, named: _Named) -> list[_Reference]:
+    """The references tilts are measured against, as ``propose`` and ``batch`` measure
+    them (``request.reference_weights``): an account's own benchmark from the accounts
+    file; for the others the benchmark when given (one for all of them), else each
+    account's current weights in the holdings file, else unknown."""
+
+    def weights(bench: pd.Series) -> np.ndarray:
+        return reference_weights(
+            bench.reindex(universe.index, fill_value=0.0).to_numpy(float), None
+        )[0]
+
+    found = [
+        _Reference(account, weights(bench), frozenset([account]))
+        for account, bench in named.benchmarks.items()
+        if bench is not None
+    ]
+    others = None if named.listed is None else frozenset(named.listed - set(named.benchmarks))
+    if benchmark is not None or holdings is None:
+        if others is None or others:
+            ref = None if benchmark is None else weights(benchmark)
+            found.append(_Reference(None, ref, others))
+        return found
     price = universe["price"].to_numpy(float)
-    found = []
     for account, lots in holdings.groupby("account", sort=False):
         shares, _, nav = holdings_position(lots, universe)
-        if nav > 0:  # an account worth nothing: propose refuses it, naming the account
-            found.append((str(account), reference_weights(None, shares * price / nav)[0]))
+        # an account worth nothing: propose refuses it, naming the account
+        if nav > 0 and str(account) not in named.benchmarks:
+            ref = reference_weights(None, shares * price / nav)[0]
+            found.append(_Reference(str(account), ref, frozenset([str(account)])))
     return found

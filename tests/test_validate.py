@@ -232,3 +232,91 @@ def test_validate_without_a_benchmark_measures_tilts_against_the_holdings(tmp_pa
     # with no holdings either, no reference is known: nothing against the underweight
     result = run_cli("validate", "--universe", market["universe"], "--scenario", under)
     assert result.exit_code == 0, result.output
+
+
+# --- a book's accounts file: its own benchmarks and scenarios, resolved as batch does --
+
+OVER = 'extends: base.yaml\ntilts:\n  "size:large": {target: 0.10, band: 0.02}\n'
+
+
+def _benchmark(path: Path, market, large: bool) -> Path:
+    """Equal weights in the universe's large caps (large) or in the rest; written."""
+    import pandas as pd
+
+    uni = pd.read_csv(market["universe"])
+    names = uni.loc[(uni["market_cap"] >= 10e9) == large, "ticker"]
+    pd.DataFrame({"ticker": names, "weight": 1 / len(names)}).to_csv(path, index=False)
+    return path
+
+
+def _accounts(tmp_path: Path, *rows: str) -> Path:
+    path = tmp_path / "book" / "accounts.csv"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("account,scenario,benchmark\n" + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def test_validate_measures_an_account_against_its_own_benchmark(tmp_path, market):
+    """+8% of large caps: unreachable against ACC1's holdings (over 90% large), reachable
+    against a benchmark of small names, unreachable against one all in large caps; the
+    line names the account."""
+    over = write_scenario(tmp_path / "over.yaml", OVER)
+    book = tmp_path / "book"
+    book.mkdir()
+    _benchmark(book / "small.csv", market, large=False)
+    _benchmark(book / "large.csv", market, large=True)
+    args = ["validate", "--universe", market["universe"], "--holdings", market["holdings"]]
+    held = run_cli(*args, "--scenario", over)
+    assert held.exit_code == 1, held.output
+    small = run_cli(*args, "--scenario", over, "--accounts", _accounts(tmp_path, "ACC1,,small.csv"))
+    assert small.exit_code == 0, small.output
+    large = run_cli(*args, "--scenario", over, "--accounts", _accounts(tmp_path, "ACC1,,large.csv"))
+    assert large.exit_code == 1, large.output
+    (line,) = error_lines(large.output)
+    assert "key 'tilts.size:large'" in line
+    # 5% caps on the large caps leave 99% (1% cash floor); the benchmark holds 100% there
+    assert line.endswith("account ACC1: needs active exposure >= 0.08 but the position caps "
+                         "allow at most -0.01")  # fmt: skip
+
+
+def test_validate_reads_each_named_benchmark_and_refuses_one_outside_the_folder(tmp_path, market):
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "bad.csv").write_text("ticker,weight\nS001,0.5\nNOPE,0.5\n")
+    (tmp_path / "outside.csv").write_text("ticker,weight\nS001,1\n")
+    accounts = _accounts(tmp_path, "A1,,bad.csv", "A2,,../outside.csv", "A3,,bad.csv")
+    result = run_cli("validate", "--universe", market["universe"], "--accounts", accounts)
+    assert result.exit_code == 1, result.output
+    lines = error_lines(result.output)
+    assert len(lines) == 2, result.output  # bad.csv read once for A1 and A3
+    assert lines[0].startswith(f"error: {book / 'bad.csv'}, row 3, column 'ticker': ")
+    assert "NOPE" in lines[0]
+    assert lines[1].startswith(f"error: {accounts}, row 3, column 'benchmark': ")
+    assert "outside" in lines[1]
+
+
+def test_validate_with_an_accounts_file_alone_checks_the_scenarios_it_names(tmp_path, market):
+    """Without --scenario: each scenario the accounts name (relative to the accounts file,
+    or a bare name from the shipped library), measured against the references of the
+    accounts that name it."""
+    book = tmp_path / "book"
+    book.mkdir()
+    write_scenario(book / "over.yaml", OVER)
+    _benchmark(book / "small.csv", market, large=False)
+    args = ["validate", "--universe", market["universe"], "--holdings", market["holdings"]]
+    # ACC1 against its holdings: the tilt is out of reach; the library's base is fine
+    result = run_cli(*args, "--accounts", _accounts(tmp_path, "ACC1,over.yaml,", "B,base.yaml,"))
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result.output)
+    assert f"{book / 'over.yaml'}" in line and "account ACC1: needs active exposure" in line
+    # named by an account with a small-cap benchmark only: reachable
+    result = run_cli(
+        *args, "--accounts", _accounts(tmp_path, "ACC1,base.yaml,", "B,over.yaml,small.csv")
+    )
+    assert result.exit_code == 0, result.output
+    assert "ok: no problems found" in result.output
+    # a scenario out of the folder: the accounts file's row and column
+    result = run_cli(*args, "--accounts", _accounts(tmp_path, "ACC1,../over.yaml,"))
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result.output)
+    assert line.startswith(f"error: {book / 'accounts.csv'}, row 2, column 'scenario': ")

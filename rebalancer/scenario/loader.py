@@ -31,7 +31,7 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from rebalancer.errors import ScenarioError
+from rebalancer.errors import InputError, ScenarioError
 from rebalancer.scenario.schema import Problems, Scenario, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, parse_selector
 from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8
@@ -277,6 +277,22 @@ def locate(name: str, start: Path, folder: Path, what: str = "a scenario") -> Pa
     if Path(name).name == name and _is_file(shipped):  # a bare name: the shipped library's
         return shipped.resolve()
     return None
+
+
+def named_in_accounts(base: Path, name: str, accounts: str, row: int, column: str) -> str:
+    """A scenario or benchmark the accounts file ``accounts`` (in the folder ``base``)
+    names in ``row``, ``column``: relative to that folder and inside it — the rule of
+    ``extends`` (``inside``) — and a scenario not found there is a bare name from the
+    shipped library. A path out of the folder is refused naming the accounts file, its
+    row and the column. One rule for ``batch`` and ``validate --accounts``."""
+    try:
+        if column == "scenario":
+            found = locate(name, base, base)
+        else:
+            found = inside(name, base, base, what=f"a {column}", kind="accounts file's")
+    except OutsideFolder as exc:
+        raise InputError(accounts, str(exc), row=row, column=column) from None
+    return str(found or base / name)  # a missing file: reading it says so
 
 
 def inside(
