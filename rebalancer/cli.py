@@ -1,7 +1,8 @@
 """The ``rebalancer`` command line. Thin: each command parses options and calls
 the library function an analyst would call from a notebook.
 
-Exit codes (docs/contracts.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible.
+Exit codes (docs/contracts.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible;
+128 + the signal's number when SIGINT or SIGTERM stopped it. Every one is one line.
 
 Each command imports the library inside its body, and so do the option callbacks:
 ``rebalancer --help`` and a usage error must not wait for pandas, cvxpy and openpyxl
@@ -10,8 +11,11 @@ Each command imports the library inside its body, and so do the option callbacks
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -39,6 +43,40 @@ def _fail(exc: RebalancerError) -> None:
     kind = "infeasible" if exc.exit_code == 3 else "error"
     err_console.print(f"{kind}: {exc}", markup=False)
     sys.exit(exc.exit_code)
+
+
+class _OneLineUsage(click.UsageError):
+    """A usage error (exit 2) as one line naming the option, like every other user
+    mistake: click's own shows a usage block and a hint above its message."""
+
+    def show(self, file=None) -> None:
+        err_console.print(one_line(f"error: {self.message}"), markup=False)
+
+
+@contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    try:
+        yield
+    except (_OneLineUsage, click.exceptions.NoArgsIsHelpError):  # the latter shows the help
+        raise
+    except click.UsageError as exc:  # a bad or missing option or value, an unknown command
+        raise _OneLineUsage(exc.format_message(), exc.ctx) from None
+    except KeyboardInterrupt:  # Ctrl-C where no command handles it: click says "Aborted!"
+        err_console.print("error: interrupted (SIGINT)", markup=False)
+        sys.exit(128 + signal.SIGINT)
+
+
+class _Group(click.Group):
+    """The command group: usage errors in one line (``_usage_in_one_line``), whether
+    found parsing the group's options, the command's or in its body."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        with _usage_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context):
+        with _usage_in_one_line():
+            return super().invoke(ctx)
 
 
 class _Command(click.Command):
@@ -136,7 +174,7 @@ LOT_METHOD = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rebalancer")
 def main() -> None:
     """Rebalancer: scenario-driven rebalancing proposals for advisors."""

@@ -188,3 +188,55 @@ def test_unknown_scenario_key_names_the_nearest(tmp_path, market):
 def test_missing_option_is_a_usage_error(market):
     result = run_cli("propose", "--holdings", market["holdings"])
     assert result.exit_code == 2
+
+
+# --- a malformed option value: one line naming the option, exit 2, nothing written ----
+
+# (command and its arguments, the option named on the line); each with otherwise
+# usable inputs (the market's) and outputs in tmp_path
+MALFORMED = [
+    pytest.param(["propose", "--as-of", "yesterday"], "'--as-of'", id="as-of"),
+    pytest.param(["propose", "--lot-method", "lifo"], "'--lot-method'", id="lot-method"),
+    pytest.param(["propose", "--out", "{tmp}"], "'--out'", id="out-is-a-folder"),
+    pytest.param(["propose", "--bogus", "1"], "'--bogus'", id="unknown-option"),
+    pytest.param(["whatif", "--as-of", "2026-02-30"], "'--as-of'", id="whatif-as-of"),
+    pytest.param(["batch", "--scheduler", "not-an-address"], "'--scheduler'", id="scheduler"),
+    pytest.param(["batch", "--workers", "0"], "'--workers'", id="workers"),
+    pytest.param(["batch", "--as-of", "2100-01-01"], "'--as-of'", id="batch-as-of"),
+    pytest.param(["apply", "--as-of", "1.5"], "'--as-of'", id="apply-as-of"),
+    pytest.param(["demo", "--as-of", "someday"], "'--as-of'", id="demo-as-of"),
+    pytest.param(["nosuch"], "'nosuch'", id="unknown-command"),
+]
+
+
+@pytest.mark.parametrize(("args", "names"), MALFORMED)
+def test_a_malformed_option_is_one_line_naming_it_exit_2(market, tmp_path, args, names):
+    """Not click's usage block ("Usage: ...", "Try ... for help.", "Error: ..."): one
+    line, as every other user mistake is."""
+    command, *rest = args
+    given = {
+        "propose": ["--scenario", SCENARIOS / "base.yaml", "--json", tmp_path / "o" / "s.json"],
+        "whatif": ["--scenario", SCENARIOS / "base.yaml", "--json", tmp_path / "o" / "w.json"],
+        "batch": ["--accounts", tmp_path / "accounts.csv", "--out-dir", tmp_path / "o"],
+        "apply": ["--trades", tmp_path / "t.csv", "--account", "ACC1",
+                  "--out", tmp_path / "o" / "h.csv"],
+        "demo": ["--out-dir", tmp_path / "o"],
+    }.get(command, [])  # fmt: skip
+    inputs = ["--holdings", market["holdings"]]
+    if command in ("propose", "whatif", "batch"):
+        inputs += ["--universe", market["universe"]]
+    if command in ("demo", "nosuch"):
+        inputs = []
+    rest = [str(a).replace("{tmp}", str(tmp_path)) for a in rest]
+    result = run_cli(command, *inputs, *given, *rest)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and names in lines[0], result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_missing_option_is_one_line_naming_it(market):
+    result = run_cli("propose", "--holdings", market["holdings"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: Missing option '--universe'."
