@@ -544,14 +544,19 @@ def run_book(
     resume: bool = False,
     workbooks: bool = False,
     as_of: str | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BookResult:
-    """Every account of the book; see the module docstring. SIGINT or SIGTERM while it
-    runs cancels it (``engines``): no more accounts are started, the workers are
-    stopped, and the summary of what finished is written, the rest listed as
-    ``not_run``; so are the rest when every Dask worker is lost. A book file that
-    cannot be written (a full disk) is the result's ``problem``, not an exception, so
-    the accounts that failed can still be told."""
+    """Every account of the book; see the module docstring. ``on_start`` is told how
+    many accounts the book has once they are known, ``on_result`` each account's
+    result. SIGINT or SIGTERM while it plans — reads the inputs, checks the outputs,
+    looks at what ``resume`` can reuse, connects to Dask — raises ``errors.Stopped`` at
+    once, nothing written; once accounts are given out it cancels the book
+    (``engines``): no more accounts are started, the workers are stopped, and the
+    summary of what finished is written, the rest listed as ``not_run``; so are the
+    rest when every Dask worker is lost. A book file that cannot be written (a full
+    disk) is the result's ``problem``, not an exception, so the accounts that failed
+    can still be told."""
     with engines.cancel_on_signals() as cancel:
         return _run_book(
             files,
@@ -562,6 +567,7 @@ def run_book(
             resume=resume,
             workbooks=workbooks,
             as_of=as_of,
+            on_start=on_start,
             on_result=on_result,
         )
 
@@ -576,46 +582,18 @@ def _run_book(
     resume: bool,
     workbooks: bool,
     as_of: str | None,
+    on_start: Callable[[int], None] | None,
     on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
     t0 = time.perf_counter()
-    # this process's worker caches are keyed by file path: a second book in the same
-    # process (a notebook, one local worker) must read files changed since the last
-    _CACHE.clear()
-    # workers (a Dask worker started in another folder) get absolute paths only
-    files = files.absolute()
-    out = Path(os.path.abspath(out_dir))
-    jobs = plan(files)
-    # The inputs every account shares are read once here, before anything is written:
-    # one that cannot be read is the book's error (exit 1), not a failure of each
-    # account in turn. (Forked local workers inherit what was read.)
-    _inputs(files, files.benchmark)
-    _check_targets(jobs, files, out, workbooks)
-    results: list[AccountResult] = []
-    todo = []
-    redone: dict[str, list[str]] = {}
-    for job in jobs:
-        if resume:
-            try:
-                want = expected_manifest(job, files, as_of)
-            except RebalancerError:
-                want = None  # its run says why
-            done, why = reusable(out, job.account, want, workbooks)
-            if done is not None:
-                result = AccountResult(job.account, "skipped", "reused: outputs up to date", done)
-                results.append(result)
-                if on_result:
-                    on_result(result)
-                continue
-            redone[job.account] = why
-        todo.append(job)
-    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
-    # a --scheduler that cannot be reached stops the book before anything is written
-    engine = (
-        engines.dask(todo, run, scheduler, cancel)
-        if scheduler
-        else engines.local(todo, run, workers or os.cpu_count() or 1, cancel)
-    )
+    # nothing written and no account given out until the engine runs: a signal before
+    # then stops the book at once (``Cancel.at_once``), even in a long read or connect
+    with cancel.at_once():
+        jobs, todo, redone, results, engine = _plan_book(
+            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
+            on_start, on_result,
+        )  # fmt: skip
+    files, out = files.absolute(), Path(os.path.abspath(out_dir))
     problem = ""
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -649,6 +627,55 @@ def _run_book(
         problem, written = f"{problem}; {exc}" if problem else str(exc), False
     seconds = time.perf_counter() - t0
     return BookResult(results, summary, blocks, seconds, redone, problem, cancel.signum, written)
+
+
+def _plan_book(
+    files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
+    on_start, on_result,
+):  # fmt: skip
+    """The book's accounts (``plan``), its shared inputs read, its outputs checked,
+    those ``resume`` reuses reported, and the engine to run the rest: all before
+    anything is written."""
+    # this process's worker caches are keyed by file path: a second book in the same
+    # process (a notebook, one local worker) must read files changed since the last
+    _CACHE.clear()
+    # workers (a Dask worker started in another folder) get absolute paths only
+    files = files.absolute()
+    out = Path(os.path.abspath(out_dir))
+    jobs = plan(files)
+    if on_start:
+        on_start(len(jobs))
+    # The inputs every account shares are read once here, before anything is written:
+    # one that cannot be read is the book's error (exit 1), not a failure of each
+    # account in turn. (Forked local workers inherit what was read.)
+    _inputs(files, files.benchmark)
+    _check_targets(jobs, files, out, workbooks)
+    results: list[AccountResult] = []
+    todo = []
+    redone: dict[str, list[str]] = {}
+    for job in jobs:
+        if resume:
+            try:
+                want = expected_manifest(job, files, as_of)
+            except RebalancerError:
+                want = None  # its run says why
+            done, why = reusable(out, job.account, want, workbooks)
+            if done is not None:
+                result = AccountResult(job.account, "skipped", "reused: outputs up to date", done)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+                continue
+            redone[job.account] = why
+        todo.append(job)
+    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
+    # a --scheduler that cannot be reached stops the book before anything is written
+    engine = (
+        engines.dask(todo, run, scheduler, cancel)
+        if scheduler
+        else engines.local(todo, run, workers or os.cpu_count() or 1, cancel)
+    )
+    return jobs, todo, redone, results, engine
 
 
 def _unseen(job: Job, files: BookFiles, out: Path, as_of, workbooks: bool, problem: str):

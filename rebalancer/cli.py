@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rebalancer import __version__
-from rebalancer.errors import RebalancerError, ScenarioWarning, one_line
+from rebalancer.errors import RebalancerError, ScenarioWarning, Stopped, one_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -39,7 +39,7 @@ def _note(text: str) -> str:
     return escape(one_line(text))
 
 
-def _fail(exc: RebalancerError) -> None:
+def _fail(exc: RebalancerError | Stopped) -> None:
     kind = "infeasible" if exc.exit_code == 3 else "error"
     err_console.print(f"{kind}: {exc}", markup=False)
     sys.exit(exc.exit_code)
@@ -80,12 +80,13 @@ class _Group(click.Group):
 
 
 class _Command(click.Command):
-    """Turns a user-caused RebalancerError into one line and its exit code."""
+    """Turns a user-caused RebalancerError, or a signal that stopped the run before it
+    wrote anything (``errors.Stopped``), into one line and its exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except RebalancerError as exc:
+        except (RebalancerError, Stopped) as exc:
             _fail(exc)
 
 
@@ -409,8 +410,9 @@ def batch(
     Exit 1 when any account failed or was not run, else 3 when any account's limits
     conflict; the other accounts are written either way, and the book summary lists
     which. Ctrl-C or SIGTERM stops the book (exit 130 or 143) and writes the summary
-    of what finished; --resume runs the rest."""
-    from rebalancer.book import BookFiles, plan, run_book
+    of what finished; --resume runs the rest. Before any account has started (reading
+    the inputs), it stops at once and writes nothing."""
+    from rebalancer.book import BookFiles, run_book
 
     files = BookFiles(
         str(holdings),
@@ -420,17 +422,18 @@ def batch(
         str(benchmark) if benchmark else None,
         str(trade_history) if trade_history else None,
     )
-    total = len(plan(files))
     counts = {"done": 0, "failed": 0}
     started = time.perf_counter()
     with _progress(quiet) as progress:
-        task = progress.add_task("accounts", total=total, note="")
+
+        def start(total: int) -> None:
+            progress.add_task("accounts", total=total, note="")
 
         def seen(result) -> None:
             counts["failed" if result.status in ("failed", "infeasible") else "done"] += 1
             rate = (counts["done"] + counts["failed"]) / max(time.perf_counter() - started, 1e-9)
             progress.update(
-                task,
+                progress.task_ids[0],
                 advance=1,
                 note=f"{counts['done']} done, {counts['failed']} failed, {rate:.1f}/s",
             )
@@ -443,6 +446,7 @@ def batch(
             resume=resume,
             workbooks=workbooks,
             as_of=as_of,
+            on_start=start,
             on_result=seen,
         )
     if not quiet:

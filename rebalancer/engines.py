@@ -21,7 +21,8 @@ stops the engine with ``WorkersLost``: the accounts finished are kept.
 Stopping: ``cancel_on_signals`` turns SIGINT and SIGTERM into a flag (``Cancel``).
 An engine checks it at least every ``POLL`` seconds; once set it gives out no more
 accounts, stops its local workers (an account in flight is lost: its outputs are
-written whole or not at all) and returns.
+written whole or not at all) and returns. Before any account is given out
+(``Cancel.at_once``: planning, nothing written yet) a signal stops the run at once.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from rebalancer.errors import RebalancerError
+from rebalancer.errors import RebalancerError, Stopped
 from rebalancer.jobs import AccountResult
 
 RETRIES = 2  # times an account is given again after its worker died running it
@@ -64,6 +65,27 @@ class Cancel:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._at_once = False
+
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """While the block runs — before anything is written and any account is given
+        out — a signal stops the run at once, even in a blocking read or connect:
+        ``errors.Stopped`` is raised (the signal is still recorded). Outside it the
+        signal only sets the flag, which the engines check between accounts."""
+        if self.signum is not None:
+            raise self.stopped()
+        self._at_once = True
+        try:
+            yield
+        finally:
+            self._at_once = False
+
+    def stopped(self) -> Stopped:
+        return Stopped(
+            self.signum or signal.SIGINT,
+            f"cancelled by {self.name} before any account was run; nothing written",
+        )
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -86,6 +108,9 @@ def cancel_on_signals() -> Iterator[Cancel]:
     def handler(signum: int, frame: Any) -> None:
         if cancel.signum is None:
             cancel.signum = signum
+        if cancel._at_once:
+            cancel._at_once = False  # once: a second signal while it unwinds only records
+            raise cancel.stopped()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -69,6 +69,20 @@ class InputError(RebalancerError):
         return one_line(f"{', '.join(where)}: {self.message}")
 
 
+class Stopped(BaseException):
+    """SIGINT or SIGTERM stopped a run before it wrote anything (a book still planning:
+    reading its inputs, checking its outputs, connecting to Dask): exit 128 + the
+    signal's number, one line. A BaseException, as KeyboardInterrupt is, so that no
+    handler of errors on the way out takes it for a problem of an input."""
+
+    def __init__(self, signum: int, message: str):
+        self.exit_code = 128 + signum
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
+
+
 class ScenarioError(RebalancerError):
     """A bad scenario file: names the file and the key path (``constraints.max_turnover``)."""
 

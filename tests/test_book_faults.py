@@ -401,6 +401,44 @@ def test_a_bad_or_unreachable_scheduler_is_one_line(book, tmp_path, http_port, a
     assert not out.exists()  # nothing written, not even the folder
 
 
+PLANNING_SIGNALS = [
+    pytest.param(signal.SIGINT, id="ctrl-c"),
+    pytest.param(signal.SIGTERM, id="sigterm"),
+]
+
+
+@pytest.mark.parametrize("signum", PLANNING_SIGNALS)
+def test_a_signal_while_the_book_plans_stops_it_at_once_writing_nothing(book, tmp_path, signum):
+    """Before any account is given out (reading the inputs, checking the outputs,
+    connecting to Dask) a signal stops the book at once: one line, 130 or 143, not even
+    the output folder made. A listener that accepts and never answers holds the book in
+    its last planning step, connecting; the signal comes once it has connected."""
+    import socket
+
+    files, _ = book
+    out = tmp_path / "out"
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(EXIT_WITHIN)
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        proc = _start(files, out, "--scheduler", address,
+                      env={"REBALANCER_CONNECT_TIMEOUT": "600"})  # fmt: skip
+        try:
+            conn, _ = server.accept()  # the book has read its inputs and is connecting
+        except TimeoutError:
+            _kill_tree(proc.pid)
+            pytest.fail(f"no connection within {EXIT_WITHIN} s: {proc.communicate()}")
+        with conn:
+            if signum == signal.SIGINT:
+                os.killpg(proc.pid, signum)
+            else:
+                os.kill(proc.pid, signum)
+            code, _, err, _ = _finish(proc)
+    name = signal.Signals(signum).name
+    assert code == 128 + signum, err
+    assert err.strip() == f"error: cancelled by {name} before any account was run; nothing written"
+    assert not out.exists()
+
+
 # --- full disks -----------------------------------------------------------------------
 
 
