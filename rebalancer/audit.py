@@ -32,6 +32,8 @@ from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import Problems, build
+from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
+from rebalancer.stress import shock_returns
 from rebalancer.trades import is_long_term
 
 
@@ -88,7 +90,10 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     digest, the digest of every input and output file, the scenario re-read from its
     recorded file (it must give the effective scenario, up to what ``--shock``,
     ``--relax`` and a book's cash target recorded), then every limit re-measured on
-    the written trades against the re-read inputs and that scenario.
+    the written trades against the re-read inputs and that scenario, and the JSON's
+    headline figures, exposures, stress results and screened names recomputed from
+    them (each to a tolerance scaled to it: dollars to half a cent plus a float's
+    worth, fractions of NAV to 1e-9 relative).
 
     Raises ``InputError`` when the JSON itself cannot be used (not a regular file,
     too large, not strict JSON, no manifest); every other finding is a line of the
@@ -378,6 +383,9 @@ def _remeasure(
     trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
     measured = figures(request, trade, lot_sales)
     _remeasure_costs(report, trades, request)
+    _remeasure_exposures(report, summary["exposures"], request, trade)
+    _remeasure_stress(report, summary["stress"], request, trade)
+    _remeasure_screened(report, summary["screened"], request)
     for key, attr in FIGURES.items():
         got, said = getattr(measured, attr), summary.get(key)
         tol = 2 * usd_tol(request.nav) if attr.endswith("_usd") else _FIGURE_TOL.get(key, 0)
@@ -389,6 +397,144 @@ def _remeasure(
             report.ok(f"JSON {key} = {said} matches the trades CSV and the inputs")
         else:
             report.bad(f"JSON {key} = {said} but the trades CSV and the inputs give {got:.10g}")
+
+
+FRACTION_TOL = 1e-9  # a weight or fraction of NAV recomputed from the same files
+
+
+def _fraction_tol(value: float) -> float:
+    return FRACTION_TOL * (1 + abs(value))
+
+
+def _differences(
+    report: Verification, what: str, compared: list[tuple[str, Any, Any, float]], ok: str
+) -> None:
+    """``compared``: (label, the JSON's value, the value recomputed, tolerance) each; a
+    line for each of the first ``MAX_SHOWN`` that differ and how many more, else one
+    ``ok`` line. None recomputed: the JSON must say null."""
+    bad = []
+    for label, said, got, tol in compared:
+        if got is None:
+            fine = said is None
+        else:
+            number = isinstance(said, int | float) and not isinstance(said, bool)
+            fine = number and abs(float(said) - got) <= tol
+        if not fine:
+            shown = "(missing)" if said is _ABSENT else json.dumps(said)[:40]
+            bad.append(f"{label} = {shown} but the trades CSV and the inputs give {got}")
+    for line in bad[:MAX_SHOWN]:
+        report.bad(f"JSON {what} {line}")
+    if len(bad) > MAX_SHOWN:
+        report.bad(f"JSON {what}: ... and {len(bad) - MAX_SHOWN} more differ")
+    if not bad:
+        report.ok(ok)
+
+
+MAX_SHOWN = 5  # differing values named, per part of the JSON
+
+
+def _remeasure_exposures(report: Verification, stated: dict, request, trade: np.ndarray) -> None:
+    """Each group's active exposure the JSON states, recomputed: Σ over the group's
+    names of (weight − reference weight), before and after the written trades
+    (weight = shares × price / NAV), and its tilt's target (null for a group without
+    one). Every tilted group must be stated."""
+    uni, tilts = request.universe, request.scenario.tilts
+    price, nav, ref = request.price, request.nav, request.ref
+    active = {
+        "before": request.shares_before * price / nav - ref,
+        "after": (request.shares_before + trade) * price / nav - ref,
+    }
+    missing = [text for text in tilts if text not in stated["after"]]
+    if missing:
+        report.bad(f"JSON exposures: no entry for the tilted group(s) {', '.join(missing[:5])}")
+    compared = []
+    groups = sorted(set().union(*(stated[kind].keys() for kind in ("before", "after", "target"))))
+    for text in groups:
+        members = _members(text, uni)
+        if members is None:
+            report.bad(f"JSON exposures {text[:60]}: not a group of this universe")
+            continue
+        for kind, weights in active.items():
+            got = float(weights[members].sum())
+            compared.append((f"{kind}[{text}]", stated[kind].get(text, _ABSENT), got,
+                             _fraction_tol(got)))  # fmt: skip
+        target = tilts[text].target if text in tilts else None
+        compared.append((f"target[{text}]", stated["target"].get(text, _ABSENT), target, 0.0))
+    _differences(
+        report, "exposures", compared,
+        f"JSON exposures of {len(groups)} groups, before and after, match the trades CSV and "
+        "the inputs",
+    )  # fmt: skip
+
+
+def _members(text: str, universe: pd.DataFrame) -> np.ndarray | None:
+    """The names of the group ``text`` names (None: no group of this universe). A
+    sector is matched by name: its name may hold the ``&`` that joins selector terms."""
+    sector = text.removeprefix("sector:")
+    if sector != text and sector in set(universe["sector"]):
+        return (universe["sector"] == sector).to_numpy()
+    try:
+        return np.asarray(match(parse_selector(text), universe))
+    except SelectorSyntaxError:
+        return None
+
+
+def _remeasure_stress(report: Verification, stated: list, request, trade: np.ndarray) -> None:
+    """Each stress test the JSON states, recomputed: P&L = Σ value × the shock's return
+    per name (``stress.shock_returns``: the groups' returns added), on the holdings
+    before and after the written trades, and as a fraction of NAV. The shocks must be
+    the scenario's, in its order."""
+    shocks, nav = request.scenario.shocks, request.nav
+    names = [row["shock"] for row in stated]
+    if names != [shock.name for shock in shocks]:
+        report.bad(
+            f"JSON stress: shocks {json.dumps(names)[:80]} but the scenario has "
+            f"{json.dumps([shock.name for shock in shocks])[:80]}"
+        )
+        return
+    value = {
+        "before": request.shares_before * request.price,
+        "after": (request.shares_before + trade) * request.price,
+    }
+    compared = []
+    for shock, row in zip(shocks, stated, strict=True):
+        returns = shock_returns(request.universe, shock)
+        for kind, held in value.items():
+            pnl = float(held @ returns)
+            compared.append((f"{shock.name} pnl_{kind}_usd", row.get(f"pnl_{kind}_usd", _ABSENT),
+                             pnl, 2 * usd_tol(nav)))  # fmt: skip
+            compared.append((f"{shock.name} pct_{kind}", row.get(f"pct_{kind}", _ABSENT),
+                             pnl / nav, _fraction_tol(pnl / nav)))  # fmt: skip
+    _differences(
+        report, "stress", compared,
+        f"JSON stress: the P&L of {len(shocks)} shock(s), before and after, matches the "
+        "trades CSV and the inputs"
+        if shocks
+        else "JSON stress: none, as the scenario has no shocks",
+    )  # fmt: skip
+
+
+def _remeasure_screened(report: Verification, stated: list, request) -> None:
+    """The names the JSON says a screen or ``no_buy`` kept from being bought: those the
+    scenario's screens give on the re-read universe, each with the same values."""
+    want = {(r.ticker, r.screen, r.values) for r in request.screened.itertuples(index=False)}
+    said = [(row.get("ticker"), row.get("screen"), row.get("values")) for row in stated]
+    extra = [row for row in said if row not in want]
+    lacking = sorted(want - set(said))
+    if extra:
+        report.bad(
+            f"JSON screened: {len(extra)} entr(y/ies) no screen gives, e.g. {extra[0][0]} "
+            f"({extra[0][1]})"
+        )
+    if lacking:
+        report.bad(
+            f"JSON screened: {len(lacking)} name(s) a screen keeps from being bought are "
+            f"missing, e.g. {lacking[0][0]} ({lacking[0][1]})"
+        )
+    if len(said) != len(set(said)):
+        report.bad("JSON screened: an entry is listed twice")
+    if not (extra or lacking) and len(said) == len(set(said)):
+        report.ok(f"JSON screened: the {len(said)} names the screens keep from buying")
 
 
 def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> None:

@@ -234,18 +234,44 @@ def mapping(keys: tuple[str, ...], inner: Check) -> Check:
     return check
 
 
+def keyed(inner: Check, max_items: int = 100_000) -> Check:
+    """An object of any text keys (group selectors), each value passing ``inner``."""
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected an object, got {_shown(value)}")
+            return
+        _each(((f".{key[:60]}", item) for key, item in value.items()), len(value), inner,
+              max_items, where, problems)  # fmt: skip
+
+    return check
+
+
+def _each(entries, count: int, inner: Check, max_items: int, where: str, problems: list[str]):
+    """``inner`` on each (label, value) of a list or object of ``count`` entries, until
+    ``MAX_PROBLEMS`` are found."""
+    if count > max_items:
+        problems.append(f"{where}: more than {max_items:,} entries")
+        return
+    for label, item in entries:
+        inner(item, f"{where}{label}", problems)
+        if len(problems) > MAX_PROBLEMS:
+            return
+
+
+def string(value: Any, where: str, problems: list[str]) -> None:
+    """Text, empty allowed."""
+    if not isinstance(value, str) or len(value) > 4096:
+        problems.append(f"{where}: expected text of at most 4,096 characters, got {_shown(value)}")
+
+
 def items(inner: Check, max_items: int = 10_000_000) -> Check:
     def check(value: Any, where: str, problems: list[str]) -> None:
         if not isinstance(value, list):
             problems.append(f"{where}: expected a list, got {_shown(value)}")
             return
-        if len(value) > max_items:
-            problems.append(f"{where}: more than {max_items:,} entries")
-            return
-        for i, item in enumerate(value):
-            inner(item, f"{where}[{i}]", problems)
-            if len(problems) > MAX_PROBLEMS:
-                return
+        _each(((f"[{i}]", item) for i, item in enumerate(value)), len(value), inner,
+              max_items, where, problems)  # fmt: skip
 
     return check
 
@@ -256,6 +282,7 @@ def any_object(value: Any, where: str, problems: list[str]) -> None:
 
 
 USD = number(-1e15, 1e15)
+FRACTION = number(-1e6, 1e6)  # of NAV: a weight, an exposure, a loss
 DIGEST = text(64, SHA256, "a SHA-256 (64 lowercase hex digits)")
 PATH = text(4096)
 
@@ -285,6 +312,22 @@ SUMMARY = record(
                 }
             )
         ),
+        "exposures": record(
+            {kind: keyed(nullable(FRACTION)) for kind in ("before", "after", "target")}
+        ),
+        "stress": items(
+            record(
+                {
+                    "shock": text(),
+                    "pnl_before_usd": USD,
+                    "pnl_after_usd": USD,
+                    "pct_before": FRACTION,
+                    "pct_after": FRACTION,
+                }
+            ),
+            max_items=10_000,
+        ),
+        "screened": items(record({"ticker": text(), "screen": text(), "values": string})),
         "manifest": record(
             {
                 "manifest_version": number(whole=True),

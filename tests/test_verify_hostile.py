@@ -52,13 +52,16 @@ def forge(summary: dict, path: Path) -> None:
     path.write_text(json.dumps(reseal(summary), indent=1))
 
 
-def propose(folder: Path, turnover: float = 0.60, taxable: bool = False) -> dict[str, Path]:
+def propose(
+    folder: Path, turnover: float = 0.60, taxable: bool = False, extra: str = ""
+) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     uni = make_universe()
     paths = {"universe": folder / "universe.csv", "holdings": folder / "holdings.csv"}
     uni.to_csv(paths["universe"], index=False)
     make_holdings(uni).to_csv(paths["holdings"], index=False)
-    paths["scenario"] = write_scenario(folder / "loose.yaml", SCENARIO.format(turnover=turnover))
+    text = SCENARIO.format(turnover=turnover) + extra
+    paths["scenario"] = write_scenario(folder / "loose.yaml", text)
     paths["csv"], paths["json"] = folder / "p.csv", folder / "p.json"
     result = run_cli(
         "propose", "--holdings", paths["holdings"], "--universe", paths["universe"],
@@ -354,3 +357,103 @@ def test_a_cash_target_is_explained_only_by_the_accounts_file(tmp_path):
     summary["manifest"]["scenario"]["constraints"]["cash"]["target"] = 0.07
     forge(summary, paths["json"])
     assert_refused(verify(paths["json"]), "FAIL scenario constraints.cash.target: 0.02 in")
+
+
+# --- exposures, stress tests and screened names, recomputed ------------------------------
+
+SHOCKS = """shocks:
+  - {name: small caps -20%, "size:small": -0.20}
+  - {name: broad sell-off, all: -0.10, "size:large": -0.05}
+"""
+
+
+@pytest.fixture(scope="module")
+def shocked(tmp_path_factory) -> dict[str, Path]:
+    """A proposal with two stress tests (one of two overlapping groups: returns add)."""
+    return propose(tmp_path_factory.mktemp("shocked"), extra=SHOCKS)
+
+
+@pytest.fixture
+def fresh_shocked(shocked, tmp_path) -> tuple[dict[str, Path], dict]:
+    copy = tmp_path / "p.json"
+    copy.write_bytes(shocked["json"].read_bytes())
+    return {**shocked, "json": copy}, json.loads(copy.read_text())
+
+
+def _stress_by_hand(paths: dict[str, Path]) -> dict[str, float]:
+    """The P&L of 'small caps -20%' after the trades, from the files alone: holdings
+    plus the trades CSV's signed quantities, at universe prices, −20% on the names
+    with a market cap from 3e8 to 2e9 (base.yaml's small bucket)."""
+    import pandas as pd
+
+    uni = pd.read_csv(paths["universe"]).set_index("ticker")
+    lots = pd.read_csv(paths["holdings"])
+    shares = lots[lots["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    trades = pd.read_csv(paths["csv"], keep_default_na=False)
+    signed = trades["quantity"].where(trades["side"] == "BUY", -trades["quantity"])
+    after = shares.add(signed.groupby(trades["ticker"]).sum(), fill_value=0.0)
+    small = uni["market_cap"].between(3e8, 2e9, inclusive="left")
+    value = after * uni["price"].reindex(after.index)
+    return {"pnl_after_usd": float(-0.20 * value[small.reindex(after.index)].sum())}
+
+
+def test_verify_passes_the_exposures_stress_and_screened_names_as_written(fresh_shocked):
+    paths, summary = fresh_shocked
+    # the JSON's figure is what the files give (an independent recomputation)
+    assert summary["stress"][0]["shock"] == "small caps -20%"
+    by_hand = _stress_by_hand(paths)["pnl_after_usd"]
+    assert abs(summary["stress"][0]["pnl_after_usd"] - by_hand) < 0.01
+    result = verify(paths["json"])
+    assert result.exit_code == 0, result.output
+    for says in ("ok   JSON exposures of ", "ok   JSON stress: the P&L of 2 shock(s)",
+                 "ok   JSON screened: the "):  # fmt: skip
+        assert says in result.output, result.output
+
+
+FORGED_PARTS = {
+    "exposure after": (
+        lambda s: s["exposures"]["after"].update({"size:small": s["exposures"]["after"]["size:small"] - 0.01}),
+        "FAIL JSON exposures after[size:small] = ",
+    ),
+    "exposure before": (
+        lambda s: s["exposures"]["before"].update({"region:US": s["exposures"]["before"]["region:US"] + 1e-6}),
+        "FAIL JSON exposures before[region:US] = ",
+    ),
+    "tilt target": (
+        lambda s: s["exposures"]["target"].update({"size:small": 0.25}),
+        "FAIL JSON exposures target[size:small] = 0.25",
+    ),
+    "tilted group dropped": (
+        lambda s: [s["exposures"][k].pop("size:small") for k in ("before", "after", "target")],
+        "FAIL JSON exposures: no entry for the tilted group(s) size:small",
+    ),
+    "stress dollars": (
+        lambda s: s["stress"][0].update(pnl_after_usd=s["stress"][0]["pnl_after_usd"] * 0.5),
+        "FAIL JSON stress small caps -20% pnl_after_usd = ",
+    ),
+    "stress fraction": (
+        lambda s: s["stress"][1].update(pct_before=s["stress"][1]["pct_before"] + 0.001),
+        "FAIL JSON stress broad sell-off pct_before = ",
+    ),
+    "stress dropped": (
+        lambda s: s["stress"].pop(),
+        "FAIL JSON stress: shocks",
+    ),
+    "screened dropped": (lambda s: s["screened"].pop(0), "FAIL JSON screened: 1 name(s)"),
+    "screened added": (
+        lambda s: s["screened"].append({"ticker": "S000", "screen": "all: roa > 0", "values": ""}),
+        "FAIL JSON screened: 1 entr(y/ies) no screen gives, e.g. S000",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("part", FORGED_PARTS)
+def test_a_re_signed_forged_exposure_stress_or_screen_is_caught(fresh_shocked, part):
+    """Each edited in the JSON and the digests re-signed, as a forger would: verify
+    recomputes it from the written trades and the inputs and names it."""
+    paths, summary = fresh_shocked
+    edit, says = FORGED_PARTS[part]
+    assert summary["screened"], "base.yaml's screens keep some names from being bought"
+    edit(summary)
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), says)
