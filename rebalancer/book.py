@@ -590,9 +590,13 @@ def _run_book(
     # then stops the book at once (``Cancel.at_once``), even in a long read or connect
     with cancel.at_once():
         jobs, todo, redone, results, engine = _plan_book(
-            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
-            on_start, on_result,
-        )  # fmt: skip
+            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of
+        )
+    if on_start:  # told once planning is over: a stop before then is one line, no bar
+        on_start(len(jobs))
+    for result in results:  # reused by --resume
+        if on_result:
+            on_result(result)
     files, out = files.absolute(), Path(os.path.abspath(out_dir))
     problem = ""
     try:
@@ -629,12 +633,9 @@ def _run_book(
     return BookResult(results, summary, blocks, seconds, redone, problem, cancel.signum, written)
 
 
-def _plan_book(
-    files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
-    on_start, on_result,
-):  # fmt: skip
+def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of):
     """The book's accounts (``plan``), its shared inputs read, its outputs checked,
-    those ``resume`` reuses reported, and the engine to run the rest: all before
+    the results of those ``resume`` reuses, and the engine to run the rest: all before
     anything is written."""
     # this process's worker caches are keyed by file path: a second book in the same
     # process (a notebook, one local worker) must read files changed since the last
@@ -643,8 +644,6 @@ def _plan_book(
     files = files.absolute()
     out = Path(os.path.abspath(out_dir))
     jobs = plan(files)
-    if on_start:
-        on_start(len(jobs))
     # The inputs every account shares are read once here, before anything is written:
     # one that cannot be read is the book's error (exit 1), not a failure of each
     # account in turn. (Forked local workers inherit what was read.)
@@ -661,10 +660,9 @@ def _plan_book(
                 want = None  # its run says why
             done, why = reusable(out, job.account, want, workbooks)
             if done is not None:
-                result = AccountResult(job.account, "skipped", "reused: outputs up to date", done)
-                results.append(result)
-                if on_result:
-                    on_result(result)
+                results.append(
+                    AccountResult(job.account, "skipped", "reused: outputs up to date", done)
+                )
                 continue
             redone[job.account] = why
         todo.append(job)

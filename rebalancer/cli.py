@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -424,9 +424,12 @@ def batch(
     )
     counts = {"done": 0, "failed": 0}
     started = time.perf_counter()
-    with _progress(quiet) as progress:
+    # the bar starts once the book is planned: a stop before then is one line alone
+    with ExitStack() as shown:
+        progress = _progress(quiet)
 
         def start(total: int) -> None:
+            shown.enter_context(progress)
             progress.add_task("accounts", total=total, note="")
 
         def seen(result) -> None:

@@ -73,13 +73,19 @@ class Cancel:
         out — a signal stops the run at once, even in a blocking read or connect:
         ``errors.Stopped`` is raised (the signal is still recorded). Outside it the
         signal only sets the flag, which the engines check between accounts."""
-        if self.signum is not None:
+        if self:
             raise self.stopped()
         self._at_once = True
         try:
             yield
+        except Exception:
+            if self:  # an error the signal caused (a wait it cut short)
+                raise self.stopped() from None
+            raise
         finally:
             self._at_once = False
+        if self:  # a signal an event loop only recorded (``cancel_on_signals``)
+            raise self.stopped()
 
     def stopped(self) -> Stopped:
         return Stopped(
@@ -108,7 +114,9 @@ def cancel_on_signals() -> Iterator[Cancel]:
     def handler(signum: int, frame: Any) -> None:
         if cancel.signum is None:
             cancel.signum = signum
-        if cancel._at_once:
+        # not inside an event loop: asyncio logs what a callback raises and goes on, so
+        # there the flag is all (``_identify`` looks at it)
+        if cancel._at_once and not _in_event_loop():
             cancel._at_once = False  # once: a second signal while it unwinds only records
             raise cancel.stopped()
 
@@ -118,6 +126,14 @@ def cancel_on_signals() -> Iterator[Cancel]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _ONE_THREAD_PID: int | None = None
@@ -334,10 +350,12 @@ def scheduler_problem(address: str) -> str | None:
     return None
 
 
-def connect(address: str):
+def connect(address: str, cancel: Cancel | None = None):
     """A Dask ``Client`` of the scheduler at ``address``, or ``RebalancerError`` (one
     line naming it) within about ``seconds(CONNECT_TIMEOUT)``: nothing listens there, it
-    is not a Dask scheduler (a dashboard's HTTP port), or it does not answer."""
+    is not a Dask scheduler (a dashboard's HTTP port), or it does not answer. A
+    ``cancel`` set while it waits for the answer stops it within ``POLL`` seconds
+    (``errors.Stopped``)."""
     try:  # optional (dask[distributed]) and slow to import: only with --scheduler
         from distributed import Client
     except ImportError:
@@ -356,7 +374,9 @@ def connect(address: str):
     }
     try:
         with dask.config.set(timeouts):
-            asyncio.run(_identify(address, wait))
+            asyncio.run(_identify(address, wait, cancel))
+            if cancel:
+                raise cancel.stopped()
             return Client(address, timeout=f"{wait}s", set_as_default=False)
     except Exception as exc:  # noqa: BLE001 — OSError, TimeoutError, a garbled reply
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -365,10 +385,11 @@ def connect(address: str):
         ) from None
 
 
-async def _identify(address: str, wait: float) -> None:
+async def _identify(address: str, wait: float, cancel: Cancel | None = None) -> None:
     """Ask whatever listens at ``address`` who it is, all within ``wait`` seconds:
     ``Client`` bounds the TCP connect but not Dask's handshake, which a server that
-    never speaks Dask (an HTTP port) leaves waiting for ever."""
+    never speaks Dask (an HTTP port) leaves waiting for ever. Returns early once
+    ``cancel`` is set."""
     from distributed.comm import connect as open_comm  # optional, as in ``connect``
 
     async def ask() -> dict:
@@ -379,10 +400,17 @@ async def _identify(address: str, wait: float) -> None:
         finally:
             comm.abort()
 
+    answer = asyncio.ensure_future(asyncio.wait_for(ask(), wait))
     try:
-        identity = await asyncio.wait_for(ask(), wait)
+        while not answer.done():
+            await asyncio.wait({answer}, timeout=POLL)
+            if cancel:
+                return
+        identity = answer.result()
     except TimeoutError:
         raise TimeoutError(f"no Dask answer within {wait:g} s ({CONNECT_TIMEOUT})") from None
+    finally:
+        answer.cancel()
     if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
         kind = identity.get("type") if isinstance(identity, dict) else None
         raise OSError(f"it is not a Dask scheduler ({kind or 'no identity'})")
@@ -399,7 +427,7 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
     at once (``connect``'s errors are raised here); the results come as they are
     iterated over."""
     timeout = seconds(NO_WORKERS_TIMEOUT)
-    return _dask_results(jobs, run, connect(scheduler), scheduler, cancel, timeout)
+    return _dask_results(jobs, run, connect(scheduler, cancel), scheduler, cancel, timeout)
 
 
 def _dask_results(jobs, run: Callable, client, scheduler: str, cancel: Cancel, timeout: float):

@@ -69,11 +69,13 @@ class InputError(RebalancerError):
         return one_line(f"{', '.join(where)}: {self.message}")
 
 
-class Stopped(BaseException):
+class Stopped(KeyboardInterrupt):
     """SIGINT or SIGTERM stopped a run before it wrote anything (a book still planning:
     reading its inputs, checking its outputs, connecting to Dask): exit 128 + the
-    signal's number, one line. A BaseException, as KeyboardInterrupt is, so that no
-    handler of errors on the way out takes it for a problem of an input."""
+    signal's number, one line. A KeyboardInterrupt, so that no handler of errors on
+    the way out takes it for a problem of an input, and an event loop passes it on
+    (asyncio logs any other exception raised in a callback, where a signal handler
+    may run, and goes on waiting)."""
 
     def __init__(self, signum: int, message: str):
         self.exit_code = 128 + signum
