@@ -10,7 +10,7 @@ import pandas as pd
 from rebalancer.checks import run_checks
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.problem import Solution
-from rebalancer.path import path_summary
+from rebalancer.path import path_summary, te_per_run
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
@@ -221,6 +221,16 @@ def _path(
     if solution.destination is None:
         return {}
     c = r.scenario.constraints
+    per_run = te_per_run(r)
+    dest = solution.destination.weights
+    tracking = (
+        (
+            float(np.sqrt(max(r.risk.variance(w_after - r.w0), 0.0))),
+            float(np.sqrt(max(r.risk.variance(dest - w_after), 0.0))),
+        )
+        if per_run and dest is not None
+        else (0.0, 0.0)
+    )
     return path_summary(
         hold,
         solution.binding,
@@ -233,6 +243,9 @@ def _path(
         r.nav,
         c.max_turnover,
         r.scenario.costs.impact,
+        te_cap_per_run=c.max_tracking_error if per_run else None,
+        tracking=tracking,
+        reference_moves=r.reference != "benchmark" and bool(len(r.scenario.tilts)),
     )
 
 

@@ -69,6 +69,7 @@ import rebalancer
 from rebalancer.apply import apply_proposal, write_holdings
 from rebalancer.errors import InfeasibleError
 from rebalancer.inputs.readers import read_holdings
+from rebalancer.path import describe
 from rebalancer.scenario import load_scenario
 from tests.test_properties import ACCOUNT, AS_OF, cases, write_case
 
@@ -275,3 +276,29 @@ def test_a_turnover_capped_path_is_announced_and_settles(tmp_path):
     quiet = [k for k, p in enumerate(runs) if not len(p.trades)]
     assert quiet and all(not len(p.trades) for p in runs[quiet[0] :]), turnover
     assert not runs[-1].path["is_step"]
+
+
+def test_tilts_against_the_current_holdings_are_announced_as_moving_again():
+    """Without a benchmark the tilts are measured from today's holdings: the path block
+    says a re-run moves again (``reference_moves``) and the console line says to give a
+    benchmark; with one, nothing is announced of the reference."""
+    from tests.conftest import EXAMPLES, SCENARIOS
+
+    def run(benchmark):
+        return rebalancer.propose(
+            EXAMPLES / "holdings.csv",
+            EXAMPLES / "universe.csv",
+            SCENARIOS / "deregulation.yaml",
+            prices=EXAMPLES / "prices.csv",
+            benchmark=benchmark,
+            accounts=EXAMPLES / "accounts.csv",
+            account="IRA-250K",
+            as_of=AS_OF,
+        )
+
+    own = run(None)
+    assert own.reference == "current holdings" and own.path["reference_moves"]
+    assert "give a benchmark" in describe(own.path)
+    fixed = run(EXAMPLES / "benchmark.csv")
+    assert not fixed.path["reference_moves"]
+    assert "benchmark" not in describe(fixed.path)
