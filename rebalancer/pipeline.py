@@ -398,16 +398,18 @@ def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, m
     """A step that per-run limits or the impact cost hold back, re-solved to go only
     toward its destination: inside the box between the current weights and the
     destination (``rebalancer.path.step_box``). Returns (data, solution): the boxed data
-    and step, or the ones given when the step is in the box already (nothing held it
-    back, or it went only toward the destination anyway), the destination is unknown,
-    or the boxed problem is infeasible (a limit the account meets this run only
-    through names the destination does not trade: the free step is kept)."""
+    and the step re-solved in it (or the step as it is, when it is in the box already:
+    nothing held it back, or it went only toward the destination anyway); the ones
+    given when the destination is unknown or the boxed problem is infeasible (a limit
+    the account meets this run only through names the destination does not trade: the
+    free step is kept)."""
     if destination.weights is None:
         return data, solution
     boxed = step_box(data, destination.weights, min_order)
     z = solution.weights - np.asarray(data.w0, float)
     if np.all((z <= boxed.buy_cap + IN_BOX) & (-z <= boxed.sell_cap + IN_BOX)):
-        return data, solution
+        # in the box already; the minimum-trade passes that follow keep to it
+        return boxed, solution
     try:
         stepped = ws.solve(boxed, solvers=interior_point_solvers(), explain=False)
     except (InfeasibleError, RuntimeError):
