@@ -28,11 +28,19 @@ destination from w₀ and w₁ lie coordinatewise between w₀ and d. Then
 d is still the destination from w₁. Each run's box is then inside the last one's: the
 next run trades the same names the same way, no new names, and never back; and with
 the per-run limits and impact the same, each name's next step is no larger (exactly so
-for one name; across names nearly, as the risk and the tilts couple them). Where no
-portfolio in the box keeps the hard limits this run (a turnover cap that reaches a
-tilt band only through names the destination does not trade), the free step is kept.
-A name the destination trades may trade at least one minimum order its way (the
-minimum trade and a lot), so a move smaller than an order is made whole, not dropped.
+for one name; across names not always: the risk, the tilts and the budget couple them,
+so a name's gain of moving can grow as the others move, and a name the first step left
+alone inside its box can start on the next). Where no portfolio in the box keeps the
+hard limits this run (a tilt band the destination reaches through a name the
+liquidity cap lets trade only a little this run, or a turnover cap that reaches it
+only through names the destination does not trade), the free step is kept. A name
+whose move is at least half of one minimum order (the minimum trade and a lot) may
+trade a whole one its way — it then lands nearer the destination than no order —
+so that a move smaller than an order is made whole, not dropped.
+
+Without a benchmark the tilts are measured from today's holdings too: each run tilts
+away from where the last one left the account, a new move (``reference_moves``;
+``describe`` says to give a benchmark for re-runs that settle).
 Measured in turnover (Σ|Δw|/2, fractions of NAV):
 
     total      = Σ|w_dest − w₀|/2       the whole move
@@ -48,6 +56,9 @@ orders to the rounding), unless it holds (``rebalancer.settle``). What held it b
                   ⌈remaining / max_turnover⌉
     liquidity     an order is within 1% of its per-run cap and the name has further
                   to go: max over such names of ⌈what remains / the per-run cap⌉
+    max_tracking_error  no benchmark (the cap measured from today's holdings) and
+                  the cap binds (or the orders' tracking error is within 1% of it):
+                  ⌈TE(w_dest − w_after) / cap⌉
     impact        impact > 0 and the optimizer's own (continuous, unrounded) step
                   stops more than ``IMMATERIAL`` short: ⌈log(immaterial / left) /
                   log(1 − f)⌉ with f the continuous step's fraction (each run
