@@ -12,6 +12,35 @@ the same run, applied and proposed again in the same market, trades again:
 The *destination* is the optimum with those three removed (no turnover cap, no
 liquidity cap, no impact; every other limit, the spread and the taxes kept), solved
 over the same working set as the proposal — one extra solve, its seconds reported.
+Without a benchmark the tracking error is measured from the current holdings, which
+each run moves: its cap is a per-run limit too, and the destination drops it.
+
+A step goes only toward its destination (``step_box``, re-solved by
+``rebalancer.pipeline.optimize`` when the free step leaves the box). Why it settles:
+with the linear spread cost s·|x − w₀| and F the rest of the objective (convex, the
+same every run in the same market against a fixed reference), let d be the
+destination from w₀ and w₁ lie coordinatewise between w₀ and d. Then
+|d − w₁| = |d − w₀| − |w₁ − w₀| and |x − w₁| ≥ |x − w₀| − |w₁ − w₀| for every x, so
+
+    F(d) + s|d − w₁| = F(d) + s|d − w₀| − s|w₁ − w₀|
+                     ≤ F(x) + s|x − w₀| − s|w₁ − w₀| ≤ F(x) + s|x − w₁|:
+
+d is still the destination from w₁. Each run's box is then inside the last one's: the
+next run trades the same names the same way, no new names, and never back; and with
+the per-run limits and impact the same, each name's next step is no larger (exactly so
+for one name; across names not always: the risk, the tilts and the budget couple them,
+so a name's gain of moving can grow as the others move, and a name the first step left
+alone inside its box can start on the next). Where no portfolio in the box keeps the
+hard limits this run (a tilt band the destination reaches through a name the
+liquidity cap lets trade only a little this run, or a turnover cap that reaches it
+only through names the destination does not trade), the free step is kept. A name
+whose move is at least half of one minimum order (the minimum trade and a lot) may
+trade a whole one its way — it then lands nearer the destination than no order —
+so that a move smaller than an order is made whole, not dropped.
+
+Without a benchmark the tilts are measured from today's holdings too: each run tilts
+away from where the last one left the account, a new move (``reference_moves``;
+``describe`` says to give a benchmark for re-runs that settle).
 Measured in turnover (Σ|Δw|/2, fractions of NAV):
 
     total      = Σ|w_dest − w₀|/2       the whole move
@@ -27,6 +56,9 @@ orders to the rounding), unless it holds (``rebalancer.settle``). What held it b
                   ⌈remaining / max_turnover⌉
     liquidity     an order is within 1% of its per-run cap and the name has further
                   to go: max over such names of ⌈what remains / the per-run cap⌉
+    max_tracking_error  no benchmark (the cap measured from today's holdings) and
+                  the cap binds (or the orders' tracking error is within 1% of it):
+                  ⌈TE(w_dest − w_after) / cap⌉
     impact        impact > 0 and the optimizer's own (continuous, unrounded) step
                   stops more than ``IMMATERIAL`` short: ⌈log(immaterial / left) /
                   log(1 − f)⌉ with f the continuous step's fraction (each run
@@ -67,8 +99,10 @@ class Destination:
     seconds: float
 
 
-def destination_data(data: ProblemData) -> ProblemData:
-    """``data`` without the per-run limits and the impact cost."""
+def destination_data(data: ProblemData, te_per_run: bool = False) -> ProblemData:
+    """``data`` without the per-run limits and the impact cost; ``te_per_run``: the
+    tracking error is measured from the current holdings (no benchmark), so its cap
+    limits each run's move, not where the path ends, and goes too."""
     from rebalancer.optimize.problem import BIG
 
     return dataclasses.replace(
@@ -76,21 +110,59 @@ def destination_data(data: ProblemData) -> ProblemData:
         impact=np.zeros_like(np.asarray(data.impact, float)),
         liquidity_cap=np.full_like(np.asarray(data.liquidity_cap, float), 2.0),
         max_turnover=BIG,
+        max_tracking_error=BIG if te_per_run else data.max_tracking_error,
     )
 
 
-def find_destination(ws: WorkingSet, data: ProblemData) -> Destination:
-    """Solve ``destination_data(data)`` over ``ws``'s working set (a problem of its
-    own, built with constants: without impact it has no power cones)."""
+def find_destination(ws: WorkingSet, data: ProblemData, te_per_run: bool = False) -> Destination:
+    """Solve ``destination_data(data, te_per_run)`` over ``ws``'s working set (a
+    problem of its own, built with constants: without impact it has no power cones)."""
     from rebalancer.optimize.working_set import WorkingSet
 
     t0 = time.perf_counter()
     own = WorkingSet(ws.structure, ws.keep)
     try:
-        weights = own.solve(destination_data(data), explain=False).weights
+        weights = own.solve(destination_data(data, te_per_run), explain=False).weights
     except (RebalancerError, RuntimeError):
         weights = None
     return Destination(weights, time.perf_counter() - t0)
+
+
+def te_per_run(request) -> bool:
+    """Whether the tracking-error cap limits each run rather than where the path ends:
+    without a benchmark it is measured from the current holdings, which each run moves."""
+    return (
+        request.reference != "benchmark"
+        and request.scenario.constraints.max_tracking_error is not None
+    )
+
+
+# the box's slack over the move left (weights): the solvers' accuracy, so that a name
+# the destination trades by a hair is not held to an infeasibly exact cap
+BOX_TOL = 1e-7
+
+
+def step_box(
+    data: ProblemData, dest: np.ndarray, min_order: np.ndarray | float = 0.0
+) -> ProblemData:
+    """``data`` with each name's buys and sells cut to the box between where it is and
+    its destination: buy up to dest − w₀ where the destination is above, sell down to
+    the destination where it is below, nothing where it is at w₀ (module docstring).
+    ``min_order`` (weights, per name): a name the destination trades may trade at least
+    this much its way — the smallest order the rounding keeps (the minimum trade and a
+    lot) — so that a move smaller than an order is made whole rather than dropped."""
+    move = np.asarray(dest, float) - np.asarray(data.w0, float)
+    least = np.broadcast_to(np.asarray(min_order, float), move.shape)
+    # a whole order lands nearer the destination than no order where the move is at
+    # least half of it
+    whole = np.where(np.abs(move) >= least / 2, np.maximum(np.abs(move), least), np.abs(move))
+    up = np.where(move > BOX_TOL, whole + BOX_TOL, 0.0)
+    down = np.where(-move > BOX_TOL, whole + BOX_TOL, 0.0)
+    return dataclasses.replace(
+        data,
+        buy_cap=np.minimum(data.buy_cap, up),
+        sell_cap=np.minimum(data.sell_cap, down),
+    )
 
 
 def path_summary(
@@ -105,13 +177,24 @@ def path_summary(
     nav_usd: float,
     max_turnover: float | None,
     impact: float,
+    *,
+    te_cap_per_run: float | None = None,
+    tracking: tuple[float, float] = (0.0, 0.0),
+    reference_moves: bool = False,
 ) -> dict:
     """The JSON summary's ``path`` block (module docstring): ``hold`` (the proposal
     has no orders: none beat holding, ``rebalancer.settle``, or none were left after
     rounding), ``is_step``,
     ``step_fraction``, ``destination_turnover``, ``remaining_turnover``,
-    ``remaining_runs_estimate``, ``held_back_by`` and ``destination_seconds``; empty
-    when the destination could not be solved."""
+    ``remaining_runs_estimate``, ``held_back_by``, ``destination_seconds`` and
+    ``reference_moves``; empty when the destination could not be solved.
+
+    ``te_cap_per_run``: the tracking-error cap where it is measured from the current
+    holdings (no benchmark: a per-run limit, ``te_per_run``), with ``tracking`` =
+    (the orders' tracking error from the holdings, the tracking error of what is
+    left: √((w_dest − w_after)ᵀΣ(w_dest − w_after))). ``reference_moves``: the
+    reference is the current holdings and the scenario tilts away from it, so each
+    re-run is a new move (``describe`` says so)."""
     if destination.weights is None:
         return {}
     dest = destination.weights
@@ -127,6 +210,11 @@ def path_summary(
         "max_turnover" in binding or turnover >= AT_CAP * max_turnover
     ):
         runs["max_turnover"] = math.ceil(remaining / max_turnover)
+    te_after, te_left = tracking
+    if te_cap_per_run is not None and (
+        "max_tracking_error" in binding or te_after >= AT_CAP * te_cap_per_run
+    ):
+        runs["max_tracking_error"] = math.ceil(te_left / te_cap_per_run)
     left_usd = np.abs(dest - w_after) * nav_usd
     capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
     if capped.any():
@@ -153,17 +241,26 @@ def path_summary(
         "remaining_runs_estimate": max(runs.values(), default=0),
         "held_back_by": sorted(runs),
         "destination_seconds": destination.seconds,
+        "reference_moves": bool(reference_moves),
     }
 
 
 def describe(path: dict) -> str:
     """One line for the console and the workbook: '' when the proposal is the whole
-    move (or the destination is unknown)."""
-    if not path or not path.get("is_step"):
+    move (or the destination is unknown) and its reference stays put."""
+    if not path:
         return ""
-    held = ", ".join(path["held_back_by"]) or "rounding"
-    return (
-        f"one step of a path: {path['step_fraction']:.0%} of the way to where the scenario "
-        f"leads ({path['remaining_turnover']:.2%} turnover left, held back by {held}); "
-        f"about {path['remaining_runs_estimate']} more run(s)"
-    )
+    lines = []
+    if path.get("is_step"):
+        held = ", ".join(path["held_back_by"]) or "rounding"
+        lines.append(
+            f"one step of a path: {path['step_fraction']:.0%} of the way to where the "
+            f"scenario leads ({path['remaining_turnover']:.2%} turnover left, held back by "
+            f"{held}); about {path['remaining_runs_estimate']} more run(s)"
+        )
+    if path.get("reference_moves"):
+        lines.append(
+            "tilts are measured from the current holdings: applied and proposed again, "
+            "it moves again (give a benchmark for re-runs that settle)"
+        )
+    return "; ".join(lines)

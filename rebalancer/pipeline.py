@@ -20,9 +20,9 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
-from rebalancer.optimize.problem import RebalanceProblem, Solution
+from rebalancer.optimize.problem import RebalanceProblem, Solution, interior_point_solvers
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.path import find_destination
+from rebalancer.path import find_destination, step_box, te_per_run
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import (
@@ -184,6 +184,16 @@ def optimize(
     for what no convex problem states: no buying back a security sold at a loss
     (taxable accounts) and the minimum trade size.
 
+    Before the minimum-trade passes the *destination* d is solved over the final set
+    (``rebalancer.path``: without the per-run limits and the impact cost). Where those
+    held the step back and it left the box between w₀ and d — buy name i only up to
+    max(dᵢ − w₀ᵢ, one minimum order) where dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ,
+    nothing where dᵢ = w₀ᵢ (1e-7) — the step is re-solved inside the box
+    (``_toward_destination``; one more solve of the compiled final problem), and the
+    minimum-trade passes work inside it too: from a step in the box d stays the
+    destination, so the next run continues on the same names, the same way. A box
+    with no feasible point keeps the free step.
+
     The first solve is built with constants (fastest for one solve); with ``slots`` (a
     book's model) the model's compiled problem is filled with this request's numbers
     instead; with ``shared`` (a what-if's runs) the runs' working set and problem are
@@ -235,6 +245,11 @@ def optimize(
             in_scenario_terms(request, exc.conflicts),
             exc.binding + _tax_rules_in_force(request),
         ) from None
+    # where the path ends (per-run limits and impact removed), measured on the final
+    # set: the same on every path; a step held back goes only toward it
+    destination = find_destination(final, request.full_data, te_per_run(request))
+    min_order = (request.scenario.constraints.min_trade_usd + request.lot_usd) / request.nav
+    data, solution = _toward_destination(final, data, solution, destination, min_order)
     solution = solve_with_min_trade(
         final,
         data,
@@ -245,9 +260,6 @@ def optimize(
         request.full_structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
-    # the path held back by per-run limits, and the hold rule, measured on the final
-    # set: the same on every path
-    destination = find_destination(final, request.full_data)
     return dataclasses.replace(
         solution,
         destination=destination,
@@ -380,6 +392,39 @@ def _resolved_fields(request: Request) -> frozenset[str] | bool:
             return False
         fields |= {"buy_cap", "lot_cap"}
     return frozenset(fields) if fields else False
+
+
+def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, min_order):
+    """A step that per-run limits or the impact cost hold back, re-solved to go only
+    toward its destination: inside the box between the current weights and the
+    destination (``rebalancer.path.step_box``). Returns (data, solution): the boxed data
+    and the step re-solved in it (or the step as it is, when it is in the box already:
+    nothing held it back, or it went only toward the destination anyway); the ones
+    given when the destination is unknown or the boxed problem is infeasible (a limit
+    the account meets this run only through names the destination does not trade: the
+    free step is kept)."""
+    if destination.weights is None:
+        return data, solution
+    boxed = step_box(data, destination.weights, min_order)
+    z = solution.weights - np.asarray(data.w0, float)
+    if np.all((z <= boxed.buy_cap + IN_BOX) & (-z <= boxed.sell_cap + IN_BOX)):
+        # in the box already; the minimum-trade passes that follow keep to it
+        return boxed, solution
+    try:
+        stepped = ws.solve(boxed, solvers=interior_point_solvers(), explain=False)
+    except (InfeasibleError, RuntimeError):
+        return data, solution
+    return boxed, dataclasses.replace(
+        stepped,
+        compile_seconds=solution.compile_seconds + stepped.compile_seconds,
+        solve_seconds=solution.solve_seconds + stepped.solve_seconds,
+        warnings=list(dict.fromkeys([*solution.warnings, *stepped.warnings])),
+    )
+
+
+# a step off its box by no more than this in any name (weights) is in it: the solvers'
+# noise on a name the step does not trade
+IN_BOX = 1e-6
 
 
 def _tax_rules_in_force(request: Request) -> list[str]:

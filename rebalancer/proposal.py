@@ -116,7 +116,8 @@ class Proposal:
     # file and probe accounts (rebalancer.book) — so verify --reproduce takes that path
     book_model: dict[str, Any] = field(default_factory=dict)
     # one step of a path? (rebalancer.path): is_step, step_fraction, destination_turnover,
-    # remaining_turnover, remaining_runs_estimate, held_back_by, destination_seconds
+    # remaining_turnover, remaining_runs_estimate, held_back_by, destination_seconds,
+    # reference_moves
     path: dict[str, Any] = field(default_factory=dict)
 
     @property

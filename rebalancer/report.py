@@ -10,24 +10,30 @@ import pandas as pd
 from rebalancer.checks import run_checks
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.optimize.problem import Solution
-from rebalancer.path import path_summary
+from rebalancer.path import path_summary, te_per_run
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
-from rebalancer.settle import should_hold
+from rebalancer.settle import holding_keeps_hard_limits, should_hold
 from rebalancer.stress import stress_table
 from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 
 
 def build_proposal(
-    request: Request, solution: Solution, timings: dict[str, float] | None = None
+    request: Request,
+    solution: Solution,
+    timings: dict[str, float] | None = None,
+    held: str = "",
 ) -> Proposal:
     """Round the optimal weights to orders, take sales from lots, re-check every limit.
 
-    Raises ``InfeasibleError`` when the orders break a hard limit: see
-    ``_require_hard_limits``."""
+    Raises ``InfeasibleError`` when the orders break a hard limit (see
+    ``_require_hard_limits``) and holding breaks one too; where holding keeps them all
+    (``rebalancer.settle.holding_keeps_hard_limits``: a continuation that whole lots,
+    the minimum trade and the tax lots cannot make within the realized-gain budget),
+    the proposal holds instead, ``held`` saying why."""
     timings = dict(timings or {})
     t2 = time.perf_counter()
     r = request
@@ -59,7 +65,7 @@ def build_proposal(
         **_band_rules(r),
     )
     q = round_orders(solution.weights, rules, cost.cost_usd)
-    hold = should_hold(r, solution.evaluate, q)
+    hold = held or should_hold(r, solution.evaluate, q)
     if hold:  # the orders are not worth sending: re-runs settle (rebalancer.settle)
         q = np.zeros_like(q)
     shares_after = shares_before + q
@@ -112,7 +118,17 @@ def build_proposal(
         taxable=r.taxable,
         recent=r.recent_trades,
     )
-    _require_hard_limits(r, checks, w_after)
+    try:
+        _require_hard_limits(r, checks, w_after)
+    except InfeasibleError as exc:
+        if hold or not holding_keeps_hard_limits(r):
+            raise
+        broken = ", ".join(sorted({c.constraint for c in exc.conflicts}))
+        why = (
+            f"no trades: the orders in whole lots would break {broken}, and holding keeps "
+            "every hard limit"
+        )
+        return build_proposal(request, solution, timings, held=why)
     timings["trades_and_checks"] = time.perf_counter() - t2
 
     metrics = figures(r, q, lot_sales)
@@ -221,6 +237,16 @@ def _path(
     if solution.destination is None:
         return {}
     c = r.scenario.constraints
+    per_run = te_per_run(r)
+    dest = solution.destination.weights
+    tracking = (
+        (
+            float(np.sqrt(max(r.risk.variance(w_after - r.w0), 0.0))),
+            float(np.sqrt(max(r.risk.variance(dest - w_after), 0.0))),
+        )
+        if per_run and dest is not None
+        else (0.0, 0.0)
+    )
     return path_summary(
         hold,
         solution.binding,
@@ -233,6 +259,9 @@ def _path(
         r.nav,
         c.max_turnover,
         r.scenario.costs.impact,
+        te_cap_per_run=c.max_tracking_error if per_run else None,
+        tracking=tracking,
+        reference_moves=r.reference != "benchmark" and bool(len(r.scenario.tilts)),
     )
 
 

@@ -48,6 +48,20 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
     price: raising cash for a withdrawal must not give way to holding) by no more
     than the orders — ``w_after``, ``cash_after_usd`` net of costs — would."""
     r, c = request, request.scenario.constraints
+    if not holding_keeps_hard_limits(r):
+        return False
+    w0, nav = r.w0, r.nav
+    target_usd = c.cash.target * nav
+    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
+        return False
+    return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
+
+
+def holding_keeps_hard_limits(request: Request) -> bool:
+    """Whether the current holdings keep the hard limits as the scenario states them:
+    the cash floor, the position and sector caps and the tracking error (holding
+    trades nothing, so it keeps the turnover cap and the realized-gain budget)."""
+    r, c = request, request.scenario.constraints
     w0, nav = r.w0, r.nav
     if r.cash_before < c.cash.min * nav - 1e-6 * nav:
         return False
@@ -58,12 +72,7 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
         if (sector_weights > c.sector_max + LIMIT_TOL).any():
             return False
     te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
-    if c.max_tracking_error is not None and te > c.max_tracking_error * (1 - 1e-4):
-        return False
-    target_usd = c.cash.target * nav
-    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
-        return False
-    return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
+    return c.max_tracking_error is None or te <= c.max_tracking_error * (1 - 1e-4)
 
 
 def band_miss(request: Request, weights: np.ndarray) -> float:

@@ -125,7 +125,10 @@ def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> n
         q = _fix_bands(q, r, delta, cost_usd)
     q = _fix_tracking_error(q, r, cost_usd)
     planned_cash_usd = planned_cash_weight * nav_after_usd(q, r, cost_usd)
-    return _deploy_cash(q, r, target_shares, planned_cash_usd, cost_usd)
+    q = _deploy_cash(q, r, target_shares, planned_cash_usd, cost_usd)
+    # the repairs' buys cost money too, which lowers the NAV after trades: a buy that
+    # ended at its cap is cut to it again (a lot less), lest the next run sell it
+    return np.where(q > 0, _fix_positions(q, r, cost_usd), q)
 
 
 def nav_after_usd(q: np.ndarray, r: RoundingRules, cost_usd) -> float:
