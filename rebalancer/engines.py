@@ -433,13 +433,10 @@ def dask(jobs, run: Callable, scheduler: str, cancel: Cancel):
 def _dask_results(jobs, run: Callable, client, scheduler: str, cancel: Cancel, timeout: float):
     from distributed import as_completed  # optional, as in ``connect``
 
-    # what goes wrong is told in one line per account or for the book; the client's
-    # own warnings (a lost worker, a result rescheduled) would come between them
-    quiet = logging.getLogger("distributed")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
     fetch = seconds(CONNECT_TIMEOUT)
     futures = []
+    levels = _quiet_dask_logs()
+    _quiet_loop(client)
     try:
         futures = client.map(_remote, jobs, run=run, pure=False)
         job_of = {future.key: job for future, job in zip(futures, jobs, strict=True)}
@@ -484,7 +481,34 @@ def _dask_results(jobs, run: Callable, client, scheduler: str, cancel: Cancel, t
             client.cancel([f for f in futures if not f.done()])
         with suppress(Exception):
             client.close(timeout=STOP_WAIT)
-        quiet.setLevel(level)
+        for logger, level in levels.items():
+            logger.setLevel(level)
+
+
+def _quiet_dask_logs() -> dict[logging.Logger, int]:
+    """Silence the Dask client's own logging (a lost worker, a result rescheduled,
+    "Couldn't gather keys"): what goes wrong is told in one line per account or for
+    the book, and these would come between them. Dask's logging config gives
+    ``distributed.client`` and others levels of their own, so each logger under
+    ``distributed`` is set, not only the parent. Returns the levels to restore."""
+    names = ["distributed"] + [
+        name for name in logging.root.manager.loggerDict if name.startswith("distributed.")
+    ]
+    levels = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        levels[logger] = logger.level
+        logger.setLevel(logging.CRITICAL)
+    return levels
+
+
+def _quiet_loop(client) -> None:
+    """The client's event loop reports a task whose exception nobody retrieved (a
+    gather abandoned when its worker died: ``AllExit``) as a traceback on stderr when
+    the task is collected, possibly after the book's last line; the book has already
+    said what happened, so that loop's handler drops them."""
+    with suppress(Exception):  # a client without an asyncio loop: nothing to quiet
+        client.loop.asyncio_loop.set_exception_handler(lambda loop, context: None)
 
 
 def _workers(client) -> int:
