@@ -6,7 +6,8 @@
    under ``min_trade_usd`` are dropped unless they close a position; sells are
    topped up where rounding left a position or a sector above its cap; buys are
    trimmed until the orders keep the turnover cap and cash, net of estimated
-   costs, is above its floor; and whole
+   costs, is above its floor (each of these fix-ups takes its name from those whose
+   change keeps every tilt band and the tracking error, where there is one); and whole
    lots that lower the tracking error are traded where rounding left it above its cap.
 2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
    cost per share first (HIFO), so realised gains are as small as the lots allow.
@@ -149,9 +150,10 @@ def _keep_planned_cash(q: np.ndarray, r: RoundingRules, cost_usd, cash_weight: f
         buys = np.flatnonzero(q > 0)
         if deficit <= EPS * r.nav_usd or not len(buys):
             return q
-        i = buys[np.argmax(trade_usd[buys])]
-        cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-        q[i] = max(q[i] - cut, 0.0)
+        cut = np.ceil(deficit / (r.lot * r.price) - EPS) * r.lot
+        pool = _keeping(q, r, buys, -np.minimum(cut, q) * r.price)
+        i = pool[np.argmax(trade_usd[pool])]
+        q[i] = max(q[i] - cut[i], 0.0)
         if 0 < q[i] * r.price[i] < r.min_trade_usd:
             q[i] = 0.0
     return q
@@ -222,18 +224,22 @@ def _fix_sectors(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
             excess = post_value.sum() - cap_usd
             if excess <= EPS * r.nav_usd:
                 break
-            room = _room_to_sell(q, r)[members]
-            # cut buys first (largest), then add to sells of the largest positions
-            buys = np.flatnonzero(q[members] > 0)
+            # cut buys first (largest), then add to sells of the largest positions; of
+            # the names whose change keeps the tilt bands and tracking error, if any
+            lots = np.ceil(excess / (r.lot * r.price) - EPS) * r.lot
+            buys = members[q[members] > 0]
             if len(buys):
-                i = members[buys[np.argmax(q[members][buys] * r.price[members][buys])]]
-                q[i] = max(q[i] - np.ceil(excess / (r.lot[i] * r.price[i])) * r.lot[i], 0.0)
+                pool = _keeping(q, r, buys, -np.minimum(lots, q) * r.price)
+                i = pool[np.argmax(q[pool] * r.price[pool])]
+                q[i] = max(q[i] - lots[i], 0.0)
                 continue
-            if not (room > 0).any():
+            room = _room_to_sell(q, r)
+            sellers = members[room[members] > 0]
+            if not len(sellers):
                 break
-            i = members[np.argmax(np.where(room > 0, post_value, -1.0))]
-            lots = np.ceil(excess / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-            q[i] -= min(lots, room[np.flatnonzero(members == i)[0]])
+            pool = _keeping(q, r, sellers, -np.minimum(lots, room) * r.price)
+            i = pool[np.argmax((r.shares_before[pool] + q[pool]) * r.price[pool])]
+            q[i] -= min(lots[i], room[i])
     return q
 
 
@@ -487,6 +493,20 @@ def _keeps_tracking_error(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray)
     return (new <= r.max_tracking_error**2) | (new <= var)
 
 
+def _keeping(q: np.ndarray, r: RoundingRules, names: np.ndarray, step_usd: np.ndarray):
+    """Of ``names`` (positions), those whose step of ``step_usd`` (per name) keeps every
+    tilt band and the tracking error (``_keeps_bands``, ``_keeps_tracking_error``); all
+    of ``names`` if none does. A fix-up that must buy less or sell more somewhere picks
+    its name from these: any name restores the cash or the cap it repairs, but a name of
+    a tilted group can push the group out of its band, where another name would not
+    (a sector cap topped up by selling the group's only member, which the optimizer
+    did not trade, leaves the group out by the whole sale)."""
+    if not len(names):
+        return names
+    keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
+    return names[keeps[names]] if keeps[names].any() else names
+
+
 def _active_variance(q: np.ndarray, r: RoundingRules) -> float:
     return r.risk.variance((r.shares_before + q) * r.price / r.nav_usd - r.te_reference)
 
@@ -518,9 +538,7 @@ def _fix_turnover(q: np.ndarray, r: RoundingRules) -> np.ndarray:
         cut = np.minimum(np.ceil(excess / (r.lot * r.price) - EPS) * r.lot, np.maximum(q, 0.0))
         left = q - cut
         cut = np.where((left > 0) & (left * r.price < r.min_trade_usd), q, cut)
-        step_usd = -cut * r.price
-        keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
-        pool = buys[keeps[buys]] if keeps[buys].any() else buys
+        pool = _keeping(q, r, buys, -cut * r.price)
         i = pool[np.argmax((q * r.price)[pool])]
         q[i] -= cut[i]
     return q
@@ -537,18 +555,21 @@ def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
             return q
         buys = np.flatnonzero(q > 0)
         if len(buys):
-            i = buys[np.argmax(trade_usd[buys])]
-            cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-            q[i] = max(q[i] - cut, 0.0)
+            cut = np.ceil(deficit / (r.lot * r.price) - EPS) * r.lot
+            pool = _keeping(q, r, buys, -np.minimum(cut, q) * r.price)
+            i = pool[np.argmax(trade_usd[pool])]
+            q[i] = max(q[i] - cut[i], 0.0)
             if 0 < q[i] * r.price[i] < r.min_trade_usd:
                 q[i] = 0.0
             continue
         room = _room_to_sell(q, r)
-        if not (room > 0).any():
+        sellers = np.flatnonzero(room > 0)
+        if not len(sellers):
             return q  # nothing left to sell: the cash check will report the shortfall
-        i = int(np.argmax(np.where(room > 0, (r.shares_before + q) * r.price, -1.0)))
-        add = np.ceil(max(deficit, r.min_trade_usd) / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-        q[i] -= min(add, room[i])
+        add = np.ceil(max(deficit, r.min_trade_usd) / (r.lot * r.price) - EPS) * r.lot
+        pool = _keeping(q, r, sellers, -np.minimum(add, room) * r.price)
+        i = pool[np.argmax((r.shares_before[pool] + q[pool]) * r.price[pool])]
+        q[i] -= min(add[i], room[i])
     return q
 
 

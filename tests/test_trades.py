@@ -210,6 +210,26 @@ def test_sector_left_above_its_cap_by_rounding_is_trimmed_back():
     assert np.all(q <= 0)
 
 
+def test_sector_trim_sells_a_name_that_keeps_the_tilt_bands():
+    # one sector of A $120k (a tilted group's only member, held at its reference),
+    # B $100k and C $80k; the optimizer sells 5,150 of B to bring the sector to its
+    # 24.85% cap; the sale rounds to 5,100, $500 over. A lot more of A (the largest)
+    # would take its group 0.1% below its band, where one more of C keeps every band
+    r = holding(
+        [12_000.0, 10_000.0, 8_000.0],
+        sector_codes=np.array([0, 0, 0]),
+        sector_max=0.2485,
+        band_groups=np.array([[1.0, 0.0, 0.0]]),
+        band_reference=np.array([0.12]),
+        band_lo=np.array([-0.0005]),
+        band_hi=np.array([0.05]),
+    )
+    q = round_orders(np.array([0.12, 0.0485, 0.08]), r, no_cost)
+    post_usd = (r.shares_before + q) * r.price
+    assert float(post_usd.sum()) <= 0.2485 * NAV
+    assert q.tolist() == [0.0, -5_100.0, -100.0]
+
+
 def test_buys_are_trimmed_when_a_full_exit_takes_turnover_past_its_cap():
     # hold 1,000 of A ($10,000); the optimizer sells 960 of them and buys 1,000 of B,
     # $19,600 traded, exactly its cap; the sale rounds to a full exit (a 40-share
