@@ -245,13 +245,16 @@ def _fix_sectors(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
 
 def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) -> np.ndarray:
     """Rounding every order toward zero can leave a tilted group just outside its band
-    (each order keeps up to a lot less than the optimizer asked). Move whole lots,
-    one at a time, in the names the rounding shorted most, until every band holds;
-    a move is made only if it keeps every other limit: the other bands, position,
-    sector, liquidity, turnover, the cash floor, the minimum trade and the tracking
-    error. Under a tracking-error cap the lot that raises it least goes first, and
-    where the cap blocks every lot, one is paired with a trade outside the group
-    that brings the tracking error back under it."""
+    (each order keeps up to a lot less than the optimizer asked), and the trims for
+    cash or a cap can take it further. Move whole lots, name by name, in the names the
+    rounding shorted most, until every band holds: each move gives a name back what
+    the rounding kept from it, at most what closes the gap (``_band_jump``), or one
+    lot where that much would break a limit. A move is made only if it keeps every
+    other limit: the other bands, position, sector, liquidity, turnover, the cash
+    floor, the minimum trade and the tracking error. Under a tracking-error cap the
+    move that raises it least per unit of exposure goes first, and where the cap
+    blocks every move, one lot is paired with a trade outside the group that brings
+    the tracking error back under it."""
     q = q.copy()
     groups = np.asarray(r.band_groups, float)
     for _ in range(4 * len(q) + 10):
@@ -263,22 +266,14 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
         if worst[g] <= EPS:
             return q
         step = 1.0 if below[g] > 0 else -1.0
-        inside = worst <= EPS
-        new_q = _lot_step(q, r, step)
+        # a name's move is the jump of ``_band_jump`` where that keeps every limit (the
+        # tracking error included), else one lot
+        jump = _band_jump(q, r, step, wanted, worst[g] * r.nav_usd)
+        jump_ok = _band_move_ok(q, jump, r, g, step, cost_usd)
+        jump_ok &= _keeps_tracking_error(q, r, (jump - q) * r.price)
+        new_q = np.where(jump_ok, jump, _lot_step(q, r, step))
         step_usd = (new_q - q) * r.price
-        moved = groups * (step_usd / r.nav_usd)  # each group's exposure change per name
-        new_exp = exposure[:, None] + moved
-        ok_bands = np.all(
-            ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
-                                & (new_exp <= r.band_hi[:, None] + EPS)),
-            axis=0,
-        )  # fmt: skip
-        # the group itself must not jump past its other edge
-        if step > 0:
-            ok_bands &= new_exp[g] <= r.band_hi[g] + EPS
-        else:
-            ok_bands &= new_exp[g] >= r.band_lo[g] - EPS
-        ok = (groups[g] > 0) & ok_bands & _step_keeps_limits(q, new_q, r, step, cost_usd)
+        ok = _band_move_ok(q, new_q, r, g, step, cost_usd)
         # with a tracking-error cap: steps that keep it, the one raising it least per unit
         # of exposure first (the optimizer spread a group's weight to keep it low)
         capped = r.max_tracking_error is not None and r.risk is not None
@@ -316,6 +311,51 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             i = candidates[np.argmax(shorted[candidates])]
         q[i] = new_q[i]
     return q
+
+
+def _band_move_ok(
+    q: np.ndarray, new_q: np.ndarray, r: RoundingRules, g: int, step: float, cost_usd
+) -> np.ndarray:
+    """Per name: is moving its order from ``q`` to ``new_q`` a move ``_fix_bands`` may
+    make for band ``g`` (in direction ``step``)? The name is of group g, every band that
+    holds still holds, g is not carried past its other edge, and every per-order limit
+    holds (``_step_keeps_limits``)."""
+    groups = np.asarray(r.band_groups, float)
+    exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
+    inside = np.maximum(r.band_lo - exposure, exposure - r.band_hi) <= EPS
+    new_exp = exposure[:, None] + groups * ((new_q - q) * r.price / r.nav_usd)
+    ok = np.all(
+        ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
+                            & (new_exp <= r.band_hi[:, None] + EPS)),
+        axis=0,
+    )  # fmt: skip
+    if step > 0:
+        ok &= new_exp[g] <= r.band_hi[g] + EPS
+    else:
+        ok &= new_exp[g] >= r.band_lo[g] - EPS
+    return (groups[g] > 0) & ok & _step_keeps_limits(q, new_q, r, step, cost_usd)
+
+
+def _band_jump(
+    q: np.ndarray, r: RoundingRules, step: float, wanted: np.ndarray, gap_usd: float
+) -> np.ndarray:
+    """Per name, the order ``_fix_bands`` tries first in direction ``step``: k whole lots
+    more that way, with c the fewest lots that close the band's gap of ``gap_usd`` alone
+    and s the whole lots the rounding kept from the optimizer's order ``wanted`` that
+    way: k = min(s, c) where s ≥ 1 (what the rounding shorted, so a gap is spread
+    over the names it shorted), else c; a new order at least the fewest lots the
+    minimum trade allows. One lot at a time, a large account with lots of one share
+    could need thousands of moves to close a gap of a few basis points. An order off
+    the lot grid (a fractional exit) moves one step (``_lot_step``)."""
+    lot_usd = r.lot * r.price
+    short = np.floor(step * (wanted - q) / r.lot + EPS)
+    closes_gap = np.maximum(np.ceil(gap_usd / lot_usd - EPS), 1.0)
+    k = np.where(short >= 1.0, np.minimum(short, closes_gap), closes_gap)
+    fewest = np.ceil(r.min_trade_usd / lot_usd - EPS)
+    k = np.where(q == 0, np.maximum(k, fewest), k)
+    lots = q / r.lot
+    on_grid = np.isclose(lots, np.round(lots))
+    return np.where(on_grid, q + step * k * r.lot, _lot_step(q, r, step))
 
 
 def _step_keeps_limits(
