@@ -36,6 +36,7 @@ problem). Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -335,6 +336,7 @@ def main() -> None:
             "solver ms (median)",
         ],
     )
+    load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     labels = ["heuristic", "MILP (HiGHS)", f"MILP, {1e3 * args.time_limit:g} ms limit"]
     with tempfile.TemporaryDirectory() as tmp:
         for nav in args.navs:
@@ -352,7 +354,9 @@ def main() -> None:
                     table.add(f"${nav:,.0f}", label, len(outcomes), *summarise(outcomes, compared))
     table.notes.append(
         f"Example accounts {', '.join(args.accounts)} scaled to each NAV, "
-        f"{len(scenarios)} scenarios; MILP band penalty λ = {BAND_PENALTY:g}."
+        f"{len(scenarios)} scenarios; MILP band penalty λ = {BAND_PENALTY:g}. "
+        f"Load average {load:.1f} on {os.cpu_count()} cores at the start"
+        + (" (other work was running: times are inflated)." if load > 1.0 else ".")
     )
     table.emit(args.readme)
 
