@@ -26,7 +26,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-# every benchmark, each rewriting its table in the README (about 35 minutes; run it on
+# every benchmark, each rewriting its table in the README (about 45 minutes; run it on
 # a quiet machine)
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_propose --runs 7 --readme
@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme
 	$(PY) -m benchmarks.bench_book --accounts 1000 --names 2000 --workers 2 --peer --readme
 	$(PY) -m benchmarks.bench_lots --lots 1000 3000 10000 100000 --runs 3 --before bffa4fd --before-lots 1000 3000 --readme
+	$(PY) -m benchmarks.bench_rounding --readme
 
 examples: $(VENV)/.installed
 	$(PY) examples/make_examples.py

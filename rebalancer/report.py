@@ -38,32 +38,12 @@ def build_proposal(
     t2 = time.perf_counter()
     r = request
     scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
-    c = scenario.constraints
     price, shares_before, cash_before = r.price, r.shares_before, r.cash_before
     w0, ref, alpha, risk, cost = r.w0, r.ref, r.alpha, r.risk, r.cost
-    participation, liq_usd, position_cap = r.participation, r.liquidity_usd, r.position_cap
-    may_buy, may_sell, sectors, lots = r.may_buy, r.may_sell, r.sectors, r.lots
+    participation, position_cap, lots = r.participation, r.position_cap, r.lots
     is_cash = lots["ticker"] == "CASH"
     signals, screened, reference, as_of = r.signals, r.screened, r.reference, r.as_of
-    lot_size = uni["lot_size"].to_numpy(float) if c.round_lots else np.ones(len(uni))
-    sector_codes = pd.Categorical(uni["sector"], categories=sectors).codes
-    rules = RoundingRules(
-        nav_usd=nav,
-        cash_before_usd=cash_before,
-        cash_floor_usd=c.cash.min * nav,
-        min_trade_usd=c.min_trade_usd,
-        price=price,
-        lot=lot_size,
-        shares_before=shares_before,
-        liquidity_cap_usd=liq_usd,
-        may_buy=may_buy,
-        may_sell=may_sell,
-        position_cap=position_cap,
-        sector_codes=np.asarray(sector_codes),
-        sector_max=c.sector_max,
-        sellable_shares=_sellable_shares(r),
-        **_band_rules(r),
-    )
+    rules = rounding_rules(r)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
     if hold:  # the orders are not worth sending: re-runs settle (rebalancer.settle)
@@ -262,6 +242,32 @@ def _path(
         te_cap_per_run=c.max_tracking_error if per_run else None,
         tracking=tracking,
         reference_moves=r.reference != "benchmark" and bool(len(r.scenario.tilts)),
+    )
+
+
+def rounding_rules(r: Request) -> RoundingRules:
+    """What the rounding of this request's continuous answer must keep (``round_orders``):
+    the cash floor, lots, liquidity, who may buy or sell, position, sector and tilt
+    limits, turnover and the tracking error."""
+    c = r.scenario.constraints
+    lot_size = r.universe["lot_size"].to_numpy(float) if c.round_lots else np.ones(len(r.universe))
+    sector_codes = pd.Categorical(r.universe["sector"], categories=r.sectors).codes
+    return RoundingRules(
+        nav_usd=r.nav,
+        cash_before_usd=r.cash_before,
+        cash_floor_usd=c.cash.min * r.nav,
+        min_trade_usd=c.min_trade_usd,
+        price=r.price,
+        lot=lot_size,
+        shares_before=r.shares_before,
+        liquidity_cap_usd=r.liquidity_usd,
+        may_buy=r.may_buy,
+        may_sell=r.may_sell,
+        position_cap=r.position_cap,
+        sector_codes=np.asarray(sector_codes),
+        sector_max=c.sector_max,
+        sellable_shares=_sellable_shares(r),
+        **_band_rules(r),
     )
 
 

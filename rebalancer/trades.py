@@ -6,7 +6,8 @@
    under ``min_trade_usd`` are dropped unless they close a position; sells are
    topped up where rounding left a position or a sector above its cap; buys are
    trimmed until the orders keep the turnover cap and cash, net of estimated
-   costs, is above its floor; and whole
+   costs, is above its floor (each of these fix-ups takes its name from those whose
+   change keeps every tilt band and the tracking error, where there is one); and whole
    lots that lower the tracking error are traded where rounding left it above its cap.
 2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
    cost per share first (HIFO), so realised gains are as small as the lots allow.
@@ -152,9 +153,10 @@ def _keep_planned_cash(q: np.ndarray, r: RoundingRules, cost_usd, cash_weight: f
         buys = np.flatnonzero(q > 0)
         if deficit <= EPS * r.nav_usd or not len(buys):
             return q
-        i = buys[np.argmax(trade_usd[buys])]
-        cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-        q[i] = max(q[i] - cut, 0.0)
+        cut = np.ceil(deficit / (r.lot * r.price) - EPS) * r.lot
+        pool = _keeping(q, r, buys, -np.minimum(cut, q) * r.price)
+        i = pool[np.argmax(trade_usd[pool])]
+        q[i] = max(q[i] - cut[i], 0.0)
         if 0 < q[i] * r.price[i] < r.min_trade_usd:
             q[i] = 0.0
     return q
@@ -225,30 +227,37 @@ def _fix_sectors(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
             excess = post_value.sum() - cap_usd
             if excess <= EPS * r.nav_usd:
                 break
-            room = _room_to_sell(q, r)[members]
-            # cut buys first (largest), then add to sells of the largest positions
-            buys = np.flatnonzero(q[members] > 0)
+            # cut buys first (largest), then add to sells of the largest positions; of
+            # the names whose change keeps the tilt bands and tracking error, if any
+            lots = np.ceil(excess / (r.lot * r.price) - EPS) * r.lot
+            buys = members[q[members] > 0]
             if len(buys):
-                i = members[buys[np.argmax(q[members][buys] * r.price[members][buys])]]
-                q[i] = max(q[i] - np.ceil(excess / (r.lot[i] * r.price[i])) * r.lot[i], 0.0)
+                pool = _keeping(q, r, buys, -np.minimum(lots, q) * r.price)
+                i = pool[np.argmax(q[pool] * r.price[pool])]
+                q[i] = max(q[i] - lots[i], 0.0)
                 continue
-            if not (room > 0).any():
+            room = _room_to_sell(q, r)
+            sellers = members[room[members] > 0]
+            if not len(sellers):
                 break
-            i = members[np.argmax(np.where(room > 0, post_value, -1.0))]
-            lots = np.ceil(excess / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-            q[i] -= min(lots, room[np.flatnonzero(members == i)[0]])
+            pool = _keeping(q, r, sellers, -np.minimum(lots, room) * r.price)
+            i = pool[np.argmax((r.shares_before[pool] + q[pool]) * r.price[pool])]
+            q[i] -= min(lots[i], room[i])
     return q
 
 
 def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) -> np.ndarray:
     """Rounding every order toward zero can leave a tilted group just outside its band
-    (each order keeps up to a lot less than the optimizer asked). Move whole lots,
-    one at a time, in the names the rounding shorted most, until every band holds;
-    a move is made only if it keeps every other limit: the other bands, position,
-    sector, liquidity, turnover, the cash floor, the minimum trade and the tracking
-    error. Under a tracking-error cap the lot that raises it least goes first, and
-    where the cap blocks every lot, one is paired with a trade outside the group
-    that brings the tracking error back under it."""
+    (each order keeps up to a lot less than the optimizer asked), and the trims for
+    cash or a cap can take it further. Move whole lots, name by name, in the names the
+    rounding shorted most, until every band holds: each move gives a name back what
+    the rounding kept from it, at most what closes the gap (``_band_jump``), or one
+    lot where that much would break a limit. A move is made only if it keeps every
+    other limit: the other bands, position, sector, liquidity, turnover, the cash
+    floor, the minimum trade and the tracking error. Under a tracking-error cap the
+    move that raises it least per unit of exposure goes first, and where the cap
+    blocks every move, one lot is paired with a trade outside the group that brings
+    the tracking error back under it."""
     q = q.copy()
     groups = np.asarray(r.band_groups, float)
     for _ in range(4 * len(q) + 10):
@@ -260,22 +269,14 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
         if worst[g] <= EPS:
             return q
         step = 1.0 if below[g] > 0 else -1.0
-        inside = worst <= EPS
-        new_q = _lot_step(q, r, step)
+        # a name's move is the jump of ``_band_jump`` where that keeps every limit (the
+        # tracking error included), else one lot
+        jump = _band_jump(q, r, step, wanted, worst[g] * r.nav_usd)
+        jump_ok = _band_move_ok(q, jump, r, g, step, cost_usd)
+        jump_ok &= _keeps_tracking_error(q, r, (jump - q) * r.price)
+        new_q = np.where(jump_ok, jump, _lot_step(q, r, step))
         step_usd = (new_q - q) * r.price
-        moved = groups * (step_usd / r.nav_usd)  # each group's exposure change per name
-        new_exp = exposure[:, None] + moved
-        ok_bands = np.all(
-            ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
-                                & (new_exp <= r.band_hi[:, None] + EPS)),
-            axis=0,
-        )  # fmt: skip
-        # the group itself must not jump past its other edge
-        if step > 0:
-            ok_bands &= new_exp[g] <= r.band_hi[g] + EPS
-        else:
-            ok_bands &= new_exp[g] >= r.band_lo[g] - EPS
-        ok = (groups[g] > 0) & ok_bands & _step_keeps_limits(q, new_q, r, step, cost_usd)
+        ok = _band_move_ok(q, new_q, r, g, step, cost_usd)
         # with a tracking-error cap: steps that keep it, the one raising it least per unit
         # of exposure first (the optimizer spread a group's weight to keep it low)
         capped = r.max_tracking_error is not None and r.risk is not None
@@ -313,6 +314,51 @@ def _fix_bands(q: np.ndarray, r: RoundingRules, wanted: np.ndarray, cost_usd) ->
             i = candidates[np.argmax(shorted[candidates])]
         q[i] = new_q[i]
     return q
+
+
+def _band_move_ok(
+    q: np.ndarray, new_q: np.ndarray, r: RoundingRules, g: int, step: float, cost_usd
+) -> np.ndarray:
+    """Per name: is moving its order from ``q`` to ``new_q`` a move ``_fix_bands`` may
+    make for band ``g`` (in direction ``step``)? The name is of group g, every band that
+    holds still holds, g is not carried past its other edge, and every per-order limit
+    holds (``_step_keeps_limits``)."""
+    groups = np.asarray(r.band_groups, float)
+    exposure = groups @ ((r.shares_before + q) * r.price) / r.nav_usd - r.band_reference
+    inside = np.maximum(r.band_lo - exposure, exposure - r.band_hi) <= EPS
+    new_exp = exposure[:, None] + groups * ((new_q - q) * r.price / r.nav_usd)
+    ok = np.all(
+        ~inside[:, None] | ((new_exp >= r.band_lo[:, None] - EPS)
+                            & (new_exp <= r.band_hi[:, None] + EPS)),
+        axis=0,
+    )  # fmt: skip
+    if step > 0:
+        ok &= new_exp[g] <= r.band_hi[g] + EPS
+    else:
+        ok &= new_exp[g] >= r.band_lo[g] - EPS
+    return (groups[g] > 0) & ok & _step_keeps_limits(q, new_q, r, step, cost_usd)
+
+
+def _band_jump(
+    q: np.ndarray, r: RoundingRules, step: float, wanted: np.ndarray, gap_usd: float
+) -> np.ndarray:
+    """Per name, the order ``_fix_bands`` tries first in direction ``step``: k whole lots
+    more that way, with c the fewest lots that close the band's gap of ``gap_usd`` alone
+    and s the whole lots the rounding kept from the optimizer's order ``wanted`` that
+    way: k = min(s, c) where s ≥ 1 (what the rounding shorted, so a gap is spread
+    over the names it shorted), else c; a new order at least the fewest lots the
+    minimum trade allows. One lot at a time, a large account with lots of one share
+    could need thousands of moves to close a gap of a few basis points. An order off
+    the lot grid (a fractional exit) moves one step (``_lot_step``)."""
+    lot_usd = r.lot * r.price
+    short = np.floor(step * (wanted - q) / r.lot + EPS)
+    closes_gap = np.maximum(np.ceil(gap_usd / lot_usd - EPS), 1.0)
+    k = np.where(short >= 1.0, np.minimum(short, closes_gap), closes_gap)
+    fewest = np.ceil(r.min_trade_usd / lot_usd - EPS)
+    k = np.where(q == 0, np.maximum(k, fewest), k)
+    lots = q / r.lot
+    on_grid = np.isclose(lots, np.round(lots))
+    return np.where(on_grid, q + step * k * r.lot, _lot_step(q, r, step))
 
 
 def _step_keeps_limits(
@@ -490,6 +536,20 @@ def _keeps_tracking_error(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray)
     return (new <= r.max_tracking_error**2) | (new <= var)
 
 
+def _keeping(q: np.ndarray, r: RoundingRules, names: np.ndarray, step_usd: np.ndarray):
+    """Of ``names`` (positions), those whose step of ``step_usd`` (per name) keeps every
+    tilt band and the tracking error (``_keeps_bands``, ``_keeps_tracking_error``); all
+    of ``names`` if none does. A fix-up that must buy less or sell more somewhere picks
+    its name from these: any name restores the cash or the cap it repairs, but a name of
+    a tilted group can push the group out of its band, where another name would not
+    (a sector cap topped up by selling the group's only member, which the optimizer
+    did not trade, leaves the group out by the whole sale)."""
+    if not len(names):
+        return names
+    keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
+    return names[keeps[names]] if keeps[names].any() else names
+
+
 def _active_variance(q: np.ndarray, r: RoundingRules) -> float:
     return r.risk.variance((r.shares_before + q) * r.price / r.nav_usd - r.te_reference)
 
@@ -521,9 +581,7 @@ def _fix_turnover(q: np.ndarray, r: RoundingRules) -> np.ndarray:
         cut = np.minimum(np.ceil(excess / (r.lot * r.price) - EPS) * r.lot, np.maximum(q, 0.0))
         left = q - cut
         cut = np.where((left > 0) & (left * r.price < r.min_trade_usd), q, cut)
-        step_usd = -cut * r.price
-        keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
-        pool = buys[keeps[buys]] if keeps[buys].any() else buys
+        pool = _keeping(q, r, buys, -cut * r.price)
         i = pool[np.argmax((q * r.price)[pool])]
         q[i] -= cut[i]
     return q
@@ -540,18 +598,21 @@ def _repair_cash(q: np.ndarray, r: RoundingRules, cost_usd) -> np.ndarray:
             return q
         buys = np.flatnonzero(q > 0)
         if len(buys):
-            i = buys[np.argmax(trade_usd[buys])]
-            cut = np.ceil(deficit / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-            q[i] = max(q[i] - cut, 0.0)
+            cut = np.ceil(deficit / (r.lot * r.price) - EPS) * r.lot
+            pool = _keeping(q, r, buys, -np.minimum(cut, q) * r.price)
+            i = pool[np.argmax(trade_usd[pool])]
+            q[i] = max(q[i] - cut[i], 0.0)
             if 0 < q[i] * r.price[i] < r.min_trade_usd:
                 q[i] = 0.0
             continue
         room = _room_to_sell(q, r)
-        if not (room > 0).any():
+        sellers = np.flatnonzero(room > 0)
+        if not len(sellers):
             return q  # nothing left to sell: the cash check will report the shortfall
-        i = int(np.argmax(np.where(room > 0, (r.shares_before + q) * r.price, -1.0)))
-        add = np.ceil(max(deficit, r.min_trade_usd) / (r.lot[i] * r.price[i]) - EPS) * r.lot[i]
-        q[i] -= min(add, room[i])
+        add = np.ceil(max(deficit, r.min_trade_usd) / (r.lot * r.price) - EPS) * r.lot
+        pool = _keeping(q, r, sellers, -np.minimum(add, room) * r.price)
+        i = pool[np.argmax((r.shares_before[pool] + q[pool]) * r.price[pool])]
+        q[i] -= min(add[i], room[i])
     return q
 
 

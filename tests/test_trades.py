@@ -210,6 +210,51 @@ def test_sector_left_above_its_cap_by_rounding_is_trimmed_back():
     assert np.all(q <= 0)
 
 
+def test_sector_trim_sells_a_name_that_keeps_the_tilt_bands():
+    # one sector of A $120k (a tilted group's only member, held at its reference),
+    # B $100k and C $80k; the optimizer sells 5,150 of B to bring the sector to its
+    # 24.85% cap; the sale rounds to 5,100, $500 over. A lot more of A (the largest)
+    # would take its group 0.1% below its band, where one more of C keeps every band
+    r = holding(
+        [12_000.0, 10_000.0, 8_000.0],
+        sector_codes=np.array([0, 0, 0]),
+        sector_max=0.2485,
+        band_groups=np.array([[1.0, 0.0, 0.0]]),
+        band_reference=np.array([0.12]),
+        band_lo=np.array([-0.0005]),
+        band_hi=np.array([0.05]),
+    )
+    q = round_orders(np.array([0.12, 0.0485, 0.08]), r, no_cost)
+    post_usd = (r.shares_before + q) * r.price
+    assert float(post_usd.sum()) <= 0.2485 * NAV
+    assert q.tolist() == [0.0, -5_100.0, -100.0]
+
+
+def test_band_gap_of_many_lots_is_closed():
+    # $500k of a $10 stock in lots of one share, its group's band from 49.8%; costs of
+    # 2% take cash under the optimizer's 50%, and the trim that restores it leaves the
+    # group about 0.3% of NAV (some 300 lots) under its band: the band repair gives
+    # them back (cash stays above its 5% floor), not one lot per pass of a bounded loop
+    r = holding(
+        [0.0],
+        lot=np.ones(1),
+        cash_floor_usd=0.05 * NAV,
+        band_groups=np.array([[1.0]]),
+        band_reference=np.array([0.0]),
+        band_lo=np.array([0.498]),
+        band_hi=np.array([0.6]),
+    )
+
+    def two_percent(trade_usd):
+        return 0.02 * np.abs(np.asarray(trade_usd, float))
+
+    q = round_orders(np.array([0.5]), r, two_percent)
+    weight = float(q[0] * r.price[0]) / NAV
+    assert 0.498 <= weight <= 0.5
+    cash_after = NAV - float(q[0] * r.price[0]) - float(two_percent(q * r.price).sum())
+    assert cash_after >= 0.05 * NAV
+
+
 def test_buys_are_trimmed_when_a_full_exit_takes_turnover_past_its_cap():
     # hold 1,000 of A ($10,000); the optimizer sells 960 of them and buys 1,000 of B,
     # $19,600 traded, exactly its cap; the sale rounds to a full exit (a 40-share
