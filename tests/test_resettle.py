@@ -32,8 +32,10 @@ re-trade, also by reference (read them with ``--hypothesis-show-statistics``):
         --hypothesis-show-statistics
 
 Not yet met on every random account: the property is marked ``xfail`` (not strict).
-Tallied on 200 feasible accounts (484 drawn): 98 settle, 22 only continue, 78
-re-trade, 2 find the second run infeasible (the code before each step goes only toward
+Tallied on 200 feasible accounts (464 drawn): 93 settle, 23 only continue, 80
+re-trade, 4 find the second run infeasible (with the rounding's band-keeping repairs;
+the step alone: 98, 22, 78, 2 of 484 drawn — the rounding changes which first runs are
+feasible, so about ±7 between code versions is the draw; the code before each step goes only toward
 its destination: 91, 13, 90, 6 of 200, 513 drawn). What is left, nearly all large
 accounts with a benchmark whose first run impact and the liquidity cap held back:
 
@@ -156,7 +158,7 @@ def not_continuations(first: pd.DataFrame, second: pd.DataFrame, capped: bool) -
 @pytest.mark.xfail(
     strict=False,
     reason="re-runs of random accounts held back by impact and liquidity still re-trade "
-    "(78 of 200 feasible ones, 2 more find the second run infeasible; see the module "
+    "(80 of 200 feasible ones, 4 more find the second run infeasible; see the module "
     "docstring)",
 )
 # about 2.7 accounts drawn per feasible one: the infeasible are drawn again
