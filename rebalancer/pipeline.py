@@ -17,10 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rebalancer.errors import InfeasibleError
+from rebalancer.errors import InfeasibleError, RebalancerError, SolverFailure
+from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
-from rebalancer.optimize.problem import RebalanceProblem, Solution, interior_point_solvers
+from rebalancer.optimize.problem import (
+    BIG,
+    ProblemData,
+    RebalanceProblem,
+    Solution,
+    interior_point_solvers,
+)
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.path import find_destination, step_box, te_per_run
 from rebalancer.proposal import Proposal
@@ -176,6 +183,61 @@ class SharedSet:
 
 
 def optimize(
+    request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
+) -> Solution:
+    """``_optimize``, and where the limits leave no room only by a hair, again with
+    room: a request whose limits, at the optimizer's margins inside the scenario's
+    (a tilt band 5 bp in, the tracking error and sector caps a little under), conflict
+    by less than the elastic solve resolves (``SLACK_TOL``, 1e-5 of NAV) gets no
+    conflict named and no answer from the solvers (an exit 1 on valid inputs). Such a
+    request is solved again with every margin-carrying limit widened by
+    ``HAIRLINE`` (``within_hairline``), on the account's own problem (no book or
+    what-if sharing, so every path takes the same retry). The rounding and the checks
+    still hold the scenario's own limits. A real conflict is raised as found."""
+    try:
+        return _optimize(request, slots, shared)
+    except (SolverFailure, InfeasibleError) as exc:
+        if isinstance(exc, InfeasibleError) and exc.conflicts:
+            raise
+        roomier = dataclasses.replace(request, full_data=within_hairline(request.full_data))
+        try:
+            solution = _optimize(roomier)
+        except RebalancerError:
+            raise exc from None
+    note = (
+        "the limits left no room at the optimizer's margins (a conflict under 1e-5 of "
+        f"NAV); solved with them widened by {HAIRLINE:g} of NAV"
+    )
+    return dataclasses.replace(solution, warnings=[note, *solution.warnings])
+
+
+# how far ``within_hairline`` widens: twice what the elastic solve tells from zero
+HAIRLINE = 2 * SLACK_TOL
+
+
+def within_hairline(data: ProblemData) -> ProblemData:
+    """``data`` with the limits that carry a margin or that the rounding enforces on
+    its own widened by ``HAIRLINE``: tilt bands, sector and tracking-error caps, the
+    cash tolerance, position, liquidity and turnover caps. The realized-gain budget is
+    not (the rounding only sells less)."""
+
+    def wider(cap: float) -> float:
+        return cap + HAIRLINE if cap < BIG else cap
+
+    return dataclasses.replace(
+        data,
+        tilt_lo=np.asarray(data.tilt_lo, float) - HAIRLINE,
+        tilt_hi=np.asarray(data.tilt_hi, float) + HAIRLINE,
+        sector_max=wider(data.sector_max),
+        max_tracking_error=wider(data.max_tracking_error),
+        max_turnover=wider(data.max_turnover),
+        cash_tolerance=data.cash_tolerance + HAIRLINE,
+        position_cap=np.asarray(data.position_cap, float) + HAIRLINE,
+        liquidity_cap=np.asarray(data.liquidity_cap, float) + HAIRLINE,
+    )
+
+
+def _optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """Solve the request over the whole universe (through a working set of candidate
