@@ -15,14 +15,10 @@ from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
-from rebalancer.settle import band_miss, holding_keeps_hard_limits, should_hold
+from rebalancer.settle import holding_stands_in, should_hold
 from rebalancer.stress import stress_table
 from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
-
-# how far outside the tilt bands (summed) the holdings may be and still stand in for
-# orders that break a hard limit: the product's own check tolerance for a band
-BAND_HOLD_TOL = 1e-6
 
 
 def build_proposal(
@@ -35,7 +31,7 @@ def build_proposal(
 
     Raises ``InfeasibleError`` when the orders break a hard limit (see
     ``_require_hard_limits``) and holding breaks one too; where holding keeps them all
-    (``rebalancer.settle.holding_keeps_hard_limits``: a continuation that whole lots,
+    (``rebalancer.settle.holding_stands_in``: a continuation that whole lots,
     the minimum trade and the tax lots cannot make within the realized-gain budget),
     the proposal holds instead, ``held`` saying why."""
     timings = dict(timings or {})
@@ -105,14 +101,7 @@ def build_proposal(
     try:
         _require_hard_limits(r, checks, w_after)
     except InfeasibleError as exc:
-        # holding stands in for orders whole lots cannot make, not for the scenario's
-        # tilts: where the holdings sit outside bands the optimizer's answer keeps, the
-        # request is infeasible as found (a band missed by its whole tilt is no hold)
-        if (
-            hold
-            or not holding_keeps_hard_limits(r)
-            or band_miss(r, r.w0) > band_miss(r, solution.weights) + BAND_HOLD_TOL
-        ):
+        if hold or not holding_stands_in(r, solution.weights):
             raise
         broken = ", ".join(sorted({c.constraint for c in exc.conflicts}))
         why = (

@@ -57,6 +57,22 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
     return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
 
+# how far outside the tilt bands (summed) the holdings may be and still stand in for
+# orders that break a hard limit: the product's own check tolerance for a band
+BAND_HOLD_TOL = 1e-6
+
+
+def holding_stands_in(request: Request, weights: np.ndarray) -> bool:
+    """Whether holding may stand in for rounded orders that break a hard limit (a
+    continuation whole lots, the minimum trade and the tax lots cannot make): the
+    holdings keep every hard limit and are inside the tilt bands as far as the
+    optimizer's answer ``weights`` is — holding stands in for orders, not for the
+    scenario's tilts (a band missed by its whole tilt is no hold)."""
+    return holding_keeps_hard_limits(request) and (
+        band_miss(request, request.w0) <= band_miss(request, weights) + BAND_HOLD_TOL
+    )
+
+
 def holding_keeps_hard_limits(request: Request) -> bool:
     """Whether the current holdings keep the hard limits as the scenario states them:
     the cash floor, the position and sector caps and the tracking error (holding
