@@ -257,8 +257,9 @@ class _Explained:
     the manifest's record of ``--relax`` and a book's cash target from its accounts file."""
 
     def __init__(self, manifest: dict[str, Any]):
-        # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
-        from rebalancer.relax import POSITION_KEY
+        from rebalancer.limits.position import POSITION
+
+        POSITION_KEY = POSITION.key
 
         self.relaxed = {}
         for change in manifest["relaxed"]:
@@ -345,6 +346,7 @@ def _remeasure(
     report: Verification, summary: dict[str, Any], manifest: dict[str, Any], scenario
 ) -> None:
     # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
+    from rebalancer.limits import LIMITS
     from rebalancer.report import figures
     from rebalancer.request import prepare
 
@@ -369,6 +371,7 @@ def _remeasure(
         lot_sales=lot_sales,
         taxable=request.taxable,
         recent=request.recent_trades,
+        limits=LIMITS,
     )
     stated = {c["check"]: c for c in summary.get("checks", [])}
     for row in checks.itertuples(index=False):

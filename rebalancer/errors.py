@@ -123,6 +123,11 @@ class Conflict:
     key: str = ""  # the scenario setting that states the limit, e.g. "constraints.max_turnover"
     # a per-name cap (position, liquidity): (ticker, value needed, cap) of each name over it
     names: tuple[tuple[str, float, float], ...] = ()
+    # the optimizer's name for the constraint that gave (``Limit.name`` in
+    # rebalancer.optimize.constraints) and, for a limit per group, the group: the
+    # optimizer knows no scenario key, ``rebalancer.limits`` maps these to one
+    source: str = ""
+    group: str = ""
 
     @property
     def gap(self) -> float:

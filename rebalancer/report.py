@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.checks import run_checks
-from rebalancer.errors import Conflict, InfeasibleError
+from rebalancer.errors import InfeasibleError
+from rebalancer.limits import HARD_LIMITS, LIMITS
 from rebalancer.optimize.problem import Solution
 from rebalancer.path import path_summary, te_per_run
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
@@ -97,6 +98,7 @@ def build_proposal(
         holdings=holdings_frame,
         taxable=r.taxable,
         recent=r.recent_trades,
+        limits=LIMITS,
     )
     try:
         _require_hard_limits(r, checks, w_after)
@@ -247,59 +249,29 @@ def _path(
 
 def rounding_rules(r: Request) -> RoundingRules:
     """What the rounding of this request's continuous answer must keep (``round_orders``):
-    the cash floor, lots, liquidity, who may buy or sell, position, sector and tilt
-    limits, turnover and the tracking error."""
+    lots, who may buy or sell, and what each advisor limit asks of it
+    (``AdvisorLimit.rounding``: the cash floor, liquidity, position, sector and tilt
+    limits, turnover, the tracking error, the minimum trade)."""
     c = r.scenario.constraints
     lot_size = r.universe["lot_size"].to_numpy(float) if c.round_lots else np.ones(len(r.universe))
     sector_codes = pd.Categorical(r.universe["sector"], categories=r.sectors).codes
+    kept: dict = {}
+    for limit in LIMITS:
+        for field, value in limit.rounding(r).items():
+            # a per-name cap two limits give: the stricter holds
+            kept[field] = value if field not in kept else np.minimum(kept[field], value)
     return RoundingRules(
         nav_usd=r.nav,
         cash_before_usd=r.cash_before,
-        cash_floor_usd=c.cash.min * r.nav,
-        min_trade_usd=c.min_trade_usd,
         price=r.price,
         lot=lot_size,
         shares_before=r.shares_before,
-        liquidity_cap_usd=r.liquidity_usd,
         may_buy=r.may_buy,
         may_sell=r.may_sell,
-        position_cap=r.position_cap,
         sector_codes=np.asarray(sector_codes),
-        sector_max=c.sector_max,
         sellable_shares=_sellable_shares(r),
-        **_band_rules(r),
+        **kept,
     )
-
-
-def _band_rules(r: Request) -> dict:
-    """The tilt bands and turnover cap, for the rounding to keep."""
-    c = r.scenario.constraints
-    tilts = r.scenario.tilts
-    groups = np.array(
-        [match(parse_selector(text), r.universe) for text in tilts], dtype=float
-    ).reshape(len(tilts), len(r.universe))
-    return {
-        "band_groups": groups,
-        "band_reference": groups @ r.ref,
-        "band_lo": np.array([t.target - t.band for t in tilts.values()]),
-        "band_hi": np.array([t.target + t.band for t in tilts.values()]),
-        "max_traded_usd": None if c.max_turnover is None else 2 * c.max_turnover * r.nav,
-        "max_tracking_error": c.max_tracking_error,
-        "te_reference": r.ref,
-        "risk": r.risk,
-    }
-
-
-# The advisor's limits that whole-lot orders can still break after every repair of the
-# rounding, by check (rebalancer.checks): the limit's name and the setting that holds it.
-HARD_LIMITS = {
-    "max_turnover": ("max_turnover", "constraints.max_turnover"),
-    "max_position": ("max_position", "constraints.max_position"),
-    "sector_max": ("sector_max", "constraints.sector_max"),
-    "max_tracking_error": ("max_tracking_error", "constraints.max_tracking_error"),
-    "cash floor (USD)": ("cash floor", "constraints.cash.min"),
-    "max_realized_gain (USD)": ("max_realized_gain", "constraints.max_realized_gain"),
-}
 
 
 def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) -> None:
@@ -308,29 +280,24 @@ def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) 
     that keeps them all: position caps whose trims must be full exits (each under the
     minimum) can need more turnover than the cap allows, or more tracking error. Such a
     request is infeasible (exit 3, naming the limits the orders break and by how much;
-    ``--relax`` can lift them), not a proposal to send. (Tilt bands, the minimum trade
-    itself and round lots are targets the Checks sheet flags instead.)"""
-    failed = checks[checks["check"].isin(HARD_LIMITS) & ~checks["ok"].astype(bool)]
+    ``--relax`` can lift them), not a proposal to send. The limits this holds for are
+    ``rebalancer.limits.HARD_LIMITS`` (tilt bands, the minimum trade itself and round
+    lots are targets the Checks sheet flags instead)."""
+    failed = checks[~checks["ok"].astype(bool)]
     if not len(failed):
         return
     c = r.scenario.constraints
     how = "orders in whole lots"
     if c.min_trade_usd > 0:
         how += f" of at least ${c.min_trade_usd:,.0f} (min_trade_usd)"
-    conflicts = []
-    for row in failed.itertuples():
-        name, key = HARD_LIMITS[row.check]
-        limit, value, names = float(row.limit), float(row.value), ()
-        if row.check == "cash floor (USD)":  # as the scenario states it: a weight
-            limit, value = c.cash.min, value / r.nav
-        elif row.check == "max_position":
-            over = np.flatnonzero(w_after > r.position_cap + 1e-9)
-            names = tuple(
-                (str(r.universe.index[i]), float(w_after[i]), float(r.position_cap[i]))
-                for i in over
-            )
-        conflicts.append(Conflict(name, limit, value, how, key=key, names=names))
-    raise InfeasibleError(r.account, conflicts)
+    hard = {limit.check: limit for limit in HARD_LIMITS}
+    conflicts = [
+        hard[row.check].hard_conflict(r, row, w_after, how)
+        for row in failed.itertuples()
+        if row.check in hard
+    ]
+    if conflicts:
+        raise InfeasibleError(r.account, conflicts)
 
 
 def _sellable_shares(r: Request) -> np.ndarray | None:

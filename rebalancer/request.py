@@ -21,6 +21,13 @@ from threadpoolctl import threadpool_limits
 from rebalancer import inputs as rd
 from rebalancer.costs import CostModel
 from rebalancer.errors import Conflict, InfeasibleError, InputError
+from rebalancer.limits import LIMITS
+from rebalancer.limits.cash import CASH
+from rebalancer.limits.realized_gain import REALIZED_GAIN
+from rebalancer.limits.sector import SECTOR
+from rebalancer.limits.tilt_bands import TILT_BANDS
+from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.limits.turnover import TURNOVER
 from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, restrict
 from rebalancer.optimize.problem import BIG, DENSE_FACTORS, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
@@ -37,20 +44,6 @@ from rebalancer.universe import (
     with_size,
 )
 from rebalancer.views import build_views, implied_prior, posterior_returns
-
-# Limits are tightened by these margins inside the optimizer so that rounding to
-# whole lots cannot push the final trades over the advisor's limits.
-BAND_MARGIN = 0.0005
-SECTOR_MARGIN = 0.0005
-TE_MARGIN = 0.995
-# and by this much more in absolute terms: the rounding's noise in the tracking error
-# is a lot or so per name, whatever the cap, so a small cap needs more than 0.5% of it
-TE_ABS_MARGIN = 0.0002
-
-
-def tracking_error_inside(cap: float) -> float:
-    """The tracking-error cap the optimizer works to for the scenario's ``cap``."""
-    return max(cap * TE_MARGIN - TE_ABS_MARGIN, 0.5 * cap)
 
 
 @dataclass
@@ -303,6 +296,7 @@ class Request:
             s.has_sector_max,
             lots,
             s.has_gain_limit,
+            s.active_caps,
             self.w0.tobytes(),
         )
 
@@ -458,6 +452,11 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
         may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
 
+    # a limit that makes the account hold a name it neither holds nor may buy
+    stuck = [x for a in LIMITS for x in a.out_of_reach(uni, scenario, ref, w0, may_buy)]
+    if stuck:
+        raise InfeasibleError(account, stuck)
+
     # a tilt on a group with no security has nothing to act on (its band holds 0)
     tilt_labels = [t for t in scenario.tilts if match(parse_selector(t), uni).any()]
     groups = data.cached(
@@ -465,10 +464,13 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         lambda: group_matrix(uni, [parse_selector(t) for t in tilt_labels]),
         uni,
     ).copy()
-    targets = np.array([scenario.tilts[t].target for t in tilt_labels])
-    bands = np.array([scenario.tilts[t].band for t in tilt_labels])
-    margin = np.minimum(0.1 * bands, BAND_MARGIN)
+    targets, tilt_lo, tilt_hi = TILT_BANDS.bands(tilt_labels, scenario)
     sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
+
+    # the advisor's scalar limits as the scenario states them (None: not set)
+    turnover, sector_max = TURNOVER.setting(scenario), SECTOR.setting(scenario)
+    tracking_error = TRACKING_ERROR.setting(scenario)
+    gain_budget = REALIZED_GAIN.setting(scenario)
 
     # the whole-universe problem; the optimizer solves it through a working set of
     # candidate names, pricing the others in when they would improve the answer
@@ -477,6 +479,15 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     gain = entry_gain(alpha, spread, ref, risk.specific_var, scenario.risk_aversion)
     limit = first_set_size(risk.loadings.shape[1])
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
+    # the limits on each name's active weight (rebalancer.limits): their caps, and the
+    # names they make the account hold, which a name left out of the set (weight 0)
+    # would break
+    active_caps = {}
+    for advisor in LIMITS:
+        caps = advisor.problem_caps(uni, scenario)
+        if caps is not None:
+            active_caps[advisor.name] = caps
+            keep |= advisor.required(ref, uni, scenario)
     full_structure = Structure(
         tickers=data.cached("tickers", lambda: tuple(uni.index), uni),
         loadings=risk.loadings,
@@ -486,11 +497,12 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         tilt_labels=tuple(tilt_labels),
         sector_groups=sector_groups,
         sector_labels=tuple(sectors),
-        has_turnover=c.max_turnover is not None,
-        has_tracking_error=c.max_tracking_error is not None,
-        has_sector_max=c.sector_max is not None,
+        has_turnover=turnover is not None,
+        has_tracking_error=tracking_error is not None,
+        has_sector_max=sector_max is not None,
         lot_members=None if tax_lots is None else tax_lots.members,
-        has_gain_limit=tax_lots is not None and c.max_realized_gain is not None,
+        has_gain_limit=tax_lots is not None and gain_budget is not None,
+        active_caps=tuple((name, name) for name in active_caps),
     )
     full_data = ProblemData(
         alpha=alpha,
@@ -506,25 +518,22 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         sell_cap=np.where(may_sell, w0, 0.0),
         position_cap=position_cap,
         cash_target=c.cash.target,
-        cash_tolerance=min(0.0005, (c.cash.target - c.cash.min) / 2),
+        cash_tolerance=CASH.tolerance(scenario),
         tilt_target=targets,
-        tilt_lo=targets - bands + margin,
-        tilt_hi=targets + bands - margin,
+        tilt_lo=tilt_lo,
+        tilt_hi=tilt_hi,
         tilt_strength=scenario.tilt_strength,
-        max_turnover=c.max_turnover if c.max_turnover is not None else BIG,
-        max_tracking_error=(
-            tracking_error_inside(c.max_tracking_error) if c.max_tracking_error is not None else BIG
-        ),
-        sector_max=(max(c.sector_max - SECTOR_MARGIN, 0.0) if c.sector_max is not None else BIG),
+        max_turnover=BIG if turnover is None else TURNOVER.inside(turnover),
+        max_tracking_error=BIG if tracking_error is None else TRACKING_ERROR.inside(tracking_error),
+        sector_max=BIG if sector_max is None else SECTOR.inside(sector_max),
         lot_cap=None if tax_lots is None else tax_lots.classes["cap"].to_numpy(float),
         lot_tax=None if tax_lots is None else tax_lots.classes["tax_coef"].to_numpy(float),
         lot_gain=None if tax_lots is None else tax_lots.classes["gain_frac"].to_numpy(float),
         # sales are later taken from the lots the optimizer chose, losses first, and
         # rounding only sells less: the budget needs no margin
-        max_realized_gain_nav=(
-            c.max_realized_gain / nav if c.max_realized_gain is not None else BIG
-        ),
+        max_realized_gain_nav=BIG if gain_budget is None else gain_budget / nav,
         nav_usd=nav,
+        active_caps=active_caps or None,
     )
     structure, problem_data = restrict(full_structure, full_data, keep)
     return Request(
@@ -692,7 +701,7 @@ def _empty_tilt(scenario: Scenario, misfit: Misfit) -> Conflict:
     tilt = scenario.tilts[label]
     edge = tilt.target - tilt.band if tilt.target > 0 else tilt.target + tilt.band
     detail = f"scenario key '{misfit.key}': {misfit.message}"
-    return Conflict(f"tilt {label}", edge, 0.0, detail, key=misfit.key)
+    return TILT_BANDS.group_conflict(label, edge, 0.0, detail)
 
 
 def _sector_groups(uni: pd.DataFrame) -> tuple[list[str], np.ndarray]:

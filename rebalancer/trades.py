@@ -62,6 +62,9 @@ class RoundingRules:
     max_tracking_error: float | None = None
     te_reference: np.ndarray | None = None
     risk: object | None = None
+    # the least weight of each name a fix-up may sell it down to (an advisor limit's
+    # floor, such as ref − max_active_position); None: no floor
+    position_floor: np.ndarray | None = None
 
 
 def round_orders(target_weight: np.ndarray, rules: RoundingRules, cost_usd) -> np.ndarray:
@@ -380,6 +383,8 @@ def _step_keeps_limits(
     ok &= (value >= r.min_trade_usd) | (new_q == 0)
     if r.sellable_shares is not None:
         ok &= -np.minimum(new_q, 0.0) <= r.sellable_shares + EPS
+    if r.position_floor is not None:
+        ok &= (new_q >= q) | _keeps_floor(q, r, step_usd)
     traded = np.abs(q) * r.price
     if r.max_traded_usd is not None:
         ok &= traded.sum() - traded + value <= r.max_traded_usd + EPS
@@ -547,7 +552,17 @@ def _keeping(q: np.ndarray, r: RoundingRules, names: np.ndarray, step_usd: np.nd
     if not len(names):
         return names
     keeps = _keeps_bands(q, r, step_usd) & _keeps_tracking_error(q, r, step_usd)
+    if r.position_floor is not None:
+        keeps &= _keeps_floor(q, r, step_usd)
     return names[keeps[names]] if keeps[names].any() else names
+
+
+def _keeps_floor(q: np.ndarray, r: RoundingRules, step_usd: np.ndarray) -> np.ndarray:
+    """Per name: would adding ``step_usd`` of it keep the name at or above its floor
+    (``position_floor``), or, where it is below already, not take it further down?"""
+    value = (r.shares_before + q) * r.price
+    floor = r.position_floor * r.nav_usd
+    return (value + step_usd >= floor - EPS * r.nav_usd) | (step_usd >= 0)
 
 
 def _active_variance(q: np.ndarray, r: RoundingRules) -> float:

@@ -120,3 +120,68 @@ def test_no_import_cycles():
     gone = sorted(_shown(c) for c in KNOWN_CYCLES - found)
     assert not new, "import cycles (see the module docstring):\n" + "\n".join(new)
     assert not gone, "no longer cycles: remove them from KNOWN_CYCLES:\n" + "\n".join(gone)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_checks_and_the_limits_never_import_the_optimizer():
+    # the checks re-measure the limits from the inputs alone, and verify runs them
+    # without cvxpy; the limits (rebalancer.limits) are read by both
+    graph = import_graph()
+    for start in ("rebalancer.checks", "rebalancer.limits"):
+        found = sorted(m for m in reachable(graph, start) if _inside(m, "rebalancer.optimize"))
+        assert not found, f"{start} imports the optimizer through {found}"
+
+
+def test_the_optimizer_knows_no_scenario_key():
+    # a limit's scenario setting is stated once, by its limit (rebalancer.limits): the
+    # optimizer names its constraints, and the limits map them to settings
+    graph = import_graph()
+    optimizer = [m for m in graph if _inside(m, "rebalancer.optimize")]
+    assert optimizer
+    for module in optimizer:
+        assert not any(_inside(m, "rebalancer.limits") for m in graph[module]), module
+    for path in (PACKAGE / "optimize").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for key in ('"constraints.', "'constraints.", '"tilts.', 'f"tilts.', 'f"constraints.'):
+            assert key not in text, f"{path.name} names a scenario key ({key}...)"
+
+
+# modules that may still write a limit's key: the scenario package declares them,
+# the verify report explains the settings a run moved, and ``universe.scenario_fit``
+# lists the per-group settings whose groups it checks (in the order of its warnings)
+NAMES_KEYS = {"audit.py", "audit_schema.py", "universe.py"}
+
+
+def test_nothing_outside_the_limits_names_a_limits_setting():
+    # every advisor limit's scenario key is written in its own module of
+    # rebalancer.limits; the rest loops over the limits
+    from rebalancer.limits import LIMITS
+
+    keys = {limit.key for limit in LIMITS if "." in limit.key}
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).parts
+        if parts[0] in ("limits", "scenario") or path.name in NAMES_KEYS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        offenders += [
+            f"{path.name}: {node.value}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in keys
+        ]
+    assert not offenders, offenders

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.checks import run_checks
+from rebalancer.limits import LIMITS
 from rebalancer.risk import RiskModel
 from rebalancer.scenario.schema import build
 
@@ -73,6 +74,7 @@ def test_a_float_sum_of_lots_is_not_a_failed_check():
         risk=risk,
         trades=trades,
         lot_sales=lot_sales,
+        limits=LIMITS,
     ).set_index("check")
     assert checks.loc["lot sales = sell orders", "value"] > 1e-9
     assert checks["ok"].all(), checks.loc[~checks["ok"]]

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from rebalancer.errors import InfeasibleError
+from rebalancer.limits.tracking_error import TE_ABS_MARGIN, TE_MARGIN
 from rebalancer.pipeline import propose
-from rebalancer.request import TE_ABS_MARGIN, TE_MARGIN
 from tests.conftest import SCENARIOS, make_holdings, make_universe, run_cli
 
 PREFIX = "smallest relaxation (--relax applies it): "
@@ -251,7 +251,7 @@ def parse_message(text: str) -> tuple[dict[str, tuple[float, float]], dict]:
 def smallest(key: str, old: float, new: float, conflicts: dict, scenario: dict) -> None:
     """``new`` moves the setting to what the elastic answer needs, and no further than
     the hair and rounding margin the relaxation adds (BAND_MARGIN, SECTOR_MARGIN,
-    TE_MARGIN and TE_ABS_MARGIN of request.py; 1e-4 of a weight; $1 of gain)."""
+    TE_MARGIN and TE_ABS_MARGIN of rebalancer.limits; 1e-4 of a weight; $1 of gain)."""
 
     def need(prefix: str) -> tuple[float, float]:
         found = [v for k, v in conflicts.items() if k.startswith(prefix)]

@@ -182,7 +182,7 @@ class CashTarget(Limit):
                 "cash target",
                 float(self.target.value),
                 float(v.cash.value),
-                key="constraints.cash.target",
+                source=self.name,
             )
         ]
 
@@ -238,7 +238,6 @@ class _VectorCap(Limit):
 
     label = ""
     field = ""
-    key = ""
 
     def __init__(self, values: Values, n: int, tickers):
         super().__init__()
@@ -278,7 +277,7 @@ class _VectorCap(Limit):
                 float(cap[worst]),
                 float(value[worst]),
                 detail,
-                key=self.key,
+                source=self.name,
                 names=tuple((self.tickers[i], float(value[i]), float(cap[i])) for i in bad),
             )
         ]
@@ -288,7 +287,6 @@ class PositionLimit(_VectorCap):
     """w_i ≤ max_position (0 for a forced exit)."""
 
     name, label, field = "max_position", "max_position", "position_cap"
-    key = "constraints.max_position"
 
     def lhs(self, v):
         return v.w
@@ -309,7 +307,6 @@ class Liquidity(_VectorCap):
     """|w_i − w₀_i| ≤ participation_i × ADV_i × days / NAV."""
 
     name, label, field = "liquidity", "liquidity (max participation of ADV)", "liquidity_cap"
-    key = "constraints.liquidity.days"
 
     def lhs(self, v):
         return v.u
@@ -349,11 +346,7 @@ class _ScalarCap(Limit):
     def conflicts(self, v):
         if self._relaxed().max() <= SLACK_TOL:
             return []
-        return [
-            Conflict(
-                self.name, float(self.limit.value), self.measured(v), key=f"constraints.{self.name}"
-            )
-        ]
+        return [Conflict(self.name, float(self.limit.value), self.measured(v), source=self.name)]
 
 
 class Turnover(_ScalarCap):
@@ -451,7 +444,8 @@ class TiltBands(Limit):
                         float(self.lo.value[g]),
                         float(exp[g]),
                         "active exposure",
-                        key=f"tilts.{label}",
+                        source=self.name,
+                        group=label,
                     )
                 )
             if self.slack_hi.value[g] > SLACK_TOL:
@@ -461,7 +455,8 @@ class TiltBands(Limit):
                         float(self.hi.value[g]),
                         float(exp[g]),
                         "active exposure",
-                        key=f"tilts.{label}",
+                        source=self.name,
+                        group=label,
                     )
                 )
         return out
@@ -501,7 +496,7 @@ class SectorCaps(Limit):
                 f"sector_max ({self.labels[g]})",
                 float(self.limit.value),
                 float(weights[g]),
-                key="constraints.sector_max",
+                source=self.name,
             )
             for g in np.flatnonzero(s > SLACK_TOL)
         ]
@@ -552,6 +547,35 @@ class RealizedGainLimit(_ScalarCap):
                 "max_realized_gain (USD)",
                 float(self.limit.value) * self.nav_usd,
                 self.measured(v) * self.nav_usd,
-                key="constraints.max_realized_gain",
+                source=self.name,
             )
         ]
+
+
+class ActiveCap(_VectorCap):
+    """|w_i − ref_i| ≤ cap_i: each name's active weight within its cap, both ways.
+
+    The optimizer's form of an advisor limit on active weights: ``name`` is the limit's
+    (what its conflicts carry), ``label`` how messages name it, and its caps are
+    ``ProblemData.active_caps[name]``. With one slack per name, a name over its cap
+    either way is a conflict ``(ticker, |a_i| needed, cap_i)``."""
+
+    def __init__(self, values: Values, n: int, tickers, name: str, label: str):
+        Limit.__init__(self)
+        self.name, self.label = name, label
+        self.cap = values.get(
+            f"active_cap_{name}",
+            n,
+            nonneg=True,
+            of=lambda d: d.active_caps[name],
+            sources=("active_caps",),
+        )
+        self.tickers = list(tickers)
+        self.rows = None
+
+    def lhs(self, v):
+        return cp.abs(v.active)
+
+    def build(self, v):
+        s = self._slack(self.cap.shape)
+        return [v.active <= self.cap + s, -v.active <= self.cap + s]

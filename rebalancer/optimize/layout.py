@@ -50,6 +50,7 @@ ACCOUNT_FIELDS = frozenset(
         "position_cap", "cash_target", "cash_tolerance", "factor_offset", "specific_offset",
         "tilt_offset", "free_loadings", "free_specific_var", "free_tilt_groups",
         "free_sector_groups", "lot_cap", "lot_tax", "lot_gain", "max_realized_gain_nav",
+        "active_caps",
     }
 )  # fmt: skip
 PER_NAME = ("alpha", "w0", "ref", "spread", "impact", "liquidity_cap", "buy_cap", "sell_cap",
@@ -237,6 +238,11 @@ class SlotProblem:
             lots["lot_cap"] = np.where(lot_on, data.lot_cap[lot_idx] / np.maximum(share, 1), BIG)
             for field in ("lot_tax", "lot_gain"):
                 lots[field] = np.where(lot_on, np.asarray(getattr(data, field))[lot_idx], 0.0)
+        if data.active_caps is not None:  # a switched-off slot (w = ref = 0) keeps any cap
+            values["active_caps"] = {
+                name: np.where(on, np.asarray(caps, float)[idx], 1.0)
+                for name, caps in data.active_caps.items()
+            }
         return dataclasses.replace(
             data,
             **values,
@@ -313,4 +319,6 @@ def restrict(
         lot_members=None if members is None else members[keep],
     )
     values = {name: getattr(data, name)[keep] for name in PER_NAME}
+    if data.active_caps is not None:
+        values["active_caps"] = {name: caps[keep] for name, caps in data.active_caps.items()}
     return sliced, dataclasses.replace(data, **values, **offsets)

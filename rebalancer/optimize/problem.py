@@ -121,6 +121,9 @@ class Structure:
     # free slots after the N names: their matrices are ProblemData's free_* fields,
     # compiled as Parameters (a book's problem, filled with each account's names)
     n_free: int = 0
+    # advisor limits on each name's active weight (name, label): ``ActiveCap``s whose
+    # caps are ProblemData's ``active_caps[name]``
+    active_caps: tuple[tuple[str, str], ...] = ()
 
     @property
     def size(self) -> int:
@@ -167,6 +170,8 @@ class ProblemData:
     free_specific_var: np.ndarray | None = None
     free_tilt_groups: np.ndarray | None = None
     free_sector_groups: np.ndarray | None = None
+    # per name, the caps of Structure.active_caps by limit name (sliced like ``w0``)
+    active_caps: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,8 @@ class RebalanceProblem:
             self.limits.append(lim.LotSales(val, s.lot_members))
             if s.has_gain_limit:
                 self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
+        for name, label in s.active_caps:
+            self.limits.append(lim.ActiveCap(val, n, tickers, name, label))
 
         v = self.vars
         offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))

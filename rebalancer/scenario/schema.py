@@ -26,6 +26,11 @@ def _num(lo: float | None = None, hi: float | None = None, doc: str = "") -> dic
     return {"lo": lo, "hi": hi, "doc": doc}
 
 
+# a setting added after proposals were first recorded: left out of ``to_data`` while
+# unset, so a scenario without it keeps the digest (and verify the record) it had
+UNSET_OMITTED = {"omit_unset": True}
+
+
 @dataclass(frozen=True)
 class ByGroup:
     """A value per group: ``{default: 0.2, "size:small": 0.1}``.
@@ -63,6 +68,12 @@ class Constraints:
         default_factory=lambda: ByGroup(0.05),
         metadata=_num(0, 1, "largest weight of one name (per group: the strictest applies)"),
     )
+    # |weight − reference weight| of each name (rebalancer.limits.active_position)
+    max_active_position: ByGroup | None = field(
+        default=None,
+        metadata={**_num(0, 1, "largest distance of a name's weight from its reference weight"),
+                  **UNSET_OMITTED},
+    )  # fmt: skip
     max_turnover: float | None = field(default=None, metadata=_num(0, 1))
     max_tracking_error: float | None = field(default=None, metadata=_num(0, 2))
     liquidity: Liquidity = field(default_factory=Liquidity)
@@ -212,7 +223,11 @@ def _to_data(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_to_data(x) for x in obj]
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: _to_data(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_unset") and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, dict):
         return {k: _to_data(v) for k, v in obj.items()}
     return obj

@@ -1,0 +1,76 @@
+"""The advisor's limits, one module each, and the registry the rest loops over.
+
+Each limit (``base.AdvisorLimit``) states its scenario setting, the margin the
+optimizer works to and its inverse, its checks, what the rounding must keep, whether
+a break after rounding is infeasible, and how it is relaxed. The checks
+(``rebalancer.checks``), the hard limits of a proposal (``rebalancer.report``), the
+explanation of an infeasible request and its relaxation (``rebalancer.relax``) and
+the rounding's rules loop over ``LIMITS``; nothing outside this package names a
+limit's scenario key.
+
+Adding a limit: a module here with its class (and, where ``optimize/`` has no
+constraint object for it, its cvxpy form: see ``active_position``), its entry in
+``LIMITS`` (the order of the Checks rows), and its setting in
+``rebalancer.scenario.schema``.
+"""
+
+from __future__ import annotations
+
+from rebalancer.errors import Conflict
+from rebalancer.limits.active_position import ACTIVE_POSITION
+from rebalancer.limits.base import AdvisorLimit, Final
+from rebalancer.limits.cash import CASH
+from rebalancer.limits.liquidity import LIQUIDITY
+from rebalancer.limits.lots import LOT_SALES
+from rebalancer.limits.min_trade import MIN_TRADE
+from rebalancer.limits.position import POSITION
+from rebalancer.limits.realized_gain import REALIZED_GAIN
+from rebalancer.limits.restrictions import RESTRICTIONS
+from rebalancer.limits.sector import SECTOR
+from rebalancer.limits.tax_rules import TAX_RULES
+from rebalancer.limits.tilt_bands import TILT_BANDS
+from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.limits.turnover import TURNOVER
+
+# in the order of their rows in the Checks table
+LIMITS: tuple[AdvisorLimit, ...] = (
+    CASH,
+    LOT_SALES,
+    RESTRICTIONS,
+    LIQUIDITY,
+    TURNOVER,
+    POSITION,
+    ACTIVE_POSITION,
+    SECTOR,
+    TRACKING_ERROR,
+    TILT_BANDS,
+    REALIZED_GAIN,
+    TAX_RULES,
+    MIN_TRADE,
+)
+# the limits whole-lot orders may still break after every repair of the rounding, and
+# whose break makes the request infeasible (``rebalancer.report``)
+HARD_LIMITS: tuple[AdvisorLimit, ...] = tuple(limit for limit in LIMITS if limit.hard)
+
+_BY_NAME = {limit.name: limit for limit in LIMITS}
+_BY_SOURCE = {source: limit for limit in LIMITS for source in limit.sources}
+
+
+def limit_named(name: str) -> AdvisorLimit | None:
+    """The limit a conflict or relaxation names (``source``), None for none."""
+    return _BY_NAME.get(name)
+
+
+def in_scenario_terms(request, conflicts: list[Conflict]) -> list[Conflict]:
+    """The optimizer's conflicts, each restated by its limit as the scenario states it
+    (``AdvisorLimit.in_scenario_terms``: the scenario's key, its own number rather than
+    the one inside the optimizer's margin, and any conflict that follows from it). A
+    conflict of no advisor limit is kept as it is."""
+    out: list[Conflict] = []
+    for x in conflicts:
+        limit = _BY_SOURCE.get(x.source)
+        out.extend([x] if limit is None else limit.in_scenario_terms(request, x))
+    return out
+
+
+__all__ = ["HARD_LIMITS", "LIMITS", "AdvisorLimit", "Final", "in_scenario_terms", "limit_named"]

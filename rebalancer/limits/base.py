@@ -1,0 +1,186 @@
+"""What every advisor limit states once: the protocol of ``rebalancer.limits``.
+
+An advisor limit is a scenario setting (``key``) that the final orders must keep. Its
+class says, in one place:
+
+- ``measure(final, add)``: the check rows, re-measured on the positions after the
+  trades (``Final``, rebuilt from the inputs and the trades table alone);
+- ``hard``: whether whole-lot orders that break it make the request infeasible (exit
+  3, ``hard_conflict``) rather than a row the Checks sheet flags;
+- ``sources``: the names of the optimizer's constraint objects that compile it
+  (``rebalancer.optimize.constraints``), whose elastic conflicts are its conflicts,
+  and ``in_scenario_terms``: such a conflict restated in the scenario's own numbers
+  (the inverse of the margin the optimizer works to);
+- ``relax``: the scenario change that lifts a conflict of it, and ``apply``: how that
+  change is written into the scenario's data;
+- ``rounding(request)``: what the rounding to whole lots must keep of it
+  (``rebalancer.trades.RoundingRules`` fields).
+
+A limit whose cvxpy form is its own (no object in ``optimize/``) states it with
+``structure(request)`` and ``problem_data(request)``: see ``active_position``.
+
+Nothing here imports the optimizer or cvxpy: the checks, ``verify`` and the relaxation
+use these classes without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import Conflict
+
+if TYPE_CHECKING:
+    from rebalancer.risk import RiskModel
+    from rebalancer.scenario.schema import Scenario
+
+TOL = 1e-6  # weights
+USD_TOL = 0.005  # a half cent
+USD_REL = 1e-12
+SHARES_REL = 1e-9
+EXTRA = 1e-4  # weights: the hair a relaxation adds beyond the gap
+EXTRA_USD = 1.0
+
+# add(check, limit, value, ok, detail): one row of the Checks table
+Add = Callable[..., None]
+# want(conflict, key, old, new): a relaxation of the scenario setting ``key``
+Want = Callable[[Conflict, str, float, float], None]
+
+
+def usd_tol(amount) -> np.ndarray | float:
+    """How far two dollar amounts of about ``amount`` may differ: half a cent plus
+    1e-12 of it (a float's worth of a large NAV)."""
+    return USD_TOL + USD_REL * np.abs(amount)
+
+
+def shares_tol(quantity) -> np.ndarray | float:
+    """How far two share counts of about ``quantity`` may differ: 1e-9 of it, at
+    least 1e-9 of a share."""
+    return SHARES_REL * np.maximum(1.0, np.abs(quantity))
+
+
+@dataclass(frozen=True)
+class Final:
+    """One account after its trades, rebuilt from the inputs and the trades table (what
+    every limit's ``measure`` reads). Series are indexed by the universe's tickers."""
+
+    universe: pd.DataFrame
+    scenario: Scenario
+    risk: RiskModel
+    nav: float
+    trades: pd.DataFrame
+    lot_sales: pd.DataFrame
+    lots: pd.DataFrame
+    notional: np.ndarray  # per trades row, |quantity| × price
+    buys: float
+    sells: float
+    cash_after: float
+    money: float  # the size of the cash sums (for their tolerance)
+    trade: pd.Series  # signed shares traded
+    before: pd.Series  # shares held before
+    after: pd.Series  # shares held after
+    w_before: pd.Series
+    w_after: pd.Series
+    reference: pd.Series
+    active: np.ndarray  # w_after − reference
+    closes: np.ndarray  # per trades row: the order closes its position
+    taxable: bool = False
+    recent: pd.DataFrame | None = None  # the household's trades in the wash window
+
+
+class AdvisorLimit:
+    """One advisor limit (module docstring). Subclasses set the class attributes and
+    override what applies to them; the defaults are a limit with nothing to do there."""
+
+    name = ""  # the limit's one name: conflicts and relaxations carry it (``source``)
+    key = ""  # the scenario setting
+    check = ""  # the Checks row that measures it, where it is hard
+    hard = False
+    sources: tuple[str, ...] = ()
+
+    def measure(self, final: Final, add: Add) -> None:
+        """Add the limit's rows to the Checks table (none: nothing to check)."""
+
+    def hard_conflict(self, request, row, w_after: np.ndarray, how: str) -> Conflict:
+        """The failed check ``row`` of a hard limit as the conflict exit 3 names."""
+        return self.conflict(self.name, float(row.limit), float(row.value), how)
+
+    def conflict(self, label: str, limit: float, needed: float, detail: str = "", **kw):
+        """A conflict of this limit, keyed on its scenario setting."""
+        return Conflict(label, limit, needed, detail, key=self.key, source=self.name, **kw)
+
+    def in_scenario_terms(self, request, conflict: Conflict) -> list[Conflict]:
+        """The optimizer's ``conflict`` with the limit as the scenario states it."""
+        return [dataclasses.replace(conflict, key=self.key, source=self.name)]
+
+    def relax(self, scenario: Scenario, x: Conflict, universe, want: Want, blocked: list) -> None:
+        """Ask ``want`` for the scenario change that lifts ``x``, or say in ``blocked``
+        why none does."""
+        blocked.append(x.describe())
+
+    def apply(self, data: dict[str, Any], key: str, value: float) -> None:
+        """Write the relaxed ``value`` of ``key`` into the scenario's ``data``: by
+        default the setting at that dotted path."""
+        node = data
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+
+    def problem_caps(self, universe, scenario) -> np.ndarray | None:
+        """For a limit on each name's active weight (``optimize.constraints.ActiveCap``):
+        the caps the optimizer works to, per name; None for any other limit, or unset."""
+        return None
+
+    def required(self, ref: np.ndarray, universe, scenario) -> np.ndarray:
+        """The names the limit makes an account hold (a mask), which the optimizer's
+        first working set must have: none by default."""
+        return np.zeros(len(ref), dtype=bool)
+
+    def out_of_reach(self, universe, scenario, ref, w0, may_buy) -> list[Conflict]:
+        """Conflicts of names the optimizer never sees: those neither held nor open to
+        buy stay at weight 0 outside its working set, so a limit that makes the account
+        hold one conflicts before any solve. None by default."""
+        return []
+
+    def rounding(self, request) -> dict[str, Any]:
+        """``RoundingRules`` fields the rounding must keep of this limit (a per-name cap
+        that two limits give, such as ``position_cap``, takes the smaller of the two)."""
+        return {}
+
+
+class ScalarCap(AdvisorLimit):
+    """A limit of one number, ``constraints.<name>`` (None: not set), that the optimizer
+    works to as ``inside(cap)`` and a relaxation raises to ``relaxed_to(needed)``."""
+
+    hard = True
+    margin = False  # whether ``inside`` moves the cap (its conflicts are then restated)
+
+    def setting(self, scenario) -> float | None:
+        """The cap as the scenario states it (None: no cap)."""
+        return getattr(scenario.constraints, self.name)
+
+    def inside(self, cap: float) -> float:
+        """The cap the optimizer works to."""
+        return cap
+
+    def relaxed_to(self, needed: float) -> float:
+        """The scenario cap whose inside value reaches ``needed`` (and a hair more)."""
+        raise NotImplementedError
+
+    def in_scenario_terms(self, request, conflict):
+        (x,) = super().in_scenario_terms(request, conflict)
+        cap = self.setting(request.scenario)
+        return [x if cap is None or not self.margin else dataclasses.replace(x, limit=cap)]
+
+    def relax(self, scenario, x, universe, want, blocked) -> None:
+        cap = self.setting(scenario)
+        if cap is None:
+            blocked.append(x.describe())
+            return
+        want(x, self.key, cap, self.relaxed_to(x.needed))

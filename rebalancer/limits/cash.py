@@ -1,0 +1,100 @@
+"""``constraints.cash``: the cash the optimizer aims at (``target``, within a narrow
+band: ``optimize.constraints.CashTarget``) and the floor the final trades keep
+(``min``, costs included: the rounding trims buys and adds sales until it holds, and a
+break left after that is infeasible). A conflict of the target is relaxed by moving
+it to what the closest feasible portfolio holds; where whole-lot sales cannot raise
+that much, the floor is in conflict too and moves to what they can raise."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rebalancer.errors import Conflict
+from rebalancer.limits.base import EXTRA, AdvisorLimit, usd_tol
+
+TARGET_KEY = "constraints.cash.target"
+FLOOR_KEY = "constraints.cash.min"
+TOLERANCE = 0.0005  # the optimizer's band around the target, at most
+
+
+class Cash(AdvisorLimit):
+    name = "cash"
+    key = FLOOR_KEY
+    check = "cash floor (USD)"
+    hard = True
+    sources = ("cash_target",)
+
+    @staticmethod
+    def tolerance(scenario) -> float:
+        """Half the band the optimizer keeps cash in around the target."""
+        c = scenario.constraints.cash
+        return min(TOLERANCE, (c.target - c.min) / 2)
+
+    def measure(self, final, add) -> None:
+        floor = final.scenario.constraints.cash.min * final.nav
+        add(
+            self.check,
+            floor,
+            final.cash_after,
+            final.cash_after >= floor - usd_tol(final.money),
+            f"{final.cash_after / final.nav:.4%} of NAV after trades",
+        )
+
+    def hard_conflict(self, request, row, w_after, how):
+        # as the scenario states it: a weight
+        floor = request.scenario.constraints.cash.min
+        return self.conflict("cash floor", floor, float(row.value) / request.nav, how)
+
+    def in_scenario_terms(self, request, conflict):
+        """The target's conflict, and the floor's where whole-lot sales raise less
+        than the target needs (up to a lot per sale)."""
+        x = dataclasses.replace(conflict, key=TARGET_KEY, source=self.name)
+        out = [x]
+        c = request.scenario.constraints
+        if x.needed < x.limit:
+            held = request.may_sell & (request.shares_before > 0)
+            value = request.shares_before * request.price
+            cushion = float(np.minimum(request.lot_usd, value)[held].sum()) / request.nav
+            floor = max(x.needed - EXTRA - cushion, 0.0)
+            if c.cash.min > floor:
+                out.append(
+                    Conflict(
+                        "cash floor",
+                        c.cash.min,
+                        floor,
+                        "what whole-lot sales can raise",
+                        key=FLOOR_KEY,
+                        source=self.name,
+                    )
+                )
+        return out
+
+    def relax(self, scenario, x, universe, want, blocked) -> None:
+        c = scenario.constraints.cash
+        if x.key == TARGET_KEY:
+            moved = x.needed - EXTRA if x.needed < x.limit else x.needed + EXTRA
+            want(x, x.key, c.target, float(np.clip(moved, 0.0, 1.0)))
+        else:
+            want(x, x.key, c.min, max(min(x.needed, c.min), 0.0))
+
+    def apply(self, data, key, value) -> None:
+        cash = data["constraints"]["cash"]
+        if key == TARGET_KEY:
+            cash["target"] = value
+            cash["min"] = min(cash["min"], value)
+        else:
+            cash["min"] = min(value, cash["target"])
+
+    @staticmethod
+    def applied_last(key: str) -> bool:
+        """The floor is applied after the target: moving the target may have pulled it
+        down already."""
+        return key == FLOOR_KEY
+
+    def rounding(self, request) -> dict:
+        return {"cash_floor_usd": request.scenario.constraints.cash.min * request.nav}
+
+
+CASH = Cash()

@@ -1,0 +1,66 @@
+"""Taxable accounts: ``constraints.no_short_term_gains`` and the wash-sale rules (no
+loss sale and buy of one name within the proposal, nor against the household's trades
+of the last ``tax.wash_sale_days``). The tax lots keep them: blocked lots are never
+sold (``rebalancer.tax``), and buys of a name sold at a loss are re-solved away."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rebalancer.limits.base import AdvisorLimit
+
+
+class TaxRules(AdvisorLimit):
+    name = "tax_rules"
+    key = "constraints.no_short_term_gains"
+
+    def measure(self, final, add) -> None:
+        if not final.taxable:
+            return
+        scenario, trades, lot_sales, recent = (
+            final.scenario,
+            final.trades,
+            final.lot_sales,
+            final.recent,
+        )
+        gains = (
+            lot_sales["realized_gain_usd"].fillna(0.0) if len(lot_sales) else pd.Series(dtype=float)
+        )
+        if scenario.constraints.no_short_term_gains:
+            st = (
+                lot_sales[(lot_sales["term"] == "ST") & (gains > 0)]
+                if len(lot_sales)
+                else lot_sales
+            )
+            add(
+                "no short-term gains",
+                0.0,
+                float(st["realized_gain_usd"].sum()) if len(st) else 0.0,
+                st.empty,
+                ", ".join(st["lot_id"].astype(str)) if len(st) else "",
+            )
+        loss_sold = set(lot_sales.loc[gains < 0, "ticker"]) if len(lot_sales) else set()
+        bought = set(trades.loc[trades["side"] == "BUY", "ticker"])
+        round_trips = sorted(loss_sold & bought)
+        add(
+            "no wash sale within the proposal",
+            0.0,
+            float(len(round_trips)),
+            not round_trips,
+            ", ".join(round_trips),
+        )
+        if recent is not None and len(recent):
+            sold = recent[recent["side"] == "SELL"]
+            sold_at_loss = set(sold.loc[~(sold["realized_gain"] >= 0), "ticker"])
+            recently_bought = set(recent.loc[recent["side"] == "BUY", "ticker"])
+            bad = sorted((bought & sold_at_loss) | (loss_sold & recently_bought))
+            add(
+                f"no wash sale against the last {scenario.tax.wash_sale_days:g} days",
+                0.0,
+                float(len(bad)),
+                not bad,
+                ", ".join(bad),
+            )
+
+
+TAX_RULES = TaxRules()

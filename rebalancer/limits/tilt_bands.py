@@ -1,0 +1,109 @@
+"""``tilts``: the active exposure of each tilted group inside target ± band. The
+optimizer works to bands ``margin`` narrower on each side
+(``optimize.constraints.TiltBands``); the rounding moves whole lots back into a band
+it left (``_fix_bands``), and its other fix-ups keep the bands (``_keeps_bands``).
+A band missed after that is a row the Checks sheet flags, not an infeasibility.
+Relaxed by widening the band to what the closest feasible portfolio reaches or, where
+a band that wide would leave [-1, 1], by moving the target."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit
+from rebalancer.scenario.selectors import match, parse_selector
+
+BAND_MARGIN = 0.0005
+PREFIX = "tilts."
+
+
+def margin(bands: np.ndarray) -> np.ndarray:
+    """How far inside each band's edges the optimizer's band sits."""
+    return np.minimum(0.1 * bands, BAND_MARGIN)
+
+
+class TiltBands(AdvisorLimit):
+    name = "tilt_bands"
+    key = "tilts"
+    sources = ("tilt_bands",)
+
+    def bands(self, labels, scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(target, lo, hi) the optimizer works to, per tilt of ``labels``."""
+        targets = np.array([scenario.tilts[t].target for t in labels])
+        bands = np.array([scenario.tilts[t].band for t in labels])
+        inside = margin(bands)
+        return targets, targets - bands + inside, targets + bands - inside
+
+    def measure(self, final, add) -> None:
+        ref = final.reference
+        before = (final.w_before - ref).to_numpy()
+        for text, tilt in final.scenario.tilts.items():
+            members = match(parse_selector(text), final.universe)
+            exposure = float(final.active[members].sum())
+            lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
+            add(
+                f"tilt {text}",
+                f"[{lo:.4f}, {hi:.4f}]",
+                exposure,
+                lo - TOL <= exposure <= hi + TOL,
+                f"active exposure before {float(before[members].sum()):.4f}",
+            )
+
+    def group_conflict(self, label: str, limit: float, needed: float, detail: str):
+        """The conflict of the tilt on group ``label``."""
+        return dataclasses.replace(
+            self.conflict(f"tilt {label}", limit, needed, detail), key=PREFIX + label
+        )
+
+    def in_scenario_terms(self, request, conflict):
+        tilt = request.scenario.tilts.get(conflict.group)
+        x = dataclasses.replace(conflict, key=PREFIX + conflict.group, source=self.name)
+        if tilt is not None:
+            edge = tilt.target - tilt.band if x.needed < tilt.target else tilt.target + tilt.band
+            x = dataclasses.replace(x, limit=edge)
+        return [x]
+
+    def relax(self, scenario, x, universe, want, blocked) -> None:
+        """Widen the band to reach what the elastic answer reaches; where a band that
+        wide would leave [-1, 1], move the target toward it instead."""
+        label = x.key[len(PREFIX) :]
+        tilt = scenario.tilts.get(label)
+        if tilt is None:
+            blocked.append(x.describe())
+            return
+        band = abs(x.needed - tilt.target) + BAND_MARGIN + EXTRA
+        if abs(tilt.target) + band <= 1.0:
+            want(x, f"{x.key}.band", tilt.band, max(tilt.band, band))
+            return
+        # the optimizer's band edge sits margin(band) inside the scenario's
+        inside = min(0.1 * tilt.band, BAND_MARGIN) + EXTRA
+        if x.needed < tilt.target:
+            target = x.needed + tilt.band - inside
+        else:
+            target = x.needed - tilt.band + inside
+        if abs(target) + tilt.band <= 1.0:
+            want(x, f"{x.key}.target", tilt.target, target)
+        else:
+            blocked.append(f"{x.describe()}: no band or target in [-1, 1] reaches it")
+
+    def apply(self, data, key, value) -> None:
+        # a group's text may hold dots: the field is what follows the last one
+        label, _, field = key[len(PREFIX) :].rpartition(".")
+        data["tilts"][label][field] = value
+
+    def rounding(self, request) -> dict:
+        tilts = request.scenario.tilts
+        groups = np.array(
+            [match(parse_selector(text), request.universe) for text in tilts], dtype=float
+        ).reshape(len(tilts), len(request.universe))
+        return {
+            "band_groups": groups,
+            "band_reference": groups @ request.ref,
+            "band_lo": np.array([t.target - t.band for t in tilts.values()]),
+            "band_hi": np.array([t.target + t.band for t in tilts.values()]),
+        }
+
+
+TILT_BANDS = TiltBands()
