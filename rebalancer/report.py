@@ -10,6 +10,9 @@ import pandas as pd
 from rebalancer.checks import run_checks
 from rebalancer.errors import InfeasibleError
 from rebalancer.limits import HARD_LIMITS, LIMITS
+from rebalancer.limits.realized_gain import REALIZED_GAIN
+from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.limits.turnover import TURNOVER
 from rebalancer.optimize.problem import Solution
 from rebalancer.path import path_summary, te_per_run
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
@@ -218,7 +221,6 @@ def _path(
     """Whether the proposal is one step of a path (``rebalancer.path``)."""
     if solution.destination is None:
         return {}
-    c = r.scenario.constraints
     per_run = te_per_run(r)
     dest = solution.destination.weights
     tracking = (
@@ -239,9 +241,9 @@ def _path(
         trade_usd,
         r.liquidity_usd,
         r.nav,
-        c.max_turnover,
+        TURNOVER.setting(r.scenario),
         r.scenario.costs.impact,
-        te_cap_per_run=c.max_tracking_error if per_run else None,
+        te_cap_per_run=TRACKING_ERROR.setting(r.scenario) if per_run else None,
         tracking=tracking,
         reference_moves=r.reference != "benchmark" and bool(len(r.scenario.tilts)),
     )
@@ -334,11 +336,7 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
         price = r.price[f["security"].to_numpy()]
         # (the optimizer sells from lot classes: each lot of a class sold from is chosen)
         chosen = solution.lot_sold[f["lot_class"].to_numpy()] * r.nav >= 0.5 * price
-        within = (
-            f["gain_frac"]
-            if r.scenario.constraints.max_realized_gain is not None
-            else tax_per_dollar
-        )
+        within = f["gain_frac"] if REALIZED_GAIN.setting(r.scenario) is not None else tax_per_dollar
         key = np.where(chosen, within - 1e6, tax_per_dollar)
         return pd.Series(key, index=f.index), exclude
     return None, exclude

@@ -23,6 +23,8 @@ from rebalancer.costs import CostModel
 from rebalancer.errors import Conflict, InfeasibleError, InputError
 from rebalancer.limits import LIMITS
 from rebalancer.limits.cash import CASH
+from rebalancer.limits.liquidity import LIQUIDITY
+from rebalancer.limits.position import POSITION
 from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
@@ -420,13 +422,11 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         uni["adv"].to_numpy(float),
     )
     spread, impact = cost.weight_coefficients(nav)
-    participation = per_name(uni, c.liquidity.max_participation, "min")
-    liq_usd = participation * uni["adv"].to_numpy(float) * c.liquidity.days
+    participation = LIQUIDITY.participation(uni, scenario)
+    liq_usd = LIQUIDITY.cap_usd(uni, scenario)
     restricted = uni["restricted"].to_numpy()
     screened = screen_failures(uni, scenario)
-    position_cap = (
-        per_name(uni, c.max_position, "min") if c.max_position is not None else np.ones(len(uni))
-    )
+    position_cap = POSITION.caps(uni, scenario)
     position_cap[restricted == "sell"] = 0.0
     # orders go out in whole lots (whole shares without round_lots): a name of which
     # not one lot fits in its participation limit, or under its position cap (in a

@@ -16,8 +16,10 @@ class says, in one place:
 - ``rounding(request)``: what the rounding to whole lots must keep of it
   (``rebalancer.trades.RoundingRules`` fields).
 
-A limit whose cvxpy form is its own (no object in ``optimize/``) states it with
-``structure(request)`` and ``problem_data(request)``: see ``active_position``.
+A limit on each name's active weight needs no object of its own in ``optimize/``:
+``problem_caps`` gives the caps of the optimizer's ``ActiveCap``, ``required`` the
+names the first working set must hold, and ``out_of_reach`` the conflicts of names
+the optimizer never sees (see ``active_position``).
 
 Nothing here imports the optimizer or cvxpy: the checks, ``verify`` and the relaxation
 use these classes without it.

@@ -19,11 +19,14 @@ class Liquidity(AdvisorLimit):
     sources = ("liquidity",)
 
     @staticmethod
-    def cap_usd(universe, scenario) -> np.ndarray:
-        """Per name, the most that may be traded in dollars."""
-        c = scenario.constraints.liquidity
-        part = per_name(universe, c.max_participation, "min")
-        return part * universe["adv"].to_numpy(float) * c.days
+    def participation(universe, scenario) -> np.ndarray:
+        """Per name, the largest share of its average daily traded value an order takes."""
+        return per_name(universe, scenario.constraints.liquidity.max_participation, "min")
+
+    def cap_usd(self, universe, scenario) -> np.ndarray:
+        """Per name, the most that may be traded in dollars: participation × ADV × days."""
+        part = self.participation(universe, scenario)
+        return part * universe["adv"].to_numpy(float) * scenario.constraints.liquidity.days
 
     def measure(self, final, add) -> None:
         universe = final.universe
