@@ -30,7 +30,7 @@ from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
-from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, restrict
+from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, must_hold, restrict
 from rebalancer.optimize.problem import BIG, DENSE_FACTORS, ProblemData, Structure
 from rebalancer.risk import RiskModel, build_risk_model
 from rebalancer.scenario import Scenario, match, parse_selector
@@ -479,15 +479,12 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     gain = entry_gain(alpha, spread, ref, risk.specific_var, scenario.risk_aversion)
     limit = first_set_size(risk.loadings.shape[1])
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
-    # the limits on each name's active weight (rebalancer.limits): their caps, and the
-    # names they make the account hold, which a name left out of the set (weight 0)
-    # would break
+    # the limits on each name's active weight (rebalancer.limits): their caps
     active_caps = {}
     for advisor in LIMITS:
         caps = advisor.problem_caps(uni, scenario)
         if caps is not None:
             active_caps[advisor.name] = caps
-            keep |= advisor.required(ref, uni, scenario)
     full_structure = Structure(
         tickers=data.cached("tickers", lambda: tuple(uni.index), uni),
         loadings=risk.loadings,
@@ -535,6 +532,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         nav_usd=nav,
         active_caps=active_caps or None,
     )
+    keep |= must_hold(full_data)  # the names those caps make the account hold
     structure, problem_data = restrict(full_structure, full_data, keep)
     return Request(
         account=account,

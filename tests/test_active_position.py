@@ -183,3 +183,43 @@ def test_unset_it_leaves_the_recorded_scenario_as_it_was():
     assert "max_active_position" not in build({}, None).to_data()["constraints"]
     data = build({"constraints": {"max_active_position": 0.03}}, None).to_data()
     assert data["constraints"]["max_active_position"] == {"default": 0.03}
+
+
+def test_a_book_keeps_each_accounts_active_caps(tmp_path):
+    # accounts of one model share a compiled problem (optimize.layout): each keeps the
+    # caps, measured from its own written trades
+    paths = write_market(
+        tmp_path,
+        'constraints:\n  max_active_position: {default: 0.02, "size:mid": 0.005}' + OPEN,
+    )
+    uni = make_universe()
+    accounts = [f"ACC{i}" for i in range(1, 5)]
+    books = [
+        make_holdings(uni, a, cash=5_000.0 * (i + 1), n_names=20 + i)
+        for i, a in enumerate(accounts)
+    ]
+    pd.concat(books).to_csv(paths["holdings"], index=False)
+    pd.DataFrame(
+        {
+            "account": accounts,
+            "scenario": "active.yaml",
+            "benchmark": "benchmark.csv",
+            "taxable": False,
+            "cash_target": "",
+            "household": "",
+        }
+    ).to_csv(tmp_path / "accounts.csv", index=False)
+    out = tmp_path / "book"
+    result = run_cli(
+        "batch", "--accounts", tmp_path / "accounts.csv", "--holdings", paths["holdings"],
+        "--universe", paths["universe"], "--out-dir", out, "--workers", "1",
+        "--as-of", "2025-06-30", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    caps = caps_by_size(0.02, 0.005)
+    for account, holdings in zip(accounts, books, strict=True):
+        one = tmp_path / f"{account}.holdings.csv"
+        holdings.to_csv(one, index=False)
+        mine = {**paths, "holdings": one, "trades": out / f"{account}.trades.csv"}
+        over = active_after(mine).abs() - caps
+        assert (over <= TOL).all(), (account, over[over > TOL])

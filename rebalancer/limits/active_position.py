@@ -5,8 +5,10 @@ an overweight, and an underweight of a benchmark name (which it must then hold).
 
 - The optimizer works to ``inside(cap)``, the cap less ``ACTIVE_MARGIN`` (a tenth of
   it where that is less), as ``optimize.constraints.ActiveCap``: its caps are
-  ``ProblemData.active_caps[name]`` (``problem_caps``), and the names it makes the
-  account hold (ref − cap > 0) are in the first working set (``required``).
+  ``ProblemData.active_caps[name]`` (``problem_caps``); the names it makes the
+  account hold (ref − cap > 0) are in every first working set
+  (``optimize.layout.must_hold``), or, where the account neither holds nor may buy
+  one, a conflict before any solve (``out_of_reach``).
 - The rounding keeps ref + cap as a position cap (its fix-ups sell what is above) and
   ref − cap as a floor its fix-ups do not sell below (``rounding``); a buy rounded down
   can still leave a name under its floor by less than a lot: the Checks row flags it
@@ -70,13 +72,6 @@ class ActivePosition(Position):
         if self.setting(scenario) is None:
             return None
         return active_inside(self.caps(universe, scenario))
-
-    def required(self, ref: np.ndarray, universe, scenario) -> np.ndarray:
-        """The names the limit makes an account hold (a mask): the optimizer must have
-        them in its working set, where a name left out weighs 0."""
-        if self.setting(scenario) is None:
-            return np.zeros(len(ref), dtype=bool)
-        return ref > active_inside(self.caps(universe, scenario))
 
     def out_of_reach(self, universe, scenario, ref, w0, may_buy):
         """Names the account must hold (ref − cap > 0) but neither holds nor may buy."""

@@ -17,9 +17,10 @@ class says, in one place:
   (``rebalancer.trades.RoundingRules`` fields).
 
 A limit on each name's active weight needs no object of its own in ``optimize/``:
-``problem_caps`` gives the caps of the optimizer's ``ActiveCap``, ``required`` the
-names the first working set must hold, and ``out_of_reach`` the conflicts of names
-the optimizer never sees (see ``active_position``).
+``problem_caps`` gives the caps of the optimizer's ``ActiveCap`` (whose working sets
+keep the names the caps make an account hold: ``optimize.layout.must_hold``), and
+``out_of_reach`` the conflicts of names the optimizer never sees (see
+``active_position``).
 
 Nothing here imports the optimizer or cvxpy: the checks, ``verify`` and the relaxation
 use these classes without it.
@@ -138,11 +139,6 @@ class AdvisorLimit:
         """For a limit on each name's active weight (``optimize.constraints.ActiveCap``):
         the caps the optimizer works to, per name; None for any other limit, or unset."""
         return None
-
-    def required(self, ref: np.ndarray, universe, scenario) -> np.ndarray:
-        """The names the limit makes an account hold (a mask), which the optimizer's
-        first working set must have: none by default."""
-        return np.zeros(len(ref), dtype=bool)
 
     def out_of_reach(self, universe, scenario, ref, w0, may_buy) -> list[Conflict]:
         """Conflicts of names the optimizer never sees: those neither held nor open to

@@ -160,7 +160,7 @@ class SlotProblem:
         names = np.concatenate([self.model, fill[open_[fill]][:free]])
         names = names[open_[names]]
         keep[names[:new_names]] = True
-        return keep
+        return keep | must_hold(data)
 
     def _extra(self, keep: np.ndarray, w0: np.ndarray) -> np.ndarray:
         """The names ``keep`` puts in free slots without holding them."""
@@ -273,6 +273,16 @@ def outside_offsets(structure: Structure, data: ProblemData, out: np.ndarray) ->
 
 
 NO_CAP = 1e-12  # a cap at or below this is a cap of zero
+
+
+def must_hold(data: ProblemData) -> np.ndarray:
+    """Names a cap on active weights (``ProblemData.active_caps``) makes the account
+    hold: their reference weight is above the cap. A working set must have them: a
+    name left out weighs 0, and the cap is not asked of it."""
+    out = np.zeros(len(data.w0), dtype=bool)
+    for caps in (data.active_caps or {}).values():
+        out |= np.asarray(data.ref, float) > caps
+    return out
 
 
 def buyable(data: ProblemData) -> np.ndarray:
