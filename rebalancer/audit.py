@@ -257,15 +257,11 @@ class _Explained:
     the manifest's record of ``--relax`` and a book's cash target from its accounts file."""
 
     def __init__(self, manifest: dict[str, Any]):
-        from rebalancer.limits.position import POSITION
-
-        POSITION_KEY = POSITION.key
-
         self.relaxed = {}
         for change in manifest["relaxed"]:
-            key = change["key"]
-            key = f"{key}.default" if key == POSITION_KEY else key
-            self.relaxed[key] = (change["limit"], change["relaxed_to"])
+            moved = (change["limit"], change["relaxed_to"])
+            # a per-group setting's relaxed default is its "default" in the scenario data
+            self.relaxed[change["key"]] = self.relaxed[f"{change['key']}.default"] = moved
         self.cash_target = _book_cash_target(manifest)
         self.book_cash_target = False  # whether the proposal's cash target is that one
 

@@ -130,6 +130,9 @@ def test_a_conflict_names_the_limit_and_relax_lifts_it(tmp_path):
     assert cap > 0.002
     over = active_after(paths).abs() - cap
     assert (over <= TOL).all(), over[over > TOL]
+    # verify explains the moved setting by the recorded relaxation, and reproduces it
+    verified = run_cli("verify", paths["json"], "--reproduce", "-q")
+    assert verified.exit_code == 0, verified.output
 
 
 def test_a_name_it_must_hold_but_may_not_buy_is_a_conflict(tmp_path):
