@@ -530,7 +530,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         # rounding only sells less: the budget needs no margin
         max_realized_gain_nav=BIG if gain_budget is None else gain_budget / nav,
         nav_usd=nav,
-        active_caps=active_caps or None,
+        active_caps=np.vstack(list(active_caps.values())) if active_caps else None,
     )
     keep |= must_hold(full_data)  # the names those caps make the account hold
     structure, problem_data = restrict(full_structure, full_data, keep)

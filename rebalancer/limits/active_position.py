@@ -3,9 +3,9 @@ reference weight, |w_i − ref_i| ≤ cap_i (a value per group: the strictest ap
 unset, no limit). Against a benchmark the cap bounds each name's bet both ways —
 an overweight, and an underweight of a benchmark name (which it must then hold).
 
-- The optimizer works to ``inside(cap)``, the cap less ``ACTIVE_MARGIN`` (a tenth of
+- The optimizer works to ``active_inside(cap)``, the cap less ``ACTIVE_MARGIN`` (a tenth of
   it where that is less), as ``optimize.constraints.ActiveCap``: its caps are
-  ``ProblemData.active_caps[name]`` (``problem_caps``); the names it makes the
+  a row of ``ProblemData.active_caps`` (``problem_caps``); the names it makes the
   account hold (ref − cap > 0) are in every first working set
   (``optimize.layout.must_hold``), or, where the account neither holds nor may buy
   one, a conflict before any solve (``out_of_reach``).

@@ -557,17 +557,17 @@ class ActiveCap(_VectorCap):
 
     The optimizer's form of an advisor limit on active weights: ``name`` is the limit's
     (what its conflicts carry), ``label`` how messages name it, and its caps are
-    ``ProblemData.active_caps[name]``. With one slack per name, a name over its cap
-    either way is a conflict ``(ticker, |a_i| needed, cap_i)``."""
+    row ``row`` of ``ProblemData.active_caps``. With one slack per name, a name over its
+    cap either way is a conflict ``(ticker, |a_i| needed, cap_i)``."""
 
-    def __init__(self, values: Values, n: int, tickers, name: str, label: str):
+    def __init__(self, values: Values, n: int, tickers, name: str, label: str, row: int):
         Limit.__init__(self)
         self.name, self.label = name, label
         self.cap = values.get(
             f"active_cap_{name}",
             n,
             nonneg=True,
-            of=lambda d: d.active_caps[name],
+            of=lambda d: d.active_caps[row],
             sources=("active_caps",),
         )
         self.tickers = list(tickers)

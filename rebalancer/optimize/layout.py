@@ -239,10 +239,7 @@ class SlotProblem:
             for field in ("lot_tax", "lot_gain"):
                 lots[field] = np.where(lot_on, np.asarray(getattr(data, field))[lot_idx], 0.0)
         if data.active_caps is not None:  # a switched-off slot (w = ref = 0) keeps any cap
-            values["active_caps"] = {
-                name: np.where(on, np.asarray(caps, float)[idx], 1.0)
-                for name, caps in data.active_caps.items()
-            }
+            values["active_caps"] = np.where(on, np.asarray(data.active_caps, float)[:, idx], 1.0)
         return dataclasses.replace(
             data,
             **values,
@@ -279,10 +276,9 @@ def must_hold(data: ProblemData) -> np.ndarray:
     """Names a cap on active weights (``ProblemData.active_caps``) makes the account
     hold: their reference weight is above the cap. A working set must have them: a
     name left out weighs 0, and the cap is not asked of it."""
-    out = np.zeros(len(data.w0), dtype=bool)
-    for caps in (data.active_caps or {}).values():
-        out |= np.asarray(data.ref, float) > caps
-    return out
+    if data.active_caps is None:
+        return np.zeros(len(data.w0), dtype=bool)
+    return (np.asarray(data.ref, float) > np.asarray(data.active_caps, float)).any(axis=0)
 
 
 def buyable(data: ProblemData) -> np.ndarray:
@@ -330,5 +326,5 @@ def restrict(
     )
     values = {name: getattr(data, name)[keep] for name in PER_NAME}
     if data.active_caps is not None:
-        values["active_caps"] = {name: caps[keep] for name, caps in data.active_caps.items()}
+        values["active_caps"] = np.asarray(data.active_caps, float)[:, keep]
     return sliced, dataclasses.replace(data, **values, **offsets)

@@ -122,7 +122,7 @@ class Structure:
     # compiled as Parameters (a book's problem, filled with each account's names)
     n_free: int = 0
     # advisor limits on each name's active weight (name, label): ``ActiveCap``s whose
-    # caps are ProblemData's ``active_caps[name]``
+    # caps are the rows of ProblemData's ``active_caps``, in this order
     active_caps: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -170,8 +170,8 @@ class ProblemData:
     free_specific_var: np.ndarray | None = None
     free_tilt_groups: np.ndarray | None = None
     free_sector_groups: np.ndarray | None = None
-    # per name, the caps of Structure.active_caps by limit name (sliced like ``w0``)
-    active_caps: dict[str, np.ndarray] | None = None
+    # the caps per name of Structure.active_caps, one row each (columns sliced like w0)
+    active_caps: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -281,8 +281,8 @@ class RebalanceProblem:
             self.limits.append(lim.LotSales(val, s.lot_members))
             if s.has_gain_limit:
                 self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
-        for name, label in s.active_caps:
-            self.limits.append(lim.ActiveCap(val, n, tickers, name, label))
+        for row, (name, label) in enumerate(s.active_caps):
+            self.limits.append(lim.ActiveCap(val, n, tickers, name, label, row))
 
         v = self.vars
         offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
