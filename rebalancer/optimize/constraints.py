@@ -40,6 +40,13 @@ class Limit:
         self.slack = cp.Variable(shape, nonneg=True, name=f"slack_{self.name}")
         return self.slack
 
+    @classmethod
+    def of(cls, p) -> list[Limit]:
+        """The instances of this limit that the problem ``p`` (a ``RebalanceProblem``:
+        its ``structure``, ``values``, ``names``, ``risk``, ``tickers`` and ``elastic``)
+        compiles: none where its structure has no such limit."""
+        return [cls()]
+
     def compile(self, v: Vars, elastic: bool) -> list[cp.Constraint]:
         self.elastic = elastic and self.soft
         return self.build(v)
@@ -78,6 +85,10 @@ class LongOnly(Limit):
 
     name, soft = "long_only", False
 
+    @classmethod
+    def of(cls, p):
+        return [cls()] if p.elastic else []
+
     def build(self, v):
         return [v.w >= 0]
 
@@ -94,6 +105,11 @@ class Bounds(Limit):
     infeasibility, keep the limits apart, each with its slack.)"""
 
     name, soft = "bounds", False
+
+    @classmethod
+    def of(cls, p):
+        # elastic problems keep the per-name limits apart, each with its slack
+        return [] if p.elastic else [cls(p.values, p.structure.size)]
 
     def __init__(self, values: Values, n: int):
         super().__init__()
@@ -160,6 +176,10 @@ class CashTarget(Limit):
 
     name = "cash_target"
 
+    @classmethod
+    def of(cls, p):
+        return [cls(p.values)]
+
     def __init__(self, values: Values):
         super().__init__()
         self.target = values.get("cash_target", nonneg=True)
@@ -194,6 +214,10 @@ class Restrictions(Limit):
     account needs up to the minimum trade size)."""
 
     name, soft = "restrictions", False
+
+    @classmethod
+    def of(cls, p):
+        return [cls(p.values, p.structure.size)] if p.elastic else []
 
     def __init__(self, values: Values, n: int):
         super().__init__()
@@ -238,6 +262,10 @@ class _VectorCap(Limit):
 
     label = ""
     field = ""
+
+    @classmethod
+    def of(cls, p):
+        return [cls(p.values, p.structure.size, p.tickers)] if p.elastic else []
 
     def __init__(self, values: Values, n: int, tickers):
         super().__init__()
@@ -354,6 +382,10 @@ class Turnover(_ScalarCap):
 
     name = "max_turnover"
 
+    @classmethod
+    def of(cls, p):
+        return [cls(p.values)] if p.structure.has_turnover else []
+
     def value_expr(self, v):
         return cp.sum(v.u) / 2
 
@@ -365,6 +397,10 @@ class TrackingError(_ScalarCap):
     """√(aᵀΣa) ≤ max_tracking_error, as a second-order cone."""
 
     name = "max_tracking_error"
+
+    @classmethod
+    def of(cls, p):
+        return [cls(p.values, p.risk)] if p.structure.has_tracking_error else []
 
     def __init__(self, values: Values, risk: ActiveRisk):
         self.risk = risk
@@ -387,6 +423,11 @@ class TiltBands(Limit):
     """lo_g ≤ (G a)_g ≤ hi_g: active exposure of each tilted group inside its band."""
 
     name = "tilt_bands"
+
+    @classmethod
+    def of(cls, p):
+        labels = list(p.structure.tilt_labels)
+        return [cls(p.values, p.names, labels)] if labels else []
 
     def __init__(self, values: Values, names: NameMatrices, labels: list[str]):
         super().__init__()
@@ -467,6 +508,11 @@ class SectorCaps(Limit):
 
     name = "sector_max"
 
+    @classmethod
+    def of(cls, p):
+        s = p.structure
+        return [cls(p.values, p.names, list(s.sector_labels))] if s.has_sector_max else []
+
     def __init__(self, values: Values, names: NameMatrices, labels: list[str]):
         super().__init__()
         self.names = names
@@ -511,6 +557,11 @@ class LotSales(Limit):
 
     name, soft = "lot_sales", False
 
+    @classmethod
+    def of(cls, p):
+        members = p.structure.lot_members
+        return [] if members is None else [cls(p.values, members)]
+
     def __init__(self, values: Values, members):
         super().__init__()
         self.members = members
@@ -526,6 +577,13 @@ class RealizedGainLimit(_ScalarCap):
     in NAV units inside the problem and in dollars in its messages."""
 
     name = "max_realized_gain"
+
+    @classmethod
+    def of(cls, p):
+        s = p.structure
+        if s.lot_members is None or not s.has_gain_limit:
+            return []
+        return [cls(p.values, s.lot_members.shape[1], p.values.data.nav_usd)]
 
     def __init__(self, values: Values, n_lots: int, nav_usd: float):
         Limit.__init__(self)
@@ -560,6 +618,14 @@ class ActiveCap(_VectorCap):
     row ``row`` of ``ProblemData.active_caps``. With one slack per name, a name over its
     cap either way is a conflict ``(ticker, |a_i| needed, cap_i)``."""
 
+    @classmethod
+    def of(cls, p):
+        n = p.structure.size
+        return [
+            cls(p.values, n, p.tickers, name, label, row)
+            for row, (name, label) in enumerate(p.structure.active_caps)
+        ]
+
     def __init__(self, values: Values, n: int, tickers, name: str, label: str, row: int):
         Limit.__init__(self)
         self.name, self.label = name, label
@@ -579,3 +645,23 @@ class ActiveCap(_VectorCap):
     def build(self, v):
         s = self._slack(self.cap.shape)
         return [v.active <= self.cap + s, -v.active <= self.cap + s]
+
+
+# every limit a problem may compile, in the order it compiles them (``Limit.of`` says
+# which, and how many, a structure has)
+KINDS: tuple[type[Limit], ...] = (
+    Budget,
+    CashTarget,
+    LongOnly,
+    Restrictions,
+    PositionLimit,
+    Liquidity,
+    Bounds,
+    Turnover,
+    TrackingError,
+    TiltBands,
+    SectorCaps,
+    LotSales,
+    RealizedGainLimit,
+    ActiveCap,
+)

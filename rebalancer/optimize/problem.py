@@ -259,30 +259,9 @@ class RebalanceProblem:
             self.terms_minus.append(TiltPull(val, names))
         if taxable:
             self.terms_minus.append(TaxCost(val, s.lot_members.shape[1]))
-        self.limits: list[lim.Limit] = [lim.Budget(), lim.CashTarget(val)]
-        if elastic:  # apart, so that each per-name limit has its slack and its conflicts
-            self.limits += [
-                lim.LongOnly(),
-                lim.Restrictions(val, n),
-                lim.PositionLimit(val, n, tickers),
-                lim.Liquidity(val, n, tickers),
-            ]
-        else:
-            self.limits.append(lim.Bounds(val, n))
-        if s.has_turnover:
-            self.limits.append(lim.Turnover(val))
-        if s.has_tracking_error:
-            self.limits.append(lim.TrackingError(val, self.risk))
-        if len(s.tilt_labels):
-            self.limits.append(lim.TiltBands(val, names, list(s.tilt_labels)))
-        if s.has_sector_max:
-            self.limits.append(lim.SectorCaps(val, names, list(s.sector_labels)))
-        if taxable:
-            self.limits.append(lim.LotSales(val, s.lot_members))
-            if s.has_gain_limit:
-                self.limits.append(lim.RealizedGainLimit(val, s.lot_members.shape[1], data.nav_usd))
-        for row, (name, label) in enumerate(s.active_caps):
-            self.limits.append(lim.ActiveCap(val, n, tickers, name, label, row))
+        self.tickers = tickers
+        # each kind of limit says whether, and how many times, this structure has it
+        self.limits: list[lim.Limit] = [x for kind in lim.KINDS for x in kind.of(self)]
 
         v = self.vars
         offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
