@@ -7,8 +7,11 @@
    topped up where rounding left a position or a sector above its cap; buys are
    trimmed until the orders keep the turnover cap and cash, net of estimated
    costs, is above its floor (each of these fix-ups takes its name from those whose
-   change keeps every tilt band and the tracking error, where there is one); and whole
-   lots that lower the tracking error are traded where rounding left it above its cap.
+   change keeps every tilt band and the tracking error, where there is one, and no
+   fix-up sells a name below its floor, ``position_floor``, where a limit sets one);
+   and whole lots that lower the tracking error are traded where rounding left it
+   above its cap. What each advisor limit asks of the rounding comes from the limit
+   (``rebalancer.limits``, ``AdvisorLimit.rounding``) as these rules' fields.
 2. ``allocate_lots``: each sale is taken from the account's tax lots, highest
    cost per share first (HIFO), so realised gains are as small as the lots allow.
 """

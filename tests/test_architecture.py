@@ -185,3 +185,20 @@ def test_nothing_outside_the_limits_names_a_limits_setting():
             if isinstance(node, ast.Constant) and node.value in keys
         ]
     assert not offenders, offenders
+
+
+def test_every_constraint_that_can_give_belongs_to_a_limit():
+    # the elastic solve's conflicts carry their constraint's name (Conflict.source):
+    # each soft kind of the optimizer is some advisor limit's, which states it in the
+    # scenario's terms and relaxes it
+    from rebalancer.limits import LIMITS, AdvisorLimit
+    from rebalancer.optimize.constraints import KINDS, ActiveCap
+
+    sources = {source for limit in LIMITS for source in limit.sources}
+    named = [kind.name for kind in KINDS if kind.soft and kind is not ActiveCap]
+    assert named and set(named) <= sources, set(named) - sources
+    # an ActiveCap is named by its limit: each limit giving caps is the source of its own
+    capped = [
+        limit for limit in LIMITS if type(limit).problem_caps is not AdvisorLimit.problem_caps
+    ]
+    assert capped and all(limit.name in limit.sources for limit in capped)
