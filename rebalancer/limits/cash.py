@@ -11,7 +11,6 @@ import dataclasses
 
 import numpy as np
 
-from rebalancer.errors import Conflict
 from rebalancer.limits.base import EXTRA, AdvisorLimit, usd_tol
 
 TARGET_KEY = "constraints.cash.target"
@@ -60,14 +59,7 @@ class Cash(AdvisorLimit):
             floor = max(x.needed - EXTRA - cushion, 0.0)
             if c.cash.min > floor:
                 out.append(
-                    Conflict(
-                        "cash floor",
-                        c.cash.min,
-                        floor,
-                        "what whole-lot sales can raise",
-                        key=FLOOR_KEY,
-                        source=self.name,
-                    )
+                    self.conflict("cash floor", c.cash.min, floor, "what whole-lot sales can raise")
                 )
         return out
 
