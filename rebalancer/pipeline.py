@@ -106,7 +106,7 @@ def propose_account(
     says of the account (``request.account_terms``), which overrides the scenario.
 
     ``slots`` (a book): gives the compiled problem of the request's model to fill, or
-    None for a problem of the account's own (``rebalancer.book.ModelProblems``).
+    None for a problem of the account's own (``rebalancer.runs.book.models.ModelProblems``).
 
     An infeasible request raises ``InfeasibleError`` naming the conflicts and the
     smallest relaxation of the scenario that removes them; with ``relax`` that

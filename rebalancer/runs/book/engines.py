@@ -45,7 +45,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from rebalancer.errors import RebalancerError, Stopped
-from rebalancer.jobs import AccountResult
+from rebalancer.runs.book.jobs import AccountResult
 
 RETRIES = 2  # times an account is given again after its worker died running it
 POLL = 0.2  # seconds between looks at the cancel flag and the workers
