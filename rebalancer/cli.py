@@ -146,7 +146,7 @@ def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A Dask scheduler address; anything else is a usage error (exit 2)."""
-    from rebalancer.runs.book.engines import scheduler_problem
+    from rebalancer.runs.book.dask_engine import scheduler_problem
 
     problem = None if value is None else scheduler_problem(value)
     if problem:

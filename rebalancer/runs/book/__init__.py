@@ -6,11 +6,12 @@ them:
   where each account's outputs go;
 - ``jobs``: what crosses to and from the engines (``Job``, ``AccountResult``);
 - ``resume``: which accounts' earlier outputs ``--resume`` reuses;
-- ``engines``: where the jobs run (local processes, Dask), losing a worker, stopping;
+- ``engines``: where the jobs run — ``local_engine`` (forked processes) or
+  ``dask_engine`` (a Dask cluster) — and what both share: a lost worker, stopping;
 - ``account``: one account end to end in a worker, from its per-process ``cache``
   (the inputs read once) and its model's shared problems (``models``);
 - ``blocks`` and ``workbook``: the block orders and the book summary, written last.
 
 Nothing is imported here: the command line checks ``--scheduler`` with
-``engines.scheduler_problem`` while it parses, before the optimizer is needed.
+``dask_engine.scheduler_problem`` while it parses, before the optimizer is needed.
 """

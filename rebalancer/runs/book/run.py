@@ -37,7 +37,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export import protected_files
 from rebalancer.export.atomic import check_target, protected_identities, remove_stale_temps
 from rebalancer.inputs.readers import listed_names
-from rebalancer.runs.book import cache, engines
+from rebalancer.runs.book import cache, dask_engine, engines, local_engine
 from rebalancer.runs.book.account import run_account
 from rebalancer.runs.book.blocks import block_orders
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job
@@ -266,9 +266,9 @@ def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, wo
     run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
     # a --scheduler that cannot be reached stops the book before anything is written
     engine = (
-        engines.dask(todo, run, scheduler, cancel)
+        dask_engine.dask(todo, run, scheduler, cancel)
         if scheduler
-        else engines.local(todo, run, workers or os.cpu_count() or 1, cancel)
+        else local_engine.local(todo, run, workers or os.cpu_count() or 1, cancel)
     )
     return jobs, todo, redone, results, engine
 
