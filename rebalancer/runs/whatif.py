@@ -26,9 +26,8 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError
 from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import SharedSet, optimize
+from rebalancer.pipeline import SharedSet, propose_request
 from rebalancer.proposal import Proposal
-from rebalancer.report import build_proposal
 from rebalancer.request import (
     Inputs,
     Request,
@@ -157,13 +156,7 @@ def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_meth
         try:
             if isinstance(request, InfeasibleError):
                 raise request
-            solution = optimize(request, shared=shared[request.structure_key()])
-            timings = {
-                "optimize": time.perf_counter() - t1,
-                "compile": solution.compile_seconds,
-                "solve": solution.solve_seconds,
-            }
-            proposal = build_proposal(request, solution, timings)
+            proposal = propose_request(request, shared=shared[request.structure_key()])
         except InfeasibleError as exc:
             run = Run(label, scenario, overrides, None, str(exc), time.perf_counter() - t1)
         else:
