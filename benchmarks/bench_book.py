@@ -27,7 +27,7 @@ from rebalancer.examples.make_book import make_book
 
 from benchmarks.report import Table
 from benchmarks.synthetic import scaled_market
-from rebalancer.book import OWN_PROBLEMS
+from rebalancer.runs.book.account import OWN_PROBLEMS
 
 
 def run(folder: Path, workers: int, out: str, env: dict | None = None) -> tuple[float, dict]:

@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
 
         return propose
     if name == "whatif":
-        from rebalancer.comparison import whatif
+        from rebalancer.runs.whatif import whatif
 
         return whatif
     raise AttributeError(name)

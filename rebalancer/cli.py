@@ -1,5 +1,7 @@
-"""The ``rebalancer`` command line. Thin: each command parses options and calls
-the library function an analyst would call from a notebook.
+"""The ``rebalancer`` command line. Thin: each command parses its options, calls the
+one library function an analyst would call from a notebook (``rebalancer.runs``, the
+audit, the scenario catalog, ``apply``), shows what it returns and maps its errors to
+exit codes.
 
 Exit codes (docs/contracts.md §3): 0 done; 1 bad input or scenario; 2 usage; 3 infeasible;
 128 + the signal's number when SIGINT or SIGTERM stopped it. Every one is one line.
@@ -144,7 +146,7 @@ def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A Dask scheduler address; anything else is a usage error (exit 2)."""
-    from rebalancer.engines import scheduler_problem
+    from rebalancer.runs.book.dask_engine import scheduler_problem
 
     problem = None if value is None else scheduler_problem(value)
     if problem:
@@ -179,14 +181,6 @@ LOT_METHOD = click.option(
 @click.version_option(__version__, prog_name="rebalancer")
 def main() -> None:
     """Rebalancer: scenario-driven rebalancing proposals for advisors."""
-
-
-def _check_outputs(outputs: dict[str, object], scenarios: list, **inputs) -> None:
-    """Refuse an output (option -> path) that is an input file or scenario of the run
-    (``export.check_outputs``), before any work."""
-    from rebalancer.export import check_outputs, protected_files
-
-    check_outputs(outputs, protected_files(inputs, scenarios))
 
 
 @main.command(cls=_Command)
@@ -233,36 +227,26 @@ def propose(
 ) -> None:
     """Propose trades for one account."""
     from rebalancer.console import print_summary
-    from rebalancer.export import write_outputs
-    from rebalancer.pipeline import propose as run
+    from rebalancer.runs.propose import propose_to_files
 
-    # refused before the work, not after it
-    _check_outputs(
-        {"--out": out, "--trades": trades, "--json": json_path},
-        [scenario],
-        holdings=holdings,
-        universe=universe,
-        prices=prices,
-        benchmark=benchmark,
-        accounts=accounts,
-        trade_history=trade_history,
-    )
-    proposal = run(
+    proposal, written = propose_to_files(
         holdings,
         universe,
         scenario,
         prices=prices,
         benchmark=benchmark,
+        accounts=accounts,
+        trade_history=trade_history,
+        out=out,
+        trades=trades,
+        json_path=json_path,
         account=account,
         as_of=as_of,
         shocks=list(shocks),
-        accounts=accounts,
-        trade_history=trade_history,
         taxable=taxable,
         lot_method=lot_method,
         relax=relax,
     )
-    written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     if not quiet:
         print_summary(proposal)
         for path in written:
@@ -319,8 +303,8 @@ def whatif(
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
-    from rebalancer.comparison import whatif_to_files
     from rebalancer.console import print_comparison
+    from rebalancer.runs.whatif import whatif_to_files
 
     with _progress(quiet) as progress:
 
@@ -412,7 +396,8 @@ def batch(
     which. Ctrl-C or SIGTERM stops the book (exit 130 or 143) and writes the summary
     of what finished; --resume runs the rest. Before any account has started (reading
     the inputs), it stops at once and writes nothing."""
-    from rebalancer.book import BookFiles, run_book
+    from rebalancer.runs.book.plan import BookFiles
+    from rebalancer.runs.book.run import run_book
 
     files = BookFiles(
         str(holdings),
@@ -453,11 +438,7 @@ def batch(
             on_result=seen,
         )
     if not quiet:
-        by_status = book.summary["status"].value_counts().to_dict()
-        _echo(
-            f"{len(book.results)} accounts in {book.seconds:.1f} s: "
-            + ", ".join(f"{n} {s}" for s, n in by_status.items())
-        )
+        _echo(book.headline())
         for r in book.results:
             if r.status in ("failed", "infeasible"):
                 _echo(f"  {r.account}: {r.message}")
@@ -491,7 +472,7 @@ def batch(
 def demo(out_dir: Path, scenario, as_of, quiet) -> None:
     """Rebalance the three example accounts under the small-cap re-rating scenario."""
     from rebalancer.console import print_summary
-    from rebalancer.demo import run_demo
+    from rebalancer.runs.demo import run_demo
 
     def show(done) -> None:
         if not quiet:
@@ -525,7 +506,7 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
 
     Exit 0 when there is none, 1 when there are (one line each, at most 50 per file),
     2 when given nothing to check."""
-    from rebalancer.validate import validate as run
+    from rebalancer.runs.validate import validate as run
 
     files = (holdings, universe, prices, benchmark, accounts, trade_history)
     if not scenarios and all(f is None for f in files):

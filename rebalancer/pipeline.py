@@ -44,7 +44,9 @@ from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.settle import Evaluator
 from rebalancer.stress import parse_shock
 
-__all__ = ["Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account"]
+__all__ = [
+    "Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account", "propose_request"
+]  # fmt: skip
 
 
 def propose(
@@ -106,7 +108,7 @@ def propose_account(
     says of the account (``request.account_terms``), which overrides the scenario.
 
     ``slots`` (a book): gives the compiled problem of the request's model to fill, or
-    None for a problem of the account's own (``rebalancer.book.ModelProblems``).
+    None for a problem of the account's own (``rebalancer.runs.book.models.ModelProblems``).
 
     An infeasible request raises ``InfeasibleError`` naming the conflicts and the
     smallest relaxation of the scenario that removes them; with ``relax`` that
@@ -157,15 +159,34 @@ MAX_RELAXATIONS = 3
 def _propose_once(data, scenario, account, as_of, taxable, lot_method, slots=None) -> Proposal:
     t0 = time.perf_counter()
     request = prepare(data, scenario, account, as_of, taxable=taxable, lot_method=lot_method)
+    return propose_request(
+        request,
+        slots=None if slots is None else slots(request),
+        prepare_seconds=time.perf_counter() - t0,
+    )
+
+
+def propose_request(
+    request: Request,
+    *,
+    slots: SlotProblem | None = None,
+    shared: SharedSet | None = None,
+    prepare_seconds: float | None = None,
+) -> Proposal:
+    """A prepared request's proposal: ``optimize`` (on a book model's ``slots`` or a
+    what-if's ``shared`` problem when given), then ``report.build_proposal`` (rounded
+    orders, lots, checks). Every path that proposes — ``propose``, a book's account, a
+    what-if's run — ends here. The proposal's timings: optimize, compile and solve,
+    with ``prepare`` and the total when ``prepare_seconds`` is given."""
     t1 = time.perf_counter()
-    solution = optimize(request, slots=None if slots is None else slots(request))
-    t2 = time.perf_counter()
+    solution = optimize(request, slots=slots, shared=shared)
+    optimized = time.perf_counter() - t1
     timings = {
-        "prepare": t1 - t0,
-        "optimize": t2 - t1,
+        **({} if prepare_seconds is None else {"prepare": prepare_seconds}),
+        "optimize": optimized,
         "compile": solution.compile_seconds,
         "solve": solution.solve_seconds,
-        "total": t2 - t0,
+        **({} if prepare_seconds is None else {"total": prepare_seconds + optimized}),
     }
     return build_proposal(request, solution, timings)
 

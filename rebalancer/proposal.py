@@ -113,7 +113,7 @@ class Proposal:
     # shared_problem (rebalancer.optimize.working_set)
     optimizer: dict[str, Any] = field(default_factory=dict)
     # a book's account: the model whose compiled problem it re-solved — its scenario
-    # file and probe accounts (rebalancer.book) — so verify --reproduce takes that path
+    # file and probe accounts (rebalancer.runs.book) — so verify --reproduce takes that path
     book_model: dict[str, Any] = field(default_factory=dict)
     # one step of a path? (rebalancer.path): is_step, step_fraction, destination_turnover,
     # remaining_turnover, remaining_runs_estimate, held_back_by, destination_seconds,

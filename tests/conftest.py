@@ -135,7 +135,8 @@ def model_book(tmp_path_factory):
     from rebalancer.examples.make_book import make_book
 
     from benchmarks.synthetic import scaled_market
-    from rebalancer.book import BookFiles, run_book
+    from rebalancer.runs.book.plan import BookFiles
+    from rebalancer.runs.book.run import run_book
 
     folder = tmp_path_factory.mktemp("model_book")
     uni, prices, bench = scaled_market(400, seed=3)

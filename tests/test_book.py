@@ -11,7 +11,8 @@ import pytest
 from rebalancer.examples.make_book import make_book
 
 from rebalancer.audit import verify
-from rebalancer.book import BookFiles, run_book
+from rebalancer.runs.book.plan import BookFiles
+from rebalancer.runs.book.run import run_book
 from tests.conftest import make_universe, run_cli
 
 N_ACCOUNTS = 12

@@ -28,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.book import BookFiles, run_book
-from rebalancer.jobs import AccountResult, Job
+from rebalancer.runs.book.jobs import AccountResult, Job
+from rebalancer.runs.book.plan import BookFiles
+from rebalancer.runs.book.run import run_book
 from tests.conftest import make_holdings, make_universe, run_cli
 
 psutil = pytest.importorskip("psutil")
@@ -246,12 +247,12 @@ def _dies_for(tmp: Path, account: str, times: int):
 def test_an_account_whose_worker_dies_is_retried_a_bounded_number_of_times(
     tmp_path, deaths, status
 ):
-    from rebalancer import engines
+    from rebalancer.runs.book import engines, local_engine
 
     jobs = [Job(f"J{k}", "base.yaml", None) for k in range(6)]
     run = _dies_for(tmp_path, "J2", deaths)
     parent_children = {p.pid for p in psutil.Process().children()}
-    results = list(engines.local(jobs, run, 2, engines.Cancel()))
+    results = list(local_engine.local(jobs, run, 2, engines.Cancel()))
     assert sorted(r.account for r in results) == [j.account for j in jobs]
     by_account = {r.account: r for r in results}
     assert by_account["J2"].status == status
@@ -330,7 +331,7 @@ def test_a_dask_worker_that_keeps_dying_fails_its_account_and_restarts_keep_one_
     distributed = pytest.importorskip("distributed")
     import dask
 
-    from rebalancer import engines
+    from rebalancer.runs.book import dask_engine, engines
 
     jobs = [Job(a, str(tmp_path), None) for a in ("once", "die", "A", "B")]
     with (
@@ -345,7 +346,7 @@ def test_a_dask_worker_that_keeps_dying_fails_its_account_and_restarts_keep_one_
         ) as cluster,
     ):  # fmt: skip
         results = list(
-            engines.dask(jobs, _threads_or_death, cluster.scheduler_address, engines.Cancel())
+            dask_engine.dask(jobs, _threads_or_death, cluster.scheduler_address, engines.Cancel())
         )
     by_account = {r.account: r for r in results}
     assert by_account["die"].status == "failed"

@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 
 from rebalancer.audit import verify
-from rebalancer.book import BookFiles, ModelProblems, plan, run_book
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.request import prepare
+from rebalancer.runs.book.models import ModelProblems
+from rebalancer.runs.book.plan import BookFiles, plan
+from rebalancer.runs.book.run import run_book
 from rebalancer.scenario import load_scenario
 from tests.conftest import BOOK_ACCOUNTS, BOOK_AS_OF
 from tests.test_working_set import objective

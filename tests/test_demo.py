@@ -1,4 +1,4 @@
-"""``rebalancer demo`` (``rebalancer.demo.run_demo``): every example account proposed
+"""``rebalancer demo`` (``rebalancer.runs.demo.run_demo``): every example account proposed
 under the default scenario on the examples' trade date, and each proposal's files
 re-checked on their own by ``verify`` (the limits re-measured on the written trades
 against the example inputs)."""

@@ -139,3 +139,10 @@ def test_the_readme_points_only_inside_the_repository():
         path = (ROOT / target).resolve()
         assert path.is_relative_to(ROOT), f"README link leaves the repository: {target}"
         assert path.exists(), f"README link to a missing file: {target}"
+    assert "docs/architecture.md" in readme
+    # the code's paths it names (`rebalancer/trades.py`, `examples/*.csv`) are the
+    # repository's files
+    for named in re.findall(
+        r"`((?:rebalancer|docs|benchmarks|tests|examples|scenarios)/[^`\s]*)`", readme
+    ):
+        assert any(ROOT.glob(named.rstrip("/"))), f"README names a missing path: {named}"

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from rebalancer.audit import verify
-from rebalancer.book import plan
 from rebalancer.checks import signed_shares
-from rebalancer.comparison import run_whatif
 from rebalancer.pipeline import load_inputs, propose_account
+from rebalancer.runs.book.plan import plan
+from rebalancer.runs.whatif import run_whatif
 from rebalancer.scenario import load_scenario
 from tests.conftest import (
     BOOK_ACCOUNTS,

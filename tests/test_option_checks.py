@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rebalancer.comparison import scenario_runs
 from rebalancer.errors import ScenarioError
+from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario import load_scenario
 from rebalancer.stress import parse_shock
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli, write_scenario

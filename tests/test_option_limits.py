@@ -10,9 +10,9 @@ import time
 import pandas as pd
 import pytest
 
-from rebalancer.comparison import MAX_RUNS
 from rebalancer.errors import InputError
 from rebalancer.export.chart import write_chart
+from rebalancer.runs.vary import MAX_RUNS
 from tests.conftest import make_holdings, make_universe, run_cli, write_scenario
 
 
@@ -97,7 +97,7 @@ def test_the_what_if_grid_is_bounded(market, tmp_path):
         out,
     )
     # the limit itself is allowed: two scenarios × 100 values
-    from rebalancer.comparison import scenario_runs
+    from rebalancer.runs.vary import scenario_runs
 
     runs = scenario_runs(
         [market["scenario"], market["scenario"]],

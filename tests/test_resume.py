@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.book import BookFiles, run_book
+from rebalancer.runs.book.plan import BookFiles
+from rebalancer.runs.book.run import run_book
 from tests.conftest import make_holdings, make_universe, run_cli
 
 AS_OF = "2026-11-20"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import rebalancer
-from rebalancer.comparison import run_whatif
+from rebalancer.runs.whatif import run_whatif
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
 
 TURNOVERS = [0.10, 0.15, 0.25, 0.40]

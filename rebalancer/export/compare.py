@@ -54,7 +54,7 @@ def compare_sheet_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
-    """Write the comparison workbook of a ``rebalancer.comparison.Comparison``."""
+    """Write the comparison workbook of a ``rebalancer.runs.whatif.Comparison``."""
     wb = Workbook()
     ws = wb.active
     ws.title = "Compare"

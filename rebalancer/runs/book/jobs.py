@@ -1,6 +1,6 @@
 """A book's unit of work and what comes of it: what crosses between the book
-(``rebalancer.book``, which plans the jobs and collects the results) and the engines
-that run them (``rebalancer.engines``). Both import it; it imports neither.
+(``plan`` makes the jobs, ``run`` collects the results) and the engines that run them
+(``engines``). They import it; it imports none of them.
 """
 
 from __future__ import annotations
@@ -37,3 +37,7 @@ class AccountResult:
     summary: dict[str, Any] = field(default_factory=dict)
     trades: pd.DataFrame | None = None
     seconds: float = 0.0
+
+
+# the statuses of an account that was not proposed (the book summary's "Not proposed")
+NOT_PROPOSED = ("failed", "infeasible", "not_run")

@@ -1,0 +1,101 @@
+"""One account of a book, end to end, in whichever process runs it: proposed from the
+worker's cached inputs (``cache``), on its model's shared problem (``models``), its
+outputs written whole or not at all; what travels back is an ``AccountResult``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+from rebalancer.errors import InfeasibleError, RebalancerError
+from rebalancer.export import write_outputs
+from rebalancer.pipeline import propose_account
+from rebalancer.proposal import Proposal
+from rebalancer.runs.book import cache
+from rebalancer.runs.book.jobs import AccountResult, Job
+from rebalancer.runs.book.plan import BookFiles, output_path
+
+# set (to anything) in a worker's environment: every account compiles a problem of its
+# own, as ``rebalancer propose`` does (the book benchmark's peer)
+OWN_PROBLEMS = "REBALANCER_OWN_PROBLEMS"
+
+
+def run_account(
+    job: Job, files: BookFiles, out_dir: str, as_of: str | None, workbooks: bool = False
+) -> AccountResult:
+    """One account, end to end, in whatever process runs it. Never raises."""
+    t0 = time.perf_counter()
+    writing = False
+    try:
+        data = cache.inputs(files, job.benchmark)
+        spoilt = cache.spoilt(files, job.account)
+        if spoilt is not None:
+            raise spoilt
+        scenario = cache.read_scenario(job.scenario)
+        shared = not os.environ.get(OWN_PROBLEMS)
+        proposal = propose_account(
+            data,
+            scenario,
+            job.account,
+            as_of,
+            # probes under the model's own scenario (no account's cash target): the
+            # order they teach must not depend on which account a worker sees first
+            slots=cache.model_problems().slots_for(data, job.probes, scenario) if shared else None,
+        )
+        proposal = dataclasses.replace(
+            proposal,
+            inputs={**proposal.inputs, "scenario": job.scenario},
+            book_model={"scenario": job.scenario, "probes": list(job.probes)} if shared else {},
+        )
+        writing = True
+        write_outputs(
+            proposal,
+            out=output_path(out_dir, job.account, ".xlsx") if workbooks else None,
+            trades=output_path(out_dir, job.account, ".trades.csv"),
+            json_path=output_path(out_dir, job.account, ".json"),
+            tidy=False,  # the book removed stale temporaries before the workers started
+            protected=cache.protected(proposal.inputs),
+        )
+        return AccountResult(
+            job.account,
+            proposal.status,
+            "",
+            _summary_row(proposal),
+            proposal.trades[["ticker", "side", "account", "quantity", "price"]],
+            time.perf_counter() - t0,
+        )
+    except InfeasibleError as exc:
+        return AccountResult(job.account, "infeasible", str(exc), seconds=time.perf_counter() - t0)
+    except RebalancerError as exc:
+        return AccountResult(job.account, "failed", str(exc), seconds=time.perf_counter() - t0)
+    except OSError as exc:  # a full or failing disk: its outputs were discarded whole
+        where = exc.filename or (f"{output_path(out_dir, job.account, '')}.*" if writing else "")
+        what = f"cannot write {where}" if writing else f"cannot read {where}"
+        message = f"{what}: {exc.strerror or exc}" if where else f"{type(exc).__name__}: {exc}"
+        return AccountResult(job.account, "failed", message, seconds=time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 — one account's bug must not stop the book
+        return AccountResult(
+            job.account, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
+        )
+
+
+def _summary_row(proposal: Proposal) -> dict[str, Any]:
+    """What the book summary shows of a proposal: the JSON summary's keys of
+    ``SUMMARY_COLUMNS`` (the whole summary is in the account's JSON; only this and the
+    orders travel back from a worker)."""
+    m = proposal.metrics
+    return {
+        "status": proposal.status,
+        "nav": m.nav_usd,
+        "cash_after": m.cash_after_usd,
+        "turnover": m.turnover,
+        "n_trades": m.n_trades,
+        "est_cost": m.est_cost_usd,
+        "expected_return": m.expected_return,
+        "tracking_error": m.tracking_error,
+        "taxable": bool(m.taxable),
+        "estimated_tax": m.estimated_tax_usd,
+        "realized_gain": m.realized_gain_usd,
+    }

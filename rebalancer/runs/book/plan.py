@@ -1,0 +1,97 @@
+"""A book's plan: its shared input files, one job per row of the accounts file
+(docs/contracts.md §1: account, scenario, benchmark, taxable, cash_target, household)
+and where each account's outputs go."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rebalancer.errors import InputError, RebalancerError, ScenarioError
+from rebalancer.inputs import read_accounts
+from rebalancer.runs.book.jobs import Job
+from rebalancer.scenario.loader import named_in_accounts
+
+
+@dataclass(frozen=True)
+class BookFiles:
+    """The shared inputs of a book, as paths every worker can read."""
+
+    holdings: str
+    universe: str
+    accounts: str
+    prices: str | None = None
+    benchmark: str | None = None  # used when the accounts file names none
+    trade_history: str | None = None
+
+    def absolute(self) -> BookFiles:
+        """The same files named by absolute paths: a worker runs in a folder of its own
+        (a Dask worker started elsewhere), where the client's relative paths mean
+        other files or none."""
+        return BookFiles(
+            *(None if p is None else os.path.abspath(p) for p in dataclasses.astuple(self))
+        )
+
+    def roles(self) -> dict[str, str | None]:
+        """Role -> path, as a proposal's ``inputs`` names them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def plan(files: BookFiles) -> list[Job]:
+    """One job per row of the accounts file; paths in it are relative to that file (a
+    scenario not found there is looked up in the shipped library)."""
+    table = read_accounts(files.accounts)
+    base = Path(files.accounts).resolve().parent
+    jobs = []
+    for row in table.itertuples():
+        _check_file_name(str(row.account), files.accounts, row.row)
+        if not row.scenario:
+            raise ScenarioError(
+                files.accounts,
+                f"row {row.row}: account {row.account} names no scenario",
+                key="scenario",
+            )
+        named = {
+            column: named_in_accounts(base, value, files.accounts, row.row, column)
+            for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark))
+            if value
+        }
+        jobs.append(
+            Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
+        )
+    models: dict[tuple, list[str]] = {}
+    for job in jobs:
+        models.setdefault((job.scenario, job.benchmark), []).append(job.account)
+    return [
+        dataclasses.replace(job, probes=tuple(models[(job.scenario, job.benchmark)][:PROBES]))
+        for job in jobs
+    ]
+
+
+PROBES = 3  # accounts per model solved to learn its likeliest buys
+
+
+def output_path(out_dir: str | Path, account: str, suffix: str) -> Path:
+    """Where an account's output goes: ``<out_dir>/<account><suffix>`` (the account id
+    whole: ``with_suffix`` would cut ``TAX.2M`` to ``TAX`` and mix up accounts), never
+    outside ``out_dir``."""
+    path = Path(out_dir) / f"{account}{suffix}"
+    if path.parent != Path(out_dir):
+        raise RebalancerError(f"account '{account[:40]}' cannot name a file in {out_dir}")
+    return path
+
+
+def _check_file_name(account: str, path: str, row: int) -> None:
+    """An account id names its output files, so it must be a plain file name (and not
+    one another program would take for an option)."""
+    bad = "/" in account or "\\" in account or account in (".", "..") or account[:1] == "-"
+    if bad or len(account) > 200:
+        raise InputError(
+            path,
+            f"account '{account[:40]}' cannot name its output files; use an id without "
+            "'/' or '\\', not starting with '-', at most 200 characters",
+            row=row,
+            column="account",
+        )

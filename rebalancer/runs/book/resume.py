@@ -1,0 +1,118 @@
+"""``--resume``: which accounts' earlier outputs a book can reuse, and why the others
+are redone. An account's outputs are reused when they are whole (its JSON parses, the
+files beside it are the ones its manifest records) and were made as this run would make
+them (the manifest's input digests, effective scenario, as-of date and program version
+are this run's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import rebalancer
+from rebalancer.errors import RebalancerError
+from rebalancer.export.csvout import read_written_trades
+from rebalancer.export.manifest import file_digest, scenario_digest
+from rebalancer.runs.book import cache
+from rebalancer.runs.book.jobs import AccountResult, Job
+from rebalancer.runs.book.plan import BookFiles, output_path
+
+
+def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str, Any]:
+    """What the manifest of ``job``'s proposal records when it was made from this run's
+    inputs, scenario, ``--as-of`` and program: ``inputs`` (role -> SHA-256),
+    ``scenario_sha256`` (of the effective scenario, so a changed ``extends`` parent or
+    cash target counts), ``as_of`` (ISO, today when not given) and ``version``.
+    Raises ``RebalancerError`` when the scenario cannot be loaded."""
+    roles = {**files.roles(), "benchmark": job.benchmark, "scenario": job.scenario}
+    inputs = {role: file_digest(path)["sha256"] for role, path in roles.items() if path}
+    scenario = cache.with_cash_target(
+        cache.read_scenario(job.scenario), files.accounts, job.account
+    )
+    return {
+        "inputs": inputs,
+        "scenario_sha256": scenario_digest(scenario.to_data()),
+        "as_of": pd.Timestamp(as_of or pd.Timestamp.today().normalize()).date().isoformat(),
+        "version": rebalancer.__version__,
+    }
+
+
+def reusable(
+    out_dir: Path, account: str, want: dict[str, Any] | None, workbooks: bool = False
+) -> tuple[dict | None, list[str]]:
+    """The summary of an account whose outputs are whole, agree with each other and were
+    made as ``want`` (``expected_manifest``; None: the scenario cannot be loaded) says,
+    else None and why it must be redone."""
+    json_path = output_path(out_dir, account, ".json")
+    if not json_path.exists():
+        return None, ["no outputs yet"]
+    try:
+        summary = json.loads(json_path.read_text(encoding="utf-8"))
+        manifest = summary["manifest"]
+        written = manifest["outputs"]
+        trades = read_written_trades(output_path(out_dir, account, ".trades.csv"))
+    except (OSError, ValueError, TypeError, KeyError, RebalancerError):
+        return None, ["outputs incomplete"]
+    if summary.get("account") != account or summary.get("n_trades") != len(trades):
+        return None, ["outputs incomplete"]
+    for role, entry in written.items():
+        # each file the JSON was published with: another run's file beside it is not it
+        try:
+            same = file_digest(output_path(out_dir, account, _SUFFIXES[role]))["sha256"]
+        except (OSError, KeyError):
+            same = None
+        if not isinstance(entry, dict) or same != entry.get("sha256"):
+            return None, [f"outputs incomplete ({role} is not the one its JSON records)"]
+    if workbooks and "workbook" not in written:
+        return None, ["no workbook yet"]
+    if want is None:
+        return None, ["scenario cannot be loaded"]
+    why = _changes(manifest, want)
+    return (summary, []) if not why else (None, why)
+
+
+_SUFFIXES = {"trades": ".trades.csv", "workbook": ".xlsx"}
+
+
+def _changes(manifest: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """What differs between an account's recorded manifest and this run (empty: nothing)."""
+    had = {
+        role: entry.get("sha256") if isinstance(entry, dict) else None
+        for role, entry in (manifest.get("inputs") or {}).items()
+    }
+    why = []
+    for role in dict.fromkeys([*want["inputs"], *had]):
+        if role not in had:
+            why.append(f"{role} added")
+        elif role not in want["inputs"]:
+            why.append(f"{role} no longer given")
+        elif had[role] != want["inputs"][role]:
+            why.append(f"{role} changed")
+    if manifest.get("scenario_sha256") != want["scenario_sha256"] and "scenario changed" not in why:
+        why.append("scenario changed")
+    if manifest.get("as_of") != want["as_of"]:
+        why.append(f"as-of changed ({manifest.get('as_of')} -> {want['as_of']})")
+    version = (manifest.get("versions") or {}).get("rebalancer")
+    if version != want["version"]:
+        why.append(f"program changed ({version} -> {want['version']})")
+    return why
+
+
+def unseen(
+    job: Job, files: BookFiles, out: Path, as_of, workbooks: bool, problem: str
+) -> AccountResult:
+    """An account whose result did not come back before the book stopped: written all
+    the same when its outputs are whole and this run's (a worker finished it as the
+    book stopped), else not run."""
+    try:
+        done, _ = reusable(out, job.account, expected_manifest(job, files, as_of), workbooks)
+    except RebalancerError:
+        done = None
+    if done is not None:
+        return AccountResult(
+            job.account, "skipped", f"written as the book stopped ({problem})", done
+        )
+    return AccountResult(job.account, "not_run", f"not run: {problem}; --resume runs it")

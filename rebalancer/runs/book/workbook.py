@@ -1,0 +1,81 @@
+"""The book's own files: ``book_summary.xlsx`` (one row per account, the blocks, the
+allocations, the accounts not proposed) and ``block_orders.csv``, written together or
+not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+
+from rebalancer.errors import RebalancerError
+from rebalancer.export.atomic import OutputSet
+from rebalancer.export.safe import safe_text
+from rebalancer.export.xlsx import stream_table
+from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult
+
+SUMMARY_COLUMNS = [
+    "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
+    "est_cost", "expected_return", "tracking_error", "taxable", "estimated_tax",
+    "realized_gain", "seconds",
+]  # fmt: skip
+
+
+def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.DataFrame:
+    """One row per account (``SUMMARY_COLUMNS``): its model's scenario (account ->
+    name, from ``scenarios``), status, why when not proposed, and the figures of its
+    summary; a reused account shows the status its outputs were made with."""
+    rows = []
+    for r in results:
+        s = r.summary or {}
+        rows.append(
+            {
+                "account": r.account,
+                "scenario": scenarios.get(r.account, ""),
+                "status": s.get("status", r.status) if r.status == "skipped" else r.status,
+                "message": r.message,
+                "nav": s.get("nav"),
+                "cash_after": s.get("cash_after"),
+                "turnover": s.get("turnover"),
+                "n_trades": s.get("n_trades"),
+                "est_cost": s.get("est_cost"),
+                "expected_return": s.get("expected_return"),
+                "tracking_error": s.get("tracking_error"),
+                "taxable": s.get("taxable"),
+                "estimated_tax": s.get("estimated_tax"),
+                "realized_gain": s.get("realized_gain"),
+                "seconds": r.seconds,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
+    """book_summary.xlsx (Accounts, Blocks, Allocations, and Not proposed: the accounts
+    that failed, are infeasible or were not run, with why) and block_orders.csv,
+    together or neither (``RebalancerError`` naming the file that could not be written)."""
+
+    def workbook(path: Path) -> None:
+        wb = Workbook(write_only=True)  # a book's allocations run to tens of thousands
+        stream_table(wb, "Accounts", summary)
+        per_block = blocks.groupby(["ticker", "side"], as_index=False).agg(
+            quantity=("quantity", "sum"), accounts=("account", "nunique")
+        )
+        stream_table(wb, "Blocks", per_block)
+        stream_table(wb, "Allocations", blocks)
+        missing = summary["status"].isin(NOT_PROPOSED)
+        stream_table(wb, "Not proposed", summary.loc[missing, ["account", "status", "message"]])
+        wb.save(path)
+
+    csv = blocks.copy()
+    for column in ("ticker", "side", "account"):
+        csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
+    with OutputSet() as outputs:
+        target = out / "book_summary.xlsx"
+        try:
+            workbook(outputs.stage(target, "--out-dir"))
+            target = out / "block_orders.csv"
+            csv.to_csv(outputs.stage(target, "--out-dir"), index=False, lineterminator="\n")
+        except OSError as err:  # a full disk: neither file is published (OutputSet)
+            raise RebalancerError(f"cannot write {target}: {err.strerror or err}") from err
