@@ -222,3 +222,17 @@ def test_stages_do_not_import_the_commands():
         if is_top(target)
     )
     assert not wrong, "a stage imports a command (docs/architecture.md):\n" + "\n".join(wrong)
+
+
+def test_every_subpackage_is_installed():
+    # pyproject.toml lists the packages a wheel carries: a folder left out of the list
+    # imports from a checkout and fails from an installed copy
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+        for init in PACKAGE.rglob("__init__.py")
+    }
+    assert folders <= listed, f"not in pyproject.toml's packages: {sorted(folders - listed)}"
