@@ -39,12 +39,14 @@ last, or as large only at its liquidity cap. The floors give way where the run's
 aggregate limits cannot take them all: under a turnover cap the names the free step
 went furthest with take their floors first and the others wait (a capped run may
 start names the last did not reach); where the cash target leaves one side (buys or
-sales) less room than its floors, that side's floors are scaled to fit. Where no
-portfolio in the floored box keeps the hard limits this run, the box alone is kept,
+sales) less room than its floors, that side's floors are scaled to fit. A move under
+one order waits in the floored box (a whole order may be a trade the step does not
+want; a box would let the next run start it). Where no portfolio in the floored box
+keeps the hard limits this run, the box alone is kept,
 and where the box has none either (a tilt band the destination reaches through a name
 the liquidity cap lets trade only a little this run, or a turnover cap that reaches it
-only through names the destination does not trade), the free step. A name whose move
-is at least half of one minimum order (the minimum trade and a lot) may trade a whole
+only through names the destination does not trade), the free step. In the box alone
+a name whose move is at least half of one minimum order (the minimum trade and a lot) may trade a whole
 one its way — it then lands nearer the destination than no order — so that a move
 smaller than an order is made whole, not dropped.
 
@@ -219,8 +221,12 @@ def floored_box(
 
     Not floored: a name the free ``step`` takes to its destination (``REACHED``:
     nothing held it back) and a move under one order (a whole order there is a trade
-    the step may not want at all; the minimum-trade passes decide). None when no name
-    is floored (the box alone is the step's).
+    the step may not want at all). Such a move waits (its caps 0): the next run,
+    toward the same destination, finds it under one order again, where a box would
+    let it start, or go further than the last run did. None when the free step is
+    not held back (it stops under ``IMMATERIAL`` short of the destination in all, the
+    path summary's measure of a step) or no name is floored: the box alone is the
+    step's.
 
     The run's aggregate limits: a turnover cap the floors do not fit in (Σ floors / 2
     over FLOOR_TURNOVER of it) takes the names the free step went furthest toward
@@ -233,6 +239,8 @@ def floored_box(
     floors are scaled down to fit (a name then floored under β of its move)."""
     from rebalancer.optimize.problem import BIG
 
+    if np.abs(np.asarray(dest, float) - np.asarray(step, float)).sum() / 2 <= IMMATERIAL:
+        return None  # not held back: the whole move but for the solvers and the rounding
     w0 = np.asarray(data.w0, float)
     move = np.asarray(dest, float) - w0
     left = np.abs(move)
@@ -271,6 +279,11 @@ def floored_box(
         np.minimum(np.maximum(boxed.sell_cap, reach), np.maximum(data.sell_cap, 0.0)),
         boxed.sell_cap,
     )
+    # a move under one order waits: the next run, toward the same destination, finds
+    # it under one order again (in a box it would start there, or go further)
+    small = (up | down) & (left < least)
+    buy_cap[small] = 0.0
+    sell_cap[small] = 0.0
     if boxed.max_turnover < BIG and floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
         share = np.abs(np.asarray(step, float) - w0) / np.maximum(left, BOX_TOL)
         order = np.argsort(-np.where(floor > 0, share, -1.0), kind="stable")

@@ -462,12 +462,12 @@ def _resolved_fields(request: Request) -> frozenset[str] | bool:
 def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, min_order, lot):
     """A step that per-run limits or the impact cost hold back, re-solved to go only
     toward its destination, each name it stopped short most of the way left: inside the
-    floored box (``rebalancer.path.floored_box``), else inside the box between the
-    current weights and the destination (``rebalancer.path.step_box``). Returns (data,
-    solution): the data of the first of those the step is in already or re-solved in,
-    with that step; the ones given when the destination is unknown or neither box has
-    a feasible point (a limit the account meets this run only through names the
-    destination does not trade, or not at the floors: the free step is kept)."""
+    floored box (``rebalancer.path.floored_box``; moves under one order wait), else
+    inside the box between the current weights and the destination
+    (``rebalancer.path.step_box``). Returns (data, solution): the data of the first of those the step is in already or re-solved in,
+    with that step; the ones given when the destination is unknown or no box has a
+    feasible point (a limit the account meets this run only through names the
+    destination does not trade: the free step is kept)."""
     if destination.weights is None:
         return data, solution
     boxed = step_box(data, destination.weights, min_order)
