@@ -31,24 +31,26 @@ next run trades the same names the same way, no new names, and never back. The b
 alone keeps each name's side and end, not its step size: the risk, the tilts and the
 budget couple the names, so a name's gain of moving can grow as the others move, and a
 name the first step left alone inside its box can start on the next. Hence the floor
-(``floored_box``): each name the box trades moves at least β = 0.6 of what it has left
-(and at least one minimum order, in whole lots enough that the rounding leaves less
-than it took), or its per-run liquidity cap where that is less; the next run's move is
-at most what is left, (1 − β) of it, less than β: each name's step is smaller than the
-last, or as large only at its liquidity cap. The floors give way where the run's
-aggregate limits cannot take them all: under a turnover cap the names the free step
-went furthest with take their floors first and the others wait (a capped run may
-start names the last did not reach); where the cash target leaves one side (buys or
-sales) less room than its floors, that side's floors are scaled to fit. A move under
-one order waits in the floored box (a whole order may be a trade the step does not
-want; a box would let the next run start it). Where no portfolio in the floored box
-keeps the hard limits this run, the box alone is kept,
-and where the box has none either (a tilt band the destination reaches through a name
-the liquidity cap lets trade only a little this run, or a turnover cap that reaches it
-only through names the destination does not trade), the free step. In the box alone
-a name whose move is at least half of one minimum order (the minimum trade and a lot) may trade a whole
-one its way — it then lands nearer the destination than no order — so that a move
-smaller than an order is made whole, not dropped.
+(``floored_box``), where the liquidity cap holds the step back: each name the step
+stops short moves at least β = 0.6 of what it has left (and at least one minimum
+order, in whole lots enough that the rounding leaves less than it took), or its
+per-run liquidity cap where that is less; the next run's move is at most what is
+left, (1 − β) of it, less than β: each name's step is smaller than the last, or as
+large only at its liquidity cap. A move under one order waits (a whole order may be a
+trade the step does not want; a box would let the next run start it). Where the cash
+target leaves one side (buys or sales) less room than its floors, that side's floors
+are scaled to fit. No floors where the turnover cap binds (it decides which names go
+first; floors would spend it on every name instead of the best) or where the floors
+do not fit it, nor where the impact cost alone holds the step back (a geometric path,
+each run the one-period optimum's share of what is left; floors would buy more
+impact). Where no portfolio in the floored box keeps the hard limits this run, the
+box alone is kept, and where the box has none either (a tilt band the destination
+reaches through a name the liquidity cap lets trade only a little this run, or a
+turnover cap that reaches it only through names the destination does not trade), the
+free step. In the box alone a name whose move is at least half of one minimum order
+(the minimum trade and a lot) may trade a whole one its way — it then lands nearer
+the destination than no order — so that a move smaller than an order is made whole,
+not dropped.
 
 Without a benchmark the tilts are measured from today's holdings too: each run tilts
 away from where the last one left the account, a new move (``reference_moves``;
@@ -181,7 +183,8 @@ def step_box(
 # than half, so that its next step, at most what is left, is smaller than this one (the
 # slack over one half absorbs whole-lot rounding)
 FLOOR = 0.6
-# the share of a turnover cap the floors may take: the rest is the step's own room
+# the share of a turnover cap (or of one side's room for the cash) the floors may take:
+# the rest is the step's own room
 FLOOR_TURNOVER = 0.98
 # a name the free step leaves no further than this from its destination (weights) is
 # not held back: far above the solvers' noise (two formulations of one optimum agree to
@@ -223,25 +226,35 @@ def floored_box(
     nothing held it back) and a move under one order (a whole order there is a trade
     the step may not want at all). Such a move waits (its caps 0): the next run,
     toward the same destination, finds it under one order again, where a box would
-    let it start, or go further than the last run did. None when the free step is
-    not held back (it stops under ``IMMATERIAL`` short of the destination in all, the
-    path summary's measure of a step) or no name is floored: the box alone is the
-    step's.
+    let it start, or go further than the last run did.
 
-    The run's aggregate limits: a turnover cap the floors do not fit in (Σ floors / 2
-    over FLOOR_TURNOVER of it) takes the names the free step went furthest toward
-    their destination first (its share sᵢ/rᵢ, ties in universe order), with their
-    floors, as many as fit; the others wait for a later run (their caps 0: a run the
-    cap holds back may start names the last did not reach, never the other way).
+    None (the box alone is the step's) where the free step is not held back (under
+    ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
+    step), where no order of it is within ``AT_CAP`` of its liquidity cap (the impact
+    cost alone held it back: each run the one-period optimum's share of what is left,
+    which floors would trade for more impact), where the turnover cap binds (it
+    decides which names go first; floors would spend it on every name instead of the
+    best) or the floors do not fit under FLOOR_TURNOVER of it, and where no name is
+    floored.
+
     The cash: buys and sales net to what the cash target asks of the run (Σ buys −
-    Σ sales = cash now − target), so where one side's floors are more than the
-    other side can take this run (its liquidity and position caps), that side's
-    floors are scaled down to fit (a name then floored under β of its move)."""
+    Σ sales = cash now − target), so where one side's floors are more than the other
+    side can take this run (its liquidity and position caps), that side's floors are
+    scaled down to fit (a name then floored under β of its move)."""
     from rebalancer.optimize.problem import BIG
 
     if np.abs(np.asarray(dest, float) - np.asarray(step, float)).sum() / 2 <= IMMATERIAL:
         return None  # not held back: the whole move but for the solvers and the rounding
     w0 = np.asarray(data.w0, float)
+    traded = np.abs(np.asarray(step, float) - w0)
+    if boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover:
+        # the turnover cap binds: it decides which names go first, and floors would
+        # spend it on every name instead of the best
+        return None
+    if not (traded >= AT_CAP * np.asarray(data.liquidity_cap, float)).any():
+        # impact alone: a geometric path, each run the same share of what is left (the
+        # one-period optimum; floors would trade it for more impact)
+        return None
     move = np.asarray(dest, float) - w0
     left = np.abs(move)
     least = np.broadcast_to(np.asarray(min_order, float), move.shape)
@@ -284,15 +297,8 @@ def floored_box(
     small = (up | down) & (left < least)
     buy_cap[small] = 0.0
     sell_cap[small] = 0.0
-    if boxed.max_turnover < BIG and floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
-        share = np.abs(np.asarray(step, float) - w0) / np.maximum(left, BOX_TOL)
-        order = np.argsort(-np.where(floor > 0, share, -1.0), kind="stable")
-        fits = np.cumsum(floor[order]) <= 2 * FLOOR_TURNOVER * boxed.max_turnover
-        waits = order[~fits]
-        waits = waits[floor[waits] > 0]
-        buy_cap[waits] = 0.0
-        sell_cap[waits] = 0.0
-        floor[waits] = 0.0
+    if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
+        return None  # the floors do not fit the turnover cap
     # the cash: buys and sales must still net to what the cash target asks of the run
     # (Σ buys − Σ sales = cash now − its target), and one side's floors may be more than
     # the other side can take this run (its liquidity and position caps): that side's

@@ -251,9 +251,9 @@ def _optimize(
     held the step back, it is re-solved (``_toward_destination``; one more solve of the
     compiled final problem) inside the box between w₀ and d — buy name i only up to
     max(dᵢ − w₀ᵢ, one minimum order) where dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ,
-    nothing where dᵢ = w₀ᵢ (1e-7) — with a floor on each name it stopped short: at
-    least 0.6 of the way it has left (and whole lots enough), or its per-run liquidity
-    cap (``rebalancer.path.floored_box``). The minimum-trade passes work inside that
+    nothing where dᵢ = w₀ᵢ (1e-7) — and, where the liquidity cap held it back, with a
+    floor on each name it stopped short: at least 0.6 of the way it has left (and
+    whole lots enough), or its per-run liquidity cap (``rebalancer.path.floored_box``). The minimum-trade passes work inside that
     box too: from a step in the box d stays the destination, so the next run continues
     on the same names, the same way, each by less. A floored box with no feasible
     point gives way to the box alone, and that to the free step.
