@@ -15,8 +15,9 @@ over the same working set as the proposal — one extra solve, its seconds repor
 Without a benchmark the tracking error is measured from the current holdings, which
 each run moves: its cap is a per-run limit too, and the destination drops it.
 
-A step goes only toward its destination (``step_box``, re-solved by
-``rebalancer.pipeline.optimize`` when the free step leaves the box). Why it settles:
+A step goes only toward its destination, each name most of the way it has left
+(``floored_box`` inside ``step_box``, re-solved by ``rebalancer.pipeline.optimize``
+when the free step leaves it). Why it settles:
 with the linear spread cost s·|x − w₀| and F the rest of the objective (convex, the
 same every run in the same market against a fixed reference), let d be the
 destination from w₀ and w₁ lie coordinatewise between w₀ and d. Then
@@ -26,17 +27,30 @@ destination from w₀ and w₁ lie coordinatewise between w₀ and d. Then
                      ≤ F(x) + s|x − w₀| − s|w₁ − w₀| ≤ F(x) + s|x − w₁|:
 
 d is still the destination from w₁. Each run's box is then inside the last one's: the
-next run trades the same names the same way, no new names, and never back; and with
-the per-run limits and impact the same, each name's next step is no larger (exactly so
-for one name; across names not always: the risk, the tilts and the budget couple them,
-so a name's gain of moving can grow as the others move, and a name the first step left
-alone inside its box can start on the next). Where no portfolio in the box keeps the
-hard limits this run (a tilt band the destination reaches through a name the
-liquidity cap lets trade only a little this run, or a turnover cap that reaches it
-only through names the destination does not trade), the free step is kept. A name
-whose move is at least half of one minimum order (the minimum trade and a lot) may
-trade a whole one its way — it then lands nearer the destination than no order —
-so that a move smaller than an order is made whole, not dropped.
+next run trades the same names the same way, no new names, and never back. The box
+alone keeps each name's side and end, not its step size: the risk, the tilts and the
+budget couple the names, so a name's gain of moving can grow as the others move, and a
+name the first step left alone inside its box can start on the next. Hence the floor
+(``floored_box``), where the liquidity cap holds the step back: each name the step
+stops short moves at least β = 0.6 of what it has left (and at least one minimum
+order, in whole lots enough that the rounding leaves less than it took), or its
+per-run liquidity cap where that is less; the next run's move is at most what is
+left, (1 − β) of it, less than β: each name's step is smaller than the last, or as
+large only at its liquidity cap. A move under one order waits (a whole order may be a
+trade the step does not want; a box would let the next run start it). Where the cash
+target leaves one side (buys or sales) less room than its floors, that side's floors
+are scaled to fit. No floors where the turnover cap binds (it decides which names go
+first; floors would spend it on every name instead of the best) or where the floors
+do not fit it, nor where the impact cost alone holds the step back (a geometric path,
+each run the one-period optimum's share of what is left; floors would buy more
+impact). Where no portfolio in the floored box keeps the hard limits this run, the
+box alone is kept, and where the box has none either (a tilt band the destination
+reaches through a name the liquidity cap lets trade only a little this run, or a
+turnover cap that reaches it only through names the destination does not trade), the
+free step. In the box alone a name whose move is at least half of one minimum order
+(the minimum trade and a lot) may trade a whole one its way — it then lands nearer
+the destination than no order — so that a move smaller than an order is made whole,
+not dropped.
 
 Without a benchmark the tilts are measured from today's holdings too: each run tilts
 away from where the last one left the account, a new move (``reference_moves``;
@@ -163,6 +177,146 @@ def step_box(
         buy_cap=np.minimum(data.buy_cap, up),
         sell_cap=np.minimum(data.sell_cap, down),
     )
+
+
+# each name the floored box trades moves at least this share of what it has left: more
+# than half, so that its next step, at most what is left, is smaller than this one (the
+# slack over one half absorbs whole-lot rounding)
+FLOOR = 0.6
+# the share of a turnover cap (or of one side's room for the cash) the floors may take:
+# the rest is the step's own room
+FLOOR_TURNOVER = 0.98
+# a name the free step leaves no further than this from its destination (weights) is
+# not held back: far above the solvers' noise (two formulations of one optimum agree to
+# ~1e-7) and below any order
+REACHED = 1e-5
+# a floor at the per-run liquidity cap sits this much under it (relative): the step
+# keeps an interior for the solvers
+AT_LIQUIDITY = 1e-6
+
+
+def floored_box(
+    data: ProblemData,
+    boxed: ProblemData,
+    dest: np.ndarray,
+    min_order: np.ndarray | float,
+    lot: np.ndarray | float,
+    step: np.ndarray,
+) -> ProblemData | None:
+    """``boxed`` (``step_box`` of ``data``) with a floor on each move: a name the box
+    trades moves at least f(rᵢ) of what it has left, rᵢ = |dᵢ − w₀ᵢ|, or its per-run
+    liquidity cap Lᵢ where that is less:
+
+        min(f(rᵢ), Lᵢ) ≤ sᵢ ≤ min(max(boxᵢ, f(rᵢ)), Lᵢ)
+        f(r) = max(β r, oᵢ, kᵢ(r) uᵢ)   (β = FLOOR, oᵢ one minimum order, uᵢ one lot)
+        kᵢ(r) = 1 for r < 1.5 lots, else max(2, ⌊r / 2u⌋ + 1) lots
+
+    Why: from a step in the box the destination stays d (module docstring), so the
+    next run's move in name i is at most rᵢ − sᵢ ≤ (1 − β) rᵢ < β rᵢ ≤ sᵢ: each name's
+    next step is smaller than this one, or as large only at its liquidity cap; and no
+    name the box trades is left for a later run to start. The lots: the rounding
+    takes ⌊s⌋ lots, and a move of half a lot or more is made a whole one; k lots leave
+    under k (r < 2k) and, for k = 1, under half a lot (r < 1.5), so the next run's
+    whole lots are fewer too — where that is past the destination (1.5 to 2 lots:
+    two), the box reaches it (two lots land nearer than one). A floor is a minimum
+    trade through the caps (w₀ − sell_cap ≤ w ≤ w₀ + buy_cap): a negative ``sell_cap``
+    is a minimum buy, a negative ``buy_cap`` a minimum sale.
+
+    Not floored: a name the free ``step`` takes to its destination (``REACHED``:
+    nothing held it back) and a move under one order (a whole order there is a trade
+    the step may not want at all). Such a move waits (its caps 0): the next run,
+    toward the same destination, finds it under one order again, where a box would
+    let it start, or go further than the last run did.
+
+    None (the box alone is the step's) where the free step is not held back (under
+    ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
+    step), where no order of it is within ``AT_CAP`` of its liquidity cap (the impact
+    cost alone held it back: each run the one-period optimum's share of what is left,
+    which floors would trade for more impact), where the turnover cap binds (it
+    decides which names go first; floors would spend it on every name instead of the
+    best) or the floors do not fit under FLOOR_TURNOVER of it, and where no name is
+    floored.
+
+    The cash: buys and sales net to what the cash target asks of the run (Σ buys −
+    Σ sales = cash now − target), so where one side's floors are more than the other
+    side can take this run (its liquidity and position caps), that side's floors are
+    scaled down to fit (a name then floored under β of its move)."""
+    from rebalancer.optimize.problem import BIG
+
+    if np.abs(np.asarray(dest, float) - np.asarray(step, float)).sum() / 2 <= IMMATERIAL:
+        return None  # not held back: the whole move but for the solvers and the rounding
+    w0 = np.asarray(data.w0, float)
+    traded = np.abs(np.asarray(step, float) - w0)
+    if boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover:
+        # the turnover cap binds: it decides which names go first, and floors would
+        # spend it on every name instead of the best
+        return None
+    if not (traded >= AT_CAP * np.asarray(data.liquidity_cap, float)).any():
+        # impact alone: a geometric path, each run the same share of what is left (the
+        # one-period optimum; floors would trade it for more impact)
+        return None
+    move = np.asarray(dest, float) - w0
+    left = np.abs(move)
+    least = np.broadcast_to(np.asarray(min_order, float), move.shape)
+    unit = np.maximum(np.broadcast_to(np.asarray(lot, float), move.shape), 1e-12)
+    lots = left / unit
+    whole_lots = np.where(lots < 1.5, 1.0, np.maximum(2.0, np.floor(lots / 2) + 1))
+    # a hair over the lots, so that the rounding's ⌊s⌋ is them, not one fewer
+    want = np.maximum.reduce([FLOOR * left, least, whole_lots * unit * (1 + 1e-6)])
+    up, down = move > BOX_TOL, -move > BOX_TOL
+    # how far the request itself lets each name go its way (the box's room aside)
+    room = np.where(
+        up,
+        np.minimum(data.buy_cap, np.asarray(data.position_cap, float) - w0),
+        np.where(down, np.minimum(data.sell_cap, w0), 0.0),
+    )
+    liquidity = np.asarray(data.liquidity_cap, float)
+    floor = np.minimum.reduce([want, np.maximum(room, 0.0), liquidity * (1 - AT_LIQUIDITY)])
+    # a move smaller than one order the box leaves to the step: a whole order there
+    # is a trade the step may not want at all (the minimum-trade passes decide); so
+    # does a name the free step takes all the way (nothing held it back)
+    short = np.abs(np.asarray(dest, float) - np.asarray(step, float)) > REACHED
+    floor = np.where((up | down) & (left >= least) & short, np.maximum(floor, 0.0), 0.0)
+    if not floor.any():
+        return None
+    # the box reaches each floor (whole lots past the destination), as far as the
+    # request lets the name go
+    reach = floor + BOX_TOL
+    buy_cap = np.where(
+        up,
+        np.minimum(np.maximum(boxed.buy_cap, reach), np.maximum(data.buy_cap, 0.0)),
+        boxed.buy_cap,
+    )
+    sell_cap = np.where(
+        down,
+        np.minimum(np.maximum(boxed.sell_cap, reach), np.maximum(data.sell_cap, 0.0)),
+        boxed.sell_cap,
+    )
+    # a move under one order waits: the next run, toward the same destination, finds
+    # it under one order again (in a box it would start there, or go further)
+    small = (up | down) & (left < least)
+    buy_cap[small] = 0.0
+    sell_cap[small] = 0.0
+    if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
+        return None  # the floors do not fit the turnover cap
+    # the cash: buys and sales must still net to what the cash target asks of the run
+    # (Σ buys − Σ sales = cash now − its target), and one side's floors may be more than
+    # the other side can take this run (its liquidity and position caps): that side's
+    # floors are scaled down to fit (a name then floored less than β of its move)
+    most = np.minimum(
+        liquidity,
+        np.where(up, np.minimum(buy_cap, np.asarray(data.position_cap, float) - w0), 0.0)
+        + np.where(down, np.minimum(sell_cap, w0), 0.0),
+    )
+    net = (1.0 - float(w0.sum())) - float(data.cash_target)
+    buys, sells = float(most[up].sum()), float(most[down].sum())
+    for side, room_left in ((down, buys - net), (up, sells + net)):
+        need = float(floor[side].sum())
+        if need > FLOOR_TURNOVER * max(room_left, 0.0):
+            floor[side] *= FLOOR_TURNOVER * max(room_left, 0.0) / need
+    buy_cap = np.where(down, -floor, buy_cap)
+    sell_cap = np.where(up, -floor, sell_cap)
+    return dataclasses.replace(boxed, buy_cap=buy_cap, sell_cap=sell_cap)
 
 
 def path_summary(

@@ -29,7 +29,7 @@ from rebalancer.optimize.problem import (
     interior_point_solvers,
 )
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.path import find_destination, step_box, te_per_run
+from rebalancer.path import find_destination, floored_box, step_box, te_per_run
 from rebalancer.proposal import Proposal
 from rebalancer.report import build_proposal
 from rebalancer.request import (
@@ -269,13 +269,15 @@ def _optimize(
 
     Before the minimum-trade passes the *destination* d is solved over the final set
     (``rebalancer.path``: without the per-run limits and the impact cost). Where those
-    held the step back and it left the box between w₀ and d — buy name i only up to
+    held the step back, it is re-solved (``_toward_destination``; one more solve of the
+    compiled final problem) inside the box between w₀ and d — buy name i only up to
     max(dᵢ − w₀ᵢ, one minimum order) where dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ,
-    nothing where dᵢ = w₀ᵢ (1e-7) — the step is re-solved inside the box
-    (``_toward_destination``; one more solve of the compiled final problem), and the
-    minimum-trade passes work inside it too: from a step in the box d stays the
-    destination, so the next run continues on the same names, the same way. A box
-    with no feasible point keeps the free step.
+    nothing where dᵢ = w₀ᵢ (1e-7) — and, where the liquidity cap held it back, with a
+    floor on each name it stopped short: at least 0.6 of the way it has left (and
+    whole lots enough), or its per-run liquidity cap (``rebalancer.path.floored_box``). The minimum-trade passes work inside that
+    box too: from a step in the box d stays the destination, so the next run continues
+    on the same names, the same way, each by less. A floored box with no feasible
+    point gives way to the box alone, and that to the free step.
 
     The first solve is built with constants (fastest for one solve); with ``slots`` (a
     book's model) the model's compiled problem is filled with this request's numbers
@@ -331,8 +333,9 @@ def _optimize(
     # where the path ends (per-run limits and impact removed), measured on the final
     # set: the same on every path; a step held back goes only toward it
     destination = find_destination(final, request.full_data, te_per_run(request))
-    min_order = (request.scenario.constraints.min_trade_usd + request.lot_usd) / request.nav
-    data, solution = _toward_destination(final, data, solution, destination, min_order)
+    lot = request.lot_usd / request.nav
+    min_order = request.scenario.constraints.min_trade_usd / request.nav + lot
+    data, solution = _toward_destination(final, data, solution, destination, min_order, lot)
     solution = solve_with_min_trade(
         final,
         data,
@@ -477,32 +480,42 @@ def _resolved_fields(request: Request) -> frozenset[str] | bool:
     return frozenset(fields) if fields else False
 
 
-def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, min_order):
+def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, min_order, lot):
     """A step that per-run limits or the impact cost hold back, re-solved to go only
-    toward its destination: inside the box between the current weights and the
-    destination (``rebalancer.path.step_box``). Returns (data, solution): the boxed data
-    and the step re-solved in it (or the step as it is, when it is in the box already:
-    nothing held it back, or it went only toward the destination anyway); the ones
-    given when the destination is unknown or the boxed problem is infeasible (a limit
-    the account meets this run only through names the destination does not trade: the
-    free step is kept)."""
+    toward its destination, each name it stopped short most of the way left: inside the
+    floored box (``rebalancer.path.floored_box``; moves under one order wait), else
+    inside the box between the current weights and the destination
+    (``rebalancer.path.step_box``). Returns (data, solution): the data of the first of those the step is in already or re-solved in,
+    with that step; the ones given when the destination is unknown or no box has a
+    feasible point (a limit the account meets this run only through names the
+    destination does not trade: the free step is kept)."""
     if destination.weights is None:
         return data, solution
     boxed = step_box(data, destination.weights, min_order)
+    floored = floored_box(data, boxed, destination.weights, min_order, lot, solution.weights)
     z = solution.weights - np.asarray(data.w0, float)
-    if np.all((z <= boxed.buy_cap + IN_BOX) & (-z <= boxed.sell_cap + IN_BOX)):
-        # in the box already; the minimum-trade passes that follow keep to it
-        return boxed, solution
-    try:
-        stepped = ws.solve(boxed, solvers=interior_point_solvers(), explain=False)
-    except (InfeasibleError, RuntimeError):
-        return data, solution
-    return boxed, dataclasses.replace(
-        stepped,
-        compile_seconds=solution.compile_seconds + stepped.compile_seconds,
-        solve_seconds=solution.solve_seconds + stepped.solve_seconds,
-        warnings=list(dict.fromkeys([*solution.warnings, *stepped.warnings])),
-    )
+    for box in (floored, boxed):
+        if box is None:
+            continue
+        if in_box(z, box):
+            # the minimum-trade passes that follow keep to it
+            return box, solution
+        try:
+            stepped = ws.solve(box, solvers=interior_point_solvers(), explain=False)
+        except (InfeasibleError, RuntimeError):
+            continue
+        return box, dataclasses.replace(
+            stepped,
+            compile_seconds=solution.compile_seconds + stepped.compile_seconds,
+            solve_seconds=solution.solve_seconds + stepped.solve_seconds,
+            warnings=list(dict.fromkeys([*solution.warnings, *stepped.warnings])),
+        )
+    return data, solution
+
+
+def in_box(z: np.ndarray, box: ProblemData) -> bool:
+    """Whether the trades ``z`` (weights) keep ``box``'s caps, to ``IN_BOX``."""
+    return bool(np.all((z <= box.buy_cap + IN_BOX) & (-z <= box.sell_cap + IN_BOX)))
 
 
 # a step off its box by no more than this in any name (weights) is in it: the solvers'
