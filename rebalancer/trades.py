@@ -378,7 +378,9 @@ def _step_keeps_limits(
     value = np.abs(new_q) * r.price
     step_usd = (new_q - q) * r.price
     ok = post >= -EPS
-    ok &= np.where(new_q > q, r.may_buy | (q < 0), r.may_sell | (q > 0))
+    # a step may shrink a sale the rounding may not buy, never carry it across zero
+    # into a buy (or a buy into a sale): a jump of several lots can
+    ok &= np.where(new_q > q, r.may_buy | (new_q <= 0), r.may_sell | (new_q >= 0))
     ok &= value <= r.liquidity_cap_usd * (1 + 1e-9)
     # caps of the NAV after trades, the step's own cost (< 1%) included
     nav_next = nav_after_usd(q, r, cost_usd) - 0.01 * np.abs(step_usd)

@@ -20,6 +20,15 @@ account, no benchmark, ``biotech_innovation`` with ``theme:biotech`` to be raise
 of NAV, a realized-gain budget of 0. Whole lots of the optimizer's orders would realise
 $1,173; the proposal held instead (no trades, the tilt missed by its whole 1%), where
 the request is infeasible as found: exit 3 naming ``max_realized_gain``.
+
+3. The rounding never carries a sale of a name it may not buy across zero into a buy
+(``trades._step_keeps_limits``). The case (``tests/data/screen_cross``): a $19.4K
+account under ``reshoring`` whose tilt band on ``theme:reshoring`` the rounding closed
+by a jump of several lots; the jump took T040 — an EM small cap failing the EM due
+diligence (leverage 3.4, ROA −0.8%), which the optimizer had trimmed by one lot — from
+that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
+rounding: screen region:EM & size:small". Now the band is closed with names the
+scenario lets the account buy.
 """
 
 from __future__ import annotations
@@ -65,4 +74,12 @@ def test_holding_does_not_stand_in_for_a_missed_tilt(tmp_path):
         assert "max_realized_gain" in result.output, result.output
         return
     assert result.exit_code == 0, result.output
+    check_proposal(paths)
+
+
+def test_the_rounding_never_turns_a_sale_into_a_buy_the_scenario_forbids(tmp_path):
+    result, paths = propose_kept(DATA / "screen_cross", tmp_path)
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(paths["json"].read_text())["warnings"]
+    assert not any("check failed" in w for w in warnings), warnings
     check_proposal(paths)
