@@ -239,8 +239,8 @@ HAIRLINE = 2 * SLACK_TOL
 def within_hairline(data: ProblemData) -> ProblemData:
     """``data`` with the limits that carry a margin or that the rounding enforces on
     its own widened by ``HAIRLINE``: tilt bands, sector and tracking-error caps, the
-    cash tolerance, position, liquidity and turnover caps. The realized-gain budget is
-    not (the rounding only sells less)."""
+    cash tolerance, position, active-position, liquidity and turnover caps. The
+    realized-gain budget is not (the rounding only sells less)."""
 
     def wider(cap: float) -> float:
         return cap + HAIRLINE if cap < BIG else cap
@@ -255,6 +255,7 @@ def within_hairline(data: ProblemData) -> ProblemData:
         cash_tolerance=data.cash_tolerance + HAIRLINE,
         position_cap=np.asarray(data.position_cap, float) + HAIRLINE,
         liquidity_cap=np.asarray(data.liquidity_cap, float) + HAIRLINE,
+        active_caps=None if data.active_caps is None else data.active_caps + HAIRLINE,
     )
 
 

@@ -6,6 +6,7 @@ about accounts or the optimizer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -173,15 +174,12 @@ def _group_uses(scenario: Scenario) -> dict[str, list[tuple[str, object]]]:
     alone: per-group overrides, ``no_buy`` groups, shock returns, tilts whose band holds
     0 (an empty group's exposure), screens and views."""
     uses: dict[str, list[tuple[str, object]]] = {}
-    c, costs = scenario.constraints, scenario.costs
-    for key, setting in (
-        ("constraints.liquidity.max_participation", c.liquidity.max_participation),
-        ("constraints.max_position", c.max_position),
-        ("costs.spread_bps", costs.spread_bps),
+    c = scenario.constraints
+    for key, setting in _per_group_settings(c, "constraints") + _per_group_settings(
+        scenario.costs, "costs"
     ):
-        if setting is not None:
-            for selector, value in setting.overrides:
-                uses.setdefault(selector.text, []).append((f"{key}.{selector.text}", value))
+        for selector, value in setting.overrides:
+            uses.setdefault(selector.text, []).append((f"{key}.{selector.text}", value))
     for i, text in enumerate(c.no_buy, 1):
         uses.setdefault(text, []).append((f"constraints.no_buy[{i}]", text))
     for i, shock in enumerate(scenario.shocks, 1):
@@ -196,6 +194,20 @@ def _group_uses(scenario: Scenario) -> dict[str, list[tuple[str, object]]]:
         for text in dict.fromkeys(t for t in (view.long, view.short) if t):
             uses.setdefault(text, []).append((f"views[{i}]", view))
     return uses
+
+
+def _per_group_settings(section: object, key: str) -> list[tuple[str, ByGroup]]:
+    """(scenario key, setting) of every per-group setting (``ByGroup``) in ``section``
+    of the scenario and the sections inside it, in the schema's order: a per-group
+    limit added to the schema is covered here without an edit."""
+    found: list[tuple[str, ByGroup]] = []
+    for f in dataclasses.fields(section):  # type: ignore[arg-type]
+        value = getattr(section, f.name)
+        if isinstance(value, ByGroup):
+            found.append((f"{key}.{f.name}", value))
+        elif dataclasses.is_dataclass(value):
+            found += _per_group_settings(value, f"{key}.{f.name}")
+    return found
 
 
 @functools.cache

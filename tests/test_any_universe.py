@@ -317,6 +317,28 @@ def test_base_settings_on_absent_groups_make_one_line_a_scenarios_own_are_named(
     assert not [w for w in warnings if w.startswith("base.yaml")]
 
 
+def test_every_per_group_setting_on_an_absent_group_is_named(tmp_path):
+    # found from the schema, not a list: max_active_position's overrides, which the
+    # warning had missed, with the others
+    from rebalancer.universe import fit_warnings, scenario_fit
+
+    micro = "region:EM & size:micro"
+    own = tmp_path / "own.yaml"
+    own.write_text(
+        "extends: status_quo.yaml\n"
+        f'constraints: {{max_active_position: {{default: 0.05, "{micro}": 0.01}},\n'
+        f'              max_position: {{default: 0.05, "{micro}": 0.02}}}}\n'
+        f'costs: {{spread_bps: {{default: 5, "{micro}": 40}}}}\n'
+    )
+    scenario = load_scenario(own)
+    uni = with_size(read_universe(EXAMPLES / "universe.csv"), scenario)
+    assert not members(uni, micro).any()
+    named = [w for w in fit_warnings(scenario_fit(uni, scenario)) if micro in w]
+    assert len(named) == 1, named
+    for key in ("max_active_position", "max_position", "spread_bps"):
+        assert f"{key}.{micro}" in named[0], named[0]
+
+
 # --- funds: no market cap, a size bucket of their own -----------------------------------
 
 
