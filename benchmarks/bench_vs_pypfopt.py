@@ -42,11 +42,11 @@ from pypfopt.risk_models import CovarianceShrinkage
 
 from benchmarks.report import Table, working_set
 from benchmarks.synthetic import large_cap_account, scaled_market
+from rebalancer.model.signals import composite
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.request import choose_candidates, first_set_size
 from rebalancer.scenario.schema import Signals
-from rebalancer.signals import composite
 
 DELTA, CAP, SECTOR_CAP, K = 2.0, 0.05, 0.30, 0.001
 COVARIANCE_LABEL = {
@@ -67,9 +67,9 @@ def problem_inputs(n: int, covariance: str = "ledoit-wolf"):
     w0 = value / (value.sum() + account.loc[account["ticker"] == "CASH", "quantity"].sum())
     if covariance == "factor":
         # the pipeline's 16-factor model; PyPortfolioOpt gets the same Σ, dense
-        from rebalancer.risk import estimate_factor_model
+        from rebalancer.model.risk import estimate_factor_model
+        from rebalancer.model.universe import with_size
         from rebalancer.scenario.schema import Scenario
-        from rebalancer.universe import with_size
 
         model = estimate_factor_model(with_size(uni, Scenario()), prices)
         dense = model.loadings @ model.factor_cov @ model.loadings.T + np.diag(model.specific_var)

@@ -30,10 +30,10 @@ from rebalancer.export.manifest import (
 )
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
+from rebalancer.model.stress import shock_returns
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import Problems, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
-from rebalancer.stress import shock_returns
 from rebalancer.trades import is_long_term
 
 

@@ -24,7 +24,7 @@ from rebalancer.limits.base import (
     shares_tol,
     usd_tol,
 )
-from rebalancer.risk import RiskModel
+from rebalancer.model.risk import RiskModel
 from rebalancer.scenario.schema import Scenario
 
 # Share counts and dollars are sums of floats (lots, orders), exact only to a few units

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InfeasibleError, RebalancerError, SolverFailure
+from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
@@ -42,7 +43,6 @@ from rebalancer.request import (
 )
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.settle import Evaluator
-from rebalancer.stress import parse_shock
 
 __all__ = [
     "Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account", "propose_request"

@@ -13,6 +13,8 @@ from rebalancer.limits import HARD_LIMITS, LIMITS
 from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
+from rebalancer.model.stress import stress_table
+from rebalancer.model.tax import estimated_tax
 from rebalancer.optimize.problem import Solution
 from rebalancer.path import path_summary, te_per_run
 from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
@@ -20,8 +22,6 @@ from rebalancer.request import Request
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
 from rebalancer.settle import holding_stands_in, should_hold
-from rebalancer.stress import stress_table
-from rebalancer.tax import estimated_tax
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 
 

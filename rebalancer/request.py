@@ -19,7 +19,6 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from rebalancer import inputs as rd
-from rebalancer.costs import CostModel
 from rebalancer.errors import Conflict, InfeasibleError, InputError
 from rebalancer.limits import LIMITS
 from rebalancer.limits.cash import CASH
@@ -30,13 +29,11 @@ from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
-from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, must_hold, restrict
-from rebalancer.optimize.problem import BIG, DENSE_FACTORS, ProblemData, Structure
-from rebalancer.risk import RiskModel, build_risk_model
-from rebalancer.scenario import Scenario, match, parse_selector
-from rebalancer.signals import SignalResult, signal_alpha
-from rebalancer.tax import TaxLots, build_tax_lots, recent_trades
-from rebalancer.universe import (
+from rebalancer.model.costs import CostModel
+from rebalancer.model.risk import RiskModel, build_risk_model
+from rebalancer.model.signals import SignalResult, signal_alpha
+from rebalancer.model.tax import TaxLots, build_tax_lots, recent_trades
+from rebalancer.model.universe import (
     Misfit,
     fit_warnings,
     group_matrix,
@@ -45,7 +42,10 @@ from rebalancer.universe import (
     screen_failures,
     with_size,
 )
-from rebalancer.views import build_views, implied_prior, posterior_returns
+from rebalancer.model.views import build_views, implied_prior, posterior_returns
+from rebalancer.optimize.layout import MODEL_NAMES, NEW_SLOTS, must_hold, restrict
+from rebalancer.optimize.problem import BIG, DENSE_FACTORS, ProblemData, Structure
+from rebalancer.scenario import Scenario, match, parse_selector
 
 
 @dataclass

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import Conflict
+from rebalancer.model.universe import with_size
 from rebalancer.relax import plan, relax
 from rebalancer.scenario.schema import build
-from rebalancer.universe import with_size
 from tests.conftest import SCENARIOS, make_holdings, make_universe, run_cli
 
 TOL = 1e-6  # weights (the checks' tolerance)

@@ -39,9 +39,9 @@ import pandas as pd
 import pytest
 
 from rebalancer.inputs import read_universe
-from rebalancer.risk import build_risk_model
+from rebalancer.model.risk import build_risk_model
+from rebalancer.model.universe import with_size
 from rebalancer.scenario import load_scenario
-from rebalancer.universe import with_size
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
 from tests.test_properties import (
     SIGNAL_COLUMNS,
@@ -293,7 +293,7 @@ def test_every_scenario_ends_0_or_3_on_every_universe(
 
 
 def test_base_settings_on_absent_groups_make_one_line_a_scenarios_own_are_named(tmp_path):
-    from rebalancer.universe import fit_warnings, scenario_fit
+    from rebalancer.model.universe import fit_warnings, scenario_fit
 
     micro = "region:EM & size:micro"  # the examples have no EM micro cap
     shipped = load_scenario(SCENARIOS / "smallcap_rerating.yaml")
@@ -320,7 +320,7 @@ def test_base_settings_on_absent_groups_make_one_line_a_scenarios_own_are_named(
 def test_every_per_group_setting_on_an_absent_group_is_named(tmp_path):
     # found from the schema, not a list: max_active_position's overrides, which the
     # warning had missed, with the others
-    from rebalancer.universe import fit_warnings, scenario_fit
+    from rebalancer.model.universe import fit_warnings, scenario_fit
 
     micro = "region:EM & size:micro"
     own = tmp_path / "own.yaml"
@@ -343,8 +343,8 @@ def test_every_per_group_setting_on_an_absent_group_is_named(tmp_path):
 
 
 def test_funds_without_a_market_cap_are_their_own_size_bucket(tmp_path):
+    from rebalancer.model.risk import estimate_factor_model
     from rebalancer.pipeline import load_inputs, prepare
-    from rebalancer.risk import estimate_factor_model
     from tests.conftest import make_holdings, make_universe
 
     uni = make_universe().set_index("ticker")

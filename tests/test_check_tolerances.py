@@ -10,7 +10,7 @@ import pandas as pd
 
 from rebalancer.checks import run_checks
 from rebalancer.limits import LIMITS
-from rebalancer.risk import RiskModel
+from rebalancer.model.risk import RiskModel
 from rebalancer.scenario.schema import build
 
 # Three lots whose share counts add up differently summed left to right (as an order's

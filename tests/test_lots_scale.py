@@ -1,6 +1,6 @@
 """Tax lots at scale: a taxable account's memory grows linearly with its lots.
 
-Before lot classes (rebalancer.tax) the compiled problem held a tensor of lots ×
+Before lot classes (rebalancer.model.tax) the compiled problem held a tensor of lots ×
 lots: 3,000 lots took 1.7 GB and 12,000 a MemoryError. Here an account of 20,000
 lots proposes as a process within a bound on its peak resident memory, and its
 output is re-measured from the input files alone: no lot sold beyond what it holds,
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rebalancer.tax import lot_classes
+from rebalancer.model.tax import lot_classes
 from tests.conftest import ROOT, SCENARIOS, make_universe
 
 N_LOTS = 20_000
@@ -187,10 +187,10 @@ def test_lot_classes_partition_each_group_by_gain_and_keep_its_totals():
 
 def test_lot_classes_worst_case_is_one_class_per_group_at_most_eight_per_name():
     """The budget bounds the classes where the groups allow, else one class per group
-    (rebalancer.tax's docstring): an account of 400 names each with lots of both rates
+    (rebalancer.model.tax's docstring): an account of 400 names each with lots of both rates
     and all four kinds, some blocked as build_tax_lots blocks them, has 3,200 groups
     for a budget of 2,048; each is one class, and no name has more than eight."""
-    from rebalancer.tax import MAX_LOT_CLASSES
+    from rebalancer.model.tax import MAX_LOT_CLASSES
 
     names, per = 400, 3  # lots per (rate, kind) of a name
     rates = np.array([0.2, 0.37])

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from rebalancer.errors import ScenarioError
+from rebalancer.model.stress import parse_shock
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario import load_scenario
-from rebalancer.stress import parse_shock
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli, write_scenario
 
 INPUTS = ("--holdings", EXAMPLES / "holdings.csv", "--universe", EXAMPLES / "universe.csv")

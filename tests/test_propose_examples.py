@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from rebalancer.risk import build_risk_model
+from rebalancer.model.risk import build_risk_model
 from rebalancer.scenario import load_scenario
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
 from tests.test_properties import strictest

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from pypfopt.risk_models import CovarianceShrinkage
 
-from rebalancer.risk import DEFAULT_SPECIFIC_VOL, build_risk_model
+from rebalancer.model.risk import DEFAULT_SPECIFIC_VOL, build_risk_model
+from rebalancer.model.universe import with_size
 from rebalancer.scenario import Scenario
-from rebalancer.universe import with_size
 
 DAYS_PER_YEAR = 252
 SPECIFIC_FLOOR_VAR = 0.05**2

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rebalancer.errors import ScenarioError
+from rebalancer.model.universe import per_name
 from rebalancer.scenario import (
     ByGroup,
     load_scenario,
@@ -17,7 +18,6 @@ from rebalancer.scenario import (
     scenario_problems,
 )
 from rebalancer.scenario.selectors import SelectorSyntaxError
-from rebalancer.universe import per_name
 from tests.conftest import SCENARIOS
 
 PARENT = """

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rebalancer.model.stress import shock_returns
 from rebalancer.pipeline import propose_account
 from rebalancer.scenario import load_scenario
-from rebalancer.stress import shock_returns
 from tests.conftest import EXAMPLES, SCENARIOS
 
 ACCOUNTS = ["IRA-250K", "TAX-2M", "FDN-20M"]

@@ -11,10 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from rebalancer.model.stress import shock_returns, stress_table
+from rebalancer.model.universe import screen_failures
 from rebalancer.scenario.expressions import Comparison, ExpressionError, parse_condition
 from rebalancer.scenario.schema import Scenario, Screen, build
-from rebalancer.stress import shock_returns, stress_table
-from rebalancer.universe import screen_failures
 from tests.conftest import make_holdings, make_universe, run_cli, write_scenario
 
 # --- parsing conditions -----------------------------------------------------------------

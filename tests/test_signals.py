@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rebalancer.model.signals import composite, robust_z, signal_alpha, winsorize
 from rebalancer.scenario.schema import Signals
-from rebalancer.signals import composite, robust_z, signal_alpha, winsorize
 
 MAD_TO_SD = 1.4826  # a normal distribution's standard deviation per unit of MAD
 

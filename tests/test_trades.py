@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.costs import CostModel
+from rebalancer.model.costs import CostModel
 from rebalancer.trades import RoundingRules, allocate_lots, round_orders
 
 NAV = 1_000_000.0
@@ -398,7 +398,7 @@ def test_tracking_error_that_rounding_took_past_its_cap_is_brought_back():
     each, reference 50/50; the optimizer buys 45% of each (1.41% tracking error), the
     rounding 40% of each (2.83%, over the 2% cap); one lot more of either brings it to
     2.00%, and the account has the cash."""
-    from rebalancer.risk import RiskModel
+    from rebalancer.model.risk import RiskModel
 
     risk = RiskModel(
         pd.Index(["A", "B"]), np.zeros((2, 1)), np.zeros((1, 1)), np.full(2, 0.04), ("-",), "-"

@@ -1,4 +1,4 @@
-"""Black-Litterman views (rebalancer/views.py): the implied prior, the view portfolios and
+"""Black-Litterman views (rebalancer/model/views.py): the implied prior, the view portfolios and
 their returns, and the posterior — checked against sums and PyPortfolioOpt computed here.
 
 Group memberships and cap weights are rebuilt from the universe's market caps in each
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from pypfopt.black_litterman import BlackLittermanModel
 
-from rebalancer.risk import MAX_DENSE_NAMES, RiskModel, build_risk_model, default_factor_model
+from rebalancer.model.risk import MAX_DENSE_NAMES, RiskModel, build_risk_model, default_factor_model
+from rebalancer.model.universe import with_size
+from rebalancer.model.views import build_views, implied_prior, posterior_returns
 from rebalancer.scenario.schema import Scenario, View
-from rebalancer.universe import with_size
-from rebalancer.views import build_views, implied_prior, posterior_returns
 from tests.conftest import make_universe
 
 DELTA = 2.5

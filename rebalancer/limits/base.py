@@ -39,7 +39,7 @@ import pandas as pd
 from rebalancer.errors import Conflict
 
 if TYPE_CHECKING:
-    from rebalancer.risk import RiskModel
+    from rebalancer.model.risk import RiskModel
     from rebalancer.scenario.schema import Scenario
 
 TOL = 1e-6  # weights

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from rebalancer.limits.base import USD_TOL, AdvisorLimit
-from rebalancer.universe import per_name
+from rebalancer.model.universe import per_name
 
 MAX_DAYS = 100.0  # the schema's range of constraints.liquidity.days
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit
+from rebalancer.model.universe import per_name
 from rebalancer.scenario.schema import ByGroup
 from rebalancer.scenario.selectors import match
-from rebalancer.universe import per_name
 
 
 class Position(AdvisorLimit):

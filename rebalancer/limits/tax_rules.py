@@ -1,7 +1,7 @@
 """Taxable accounts: ``constraints.no_short_term_gains`` and the wash-sale rules (no
 loss sale and buy of one name within the proposal, nor against the household's trades
 of the last ``tax.wash_sale_days``). The tax lots keep them: blocked lots are never
-sold (``rebalancer.tax``), and buys of a name sold at a loss are re-solved away."""
+sold (``rebalancer.model.tax``), and buys of a name sold at a loss are re-solved away."""
 
 from __future__ import annotations
 

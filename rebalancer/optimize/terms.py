@@ -207,7 +207,7 @@ class TiltPull(Term):
 
 
 class TradingCost(Term):
-    """sᵀu + mᵀt with t ≥ u^{3/2}: spread plus square-root-law impact (rebalancer.costs)."""
+    """sᵀu + mᵀt with t ≥ u^{3/2}: spread plus square-root-law impact (rebalancer.model.costs)."""
 
     def __init__(self, values: Values, n: int):
         self.spread = values.get("spread", n, nonneg=True)
@@ -243,7 +243,7 @@ class TradingCost(Term):
 
 
 class TaxCost(Term):
-    """Σ_ℓ c_ℓ s_ℓ: the tax paid on what is sold from each lot (rebalancer.tax)."""
+    """Σ_ℓ c_ℓ s_ℓ: the tax paid on what is sold from each lot (rebalancer.model.tax)."""
 
     def __init__(self, values: Values, n_lots: int):
         self.coef = values.get("lot_tax", n_lots)

@@ -11,10 +11,10 @@ import pandas as pd
 from rebalancer import inputs as rd
 from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
 from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
+from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
 from rebalancer.request import holdings_position, reference_weights
 from rebalancer.scenario import scenario_problems
 from rebalancer.scenario.loader import named_in_accounts
-from rebalancer.universe import scenario_fit, tilt_reach, with_size
 
 ROLES = ("universe", "benchmark", "holdings")  # what the scenario checks measure against
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from rebalancer.errors import InfeasibleError
 from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
+from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import SharedSet, propose_request
 from rebalancer.proposal import Proposal
@@ -38,7 +39,6 @@ from rebalancer.request import (
 )
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
-from rebalancer.stress import parse_shock
 
 
 @dataclass(frozen=True)

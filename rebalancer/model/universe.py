@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebalancer.model.views import view_gap
 from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
 from rebalancer.scenario.loader import library_folder, load_scenario
 from rebalancer.scenario.schema import ByGroup, Scenario
@@ -24,7 +25,6 @@ from rebalancer.scenario.selectors import (
     parse_selector,
     size_bucket,
 )
-from rebalancer.views import view_gap
 
 
 def with_size(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rebalancer.risk import MAX_DENSE_NAMES, RiskModel
+from rebalancer.model.risk import MAX_DENSE_NAMES, RiskModel
 from rebalancer.scenario.expressions import has_values
 from rebalancer.scenario.schema import View
 from rebalancer.scenario.selectors import empty_group, match, parse_selector
