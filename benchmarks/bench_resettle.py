@@ -5,7 +5,7 @@
 
 For each example account: propose under the scenario (default smallcap_rerating,
 with the ``--set KEY=VALUE`` overrides, YAML values; ``null`` removes a limit),
-apply the orders to the holdings (``rebalancer.apply``: lots reduced HIFO or as the
+apply the orders to the holdings (``rebalancer.runs.apply``: lots reduced HIFO or as the
 proposal sold them, buys as new lots, cash by notional and estimated cost), and
 propose again, ``--runs`` times. Prints per run the number of orders, the turnover,
 the largest order and the summary's ``path`` block. Not part of the test suite.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from rebalancer.apply import apply_proposal, write_holdings
 from rebalancer.inputs.readers import read_holdings
 from rebalancer.pipeline import example_paths, load_inputs, propose_account
+from rebalancer.runs.apply import apply_proposal, write_holdings
 from rebalancer.scenario import load_scenario
 
 

@@ -565,7 +565,7 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 
     Exit 0 when the inputs and outputs are the files the proposal recorded and every
     limit holds on the written trades; 1 otherwise, with one line per problem."""
-    from rebalancer.audit import verify as run
+    from rebalancer.runs.verify import verify as run
 
     report = run(proposal, reproduce=reproduce)
     for good, text in report.findings:
@@ -588,7 +588,7 @@ def apply_(holdings, trades, account, as_of, out) -> None:
     """Write the holdings after executing a proposal's trades (lots sold as the trades
     CSV names them, else HIFO; buys as new lots acquired on --as-of; cash net of the
     notional and the estimated costs), to propose again from."""
-    from rebalancer.apply import apply_to_file
+    from rebalancer.runs.apply import apply_to_file
 
     click.echo(f"wrote {apply_to_file(holdings, trades, account, out, as_of)}")
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.apply import apply_files, apply_proposal, read_trades
 from rebalancer.errors import InputError
 from rebalancer.inputs.readers import read_holdings
+from rebalancer.runs.apply import apply_files, apply_proposal, read_trades
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
 
 AS_OF = "2026-11-20"

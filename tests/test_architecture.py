@@ -164,7 +164,7 @@ def test_the_optimizer_knows_no_scenario_key():
 # modules that may still write a limit's key: the scenario package declares them,
 # the verify report explains the settings a run moved, and ``universe.scenario_fit``
 # lists the per-group settings whose groups it checks (in the order of its warnings)
-NAMES_KEYS = {"audit.py", "audit_schema.py", "universe.py"}
+NAMES_KEYS = {"verify.py", "verify_schema.py", "universe.py"}
 
 
 def test_nothing_outside_the_limits_names_a_limits_setting():

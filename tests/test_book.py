@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from rebalancer.examples.make_book import make_book
 
-from rebalancer.audit import verify
 from rebalancer.runs.book.plan import BookFiles
 from rebalancer.runs.book.run import run_book
+from rebalancer.runs.verify import verify
 from tests.conftest import make_universe, run_cli
 
 N_ACCOUNTS = 12

@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.audit import verify
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
 from rebalancer.pipeline import load_inputs, propose_account
@@ -21,6 +20,7 @@ from rebalancer.request import prepare
 from rebalancer.runs.book.models import ModelProblems
 from rebalancer.runs.book.plan import BookFiles, plan
 from rebalancer.runs.book.run import run_book
+from rebalancer.runs.verify import verify
 from rebalancer.scenario import load_scenario
 from tests.conftest import BOOK_ACCOUNTS, BOOK_AS_OF
 from tests.test_working_set import objective

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rebalancer.audit import verify
+from rebalancer.runs.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("rebalancer")

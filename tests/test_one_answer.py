@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.audit import verify
 from rebalancer.checks import signed_shares
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.runs.book.plan import plan
+from rebalancer.runs.verify import verify
 from rebalancer.runs.whatif import run_whatif
 from rebalancer.scenario import load_scenario
 from tests.conftest import (

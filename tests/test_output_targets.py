@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.audit import verify
 from rebalancer.export.atomic import OutputSet, remove_stale_temps
+from rebalancer.runs.verify import verify
 from tests.conftest import ROOT, run_cli
 
 SCENARIOS = ROOT / "scenarios"

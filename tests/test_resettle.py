@@ -3,7 +3,7 @@ only continuations of what the first run was held back from.
 
 Random accounts, universes and scenarios from the property tests' generator
 (``tests/test_properties.py``: ``cases``); each is proposed in-process through the
-Python API, its orders applied to its holdings (``rebalancer.apply``: lots reduced,
+Python API, its orders applied to its holdings (``rebalancer.runs.apply``: lots reduced,
 buys as new lots, cash net of notional and estimated costs) and proposed again with
 the same inputs, scenario and ``--as-of``. The property, measured from the two
 proposals' orders:
@@ -71,10 +71,10 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, given, reject, settings
 
 import rebalancer
-from rebalancer.apply import apply_proposal, write_holdings
 from rebalancer.errors import InfeasibleError
 from rebalancer.inputs.readers import read_holdings
 from rebalancer.path import describe
+from rebalancer.runs.apply import apply_proposal, write_holdings
 from rebalancer.scenario import load_scenario
 from tests.test_properties import ACCOUNT, AS_OF, cases, write_case
 

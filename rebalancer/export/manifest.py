@@ -5,7 +5,7 @@ solver stack's versions, the SHA-256 of every input file and of the effective sc
 (after ``extends``, ``--shock`` and ``--relax``), the options that change the answer
 (account, as-of date, tax status, lot method), the solver and its status, the timings,
 the SHA-256 of the trades CSV and workbook written beside the JSON, and the digest of
-the whole summary (``seal``). ``rebalancer.audit.verify`` re-checks a summary against it;
+the whole summary (``seal``). ``rebalancer.runs.verify.verify`` re-checks a summary against it;
 a book's ``--resume`` compares it with what this run would record.
 """
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalancer.audit_schema import open_regular, read_summary, shape_problems
 from rebalancer.checks import run_checks, signed_shares, usd_tol
 from rebalancer.errors import InputError, RebalancerError
 from rebalancer.export.csvout import read_written_trades
@@ -31,6 +30,7 @@ from rebalancer.export.manifest import (
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
 from rebalancer.model.stress import shock_returns
+from rebalancer.runs.verify_schema import open_regular, read_summary, shape_problems
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import Problems, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
@@ -86,7 +86,7 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     """Re-check a written proposal against its inputs (see the module docstring).
 
     In order, each step trusting only what the steps before it checked: the JSON's
-    shape (``rebalancer.audit_schema``), its own digest, the effective scenario's
+    shape (``rebalancer.runs.verify_schema``), its own digest, the effective scenario's
     digest, the digest of every input and output file, the scenario re-read from its
     recorded file (it must give the effective scenario, up to what ``--shock``,
     ``--relax`` and a book's cash target recorded), then every limit re-measured on
