@@ -243,19 +243,22 @@ def floored_box(
     scaled down to fit (a name then floored under β of its move)."""
     from rebalancer.optimize.problem import BIG
 
-    if np.abs(np.asarray(dest, float) - np.asarray(step, float)).sum() / 2 <= IMMATERIAL:
+    dest, step, w0 = (np.asarray(x, float) for x in (dest, step, data.w0))
+    position_cap = np.asarray(data.position_cap, float)
+    liquidity = np.asarray(data.liquidity_cap, float)
+    gap = np.abs(dest - step)  # how far the free step stops short, per name
+    if gap.sum() / 2 <= IMMATERIAL:
         return None  # not held back: the whole move but for the solvers and the rounding
-    w0 = np.asarray(data.w0, float)
-    traded = np.abs(np.asarray(step, float) - w0)
+    traded = np.abs(step - w0)
     if boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover:
         # the turnover cap binds: it decides which names go first, and floors would
         # spend it on every name instead of the best
         return None
-    if not (traded >= AT_CAP * np.asarray(data.liquidity_cap, float)).any():
+    if not (traded >= AT_CAP * liquidity).any():
         # impact alone: a geometric path, each run the same share of what is left (the
         # one-period optimum; floors would trade it for more impact)
         return None
-    move = np.asarray(dest, float) - w0
+    move = dest - w0
     left = np.abs(move)
     least = np.broadcast_to(np.asarray(min_order, float), move.shape)
     unit = np.maximum(np.broadcast_to(np.asarray(lot, float), move.shape), 1e-12)
@@ -267,18 +270,19 @@ def floored_box(
     # how far the request itself lets each name go its way (the box's room aside)
     room = np.where(
         up,
-        np.minimum(data.buy_cap, np.asarray(data.position_cap, float) - w0),
+        np.minimum(data.buy_cap, position_cap - w0),
         np.where(down, np.minimum(data.sell_cap, w0), 0.0),
     )
-    liquidity = np.asarray(data.liquidity_cap, float)
     floor = np.minimum.reduce([want, np.maximum(room, 0.0), liquidity * (1 - AT_LIQUIDITY)])
     # a move smaller than one order the box leaves to the step: a whole order there
     # is a trade the step may not want at all (the minimum-trade passes decide); so
     # does a name the free step takes all the way (nothing held it back)
-    short = np.abs(np.asarray(dest, float) - np.asarray(step, float)) > REACHED
+    short = gap > REACHED
     floor = np.where((up | down) & (left >= least) & short, np.maximum(floor, 0.0), 0.0)
     if not floor.any():
         return None
+    if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
+        return None  # the floors do not fit the turnover cap
     # the box reaches each floor (whole lots past the destination), as far as the
     # request lets the name go
     reach = floor + BOX_TOL
@@ -297,15 +301,13 @@ def floored_box(
     small = (up | down) & (left < least)
     buy_cap[small] = 0.0
     sell_cap[small] = 0.0
-    if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
-        return None  # the floors do not fit the turnover cap
     # the cash: buys and sales must still net to what the cash target asks of the run
     # (Σ buys − Σ sales = cash now − its target), and one side's floors may be more than
     # the other side can take this run (its liquidity and position caps): that side's
     # floors are scaled down to fit (a name then floored less than β of its move)
     most = np.minimum(
         liquidity,
-        np.where(up, np.minimum(buy_cap, np.asarray(data.position_cap, float) - w0), 0.0)
+        np.where(up, np.minimum(buy_cap, position_cap - w0), 0.0)
         + np.where(down, np.minimum(sell_cap, w0), 0.0),
     )
     net = (1.0 - float(w0.sum())) - float(data.cash_target)

@@ -275,10 +275,11 @@ def _optimize(
     max(dᵢ − w₀ᵢ, one minimum order) where dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ,
     nothing where dᵢ = w₀ᵢ (1e-7) — and, where the liquidity cap held it back, with a
     floor on each name it stopped short: at least 0.6 of the way it has left (and
-    whole lots enough), or its per-run liquidity cap (``rebalancer.path.floored_box``). The minimum-trade passes work inside that
-    box too: from a step in the box d stays the destination, so the next run continues
-    on the same names, the same way, each by less. A floored box with no feasible
-    point gives way to the box alone, and that to the free step.
+    whole lots enough), or its per-run liquidity cap (``rebalancer.path.floored_box``).
+    The minimum-trade passes work inside that box too: from a step in the box d stays
+    the destination, so the next run continues on the same names, the same way, each
+    by less. A floored box with no feasible point gives way to the box alone, and that
+    to the free step.
 
     The first solve is built with constants (fastest for one solve); with ``slots`` (a
     book's model) the model's compiled problem is filled with this request's numbers
@@ -486,10 +487,11 @@ def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, m
     toward its destination, each name it stopped short most of the way left: inside the
     floored box (``rebalancer.path.floored_box``; moves under one order wait), else
     inside the box between the current weights and the destination
-    (``rebalancer.path.step_box``). Returns (data, solution): the data of the first of those the step is in already or re-solved in,
-    with that step; the ones given when the destination is unknown or no box has a
-    feasible point (a limit the account meets this run only through names the
-    destination does not trade: the free step is kept)."""
+    (``rebalancer.path.step_box``). Returns (data, solution): the data of the first of
+    those the step is in already or re-solved in, with that step; the ones given when
+    the destination is unknown or no box has a feasible point (a limit the account
+    meets this run only through names the destination does not trade: the free step
+    is kept)."""
     if destination.weights is None:
         return data, solution
     boxed = step_box(data, destination.weights, min_order)

@@ -369,8 +369,8 @@ def prepare(
     """The Request for one account under one scenario.
 
     Settings the universe leaves without effect (``universe.scenario_fit``) become
-    warnings (``universe.fit_warnings``); a tilt whose band excludes 0 on a group with no security raises
-    ``InfeasibleError`` naming the group and its scenario key.
+    warnings (``universe.fit_warnings``); a tilt whose band excludes 0 on a group with
+    no security raises ``InfeasibleError`` naming the group and its scenario key.
 
     ``taxable``: True/False, or None to take it from the accounts file
     (``account_terms``: an account with a cost basis must have one). ``lot_method``

@@ -8,7 +8,9 @@ explanation of an infeasible request and its relaxation (``rebalancer.relax``) a
 the rounding's rules loop over ``LIMITS``; nothing outside this package names a
 limit's scenario key.
 
-Adding a limit: a module here with its class (and, where ``optimize/`` has no
+Adding a limit: a module here with its class (a setting ``constraints.<name>``
+subclasses ``base.ConstraintSetting``, whose key, Checks row and optimizer source are
+its name, or ``base.ScalarCap`` for one number; and, where ``optimize/`` has no
 constraint object for it, its cvxpy form: see ``active_position``), its entry in
 ``LIMITS`` (the order of the Checks rows), and its setting in
 ``rebalancer.scenario.schema``.

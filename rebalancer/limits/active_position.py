@@ -42,10 +42,7 @@ def active_outside(inside):
 
 class ActivePosition(Position):
     name = "max_active_position"
-    key = "constraints.max_active_position"
-    check = "max_active_position"
     hard = False
-    sources = ("max_active_position",)
     forced_exits = False
     what = "active position cap"
 

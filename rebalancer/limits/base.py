@@ -152,16 +152,30 @@ class AdvisorLimit:
         return {}
 
 
-class ScalarCap(AdvisorLimit):
+class ConstraintSetting(AdvisorLimit):
+    """A limit set by ``constraints.<name>``: its scenario key, its Checks row and the
+    optimizer's constraint that carries it (``source``) are its name, unless a subclass
+    says otherwise."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "name" in own:
+            cls.key = own.get("key", f"constraints.{cls.name}")
+            cls.check = own.get("check", cls.name)
+            cls.sources = own.get("sources", (cls.name,))
+
+    def setting(self, scenario) -> Any:
+        """The setting as the scenario states it (None: not set)."""
+        return getattr(scenario.constraints, self.name)
+
+
+class ScalarCap(ConstraintSetting):
     """A limit of one number, ``constraints.<name>`` (None: not set), that the optimizer
     works to as ``inside(cap)`` and a relaxation raises to ``relaxed_to(needed)``."""
 
     hard = True
     margin = False  # whether ``inside`` moves the cap (its conflicts are then restated)
-
-    def setting(self, scenario) -> float | None:
-        """The cap as the scenario states it (None: no cap)."""
-        return getattr(scenario.constraints, self.name)
 
     def inside(self, cap: float) -> float:
         """The cap the optimizer works to."""

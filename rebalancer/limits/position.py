@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit
+from rebalancer.limits.base import EXTRA, TOL, ConstraintSetting
 from rebalancer.model.universe import per_name
-from rebalancer.scenario.schema import ByGroup
 from rebalancer.scenario.selectors import match
 
 
-class Position(AdvisorLimit):
+class Position(ConstraintSetting):
     name = "max_position"
-    key = "constraints.max_position"
-    check = "max_position"
     hard = True
-    sources = ("max_position",)
     forced_exits = True  # a cap of 0 from the universe (restricted: sell) can conflict
     what = "position cap"
-
-    def setting(self, scenario) -> ByGroup | None:
-        """The caps per group as the scenario states them (None: no cap)."""
-        return getattr(scenario.constraints, self.name)
 
     def caps(self, universe, scenario) -> np.ndarray:
         """The cap of each name, as the scenario states it (1: no cap)."""

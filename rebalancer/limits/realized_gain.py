@@ -13,9 +13,7 @@ from rebalancer.limits.base import EXTRA_USD, ScalarCap, usd_tol
 
 class RealizedGain(ScalarCap):
     name = "max_realized_gain"
-    key = "constraints.max_realized_gain"
     check = "max_realized_gain (USD)"
-    sources = ("max_realized_gain",)
 
     def relaxed_to(self, needed: float) -> float:
         return needed + EXTRA_USD

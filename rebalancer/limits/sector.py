@@ -13,9 +13,6 @@ SECTOR_MARGIN = 0.0005
 
 class SectorMax(ScalarCap):
     name = "sector_max"
-    key = "constraints.sector_max"
-    check = "sector_max"
-    sources = ("sector_max",)
     margin = True
 
     def inside(self, cap: float) -> float:

@@ -30,9 +30,6 @@ def tracking_error_outside(inside: float) -> float:
 
 class TrackingError(ScalarCap):
     name = "max_tracking_error"
-    key = "constraints.max_tracking_error"
-    check = "max_tracking_error"
-    sources = ("max_tracking_error",)
     margin = True
 
     def inside(self, cap: float) -> float:

@@ -11,9 +11,6 @@ from rebalancer.limits.base import EXTRA, TOL, ScalarCap
 
 class Turnover(ScalarCap):
     name = "max_turnover"
-    key = "constraints.max_turnover"
-    check = "max_turnover"
-    sources = ("max_turnover",)
 
     def relaxed_to(self, needed: float) -> float:
         return min(needed + EXTRA, 1.0)
