@@ -8,7 +8,7 @@ scaled alike; cash scaled) under each shipped scenario, against the example univ
 prices and benchmark. Per case the continuous optimum is solved once
 (``prepare`` + ``optimize``) and rounded two ways from the same ``RoundingRules``:
 
-- heuristic: ``rebalancer.trades.round_orders`` (what the product does);
+- heuristic: ``rebalancer.trades.rounding.round_orders`` (what the product does);
 - MILP (``milp_orders``): integer lots per name the continuous answer trades, in its
   direction, solved by HiGHS. With v_i the post-trade value of name i, t_i its value at
   the continuous answer, c the cash after trades and costs and c* the continuous cash,
@@ -50,10 +50,10 @@ import pandas as pd
 from benchmarks.report import Table
 from benchmarks.synthetic import EXAMPLES
 from rebalancer.pipeline import load_inputs, optimize, prepare
-from rebalancer.report import rounding_rules
-from rebalancer.request import account_terms
+from rebalancer.prepare.request import account_terms
+from rebalancer.report.build import rounding_rules
 from rebalancer.scenario import load_scenario
-from rebalancer.trades import EPS, RoundingRules, round_orders
+from rebalancer.trades.rounding import EPS, RoundingRules, round_orders
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-11-20"

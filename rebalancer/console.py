@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rebalancer.errors import one_line
-from rebalancer.path import describe
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
+from rebalancer.solve.path import describe
 
 TOP_TRADES = 10
 

@@ -30,10 +30,7 @@ from rebalancer.optimize.problem import (
     interior_point_solvers,
 )
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.path import find_destination, floored_box, step_box, te_per_run
-from rebalancer.proposal import Proposal
-from rebalancer.report import build_proposal
-from rebalancer.request import (
+from rebalancer.prepare.request import (
     Inputs,
     Request,
     account_terms,
@@ -41,8 +38,11 @@ from rebalancer.request import (
     one_blas_thread,
     prepare,
 )
+from rebalancer.report.build import build_proposal
+from rebalancer.report.proposal import Proposal
 from rebalancer.scenario import Scenario, load_scenario
-from rebalancer.settle import Evaluator
+from rebalancer.solve.path import find_destination, floored_box, step_box, te_per_run
+from rebalancer.trades.settle import Evaluator
 
 __all__ = [
     "Inputs", "load_inputs", "optimize", "prepare", "propose", "propose_account", "propose_request"
@@ -114,8 +114,8 @@ def propose_account(
     smallest relaxation of the scenario that removes them; with ``relax`` that
     relaxation is applied and the proposal, labelled as relaxed, is returned instead.
     """
-    from rebalancer.relax import Relaxation, plan
-    from rebalancer.relax import relax as relaxed_scenario
+    from rebalancer.limits.relax import Relaxation, plan
+    from rebalancer.limits.relax import relax as relaxed_scenario
 
     terms = account_terms(
         data, account, taxable=taxable, lot_method=lot_method, cash_target=cash_target
@@ -269,13 +269,13 @@ def _optimize(
     (taxable accounts) and the minimum trade size.
 
     Before the minimum-trade passes the *destination* d is solved over the final set
-    (``rebalancer.path``: without the per-run limits and the impact cost). Where those
+    (``rebalancer.solve.path``: without the per-run limits and the impact cost). Where those
     held the step back, it is re-solved (``_toward_destination``; one more solve of the
     compiled final problem) inside the box between w₀ and d — buy name i only up to
     max(dᵢ − w₀ᵢ, one minimum order) where dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ,
     nothing where dᵢ = w₀ᵢ (1e-7) — and, where the liquidity cap held it back, with a
     floor on each name it stopped short: at least 0.6 of the way it has left (and
-    whole lots enough), or its per-run liquidity cap (``rebalancer.path.floored_box``).
+    whole lots enough), or its per-run liquidity cap (``rebalancer.solve.path.floored_box``).
     The minimum-trade passes work inside that box too: from a step in the box d stays
     the destination, so the next run continues on the same names, the same way, each
     by less. A floored box with no feasible point gives way to the box alone, and that
@@ -325,7 +325,7 @@ def _optimize(
         if request.tax_lots is not None:
             data, solution = _no_wash_round_trips(final, request, data, solution)
     except InfeasibleError as exc:
-        from rebalancer.relax import in_scenario_terms
+        from rebalancer.limits.relax import in_scenario_terms
 
         raise InfeasibleError(
             request.account,
@@ -413,7 +413,7 @@ def learned_order(
     from collections import Counter
 
     from rebalancer.errors import RebalancerError
-    from rebalancer.request import model_order
+    from rebalancer.prepare.request import model_order
 
     base = model_order(request)
     bought: Counter[int] = Counter()
@@ -485,9 +485,9 @@ def _resolved_fields(request: Request) -> frozenset[str] | bool:
 def _toward_destination(ws: WorkingSet, data, solution: Solution, destination, min_order, lot):
     """A step that per-run limits or the impact cost hold back, re-solved to go only
     toward its destination, each name it stopped short most of the way left: inside the
-    floored box (``rebalancer.path.floored_box``; moves under one order wait), else
+    floored box (``rebalancer.solve.path.floored_box``; moves under one order wait), else
     inside the box between the current weights and the destination
-    (``rebalancer.path.step_box``). Returns (data, solution): the data of the first of
+    (``rebalancer.solve.path.step_box``). Returns (data, solution): the data of the first of
     those the step is in already or re-solved in, with that step; the ones given when
     the destination is unknown or no box has a feasible point (a limit the account
     meets this run only through names the destination does not trade: the free step

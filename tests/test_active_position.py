@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import Conflict
+from rebalancer.limits.relax import plan, relax
 from rebalancer.model.universe import with_size
-from rebalancer.relax import plan, relax
 from rebalancer.scenario.schema import build
 from tests.conftest import SCENARIOS, make_holdings, make_universe, run_cli
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rebalancer.checks import run_checks
+from rebalancer.checks.measure import run_checks
 from rebalancer.limits import LIMITS
 from rebalancer.model.risk import RiskModel
 from rebalancer.scenario.schema import build

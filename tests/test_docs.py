@@ -19,7 +19,7 @@ import pytest
 
 from rebalancer.cli import main
 from rebalancer.inputs import readers
-from rebalancer.proposal import TRADE_COLUMNS
+from rebalancer.report.proposal import TRADE_COLUMNS
 from rebalancer.scenario import schema
 from tests.conftest import run_cli
 
@@ -140,7 +140,7 @@ def test_the_readme_points_only_inside_the_repository():
         assert path.is_relative_to(ROOT), f"README link leaves the repository: {target}"
         assert path.exists(), f"README link to a missing file: {target}"
     assert "docs/architecture.md" in readme
-    # the code's paths it names (`rebalancer/trades.py`, `examples/*.csv`) are the
+    # the code's paths it names (`rebalancer/trades/rounding.py`, `examples/*.csv`) are the
     # repository's files
     for named in re.findall(
         r"`((?:rebalancer|docs|benchmarks|tests|examples|scenarios)/[^`\s]*)`", readme

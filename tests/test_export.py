@@ -18,7 +18,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export import OutputSet, write_outputs, write_trades_csv, write_workbook
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
-from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
+from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
 
 ACCOUNT = "+cmd"
 EVIL_NAME = '=HYPERLINK("x")'

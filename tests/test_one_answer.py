@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.checks import signed_shares
+from rebalancer.checks.measure import signed_shares
 from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.runs.book.plan import plan
 from rebalancer.runs.verify import verify

@@ -11,7 +11,7 @@ cap, round lots, tilt targets and bands, tax limits). It runs ``rebalancer propo
 --out --trades --json`` into a temporary folder. The property: the run EITHER
 
 - exits 0, and every invariant below holds, measured here from the input files and
-  the written outputs only (never ``rebalancer.checks`` nor the optimizer's numbers:
+  the written outputs only (never ``rebalancer.checks.measure`` nor the optimizer's numbers:
   the scenario is read with ``load_scenario`` for its effective limits only; group
   membership, per-name limits, screens and the risk model are re-implemented here); OR
 - exits 3 with one line naming the limits that conflict ("... would need ..."), and

@@ -73,9 +73,10 @@ from hypothesis import HealthCheck, Phase, event, given, reject, settings
 import rebalancer
 from rebalancer.errors import InfeasibleError
 from rebalancer.inputs.readers import read_holdings
-from rebalancer.path import describe
+from rebalancer.report.proposal import Proposal
 from rebalancer.runs.apply import apply_proposal, write_holdings
 from rebalancer.scenario import load_scenario
+from rebalancer.solve.path import describe
 from tests.test_properties import ACCOUNT, AS_OF, cases, write_case
 
 MAX_EXAMPLES = int(os.environ.get("REBALANCER_RESETTLE_EXAMPLES", "8"))
@@ -84,7 +85,7 @@ MAX_EXAMPLES = int(os.environ.get("REBALANCER_RESETTLE_EXAMPLES", "8"))
 TALLY = bool(os.environ.get("REBALANCER_RESETTLE_TALLY"))
 
 
-def propose(paths: dict[str, Path], holdings) -> rebalancer.proposal.Proposal:
+def propose(paths: dict[str, Path], holdings) -> Proposal:
     return rebalancer.propose(
         holdings,
         paths["universe"],

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rebalancer.model.costs import CostModel
-from rebalancer.trades import RoundingRules, allocate_lots, round_orders
+from rebalancer.trades.rounding import RoundingRules, allocate_lots, round_orders
 
 NAV = 1_000_000.0
 

@@ -16,7 +16,7 @@ from rebalancer.export.jsonout import write_json
 from rebalancer.export.manifest import build_manifest, file_digest
 from rebalancer.export.safe import safe_text
 from rebalancer.export.xlsx import write_workbook
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
 
 __all__ = [
     "OUTPUT_OPTIONS",

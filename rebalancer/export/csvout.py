@@ -10,7 +10,7 @@ import pandas as pd
 
 from rebalancer.errors import InputError
 from rebalancer.export.safe import csv_text, safe_text
-from rebalancer.proposal import TRADE_COLUMNS, Proposal
+from rebalancer.report.proposal import TRADE_COLUMNS, Proposal
 
 TAX_COLUMNS = ["realized_gain", "term", "lot_id"]
 

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from rebalancer.export.manifest import plain_json, seal
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
 
 
 def write_json(

@@ -28,8 +28,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from rebalancer.export.csvout import trades_frame
 from rebalancer.export.safe import cell_value, needs_marking, write_cell
-from rebalancer.path import describe
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
+from rebalancer.solve.path import describe
 
 MONEY = "#,##0.00"
 PCT = "0.00%"

@@ -3,8 +3,8 @@
 Each limit (``base.AdvisorLimit``) states its scenario setting, the margin the
 optimizer works to and its inverse, its checks, what the rounding must keep, whether
 a break after rounding is infeasible, and how it is relaxed. The checks
-(``rebalancer.checks``), the hard limits of a proposal (``rebalancer.report``), the
-explanation of an infeasible request and its relaxation (``rebalancer.relax``) and
+(``rebalancer.checks.measure``), the hard limits of a proposal (``rebalancer.report.build``), the
+explanation of an infeasible request and its relaxation (``rebalancer.limits.relax``) and
 the rounding's rules loop over ``LIMITS``; nothing outside this package names a
 limit's scenario key.
 
@@ -51,7 +51,7 @@ LIMITS: tuple[AdvisorLimit, ...] = (
     MIN_TRADE,
 )
 # the limits whole-lot orders may still break after every repair of the rounding, and
-# whose break makes the request infeasible (``rebalancer.report``)
+# whose break makes the request infeasible (``rebalancer.report.build``)
 HARD_LIMITS: tuple[AdvisorLimit, ...] = tuple(limit for limit in LIMITS if limit.hard)
 
 _BY_NAME = {limit.name: limit for limit in LIMITS}

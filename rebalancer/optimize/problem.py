@@ -191,9 +191,9 @@ class Solution:
     # over, rounds of pricing, the bound on what names outside could still add to the
     # objective, and whether a shared compiled problem answered
     working_set: dict = field(default_factory=dict)
-    # the optimum without per-run limits and impact (rebalancer.path.Destination)
+    # the optimum without per-run limits and impact (rebalancer.solve.path.Destination)
     destination: object = None
-    # the objective at any whole-universe weights (rebalancer.settle.objective_at)
+    # the objective at any whole-universe weights (rebalancer.trades.settle.objective_at)
     evaluate: object = None
 
 

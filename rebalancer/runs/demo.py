@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rebalancer.export import write_outputs
 from rebalancer.pipeline import example_paths, propose_account
-from rebalancer.proposal import Proposal
-from rebalancer.request import load_inputs
+from rebalancer.prepare.request import load_inputs
+from rebalancer.report.proposal import Proposal
 from rebalancer.scenario import load_scenario
 
 SCENARIO = "smallcap_rerating.yaml"  # the default, from the shipped scenario library

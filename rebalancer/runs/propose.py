@@ -13,7 +13,7 @@ from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
 from rebalancer.pipeline import propose
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
 
 
 def propose_to_files(

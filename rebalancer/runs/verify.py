@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalancer.checks import run_checks, signed_shares, usd_tol
+from rebalancer.checks.measure import run_checks, signed_shares, usd_tol
 from rebalancer.errors import InputError, RebalancerError
 from rebalancer.export.csvout import read_written_trades
 from rebalancer.export.manifest import (
@@ -34,7 +34,7 @@ from rebalancer.runs.verify_schema import open_regular, read_summary, shape_prob
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import Problems, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
-from rebalancer.trades import is_long_term
+from rebalancer.trades.rounding import is_long_term
 
 
 @dataclass
@@ -320,7 +320,7 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
     the same contents: a verify's re-measurement and its reproduction share one risk
     model, and so do the accounts of a book verified in one process."""
     # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
-    from rebalancer.request import load_inputs
+    from rebalancer.prepare.request import load_inputs
 
     files = {role: path for role, path, _ in recorded}
     # a book's holdings file: another account's bad row does not stop this one's check
@@ -343,8 +343,8 @@ def _remeasure(
 ) -> None:
     # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.limits import LIMITS
-    from rebalancer.report import figures
-    from rebalancer.request import prepare
+    from rebalancer.prepare.request import prepare
+    from rebalancer.report.build import figures
 
     args, options = _request(manifest, scenario)
     request = prepare(*args, **options)

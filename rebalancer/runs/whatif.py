@@ -28,8 +28,7 @@ from rebalancer.export import check_outputs, protected_files, write_comparison_o
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import SharedSet, propose_request
-from rebalancer.proposal import Proposal
-from rebalancer.request import (
+from rebalancer.prepare.request import (
     Inputs,
     Request,
     account_terms,
@@ -37,6 +36,7 @@ from rebalancer.request import (
     one_blas_thread,
     prepare,
 )
+from rebalancer.report.proposal import Proposal
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
 

@@ -12,7 +12,7 @@ from typing import Any
 from rebalancer.errors import InfeasibleError, RebalancerError
 from rebalancer.export import write_outputs
 from rebalancer.pipeline import propose_account
-from rebalancer.proposal import Proposal
+from rebalancer.report.proposal import Proposal
 from rebalancer.runs.book import cache
 from rebalancer.runs.book.jobs import AccountResult, Job
 from rebalancer.runs.book.plan import BookFiles, output_path

@@ -21,7 +21,7 @@ from rebalancer.inputs import (
     read_holdings_by_account,
     read_universe,
 )
-from rebalancer.request import AccountTerms, Inputs, load_inputs
+from rebalancer.prepare.request import AccountTerms, Inputs, load_inputs
 from rebalancer.runs.book.models import ModelProblems
 from rebalancer.runs.book.plan import BookFiles
 from rebalancer.scenario import Scenario, load_scenario

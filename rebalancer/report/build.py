@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from rebalancer.checks import run_checks
+from rebalancer.checks.measure import run_checks
 from rebalancer.errors import InfeasibleError
 from rebalancer.limits import HARD_LIMITS, LIMITS
 from rebalancer.limits.realized_gain import REALIZED_GAIN
@@ -16,13 +16,13 @@ from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.stress import stress_table
 from rebalancer.model.tax import estimated_tax
 from rebalancer.optimize.problem import Solution
-from rebalancer.path import path_summary, te_per_run
-from rebalancer.proposal import TRADE_COLUMNS, Metrics, Proposal
-from rebalancer.request import Request
+from rebalancer.prepare.request import Request
+from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
-from rebalancer.settle import holding_stands_in, should_hold
-from rebalancer.trades import RoundingRules, allocate_lots, round_orders
+from rebalancer.solve.path import path_summary, te_per_run
+from rebalancer.trades.rounding import RoundingRules, allocate_lots, round_orders
+from rebalancer.trades.settle import holding_stands_in, should_hold
 
 
 def build_proposal(
@@ -35,7 +35,7 @@ def build_proposal(
 
     Raises ``InfeasibleError`` when the orders break a hard limit (see
     ``_require_hard_limits``) and holding breaks one too; where holding keeps them all
-    (``rebalancer.settle.holding_stands_in``: a continuation that whole lots,
+    (``rebalancer.trades.settle.holding_stands_in``: a continuation that whole lots,
     the minimum trade and the tax lots cannot make within the realized-gain budget),
     the proposal holds instead, ``held`` saying why."""
     timings = dict(timings or {})
@@ -50,7 +50,7 @@ def build_proposal(
     rules = rounding_rules(r)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
-    if hold:  # the orders are not worth sending: re-runs settle (rebalancer.settle)
+    if hold:  # the orders are not worth sending: re-runs settle (rebalancer.trades.settle)
         q = np.zeros_like(q)
     shares_after = shares_before + q
     trade_usd = q * price
@@ -218,7 +218,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
 def _path(
     r: Request, solution: Solution, hold: bool, w_after: np.ndarray, trade_usd: np.ndarray
 ) -> dict:
-    """Whether the proposal is one step of a path (``rebalancer.path``)."""
+    """Whether the proposal is one step of a path (``rebalancer.solve.path``)."""
     if solution.destination is None:
         return {}
     per_run = te_per_run(r)

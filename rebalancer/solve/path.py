@@ -63,7 +63,7 @@ Measured in turnover (Σ|Δw|/2, fractions of NAV):
 
 The proposal is one step of a path when something held it back and ``remaining``
 exceeds ``IMMATERIAL`` (0.25% of NAV: the size below which the optimizer leaves small
-orders to the rounding), unless it holds (``rebalancer.settle``). What held it back
+orders to the rounding), unless it holds (``rebalancer.trades.settle``). What held it back
 (``held_back_by``), and the runs still to go by each (the largest counts):
 
     max_turnover  the cap binds (or the turnover is within 1% of it):
@@ -339,7 +339,7 @@ def path_summary(
     reference_moves: bool = False,
 ) -> dict:
     """The JSON summary's ``path`` block (module docstring): ``hold`` (the proposal
-    has no orders: none beat holding, ``rebalancer.settle``, or none were left after
+    has no orders: none beat holding, ``rebalancer.trades.settle``, or none were left after
     rounding), ``is_step``,
     ``step_fraction``, ``destination_turnover``, ``remaining_turnover``,
     ``remaining_runs_estimate``, ``held_back_by``, ``destination_seconds`` and
@@ -358,7 +358,7 @@ def path_summary(
     remaining = float(np.abs(dest - w_after).sum() / 2)
     fraction = 1.0 if total <= IMMATERIAL else float(np.clip(1.0 - remaining / total, 0.0, 1.0))
     # what the step itself (before rounding) left: whole lots and the minimum trade
-    # move every name a little, and a re-run does not chase that (rebalancer.settle)
+    # move every name a little, and a re-run does not chase that (rebalancer.trades.settle)
     continuous_left = float(np.abs(dest - w_step).sum() / 2)
     turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
     runs: dict[str, int] = {}
@@ -384,7 +384,7 @@ def path_summary(
             if 0.0 < step < 1.0 and not runs
             else 1
         )
-    # a proposal that holds (rebalancer.settle) is where re-runs stay: no step
+    # a proposal that holds (rebalancer.trades.settle) is where re-runs stay: no step
     is_step = bool(runs) and remaining > IMMATERIAL and not hold
     if not is_step:
         runs = {}

@@ -34,7 +34,7 @@ from rebalancer.errors import RebalancerError
 if TYPE_CHECKING:
     from rebalancer.optimize.problem import ProblemData
     from rebalancer.optimize.working_set import WorkingSet
-    from rebalancer.request import Request
+    from rebalancer.prepare.request import Request
 
 # what a trade list must gain over holding, in the objective's units (return a year)
 HURDLE = 1e-5

@@ -1,7 +1,7 @@
 """The result of one rebalance: what every exporter and the Python API receive.
 
 Frozen data only; built by ``rebalancer.pipeline`` from the final (rounded) trades
-and re-measured by ``rebalancer.checks``. Column contracts:
+and re-measured by ``rebalancer.checks.measure``. Column contracts:
 
 ``trades`` — one row per order, in docs/contracts.md §4 order:
     account, ticker, side (BUY|SELL), quantity (shares, > 0), price (USD),
@@ -115,7 +115,7 @@ class Proposal:
     # a book's account: the model whose compiled problem it re-solved — its scenario
     # file and probe accounts (rebalancer.runs.book) — so verify --reproduce takes that path
     book_model: dict[str, Any] = field(default_factory=dict)
-    # one step of a path? (rebalancer.path): is_step, step_fraction, destination_turnover,
+    # one step of a path? (rebalancer.solve.path): is_step, step_fraction, destination_turnover,
     # remaining_turnover, remaining_runs_estimate, held_back_by, destination_seconds,
     # reference_moves
     path: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Prepare: one account under one scenario, made ready for the optimizer (``request``)."""

@@ -1,0 +1,1 @@
+"""Report: the optimizer's answer made into a checked ``Proposal`` (``build``, ``proposal``)."""

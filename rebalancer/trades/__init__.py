@@ -1,0 +1,1 @@
+"""Trades: from optimal weights to whole-share orders and tax-lot sales (``rounding``), or holding (``settle``)."""
