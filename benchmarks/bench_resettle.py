@@ -22,9 +22,10 @@ from pathlib import Path
 import yaml
 
 from rebalancer.inputs.readers import read_holdings
-from rebalancer.pipeline import example_paths, load_inputs, propose_account
+from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.runs.apply import apply_proposal, write_holdings
 from rebalancer.scenario import load_scenario
+from rebalancer.shipped import example_paths
 
 
 def scenario_with(base: Path, overrides: list[str], folder: Path) -> Path:

@@ -18,10 +18,11 @@ import statistics
 import time
 
 from benchmarks.report import Table
-from rebalancer.pipeline import example_paths, load_inputs, propose_account
+from rebalancer.pipeline import load_inputs, propose_account
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.runs.whatif import run_whatif
 from rebalancer.scenario import load_scenario
+from rebalancer.shipped import example_paths
 
 VALUES = [0.10, 0.125, 0.15, 0.175, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50]
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from rebalancer.model.views import view_gap
 from rebalancer.scenario.expressions import ExpressionError, has_values, parse_condition
-from rebalancer.scenario.loader import library_folder, load_scenario
+from rebalancer.scenario.loader import load_scenario
 from rebalancer.scenario.schema import ByGroup, Scenario
 from rebalancer.scenario.selectors import (
     Selector,
@@ -25,6 +25,7 @@ from rebalancer.scenario.selectors import (
     parse_selector,
     size_bucket,
 )
+from rebalancer.shipped import library_folder
 
 
 def with_size(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

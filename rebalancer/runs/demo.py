@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rebalancer.export import write_outputs
-from rebalancer.pipeline import example_paths, propose_account
+from rebalancer.pipeline import propose_account
 from rebalancer.prepare.request import load_inputs
 from rebalancer.report.proposal import Proposal
 from rebalancer.scenario import load_scenario
+from rebalancer.shipped import example_paths
 
 SCENARIO = "smallcap_rerating.yaml"  # the default, from the shipped scenario library
 AS_OF = "2026-11-20"  # the examples' trade date: their lots' holding periods end on it

@@ -14,12 +14,12 @@ from typing import Any
 from rebalancer.errors import RebalancerError, ScenarioError
 from rebalancer.scenario.loader import (
     ACCUMULATED,
-    library_folder,
     parent_path,
     read_yaml,
     resolve,
 )
 from rebalancer.scenario.schema import Scenario, build
+from rebalancer.shipped import library_folder
 
 IDENTITY = ("name", "description", "extends")
 

@@ -22,7 +22,6 @@ shipped library, so ``extends: base.yaml`` works from any folder.
 from __future__ import annotations
 
 from contextlib import suppress
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from rebalancer.errors import InputError, ScenarioError
 from rebalancer.scenario.schema import Problems, Scenario, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, parse_selector
+from rebalancer.shipped import library_folder
 from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8
 
 MAX_SCENARIO_BYTES = 1_000_000
@@ -315,11 +315,6 @@ def inside(
             "that folder or below it"
         )
     return target
-
-
-def library_folder() -> Path:
-    """The scenario library shipped with the package (``base.yaml`` and the views)."""
-    return Path(str(resources.files("rebalancer.scenarios")))
 
 
 def _is_file(path: Path) -> bool:
