@@ -22,8 +22,10 @@ import numpy as np
 
 from benchmarks.report import Table
 from rebalancer.optimize import problem as opt
-from rebalancer.pipeline import example_paths, load_inputs, optimize, prepare, propose_account
+from rebalancer.pipeline import load_inputs, prepare, propose_account
 from rebalancer.scenario import load_scenario
+from rebalancer.shipped import example_paths
+from rebalancer.solve.driver import optimize
 
 
 def capture_problem(data, scenario, account):

@@ -49,10 +49,11 @@ import pandas as pd
 
 from benchmarks.report import Table
 from benchmarks.synthetic import EXAMPLES
-from rebalancer.pipeline import load_inputs, optimize, prepare
+from rebalancer.pipeline import load_inputs, prepare
 from rebalancer.prepare.request import account_terms
 from rebalancer.report.build import rounding_rules
 from rebalancer.scenario import load_scenario
+from rebalancer.solve.driver import optimize
 from rebalancer.trades.rounding import EPS, RoundingRules, round_orders
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -54,7 +54,7 @@ def test_accounts_of_a_model_re_solve_its_compiled_problem(model_book):
     # a worker compiles a model's problem for the first account of each slot size it
     # meets (2 workers, at most 3 models x taxable or not); every other account only
     # refreshes Parameter values (each then compiles its own final solve, not counted:
-    # pipeline.final_set). A compile takes 0.07-0.6 s, a refresh 0.001-0.02 s; on a
+    # solve.final.final_set). A compile takes 0.07-0.6 s, a refresh 0.001-0.02 s; on a
     # loaded machine both take longer (a refresh paused for other work can pass 0.05 s),
     # so the bound between them grows with the slowest compile
     variants = {(s["scenario"], s["taxable"]) for s in shared}
@@ -100,7 +100,7 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(model_book):
 def test_verify_reproduces_a_book_account_as_a_proposal(model_book):
     """An account's JSON records the model it re-solved (scenario, probes); ``verify
     --reproduce`` re-solves it as a proposal, with a problem of its own, and finds the
-    same orders, share for share (one account, one answer: pipeline.final_set)."""
+    same orders, share for share (one account, one answer: solve.final.final_set)."""
     _, folder, _ = model_book
     shared = [s for s in _summaries(folder / "local") if s["optimizer"]["shared_problem"]]
     for scenario in sorted({s["scenario"] for s in shared}):

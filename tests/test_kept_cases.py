@@ -4,7 +4,7 @@ re-measured from the inputs and the written outputs, or exit 3 with one line nam
 the conflict and nothing written.
 
 1. A request whose limits conflict only by a hair at the optimizer's margins is solved,
-not failed (``pipeline.optimize``: ``within_hairline``).
+not failed (``solve.driver.optimize``: ``within_hairline``).
 
 The case (found by the random property search, kept in ``tests/data/hairline``): a
 $92.8M account under ``em_smallcap`` with tilts on ``region:EM & size:small`` and

@@ -74,7 +74,7 @@ def test_scenarios_that_only_change_numbers_share_one_compiled_problem(data):
     compile_times = [info["compile_seconds"] for info in optimizer]
     # the first run compiles; the others only refresh Parameter values, unless their own
     # pricing grows the working set (then they compile the grown set once); each run's
-    # final solve over its answer's support is its own (pipeline.final_set)
+    # final solve over its answer's support is its own (solve.final.final_set)
     assert not optimizer[0]["shared_problem"]
     for times, info in zip(compile_times[1:], optimizer[1:], strict=True):
         if info["pricing_rounds"] == 0:

@@ -27,7 +27,7 @@ from rebalancer.errors import InfeasibleError
 from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import SharedSet, propose_request
+from rebalancer.pipeline import propose_request
 from rebalancer.prepare.request import (
     Inputs,
     Request,
@@ -39,6 +39,7 @@ from rebalancer.prepare.request import (
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
+from rebalancer.solve.driver import SharedSet
 
 
 @dataclass(frozen=True)

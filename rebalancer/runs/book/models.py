@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from rebalancer.pipeline import learned_order, slot_problem, slot_sizes
+from rebalancer.solve.slots import learned_order, slot_problem, slot_sizes
 
 
 class ModelProblems:
