@@ -50,7 +50,7 @@ import pandas as pd
 from scipy import sparse
 
 from rebalancer.scenario.schema import Scenario
-from rebalancer.trades.rounding import is_long_term
+from rebalancer.trades.lots import is_long_term
 
 # the most lot classes (optimizer variables) an account is cut into where its groups
 # allow (module docstring): a few thousand keep the problem's compile and solve to a
