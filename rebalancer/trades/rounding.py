@@ -11,8 +11,8 @@ turnover cap and cash, net of estimated costs, is above its floor and at the
 optimizer's cash, whole lots moved back into the tilt bands and traded to bring the
 tracking error under its cap, idle cash put to work, buys cut to their cap again.
 Each repair moves lots only where every other limit's test holds
-(``Rounding.keeps_step``), and trims a name whose change spares the tilt bands, the
-tracking error and the floors where another will not do (``Rounding.keeping``). What
+(``Rounding.keeps_step``), and a trim picks a name whose change spares the tilt bands,
+the tracking error and the floors where there is one (``Rounding.keeping``). What
 each advisor limit asks of the rounding comes from the limit (``rebalancer.limits``,
 ``AdvisorLimit.rounding``) as the rules' fields (``rebalancer.trades.rules``).
 
