@@ -51,10 +51,10 @@ from benchmarks.report import Table
 from benchmarks.synthetic import EXAMPLES
 from rebalancer.pipeline import load_inputs, prepare
 from rebalancer.prepare.request import account_terms
-from rebalancer.report.build import rounding_rules
 from rebalancer.scenario import load_scenario
 from rebalancer.solve.driver import optimize
-from rebalancer.trades.rounding import EPS, RoundingRules, round_orders
+from rebalancer.trades.rounding import EPS, round_orders
+from rebalancer.trades.rules import RoundingRules, rounding_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-11-20"

@@ -22,7 +22,7 @@ $1,173; the proposal held instead (no trades, the tilt missed by its whole 1%), 
 the request is infeasible as found: exit 3 naming ``max_realized_gain``.
 
 3. The rounding never carries a sale of a name it may not buy across zero into a buy
-(``trades._step_keeps_limits``). The case (``tests/data/screen_cross``): a $19.4K
+(``trades.repairs.base.Rounding.keeps_step``). The case (``tests/data/screen_cross``): a $19.4K
 account under ``reshoring`` whose tilt band on ``theme:reshoring`` the rounding closed
 by a jump of several lots; the jump took T040 — an EM small cap failing the EM due
 diligence (leverage 3.4, ROA −0.8%), which the optimizer had trimmed by one lot — from

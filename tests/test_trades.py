@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from rebalancer.model.costs import CostModel
-from rebalancer.trades.rounding import RoundingRules, allocate_lots, round_orders
+from rebalancer.trades.lots import allocate_lots
+from rebalancer.trades.rounding import round_orders
+from rebalancer.trades.rules import RoundingRules
 
 NAV = 1_000_000.0
 

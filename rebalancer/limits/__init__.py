@@ -13,7 +13,9 @@ subclasses ``base.ConstraintSetting``, whose key, Checks row and optimizer sourc
 its name, or ``base.ScalarCap`` for one number; and, where ``optimize/`` has no
 constraint object for it, its cvxpy form: see ``active_position``), its entry in
 ``LIMITS`` (the order of the Checks rows), and its setting in
-``rebalancer.scenario.schema``.
+``rebalancer.scenario.schema``. What the rounding to whole lots must keep of it is its
+``rounding(request)`` (fields of ``rebalancer.trades.rules.RoundingRules``); what the
+rounding does with them, its repair in ``rebalancer.trades.repairs``.
 """
 
 from __future__ import annotations

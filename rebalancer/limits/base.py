@@ -14,7 +14,8 @@ class says, in one place:
 - ``relax``: the scenario change that lifts a conflict of it, and ``apply``: how that
   change is written into the scenario's data;
 - ``rounding(request)``: what the rounding to whole lots must keep of it
-  (``rebalancer.trades.rounding.RoundingRules`` fields).
+  (``rebalancer.trades.rules.RoundingRules`` fields; what the rounding does with them
+  is the limit's repair, ``rebalancer.trades.repairs``).
 
 A limit on each name's active weight needs no object of its own in ``optimize/``:
 ``problem_caps`` gives the caps of the optimizer's ``ActiveCap`` (whose working sets

@@ -1,6 +1,6 @@
 """Sales come out of the account's lots: no lot sold past what it holds, and the lot
 sales add up to the sell orders (``optimize.constraints.LotSales`` for taxable
-accounts; ``trades.allocate_lots`` takes each sale from lots)."""
+accounts; ``trades.lots.allocate_lots`` takes each sale from lots)."""
 
 from __future__ import annotations
 

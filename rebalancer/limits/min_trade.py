@@ -2,7 +2,7 @@
 minimum (but one that closes its position), and orders in whole lots. No convex
 problem states them: the optimizer re-solves with small orders frozen or lifted
 (``optimize.min_trade``) and the rounding drops or lifts what is left under the
-minimum (``_enforce_min_trade``). A miss is a row the Checks sheet flags."""
+minimum (``trades.repairs.min_trade``). A miss is a row the Checks sheet flags."""
 
 from __future__ import annotations
 
@@ -38,7 +38,13 @@ class MinTrade(AdvisorLimit):
             add("round lots", 0.0, float(off.sum()), not off.any(), "orders not in whole lots")
 
     def rounding(self, request) -> dict:
-        return {"min_trade_usd": request.scenario.constraints.min_trade_usd}
+        c = request.scenario.constraints
+        n = len(request.universe)
+        return {
+            "min_trade_usd": c.min_trade_usd,
+            # shares per tradable unit: a name's lot, or one share without round lots
+            "lot": request.universe["lot_size"].to_numpy(float) if c.round_lots else np.ones(n),
+        }
 
 
 MIN_TRADE = MinTrade()

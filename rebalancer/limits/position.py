@@ -1,8 +1,8 @@
 """``constraints.max_position``: the weight of each name ≤ its cap (a value per group:
 the strictest applies; 0 for a forced exit, ``restricted: sell``). The optimizer works
 to the cap (``optimize.constraints.PositionLimit``, or ``Bounds`` outside an elastic
-solve); the rounding sells what it leaves above it (``_fix_positions``), and a break
-left after that is infeasible. Relaxed by raising, per name over its cap, the
+solve); the rounding sells what it leaves above it (``trades.repairs.position``), and
+a break left after that is infeasible. Relaxed by raising, per name over its cap, the
 settings that hold it there."""
 
 from __future__ import annotations

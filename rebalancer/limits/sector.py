@@ -1,6 +1,6 @@
 """``constraints.sector_max``: the weight of every sector ≤ cap. The optimizer works to
 the cap less ``SECTOR_MARGIN`` (``optimize.constraints.SectorCaps``) so that rounding to
-whole lots keeps it; the rounding tops up sales where it does not (``_fix_sectors``),
+whole lots keeps it; the rounding tops up sales where it does not (``trades.repairs.sector``),
 and a break left after that is infeasible. Relaxed by raising the cap to what the
 closest feasible portfolio holds in its largest sector."""
 

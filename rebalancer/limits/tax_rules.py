@@ -62,5 +62,19 @@ class TaxRules(AdvisorLimit):
                 ", ".join(bad),
             )
 
+    def rounding(self, request) -> dict:
+        """Shares per name in lots that may be sold (none given: every lot may)."""
+        if request.tax_lots is None:
+            return {}
+        f = request.tax_lots.frame
+        open_lots = f[f["blocked"] == ""]
+        sellable = (
+            open_lots.groupby("security")["quantity"]
+            .sum()
+            .reindex(range(len(request.universe)), fill_value=0.0)
+            .to_numpy(float)
+        )
+        return {"sellable_shares": sellable}
+
 
 TAX_RULES = TaxRules()

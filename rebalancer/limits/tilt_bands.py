@@ -1,7 +1,7 @@
 """``tilts``: the active exposure of each tilted group inside target ± band. The
 optimizer works to bands ``margin`` narrower on each side
 (``optimize.constraints.TiltBands``); the rounding moves whole lots back into a band
-it left (``_fix_bands``), and its other fix-ups keep the bands (``_keeps_bands``).
+it left, and its other fix-ups spare the bands (``trades.repairs.tilt_bands``).
 A band missed after that is a row the Checks sheet flags, not an infeasibility.
 Relaxed by widening the band to what the closest feasible portfolio reaches or, where
 a band that wide would leave [-1, 1], by moving the target."""

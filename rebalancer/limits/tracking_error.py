@@ -1,8 +1,8 @@
 """``constraints.max_tracking_error``: √(aᵀΣa) ≤ cap, a the active weights against the
 reference. The optimizer works to ``inside(cap)`` (``optimize.constraints.TrackingError``,
 a second-order cone): the rounding's noise in it is a lot or so per name, whatever
-the cap. The rounding's fix-ups keep it (``_keeps_tracking_error``) and trade whole
-lots that lower it where it is over (``_fix_tracking_error``); a break left after
+the cap. The rounding's fix-ups spare it and trade whole lots that lower it where it
+is over (``trades.repairs.tracking_error``); a break left after
 that is infeasible. Relaxed by raising the cap so that its inside value is what the
 closest feasible portfolio reaches (``tracking_error_outside``)."""
 

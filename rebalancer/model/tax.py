@@ -50,7 +50,14 @@ import pandas as pd
 from scipy import sparse
 
 from rebalancer.scenario.schema import Scenario
-from rebalancer.trades.rounding import is_long_term
+
+
+def is_long_term(acquired, sold: pd.Timestamp):
+    """Held more than one year: sold after the first anniversary of the purchase
+    (calendar years, so a lot bought 2023-06-30 is long-term from 2024-07-01).
+    ``acquired`` is a date or a Series of dates (an unknown date is not long-term)."""
+    return sold > acquired + pd.DateOffset(years=1)
+
 
 # the most lot classes (optimizer variables) an account is cut into where its groups
 # allow (module docstring): a few thousand keep the problem's compile and solve to a

@@ -21,7 +21,9 @@ from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
 from rebalancer.scenario import match, parse_selector
 from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
 from rebalancer.solve.path import path_summary, te_per_run
-from rebalancer.trades.rounding import RoundingRules, allocate_lots, round_orders
+from rebalancer.trades.lots import allocate_lots
+from rebalancer.trades.rounding import round_orders
+from rebalancer.trades.rules import rounding_rules
 from rebalancer.trades.settle import holding_stands_in, should_hold
 
 
@@ -249,33 +251,6 @@ def _path(
     )
 
 
-def rounding_rules(r: Request) -> RoundingRules:
-    """What the rounding of this request's continuous answer must keep (``round_orders``):
-    lots, who may buy or sell, and what each advisor limit asks of it
-    (``AdvisorLimit.rounding``: the cash floor, liquidity, position, sector and tilt
-    limits, turnover, the tracking error, the minimum trade)."""
-    c = r.scenario.constraints
-    lot_size = r.universe["lot_size"].to_numpy(float) if c.round_lots else np.ones(len(r.universe))
-    sector_codes = pd.Categorical(r.universe["sector"], categories=r.sectors).codes
-    kept: dict = {}
-    for limit in LIMITS:
-        for field, value in limit.rounding(r).items():
-            # a per-name cap two limits give: the stricter holds
-            kept[field] = value if field not in kept else np.minimum(kept[field], value)
-    return RoundingRules(
-        nav_usd=r.nav,
-        cash_before_usd=r.cash_before,
-        price=r.price,
-        lot=lot_size,
-        shares_before=r.shares_before,
-        may_buy=r.may_buy,
-        may_sell=r.may_sell,
-        sector_codes=np.asarray(sector_codes),
-        sellable_shares=_sellable_shares(r),
-        **kept,
-    )
-
-
 def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) -> None:
     """The optimizer keeps every limit with a margin and the rounding repairs what whole
     lots take past one, but the minimum trade and the lot sizes can leave no order list
@@ -300,20 +275,6 @@ def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) 
     ]
     if conflicts:
         raise InfeasibleError(r.account, conflicts)
-
-
-def _sellable_shares(r: Request) -> np.ndarray | None:
-    """Shares per security in lots that may be sold (None: every lot may)."""
-    if r.tax_lots is None:
-        return None
-    f = r.tax_lots.frame
-    open_lots = f[f["blocked"] == ""]
-    return (
-        open_lots.groupby("security")["quantity"]
-        .sum()
-        .reindex(range(len(r.universe)), fill_value=0.0)
-        .to_numpy(float)
-    )
 
 
 def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozenset[str]]:

@@ -35,7 +35,7 @@ from rebalancer.inputs.tables import (
     read_table,
     require_columns,
 )
-from rebalancer.trades.rounding import allocate_lots
+from rebalancer.trades.lots import allocate_lots
 
 HOLDINGS_COLUMNS = ["account", "ticker", "quantity", "cost_basis", "acquired"]
 TRADES_REQUIRED = ("ticker", "side", "quantity", "price")

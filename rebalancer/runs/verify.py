@@ -30,11 +30,11 @@ from rebalancer.export.manifest import (
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
 from rebalancer.model.stress import shock_returns
+from rebalancer.model.tax import is_long_term
 from rebalancer.runs.verify_schema import open_regular, read_summary, shape_problems
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import Problems, build
 from rebalancer.scenario.selectors import SelectorSyntaxError, match, parse_selector
-from rebalancer.trades.rounding import is_long_term
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""What the rounding to whole lots must keep (``RoundingRules``), built from the
+request and its limits (``rounding_rules``: each advisor limit's ``rounding(request)``
+gives its fields; ``rebalancer.trades.repairs`` keeps them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.limits import LIMITS
+
+if TYPE_CHECKING:
+    from rebalancer.prepare.request import Request
+
+
+@dataclass(frozen=True)
+class RoundingRules:
+    """What the rounding of one account's continuous answer works with: its NAV, cash,
+    prices, lots and holdings, who may buy or sell, and the numbers each advisor limit
+    gives (``AdvisorLimit.rounding``). Amounts in dollars (``_usd``), weights as
+    fractions of NAV; a field left None is a limit not set (its repair does not
+    apply)."""
+
+    nav_usd: float
+    cash_before_usd: float
+    cash_floor_usd: float
+    min_trade_usd: float
+    price: np.ndarray
+    lot: np.ndarray  # shares per tradable unit
+    shares_before: np.ndarray
+    liquidity_cap_usd: np.ndarray  # max |notional| per name
+    may_buy: np.ndarray  # bool
+    may_sell: np.ndarray  # bool
+    position_cap: np.ndarray  # weight
+    sector_codes: np.ndarray  # int per name
+    sector_max: float | None
+    sellable_shares: np.ndarray | None = None  # shares in lots that may be sold (tax blocks)
+    # tilt bands on active exposure: groups (m × n, 0/1), their reference weight, lo, hi
+    band_groups: np.ndarray | None = None
+    band_reference: np.ndarray | None = None
+    band_lo: np.ndarray | None = None
+    band_hi: np.ndarray | None = None
+    max_traded_usd: float | None = None  # buys + sells (2 × turnover cap × NAV)
+    # the tracking-error cap, its reference weights and the risk model (``variance``,
+    # ``cov_times``, ``total_vol`` of weight vectors), for the fix-ups to keep it
+    max_tracking_error: float | None = None
+    te_reference: np.ndarray | None = None
+    risk: object | None = None
+    # the least weight of each name a fix-up may sell it down to (an advisor limit's
+    # floor, such as ref − max_active_position); None: no floor
+    position_floor: np.ndarray | None = None
+
+
+def rounding_rules(r: Request) -> RoundingRules:
+    """What the rounding of this request's continuous answer must keep (``round_orders``):
+    the account's NAV, cash, prices, holdings and sectors, who may buy or sell, and what
+    each advisor limit asks of it (``AdvisorLimit.rounding``, in the order of
+    ``LIMITS``: the cash floor, liquidity, turnover, the position caps and floors, the
+    sector cap, the tracking error, the tilt bands, the lots free of tax blocks, the
+    minimum trade and the lot size). A field two limits give (``position_cap``: the
+    position and the active-position limits) is the smaller of the two, per name."""
+    sector_codes = pd.Categorical(r.universe["sector"], categories=r.sectors).codes
+    kept: dict = {}
+    for limit in LIMITS:
+        for field, value in limit.rounding(r).items():
+            # a per-name cap two limits give: the stricter holds
+            kept[field] = value if field not in kept else np.minimum(kept[field], value)
+    return RoundingRules(
+        nav_usd=r.nav,
+        cash_before_usd=r.cash_before,
+        price=r.price,
+        shares_before=r.shares_before,
+        may_buy=r.may_buy,
+        may_sell=r.may_sell,
+        sector_codes=np.asarray(sector_codes),
+        **kept,
+    )
