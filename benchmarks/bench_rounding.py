@@ -50,7 +50,7 @@ import pandas as pd
 from benchmarks.report import Table
 from benchmarks.synthetic import EXAMPLES
 from rebalancer.pipeline import load_inputs, optimize, prepare
-from rebalancer.prepare.request import account_terms
+from rebalancer.prepare.terms import account_terms
 from rebalancer.report.build import rounding_rules
 from rebalancer.scenario import load_scenario
 from rebalancer.trades.rounding import EPS, RoundingRules, round_orders

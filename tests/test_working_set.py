@@ -18,7 +18,7 @@ from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.layout import restrict
 from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
-from rebalancer.prepare.request import prepare
+from rebalancer.prepare.build import prepare
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import build
 from tests.conftest import SCENARIOS

@@ -320,7 +320,7 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
     the same contents: a verify's re-measurement and its reproduction share one risk
     model, and so do the accounts of a book verified in one process."""
     # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
-    from rebalancer.prepare.request import load_inputs
+    from rebalancer.prepare.inputs import load_inputs
 
     files = {role: path for role, path, _ in recorded}
     # a book's holdings file: another account's bad row does not stop this one's check
@@ -343,7 +343,7 @@ def _remeasure(
 ) -> None:
     # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.limits import LIMITS
-    from rebalancer.prepare.request import prepare
+    from rebalancer.prepare.build import prepare
     from rebalancer.report.build import figures
 
     args, options = _request(manifest, scenario)

@@ -21,7 +21,8 @@ from rebalancer.inputs import (
     read_holdings_by_account,
     read_universe,
 )
-from rebalancer.prepare.request import AccountTerms, Inputs, load_inputs
+from rebalancer.prepare.inputs import Inputs, load_inputs
+from rebalancer.prepare.terms import AccountTerms
 from rebalancer.runs.book.models import ModelProblems
 from rebalancer.runs.book.plan import BookFiles
 from rebalancer.scenario import Scenario, load_scenario
