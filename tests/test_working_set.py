@@ -55,7 +55,7 @@ def solve_through(s: Structure, d, keep: np.ndarray) -> tuple[WorkingSet, np.nda
 def held_plus_best(request, extra: int) -> np.ndarray:
     """A deliberately poor first working set: the held names and a few best alphas."""
     keep = request.w0 > 0
-    buyable = np.flatnonzero(request.may_buy & ~keep)
+    buyable = np.flatnonzero(request.limits.may_buy & ~keep)
     keep[buyable[np.argsort(-request.alpha[buyable])[:extra]]] = True
     return keep
 

@@ -5,7 +5,8 @@ weights it is measured against (``reference_weights``), the risk model and the a
 (signals + Black-Litterman views, ``_returns``), the cost model (``_costs``), what
 each name may do (``_name_limits``), the tax lots (``_tax``), and the problem's
 ``Structure`` (what fixes its shape) and ``ProblemData`` (the numbers a what-if
-changes, ``_problem``) with the optimizer's first working set.
+changes, ``_problem``); then the optimizer's first working set (seeded by
+``request.choose_candidates``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.prepare.request import (
+    AccountTax,
+    NameLimits,
     Request,
     choose_candidates,
     entry_gain,
@@ -93,16 +96,14 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     risk = data.risk_model(uni)
     signals, prior, alpha = _returns(data, uni, scenario, risk, ref)
     cost = _costs(uni, scenario, risk)
-    (participation, liq_usd, may_buy, may_sell, open_to_buy, position_cap, screened) = _name_limits(
-        uni, scenario, nav, shares_before, price
-    )
+    limits = _name_limits(uni, scenario, nav, shares_before, price)
 
     notes.extend(_acquired_after(lots, as_of))
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
-    taxable = terms.taxable
-    tax_lots, recent = _tax(data, terms, lots, uni, nav, as_of, scenario)
-    if tax_lots is not None:
-        may_buy &= ~uni.index.isin(tax_lots.blocked_buys["ticker"])
+    tax = _tax(data, terms, lots, uni, nav, as_of, scenario)
+    may_buy = limits.may_buy
+    if tax.lots is not None:  # the wash-sale rules' blocked buys
+        may_buy &= ~uni.index.isin(tax.lots.blocked_buys["ticker"])
 
     # a limit that makes the account hold a name it neither holds nor may buy
     stuck = [x for a in LIMITS for x in a.out_of_reach(uni, scenario, ref, w0, may_buy)]
@@ -111,9 +112,8 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
 
     spread, impact = cost.weight_coefficients(nav)
     full_structure, full_data, sectors = _problem(
-        data, uni, scenario, risk, tax_lots, nav, w0, ref, alpha, spread, impact,
-        liq_usd, may_buy, may_sell, position_cap,
-    )  # fmt: skip
+        data, uni, scenario, risk, tax.lots, nav, w0, ref, alpha, spread, impact, limits
+    )
 
     # the whole-universe problem; the optimizer solves it through a working set of
     # candidate names, pricing the others in when they would improve the answer
@@ -143,26 +143,17 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         prior=prior,
         alpha=alpha,
         cost=cost,
-        participation=participation,
-        liquidity_usd=liq_usd,
-        may_buy=may_buy,
-        may_sell=may_sell,
-        open_to_buy=open_to_buy,
-        position_cap=position_cap,
-        screened=screened,
+        limits=limits,
         sectors=list(sectors),
         structure=structure,
         data=problem_data,
         full_structure=full_structure,
         full_data=full_data,
+        tax=tax,
         paths=dict(data.paths),
-        taxable=taxable,
-        tax_lots=tax_lots,
-        recent_trades=recent,
         entry_gain=gain,
         candidates=np.flatnonzero(keep),
         new_names=new_names,
-        lot_method=terms.lot_method or scenario.tax.lot_method,
         notes=notes,
     )
 
@@ -241,10 +232,9 @@ def _name_limits(
     nav: float,
     shares_before: np.ndarray,
     price: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """What each name may do in this account: (participation, liquidity cap in USD,
-    may buy, may sell, open to buy, position cap as a weight, the screens' failures).
-    Before the tax rules' blocked buys, which ``_tax`` finds."""
+) -> NameLimits:
+    """What each name may do in this account, before the wash-sale rules' blocked buys
+    (``_tax`` finds them; ``prepare`` then narrows ``may_buy`` in place)."""
     participation = LIQUIDITY.participation(uni, scenario)
     liq_usd = LIQUIDITY.cap_usd(uni, scenario)
     restricted = uni["restricted"].to_numpy()
@@ -263,7 +253,15 @@ def _name_limits(
     )
     may_buy = open_to_buy & (liq_usd >= lot_usd * (1 - 1e-9)) & (room_usd >= lot_usd * (1 - 1e-9))
     may_sell = ~np.isin(restricted, ["no_sell", "no_trade"]) & (liq_usd > 0)
-    return participation, liq_usd, may_buy, may_sell, open_to_buy, position_cap, screened
+    return NameLimits(
+        participation=participation,
+        liquidity_usd=liq_usd,
+        may_buy=may_buy,
+        may_sell=may_sell,
+        open_to_buy=open_to_buy,
+        position_cap_weight=position_cap,
+        screened=screened,
+    )
 
 
 def _acquired_after(lots: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
@@ -288,13 +286,16 @@ def _tax(
     nav: float,
     as_of: pd.Timestamp,
     scenario: Scenario,
-) -> tuple[TaxLots | None, pd.DataFrame | None]:
-    """(the account's tax lots, the household's trades in the wash-sale window); both
-    None for a tax-exempt account."""
+) -> AccountTax:
+    """How the account's sales are taxed: its lot method (the account's, else the
+    scenario's) and, when taxable, its tax lots and the household's trades in the
+    wash-sale window."""
+    lot_method = terms.lot_method or scenario.tax.lot_method
     if not terms.taxable:
-        return None, None
+        return AccountTax(False, lot_method)
     recent = recent_trades(data.history, list(terms.household), as_of, scenario.tax.wash_sale_days)
-    return build_tax_lots(lots, uni, nav, as_of, scenario, recent), recent
+    tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
+    return AccountTax(True, lot_method, tax_lots, recent)
 
 
 def _problem(
@@ -309,10 +310,7 @@ def _problem(
     alpha: np.ndarray,
     spread: np.ndarray,
     impact: np.ndarray,
-    liq_usd: np.ndarray,
-    may_buy: np.ndarray,
-    may_sell: np.ndarray,
-    position_cap: np.ndarray,
+    limits: NameLimits,
 ) -> tuple[Structure, ProblemData, list[str]]:
     """The whole-universe problem: its ``Structure`` (the risk model, the tilted groups,
     the sectors, which limits are set, the lots), its ``ProblemData`` (alpha, costs and
@@ -363,10 +361,10 @@ def _problem(
         impact=impact,
         # in NAV units a deep name's cap can be 10^7 (a small account): no trade weight
         # exceeds 2, and caps that large wreck the solvers' scaling, so BIG stands in
-        liquidity_cap=np.minimum(liq_usd / nav, BIG),
-        buy_cap=np.where(may_buy, BIG, 0.0),
-        sell_cap=np.where(may_sell, w0, 0.0),
-        position_cap=position_cap,
+        liquidity_cap=np.minimum(limits.liquidity_usd / nav, BIG),
+        buy_cap=np.where(limits.may_buy, BIG, 0.0),
+        sell_cap=np.where(limits.may_sell, w0, 0.0),
+        position_cap=limits.position_cap_weight,
         cash_target=c.cash.target,
         cash_tolerance=CASH.tolerance(scenario),
         tilt_target=targets,

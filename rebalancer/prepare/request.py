@@ -18,6 +18,29 @@ from rebalancer.scenario import Scenario
 
 
 @dataclass(frozen=True)
+class NameLimits:
+    """What each name may do in one account: arrays in the universe's order."""
+
+    participation: np.ndarray  # the most of its average daily traded value an order takes
+    liquidity_usd: np.ndarray  # the most that may be traded: participation × ADV × days
+    may_buy: np.ndarray  # this account may buy it (a whole lot fits; no wash-sale block)
+    may_sell: np.ndarray
+    open_to_buy: np.ndarray  # the scenario lets any account buy it (restrictions, screens)
+    position_cap_weight: np.ndarray  # the most the account may hold, a fraction of NAV
+    screened: pd.DataFrame  # the screens' failures: ticker, screen, values
+
+
+@dataclass(frozen=True)
+class AccountTax:
+    """How the account's sales are taxed."""
+
+    taxable: bool
+    lot_method: str  # optimized | hifo | fifo: which lots sales come from
+    lots: TaxLots | None = None  # None: tax-exempt
+    recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
+
+
+@dataclass(frozen=True)
 class Request:
     """Everything the optimizer, the rounding and the report need for one run."""
 
@@ -38,27 +61,29 @@ class Request:
     prior: np.ndarray  # market-implied excess returns
     alpha: np.ndarray  # signal + view alpha
     cost: CostModel
-    participation: np.ndarray
-    liquidity_usd: np.ndarray
-    may_buy: np.ndarray
-    may_sell: np.ndarray
-    open_to_buy: np.ndarray  # what the scenario lets any account buy (may_buy: this one)
-    position_cap: np.ndarray
-    screened: pd.DataFrame
+    limits: NameLimits  # what each name may do in this account
     sectors: list[str]
     structure: Structure  # the problem over the first working set (``candidates``)
     data: ProblemData
     full_structure: Structure  # the problem over the whole universe
     full_data: ProblemData
+    tax: AccountTax
     paths: dict[str, str] = field(default_factory=dict)
-    taxable: bool = False
-    tax_lots: TaxLots | None = None
-    recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
     entry_gain: np.ndarray | None = None  # what ranks the first working set's names
     candidates: np.ndarray | None = None  # universe positions of the first working set
     new_names: int | None = None  # most names not held a small account's set may take
-    lot_method: str = "hifo"
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
+
+    @property
+    def open_to_buy(self) -> np.ndarray:
+        """``limits.open_to_buy``, for ``model_order`` until it moves with the working
+        set's seeding."""
+        return self.limits.open_to_buy
+
+    @property
+    def tax_lots(self) -> TaxLots | None:
+        """``tax.lots``, for the optimizer's driver until it moves to ``solve``."""
+        return self.tax.lots
 
     def first_set(self) -> np.ndarray:
         """The first working set (``candidates``) as a mask over the universe."""

@@ -90,7 +90,7 @@ def _shared_set(requests: list[Request]) -> SharedSet | None:
         return None
     first = requests[0]
     keep = first.first_set()
-    rest = np.flatnonzero(~keep & first.may_buy)
+    rest = np.flatnonzero(~keep & first.limits.may_buy)
     keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
     return SharedSet(_varying_fields([r.full_data for r in requests]), keep)
 

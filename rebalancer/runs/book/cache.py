@@ -76,7 +76,7 @@ def read_scenario(path: str) -> Scenario:
 
 def with_cash_target(scenario: Scenario, accounts: str, account: str) -> Scenario:
     """``scenario`` as the account's worker applies it: with the cash target of its
-    row of the accounts file (``request.AccountTerms.scenario``)."""
+    row of the accounts file (``terms.AccountTerms.scenario``)."""
     key = ("accounts", accounts)
     if key not in _CACHE:
         _CACHE[key] = read_accounts(accounts)
