@@ -118,7 +118,7 @@ def lot_classes(holdings: Path) -> int:
         holdings, EXAMPLES / "universe.csv", EXAMPLES / "prices.csv", EXAMPLES / "benchmark.csv"
     )
     request = prepare(data, load_scenario(SCENARIO), None, AS_OF, taxable=True)
-    return len(request.tax_lots.classes)
+    return len(request.tax.lots.classes)
 
 
 def main() -> None:

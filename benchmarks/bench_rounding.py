@@ -50,7 +50,7 @@ import pandas as pd
 from benchmarks.report import Table
 from benchmarks.synthetic import EXAMPLES
 from rebalancer.pipeline import load_inputs, prepare
-from rebalancer.prepare.request import account_terms
+from rebalancer.prepare.terms import account_terms
 from rebalancer.scenario import load_scenario
 from rebalancer.solve.driver import optimize
 from rebalancer.trades.rounding import EPS, round_orders

@@ -20,14 +20,11 @@ from rebalancer.limits.relax import Relaxation, plan
 from rebalancer.limits.relax import relax as relaxed_scenario
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.layout import SlotProblem
-from rebalancer.prepare.request import (
-    Inputs,
-    Request,
-    account_terms,
-    load_inputs,
-    one_blas_thread,
-    prepare,
-)
+from rebalancer.prepare.blas import one_blas_thread
+from rebalancer.prepare.build import prepare
+from rebalancer.prepare.inputs import Inputs, load_inputs
+from rebalancer.prepare.request import Request
+from rebalancer.prepare.terms import account_terms
 from rebalancer.report.build import build_proposal
 from rebalancer.report.proposal import Proposal
 from rebalancer.scenario import Scenario, load_scenario

@@ -16,7 +16,7 @@ import pytest
 from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.working_set import GAP_TOL, WorkingSet
 from rebalancer.pipeline import load_inputs, propose_account
-from rebalancer.prepare.request import prepare
+from rebalancer.prepare.build import prepare
 from rebalancer.runs.book.models import ModelProblems
 from rebalancer.runs.book.plan import BookFiles, plan
 from rebalancer.runs.book.run import run_book

@@ -18,7 +18,7 @@ from rebalancer.errors import InfeasibleError
 from rebalancer.optimize.layout import restrict
 from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
-from rebalancer.prepare.request import prepare
+from rebalancer.prepare.build import prepare
 from rebalancer.scenario import load_scenario
 from rebalancer.scenario.schema import build
 from tests.conftest import SCENARIOS
@@ -55,7 +55,7 @@ def solve_through(s: Structure, d, keep: np.ndarray) -> tuple[WorkingSet, np.nda
 def held_plus_best(request, extra: int) -> np.ndarray:
     """A deliberately poor first working set: the held names and a few best alphas."""
     keep = request.w0 > 0
-    buyable = np.flatnonzero(request.may_buy & ~keep)
+    buyable = np.flatnonzero(request.limits.may_buy & ~keep)
     keep[buyable[np.argsort(-request.alpha[buyable])[:extra]]] = True
     return keep
 

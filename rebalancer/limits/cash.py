@@ -53,7 +53,7 @@ class Cash(AdvisorLimit):
         out = [x]
         c = request.scenario.constraints
         if x.needed < x.limit:
-            held = request.may_sell & (request.shares_before > 0)
+            held = request.limits.may_sell & (request.shares_before > 0)
             value = request.shares_before * request.price
             cushion = float(np.minimum(request.lot_usd, value)[held].sum()) / request.nav
             floor = max(x.needed - EXTRA - cushion, 0.0)

@@ -60,7 +60,7 @@ class Liquidity(AdvisorLimit):
         want(x, self.key, days, new)
 
     def rounding(self, request) -> dict:
-        return {"liquidity_cap_usd": request.liquidity_usd}
+        return {"liquidity_cap_usd": request.limits.liquidity_usd}
 
 
 LIQUIDITY = Liquidity()

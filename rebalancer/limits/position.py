@@ -46,9 +46,13 @@ class Position(ConstraintSetting):
         )
 
     def hard_conflict(self, request, row, w_after, how):
-        over = np.flatnonzero(w_after > request.position_cap + 1e-9)
+        over = np.flatnonzero(w_after > request.limits.position_cap_weight + 1e-9)
         names = tuple(
-            (str(request.universe.index[i]), float(w_after[i]), float(request.position_cap[i]))
+            (
+                str(request.universe.index[i]),
+                float(w_after[i]),
+                float(request.limits.position_cap_weight[i]),
+            )
             for i in over
         )
         return self.conflict(self.name, float(row.limit), float(row.value), how, names=names)
@@ -99,7 +103,7 @@ class Position(ConstraintSetting):
             constraints[field] = value
 
     def rounding(self, request) -> dict:
-        return {"position_cap": request.position_cap}
+        return {"position_cap": request.limits.position_cap_weight}
 
 
 POSITION = Position()

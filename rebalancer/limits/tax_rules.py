@@ -64,9 +64,9 @@ class TaxRules(AdvisorLimit):
 
     def rounding(self, request) -> dict:
         """Shares per name in lots that may be sold (none given: every lot may)."""
-        if request.tax_lots is None:
+        if request.tax.lots is None:
             return {}
-        f = request.tax_lots.frame
+        f = request.tax.lots.frame
         open_lots = f[f["blocked"] == ""]
         sellable = (
             open_lots.groupby("security")["quantity"]

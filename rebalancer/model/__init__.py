@@ -1,4 +1,4 @@
 """The model of the market and the account the optimizer works from: the universe as
 the optimizer sees it (size buckets, groups, per-name settings), the signals and views
 that make expected returns, the risk model, the cost model, the tax lots and the stress
-scenarios. ``rebalancer.prepare.request`` builds one account's request from them."""
+scenarios. ``rebalancer.prepare.build`` builds one account's request from them."""

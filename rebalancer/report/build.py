@@ -46,9 +46,9 @@ def build_proposal(
     scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
     price, shares_before, cash_before = r.price, r.shares_before, r.cash_before
     w0, ref, alpha, risk, cost = r.w0, r.ref, r.alpha, r.risk, r.cost
-    participation, position_cap, lots = r.participation, r.position_cap, r.lots
+    participation, position_cap, lots = r.limits.participation, r.limits.position_cap_weight, r.lots
     is_cash = lots["ticker"] == "CASH"
-    signals, screened, reference, as_of = r.signals, r.screened, r.reference, r.as_of
+    signals, screened, reference, as_of = r.signals, r.limits.screened, r.reference, r.as_of
     rules = rounding_rules(r)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
@@ -101,8 +101,8 @@ def build_proposal(
         trades=trades,
         lot_sales=lot_sales,
         holdings=holdings_frame,
-        taxable=r.taxable,
-        recent=r.recent_trades,
+        taxable=r.tax.taxable,
+        recent=r.tax.recent_trades,
         limits=LIMITS,
     )
     try:
@@ -155,8 +155,8 @@ def build_proposal(
         timings=timings,
         inputs=dict(r.paths),
         as_of=pd.Timestamp(as_of).date().isoformat(),
-        tax_blocks=None if r.tax_lots is None else r.tax_lots.blocks(),
-        lot_method=r.lot_method if r.taxable else "hifo",
+        tax_blocks=None if r.tax.lots is None else r.tax.lots.blocks(),
+        lot_method=r.tax.lot_method if r.tax.taxable else "hifo",
         optimizer=dict(solution.working_set),
         # no orders (held, or none left after rounding): the same run again finds the
         # same holdings, so it is where the path ends, not a step
@@ -188,7 +188,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     term = lot_sales["term"] if len(lot_sales) else pd.Series(dtype=str)
     tax = (
         estimated_tax(lot_sales, scenario.tax.short_term_rate, scenario.tax.long_term_rate)
-        if r.taxable
+        if r.tax.taxable
         else None
     )
     w0, ref, risk = r.w0, r.ref, r.risk
@@ -211,7 +211,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
         realized_gain_usd=float(gains.sum()) if known else float("nan"),
         short_term_gain_usd=float(gains[term == "ST"].sum()) if known else float("nan"),
         long_term_gain_usd=float(gains[term == "LT"].sum()) if known else float("nan"),
-        taxable=r.taxable,
+        taxable=r.tax.taxable,
         estimated_tax_usd=tax["estimated_tax_usd"] if tax else 0.0,
         harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
     )
@@ -241,7 +241,7 @@ def _path(
         solution.weights,
         w_after,
         trade_usd,
-        r.liquidity_usd,
+        r.limits.liquidity_usd,
         r.nav,
         TURNOVER.setting(r.scenario),
         r.scenario.costs.impact,
@@ -281,13 +281,13 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
     """How sales are taken from lots: HIFO, FIFO, or the optimizer's own choice — the
     lots it sold first, lowest gain per dollar first among them, then the least tax
     per dollar (rounding sells at most what it sold). Blocked lots are excluded."""
-    if r.tax_lots is None:
+    if r.tax.lots is None:
         return None, frozenset()
-    f = r.tax_lots.frame.set_index("lot_id")
+    f = r.tax.lots.frame.set_index("lot_id")
     exclude = frozenset(f.index[f["blocked"] != ""])
-    if r.lot_method == "fifo":
+    if r.tax.lot_method == "fifo":
         return f["acquired"], exclude
-    if r.lot_method == "optimized":
+    if r.tax.lot_method == "optimized":
         tax_per_dollar = f["rate"] * f["gain_frac"]
         if solution.lot_sold is None:
             return tax_per_dollar, exclude

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rebalancer.export import write_outputs
 from rebalancer.pipeline import propose_account
-from rebalancer.prepare.request import load_inputs
+from rebalancer.prepare.inputs import load_inputs
 from rebalancer.report.proposal import Proposal
 from rebalancer.scenario import load_scenario
 from rebalancer.shipped import example_paths

@@ -12,7 +12,7 @@ from rebalancer import inputs as rd
 from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
 from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
-from rebalancer.prepare.request import holdings_position, reference_weights
+from rebalancer.prepare.build import holdings_position, reference_weights
 from rebalancer.scenario import scenario_problems
 from rebalancer.scenario.loader import named_in_accounts
 

@@ -320,7 +320,7 @@ def _read_inputs(recorded: tuple[tuple[str, str, str | None], ...]):
     the same contents: a verify's re-measurement and its reproduction share one risk
     model, and so do the accounts of a book verified in one process."""
     # late: it imports the optimizer (cvxpy), which a verify stopped by the digests never needs
-    from rebalancer.prepare.request import load_inputs
+    from rebalancer.prepare.inputs import load_inputs
 
     files = {role: path for role, path, _ in recorded}
     # a book's holdings file: another account's bad row does not stop this one's check
@@ -343,7 +343,7 @@ def _remeasure(
 ) -> None:
     # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
     from rebalancer.limits import LIMITS
-    from rebalancer.prepare.request import prepare
+    from rebalancer.prepare.build import prepare
     from rebalancer.report.build import figures
 
     args, options = _request(manifest, scenario)
@@ -365,8 +365,8 @@ def _remeasure(
         risk=request.risk,
         trades=trades,
         lot_sales=lot_sales,
-        taxable=request.taxable,
-        recent=request.recent_trades,
+        taxable=request.tax.taxable,
+        recent=request.tax.recent_trades,
         limits=LIMITS,
     )
     stated = {c["check"]: c for c in summary.get("checks", [])}
@@ -516,7 +516,7 @@ def _remeasure_stress(report: Verification, stated: list, request, trade: np.nda
 def _remeasure_screened(report: Verification, stated: list, request) -> None:
     """The names the JSON says a screen or ``no_buy`` kept from being bought: those the
     scenario's screens give on the re-read universe, each with the same values."""
-    want = {(r.ticker, r.screen, r.values) for r in request.screened.itertuples(index=False)}
+    want = {(r.ticker, r.screen, r.values) for r in request.limits.screened.itertuples(index=False)}
     said = [(row.get("ticker"), row.get("screen"), row.get("values")) for row in stated]
     extra = [row for row in said if row not in want]
     lacking = sorted(want - set(said))

@@ -28,14 +28,11 @@ from rebalancer.export import check_outputs, protected_files, write_comparison_o
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
 from rebalancer.pipeline import propose_request
-from rebalancer.prepare.request import (
-    Inputs,
-    Request,
-    account_terms,
-    load_inputs,
-    one_blas_thread,
-    prepare,
-)
+from rebalancer.prepare.blas import one_blas_thread
+from rebalancer.prepare.build import prepare
+from rebalancer.prepare.inputs import Inputs, load_inputs
+from rebalancer.prepare.request import Request
+from rebalancer.prepare.terms import account_terms
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
@@ -94,7 +91,7 @@ def _shared_set(requests: list[Request]) -> SharedSet | None:
         return None
     first = requests[0]
     keep = first.first_set()
-    rest = np.flatnonzero(~keep & first.may_buy)
+    rest = np.flatnonzero(~keep & first.limits.may_buy)
     keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
     return SharedSet(_varying_fields([r.full_data for r in requests]), keep)
 

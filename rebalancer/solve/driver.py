@@ -168,7 +168,7 @@ def _optimize(
             # names left out of the support held a limit by a hair: the path's own set
             final = WorkingSet(request.full_structure, ws.keep, fields=resolved_fields(request))
             solution = final.solve(data)
-        if request.tax_lots is not None:
+        if request.tax.lots is not None:
             data, solution = no_wash_round_trips(final, request, data, solution)
     except InfeasibleError as exc:
         raise InfeasibleError(
@@ -212,9 +212,9 @@ MIN_TRADE_IMMATERIAL = 0.0025
 
 def _tax_rules_in_force(request: Request) -> list[str]:
     """The tax rules that block lots or buys, to name beside an infeasibility."""
-    if request.tax_lots is None:
+    if request.tax.lots is None:
         return []
-    blocks = request.tax_lots.blocks()
+    blocks = request.tax.lots.blocks()
     return [
         f"tax rule '{rule}' ({', '.join(sorted(set(group['ticker'])))})"
         for rule, group in blocks.groupby("rule")

@@ -61,8 +61,8 @@ def resolved_fields(request: Request) -> frozenset[str] | bool:
     fields = set()
     if request.scenario.constraints.min_trade_usd > 0:
         fields |= {"buy_cap", "sell_cap"}
-    if request.tax_lots is not None:
-        if len(request.tax_lots.classes) > DPP_MAX_LOT_CLASSES:
+    if request.tax.lots is not None:
+        if len(request.tax.lots.classes) > DPP_MAX_LOT_CLASSES:
             return False
         fields |= {"buy_cap", "lot_cap"}
     return frozenset(fields) if fields else False

@@ -22,7 +22,9 @@ from rebalancer.optimize.layout import (
     bucket,
 )
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.prepare.request import Inputs, Request, prepare
+from rebalancer.prepare.build import prepare
+from rebalancer.prepare.inputs import Inputs
+from rebalancer.prepare.request import Request
 from rebalancer.scenario import Scenario
 from rebalancer.solve.seed import candidate_order, entry_gain
 
@@ -43,7 +45,7 @@ def model_order(request: Request) -> np.ndarray:
     return candidate_order(
         ref,
         gain,
-        request.open_to_buy,
+        request.limits.open_to_buy,
         request.full_structure.tilt_groups,
         MODEL_NAMES + 4 * NEW_SLOTS,
     )
@@ -84,9 +86,9 @@ def slot_sizes(request: Request) -> tuple[int, int] | None:
     held = bucket(int(np.count_nonzero(request.w0)), HELD_SIZES)
     if held is None:
         return None
-    if request.tax_lots is None:
+    if request.tax.lots is None:
         return held, 0
-    security = request.tax_lots.classes["security"].to_numpy()
+    security = request.tax.lots.classes["security"].to_numpy()
     lots = bucket(int(np.bincount(security).max()) if len(security) else 1, LOT_SIZES)
     if lots is None or held * lots > MAX_LOT_SLOTS:
         return None

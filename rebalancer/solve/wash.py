@@ -27,7 +27,7 @@ def no_wash_round_trips(
     else i's buys (``buy_cap`` 0) — and solve ``data``'s problem over ``ws``'s working
     set again; at most ``max_passes`` times. Returns the data with those caps (the
     passes after it keep them) and the last solution."""
-    lots = request.tax_lots.classes  # what the optimizer sells from
+    lots = request.tax.lots.classes  # what the optimizer sells from
     loss = lots["gain_frac"].to_numpy() < 0
     security = lots["security"].to_numpy()
     n = len(request.price)

@@ -73,8 +73,8 @@ def rounding_rules(r: Request) -> RoundingRules:
         cash_before_usd=r.cash_before,
         price=r.price,
         shares_before=r.shares_before,
-        may_buy=r.may_buy,
-        may_sell=r.may_sell,
+        may_buy=r.limits.may_buy,
+        may_sell=r.limits.may_sell,
         sector_codes=np.asarray(sector_codes),
         **kept,
     )

@@ -81,7 +81,7 @@ def holding_keeps_hard_limits(request: Request) -> bool:
     w0, nav = r.w0, r.nav
     if r.cash_before < c.cash.min * nav - 1e-6 * nav:
         return False
-    if (w0 > r.position_cap + LIMIT_TOL).any():
+    if (w0 > r.limits.position_cap_weight + LIMIT_TOL).any():
         return False
     if c.sector_max is not None:
         sector_weights = np.asarray(r.full_structure.sector_groups, float) @ w0

@@ -21,7 +21,8 @@ from rebalancer.inputs import (
     read_holdings_by_account,
     read_universe,
 )
-from rebalancer.prepare.request import AccountTerms, Inputs, load_inputs
+from rebalancer.prepare.inputs import Inputs, load_inputs
+from rebalancer.prepare.terms import AccountTerms
 from rebalancer.runs.book.models import ModelProblems
 from rebalancer.runs.book.plan import BookFiles
 from rebalancer.scenario import Scenario, load_scenario
@@ -75,7 +76,7 @@ def read_scenario(path: str) -> Scenario:
 
 def with_cash_target(scenario: Scenario, accounts: str, account: str) -> Scenario:
     """``scenario`` as the account's worker applies it: with the cash target of its
-    row of the accounts file (``request.AccountTerms.scenario``)."""
+    row of the accounts file (``terms.AccountTerms.scenario``)."""
     key = ("accounts", accounts)
     if key not in _CACHE:
         _CACHE[key] = read_accounts(accounts)

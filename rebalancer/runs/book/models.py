@@ -68,4 +68,4 @@ class ModelProblems:
             if request.reference == "benchmark"
             else "current holdings"
         )
-        return (id(request.universe), id(request.risk), bench, known[1], request.taxable)
+        return (id(request.universe), id(request.risk), bench, known[1], request.tax.taxable)
