@@ -39,7 +39,7 @@ from rebalancer.prepare.request import (
     prepare,
 )
 from rebalancer.report.build import build_proposal
-from rebalancer.report.proposal import Proposal
+from rebalancer.report.proposal import Proposal, Timings
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.solve.path import find_destination, floored_box, step_box, te_per_run
 from rebalancer.trades.settle import Evaluator
@@ -181,13 +181,13 @@ def propose_request(
     t1 = time.perf_counter()
     solution = optimize(request, slots=slots, shared=shared)
     optimized = time.perf_counter() - t1
-    timings = {
-        **({} if prepare_seconds is None else {"prepare": prepare_seconds}),
-        "optimize": optimized,
-        "compile": solution.compile_seconds,
-        "solve": solution.solve_seconds,
-        **({} if prepare_seconds is None else {"total": prepare_seconds + optimized}),
-    }
+    timings = Timings(
+        prepare_s=prepare_seconds,
+        optimize_s=optimized,
+        compile_s=solution.compile_seconds,
+        solve_s=solution.solve_seconds,
+        total_s=None if prepare_seconds is None else prepare_seconds + optimized,
+    )
     return build_proposal(request, solution, timings)
 
 

@@ -36,7 +36,7 @@ from rebalancer.prepare.request import (
     one_blas_thread,
     prepare,
 )
-from rebalancer.report.proposal import Proposal
+from rebalancer.report.proposal import Proposal, Timings
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
 
@@ -60,7 +60,7 @@ class Comparison:
     account: str
     runs: list[Run]
     table: pd.DataFrame  # one row per run
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)  # prepare_s (every run's), total_s
 
 
 def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
@@ -165,7 +165,7 @@ def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_meth
         if on_run is not None:
             on_run(run)
     account_name = requests[0].account  # an InfeasibleError names its account too
-    timings = {"prepare": t_prepare, "total": time.perf_counter() - t0}
+    timings = Timings(prepare_s=t_prepare, total_s=time.perf_counter() - t0)
     return Comparison(account_name, runs, comparison_table(runs), timings)
 
 
