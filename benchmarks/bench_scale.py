@@ -108,8 +108,8 @@ def main() -> None:
             opt, whole, proposal = [], [], None
             for _ in range(args.runs):
                 proposal = propose_account(data, scenario, None, "2026-11-20")
-                opt.append(proposal.timings["optimize"])
-                whole.append(proposal.timings["total"])
+                opt.append(proposal.timings.optimize_s)
+                whole.append(proposal.timings.total_s)
             runs = [run_process(command(paths)) for _ in range(args.runs)]
             # peak memory of a child is the high-water mark of all children so far: runs
             # are in increasing size, so the last size's figure is its own

@@ -282,6 +282,12 @@ def propose(
 @TAXABLE
 @LOT_METHOD
 @AS_OF
+@click.option(
+    "--relax",
+    is_flag=True,
+    help="Relax each run whose limits conflict as propose --relax does; the comparison "
+    "says what each run's relaxation moved.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -300,6 +306,7 @@ def whatif(
     taxable,
     lot_method,
     as_of,
+    relax,
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
@@ -335,6 +342,7 @@ def whatif(
             json_path=json_path,
             on_start=start,
             on_run=done,
+            relax=relax,
         )
     if not quiet:
         print_comparison(comparison)

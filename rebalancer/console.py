@@ -221,6 +221,7 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         grid.add_column(as_text(run), justify="right", overflow="fold")
     rows = [
         ("status", None),
+        ("relaxed", None),  # whatif --relax: what each run's relaxation moved
         ("expected_return", _pct),
         ("active_return", _pct),
         ("volatility", _pct),

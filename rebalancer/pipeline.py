@@ -26,12 +26,13 @@ from rebalancer.prepare.inputs import Inputs, load_inputs
 from rebalancer.prepare.request import Request
 from rebalancer.prepare.terms import account_terms
 from rebalancer.report.build import build_proposal
-from rebalancer.report.proposal import Proposal
+from rebalancer.report.proposal import Proposal, Timings
 from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.solve.driver import SharedSet, optimize
 
 __all__ = [
-    "Inputs", "load_inputs", "prepare", "propose", "propose_account", "propose_request"
+    "Inputs", "load_inputs", "prepare", "propose", "propose_account", "propose_request",
+    "relaxing",
 ]  # fmt: skip
 
 
@@ -103,37 +104,65 @@ def propose_account(
     terms = account_terms(
         data, account, taxable=taxable, lot_method=lot_method, cash_target=cash_target
     )
-    scenario = terms.scenario(scenario)
+
+    def attempt(scenario: Scenario) -> Proposal:
+        with one_blas_thread():
+            return _propose_once(
+                data, scenario, terms.account, as_of, terms.taxable, terms.lot_method, slots
+            )
+
+    return relaxing(terms.scenario(scenario), attempt, data.sized, relax=relax)[0]
+
+
+def relaxing(
+    scenario: Scenario,
+    attempt: Callable[[Scenario], Proposal],
+    sized: Callable[[Scenario], pd.DataFrame],
+    *,
+    relax: bool,
+) -> tuple[Proposal, Scenario]:
+    """``attempt(scenario)``, the proposal of one account under ``scenario``, and the
+    scenario it was made with — where the request is infeasible, relaxed: the one
+    relaxation loop of ``propose --relax`` and ``whatif --relax``.
+
+    An ``InfeasibleError`` is given the smallest relaxation of the scenario that lifts
+    its conflicts (``rebalancer.limits.relax.plan`` over ``sized(scenario)``, the
+    universe with the scenario's size buckets), or the conflicts none can lift. Without
+    ``relax`` it is raised so. With ``relax`` the relaxation is applied and the attempt
+    made again, up to ``MAX_RELAXATIONS`` times (rounding can break a limit the
+    relaxed optimum kept); the proposal is labelled as relaxed: scenario name
+    "NAME (relaxed)", ``relaxed`` (per setting moved: from the scenario's own value to
+    the last one tried) and a first warning saying so. Raised as named when nothing
+    can be relaxed or the relaxations run out."""
+
     applied: dict[str, Relaxation] = {}  # per setting: from the scenario's value to the last
-    for attempt in range(MAX_RELAXATIONS + 1):
+    for tries in range(MAX_RELAXATIONS + 1):
         try:
-            with one_blas_thread():
-                proposal = _propose_once(
-                    data, scenario, terms.account, as_of, terms.taxable, terms.lot_method, slots
-                )
+            proposal = attempt(scenario)
             break
         except InfeasibleError as exc:
-            changes, blocked = plan(scenario, exc.conflicts, data.sized(scenario))
+            changes, blocked = plan(scenario, exc.conflicts, sized(scenario))
             if blocked:  # relaxing the other limits would leave it infeasible
                 changes = []
             exc.relaxation = [change.describe() for change in changes]
             exc.unrelaxable = blocked
             exc.args = (str(exc),)
-            if not relax or not changes or attempt == MAX_RELAXATIONS:
+            if not relax or not changes or tries == MAX_RELAXATIONS:
                 raise
             scenario = relaxed_scenario(scenario, changes)
             for change in changes:
                 first = applied.get(change.key, change)
                 applied[change.key] = dataclasses.replace(change, limit=first.limit)
     if not applied:
-        return proposal
+        return proposal, scenario
     what = ", ".join(change.describe() for change in applied.values())
-    return dataclasses.replace(
+    relaxed = dataclasses.replace(
         proposal,
         scenario_name=f"{proposal.scenario_name} (relaxed)",
         relaxed=[change.to_data() for change in applied.values()],
         warnings=[f"RELAXED to be feasible (--relax): {what}", *proposal.warnings],
     )
+    return relaxed, scenario
 
 
 MAX_RELAXATIONS = 3
@@ -164,11 +193,11 @@ def propose_request(
     t1 = time.perf_counter()
     solution = optimize(request, slots=slots, shared=shared)
     optimized = time.perf_counter() - t1
-    timings = {
-        **({} if prepare_seconds is None else {"prepare": prepare_seconds}),
-        "optimize": optimized,
-        "compile": solution.compile_seconds,
-        "solve": solution.solve_seconds,
-        **({} if prepare_seconds is None else {"total": prepare_seconds + optimized}),
-    }
+    timings = Timings(
+        prepare_s=prepare_seconds,
+        optimize_s=optimized,
+        compile_s=solution.compile_seconds,
+        solve_s=solution.solve_seconds,
+        total_s=None if prepare_seconds is None else prepare_seconds + optimized,
+    )
     return build_proposal(request, solution, timings)

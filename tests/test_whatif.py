@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import openpyxl
@@ -257,3 +258,81 @@ def test_python_api_returns_the_comparison_as_a_dataframe():
     )
     assert isinstance(table, pd.DataFrame)
     assert len(table) == 2 and "active_return" in table
+
+
+def _relax_whatif(tmp_path, *extra: str):
+    """FDN-20M under smallcap_rerating.yaml at a 2% and a 30% turnover cap (the 2% run
+    cannot reach the small-cap band), through the CLI; returns the JSON runs by label
+    and the workbook."""
+    out, js = tmp_path / "c.xlsx", tmp_path / "c.json"
+    result = run_cli(
+        "whatif",
+        "--holdings", EXAMPLES / "holdings.csv",
+        "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv",
+        "--benchmark", EXAMPLES / "benchmark.csv",
+        "--accounts", EXAMPLES / "accounts.csv",
+        "--account", "FDN-20M",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
+        "--vary", "constraints.max_turnover=0.02,0.3",
+        "--as-of", "2026-11-20",
+        "--out", out,
+        "--json", js,
+        "--quiet",
+        *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    runs = {r["run"]: r for r in json.loads(js.read_text())["runs"]}
+    return runs, openpyxl.load_workbook(out)
+
+
+def _written_trades(wb, label: str) -> pd.DataFrame:
+    rows = list(wb["Trades"].values)
+    frame = pd.DataFrame(rows[1:], columns=rows[0])
+    return frame[frame["run"] == label]
+
+
+def test_whatif_relax_makes_an_infeasible_run_feasible_and_its_trades_keep_the_relaxed_cap(
+    tmp_path,
+):
+    tight, loose = "smallcap_rerating max_turnover=0.02", "smallcap_rerating max_turnover=0.3"
+
+    # without --relax: the tight run is infeasible, its conflict and the relaxation named
+    plain, plain_wb = _relax_whatif(tmp_path / "plain")
+    assert plain[tight]["status"] == "infeasible"
+    assert "max_turnover" in plain[tight]["conflict"]
+    assert "relaxed" not in plain[tight]  # no column without --relax
+    assert _written_trades(plain_wb, tight).empty
+
+    # with --relax: feasible, and the comparison says what was moved
+    relaxed, wb = _relax_whatif(tmp_path / "relax", "--relax")
+    assert relaxed[tight]["status"] == "optimal" and relaxed[tight]["conflict"] == ""
+    moved = re.fullmatch(r"constraints\.max_turnover 0\.02 -> ([0-9.]+)", relaxed[tight]["relaxed"])
+    assert moved, relaxed[tight]["relaxed"]
+    assert relaxed[loose]["relaxed"] == ""
+    # the Settings sheet shows the run's relaxed cap, the one the text rounds
+    settings = {row[0]: row[2:] for row in list(wb["Settings"].values)[1:]}
+    cap = settings["constraints.max_turnover"][0]
+    assert cap == pytest.approx(float(moved.group(1)), abs=1e-6) and cap > 0.02
+
+    # the written trades, re-measured from the inputs: turnover = Σ|shares·price| / (2 NAV)
+    universe = pd.read_csv(EXAMPLES / "universe.csv").set_index("ticker")
+    holdings = pd.read_csv(EXAMPLES / "holdings.csv")
+    held = holdings[holdings["account"] == "FDN-20M"]
+    cash = held.loc[held["ticker"] == "CASH", "quantity"].sum()
+    stocks = held[held["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    nav = float((stocks * universe.loc[stocks.index, "price"]).sum() + cash)
+    trades = _written_trades(wb, tight)
+    traded = (trades["quantity"] * universe.loc[trades["ticker"], "price"].to_numpy()).sum()
+    turnover = float(traded) / (2 * nav)
+    assert turnover <= cap + 1e-9  # the relaxed cap holds ...
+    assert turnover > 0.02  # ... and is used: the requested one could not
+    assert turnover == pytest.approx(relaxed[tight]["turnover"], rel=1e-6)
+
+    # a run that needed no relaxation is the same run with or without --relax
+    same = {k: v for k, v in relaxed[loose].items() if k != "relaxed"}
+    assert same == plain[loose]
+    pd.testing.assert_frame_equal(
+        _written_trades(wb, loose).reset_index(drop=True),
+        _written_trades(plain_wb, loose).reset_index(drop=True),
+    )

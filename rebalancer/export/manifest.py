@@ -89,7 +89,7 @@ def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, An
         "relaxed": list(proposal.relaxed),
         "solver": proposal.solver,
         "status": proposal.status,
-        "timings": {k: round(float(v), 6) for k, v in proposal.timings.items()},
+        "timings": {k: round(float(v), 6) for k, v in proposal.timings.as_dict().items()},
         "outputs": dict(outputs),
         **({"book_model": dict(proposal.book_model)} if proposal.book_model else {}),
     }

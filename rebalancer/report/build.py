@@ -1,15 +1,19 @@
-"""From the optimizer's answer to a Proposal: orders, lots, frames, checks, metrics."""
+"""From the optimizer's answer to a Proposal: rounded orders and the lots they sell
+(``rebalancer.trades``), the tables (``report.frames``), the limits re-measured and the
+decision whether the orders may be sent (``rebalancer.checks``), the headline figures."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import pandas as pd
 
+from rebalancer.checks.hard import require_hard_limits
 from rebalancer.checks.measure import run_checks
 from rebalancer.errors import InfeasibleError
-from rebalancer.limits import HARD_LIMITS, LIMITS
+from rebalancer.limits import LIMITS
 from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
@@ -17,9 +21,8 @@ from rebalancer.model.stress import stress_table
 from rebalancer.model.tax import estimated_tax
 from rebalancer.optimize.problem import Solution
 from rebalancer.prepare.request import Request
-from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
-from rebalancer.scenario import match, parse_selector
-from rebalancer.scenario.selectors import SIZE_BUCKETS, Selector, Term
+from rebalancer.report.frames import exposures_frame, holdings_frame, trades_frame
+from rebalancer.report.proposal import Metrics, Proposal, Timings
 from rebalancer.solve.path import path_summary, te_per_run
 from rebalancer.trades.lots import allocate_lots
 from rebalancer.trades.rounding import round_orders
@@ -30,17 +33,17 @@ from rebalancer.trades.settle import holding_stands_in, should_hold
 def build_proposal(
     request: Request,
     solution: Solution,
-    timings: dict[str, float] | None = None,
+    timings: Timings | None = None,
     held: str = "",
 ) -> Proposal:
     """Round the optimal weights to orders, take sales from lots, re-check every limit.
 
     Raises ``InfeasibleError`` when the orders break a hard limit (see
-    ``_require_hard_limits``) and holding breaks one too; where holding keeps them all
+    ``rebalancer.checks.hard.require_hard_limits``) and holding breaks one too; where holding keeps them all
     (``rebalancer.trades.settle.holding_stands_in``: a continuation that whole lots,
     the minimum trade and the tax lots cannot make within the realized-gain budget),
     the proposal holds instead, ``held`` saying why."""
-    timings = dict(timings or {})
+    timings = timings or Timings()
     t2 = time.perf_counter()
     r = request
     scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
@@ -64,7 +67,7 @@ def build_proposal(
     )
     w_after = shares_after * price / nav
 
-    trades = _trades_frame(
+    trades = trades_frame(
         account,
         uni,
         q,
@@ -78,7 +81,7 @@ def build_proposal(
         alpha,
         position_cap,
     )
-    holdings_frame = _holdings_frame(
+    holdings = holdings_frame(
         uni,
         shares_before,
         shares_after,
@@ -90,7 +93,7 @@ def build_proposal(
         cash_after,
         nav,
     )
-    exposures = _exposures_frame(uni, scenario, w0, w_after, ref, solution.weights)
+    exposures = exposures_frame(uni, scenario, w0, w_after, ref, solution.weights)
     reference_weights = pd.Series(ref, index=uni.index)
     checks = run_checks(
         lots=lots,
@@ -100,13 +103,13 @@ def build_proposal(
         risk=risk,
         trades=trades,
         lot_sales=lot_sales,
-        holdings=holdings_frame,
+        holdings=holdings,
         taxable=r.tax.taxable,
         recent=r.tax.recent_trades,
         limits=LIMITS,
     )
     try:
-        _require_hard_limits(r, checks, w_after)
+        require_hard_limits(r, checks, w_after)
     except InfeasibleError as exc:
         if hold or not holding_stands_in(r, solution.weights):
             raise
@@ -116,7 +119,7 @@ def build_proposal(
             "every hard limit"
         )
         return build_proposal(request, solution, timings, held=why)
-    timings["trades_and_checks"] = time.perf_counter() - t2
+    trades_and_checks_s = time.perf_counter() - t2
 
     metrics = figures(r, q, lot_sales)
     stress = stress_table(uni, scenario.shocks, shares_before * price, shares_after * price, nav)
@@ -133,7 +136,11 @@ def build_proposal(
         warnings.append(
             f"check failed after rounding: {row.check} (limit {row.limit}, value {row.value})"
         )
-    timings["total"] = timings.get("total", 0.0) + time.perf_counter() - t2
+    timings = dataclasses.replace(
+        timings,
+        trades_and_checks_s=trades_and_checks_s,
+        total_s=(timings.total_s or 0.0) + time.perf_counter() - t2,
+    )
     return Proposal(
         account=account,
         scenario_name=scenario.name,
@@ -144,7 +151,7 @@ def build_proposal(
         metrics=metrics,
         trades=trades,
         lot_sales=lot_sales,
-        holdings=holdings_frame,
+        holdings=holdings,
         exposures=exposures,
         checks=checks,
         binding=solution.binding,
@@ -251,32 +258,6 @@ def _path(
     )
 
 
-def _require_hard_limits(r: Request, checks: pd.DataFrame, w_after: np.ndarray) -> None:
-    """The optimizer keeps every limit with a margin and the rounding repairs what whole
-    lots take past one, but the minimum trade and the lot sizes can leave no order list
-    that keeps them all: position caps whose trims must be full exits (each under the
-    minimum) can need more turnover than the cap allows, or more tracking error. Such a
-    request is infeasible (exit 3, naming the limits the orders break and by how much;
-    ``--relax`` can lift them), not a proposal to send. The limits this holds for are
-    ``rebalancer.limits.HARD_LIMITS`` (tilt bands, the minimum trade itself and round
-    lots are targets the Checks sheet flags instead)."""
-    failed = checks[~checks["ok"].astype(bool)]
-    if not len(failed):
-        return
-    c = r.scenario.constraints
-    how = "orders in whole lots"
-    if c.min_trade_usd > 0:
-        how += f" of at least ${c.min_trade_usd:,.0f} (min_trade_usd)"
-    hard = {limit.check: limit for limit in HARD_LIMITS}
-    conflicts = [
-        hard[row.check].hard_conflict(r, row, w_after, how)
-        for row in failed.itertuples()
-        if row.check in hard
-    ]
-    if conflicts:
-        raise InfeasibleError(r.account, conflicts)
-
-
 def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozenset[str]]:
     """How sales are taken from lots: HIFO, FIFO, or the optimizer's own choice — the
     lots it sold first, lowest gain per dollar first among them, then the least tax
@@ -301,162 +282,3 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
         key = np.where(chosen, within - 1e6, tax_per_dollar)
         return pd.Series(key, index=f.index), exclude
     return None, exclude
-
-
-def _trades_frame(
-    account, uni, q, w0, w_after, participation, cost, lot_sales, scenario, ref, alpha, cap
-) -> pd.DataFrame:
-    idx = np.flatnonzero(q != 0)
-    members = {text: match(parse_selector(text), uni) for text in scenario.tilts}
-    price = uni["price"].to_numpy(float)
-    notional = np.abs(q[idx]) * price[idx]
-    adv = uni["adv"].to_numpy(float)[idx]
-    restricted = uni["restricted"].to_numpy()
-    gains = (
-        lot_sales.groupby("ticker")["realized_gain_usd"].sum(min_count=1)
-        if len(lot_sales)
-        else pd.Series(dtype=float)
-    )
-    terms = pd.Series(dtype=str)
-    if len(lot_sales):  # the ticker's one term, or "mixed" (no Python call per group)
-        by_ticker = lot_sales.groupby("ticker")["term"]
-        terms = by_ticker.first().where(by_ticker.nunique() == 1, "mixed")
-    lot_ids = (
-        lot_sales.groupby("ticker")["lot_id"].agg(";".join)
-        if len(lot_sales)
-        else pd.Series(dtype=str)
-    )
-    tickers = uni.index[idx]
-    frame = pd.DataFrame(
-        {
-            "account": account,
-            "ticker": tickers,
-            "side": np.where(q[idx] > 0, "BUY", "SELL"),
-            "quantity": np.abs(q[idx]),
-            "price": price[idx],
-            "notional": notional,
-            "weight_before": w0[idx],
-            "weight_after": w_after[idx],
-            "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
-            "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
-            "est_cost": cost.cost_usd(q * price)[idx],
-            "reason": [
-                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members)
-                for i in idx
-            ],
-            "realized_gain": [
-                gains.get(t, np.nan) if q[i] < 0 else np.nan
-                for t, i in zip(tickers, idx, strict=True)
-            ],
-            "term": [
-                terms.get(t, "") if q[i] < 0 else "" for t, i in zip(tickers, idx, strict=True)
-            ],
-            "lot_id": [
-                lot_ids.get(t, "") if q[i] < 0 else "" for t, i in zip(tickers, idx, strict=True)
-            ],
-        },
-        columns=TRADE_COLUMNS,
-    )
-    return frame.sort_values(
-        ["side", "notional"], ascending=[False, False], kind="stable"
-    ).reset_index(drop=True)
-
-
-def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members) -> str:
-    """A short, honest account of why the optimizer wanted this trade (``restricted``:
-    the universe's restriction per name, as an array)."""
-    if qi < 0 and restricted[i] == "sell":
-        return "forced exit (restricted: sell)"
-    if qi < 0 and w0[i] > cap[i] + 1e-9:
-        return f"trim to position cap {cap[i]:.1%}"
-    parts = []
-    for text, tilt in scenario.tilts.items():
-        if members[text][i]:
-            want_more = tilt.target >= 0
-            if (qi > 0) == want_more:
-                parts.append(f"tilt {'toward' if want_more else 'away from'} {text}")
-    if alpha[i] > 0 and qi > 0 or alpha[i] < 0 and qi < 0:
-        parts.append(f"signal {'+' if alpha[i] > 0 else ''}{alpha[i]:.2%}/yr")
-    if qi < 0 and w_after[i] <= 1e-12:
-        parts.insert(0, "exit")
-    if not parts:
-        parts.append("fund purchases" if qi < 0 else "risk: closer to reference")
-    return "; ".join(parts)
-
-
-def _holdings_frame(
-    uni, before, after, w0, w_opt, w_after, ref, cash_before, cash_after, nav
-) -> pd.DataFrame:
-    keep = (before > 0) | (after > 0)
-    price = uni["price"].to_numpy(float)
-    frame = pd.DataFrame(
-        {
-            "ticker": uni.index[keep],
-            "name": uni["name"].to_numpy()[keep] if "name" in uni else "",
-            "sector": uni["sector"].to_numpy()[keep],
-            "region": uni["region"].to_numpy()[keep],
-            "size": uni["size"].to_numpy()[keep],
-            "price": price[keep],
-            "shares_before": before[keep],
-            "shares_after": after[keep],
-            "value_before_usd": before[keep] * price[keep],
-            "value_after_usd": after[keep] * price[keep],
-            "weight_before": w0[keep],
-            "weight_optimal": w_opt[keep],
-            "weight_after": w_after[keep],
-            "benchmark_weight": ref[keep],
-        }
-    )
-    frame = frame.sort_values("value_after_usd", ascending=False, kind="stable")
-    cash = pd.DataFrame(
-        [
-            {
-                "ticker": "CASH",
-                "name": "Cash",
-                "sector": "",
-                "region": "",
-                "size": "",
-                "price": 1.0,
-                "shares_before": cash_before,
-                "shares_after": cash_after,
-                "value_before_usd": cash_before,
-                "value_after_usd": cash_after,
-                "weight_before": cash_before / nav,
-                "weight_optimal": 1 - float(w_opt.sum()),
-                "weight_after": cash_after / nav,
-                "benchmark_weight": max(1 - float(ref.sum()), 0.0),
-            }
-        ]
-    )
-    return pd.concat([frame, cash], ignore_index=True)
-
-
-def _exposures_frame(uni, scenario, w0, w_after, ref, w_opt) -> pd.DataFrame:
-    """Active exposures of tilted groups first, then size, region and sector groups."""
-    funds = bool((uni["size"] == "fund").any())
-    buckets = [b for b in SIZE_BUCKETS if b != "fund" or funds]
-    texts = [*scenario.tilts, *(f"size:{b}" for b in buckets)]
-    texts += [f"region:{r}" for r in ("US", "DM", "EM")]
-    groups = {text: parse_selector(text) for text in texts}
-    for sector in sorted(uni["sector"].unique()):
-        # built, not parsed: a sector name may hold the "&" that joins selector terms
-        groups.setdefault(f"sector:{sector}", Selector((Term("sector", sector),)))
-    rows = []
-    for text, selector in groups.items():
-        m = match(selector, uni)
-        tilt = scenario.tilts.get(text)
-        rows.append(
-            {
-                "selector": text,
-                "reference": float(ref[m].sum()),
-                "weight_before": float(w0[m].sum()),
-                "weight_after": float(w_after[m].sum()),
-                "before": float((w0 - ref)[m].sum()),
-                "optimal": float((w_opt - ref)[m].sum()),
-                "after": float((w_after - ref)[m].sum()),
-                "target": tilt.target if tilt else np.nan,
-                "band_lo": tilt.target - tilt.band if tilt else np.nan,
-                "band_hi": tilt.target + tilt.band if tilt else np.nan,
-            }
-        )
-    return pd.DataFrame(rows).set_index("selector")

@@ -82,6 +82,38 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Seconds a run spent, by stage (None: not measured by this run).
+
+    A proposal: ``prepare_s`` (reading the request; None for a what-if's runs, which
+    are prepared together), ``optimize_s`` (of which ``compile_s`` compiling and
+    ``solve_s`` in the solvers), ``trades_and_checks_s`` (rounding, lots, checks) and
+    ``total_s`` (their sum; without ``prepare_s`` only the trades and checks). A
+    what-if comparison: ``prepare_s`` (every run's request) and ``total_s``."""
+
+    prepare_s: float | None = None
+    optimize_s: float | None = None
+    compile_s: float | None = None
+    solve_s: float | None = None
+    trades_and_checks_s: float | None = None
+    total_s: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The JSON summary's and manifest's ``timings``: stage -> seconds, the stages
+        measured only, in the order they are written (the total follows the stage it
+        was first taken after: the optimizer's when the run prepared its request, else
+        the trades and checks)."""
+        before = {"prepare": self.prepare_s, "optimize": self.optimize_s,
+                  "compile": self.compile_s, "solve": self.solve_s}  # fmt: skip
+        after = {"trades_and_checks": self.trades_and_checks_s}
+        if self.prepare_s is not None:
+            ordered = {**before, "total": self.total_s, **after}
+        else:
+            ordered = {**before, **after, "total": self.total_s}
+        return {stage: s for stage, s in ordered.items() if s is not None}
+
+
+@dataclass(frozen=True)
 class Proposal:
     account: str
     scenario_name: str
@@ -104,7 +136,7 @@ class Proposal:
     coverage: dict[str, int] = field(default_factory=dict)  # signal metric -> names lacking it
     tax_blocks: pd.DataFrame | None = None  # ticker, lot_id, rule, detail (wash sales, ST)
     lot_method: str = "hifo"
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
     as_of: str = ""  # the trade date (ISO) the holding periods and wash sales count to
     # limits --relax moved to make the request feasible: constraint, key, limit, relaxed_to
@@ -191,7 +223,7 @@ class Proposal:
             "screened": [] if self.screened is None else self.screened.to_dict("records"),
             "signal_missing": {k: int(v) for k, v in self.coverage.items()},
             "warnings": list(self.warnings),
-            "timings": dict(self.timings),
+            "timings": self.timings.as_dict(),
             "optimizer": dict(self.optimizer),
             "path": dict(self.path),
             "inputs": dict(self.inputs),

@@ -4,7 +4,10 @@ Each run is a full proposal (rounded orders, lots, checks). Runs that share a
 problem structure share one compiled cvxpy problem: only the numbers that differ
 between them are Parameters, so every run after the first re-solves without
 recompiling. A run whose limits conflict is kept in the comparison, marked
-infeasible, with the conflict named.
+infeasible, with the conflict named. With ``relax`` such a run is relaxed as
+``propose --relax`` relaxes a proposal (``pipeline.relaxing``: the smallest relaxation
+of its scenario, on a problem of its own) and the comparison's ``relaxed`` column says
+what was moved, per run ("KEY OLD -> NEW, ..."; empty for a run not relaxed).
 
 The runs are every scenario × every point of the ``--vary`` grid (``runs.vary``).
 ``--shock "name=relapse,size:small=-0.275,size:mid=-0.2"`` adds a
@@ -25,15 +28,16 @@ import pandas as pd
 
 from rebalancer.errors import InfeasibleError
 from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
+from rebalancer.limits.relax import Relaxation
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
-from rebalancer.pipeline import propose_request
+from rebalancer.pipeline import propose_request, relaxing
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.build import prepare
 from rebalancer.prepare.inputs import Inputs, load_inputs
 from rebalancer.prepare.request import Request
 from rebalancer.prepare.terms import account_terms
-from rebalancer.report.proposal import Proposal
+from rebalancer.report.proposal import Proposal, Timings
 from rebalancer.runs.vary import scenario_runs
 from rebalancer.scenario.schema import Scenario
 from rebalancer.solve.driver import SharedSet
@@ -58,7 +62,7 @@ class Comparison:
     account: str
     runs: list[Run]
     table: pd.DataFrame  # one row per run
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)  # prepare_s (every run's), total_s
 
 
 def _varying_fields(datas: list[ProblemData]) -> frozenset[str]:
@@ -107,18 +111,22 @@ def run_whatif(
     taxable: bool | None = None,
     lot_method: str | None = None,
     on_run: Callable[[Run], None] | None = None,
+    relax: bool = False,
 ) -> Comparison:
     """Every scenario × vary point as a full proposal; see the module docstring.
     The account's row of the accounts file applies to every run as it does to a
     proposal (``request.account_terms``; ``taxable`` and ``lot_method`` override it),
-    its cash target where a run does not vary the cash target itself."""
+    its cash target where a run does not vary the cash target itself. ``relax``: an
+    infeasible run is relaxed as ``propose --relax`` relaxes (the module docstring)."""
     with one_blas_thread():
         return _run_whatif(
-            data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run
+            data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax
         )
 
 
-def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run):
+def _run_whatif(
+    data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax=False
+):
     t0 = time.perf_counter()
     extra = [parse_shock(s) for s in shocks]
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
@@ -151,10 +159,24 @@ def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_meth
     runs = []
     for (label, scenario, overrides), request in zip(plans, requests, strict=True):
         t1 = time.perf_counter()
-        try:
+
+        def attempt(tried: Scenario, planned=scenario, request=request) -> Proposal:
+            if tried is not planned:  # relaxed: prepared again, on a problem of its own
+                again = prepare(
+                    data, tried, terms.account, as_of, taxable=terms.taxable,
+                    lot_method=terms.lot_method,
+                )  # fmt: skip
+                return propose_request(again)
             if isinstance(request, InfeasibleError):
                 raise request
-            proposal = propose_request(request, shared=shared[request.structure_key()])
+            # the run as planned: its structure's shared problem
+            return propose_request(request, shared=shared[request.structure_key()])
+
+        try:
+            if relax:
+                proposal, scenario = relaxing(scenario, attempt, data.sized, relax=True)
+            else:
+                proposal = attempt(scenario)
         except InfeasibleError as exc:
             run = Run(label, scenario, overrides, None, str(exc), time.perf_counter() - t1)
         else:
@@ -163,8 +185,8 @@ def _run_whatif(data, scenarios, account, vary, shocks, as_of, taxable, lot_meth
         if on_run is not None:
             on_run(run)
     account_name = requests[0].account  # an InfeasibleError names its account too
-    timings = {"prepare": t_prepare, "total": time.perf_counter() - t0}
-    return Comparison(account_name, runs, comparison_table(runs), timings)
+    timings = Timings(prepare_s=t_prepare, total_s=time.perf_counter() - t0)
+    return Comparison(account_name, runs, comparison_table(runs, relax=relax), timings)
 
 
 def whatif(
@@ -182,9 +204,11 @@ def whatif(
     trade_history=None,
     taxable: bool | None = None,
     lot_method: str | None = None,
+    relax: bool = False,
 ) -> pd.DataFrame:
     """The comparison table (one row per run) — the Python API of ``rebalancer whatif``.
-    ``accounts``, ``trade_history``, ``taxable`` and ``lot_method`` as for ``propose``."""
+    ``accounts``, ``trade_history``, ``taxable``, ``lot_method`` and ``relax`` as for
+    ``propose`` (``relax``: per run, with a ``relaxed`` column)."""
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     return run_whatif(
         data,
@@ -195,6 +219,7 @@ def whatif(
         as_of=as_of,
         taxable=taxable,
         lot_method=lot_method,
+        relax=relax,
     ).table
 
 
@@ -216,7 +241,7 @@ def whatif_to_files(
     """``rebalancer whatif``: refuse, before any work, an output (``out`` workbook,
     ``chart``, ``json_path``) that is an input or a scenario file of the run; read the
     inputs; run every scenario × vary point (``run_whatif`` with ``options``: account,
-    vary, shocks, as_of, taxable, lot_method, on_run; ``on_start`` is given the number
+    vary, shocks, as_of, taxable, lot_method, on_run, relax; ``on_start`` is given the number
     of runs first); write the outputs asked for together, whole or not at all. Returns
     the comparison and the paths written."""
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
@@ -234,8 +259,9 @@ def whatif_to_files(
     return comparison, written
 
 
-def comparison_table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: headline figures, tilted-group exposures, stress P&L."""
+def comparison_table(runs: list[Run], *, relax: bool = False) -> pd.DataFrame:
+    """One row per run: headline figures, tilted-group exposures, stress P&L; with
+    ``relax`` (``whatif --relax``) what each run's relaxation moved."""
     groups = list(dict.fromkeys(t for r in runs for t in r.scenario.tilts))
     rows = []
     for run in runs:
@@ -245,6 +271,9 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
             "status": run.status,
             "conflict": run.conflict or "",
         }
+        if relax:
+            moved = [] if run.proposal is None else run.proposal.relaxed
+            row["relaxed"] = ", ".join(Relaxation(**change).describe() for change in moved)
         row.update({k: v for k, v in run.overrides.items()})
         p = run.proposal
         if p is not None:

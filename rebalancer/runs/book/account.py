@@ -7,14 +7,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any
 
 from rebalancer.errors import InfeasibleError, RebalancerError
 from rebalancer.export import write_outputs
 from rebalancer.pipeline import propose_account
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.book import cache
-from rebalancer.runs.book.jobs import AccountResult, Job
+from rebalancer.runs.book.jobs import AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path
 
 # set (to anything) in a worker's environment: every account compiles a problem of its
@@ -81,21 +80,20 @@ def run_account(
         )
 
 
-def _summary_row(proposal: Proposal) -> dict[str, Any]:
-    """What the book summary shows of a proposal: the JSON summary's keys of
-    ``SUMMARY_COLUMNS`` (the whole summary is in the account's JSON; only this and the
-    orders travel back from a worker)."""
+def _summary_row(proposal: Proposal) -> SummaryRow:
+    """What the book summary shows of a proposal (the whole summary is in the account's
+    JSON; only this and the orders travel back from a worker)."""
     m = proposal.metrics
-    return {
-        "status": proposal.status,
-        "nav": m.nav_usd,
-        "cash_after": m.cash_after_usd,
-        "turnover": m.turnover,
-        "n_trades": m.n_trades,
-        "est_cost": m.est_cost_usd,
-        "expected_return": m.expected_return,
-        "tracking_error": m.tracking_error,
-        "taxable": bool(m.taxable),
-        "estimated_tax": m.estimated_tax_usd,
-        "realized_gain": m.realized_gain_usd,
-    }
+    return SummaryRow(
+        status=proposal.status,
+        nav_usd=m.nav_usd,
+        cash_after_usd=m.cash_after_usd,
+        turnover=m.turnover,
+        n_trades=m.n_trades,
+        est_cost_usd=m.est_cost_usd,
+        expected_return=m.expected_return,
+        tracking_error=m.tracking_error,
+        taxable=bool(m.taxable),
+        estimated_tax_usd=m.estimated_tax_usd,
+        realized_gain_usd=m.realized_gain_usd,
+    )

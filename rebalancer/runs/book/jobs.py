@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # only named in annotations: the engines' module stays light
     import pandas as pd
@@ -27,6 +27,49 @@ class Job:
 
 
 @dataclass(frozen=True)
+class SummaryRow:
+    """What the book summary shows of a proposed account: the figures of its JSON
+    summary (docs/contracts.md §4) that are columns of ``book_summary.xlsx``. Weights
+    and rates are fractions (of NAV, a year); a figure the JSON had no number for is
+    None."""
+
+    status: str
+    nav_usd: float | None = None
+    cash_after_usd: float | None = None
+    turnover: float | None = None
+    n_trades: int | None = None
+    est_cost_usd: float | None = None
+    expected_return: float | None = None
+    tracking_error: float | None = None
+    taxable: bool | None = None
+    estimated_tax_usd: float | None = None
+    realized_gain_usd: float | None = None
+
+    # field -> the JSON summary's key and the book summary's column
+    COLUMNS: ClassVar[dict[str, str]] = {
+        "nav_usd": "nav", "cash_after_usd": "cash_after", "turnover": "turnover",
+        "n_trades": "n_trades", "est_cost_usd": "est_cost", "expected_return": "expected_return",
+        "tracking_error": "tracking_error", "taxable": "taxable",
+        "estimated_tax_usd": "estimated_tax", "realized_gain_usd": "realized_gain",
+    }  # fmt: skip
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> SummaryRow:
+        """The row of an account's written JSON summary (a reused account's)."""
+        return cls(
+            summary.get("status"),
+            **{name: summary.get(key) for name, key in cls.COLUMNS.items()},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Column -> value, as the book summary writes it (``status`` first)."""
+        return {
+            "status": self.status,
+            **{key: getattr(self, name) for name, key in self.COLUMNS.items()},
+        }
+
+
+@dataclass(frozen=True)
 class AccountResult:
     """What came of one account: its status, why when it was not proposed, and what
     travels back from the worker (the book summary's row and the orders)."""
@@ -34,7 +77,7 @@ class AccountResult:
     account: str
     status: str  # optimal | optimal_inaccurate | infeasible | failed | skipped | not_run
     message: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: SummaryRow | None = None
     trades: pd.DataFrame | None = None
     seconds: float = 0.0
 

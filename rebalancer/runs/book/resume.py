@@ -17,7 +17,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export.csvout import read_written_trades
 from rebalancer.export.manifest import file_digest, scenario_digest
 from rebalancer.runs.book import cache
-from rebalancer.runs.book.jobs import AccountResult, Job
+from rebalancer.runs.book.jobs import AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path
 
 
@@ -113,6 +113,9 @@ def unseen(
         done = None
     if done is not None:
         return AccountResult(
-            job.account, "skipped", f"written as the book stopped ({problem})", done
+            job.account,
+            "skipped",
+            f"written as the book stopped ({problem})",
+            SummaryRow.from_summary(done),
         )
     return AccountResult(job.account, "not_run", f"not run: {problem}; --resume runs it")

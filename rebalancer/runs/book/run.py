@@ -40,7 +40,7 @@ from rebalancer.inputs.readers import listed_names
 from rebalancer.runs.book import cache, dask_engine, engines, local_engine
 from rebalancer.runs.book.account import run_account
 from rebalancer.runs.book.blocks import block_orders
-from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job
+from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path, plan
 from rebalancer.runs.book.resume import expected_manifest, reusable, unseen
 from rebalancer.runs.book.workbook import book_summary, write_book
@@ -258,7 +258,12 @@ def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, wo
             done, why = reusable(out, job.account, want, workbooks)
             if done is not None:
                 results.append(
-                    AccountResult(job.account, "skipped", "reused: outputs up to date", done)
+                    AccountResult(
+                        job.account,
+                        "skipped",
+                        "reused: outputs up to date",
+                        SummaryRow.from_summary(done),
+                    )
                 )
                 continue
             redone[job.account] = why

@@ -28,23 +28,14 @@ def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.
     summary; a reused account shows the status its outputs were made with."""
     rows = []
     for r in results:
-        s = r.summary or {}
+        s = r.summary.as_dict() if r.summary is not None else {}
         rows.append(
             {
+                **{column: s.get(column) for column in SUMMARY_COLUMNS},  # None: no figure
                 "account": r.account,
                 "scenario": scenarios.get(r.account, ""),
                 "status": s.get("status", r.status) if r.status == "skipped" else r.status,
                 "message": r.message,
-                "nav": s.get("nav"),
-                "cash_after": s.get("cash_after"),
-                "turnover": s.get("turnover"),
-                "n_trades": s.get("n_trades"),
-                "est_cost": s.get("est_cost"),
-                "expected_return": s.get("expected_return"),
-                "tracking_error": s.get("tracking_error"),
-                "taxable": s.get("taxable"),
-                "estimated_tax": s.get("estimated_tax"),
-                "realized_gain": s.get("realized_gain"),
                 "seconds": r.seconds,
             }
         )
