@@ -2,7 +2,7 @@
 
 read -> groups -> risk -> signals / returns -> optimizer -> rounded orders -> lots
 -> checks -> Proposal. Each stage lives in its own package; this module only wires
-them: ``prepare.request.prepare`` -> ``solve.driver.optimize`` ->
+them: ``prepare.build.prepare`` -> ``solve.driver.optimize`` ->
 ``report.build.build_proposal``, and for an infeasible request the relaxation of the
 scenario (``limits.relax``) around them.
 """
@@ -186,7 +186,7 @@ def propose_request(
     prepare_seconds: float | None = None,
 ) -> Proposal:
     """A prepared request's proposal: ``optimize`` (on a book model's ``slots`` or a
-    what-if's ``shared`` problem when given), then ``report.build_proposal`` (rounded
+    what-if's ``shared`` problem when given), then ``report.build.build_proposal`` (rounded
     orders, lots, checks). Every path that proposes — ``propose``, a book's account, a
     what-if's run — ends here. The proposal's timings: optimize, compile and solve,
     with ``prepare`` and the total when ``prepare_seconds`` is given."""

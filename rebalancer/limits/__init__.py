@@ -3,7 +3,7 @@
 Each limit (``base.AdvisorLimit``) states its scenario setting, the margin the
 optimizer works to and its inverse, its checks, what the rounding must keep, whether
 a break after rounding is infeasible, and how it is relaxed. The checks
-(``rebalancer.checks.measure``), the hard limits of a proposal (``rebalancer.report.build``), the
+(``rebalancer.checks.measure``), the hard limits of a proposal (``rebalancer.checks.hard``), the
 explanation of an infeasible request and its relaxation (``rebalancer.limits.relax``) and
 the rounding's rules loop over ``LIMITS``; nothing outside this package names a
 limit's scenario key.
@@ -53,7 +53,7 @@ LIMITS: tuple[AdvisorLimit, ...] = (
     MIN_TRADE,
 )
 # the limits whole-lot orders may still break after every repair of the rounding, and
-# whose break makes the request infeasible (``rebalancer.report.build``)
+# whose break makes the request infeasible (``rebalancer.checks.hard``)
 HARD_LIMITS: tuple[AdvisorLimit, ...] = tuple(limit for limit in LIMITS if limit.hard)
 
 _BY_NAME = {limit.name: limit for limit in LIMITS}

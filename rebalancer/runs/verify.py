@@ -589,7 +589,7 @@ def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelax
     options["relax"] = relax
     # the cash target as recorded (the account's, or the file's that --relax moves
     # anew); a book's account is re-solved as a proposal: every path gives an account
-    # the same orders (``pipeline.final_set``), so this also checks the book's
+    # the same orders (``solve.final.final_set``), so this also checks the book's
     options["cash_target"] = args[1].constraints.cash.target
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))

@@ -16,7 +16,7 @@ Without a benchmark the tracking error is measured from the current holdings, wh
 each run moves: its cap is a per-run limit too, and the destination drops it.
 
 A step goes only toward its destination, each name most of the way it has left
-(``floored_box`` inside ``step_box``, re-solved by ``rebalancer.pipeline.optimize``
+(``floored_box`` inside ``step_box``, re-solved by ``rebalancer.solve.step.toward_destination``
 when the free step leaves it). Why it settles:
 with the linear spread cost s·|x − w₀| and F the rest of the objective (convex, the
 same every run in the same market against a fixed reference), let d be the

@@ -15,7 +15,7 @@ class ModelProblems:
     compiled once and filled with every account of the model that fits in it
     (``rebalancer.optimize.layout.SlotProblem``). An account that fits none (too many
     holdings or lots) gets a problem of its own. The model's names, in order, are
-    learnt once from its probe accounts (``pipeline.learned_order``): the same on
+    learnt once from its probe accounts (``solve.slots.learned_order``): the same on
     every worker, so where an account runs does not change its first working set."""
 
     def __init__(self) -> None:
