@@ -39,12 +39,15 @@ left, (1 − β) of it, less than β: each name's step is smaller than the last,
 large only at its liquidity cap. A move under one order waits (a whole order may be a
 trade the step does not want; a box would let the next run start it). Where the cash
 target leaves one side (buys or sales) less room than its floors, that side's floors
-are scaled to fit. No floors where the turnover cap binds (it decides which names go
-first; floors would spend it on every name instead of the best) or where the floors
-do not fit it, nor where the impact cost alone holds the step back (a geometric path,
-each run the one-period optimum's share of what is left; floors would buy more
-impact). Where no portfolio in the floored box keeps the hard limits this run, the
-box alone is kept, and where the box has none either (a tilt band the destination
+are scaled to fit. Where the turnover cap binds too, it decides which names go
+first: floors on every name would spend it on all instead of the best, so the names
+go in the free step's order (the turnover it gives each) while their floors fit in
+0.9 of each side's share of the cap, and the rest wait (caps 0) for a later run to
+start (``first_in_line``). No floors where they do not fit the cap, nor where the
+impact cost alone holds the step back (a geometric path, each run the one-period
+optimum's share of what is left; floors would buy more impact; also under a binding
+turnover cap). Where no portfolio in the floored box keeps the hard limits this run,
+the box alone is kept, and where the box has none either (a tilt band the destination
 reaches through a name the liquidity cap lets trade only a little this run, or a
 turnover cap that reaches it only through names the destination does not trade), the
 free step. In the box alone a name whose move is at least half of one minimum order
@@ -186,6 +189,9 @@ FLOOR = 0.6
 # the share of a turnover cap (or of one side's room for the cash) the floors may take:
 # the rest is the step's own room
 FLOOR_TURNOVER = 0.98
+# under a binding turnover cap, the share of each side's room the floors may take: the
+# rest lets the step meet the other limits (tilt bands, the cash band) as it prefers
+CAPPED_FLOORS = 0.9
 # a name the free step leaves no further than this from its destination (weights) is
 # not held back: far above the solvers' noise (two formulations of one optimum agree to
 # ~1e-7) and below any order
@@ -232,10 +238,11 @@ def floored_box(
     ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
     step), where no order of it is within ``AT_CAP`` of its liquidity cap (the impact
     cost alone held it back: each run the one-period optimum's share of what is left,
-    which floors would trade for more impact), where the turnover cap binds (it
-    decides which names go first; floors would spend it on every name instead of the
-    best) or the floors do not fit under FLOOR_TURNOVER of it, and where no name is
-    floored.
+    which floors would trade for more impact), where the floors do not fit under
+    FLOOR_TURNOVER of the turnover cap, and where no name is floored. Where the
+    turnover cap binds, only the names ``first_in_line`` picks are floored (the free
+    step's favourites, as many as fit under ``CAPPED_FLOORS`` of the cap); the other
+    floored names wait (caps 0).
 
     The cash: buys and sales net to what the cash target asks of the run (Σ buys −
     Σ sales = cash now − target), so where one side's floors are more than the other
@@ -250,10 +257,7 @@ def floored_box(
     if gap.sum() / 2 <= IMMATERIAL:
         return None  # not held back: the whole move but for the solvers and the rounding
     traded = np.abs(step - w0)
-    if boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover:
-        # the turnover cap binds: it decides which names go first, and floors would
-        # spend it on every name instead of the best
-        return None
+    capped = boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover
     if not (traded >= AT_CAP * liquidity).any():
         # impact alone: a geometric path, each run the same share of what is left (the
         # one-period optimum; floors would trade it for more impact)
@@ -279,6 +283,11 @@ def floored_box(
     # does a name the free step takes all the way (nothing held it back)
     short = gap > REACHED
     floor = np.where((up | down) & (left >= least) & short, np.maximum(floor, 0.0), 0.0)
+    wait = np.zeros(move.shape, bool)
+    # the cash: buys and sales must net to what the cash target asks of the run
+    net = (1.0 - float(w0.sum())) - float(data.cash_target)
+    if capped:
+        floor, wait = first_in_line(floor, move, step - w0, short, boxed.max_turnover, net)
     if not floor.any():
         return None
     if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
@@ -298,7 +307,7 @@ def floored_box(
     )
     # a move under one order waits: the next run, toward the same destination, finds
     # it under one order again (in a box it would start there, or go further)
-    small = (up | down) & (left < least)
+    small = ((up | down) & (left < least)) | wait
     buy_cap[small] = 0.0
     sell_cap[small] = 0.0
     # the cash: buys and sales must still net to what the cash target asks of the run
@@ -310,7 +319,6 @@ def floored_box(
         np.where(up, np.minimum(buy_cap, position_cap - w0), 0.0)
         + np.where(down, np.minimum(sell_cap, w0), 0.0),
     )
-    net = (1.0 - float(w0.sum())) - float(data.cash_target)
     buys, sells = float(most[up].sum()), float(most[down].sum())
     for side, room_left in ((down, buys - net), (up, sells + net)):
         need = float(floor[side].sum())
@@ -319,6 +327,54 @@ def floored_box(
     buy_cap = np.where(down, -floor, buy_cap)
     sell_cap = np.where(up, -floor, sell_cap)
     return dataclasses.replace(boxed, buy_cap=buy_cap, sell_cap=sell_cap)
+
+
+def first_in_line(
+    floor: np.ndarray,
+    move: np.ndarray,
+    z: np.ndarray,
+    short: np.ndarray,
+    max_turnover: float,
+    net: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Under a binding turnover cap, the names that go this run, and the ones that wait.
+
+    The cap decides which names go first: the free step ``z`` (w − w₀) spends it on the
+    names it prefers. Ranked by the turnover the free step gives each its way
+    (zᵢ·sign(mᵢ); under ``REACHED`` it is noise, not a trade), each floored name is
+    taken in turn where its floor fits in what is left of its side's share of the
+    cap, ``CAPPED_FLOORS`` of it: Σ buys + Σ sales ≤ 2·cap and Σ buys − Σ sales =
+    ``net`` (the cash target's ask) give the buys cap + net/2 and the sales
+    cap − net/2, less what the names the free step takes all the way (not ``short``)
+    spend. A floor that does not fit is skipped, not cut (a name traded less than β
+    of its way would take a larger step the next run), and a smaller one further down
+    may fit. The rest wait (their caps 0) for a later run to start: a capped path may
+    start a name on a later run. The margin under the cap leaves the step room for
+    the tilt bands and the cash band. Returns (the floors, the names that wait)."""
+    left = np.abs(move)
+    toward = np.clip(z * np.sign(move), 0.0, None)
+    floored = floor > 0
+    up = move > 0
+    # each side's share of the cap: Σ buys + Σ sales ≤ 2·cap and Σ buys − Σ sales =
+    # net (the cash target's ask), less what the names the free step takes all the way
+    # spend
+    reached = (left > 0) & ~short
+    budget = {
+        True: CAPPED_FLOORS * (max_turnover + net / 2) - float(left[reached & up].sum()),
+        False: CAPPED_FLOORS * (max_turnover - net / 2) - float(left[reached & ~up].sum()),
+    }
+    keep = np.zeros(floor.shape, bool)
+    # the free step's favourites first: the most turnover it gives a name (a stable
+    # sort: ties by position); noise under REACHED is no trade
+    for i in np.argsort(-toward, kind="stable"):
+        if not floored[i] or toward[i] <= REACHED:
+            continue
+        side = bool(up[i])
+        if floor[i] > budget[side]:
+            continue  # skipped, not cut: cut, the name's next step would be larger
+        keep[i] = True
+        budget[side] -= floor[i]
+    return np.where(keep, floor, 0.0), floored & ~keep
 
 
 def path_summary(
