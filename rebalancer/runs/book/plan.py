@@ -61,6 +61,11 @@ def plan(files: BookFiles) -> list[Job]:
         jobs.append(
             Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
         )
+    return with_probes(jobs)
+
+
+def with_probes(jobs: list[Job]) -> list[Job]:
+    """The jobs, each with the first ``PROBES`` accounts of its model among them."""
     models: dict[tuple, list[str]] = {}
     for job in jobs:
         models.setdefault((job.scenario, job.benchmark), []).append(job.account)
