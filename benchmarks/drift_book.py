@@ -4,8 +4,10 @@ which a chosen share have drifted, written as the files the command reads.
 ``write_drift_book(folder, n_accounts, drifted=0.2)`` writes ``universe.csv``,
 ``benchmark.csv``, ``holdings.csv``, ``accounts.csv`` and ``model.yaml`` (extends
 base.yaml: a small-cap tilt of +4% with a 1% band and base.yaml's triggers) into
-``folder``. Every account holds the benchmark's largest names in proportion (its
-tilt met, cash at its 2% target); a drifted account has one of: one name doubled
+``folder``. The benchmark holds the ``BENCHMARK_NAMES`` largest names; every account
+holds them in proportion and ``SMALL_HELD`` small caps of its own for its tilt (cash at
+its 2% target), about as many names as an advised account; a drifted account has
+one of: one name doubled
 (name drift), its small caps sold into its large caps (group drift), 10% cash (high
 cash), no cash (low cash), a pending withdrawal or deposit, the ``new`` mark, or
 cash alone. Which accounts drifted, and how, is returned (``Book.kind``).
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+BENCHMARK_NAMES = 60
+SMALL_HELD = 8
 KINDS = ("name", "group", "high cash", "low cash", "withdraw", "deposit", "new", "cash only")
 MODEL = """name: drift model
 extends: base.yaml
@@ -55,8 +59,8 @@ def write_drift_book(
         }
     )
     universe.to_csv(folder / "universe.csv", index=False, lineterminator="\n")
-    # the benchmark: the 200 largest names, weights ∝ sqrt(cap)
-    bench_idx = np.argsort(-cap)[:200]
+    # the benchmark: the largest names, weights ∝ sqrt(cap)
+    bench_idx = np.argsort(-cap)[:BENCHMARK_NAMES]
     bw = np.sqrt(cap[bench_idx])
     bw /= bw.sum()
     pd.DataFrame({"ticker": ticker[bench_idx], "weight": bw}).to_csv(
@@ -64,31 +68,29 @@ def write_drift_book(
     )
     (folder / "model.yaml").write_text(MODEL, encoding="utf-8")
 
-    small = cap < 2e9  # base.yaml's small and micro buckets lie below the mid bound
-    large = cap >= 10e9
-    # an account's target weights: the benchmark, +4% in small caps taken from large
-    target = np.zeros(n_names)
-    target[bench_idx] = bw * 0.98
-    target[small] += 0.04 * 0.98 / small.sum()
-    target[large] -= 0.04 * 0.98 * target[large] / target[large].sum()
-
+    # base.yaml's small bucket; the tilt's 4% comes out of the benchmark's names
+    small = np.flatnonzero((cap >= 3e8) & (cap < 2e9))
+    in_bench = np.zeros(n_names)
+    in_bench[bench_idx] = bw
     n_drift = int(round(drifted * n_accounts))
     kinds = np.full(n_accounts, "", dtype=object)
     chosen = rng.choice(n_accounts, n_drift, replace=False)
     kinds[chosen] = rng.choice(KINDS, n_drift)
     accounts = [f"A{k:06d}" for k in range(n_accounts)]
     nav = np.exp(rng.uniform(np.log(2e5), np.log(2e7), n_accounts))
-    weights = np.tile(target, (n_accounts, 1))
+    weights = np.tile(in_bench * (0.98 - 0.04), (n_accounts, 1))
+    picks = np.argsort(rng.random((n_accounts, len(small))), axis=1)[:, :SMALL_HELD]
+    weights[np.arange(n_accounts)[:, None], small[picks]] = 0.04 / SMALL_HELD
     cash = np.full(n_accounts, 0.02)
-    biggest = int(np.argmax(target))
+    biggest = int(bench_idx[0])
     for k in np.flatnonzero(kinds == "name"):
         weights[k, biggest] += 0.03
         cash[k] = 0.02
         weights[k] *= 0.98 / weights[k].sum()
-    for k in np.flatnonzero(kinds == "group"):
+    for k in np.flatnonzero(kinds == "group"):  # the small caps sold into the benchmark's
         moved = weights[k, small].sum()
         weights[k, small] = 0.0
-        weights[k, large] += moved * weights[k, large] / weights[k, large].sum()
+        weights[k, bench_idx] += moved * bw
     for k in np.flatnonzero(kinds == "high cash"):
         weights[k] *= 0.90 / 0.98
         cash[k] = 0.10
@@ -101,13 +103,19 @@ def write_drift_book(
     quantity = weights * nav[:, None] / price[None, :]
     a, i = np.nonzero(quantity > 0)
     lots = pd.DataFrame(
-        {"account": np.array(accounts, dtype=object)[a], "ticker": ticker[i],
-         "quantity": quantity[a, i]}  # fmt: skip
+        {
+            "account": np.array(accounts, dtype=object)[a],
+            "ticker": ticker[i],
+            "quantity": quantity[a, i],
+        }  # fmt: skip
     )
     has_cash = cash > 0
     cash_rows = pd.DataFrame(
-        {"account": np.array(accounts, dtype=object)[has_cash], "ticker": "CASH",
-         "quantity": (cash * nav)[has_cash]}  # fmt: skip
+        {
+            "account": np.array(accounts, dtype=object)[has_cash],
+            "ticker": "CASH",
+            "quantity": (cash * nav)[has_cash],
+        }  # fmt: skip
     )
     holdings = pd.concat([lots, cash_rows], ignore_index=True)
     holdings.to_csv(folder / "holdings.csv", index=False, lineterminator="\n",
