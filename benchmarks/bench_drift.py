@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
     ap.add_argument("--keep", type=Path, help="write the book here and keep it")
     args = ap.parse_args()
+    load = os.getloadavg()[0]  # the machine may be shared: the figures say so
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         book = write_drift_book(folder, args.accounts, n_names=args.names)
@@ -67,7 +69,8 @@ def main() -> None:
             "is the seconds the command reports (reading the files, the risk model, the "
             "measures), the process adds start-up and writing the queue. Statuses: "
             + ", ".join(f"{n:,} {status}" for status, n in counts.items())
-            + "."
+            + f". Load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+            "(2 cores: above 2, other work shared them)."
         ],
     )
     table.add(f"{args.accounts:,}", f"{args.names:,}", f"{med(scan):.2f} s",
