@@ -44,7 +44,7 @@ from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job
 from rebalancer.runs.book.plan import BookFiles, output_path, plan, with_probes
 from rebalancer.runs.book.resume import expected_manifest, reusable, unseen
 from rebalancer.runs.book.workbook import book_summary, write_book
-from rebalancer.runs.drift import IN_TOLERANCE, scan_book
+from rebalancer.runs.drift import scan_book
 
 
 @dataclass(frozen=True)
@@ -286,20 +286,18 @@ def _triggered(jobs: list[Job], files: BookFiles) -> tuple[list[Job], list[Accou
     """The jobs of the accounts the drift scan flags (their models' probes among them),
     and a ``skipped`` result for each other account, in tolerance (no trades: earlier
     outputs in the folder are no part of this run's block orders)."""
-    queue = scan_book(files.accounts, files.holdings, files.universe, prices=files.prices,
-                      benchmark=files.benchmark).queue.set_index("account")  # fmt: skip
-    calm = queue.index[queue["status"] == IN_TOLERANCE]
+    scan = scan_book(files.accounts, files.holdings, files.universe, prices=files.prices,
+                     benchmark=files.benchmark)  # fmt: skip
+    flagged = set(scan.triggered())
+    reason = dict(zip(scan.queue["account"], scan.queue["reason"], strict=True))
     skipped = [
         AccountResult(
-            job.account,
-            "skipped",
-            f"in tolerance: {queue.at[job.account, 'reason']}",
-            trades=pd.DataFrame(),
+            job.account, "skipped", f"in tolerance: {reason[job.account]}", trades=pd.DataFrame()
         )  # fmt: skip
         for job in jobs
-        if job.account in calm
+        if job.account not in flagged
     ]
-    return with_probes([job for job in jobs if job.account not in calm]), skipped
+    return with_probes([job for job in jobs if job.account in flagged]), skipped
 
 
 def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool) -> None:
