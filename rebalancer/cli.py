@@ -205,6 +205,11 @@ def main() -> None:
     help="If the limits conflict, apply the smallest relaxation that makes them feasible "
     "and label the proposal as relaxed.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Propose even when the account is in tolerance (`rebalancer drift`).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -223,10 +228,12 @@ def propose(
     lot_method,
     as_of,
     relax,
+    force,
     quiet,
 ) -> None:
-    """Propose trades for one account."""
+    """Propose trades for one account (none when it is in tolerance, unless --force)."""
     from rebalancer.console import print_summary
+    from rebalancer.report.proposal import Proposal
     from rebalancer.runs.propose import propose_to_files
 
     proposal, written = propose_to_files(
@@ -246,7 +253,11 @@ def propose(
         taxable=taxable,
         lot_method=lot_method,
         relax=relax,
+        skip_in_tolerance=not force,
     )
+    if not isinstance(proposal, Proposal):  # in tolerance: nothing proposed or written
+        _echo(proposal.line())
+        return
     if not quiet:
         print_summary(proposal)
         for path in written:
@@ -380,6 +391,11 @@ def whatif(
 )
 @click.option("--resume", is_flag=True, help="Skip accounts whose outputs are complete.")
 @click.option("--workbooks", is_flag=True, help="Also write a workbook per account.")
+@click.option(
+    "--only-triggered",
+    is_flag=True,
+    help="Propose only for the accounts `rebalancer drift` flags; skip those in tolerance.",
+)
 @AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def batch(
@@ -394,6 +410,7 @@ def batch(
     scheduler,
     resume,
     workbooks,
+    only_triggered,
     as_of,
     quiet,
 ) -> None:
@@ -442,6 +459,7 @@ def batch(
             resume=resume,
             workbooks=workbooks,
             as_of=as_of,
+            only_triggered=only_triggered,
             on_start=start,
             on_result=seen,
         )
@@ -462,6 +480,43 @@ def batch(
             kind = "infeasible" if book.exit_code == 3 else "error"
             err_console.print(one_line(f"{kind}: {book.shortfall()}"), markup=False)
         sys.exit(book.exit_code)
+
+
+@main.command(cls=_Command)
+@click.option(
+    "--accounts",
+    type=_path(),
+    required=True,
+    help="Accounts file: account, scenario, benchmark, cash_target, status, "
+    "withdraw_usd, deposit_usd.",
+)
+@click.option("--holdings", type=_path(), required=True, help="Holdings of every account.")
+@UNIVERSE
+@PRICES
+@click.option("--benchmark", type=_path(), help="Benchmark for accounts that name none.")
+@click.option("--out", type=_path(), help="Queue to write: .xlsx or .csv.")
+@click.option("--json", "json_path", type=_path(), help="Queue as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No console queue.")
+def drift(accounts, holdings, universe, prices, benchmark, out, json_path, quiet) -> None:
+    """List every account with its drift status and why, most urgent first.
+
+    Never runs the optimizer. Exit 0 whatever the statuses; 1 on bad input."""
+    from rebalancer.console import print_queue
+    from rebalancer.runs.drift import drift_to_files
+
+    scan, written = drift_to_files(
+        accounts,
+        holdings,
+        universe,
+        prices=prices,
+        benchmark=benchmark,
+        out=out,
+        json_path=json_path,
+    )
+    if not quiet:
+        print_queue(scan)
+        for path in written:
+            _echo(f"wrote {path}")
 
 
 @main.command(cls=_Command)

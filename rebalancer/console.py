@@ -253,3 +253,23 @@ def print_comparison(comparison, console: Console | None = None) -> None:
 
 def _width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
+
+
+QUEUE_SHOWN = 20  # accounts the console lists; the queue file holds every one
+
+
+def print_queue(scan, console: Console | None = None) -> None:
+    """The drift scan's headline and its first accounts needing action (``runs.drift``)."""
+    console = console or Console(highlight=False, width=max(_width(), 100))
+    console.print(as_text(scan.headline()))
+    queue = scan.queue[scan.queue["status"] != "in tolerance"]
+    if not len(queue):
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("account", "status", "reason"):
+        table.add_column(column)
+    for row in queue.head(QUEUE_SHOWN).itertuples(index=False):
+        table.add_row(as_text(row.account), as_text(row.status), as_text(row.reason))
+    console.print(table)
+    if len(queue) > QUEUE_SHOWN:
+        console.print(as_text(f"... and {len(queue) - QUEUE_SHOWN} more needing action"))

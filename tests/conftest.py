@@ -170,15 +170,18 @@ def write_scenario(path: Path, text: str) -> Path:
 TAX_STATUS = ("--taxable", "--tax-exempt", "--accounts")
 
 
-def run_cli(*args: str, tax_status: bool = True):
+def run_cli(*args: str, tax_status: bool = True, force: bool = True):
     """Run the CLI in-process; returns the click Result (exit_code, output).
 
     ``propose`` and ``whatif`` without a tax status get ``--tax-exempt`` (what tests
     written before a cost basis required one meant); ``tax_status=False`` leaves the
-    arguments as given."""
+    arguments as given. ``propose`` gets ``--force`` (tests written before an account
+    in tolerance was left alone meant a proposal); ``force=False`` leaves it out."""
     args = [str(a) for a in args]
     if tax_status and args[:1] in (["propose"], ["whatif"]) and not set(args) & set(TAX_STATUS):
         args.append("--tax-exempt")
+    if force and args[:1] == ["propose"] and "--force" not in args:
+        args.append("--force")
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 

@@ -251,6 +251,7 @@ def test_concurrent_runs_to_the_same_outputs_publish_one_whole_set_at_a_time(mar
                         "2026-11-20",
                         "-q",
                         "--tax-exempt",
+                        "--force",
                         "--out",
                         str(out / "p.xlsx"),
                         "--trades",

@@ -3,17 +3,37 @@
 ``propose_to_files`` refuses, before any work, an output that is one of the run's
 input files or scenarios; then proposes (``pipeline.propose``: read, prepare,
 optimize, round, check; with ``relax`` the smallest relaxation of conflicting limits)
-and writes the outputs asked for together, whole or not at all.
+and writes the outputs asked for together, whole or not at all. With
+``skip_in_tolerance`` (the command line without ``--force``) an account the drift
+scan finds in tolerance (``runs.drift``) is not proposed: no optimizer, no files.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
 from rebalancer.pipeline import propose
+from rebalancer.prepare.request import load_inputs
 from rebalancer.report.proposal import Proposal
+from rebalancer.runs.drift import IN_TOLERANCE, scan_account
+from rebalancer.scenario.loader import load_scenario
+
+
+@dataclass(frozen=True)
+class InTolerance:
+    """An account left alone: the drift scan finds it in tolerance."""
+
+    account: str
+    reason: str
+
+    def line(self) -> str:
+        return (
+            f"{self.account}: in tolerance, {self.reason}; no trades proposed "
+            "(--force proposes anyway)"
+        )
 
 
 def propose_to_files(
@@ -28,8 +48,9 @@ def propose_to_files(
     out=None,
     trades=None,
     json_path=None,
+    skip_in_tolerance: bool = False,
     **options: Any,
-) -> tuple[Proposal, list[Path]]:
+) -> tuple[Proposal | InTolerance, list[Path]]:
     """``rebalancer propose``: refuse an output (``out`` workbook, ``trades`` CSV,
     ``json_path`` summary) that is an input or the scenario (with its ``extends``
     chain) of the run; propose (``pipeline.propose`` with ``options``: account, as_of,
@@ -41,6 +62,11 @@ def propose_to_files(
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
     check_outputs({"--out": out, "--trades": trades, "--json": json_path},
                   protected_files(inputs, [scenario]))  # fmt: skip
+    if skip_in_tolerance:
+        calm = in_tolerance(holdings, universe, scenario, prices, benchmark, accounts,
+                            options.get("account"))  # fmt: skip
+        if calm is not None:
+            return calm, []
     proposal = propose(
         holdings,
         universe,
@@ -53,3 +79,14 @@ def propose_to_files(
     )
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     return proposal, written
+
+
+def in_tolerance(
+    holdings, universe, scenario, prices, benchmark, accounts, account
+) -> InTolerance | None:
+    """The account's drift status (``runs.drift.scan_account``, with its accounts file
+    row when given) when it is in tolerance, else None."""
+    data = load_inputs(holdings, universe, prices, benchmark, accounts)
+    row = scan_account(data.lots_of(account), data.universe, load_scenario(scenario),
+                       prices=data.prices, benchmark=data.benchmark, accounts=accounts)  # fmt: skip
+    return InTolerance(row["account"], row["reason"]) if row["status"] == IN_TOLERANCE else None

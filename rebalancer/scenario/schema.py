@@ -180,6 +180,33 @@ class Tilt:
 
 
 @dataclass(frozen=True)
+class Triggers:
+    """When ``rebalancer drift`` flags an account for a rebalance (``runs.drift``).
+
+    Each is a distance, as a fraction of NAV (tracking error: annual), past which the
+    account needs action: a group's active exposure from its tilt target (past the
+    tilt's band too, when that is wider), a name's weight from its reference weight
+    plus any ``ticker:`` tilt target, the cash weight above or below the account's
+    cash target, and the tracking error against the reference."""
+
+    group_drift: float = field(
+        default=0.03, metadata=_num(0, 1, "|active exposure − tilt target| of a group")
+    )
+    name_drift: float = field(
+        default=0.02, metadata=_num(0, 1, "|weight − reference weight − name target| of a name")
+    )
+    cash_above: float = field(
+        default=0.03, metadata=_num(0, 1, "cash weight above the cash target by more: high cash")
+    )
+    cash_below: float = field(
+        default=0.015, metadata=_num(0, 1, "cash weight below the cash target by more: low cash")
+    )
+    tracking_error_above: float = field(
+        default=0.04, metadata=_num(0, 2, "annual tracking error against the reference")
+    )
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str = "unnamed"
     description: str = ""
@@ -204,6 +231,12 @@ class Scenario:
     costs: Costs = field(default_factory=Costs)
     tax: Tax = field(default_factory=Tax)
     shocks: list[Shock] = field(default_factory=list)
+    # ``rebalancer drift``'s thresholds; unset: the ``Triggers`` defaults (base.yaml's)
+    triggers: Triggers | None = field(default=None, metadata=UNSET_OMITTED)
+
+    def drift_triggers(self) -> Triggers:
+        """The triggers in force: the scenario's, else the defaults."""
+        return self.triggers or Triggers()
 
     def tilt_selectors(self) -> list[Selector]:
         return [parse_selector(s) for s in self.tilts]

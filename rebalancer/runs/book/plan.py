@@ -45,6 +45,9 @@ def plan(files: BookFiles) -> list[Job]:
     table = read_accounts(files.accounts)
     base = Path(files.accounts).resolve().parent
     jobs = []
+    # a book names a few files in thousands of rows: each name is resolved once (the
+    # first row naming it is the one a refusal names)
+    resolved: dict[tuple[str, str], str] = {}
     for row in table.itertuples():
         _check_file_name(str(row.account), files.accounts, row.row)
         if not row.scenario:
@@ -53,14 +56,22 @@ def plan(files: BookFiles) -> list[Job]:
                 f"row {row.row}: account {row.account} names no scenario",
                 key="scenario",
             )
-        named = {
-            column: named_in_accounts(base, value, files.accounts, row.row, column)
-            for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark))
-            if value
-        }
+        named = {}
+        for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark)):
+            if value and (column, value) not in resolved:
+                resolved[column, value] = named_in_accounts(
+                    base, value, files.accounts, row.row, column
+                )
+            if value:
+                named[column] = resolved[column, value]
         jobs.append(
             Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
         )
+    return with_probes(jobs)
+
+
+def with_probes(jobs: list[Job]) -> list[Job]:
+    """The jobs, each with the first ``PROBES`` accounts of its model among them."""
     models: dict[tuple, list[str]] = {}
     for job in jobs:
         models.setdefault((job.scenario, job.benchmark), []).append(job.account)

@@ -41,9 +41,10 @@ from rebalancer.runs.book import cache, dask_engine, engines, local_engine
 from rebalancer.runs.book.account import run_account
 from rebalancer.runs.book.blocks import block_orders
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job, SummaryRow
-from rebalancer.runs.book.plan import BookFiles, output_path, plan
+from rebalancer.runs.book.plan import BookFiles, output_path, plan, with_probes
 from rebalancer.runs.book.resume import expected_manifest, reusable, unseen
 from rebalancer.runs.book.workbook import book_summary, write_book
+from rebalancer.runs.drift import scan_book
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class BookResult:
 
     def resumed(self) -> str:
         """One line on what ``--resume`` reused and why it redid the rest."""
-        reused = sum(r.status == "skipped" for r in self.results)
+        reused = sum(r.status == "skipped" and r.message.startswith("reused") for r in self.results)
         counts: dict[str, int] = {}
         for why in self.redone.values():
             for reason in dict.fromkeys(w.split(" (")[0] for w in why):
@@ -141,6 +142,7 @@ def run_book(
     resume: bool = False,
     workbooks: bool = False,
     as_of: str | None = None,
+    only_triggered: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BookResult:
@@ -153,7 +155,9 @@ def run_book(
     summary of what finished is written, the rest listed as ``not_run``; so are the
     rest when every Dask worker is lost. A book file that cannot be written (a full
     disk) is the result's ``problem``, not an exception, so the accounts that failed
-    can still be told."""
+    can still be told. ``only_triggered``: only the accounts the drift scan
+    (``runs.drift``) flags are proposed; the others are ``skipped``, the reason theirs.
+    """
     with engines.cancel_on_signals() as cancel:
         return _run_book(
             files,
@@ -164,6 +168,7 @@ def run_book(
             resume=resume,
             workbooks=workbooks,
             as_of=as_of,
+            only_triggered=only_triggered,
             on_start=on_start,
             on_result=on_result,
         )
@@ -179,6 +184,7 @@ def _run_book(
     resume: bool,
     workbooks: bool,
     as_of: str | None,
+    only_triggered: bool,
     on_start: Callable[[int], None] | None,
     on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
@@ -187,7 +193,7 @@ def _run_book(
     # then stops the book at once (``Cancel.at_once``), even in a long read or connect
     with cancel.at_once():
         jobs, todo, redone, results, engine = _plan_book(
-            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of
+            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered
         )
     if on_start:  # told once planning is over: a stop before then is one line, no bar
         on_start(len(jobs))
@@ -230,7 +236,9 @@ def _run_book(
     return BookResult(results, summary, blocks, seconds, redone, problem, cancel.signum, written)
 
 
-def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of):
+def _plan_book(
+    files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered
+):
     """The book's accounts (``plan``), its shared inputs read, its outputs checked,
     the results of those ``resume`` reuses, and the engine to run the rest: all before
     anything is written."""
@@ -246,10 +254,11 @@ def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, wo
     # account in turn. (Forked local workers inherit what was read.)
     cache.inputs(files, files.benchmark)
     _check_targets(jobs, files, out, workbooks)
-    results: list[AccountResult] = []
+    # --only-triggered: the accounts in tolerance are skipped before any is run
+    todo_first, results = _triggered(jobs, files) if only_triggered else (jobs, [])
     todo = []
     redone: dict[str, list[str]] = {}
-    for job in jobs:
+    for job in todo_first:
         if resume:
             try:
                 want = expected_manifest(job, files, as_of)
@@ -276,6 +285,24 @@ def _plan_book(files: BookFiles, out_dir, cancel, workers, scheduler, resume, wo
         else local_engine.local(todo, run, workers or os.cpu_count() or 1, cancel)
     )
     return jobs, todo, redone, results, engine
+
+
+def _triggered(jobs: list[Job], files: BookFiles) -> tuple[list[Job], list[AccountResult]]:
+    """The jobs of the accounts the drift scan flags (their models' probes among them),
+    and a ``skipped`` result for each other account, in tolerance (no trades: earlier
+    outputs in the folder are no part of this run's block orders)."""
+    scan = scan_book(files.accounts, files.holdings, files.universe, prices=files.prices,
+                     benchmark=files.benchmark)  # fmt: skip
+    flagged = set(scan.triggered())
+    reason = dict(zip(scan.queue["account"], scan.queue["reason"], strict=True))
+    skipped = [
+        AccountResult(
+            job.account, "skipped", f"in tolerance: {reason[job.account]}", trades=pd.DataFrame()
+        )  # fmt: skip
+        for job in jobs
+        if job.account not in flagged
+    ]
+    return with_probes([job for job in jobs if job.account in flagged]), skipped
 
 
 def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool) -> None:
