@@ -41,10 +41,20 @@ def _args(folder: Path) -> list[str]:
 def _expected(folder: Path, accounts: list[str]) -> dict[str, tuple[str, float]]:
     """Status of each of ``accounts`` from the files, by the documented rules, and the
     largest name drift. Triggers: base.yaml's (the model extends it and sets none)."""
-    triggers = yaml.safe_load((ROOT / "scenarios" / "base.yaml").read_text())["triggers"]
+    base = yaml.safe_load((ROOT / "scenarios" / "base.yaml").read_text())
+    triggers = base["triggers"]
     model = yaml.safe_load((folder / "model.yaml").read_text())
+    # the position cap a proposal keeps (one value for every name here), 0 for a name
+    # the universe says must be sold
+    cap_setting = model.get("constraints", {}).get(
+        "max_position", base["constraints"]["max_position"]
+    )
+    assert isinstance(cap_setting, float), "the book's model has one position cap"
     tilt = model["tilts"]["size:small"]
     uni = pd.read_csv(folder / "universe.csv").set_index("ticker")
+    cap = pd.Series(cap_setting, index=uni.index)
+    if "restricted" in uni:
+        cap[uni["restricted"].fillna("") == "sell"] = 0.0
     small = (uni["market_cap"] >= 3e8) & (uni["market_cap"] < 2e9)  # base.yaml's bucket
     bench = pd.read_csv(folder / "benchmark.csv").set_index("ticker")["weight"]
     bench = bench.reindex(uni.index, fill_value=0.0)
@@ -71,7 +81,11 @@ def _expected(folder: Path, accounts: list[str]) -> dict[str, tuple[str, float]]
             status = "high cash"
         elif cash_drift < -triggers["cash_below"]:
             status = "low cash"
-        elif name > triggers["name_drift"] or group > max(triggers["group_drift"], tilt["band"]):
+        elif (
+            (w > cap + 1e-6).any()
+            or name > triggers["name_drift"]
+            or group > max(triggers["group_drift"], tilt["band"])
+        ):
             status = "outside tolerance"
         else:
             status = "in tolerance"  # (tracking error checked against the queue below)
@@ -231,3 +245,31 @@ def test_propose_drifted_account_is_proposed(tmp_path):
     result = run_cli(*args, "--trades", trades, "-q", force=False)
     assert result.exit_code in (0, 3), result.output
     assert "in tolerance" not in result.output
+
+
+def test_a_broken_hard_limit_is_outside_tolerance_and_proposed(tmp_path):
+    # an account within every trigger, but holding a name the universe now says must
+    # be sold: a proposal must sell it, so the scan flags it and propose does not wait
+    book = write_drift_book(tmp_path / "book", 20, n_names=120, seed=5)
+    calm = next(a for a, kind in book.kind.items() if not kind)
+    lots = pd.read_csv(book.folder / "holdings.csv")
+    held = lots[(lots["account"] == calm) & (lots["ticker"] != "CASH")]["ticker"].iloc[0]
+    uni = pd.read_csv(book.folder / "universe.csv")
+    uni["restricted"] = np.where(uni["ticker"] == held, "sell", "")
+    uni.to_csv(book.folder / "universe.csv", index=False)
+    queue = tmp_path / "queue.csv"
+    result = run_cli("drift", *_args(book.folder), "--out", queue)
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(queue, keep_default_na=False).set_index("account").loc[calm]
+    assert row["status"] == "outside tolerance"
+    assert f"{held} held though restricted: sell" in row["reason"]
+    assert _expected(book.folder, [calm])[calm][0] == "outside tolerance"
+    trades = tmp_path / "trades.csv"
+    result = run_cli(
+        *_one_account(book.folder, calm, tmp_path), "--trades", trades, "-q", force=False
+    )
+    assert result.exit_code in (0, 3), result.output
+    assert "in tolerance" not in result.output
+    if result.exit_code == 0:
+        sold = pd.read_csv(trades)
+        assert ((sold["ticker"] == held) & (sold["side"] == "SELL")).any()

@@ -15,6 +15,9 @@ scenario's ``triggers`` (``scenario.schema.Triggers``):
 - **tracking error**: ``sqrt((w − r)ᵀ Σ (w − r))`` with the risk model a proposal
   uses (from ``--prices``, else the factor model of the universe's columns); past
   its trigger above ``tracking_error_above``.
+- **a hard limit broken today**: a name above its position cap (``max_position``,
+  per group the strictest) or held though the universe says ``restricted: sell`` (a
+  cap of 0): outside tolerance whatever the triggers, since a proposal must sell it.
 - **cash drift**: cash weight − cash target (the accounts file's ``cash_target``,
   else the scenario's ``constraints.cash.target``); high cash above ``cash_above``,
   low cash below ``−cash_below``.
@@ -22,8 +25,8 @@ scenario's ``triggers`` (``scenario.schema.Triggers``):
 Each account gets the first status of ``STATUSES`` that applies: ``cash request`` (a
 ``withdraw_usd`` or ``deposit_usd`` above 0 in its row), ``first rebalance`` (it
 holds no security, or its row's ``status`` is ``new``), ``high cash`` / ``low cash``,
-``outside tolerance`` (a group, a name or the tracking error past its trigger), ``in
-tolerance``. The queue is sorted for action: by status in that order, then the most
+``outside tolerance`` (a hard limit broken, or a group, a name or the tracking error
+past its trigger), ``in tolerance``. The queue is sorted for action: by status in that order, then the most
 urgent first (the largest amount requested against NAV; the largest NAV; the largest
 ratio of a measure to its trigger), then by account.
 
@@ -53,6 +56,8 @@ from rebalancer.inputs.tables import (
     read_table,
     require_columns,
 )
+from rebalancer.limits.base import TOL
+from rebalancer.limits.position import POSITION
 from rebalancer.model.risk import RiskModel, build_risk_model
 from rebalancer.model.universe import with_size
 from rebalancer.runs.book.plan import BookFiles, plan
@@ -269,7 +274,7 @@ def _measure(lots, universe, prices, rows: pd.DataFrame, models: dict) -> pd.Dat
     first = rows["new"].to_numpy(bool) | (securities <= 0)
     high = out["cash_drift"].to_numpy(float) > m.cash_above
     low = out["cash_drift"].to_numpy(float) < -m.cash_below
-    outside = np.maximum.reduce([m.name, m.group, m.te]) > 1
+    outside = (np.maximum.reduce([m.name, m.group, m.te]) > 1) | (m.breach != "")
     status = np.select([request, first, high, low, outside], list(STATUSES[:-1]), IN_TOLERANCE)
     out["status"] = status
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -278,7 +283,8 @@ def _measure(lots, universe, prices, rows: pd.DataFrame, models: dict) -> pd.Dat
         urgency = np.select(
             [request, first, high | low],
             [np.where(nav > 0, asks / nav, np.inf), nav, cash_ratio],
-            np.maximum.reduce([m.name, m.group, m.te]),
+            # a broken hard limit before any drift past a trigger
+            np.where(m.breach != "", np.inf, np.maximum.reduce([m.name, m.group, m.te])),
         )
     out["reason"] = [
         _reason(row, i, bool(new), m)
@@ -297,6 +303,7 @@ class _Measures:
         self.name_trigger, self.group_allowed = np.zeros(n), np.zeros(n)
         self.te_trigger = np.zeros(n)
         self.cash_above, self.cash_below = np.full(n, np.inf), np.full(n, np.inf)
+        self.breach = np.full(n, "", dtype=object)  # the hard limit broken today, if any
 
 
 def _ratio(value: np.ndarray, trigger) -> np.ndarray:
@@ -327,6 +334,10 @@ def _measure_model(w_usd, nav, cash, rows, members, model: _Model, uni, risk: Ri
     targets = np.array([s.tilts[t].target for t in texts])
     allowed = np.maximum(trig.group_drift, np.array([s.tilts[t].band for t in texts]))
     chol = risk.factor_chol()
+    # the position caps a proposal keeps (prepare.build: 0 for a forced exit)
+    caps = POSITION.caps(uni, s)
+    forced = (uni["restricted"] == "sell").to_numpy()
+    caps[forced] = 0.0
     cash_target = rows["cash_target"].to_numpy(float)[members]
     cash_target = np.where(np.isnan(cash_target), s.constraints.cash.target, cash_target)
     out.loc[members, "scenario"] = model.label
@@ -362,6 +373,15 @@ def _measure_model(w_usd, nav, cash, rows, members, model: _Model, uni, risk: Ri
         te = np.sqrt(np.sum(factor * factor, axis=1) + (active * active) @ risk.specific_var[cols])
         names = tickers[cols]
         cash_w = np.where(positive, cash[part] / safe_nav, 0.0)
+        over = w - caps[cols]
+        worst_over = np.argmax(over, axis=1)
+        for i in np.flatnonzero(over[rows_, worst_over] > TOL):
+            j = worst_over[i]
+            m.breach[part[i]] = (
+                f"{names[j]} held though restricted: sell"
+                if forced[cols[j]]
+                else f"{names[j]} {_pct(w[i, j])} above its position cap {_pct(caps[cols[j]])}"
+            )
 
         out.loc[part, "cash_weight"] = cash_w
         out.loc[part, "cash_drift"] = cash_w - cash_target[start : start + len(part)]
@@ -417,7 +437,8 @@ def _reason(row, i: int, new: bool, m: _Measures) -> str:
         (m.te[i], f"tracking error {_pct(row.tracking_error)} (trigger {_pct(m.te_trigger[i])})"),
     ]  # fmt: skip
     if row.status == "outside tolerance":
-        parts = [text for ratio, text in measures if ratio > 1]
+        parts = [m.breach[i]] if m.breach[i] else []
+        parts += [text for ratio, text in measures if ratio > 1]
         return "; ".join(parts)
     closest = max(measures, key=lambda pair: pair[0])[1]
     return f"within every trigger (closest: {closest})"

@@ -16,7 +16,7 @@ from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
 from rebalancer.pipeline import propose
-from rebalancer.prepare.request import load_inputs
+from rebalancer.prepare.inputs import load_inputs
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
 from rebalancer.scenario.loader import load_scenario
