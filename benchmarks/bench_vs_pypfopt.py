@@ -44,9 +44,9 @@ from benchmarks.report import Table, working_set
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.model.signals import composite
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
+from rebalancer.optimize.seed import choose_candidates, first_set_size
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.scenario.schema import Signals
-from rebalancer.solve.seed import choose_candidates, first_set_size
 
 DELTA, CAP, SECTOR_CAP, K = 2.0, 0.05, 0.30, 0.001
 COVARIANCE_LABEL = {

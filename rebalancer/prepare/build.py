@@ -6,7 +6,7 @@ weights it is measured against (``reference_weights``), the risk model and the a
 each name may do (``_name_limits``), the tax lots (``_tax``), and the problem's
 ``Structure`` (what fixes its shape) and ``ProblemData`` (the numbers a what-if
 changes, ``_problem``); then the optimizer's first working set (seeded by
-``solve.seed.choose_candidates``).
+``optimize.seed.choose_candidates``).
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from rebalancer.model.universe import (
 from rebalancer.model.views import build_views, implied_prior, posterior_returns
 from rebalancer.optimize.layout import must_hold, restrict
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
+from rebalancer.optimize.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.prepare.request import AccountTax, NameLimits, Request
 from rebalancer.prepare.terms import AccountTerms, account_terms
 from rebalancer.scenario import Scenario, match, parse_selector
-from rebalancer.solve.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 
 
 def prepare(

@@ -21,12 +21,12 @@ from rebalancer.optimize.layout import (
     SlotProblem,
     bucket,
 )
+from rebalancer.optimize.seed import candidate_order, entry_gain
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.prepare.build import prepare
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.prepare.request import Request
 from rebalancer.scenario import Scenario
-from rebalancer.solve.seed import candidate_order, entry_gain
 
 
 def model_order(request: Request) -> np.ndarray:
