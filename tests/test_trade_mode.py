@@ -11,6 +11,8 @@ modes (default 3; the full run: ``REBALANCER_CASH_EXAMPLES=40``).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,3 +184,62 @@ def test_random_modes_keep_their_side(tmp_path, seed):
     nav, after, lot = cash_after(market, out, deposit=deposit)
     if mode != "invest-cash":
         assert after >= FLOOR * (nav - withdraw) + withdraw - lot, (mode, after, nav)
+
+
+def test_the_outputs_show_the_request_and_the_mode(market, tmp_path):
+    """The JSON and the workbook say what was asked; the Checks sheet re-measures the
+    withdrawal and the mode."""
+    from openpyxl import load_workbook
+
+    paths = {"--json": tmp_path / "p.json", "--out": tmp_path / "p.xlsx"}
+    extra = ["--withdraw", "25000", "--mode", "raise-cash", "-q"]
+    result = run_cli(*args(market, *extra, *[str(x) for kv in paths.items() for x in kv]))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(paths["--json"].read_text(encoding="utf-8"))
+    assert summary["cash_request"] == {"withdraw_usd": 25000.0, "mode": "raise-cash"}
+    book = load_workbook(paths["--out"], read_only=True)
+    labels = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row}
+    assert labels["Withdrawal (USD)"] == 25000 and labels["Trade mode"] == "raise-cash"
+    checks = {row[0]: row for row in book["Checks"].iter_rows(values_only=True) if row}
+    assert "withdrawal (USD)" in checks and "trade mode" in checks
+    assert all(str(checks[name][3]).upper() in ("TRUE", "PASS") for name in checks if name in
+               ("withdrawal (USD)", "trade mode"))  # fmt: skip
+
+
+def test_no_request_shows_nothing_new(market, tmp_path):
+    out = tmp_path / "p.json"
+    result = run_cli(*args(market, "--json", out, "-q"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    assert "cash_request" not in summary
+    assert not any(c["check"] in ("withdrawal (USD)", "trade mode") for c in summary["checks"])
+
+
+def test_a_deposit_is_invested_under_a_tilted_scenario(tmp_path):
+    """The example taxable account under a scenario of hard tilt bands (which buys
+    alone cannot reach): invest-cash buys the deposit down to the cash target, within
+    one lot per name, and sells nothing."""
+    from tests.conftest import EXAMPLES, SCENARIOS
+
+    out = tmp_path / "t.csv"
+    result = run_cli(
+        "propose", "--holdings", EXAMPLES / "holdings.csv", "--account", "TAX-2M",
+        "--accounts", EXAMPLES / "accounts.csv", "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv", "--benchmark", EXAMPLES / "benchmark.csv",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml", "--as-of", "2026-11-20",
+        "--deposit", "100000", "--mode", "invest-cash", "--trades", out, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    uni = pd.read_csv(EXAMPLES / "universe.csv").set_index("ticker")
+    hold = pd.read_csv(EXAMPLES / "holdings.csv").query("account == 'TAX-2M'")
+    is_cash = hold["ticker"] == "CASH"
+    held = hold[~is_cash]
+    price = uni["price"]
+    nav = float((held["quantity"].to_numpy() * price.loc[held["ticker"]].to_numpy()).sum())
+    nav += float(hold.loc[is_cash, "quantity"].sum()) + 100_000
+    trades = pd.read_csv(out)
+    assert set(trades["side"]) == {"BUY"}
+    notional = trades["quantity"].to_numpy() * price.loc[trades["ticker"]].to_numpy()
+    after = float(hold.loc[is_cash, "quantity"].sum()) + 100_000 - float(notional.sum())
+    lots = (price * uni["lot_size"]).loc[trades["ticker"]].sum()
+    assert abs(after - 0.02 * nav) <= 0.0005 * nav + float(lots), (after, 0.02 * nav)

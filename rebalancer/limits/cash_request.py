@@ -34,6 +34,18 @@ KEY = "constraints.cash.withdraw_usd"
 DEPOSIT_KEY = "constraints.cash.deposit_usd"
 
 
+def request_of(scenario) -> dict:
+    """The account's cash request and trade mode as the outputs show them: those set
+    of ``withdraw_usd``, ``deposit_usd`` and ``mode`` (the mode ``cash-only`` resolved
+    to, ``rebalance`` when only a request is set); empty for neither."""
+    c = scenario.constraints
+    out = {key: getattr(c.cash, key) for key in ("withdraw_usd", "deposit_usd")}
+    out = {key: float(value) for key, value in out.items() if value}
+    if out or c.trade_mode is not None:
+        out["mode"] = c.trade_mode or "rebalance"
+    return out
+
+
 def amount_usd(text: str | None, option: str) -> float | None:
     """A dollar amount of a cash request as an option gives it (None: not given); a
     negative, non-numeric or non-finite one raises ``InputError`` naming ``option``."""

@@ -12,7 +12,9 @@ The mode closes a side per name: no buys is a buy cap of 0 for every name, no sa
 sell cap of 0 (``sides``; ``prepare`` narrows what each name may do, which the
 optimizer's bounds and the rounding both read). A mode of one side cannot move the
 cash the other way: its target is held where the cash already is on that side
-(``for_mode``).
+(``for_mode``); nor need it reach a tilt band only the other side could reach: the
+bands the optimizer works to take in each group's exposure today
+(``one_sided_bands``), the tilts still pull toward their targets.
 
 Turnover, Σ|trade| / (2 NAV), is capped by ``constraints.max_turnover`` in
 ``rebalance`` only, less a deposit's buys: cap + deposit / (2 NAV) on the NAV with
@@ -23,6 +25,8 @@ cap applies.
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 
 from rebalancer.errors import InputError
 from rebalancer.inputs.readers import TRADE_MODES as MODES
@@ -69,6 +73,17 @@ def sides(scenario) -> tuple[bool, bool]:
     """(may buy, may sell) under the scenario's mode, resolved by ``for_mode``."""
     mode = scenario.constraints.trade_mode
     return mode != "raise-cash", mode != "invest-cash"
+
+
+def one_sided_bands(scenario, exposure, lo, hi):
+    """The tilt bands the optimizer works to (``lo``, ``hi``) under a mode of one side:
+    widened to the group's ``exposure`` today where it is outside them, so that a
+    band the closed side would have to trade toward does not make the request
+    infeasible; the tilts still pull toward their targets, and the Checks flag the
+    bands the orders leave unmet. The bands as they are in ``rebalance``."""
+    if all(sides(scenario)):
+        return lo, hi
+    return np.minimum(lo, exposure), np.maximum(hi, exposure)
 
 
 class TradeMode(AdvisorLimit):

@@ -27,7 +27,7 @@ from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
-from rebalancer.limits.trade_mode import for_mode, sides
+from rebalancer.limits.trade_mode import for_mode, one_sided_bands, sides
 from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.costs import CostModel
 from rebalancer.model.risk import RiskModel
@@ -328,6 +328,7 @@ def _problem(
         uni,
     ).copy()
     targets, tilt_lo, tilt_hi = TILT_BANDS.bands(tilt_labels, scenario)
+    tilt_lo, tilt_hi = one_sided_bands(scenario, groups @ (w0 - ref), tilt_lo, tilt_hi)
     sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
 
     # the advisor's scalar limits as the scenario states them (None: not set)
