@@ -214,3 +214,21 @@ def test_random_requests_are_met_or_refused(tmp_path, seed):
     assert result.exit_code == 0, result.output
     nav, after, lot = cash_after(market, out, deposit=deposit)
     assert after >= FLOOR * (nav - withdraw) + withdraw - lot, (after, nav, withdraw)
+
+
+def test_whatif_takes_the_accounts_files_withdrawal_in_every_run(market, tmp_path):
+    """A what-if run that varies the cash target keeps the account's withdrawal."""
+    import json
+
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("account,taxable,withdraw_usd\nACC1,false,50000\n", encoding="utf-8")
+    out = tmp_path / "w.json"
+    result = run_cli(
+        "whatif", "--holdings", market["holdings"], "--universe", market["universe"],
+        "--scenario", market["scenario"], "--accounts", accounts,
+        "--vary", "constraints.cash.target=0.02,0.04", "--json", out, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    nav, _, price = position(market)
+    for run in json.loads(out.read_text(encoding="utf-8"))["runs"]:
+        assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) + 50_000 - float(price.max())

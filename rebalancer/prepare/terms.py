@@ -31,11 +31,12 @@ class AccountTerms:
     deposit_usd: float | None = None
     mode: str | None = None  # which side it may trade (``limits.trade_mode``); None: the scenario's
 
-    def scenario(self, scenario: Scenario) -> Scenario:
+    def scenario(self, scenario: Scenario, *, with_target: bool = True) -> Scenario:
         """``scenario`` with the account's cash target (and the cash floor lowered to
-        it where the scenario's is above it) and its cash request."""
+        it where the scenario's is above it; not ``with_target``: a what-if run that
+        varies the target keeps its own), its cash request and its mode."""
         cash = scenario.constraints.cash
-        if self.cash_target is not None:
+        if self.cash_target is not None and with_target:
             target = self.cash_target
             cash = dataclasses.replace(cash, target=target, min=min(cash.min, target))
         request = {"withdraw_usd": self.withdraw_usd, "deposit_usd": self.deposit_usd}
