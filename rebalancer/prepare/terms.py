@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
@@ -103,10 +104,11 @@ def account_terms(
             household = tuple(table.loc[table["household"] == row["household"], "account"])
     where = ("--withdraw", None)
     if row is not None:
-        if withdraw_usd is None and not pd.isna(row["withdraw_usd"]):
+        # an accounts frame given in Python may lack the columns: none asked
+        if withdraw_usd is None and not pd.isna(row.get("withdraw_usd", np.nan)):
             withdraw_usd = float(row["withdraw_usd"])
-            where = (data.paths.get("accounts", "accounts"), int(row[ROW]))
-        if deposit_usd is None and not pd.isna(row["deposit_usd"]):
+            where = (data.paths.get("accounts", "accounts"), int(row.get(ROW, 0)))
+        if deposit_usd is None and not pd.isna(row.get("deposit_usd", np.nan)):
             deposit_usd = float(row["deposit_usd"])
         if mode is None and row.get("mode"):
             mode = str(row["mode"])
