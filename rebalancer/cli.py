@@ -210,6 +210,21 @@ def main() -> None:
     is_flag=True,
     help="Propose even when the account is in tolerance (`rebalancer drift`).",
 )
+@click.option(
+    "--withdraw",
+    "withdraw_usd",
+    help="Dollars to free above the cash floor, leaving after the trades (a payout).",
+)
+@click.option(
+    "--deposit",
+    "deposit_usd",
+    help="Dollars of cash arriving before the trades.",
+)
+@click.option(
+    "--mode",
+    help="rebalance (default), raise-cash (sales only), invest-cash (buys only) or "
+    "cash-only (either, as the cash calls for).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -229,13 +244,21 @@ def propose(
     as_of,
     relax,
     force,
+    withdraw_usd,
+    deposit_usd,
+    mode,
     quiet,
 ) -> None:
     """Propose trades for one account (none when it is in tolerance, unless --force)."""
     from rebalancer.console import print_summary
+    from rebalancer.limits.cash_request import amount_usd
+    from rebalancer.limits.trade_mode import mode_of
     from rebalancer.report.proposal import Proposal
     from rebalancer.runs.propose import propose_to_files
 
+    withdraw_usd = amount_usd(withdraw_usd, "--withdraw")
+    deposit_usd = amount_usd(deposit_usd, "--deposit")
+    mode = mode_of(mode, "--mode")
     proposal, written = propose_to_files(
         holdings,
         universe,
@@ -253,6 +276,9 @@ def propose(
         taxable=taxable,
         lot_method=lot_method,
         relax=relax,
+        withdraw_usd=withdraw_usd,
+        deposit_usd=deposit_usd,
+        mode=mode,
         skip_in_tolerance=not force,
     )
     if not isinstance(proposal, Proposal):  # in tolerance: nothing proposed or written

@@ -98,6 +98,14 @@ def _key_figures(p: Proposal) -> Table:
                 f"{_usd(m.harvested_losses_usd)} losses harvested)",
             )
         )
+    if p.cash_request:
+        request = p.cash_request
+        asked = [f"mode {request['mode']}"]
+        if request.get("withdraw_usd"):
+            asked.append(f"withdraw {_usd(request['withdraw_usd'])}")
+        if request.get("deposit_usd"):
+            asked.append(f"deposit {_usd(request['deposit_usd'])}")
+        cells.append(("Cash request", ", ".join(asked)))
     for i in range(0, len(cells), 2):
         left = cells[i]
         right = cells[i + 1] if i + 1 < len(cells) else ("", "")

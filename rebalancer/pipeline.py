@@ -51,6 +51,9 @@ def propose(
     taxable: bool | None = None,
     lot_method: str | None = None,
     relax: bool = False,
+    withdraw_usd: float | None = None,
+    deposit_usd: float | None = None,
+    mode: str | None = None,
 ) -> Proposal:
     """One account's rebalance proposal (the Python API of ``rebalancer propose``).
 
@@ -60,7 +63,9 @@ def propose(
     account's row: tax status, cash target, household, lot method) and
     ``trade_history`` (wash sales) are optional paths or frames; ``taxable`` and
     ``lot_method`` override the accounts file (lots with a cost basis need a tax
-    status from one or the other); ``relax`` applies the smallest relaxation
+    status from one or the other); ``withdraw_usd`` and ``deposit_usd`` (the cash
+    request, ``rebalancer.limits.cash_request``) and ``mode`` (``limits.trade_mode``)
+    override the accounts file's; ``relax`` applies the smallest relaxation
     of the scenario when the request is infeasible. Raises ``InputError``
     or ``ScenarioError`` for bad input and ``InfeasibleError`` when no portfolio
     meets the limits.
@@ -73,7 +78,16 @@ def propose(
         extra = [parse_shock(s) for s in shocks]
         scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
     return propose_account(
-        data, scenario, account, as_of, taxable=taxable, lot_method=lot_method, relax=relax
+        data,
+        scenario,
+        account,
+        as_of,
+        taxable=taxable,
+        lot_method=lot_method,
+        relax=relax,
+        withdraw_usd=withdraw_usd,
+        deposit_usd=deposit_usd,
+        mode=mode,
     )
 
 
@@ -88,11 +102,15 @@ def propose_account(
     cash_target: float | None = None,
     relax: bool = False,
     slots: Callable[[Request], SlotProblem | None] | None = None,
+    withdraw_usd: float | None = None,
+    deposit_usd: float | None = None,
+    mode: str | None = None,
 ) -> Proposal:
     """One account's proposal from already-read inputs (what ``batch`` and ``demo`` call).
 
-    ``taxable``, ``lot_method`` and ``cash_target`` override what the accounts file
-    says of the account (``request.account_terms``), which overrides the scenario.
+    ``taxable``, ``lot_method``, ``cash_target``, the cash request
+    (``withdraw_usd``, ``deposit_usd``) and the trade ``mode`` override what the accounts file says of the
+    account (``prepare.terms.account_terms``), which overrides the scenario.
 
     ``slots`` (a book): gives the compiled problem of the request's model to fill, or
     None for a problem of the account's own (``rebalancer.runs.book.models.ModelProblems``).
@@ -102,7 +120,14 @@ def propose_account(
     relaxation is applied and the proposal, labelled as relaxed, is returned instead.
     """
     terms = account_terms(
-        data, account, taxable=taxable, lot_method=lot_method, cash_target=cash_target
+        data,
+        account,
+        taxable=taxable,
+        lot_method=lot_method,
+        cash_target=cash_target,
+        withdraw_usd=withdraw_usd,
+        deposit_usd=deposit_usd,
+        mode=mode,
     )
 
     def attempt(scenario: Scenario) -> Proposal:

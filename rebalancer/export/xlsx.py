@@ -159,6 +159,13 @@ def _summary_lines(p: Proposal) -> list[_Line]:
             _Line("Harvested losses (USD)", m.harvested_losses_usd, MONEY),
             _Line("Lot method", p.lot_method),
         ]
+    request = p.cash_request
+    if request.get("withdraw_usd"):
+        lines.append(_Line("Withdrawal (USD)", request["withdraw_usd"], MONEY))
+    if request.get("deposit_usd"):
+        lines.append(_Line("Deposit (USD)", request["deposit_usd"], MONEY))
+    if request:
+        lines.append(_Line("Trade mode", request["mode"]))
     n_checks = len(p.checks)
     n_fail = n_checks - int(p.checks["ok"].astype(bool).sum()) if n_checks else 0
     verdict = f"{n_fail} of {n_checks} FAIL" if n_fail else f"all {n_checks} PASS"

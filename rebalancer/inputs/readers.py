@@ -104,6 +104,9 @@ BENCHMARK_REQUIRED = ("ticker", "weight")
 BENCHMARK_CELLS = {"ticker": Ticker(), "weight": Number(min=0)}
 
 ACCOUNTS_REQUIRED = ("account",)
+# which side an account may trade (``rebalancer.limits.trade_mode``): the accounts
+# file's ``mode`` column, ``propose --mode`` and the scenario's ``constraints.trade_mode``
+TRADE_MODES = ("rebalance", "raise-cash", "invest-cash", "cash-only")
 ACCOUNTS_CELLS = {
     "account": Text(required=True),
     "scenario": Text(),
@@ -112,6 +115,10 @@ ACCOUNTS_CELLS = {
     "cash_target": Number(required=False, min=0, max=1),
     "household": Text(),
     "lot_method": Choice(("optimized", "hifo", "fifo")),
+    # the account's cash request (``rebalancer.limits.cash_request``), dollars
+    "withdraw_usd": Number(required=False, min=0),
+    "deposit_usd": Number(required=False, min=0),
+    "mode": Choice(TRADE_MODES),  # which side it may trade (``limits.trade_mode``)
 }
 
 HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
@@ -283,7 +290,7 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     not given), ``taxable`` (bool from true/false, yes/no, 1/0; default False),
     ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
     (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
-    ``row``.
+    ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``row``.
     """
     table = read_table(path)
     require_columns(table, ACCOUNTS_REQUIRED, path, problems)

@@ -24,6 +24,7 @@ from rebalancer.errors import Conflict
 from rebalancer.limits.active_position import ACTIVE_POSITION
 from rebalancer.limits.base import AdvisorLimit, Final
 from rebalancer.limits.cash import CASH
+from rebalancer.limits.cash_request import WITHDRAWAL
 from rebalancer.limits.liquidity import LIQUIDITY
 from rebalancer.limits.lots import LOT_SALES
 from rebalancer.limits.min_trade import MIN_TRADE
@@ -34,11 +35,14 @@ from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tax_rules import TAX_RULES
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.limits.trade_mode import TRADE_MODE
 from rebalancer.limits.turnover import TURNOVER
 
 # in the order of their rows in the Checks table
 LIMITS: tuple[AdvisorLimit, ...] = (
     CASH,
+    WITHDRAWAL,
+    TRADE_MODE,
     LOT_SALES,
     RESTRICTIONS,
     LIQUIDITY,

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from rebalancer.limits.base import EXTRA, AdvisorLimit, usd_tol
+from rebalancer.limits.cash_request import WITHDRAWAL
 
 TARGET_KEY = "constraints.cash.target"
 FLOOR_KEY = "constraints.cash.min"
@@ -48,19 +49,28 @@ class Cash(AdvisorLimit):
 
     def in_scenario_terms(self, request, conflict):
         """The target's conflict, and the floor's where whole-lot sales raise less
-        than the target needs (up to a lot per sale)."""
+        than the target needs (up to a lot per sale). With a withdrawal, the weights
+        are restated as the scenario states them, of what stays (``cash_request``), and
+        a floor that cannot be kept is the withdrawal's conflict (never relaxed)."""
         x = dataclasses.replace(conflict, key=TARGET_KEY, source=self.name)
-        out = [x]
         c = request.scenario.constraints
+        floor = x.needed
         if x.needed < x.limit:
             held = request.limits.may_sell & (request.shares_before > 0)
             value = request.shares_before * request.price
             cushion = float(np.minimum(request.lot_usd, value)[held].sum()) / request.nav
             floor = max(x.needed - EXTRA - cushion, 0.0)
-            if c.cash.min > floor:
-                out.append(
-                    self.conflict("cash floor", c.cash.min, floor, "what whole-lot sales can raise")
-                )
+        if c.cash.withdraw_usd:
+            if c.cash.min > floor:  # the target is moot where the floor cannot be kept
+                how = "the scenario's other limits"
+                return [WITHDRAWAL.short(request, x.needed * request.nav, how)]
+            stays = (_stays(request, x.limit), _stays(request, x.needed))
+            return [dataclasses.replace(x, limit=stays[0], needed=stays[1])]
+        out = [x]
+        if c.cash.min > floor:
+            out.append(
+                self.conflict("cash floor", c.cash.min, floor, "what whole-lot sales can raise")
+            )
         return out
 
     def relax(self, scenario, x, universe, want, blocked) -> None:
@@ -87,6 +97,12 @@ class Cash(AdvisorLimit):
 
     def rounding(self, request) -> dict:
         return {"cash_floor_usd": request.scenario.constraints.cash.min * request.nav}
+
+
+def _stays(request, weight: float) -> float:
+    """A cash weight of the NAV before the withdrawal as one of what stays after it."""
+    withdraw, nav = request.scenario.constraints.cash.withdraw_usd, request.nav
+    return (weight * nav - withdraw) / max(nav - withdraw, 1e-9)
 
 
 CASH = Cash()

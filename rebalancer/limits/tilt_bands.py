@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit
+from rebalancer.limits.trade_mode import one_sided_bands
 from rebalancer.scenario.selectors import match, parse_selector
 
 BAND_MARGIN = 0.0005
@@ -98,11 +99,16 @@ class TiltBands(AdvisorLimit):
         groups = np.array(
             [match(parse_selector(text), request.universe) for text in tilts], dtype=float
         ).reshape(len(tilts), len(request.universe))
+        lo = np.array([t.target - t.band for t in tilts.values()])
+        hi = np.array([t.target + t.band for t in tilts.values()])
+        # a mode of one side keeps a band only as far as that side can reach it
+        exposure = groups @ (request.w0 - request.ref)
+        lo, hi = one_sided_bands(request.scenario, exposure, lo, hi)
         return {
             "band_groups": groups,
             "band_reference": groups @ request.ref,
-            "band_lo": np.array([t.target - t.band for t in tilts.values()]),
-            "band_hi": np.array([t.target + t.band for t in tilts.values()]),
+            "band_lo": lo,
+            "band_hi": hi,
         }
 
 

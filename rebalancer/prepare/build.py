@@ -11,6 +11,8 @@ changes, ``_problem``); then the optimizer's first working set (seeded by
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -18,12 +20,14 @@ from rebalancer import inputs as rd
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.limits import LIMITS
 from rebalancer.limits.cash import CASH
+from rebalancer.limits.cash_request import deposited, for_withdrawal
 from rebalancer.limits.liquidity import LIQUIDITY
 from rebalancer.limits.position import POSITION
 from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.limits.trade_mode import for_mode, one_sided_bands, sides
 from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.costs import CostModel
 from rebalancer.model.risk import RiskModel
@@ -75,12 +79,15 @@ def prepare(
 
 def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     as_of = rd.trade_date(as_of)
-    lots = data.lots_of(account)
+    lots = deposited(data.lots_of(account), scenario)  # a deposit is cash held before trading
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
     notes = _fit_notes(uni, scenario, account)
 
     shares_before, cash_before, nav = holdings_position(lots, uni)
+    # a withdrawal leaves after the trades: the cash they keep, as weights of this NAV
+    scenario = for_withdrawal(scenario, nav)
+    scenario = for_mode(scenario, cash_before, nav)  # which side it may trade
     price = uni["price"].to_numpy(float)
     w0 = shares_before * price / nav
     ref, reference = reference_weights(
@@ -90,6 +97,10 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     signals, prior, alpha = _returns(data, uni, scenario, risk, ref)
     cost = _costs(uni, scenario, risk)
     limits = _name_limits(uni, scenario, nav, shares_before, price)
+    buys, sells = sides(scenario)
+    if not (buys and sells):  # a mode of one side: the other side's caps are 0
+        may_buy, may_sell = limits.may_buy & buys, limits.may_sell & sells
+        limits = dataclasses.replace(limits, may_buy=may_buy, may_sell=may_sell)
 
     notes.extend(_acquired_after(lots, as_of))
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
@@ -317,6 +328,7 @@ def _problem(
         uni,
     ).copy()
     targets, tilt_lo, tilt_hi = TILT_BANDS.bands(tilt_labels, scenario)
+    tilt_lo, tilt_hi = one_sided_bands(scenario, groups @ (w0 - ref), tilt_lo, tilt_hi)
     sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
 
     # the advisor's scalar limits as the scenario states them (None: not set)

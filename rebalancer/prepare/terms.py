@@ -1,14 +1,17 @@
 """What the accounts file says of one account, under the options that override it:
-its tax status, lot method, cash target and household (``account_terms``)."""
+its tax status, lot method, cash target, cash request and household
+(``account_terms``)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
+from rebalancer.inputs.tables import ROW
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.scenario import Scenario
 
@@ -24,16 +27,28 @@ class AccountTerms:
     lot_method: str | None = None  # None: the scenario's tax.lot_method
     cash_target: float | None = None  # None: the scenario's cash target
     household: tuple[str, ...] = ()  # the accounts whose trades count for wash sales
+    # the cash request (``rebalancer.limits.cash_request``); None: the scenario's
+    withdraw_usd: float | None = None
+    deposit_usd: float | None = None
+    mode: str | None = None  # which side it may trade (``limits.trade_mode``); None: the scenario's
 
-    def scenario(self, scenario: Scenario) -> Scenario:
+    def scenario(self, scenario: Scenario, *, with_target: bool = True) -> Scenario:
         """``scenario`` with the account's cash target (and the cash floor lowered to
-        it where the scenario's is above it)."""
-        if self.cash_target is None:
-            return scenario
+        it where the scenario's is above it; not ``with_target``: a what-if run that
+        varies the target keeps its own), its cash request and its mode."""
+        cash = scenario.constraints.cash
+        if self.cash_target is not None and with_target:
+            target = self.cash_target
+            cash = dataclasses.replace(cash, target=target, min=min(cash.min, target))
+        request = {"withdraw_usd": self.withdraw_usd, "deposit_usd": self.deposit_usd}
+        request = {key: value for key, value in request.items() if value is not None}
+        if request:
+            cash = dataclasses.replace(cash, **request)
         c = scenario.constraints
-        cash = dataclasses.replace(
-            c.cash, target=self.cash_target, min=min(c.cash.min, self.cash_target)
-        )
+        if self.mode is not None:
+            c = dataclasses.replace(c, trade_mode=self.mode)
+        if cash is scenario.constraints.cash and c is scenario.constraints:
+            return scenario
         return dataclasses.replace(scenario, constraints=dataclasses.replace(c, cash=cash))
 
 
@@ -44,9 +59,15 @@ def account_terms(
     taxable: bool | None = None,
     lot_method: str | None = None,
     cash_target: float | None = None,
+    withdraw_usd: float | None = None,
+    deposit_usd: float | None = None,
+    mode: str | None = None,
 ) -> AccountTerms:
     """The settings of ``account`` (None: the holdings' only account): each option
     given here, else the account's row of the accounts file, else the scenario's.
+
+    A withdrawal above the account's NAV (with its deposit) raises ``InputError``
+    naming the option (``--withdraw``) or the accounts file's row and column.
 
     An account whose lots carry a cost basis must have a tax status — ``taxable`` or
     a row of the accounts file — or this raises ``InputError`` asking for one: treated
@@ -81,7 +102,34 @@ def account_terms(
         if row["household"]:
             table = data.accounts
             household = tuple(table.loc[table["household"] == row["household"], "account"])
-    return AccountTerms(name, taxable, lot_method, cash_target, household)
+    where = ("--withdraw", None)
+    if row is not None:
+        # an accounts frame given in Python may lack the columns: none asked
+        if withdraw_usd is None and not pd.isna(row.get("withdraw_usd", np.nan)):
+            withdraw_usd = float(row["withdraw_usd"])
+            where = (data.paths.get("accounts", "accounts"), int(row.get(ROW, 0)))
+        if deposit_usd is None and not pd.isna(row.get("deposit_usd", np.nan)):
+            deposit_usd = float(row["deposit_usd"])
+        if mode is None and row.get("mode"):
+            mode = str(row["mode"])
+    if withdraw_usd:
+        _within_nav(data, lots, withdraw_usd, deposit_usd or 0.0, where)
+    return AccountTerms(
+        name, taxable, lot_method, cash_target, household, withdraw_usd, deposit_usd, mode
+    )
+
+
+def _within_nav(data: Inputs, lots: pd.DataFrame, withdraw: float, deposit: float, where):
+    """Refuse a withdrawal above the account's NAV (its deposit included)."""
+    price = data.universe["price"]
+    is_cash = lots["ticker"] == "CASH"
+    held = lots.loc[~is_cash]
+    nav = float((held["quantity"] * price.reindex(held["ticker"]).to_numpy()).sum())
+    nav += float(lots.loc[is_cash, "quantity"].sum()) + deposit
+    if withdraw > nav:
+        message = f"withdrawal {withdraw:,.2f} USD is above the account's NAV {nav:,.2f} USD"
+        path, row = where  # the option, or the accounts file's row
+        raise InputError(path, message, row=row, column=None if row is None else "withdraw_usd")
 
 
 def _account_row(data: Inputs, account: str) -> pd.Series | None:

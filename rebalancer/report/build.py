@@ -14,6 +14,7 @@ from rebalancer.checks.hard import require_hard_limits
 from rebalancer.checks.measure import run_checks
 from rebalancer.errors import InfeasibleError
 from rebalancer.limits import LIMITS
+from rebalancer.limits.cash_request import request_of
 from rebalancer.limits.realized_gain import REALIZED_GAIN
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
@@ -164,6 +165,7 @@ def build_proposal(
         as_of=pd.Timestamp(as_of).date().isoformat(),
         tax_blocks=None if r.tax.lots is None else r.tax.lots.blocks(),
         lot_method=r.tax.lot_method if r.tax.taxable else "hifo",
+        cash_request=request_of(r.scenario),
         optimizer=dict(solution.working_set),
         # no orders (held, or none left after rounding): the same run again finds the
         # same holdings, so it is where the path ends, not a step

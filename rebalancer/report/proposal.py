@@ -136,6 +136,9 @@ class Proposal:
     coverage: dict[str, int] = field(default_factory=dict)  # signal metric -> names lacking it
     tax_blocks: pd.DataFrame | None = None  # ticker, lot_id, rule, detail (wash sales, ST)
     lot_method: str = "hifo"
+    # the account's cash request and mode (``limits.cash_request.request_of``): any of
+    # withdraw_usd, deposit_usd, and mode; empty (and no JSON key) for neither
+    cash_request: dict[str, Any] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
     as_of: str = ""  # the trade date (ISO) the holding periods and wash sales count to
@@ -191,6 +194,7 @@ class Proposal:
             "long_term_gain": _num(m.long_term_gain_usd),
             "taxable": bool(m.taxable),
             "lot_method": self.lot_method,
+            **({"cash_request": dict(self.cash_request)} if self.cash_request else {}),
             "estimated_tax": _num(m.estimated_tax_usd),
             "harvested_losses": _num(m.harvested_losses_usd),
             "tax_blocks": [] if self.tax_blocks is None else self.tax_blocks.to_dict("records"),

@@ -131,7 +131,7 @@ def _run_whatif(
     extra = [parse_shock(s) for s in shocks]
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
     plans = [
-        (label, scenario if CASH_TARGET in overrides else terms.scenario(scenario), overrides)
+        (label, terms.scenario(scenario, with_target=CASH_TARGET not in overrides), overrides)
         for label, scenario, overrides in scenario_runs(list(scenarios), list(vary), extra)
     ]
     requests: list[Request | InfeasibleError] = []

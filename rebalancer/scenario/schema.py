@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rebalancer.errors import ScenarioError, nearest
+from rebalancer.inputs.readers import TRADE_MODES
 from rebalancer.inputs.tables import MAX_MAGNITUDE
 from rebalancer.scenario.expressions import NUMERIC_COLUMNS, ExpressionError, parse_condition
 from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
@@ -50,6 +51,17 @@ class ByGroup:
 class Cash:
     target: float = field(default=0.02, metadata=_num(0, 1, "cash weight the optimizer aims at"))
     min: float = field(default=0.01, metadata=_num(0, 1, "cash floor after the final trades"))
+    # an account's cash request (``rebalancer.limits.cash_request``): usually set from
+    # ``propose --withdraw/--deposit`` or the accounts file's columns of the same name
+    withdraw_usd: float | None = field(
+        default=None,
+        metadata={**_num(0, None, "dollars to free above the floor, leaving after the trades"),
+                  **UNSET_OMITTED},
+    )  # fmt: skip
+    deposit_usd: float | None = field(
+        default=None,
+        metadata={**_num(0, None, "dollars of cash arriving before the trades"), **UNSET_OMITTED},
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,8 @@ class Constraints:
     max_tracking_error: float | None = field(default=None, metadata=_num(0, 2))
     liquidity: Liquidity = field(default_factory=Liquidity)
     min_trade_usd: float = field(default=0.0, metadata=_num(0, None))
+    # which side an account may trade (``rebalancer.limits.trade_mode``; unset: rebalance)
+    trade_mode: str | None = field(default=None, metadata=UNSET_OMITTED)
     round_lots: bool = True
     sector_max: float | None = field(default=None, metadata=_num(0, 1))
     no_buy: list[str] = field(default_factory=list)  # groups that may be held or sold, not bought
@@ -553,6 +567,9 @@ def _cross_checks(s: Scenario, problems: Problems) -> None:
             problems.add(where, "a rate view needs scale_by (e.g. floating_debt_pct)")
         if view.weighting not in ("cap", "equal"):
             problems.add(f"{where}.weighting", "expected 'cap' or 'equal'")
+    mode = s.constraints.trade_mode
+    if mode is not None and mode not in TRADE_MODES:
+        problems.add("constraints.trade_mode", f"expected one of {', '.join(TRADE_MODES)}")
     if s.tax.lot_method not in LOT_METHODS:
         problems.add("tax.lot_method", f"expected one of {', '.join(LOT_METHODS)}")
     for i, screen in enumerate(s.screens, 1):

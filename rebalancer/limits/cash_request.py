@@ -1,0 +1,173 @@
+"""An account's cash request: ``constraints.cash.withdraw_usd`` (dollars to free, above
+the cash floor, for a payout) and ``constraints.cash.deposit_usd`` (cash that arrives
+before the trades). ``propose --withdraw/--deposit`` and the accounts file's
+``withdraw_usd``/``deposit_usd`` columns set them (``prepare.terms.AccountTerms``).
+
+A deposit D is cash held before trading: the account's holdings gain a cash row of D
+(``deposited``), so its NAV grows by D and every stage, the checks included, sees it.
+
+A withdrawal W is cash leaving after the trades. With the scenario's floor m and
+target t as weights of what stays (NAV − W), the trades must leave
+
+    cash after ≥ m·(NAV − W) + W,   and aim at   t·(NAV − W) + W,
+
+so as weights of the NAV before it leaves the floor is m' = m + (1 − m)·W/NAV and the
+target t' = t + (1 − t)·W/NAV (``for_withdrawal``, applied once by ``prepare``, before
+which nothing reads the cash weights of the account). Every stage that keeps the cash
+(the optimizer's target band, the rounding's floor, the checks) then keeps the
+withdrawal too; this limit's own row re-measures the free cash, and its conflict names
+the most whole-lot sales can raise. A withdrawal is never relaxed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import Conflict, InputError
+from rebalancer.inputs.tables import MAX_MAGNITUDE
+from rebalancer.limits.base import AdvisorLimit, usd_tol
+
+KEY = "constraints.cash.withdraw_usd"
+DEPOSIT_KEY = "constraints.cash.deposit_usd"
+
+
+def request_of(scenario) -> dict:
+    """The account's cash request and trade mode as the outputs show them: those set
+    of ``withdraw_usd``, ``deposit_usd`` and ``mode`` (the mode ``cash-only`` resolved
+    to, ``rebalance`` when only a request is set); empty for neither."""
+    c = scenario.constraints
+    out = {key: getattr(c.cash, key) for key in ("withdraw_usd", "deposit_usd")}
+    out = {key: float(value) for key, value in out.items() if value}
+    if out or c.trade_mode is not None:
+        out["mode"] = c.trade_mode or "rebalance"
+    return out
+
+
+def amount_usd(text: str | None, option: str) -> float | None:
+    """A dollar amount of a cash request as an option gives it (None: not given); a
+    negative, non-numeric or non-finite one raises ``InputError`` naming ``option``."""
+    if text is None:
+        return None
+    try:
+        value = float(str(text).replace(",", ""))
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value) or value < 0 or value > MAX_MAGNITUDE:
+        raise InputError(option, f"expected dollars, a number >= 0; got {text!r}")
+    return value
+
+
+def deposited(lots: pd.DataFrame, scenario) -> pd.DataFrame:
+    """The account's holdings rows with its deposit as one more cash row (the rows
+    as they are without one)."""
+    amount = scenario.constraints.cash.deposit_usd
+    if not amount:
+        return lots
+    row = {column: [np.nan] for column in lots.columns}
+    row.update(account=[lots["account"].iloc[0]], ticker=["CASH"], quantity=[float(amount)])
+    if "lot_id" in lots.columns:
+        row["lot_id"] = [f"{lots['account'].iloc[0]}:deposit"]
+    extra = pd.DataFrame(row).astype({c: lots[c].dtype for c in ("account", "ticker")})
+    return pd.concat([lots, extra], ignore_index=True)
+
+
+def for_withdrawal(scenario, nav: float, source: str = "withdraw_usd"):
+    """``scenario`` with its cash target and floor as weights of ``nav``, the NAV before
+    the withdrawal leaves (module docstring); the scenario as it is without one. A
+    withdrawal above the NAV is refused (``InputError`` naming ``source``)."""
+    c = scenario.constraints.cash
+    amount = c.withdraw_usd
+    if not amount:
+        return scenario
+    if amount > nav:
+        raise InputError(
+            source, f"withdrawal {amount:,.2f} USD is above the account's NAV {nav:,.2f} USD"
+        )
+    share = amount / nav
+    cash = dataclasses.replace(
+        c, target=c.target + (1 - c.target) * share, min=c.min + (1 - c.min) * share
+    )
+    return dataclasses.replace(
+        scenario, constraints=dataclasses.replace(scenario.constraints, cash=cash)
+    )
+
+
+def floor_before(cash, nav: float) -> float:
+    """The scenario's own floor m (a weight of NAV − W) from the floor m' that
+    ``for_withdrawal`` made of it (a weight of the NAV before the withdrawal)."""
+    stays = nav - cash.withdraw_usd
+    return (cash.min * nav - cash.withdraw_usd) / stays if stays > 0 else cash.min
+
+
+def withdrawal_from(cash_usd: float, floor: float, nav: float) -> float:
+    """The largest withdrawal W that ``cash_usd`` after the trades allows with the
+    floor ``floor`` on what stays: cash ≥ floor·(NAV − W) + W."""
+    return max((cash_usd - floor * nav) / (1 - floor), 0.0) if floor < 1 else 0.0
+
+
+def sellable_usd(request) -> tuple[float, list[str]]:
+    """What whole-lot sales can raise at most, and what holds it: each held name the
+    account may sell, whole or in whole lots inside its liquidity cap (restricted names
+    and names without liquidity raise nothing)."""
+    value = request.shares_before * request.price
+    held = value > 0
+    may = request.limits.may_sell & held
+    liquid = request.limits.liquidity_usd
+    in_lots = np.floor(liquid / request.lot_usd + 1e-9) * request.lot_usd
+    most = np.where(value <= liquid, value, np.minimum(in_lots, value))
+    tickers = request.universe.index
+    held_by = []
+    if request.scenario.constraints.trade_mode == "invest-cash":
+        held_by.append("trade mode invest-cash (no sales)")
+    elif (held & ~request.limits.may_sell).any():
+        held_by.append("restrictions (" + ", ".join(tickers[held & ~request.limits.may_sell]) + ")")
+    if (may & (value > liquid)).any():
+        held_by.append("liquidity caps (" + ", ".join(tickers[may & (value > liquid)]) + ")")
+    return float(most[may].sum()), held_by
+
+
+class Withdrawal(AdvisorLimit):
+    name = "withdrawal"
+    key = KEY
+    check = "withdrawal (USD)"
+    hard = True
+    sources = ()  # the optimizer's cash target carries it: ``Cash`` restates its conflicts
+
+    def measure(self, final, add) -> None:
+        cash = final.scenario.constraints.cash
+        if not cash.withdraw_usd:
+            return
+        # cash free above the floor on what stays: cash after − m·(NAV − W), with the
+        # floor as ``for_withdrawal`` made it (m'·NAV = m·(NAV − W) + W)
+        free = final.cash_after - (cash.min * final.nav - cash.withdraw_usd)
+        add(
+            self.check,
+            cash.withdraw_usd,
+            free,
+            free >= cash.withdraw_usd - usd_tol(final.money),
+            "cash after trades above the floor on NAV after the withdrawal",
+        )
+
+    def short(self, request, reachable_usd: float, how: str) -> Conflict:
+        """The withdrawal's conflict when the cash after the trades reaches at most
+        ``reachable_usd``: the most that can be raised, and what holds it."""
+        cash, nav = request.scenario.constraints.cash, request.nav
+        floor = floor_before(cash, nav)
+        sales, held_by = sellable_usd(request)
+        most = withdrawal_from(min(reachable_usd, request.cash_before + sales), floor, nav)
+        if request.cash_before + sales > reachable_usd + usd_tol(nav):
+            held_by.append(how)
+        detail = f"at most {most:,.2f} USD can be raised above the floor; held by " + (
+            "; ".join(held_by) or "the holdings' value"
+        )
+        return self.conflict("withdrawal (USD)", cash.withdraw_usd, most, detail)
+
+    def hard_conflict(self, request, row, w_after, how):
+        reachable = float(row.value) + request.scenario.constraints.cash.min * request.nav
+        return self.short(request, reachable - request.scenario.constraints.cash.withdraw_usd, how)
+
+
+WITHDRAWAL = Withdrawal()
