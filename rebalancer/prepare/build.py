@@ -84,10 +84,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     uni = data.sized(scenario)
     notes = _fit_notes(uni, scenario, account)
 
-    shares_before, cash_before, nav = holdings_position(lots, uni)
-    # a withdrawal leaves after the trades: the cash they keep, as weights of this NAV
-    scenario = for_withdrawal(scenario, nav)
-    scenario = for_mode(scenario, cash_before, nav)  # which side it may trade
+    scenario, shares_before, cash_before, nav = requested(lots, uni, scenario)
     price = uni["price"].to_numpy(float)
     w0 = shares_before * price / nav
     ref, reference = reference_weights(
@@ -160,6 +157,20 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         new_names=new_names,
         notes=notes,
     )
+
+
+def requested(
+    lots: pd.DataFrame, universe: pd.DataFrame, scenario: Scenario
+) -> tuple[Scenario, np.ndarray, float, float]:
+    """(the scenario as the account's cash request and mode adjust it, and the
+    account's shares, cash and NAV): ``lots`` are its holdings rows with its deposit
+    (``deposited``). The one place the adjustment is made, once, on the scenario the
+    caller gives (``verify`` re-applies it to the recorded request)."""
+    shares_before, cash_before, nav = holdings_position(lots, universe)
+    # a withdrawal leaves after the trades: the cash they keep, as weights of this NAV
+    scenario = for_withdrawal(scenario, nav)
+    scenario = for_mode(scenario, cash_before, nav)  # which side it may trade
+    return scenario, shares_before, cash_before, nav
 
 
 def _fit_notes(uni: pd.DataFrame, scenario: Scenario, account: str) -> list[str]:

@@ -8,6 +8,7 @@ does the proposal come out the same when run again.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from rebalancer.export.manifest import (
 )
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
+from rebalancer.limits.cash_request import deposited, request_of
 from rebalancer.model.stress import shock_returns
 from rebalancer.model.tax import is_long_term
 from rebalancer.runs.verify_schema import open_regular, read_summary, shape_problems
@@ -89,8 +91,9 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     shape (``rebalancer.runs.verify_schema``), its own digest, the effective scenario's
     digest, the digest of every input and output file, the scenario re-read from its
     recorded file (it must give the effective scenario, up to what ``--shock``,
-    ``--relax`` and a book's cash target recorded), then every limit re-measured on
-    the written trades against the re-read inputs and that scenario, and the JSON's
+    ``--relax``, a book's cash target and the cash request and mode recorded), then
+    every limit re-measured on the written trades against the re-read inputs and that
+    scenario, and the JSON's
     headline figures, exposures, stress results and screened names recomputed from
     them (each to a tolerance scaled to it: dollars to half a cent plus a float's
     worth, fractions of NAV to 1e-9 relative).
@@ -121,7 +124,7 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     _digests(report, summary, manifest)
     if not report.passed:
         return report  # re-measuring against changed files would prove nothing
-    scenarios = _recorded_scenario(report, manifest, recorded)
+    scenarios = _recorded_scenario(report, summary, manifest, recorded)
     if scenarios is None:
         return report
     if "trades" not in manifest["outputs"]:
@@ -191,15 +194,18 @@ def _built_scenario(report: Verification, manifest: dict[str, Any]):
     return None if problems.items else recorded
 
 
-def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded):
+def _recorded_scenario(
+    report: Verification, summary: dict[str, Any], manifest: dict[str, Any], recorded
+):
     """The effective scenario, re-read from the recorded scenario file (its digest
     checked already) through ``extends``. The scenario the proposal recorded must be
     that one, but for what options change and the manifest records: stress tests
     added by ``--shock`` (after the file's own), the settings ``--relax`` moved (from
-    the file's value to the recorded one) and, in a book, the cash target the
-    accounts file gives the account (the cash floor pulled down to it). Returns the
-    recorded scenario and the one before ``--relax`` when it is so, else None with
-    each difference reported."""
+    the file's value to the recorded one), in a book, the cash target the accounts
+    file gives the account (the cash floor pulled down to it), and the account's
+    cash request and mode (``_requested``). Returns the scenario to give ``prepare``
+    (the recorded one, or before the request's adjustment when it has one) and the
+    one before ``--relax`` when it is so, else None with each difference reported."""
     where = manifest["inputs"]["scenario"]["path"]
     try:
         from_file = load_scenario(where)
@@ -212,9 +218,27 @@ def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded)
         report.bad(f"scenario shocks: the stress tests of {where} are not those recorded")
     explained = _Explained(manifest)
     flat_file, flat_json = _flat(file_data), _flat(json_data)
+    stated, request = summary.get("cash_request", {}), request_of(recorded)
+    if stated != request:  # the JSON's (absent without one) and the scenario's
+        report.bad(
+            f"JSON cash_request {json.dumps(stated)[:80]} is not the recorded scenario's "
+            f"cash request {json.dumps(request)[:80]}"
+        )
+        return None
+    asked = None  # (the scenario before the request's adjustment, the adjusted one flat)
+    if request:
+        asked = _requested(report, manifest, recorded, file_data, explained)
+        if asked is None:
+            return None
     for key in sorted(flat_file.keys() | flat_json.keys()):
         in_file, in_json = flat_file.get(key, _ABSENT), flat_json.get(key, _ABSENT)
         if in_file == in_json:
+            continue
+        if asked is not None and key in REQUEST_KEYS:  # each as ``_requested`` recomputed it
+            report.ok(
+                f"scenario {key}: {_shown(in_file)} -> {_shown(in_json)} (moved by the "
+                "cash request / mode, as recorded)"
+            )
             continue
         why = explained(key, in_file, in_json)
         if why:
@@ -230,10 +254,68 @@ def _recorded_scenario(report: Verification, manifest: dict[str, Any], recorded)
     more = f", with the stress tests of --shock {', '.join(extra)}" if extra else ""
     report.ok(f"scenario: the limits are those of {where}{more}")
     unrelaxed = dict(file_data, shocks=json_shocks)
-    if explained.book_cash_target:  # as batch set it
-        cash = unrelaxed["constraints"]["cash"]
+    if explained.book_cash_target or (asked and explained.cash_target is not None):
+        cash = unrelaxed["constraints"]["cash"]  # as batch or the accounts file set it
         cash.update(target=explained.cash_target, min=min(cash["min"], explained.cash_target))
-    return recorded, build(unrelaxed, where)
+    return (asked[0] if asked else recorded), build(unrelaxed, where)
+
+
+# the settings an account's cash request and mode set (the request's own) or move
+# (``prepare.build.requested``): verify recomputes them rather than trust them
+REQUEST_KEYS = {
+    "constraints.cash.withdraw_usd", "constraints.cash.deposit_usd", "constraints.trade_mode",
+    "constraints.cash.target", "constraints.cash.min", "constraints.max_turnover",
+}  # fmt: skip
+
+
+def _requested(report, manifest, recorded, file_data, explained):
+    """A proposal made with a cash request or a mode: the scenario it asked for (the
+    recorded one with the cash target, floor and turnover cap of the scenario file,
+    moved as the accounts file's cash target and ``--relax`` recorded), and that
+    scenario as ``prepare`` adjusts it (``prepare.build.requested``) on the NAV and
+    cash recomputed from the recorded inputs, flat. The recorded scenario must be
+    that adjusted one: None, with each difference reported, when it is not."""
+    from rebalancer.prepare.build import requested  # late: it imports the optimizer
+
+    where = manifest["inputs"]["scenario"]["path"]
+    data = copy.deepcopy(recorded.to_data())
+    file_cash, cash = file_data["constraints"]["cash"], data["constraints"]["cash"]
+    before = {
+        "constraints.cash.target": file_cash["target"],
+        "constraints.cash.min": file_cash["min"],
+        "constraints.max_turnover": file_data["constraints"].get("max_turnover"),
+    }
+    if explained.cash_target is not None:  # ``AccountTerms.scenario``, before --relax
+        before["constraints.cash.target"] = explained.cash_target
+        before["constraints.cash.min"] = min(file_cash["min"], explained.cash_target)
+    for key in before:
+        if key in explained.relaxed:
+            before[key] = explained.relaxed[key][1]
+    cash.update(target=before["constraints.cash.target"], min=before["constraints.cash.min"])
+    data["constraints"]["max_turnover"] = before["constraints.max_turnover"]
+    try:
+        asked = build(data, where)
+        inputs = _inputs(manifest)
+        lots = deposited(inputs.lots_of(manifest["account"]), asked)
+        adjusted = requested(lots, inputs.sized(asked), asked)[0]
+    except RebalancerError as exc:
+        report.bad(f"cash request {json.dumps(request_of(recorded))[:80]}: {exc}")
+        return None
+    flat_adjusted, flat_json = _flat(_unshocked(adjusted)), _flat(_unshocked(recorded))
+    for key in sorted(flat_adjusted.keys() | flat_json.keys()):
+        got, said = flat_adjusted.get(key, _ABSENT), flat_json.get(key, _ABSENT)
+        if got != said:
+            report.bad(
+                f"scenario {key}: {_shown(said)} in the proposal but the recorded cash "
+                f"request / mode gives {_shown(got)} from {where} and the recorded inputs"
+            )
+    return (asked, flat_adjusted) if report.passed else None
+
+
+def _unshocked(scenario) -> dict[str, Any]:
+    data = scenario.to_data()
+    data.pop("shocks")
+    return data
 
 
 def _shown(value: Any) -> str:
@@ -301,6 +383,14 @@ def _book_cash_target(manifest: dict[str, Any]) -> float | None:
 def _request(manifest: dict[str, Any], scenario):
     """The proposal's inputs, effective scenario (verified: ``_recorded_scenario``) and
     options, as recorded: the arguments of ``prepare`` and ``propose_account``."""
+    data = _inputs(manifest)
+    options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
+    return (data, scenario, manifest["account"], manifest["as_of"]), options
+
+
+def _inputs(manifest: dict[str, Any]):
+    """The recorded input files, read (``_read_inputs``); the account's spoilt holdings
+    rows raise their ``InputError``."""
     recorded = tuple(
         (role, entry["path"], entry.get("sha256"))
         for role, entry in sorted(manifest["inputs"].items())
@@ -309,8 +399,7 @@ def _request(manifest: dict[str, Any], scenario):
     data, spoilt = _read_inputs(recorded)
     if manifest["account"] in spoilt:
         raise spoilt[manifest["account"]]
-    options = {"taxable": manifest["taxable"], "lot_method": manifest["lot_method"]}
-    return (data, scenario, manifest["account"], manifest["as_of"]), options
+    return data
 
 
 @lru_cache(maxsize=2)
@@ -591,6 +680,15 @@ def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelax
     # anew); a book's account is re-solved as a proposal: every path gives an account
     # the same orders (``solve.final.final_set``), so this also checks the book's
     options["cash_target"] = args[1].constraints.cash.target
+    # the cash request and mode as recorded (verified: ``_requested``), over the
+    # accounts file's; ``prepare`` adjusts the scenario to them anew
+    recorded = manifest["scenario"]["constraints"]
+    asked = {
+        "withdraw_usd": recorded["cash"].get("withdraw_usd"),
+        "deposit_usd": recorded["cash"].get("deposit_usd"),
+        "mode": recorded.get("trade_mode"),
+    }
+    options.update({key: value for key, value in asked.items() if value is not None})
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)

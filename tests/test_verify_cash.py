@@ -1,0 +1,110 @@
+"""``verify`` of a proposal made with a cash request and a trade mode (``propose
+--withdraw/--deposit/--mode``), through the CLI on the examples.
+
+The proposal records its scenario as ``prepare`` adjusted it to the request (the cash
+target and floor moved by a withdrawal, the turnover cap lifted by a one-sided mode);
+verify must recompute that adjustment from the scenario file, the recorded request and
+the recorded inputs, accept it, reproduce the orders, and reject a proposal whose
+request or adjusted settings were edited (the digests recomputed as a forger would).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.test_audit import forge
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+COMMON = [
+    "--scenario", ROOT / "scenarios" / "smallcap_rerating.yaml",
+    "--benchmark", EXAMPLES / "benchmark.csv", "--prices", EXAMPLES / "prices.csv",
+    "--universe", EXAMPLES / "universe.csv", "--holdings", EXAMPLES / "holdings.csv",
+    "--as-of", "2026-11-20", "--accounts", EXAMPLES / "accounts.csv", "--account", "TAX-2M",
+]  # fmt: skip
+REQUESTS = {
+    "withdraw": ["--withdraw", "150000", "--mode", "raise-cash"],
+    "deposit": ["--deposit", "100000", "--mode", "invest-cash"],
+    "deposit-rebalance": ["--deposit", "100000"],  # the turnover cap raised, not lifted
+}
+
+
+def _propose(where: Path, request: list[str]) -> Path:
+    where.mkdir()
+    out = where / "p.json"
+    result = run_cli(
+        "propose", *COMMON, *request, "--json", out, "--trades", where / "p.csv", "-q",
+        tax_status=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def proposals(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cash")
+    return {name: _propose(base / name, request) for name, request in REQUESTS.items()}
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_verify_accepts_and_reproduces_a_proposal_made_with_a_cash_request(proposals, name):
+    summary = json.loads(proposals[name].read_text())
+    assert summary["cash_request"]  # the request was recorded
+    result = run_cli("verify", proposals[name], "--reproduce")
+    assert result.exit_code == 0, result.output
+    assert "FAIL" not in result.output
+    assert "(moved by the cash request / mode, as recorded)" in result.output
+    assert "reproduced: the same" in result.output
+
+
+def test_the_withdrawal_moves_the_cash_floor_and_target_as_recorded(proposals):
+    # m' = m + (1 - m) W / NAV on the NAV of the holdings; the accounts file's target
+    # 0.02 and the scenario's floor 0.01 (independent of the library's own numbers)
+    summary = json.loads(proposals["withdraw"].read_text())
+    cash = summary["manifest"]["scenario"]["constraints"]["cash"]
+    share = 150000 / summary["nav"]
+    assert cash["min"] == pytest.approx(0.01 + 0.99 * share, rel=1e-12)
+    assert cash["target"] == pytest.approx(0.02 + 0.98 * share, rel=1e-12)
+
+
+def _edited(proposal: Path, tmp_path: Path, edit) -> Path:
+    summary = json.loads(proposal.read_text())
+    edit(summary)
+    out = tmp_path / "forged.json"
+    forge(summary, out)
+    return out
+
+
+def _cash(summary: dict) -> dict:
+    return summary["manifest"]["scenario"]["constraints"]["cash"]
+
+
+FORGERIES = {
+    # the JSON's request alone: not the recorded scenario's
+    "cash_request": lambda s: s["cash_request"].update(withdraw_usd=140000.0),
+    # request and scenario alike: the recorded floor and target are not its adjustment
+    "request": lambda s: (
+        s["cash_request"].update(withdraw_usd=140000.0),
+        _cash(s).update(withdraw_usd=140000.0),
+    ),
+    # the adjusted floor lowered: not what the request gives
+    "floor": lambda s: _cash(s).update(min=_cash(s)["min"] - 0.01),
+    # the mode dropped from the scenario and the request: the turnover cap is not lifted
+    "mode": lambda s: (
+        s["cash_request"].update(mode="rebalance"),
+        s["manifest"]["scenario"]["constraints"].pop("trade_mode"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FORGERIES))
+def test_verify_rejects_an_edited_cash_request(proposals, tmp_path, name):
+    forged = _edited(proposals["withdraw"], tmp_path, FORGERIES[name])
+    result = run_cli("verify", forged)
+    assert result.exit_code == 1, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert failed and all("cash request" in line.replace("_", " ") for line in failed), failed
