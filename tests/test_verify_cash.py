@@ -108,3 +108,28 @@ def test_verify_rejects_an_edited_cash_request(proposals, tmp_path, name):
     assert result.exit_code == 1, result.output
     failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert failed and all("cash request" in line.replace("_", " ") for line in failed), failed
+
+
+def test_verify_accepts_a_relaxed_turnover_cap_raised_by_a_deposit(tmp_path):
+    # --relax moves the cap before prepare raises it by the deposit's buys: verify
+    # must recompute both, and --reproduce relax it anew
+    for name in ("base.yaml", "smallcap_rerating.yaml"):
+        (tmp_path / name).write_text((ROOT / "scenarios" / name).read_text())
+    tight = tmp_path / "tight.yaml"
+    tight.write_text(
+        "name: tight\nextends: smallcap_rerating.yaml\nconstraints:\n  max_turnover: 0.002\n"
+    )
+    args = [tight if a == COMMON[1] else a for a in COMMON]
+    out = tmp_path / "p.json"
+    result = run_cli(
+        "propose", *args, "--deposit", "100000", "--relax", "--json", out,
+        "--trades", tmp_path / "p.csv", "-q", tax_status=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads(out.read_text())["manifest"]["relaxed"][0]["key"] == "constraints.max_turnover"
+    )
+    result = run_cli("verify", out, "--reproduce")
+    assert result.exit_code == 0, result.output
+    assert "(moved by --relax and the cash request / mode, as recorded)" in result.output
+    assert "reproduced: the same" in result.output

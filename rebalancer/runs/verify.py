@@ -235,8 +235,9 @@ def _recorded_scenario(
         if in_file == in_json:
             continue
         if asked is not None and key in REQUEST_KEYS:  # each as ``_requested`` recomputed it
+            by = "--relax and the " if key in explained.relaxed else "the "
             report.ok(
-                f"scenario {key}: {_shown(in_file)} -> {_shown(in_json)} (moved by the "
+                f"scenario {key}: {_shown(in_file)} -> {_shown(in_json)} (moved by {by}"
                 "cash request / mode, as recorded)"
             )
             continue
