@@ -320,3 +320,22 @@ def test_validate_with_an_accounts_file_alone_checks_the_scenarios_it_names(tmp_
     assert result.exit_code == 1, result.output
     (line,) = error_lines(result.output)
     assert line.startswith(f"error: {book / 'accounts.csv'}, row 2, column 'scenario': ")
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [("status", "retired"), ("withdraw_usd", "-5"), ("deposit_usd", "lots"), ("mode", "sell-all")],
+)
+def test_validate_checks_the_daily_columns_of_an_accounts_file(tmp_path, market, column, value):
+    # the columns of the advisor's day (a first rebalance, a cash request, a trade mode)
+    # are read where every accounts column is, so validate names a bad cell of them too
+    path = tmp_path / "book" / "accounts.csv"  # base.yaml: the shipped library's
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"account,scenario,{column}\nACC1,base.yaml,{value}\n")
+    result = run_cli(
+        "validate", "--universe", market["universe"], "--holdings", market["holdings"],
+        "--accounts", path,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result.output)
+    assert line.startswith(f"error: {path}, row 2, column '{column}': "), line

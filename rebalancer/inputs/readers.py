@@ -119,6 +119,8 @@ ACCOUNTS_CELLS = {
     "withdraw_usd": Number(required=False, min=0),
     "deposit_usd": Number(required=False, min=0),
     "mode": Choice(TRADE_MODES),  # which side it may trade (``limits.trade_mode``)
+    # ``new``: its first rebalance is due (``rebalancer drift``), whatever it holds
+    "status": Choice(("new", "active")),
 }
 
 HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
@@ -290,7 +292,8 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     not given), ``taxable`` (bool from true/false, yes/no, 1/0; default False),
     ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
     (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
-    ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``row``.
+    ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``mode``
+    and ``status`` (new|active; "" when not given), ``row``.
     """
     table = read_table(path)
     require_columns(table, ACCOUNTS_REQUIRED, path, problems)

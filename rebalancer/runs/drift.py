@@ -50,8 +50,6 @@ from rebalancer.export.queue import queue_format, write_queue_files
 from rebalancer.inputs import readers as rd
 from rebalancer.inputs.tables import (
     ROW,
-    Choice,
-    Number,
     parse_columns,
     read_table,
     require_columns,
@@ -79,12 +77,6 @@ QUEUE_COLUMNS = [
     "cash_target", "cash_drift", "name_drift", "worst_name", "group_drift", "worst_group",
     "tracking_error", "worst_names", "worst_groups", "withdraw_usd", "deposit_usd",
 ]  # fmt: skip
-# the accounts file's columns the scan reads beyond the contract's (docs/contracts.md §1)
-DRIFT_CELLS = {
-    "status": Choice(("new", "active")),
-    "withdraw_usd": Number(required=False, min=0),
-    "deposit_usd": Number(required=False, min=0),
-}
 CHUNK = 1000  # accounts per block of dense weights (1,000 × 2,000 names: 16 MB)
 SHOWN = 3  # worst names and groups listed per account
 
@@ -198,14 +190,13 @@ def _account_rows(path) -> pd.DataFrame:
     """account, cash_target (NaN: the scenario's), new (bool), withdraw_usd,
     deposit_usd (NaN when blank), row: the accounts file's rows in file order."""
     table = rd.read_accounts(path)
-    extra = parse_columns(read_table(path), path, DRIFT_CELLS)
     return pd.DataFrame(
         {
             "account": table["account"].astype(str).to_numpy(),
             "cash_target": table["cash_target"].to_numpy(float),
-            "new": extra["status"] == "new",
-            "withdraw_usd": extra["withdraw_usd"].astype(float),
-            "deposit_usd": extra["deposit_usd"].astype(float),
+            "new": (table["status"] == "new").to_numpy(),
+            "withdraw_usd": table["withdraw_usd"].to_numpy(float),
+            "deposit_usd": table["deposit_usd"].to_numpy(float),
             ROW: table[ROW].to_numpy(),
         }
     )
