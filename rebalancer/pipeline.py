@@ -31,8 +31,8 @@ from rebalancer.scenario import Scenario, load_scenario
 from rebalancer.solve.driver import SharedSet, optimize
 
 __all__ = [
-    "Inputs", "load_inputs", "prepare", "propose", "propose_account", "propose_request",
-    "relaxing",
+    "Inputs", "load_inputs", "prepare", "propose", "propose_account", "propose_inputs",
+    "propose_request", "relaxing",
 ]  # fmt: skip
 
 
@@ -71,6 +71,37 @@ def propose(
     meets the limits.
     """
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    return propose_inputs(
+        data,
+        scenario,
+        account=account,
+        as_of=as_of,
+        shocks=shocks,
+        taxable=taxable,
+        lot_method=lot_method,
+        relax=relax,
+        withdraw_usd=withdraw_usd,
+        deposit_usd=deposit_usd,
+        mode=mode,
+    )
+
+
+def propose_inputs(
+    data: Inputs,
+    scenario,
+    *,
+    account: str | None = None,
+    as_of: str | pd.Timestamp | None = None,
+    shocks: list[str] = (),
+    taxable: bool | None = None,
+    lot_method: str | None = None,
+    relax: bool = False,
+    withdraw_usd: float | None = None,
+    deposit_usd: float | None = None,
+    mode: str | None = None,
+) -> Proposal:
+    """``propose`` on inputs already read (``load_inputs``): a caller that looks at
+    them first (``runs.propose``: is the account in tolerance?) reads them once."""
     if not isinstance(scenario, Scenario):
         data.paths["scenario"] = str(scenario)
         scenario = load_scenario(scenario)

@@ -27,13 +27,9 @@ EXAMPLES = int(os.environ.get("REBALANCER_CASH_EXAMPLES", "3"))
 
 
 @pytest.fixture
-def market(tmp_path):
-    uni = make_universe()
-    paths = {"universe": tmp_path / "universe.csv", "holdings": tmp_path / "holdings.csv"}
-    uni.to_csv(paths["universe"], index=False)
-    make_holdings(uni).to_csv(paths["holdings"], index=False)
-    paths["scenario"] = write_scenario(tmp_path / "s.yaml", "extends: base.yaml\n")
-    return paths
+def market(market, tmp_path):
+    # the shared small market (tests/conftest.py), with the scenario these tests use
+    return {**market, "scenario": write_scenario(tmp_path / "s.yaml", "extends: base.yaml\n")}
 
 
 def args(market, *extra) -> list:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import make_holdings, make_universe, run_cli, write_scenario
+from tests.conftest import run_cli, write_scenario
 from tests.test_cash_request import (
     EXAMPLES,
     FLOOR,
@@ -34,13 +34,9 @@ NO_MINIMUM = "extends: base.yaml\nconstraints: {min_trade_usd: 0}\n"
 
 
 @pytest.fixture
-def market(tmp_path):
-    uni = make_universe()
-    paths = {"universe": tmp_path / "universe.csv", "holdings": tmp_path / "holdings.csv"}
-    uni.to_csv(paths["universe"], index=False)
-    make_holdings(uni).to_csv(paths["holdings"], index=False)
-    paths["scenario"] = write_scenario(tmp_path / "s.yaml", NO_MINIMUM)
-    return paths
+def market(market, tmp_path):
+    # the shared small market (tests/conftest.py), with the scenario these tests use
+    return {**market, "scenario": write_scenario(tmp_path / "s.yaml", NO_MINIMUM)}
 
 
 def sides(trades_csv) -> set[str]:

@@ -121,8 +121,9 @@ def scan_book(accounts, holdings, universe, *, prices=None, benchmark=None) -> D
     files = BookFiles(str(holdings), str(universe), str(accounts),
                       None if prices is None else str(prices),
                       None if benchmark is None else str(benchmark))  # fmt: skip
-    jobs = plan(files)  # each row's scenario and benchmark, as a book resolves them
-    rows = _account_rows(accounts)
+    table = rd.read_accounts(accounts)
+    jobs = plan(files, table)  # each row's scenario and benchmark, as a book resolves them
+    rows = _account_rows(table)
     uni = rd.read_universe(universe)
     lots = _positions(holdings)
     rd.check_holdings_in_universe(lots, uni, str(holdings))
@@ -147,11 +148,11 @@ def scan_account(
     *,
     prices: pd.DataFrame | None = None,
     benchmark: pd.Series | None = None,
-    accounts: str | Path | None = None,
+    accounts: pd.DataFrame | None = None,
 ) -> pd.Series:
     """One account's queue row (``lots``: its holdings rows, read and checked), under
-    ``scenario`` (with no cash target of the account applied) and its accounts file
-    row when ``accounts`` lists it."""
+    ``scenario`` (with no cash target of the account applied) and its row of the
+    accounts file (``accounts``: as ``read_accounts`` reads it) when that lists it."""
     account = str(lots["account"].iloc[0])
     rows = _account_rows(accounts) if accounts is not None else None
     if rows is None or account not in set(rows["account"]):
@@ -186,10 +187,10 @@ def drift_to_files(
 # ------------------------------------------------------------------------ reading
 
 
-def _account_rows(path) -> pd.DataFrame:
+def _account_rows(table: pd.DataFrame) -> pd.DataFrame:
     """account, cash_target (NaN: the scenario's), new (bool), withdraw_usd,
-    deposit_usd (NaN when blank), row: the accounts file's rows in file order."""
-    table = rd.read_accounts(path)
+    deposit_usd (NaN when blank), row: the accounts file's rows (``table``, as
+    ``read_accounts`` reads them) in file order."""
     return pd.DataFrame(
         {
             "account": table["account"].astype(str).to_numpy(),

@@ -2,7 +2,7 @@
 
 ``propose_to_files`` refuses, before any work, an output that is one of the run's
 input files or scenarios; then proposes (``pipeline.propose``: read, prepare,
-optimize, round, check; with ``relax`` the smallest relaxation of conflicting limits)
+optimize, round, check, on inputs read once; with ``relax`` the smallest relaxation of conflicting limits)
 and writes the outputs asked for together, whole or not at all. With
 ``skip_in_tolerance`` (the command line without ``--force``) an account the drift
 scan finds in tolerance (``runs.drift``) is not proposed: no optimizer, no files.
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
-from rebalancer.pipeline import propose
-from rebalancer.prepare.inputs import load_inputs
+from rebalancer.pipeline import propose_inputs
+from rebalancer.prepare.inputs import Inputs, load_inputs
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
 from rebalancer.scenario.loader import load_scenario
@@ -64,31 +64,19 @@ def propose_to_files(
                   protected_files(inputs, [scenario]))  # fmt: skip
     # a cash request asked for here is never in tolerance (as one in the accounts
     # file is not: the drift scan's ``cash request``)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     if skip_in_tolerance and not (options.get("withdraw_usd") or options.get("deposit_usd")):
-        calm = in_tolerance(holdings, universe, scenario, prices, benchmark, accounts,
-                            options.get("account"))  # fmt: skip
+        calm = in_tolerance(data, scenario, options.get("account"))
         if calm is not None:
             return calm, []
-    proposal = propose(
-        holdings,
-        universe,
-        scenario,
-        prices=prices,
-        benchmark=benchmark,
-        accounts=accounts,
-        trade_history=trade_history,
-        **options,
-    )
+    proposal = propose_inputs(data, scenario, **options)
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
     return proposal, written
 
 
-def in_tolerance(
-    holdings, universe, scenario, prices, benchmark, accounts, account
-) -> InTolerance | None:
+def in_tolerance(data: Inputs, scenario, account: str | None) -> InTolerance | None:
     """The account's drift status (``runs.drift.scan_account``, with its accounts file
     row when given) when it is in tolerance, else None."""
-    data = load_inputs(holdings, universe, prices, benchmark, accounts)
     row = scan_account(data.lots_of(account), data.universe, load_scenario(scenario),
-                       prices=data.prices, benchmark=data.benchmark, accounts=accounts)  # fmt: skip
+                       prices=data.prices, benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
     return InTolerance(row["account"], row["reason"]) if row["status"] == IN_TOLERANCE else None

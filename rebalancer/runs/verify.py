@@ -225,7 +225,7 @@ def _recorded_scenario(
             f"cash request {json.dumps(request)[:80]}"
         )
         return None
-    asked = None  # (the scenario before the request's adjustment, the adjusted one flat)
+    asked = None  # the scenario before the request's adjustment (``prepare`` makes it)
     if request:
         asked = _requested(report, manifest, recorded, file_data, explained)
         if asked is None:
@@ -255,10 +255,10 @@ def _recorded_scenario(
     more = f", with the stress tests of --shock {', '.join(extra)}" if extra else ""
     report.ok(f"scenario: the limits are those of {where}{more}")
     unrelaxed = dict(file_data, shocks=json_shocks)
-    if explained.book_cash_target or (asked and explained.cash_target is not None):
+    if explained.book_cash_target or (asked is not None and explained.cash_target is not None):
         cash = unrelaxed["constraints"]["cash"]  # as batch or the accounts file set it
         cash.update(target=explained.cash_target, min=min(cash["min"], explained.cash_target))
-    return (asked[0] if asked else recorded), build(unrelaxed, where)
+    return (recorded if asked is None else asked), build(unrelaxed, where)
 
 
 # the settings an account's cash request and mode set (the request's own) or move
@@ -274,8 +274,9 @@ def _requested(report, manifest, recorded, file_data, explained):
     recorded one with the cash target, floor and turnover cap of the scenario file,
     moved as the accounts file's cash target and ``--relax`` recorded), and that
     scenario as ``prepare`` adjusts it (``prepare.build.requested``) on the NAV and
-    cash recomputed from the recorded inputs, flat. The recorded scenario must be
-    that adjusted one: None, with each difference reported, when it is not."""
+    cash recomputed from the recorded inputs. The recorded scenario must be that
+    adjusted one: returns the scenario asked for, or None, with each difference
+    reported, when it is not."""
     from rebalancer.prepare.build import requested  # late: it imports the optimizer
 
     where = manifest["inputs"]["scenario"]["path"]
@@ -310,7 +311,7 @@ def _requested(report, manifest, recorded, file_data, explained):
                 f"scenario {key}: {_shown(said)} in the proposal but the recorded cash "
                 f"request / mode gives {_shown(got)} from {where} and the recorded inputs"
             )
-    return (asked, flat_adjusted) if report.passed else None
+    return asked if report.passed else None
 
 
 def _unshocked(scenario) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from rebalancer.errors import InputError, RebalancerError, ScenarioError
 from rebalancer.inputs import read_accounts
 from rebalancer.runs.book.jobs import Job
@@ -39,10 +41,12 @@ class BookFiles:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def plan(files: BookFiles) -> list[Job]:
-    """One job per row of the accounts file; paths in it are relative to that file (a
-    scenario not found there is looked up in the shipped library)."""
-    table = read_accounts(files.accounts)
+def plan(files: BookFiles, table: pd.DataFrame | None = None) -> list[Job]:
+    """One job per row of the accounts file (``table``: its rows as ``read_accounts``
+    reads them, when the caller has them already); paths in it are relative to that
+    file (a scenario not found there is looked up in the shipped library)."""
+    if table is None:
+        table = read_accounts(files.accounts)
     base = Path(files.accounts).resolve().parent
     jobs = []
     # a book names a few files in thousands of rows: each name is resolved once (the
