@@ -9,7 +9,7 @@ the money invariants failing is a bug.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,7 @@ def run_checks(
     taxable: bool = False,
     recent: pd.DataFrame | None = None,
     limits: Sequence[AdvisorLimit],
+    over_path: Collection[str] = (),
 ) -> pd.DataFrame:
     """One row per check: check, limit, value, ok, detail. See the module docstring.
 
@@ -81,6 +82,13 @@ def run_checks(
     they include the tax limits: the net realized gain budget, no short-term gain, and
     the wash-sale rules against ``recent`` (the household's trades inside the
     wash-sale window) and within the proposal itself.
+
+    ``over_path``: the soft bands the proposal reaches over a path (its path block's
+    ``reached_over_path``; ``rebalancer.solve.path``), by Checks row name: their rows
+    pass where the trades leave them no farther outside than before, and say "reached
+    over a path" (the cash target band gets a row of its own then). Only soft bands
+    are ever in it (the cash target and tilt bands): the hard limits' rows
+    (``rebalancer.checks.hard``) are measured as always.
     """
     rows: list[dict] = []
 
@@ -153,6 +161,7 @@ def run_checks(
         <= shares_tol(before_all.reindex(trades["ticker"]).to_numpy()),
         taxable=taxable,
         recent=recent,
+        over_path=frozenset(over_path),
     )
     for limit in limits:
         limit.measure(final, add)

@@ -95,6 +95,26 @@ class Final:
     closes: np.ndarray  # per trades row: the order closes its position
     taxable: bool = False
     recent: pd.DataFrame | None = None  # the household's trades in the wash window
+    # the soft bands the proposal reaches over a path (its path block's
+    # ``reached_over_path``, named as their Checks rows): kept as no farther outside
+    # than before the trades (``rebalancer.solve.path``)
+    over_path: frozenset[str] = frozenset()
+
+
+def outside_by(value, lo: float, hi: float):
+    """How far ``value`` is outside [lo, hi] (0 inside)."""
+    return np.maximum(np.maximum(lo - value, value - hi), 0.0)
+
+
+def over_path_row(value: float, before: float, lo: float, hi: float) -> tuple[bool, str]:
+    """(ok, detail) of the Checks row of a soft band reached over a path
+    (``rebalancer.solve.path``): kept where the value after the trades is inside
+    [lo, hi] or no farther outside than ``before`` (to ``TOL``)."""
+    if outside_by(value, lo, hi) <= TOL:
+        return True, f"reached over a path, inside now (before {before:.4f})"
+    ok = outside_by(value, lo, hi) <= outside_by(before, lo, hi) + TOL
+    how = "no farther outside" if ok else "FARTHER outside"
+    return bool(ok), f"reached over a path: {how} than before the trades ({before:.4f})"
 
 
 class AdvisorLimit:

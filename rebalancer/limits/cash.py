@@ -3,7 +3,12 @@ band: ``optimize.constraints.CashTarget``) and the floor the final trades keep
 (``min``, costs included: the rounding trims buys and adds sales until it holds, and a
 break left after that is infeasible). A conflict of the target is relaxed by moving
 it to what the closest feasible portfolio holds; where whole-lot sales cannot raise
-that much, the floor is in conflict too and moves to what they can raise."""
+that much, the floor is in conflict too and moves to what they can raise.
+
+The target band is soft: where the proposal reaches it over a path
+(``rebalancer.solve.path``: the step toward the destination cannot reach it this run
+without substitutes) a Checks row ``TARGET_CHECK`` says so, failing only where the cash
+ends farther from the band than before the trades. The floor never is."""
 
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ import dataclasses
 
 import numpy as np
 
-from rebalancer.limits.base import EXTRA, AdvisorLimit, usd_tol
+from rebalancer.limits.base import EXTRA, AdvisorLimit, over_path_row, usd_tol
 from rebalancer.limits.cash_request import WITHDRAWAL
 
 TARGET_KEY = "constraints.cash.target"
 FLOOR_KEY = "constraints.cash.min"
 TOLERANCE = 0.0005  # the optimizer's band around the target, at most
+# the Checks row of the target band where it is reached over a path (and its name in
+# the path block)
+TARGET_CHECK = "cash target"
 
 
 class Cash(AdvisorLimit):
@@ -41,6 +49,14 @@ class Cash(AdvisorLimit):
             final.cash_after >= floor - usd_tol(final.money),
             f"{final.cash_after / final.nav:.4%} of NAV after trades",
         )
+        if TARGET_CHECK not in final.over_path:
+            return
+        c, half = final.scenario.constraints.cash, self.tolerance(final.scenario)
+        lo, hi = c.target - half, c.target + half
+        after = final.cash_after / final.nav
+        before = (final.cash_after + final.buys - final.sells) / final.nav
+        ok, detail = over_path_row(after, before, lo, hi)
+        add(TARGET_CHECK, f"[{lo:.4f}, {hi:.4f}]", after, ok, detail)
 
     def hard_conflict(self, request, row, w_after, how):
         # as the scenario states it: a weight

@@ -2,7 +2,11 @@
 optimizer works to bands ``margin`` narrower on each side
 (``optimize.constraints.TiltBands``); the rounding moves whole lots back into a band
 it left, and its other fix-ups spare the bands (``trades.repairs.tilt_bands``).
-A band missed after that is a row the Checks sheet flags, not an infeasibility.
+A band missed after that is a row the Checks sheet flags, not an infeasibility. A band
+the proposal reaches over a path (``rebalancer.solve.path``: the step toward the
+destination cannot reach it this run without substitutes) is kept as no farther
+outside than before the trades: its row says "reached over a path" and fails only
+farther outside, and the rounding keeps it so (``over_path``).
 Relaxed by widening the band to what the closest feasible portfolio reaches or, where
 a band that wide would leave [-1, 1], by moving the target."""
 
@@ -12,12 +16,18 @@ import dataclasses
 
 import numpy as np
 
-from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit
+from rebalancer.limits.base import EXTRA, TOL, AdvisorLimit, over_path_row
 from rebalancer.limits.trade_mode import one_sided_bands
 from rebalancer.scenario.selectors import match, parse_selector
 
 BAND_MARGIN = 0.0005
 PREFIX = "tilts."
+
+
+def check_name(label: str) -> str:
+    """The Checks row of the tilt band on group ``label`` (and the name a path block
+    gives the band where it is reached over a path)."""
+    return f"tilt {label}"
 
 
 def margin(bands: np.ndarray) -> np.ndarray:
@@ -44,13 +54,11 @@ class TiltBands(AdvisorLimit):
             members = match(parse_selector(text), final.universe)
             exposure = float(final.active[members].sum())
             lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
-            add(
-                f"tilt {text}",
-                f"[{lo:.4f}, {hi:.4f}]",
-                exposure,
-                lo - TOL <= exposure <= hi + TOL,
-                f"active exposure before {float(before[members].sum()):.4f}",
-            )
+            was = float(before[members].sum())
+            ok, detail = lo - TOL <= exposure <= hi + TOL, f"active exposure before {was:.4f}"
+            if check_name(text) in final.over_path:
+                ok, detail = over_path_row(exposure, was, lo, hi)
+            add(check_name(text), f"[{lo:.4f}, {hi:.4f}]", exposure, ok, detail)
 
     def group_conflict(self, label: str, limit: float, needed: float, detail: str):
         """The conflict of the tilt on group ``label``."""
@@ -109,6 +117,21 @@ class TiltBands(AdvisorLimit):
             "band_reference": groups @ request.ref,
             "band_lo": lo,
             "band_hi": hi,
+        }
+
+    def over_path(self, rules, request, bands) -> dict:
+        """The rounding's ``band_lo`` and ``band_hi`` (of ``rules``) with each band of
+        ``bands`` (check names) that the proposal reaches over a path widened to today's
+        exposure: the rounding then keeps it no farther outside than today and moves
+        no whole lots outside the step to reach it this run."""
+        tilts = request.scenario.tilts
+        widen = np.array([check_name(text) in bands for text in tilts], bool)
+        if rules.band_groups is None or not widen.any():
+            return {}
+        today = rules.band_groups @ request.w0 - rules.band_reference
+        return {
+            "band_lo": np.where(widen, np.minimum(rules.band_lo, today), rules.band_lo),
+            "band_hi": np.where(widen, np.maximum(rules.band_hi, today), rules.band_hi),
         }
 
 

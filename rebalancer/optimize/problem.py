@@ -217,6 +217,10 @@ class RebalanceProblem:
 
     ``parametric=True`` compiles once with Parameters (``update`` then re-solve);
     ``parametric=False`` bakes ``data`` in as constants (fastest for one solve).
+    ``elastic=True`` compiles every soft limit elastic (the explanation of an
+    infeasible request); a set of limit names compiles only those elastic, every other
+    limit as in the ordinary problem (a soft band reached over a path,
+    ``rebalancer.solve.step.bands_over_path``).
     """
 
     def __init__(
@@ -225,10 +229,11 @@ class RebalanceProblem:
         data: ProblemData,
         *,
         parametric: bool | frozenset[str] = True,
-        elastic: bool = False,
+        elastic: bool | frozenset[str] = False,
     ):
         self.structure = structure
-        self.elastic = elastic
+        # the explanation's form (every soft limit apart, with its slack) or not
+        self.elastic = elastic is True
         self.elastic_problem: RebalanceProblem | None = None  # the last explanation's
         self._last_entry: tuple[str, dict] | None = None  # the chain entry solved last
         self.values = Values(data, parametric)
@@ -271,7 +276,7 @@ class RebalanceProblem:
         for term in (*self.terms_plus, *self.terms_minus):
             cons += term.constraints(v)
         for limit in self.limits:
-            cons += limit.compile(v, elastic)
+            cons += limit.compile(v, elastic is True or limit.name in (elastic or ()))
         objective = sum(t.expr(v) for t in self.terms_plus) - sum(
             t.expr(v) for t in self.terms_minus
         )

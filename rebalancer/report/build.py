@@ -16,6 +16,7 @@ from rebalancer.errors import InfeasibleError
 from rebalancer.limits import LIMITS
 from rebalancer.limits.cash_request import request_of
 from rebalancer.limits.realized_gain import REALIZED_GAIN
+from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.stress import stress_table
@@ -54,6 +55,11 @@ def build_proposal(
     is_cash = lots["ticker"] == "CASH"
     signals, screened, reference, as_of = r.signals, r.limits.screened, r.reference, r.as_of
     rules = rounding_rules(r)
+    # soft bands reached over a path (rebalancer.solve.path): kept no farther outside
+    # than today, by the rounding and the checks alike
+    over_path = () if solution.destination is None else solution.destination.path_bands
+    if over_path:
+        rules = dataclasses.replace(rules, **TILT_BANDS.over_path(rules, r, over_path))
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
     if hold:  # the orders are not worth sending: re-runs settle (rebalancer.trades.settle)
@@ -108,6 +114,7 @@ def build_proposal(
         taxable=r.tax.taxable,
         recent=r.tax.recent_trades,
         limits=LIMITS,
+        over_path=over_path,
     )
     try:
         require_hard_limits(r, checks, w_after)

@@ -459,6 +459,8 @@ def _remeasure(
         taxable=request.tax.taxable,
         recent=request.tax.recent_trades,
         limits=LIMITS,
+        # soft bands the proposal says it reaches over a path: measured as such
+        over_path=summary.get("path", {}).get("reached_over_path", ()),
     )
     stated = {c["check"]: c for c in summary.get("checks", [])}
     for row in checks.itertuples(index=False):

@@ -124,8 +124,10 @@ def _optimize(
     whole lots enough), or its per-run liquidity cap (``rebalancer.solve.path.floored_box``).
     The minimum-trade passes work inside that box too: from a step in the box d stays
     the destination, so the next run continues on the same names, the same way, each
-    by less. A floored box with no feasible point gives way to the box alone, and that
-    to the free step.
+    by less. A floored box with no feasible point gives way to the box alone; where
+    neither keeps a soft band this run (the cash target band, a tilt band), the band is
+    reached over a path (the boxes again with it widened as far as this run needs,
+    ``rebalancer.solve.step.bands_over_path``), and only then the free step.
 
     The first solve is built with constants (fastest for one solve); with ``slots`` (a
     book's model) the model's compiled problem is filled with this request's numbers
@@ -181,7 +183,9 @@ def _optimize(
     destination = find_destination(final, request.full_data, te_per_run(request))
     lot = request.lot_usd / request.nav
     min_order = request.scenario.constraints.min_trade_usd / request.nav + lot
-    data, solution = toward_destination(final, data, solution, destination, min_order, lot)
+    data, solution, destination = toward_destination(
+        final, data, solution, destination, min_order, lot
+    )
     solution = solve_with_min_trade(
         final,
         data,

@@ -50,10 +50,27 @@ turnover cap). Where no portfolio in the floored box keeps the hard limits this 
 the box alone is kept, and where the box has none either (a tilt band the destination
 reaches through a name the liquidity cap lets trade only a little this run, or a
 turnover cap that reaches it only through names the destination does not trade), the
-free step. In the box alone a name whose move is at least half of one minimum order
+free step — unless what the box cannot keep is a soft band, below. In the box alone a name whose move is at least half of one minimum order
 (the minimum trade and a lot) may trade a whole one its way — it then lands nearer
 the destination than no order — so that a move smaller than an order is made whole,
 not dropped.
+
+A soft band the box cannot keep this run — the cash target band, a tilt band: the
+destination reaches it by trading names the liquidity cap (or another per-run limit)
+lets trade only a little this run, so the free step would reach it with substitutes
+the next run unwinds — is *reached over a path* (an owners' decision,
+docs/contracts.md): the step stays in its box (floored first, then alone) and keeps
+the band in a weaker form, no farther outside it than today and as close as this
+run's limits allow (``rebalancer.solve.step.bands_over_path``: the box solved with
+only those bands elastic, each no farther out than today, then with each band that
+had to give widened to what that reaches). Each run then gets nearer the band on the
+same names as the destination. Never the cash floor, a position, sector,
+tracking-error or turnover cap, a restriction or a screen: a hard limit the box cannot
+keep still leaves the free step. The path block names the bands
+(``reached_over_path``), the Checks sheet reports them as reached over a path, not as
+failed, where they end no farther outside than today (``rebalancer.limits.tilt_bands``,
+``rebalancer.limits.cash``), and the rounding keeps them in that form (no whole lots
+bought outside the step to reach them).
 
 Without a benchmark the tilts are measured from today's holdings too: each run tilts
 away from where the last one left the account, a new move (``reference_moves``;
@@ -110,10 +127,15 @@ AT_CAP = 0.99
 
 @dataclasses.dataclass(frozen=True)
 class Destination:
-    """The optimum without per-run limits and impact, and what finding it cost."""
+    """The optimum without per-run limits and impact, and what finding it cost;
+    ``path_bands``: the soft bands the step toward it reaches over a path, named as
+    their Checks rows are (``rebalancer.limits.cash.TARGET_CHECK``,
+    ``rebalancer.limits.tilt_bands.check_name``; module docstring), set by
+    ``rebalancer.solve.step.toward_destination``."""
 
     weights: np.ndarray | None  # None when it could not be solved
     seconds: float
+    path_bands: tuple[str, ...] = ()
 
 
 def destination_data(data: ProblemData, te_per_run: bool = False) -> ProblemData:
@@ -406,7 +428,11 @@ def path_summary(
     (the orders' tracking error from the holdings, the tracking error of what is
     left: √((w_dest − w_after)ᵀΣ(w_dest − w_after))). ``reference_moves``: the
     reference is the current holdings and the scenario tilts away from it, so each
-    re-run is a new move (``describe`` says so)."""
+    re-run is a new move (``describe`` says so).
+
+    ``reached_over_path`` (present only where there are some): the soft bands the step
+    reaches over a path (``destination.path_bands``; module docstring). Such a step is
+    one step of a path (at least one more run) unless it holds."""
     if destination.weights is None:
         return {}
     dest = destination.weights
@@ -440,21 +466,26 @@ def path_summary(
             if 0.0 < step < 1.0 and not runs
             else 1
         )
+    over_path = list(destination.path_bands)
     # a proposal that holds (rebalancer.trades.settle) is where re-runs stay: no step
-    is_step = bool(runs) and remaining > IMMATERIAL and not hold
+    is_step = (bool(runs) and remaining > IMMATERIAL or bool(over_path)) and not hold
     if not is_step:
         runs = {}
-    return {
+    block = {
         "hold": bool(hold),
         "is_step": bool(is_step),
         "step_fraction": fraction,
         "destination_turnover": total,
         "remaining_turnover": remaining,
-        "remaining_runs_estimate": max(runs.values(), default=0),
+        # a band reached over a path with nothing else left: one more run at least
+        "remaining_runs_estimate": max(runs.values(), default=int(is_step)),
         "held_back_by": sorted(runs),
         "destination_seconds": destination.seconds,
         "reference_moves": bool(reference_moves),
     }
+    if over_path and is_step:
+        block["reached_over_path"] = over_path
+    return block
 
 
 def describe(path: dict) -> str:
@@ -469,6 +500,13 @@ def describe(path: dict) -> str:
             f"one step of a path: {path['step_fraction']:.0%} of the way to where the "
             f"scenario leads ({path['remaining_turnover']:.2%} turnover left, held back by "
             f"{held}); about {path['remaining_runs_estimate']} more run(s)"
+        )
+    if path.get("reached_over_path"):
+        bands = ", ".join(path["reached_over_path"])
+        lines.append(
+            f"reached over the path, not this run: {bands} (this run's limits let the "
+            "names that reach it trade only part of the way; it ends no farther outside "
+            "than today)"
         )
     if path.get("reference_moves"):
         lines.append(
