@@ -32,36 +32,43 @@ re-trade, also by reference (read them with ``--hypothesis-show-statistics``):
         --hypothesis-show-statistics
 
 Not yet met on every random account: the property is marked ``xfail`` (not strict).
-Tallied on 200 feasible accounts (464 drawn): 101 settle, 45 only continue, 50
-re-trade, 4 find the second run infeasible, with the steps the liquidity cap holds
+Tallied on 200 feasible accounts (464 drawn): 94 settle, 62 only continue, 40
+re-trade, 4 find the second run infeasible, with a soft band that no step in the box
+keeps this run reached over a path (``path.reached_over_path``: the cash target band
+or a tilt band the destination reaches by trading names the liquidity cap lets trade
+only a little this run; the step stays in its box, no farther outside the band than
+today and as close as this run's limits allow, ``rebalancer.solve.step.bands_over_path``;
+an owners' decision, docs/contracts.md). Before that (the free step, which reached the
+band with substitutes the next run unwound): 101, 45, 50, 4 — of the 101 that settled
+then, 6 now only continue (the band is reached over two runs or more rather than at
+once with substitutes) and 1 re-trades; 13 of the 50 that re-traded now only continue,
+2 that only continued re-trade. Before that, with the steps the liquidity cap holds
 back floored (``path.floored_box``: each name the step stops short moves at least 0.6
 of the way it has left, or its per-run liquidity cap, so its next step is smaller;
 moves under one order wait), and where a turnover cap binds too, only the names the
 capped step prefers, as many as their floors fit in 0.9 of the cap, the rest waiting
-(``path.first_in_line``). Before that (no floors under a binding turnover cap): 100,
-41, 55, 4; the box alone, before floors: 93, 23, 80, 4 (the rounding changes which
-first runs are feasible, so about ±7 between code versions is the draw); floors on
-every held-back step, the impact's and the turnover cap's too, tallied 102, 45, 49, 4
-but spent a binding turnover cap on every name rather than the best (a what-if sweep
-then expected less at a looser cap). What is left, of the 50:
+(``path.first_in_line``) — also 101, 45, 50, 4; before those floors under a binding
+turnover cap: 100, 41, 55, 4; the box alone, before floors: 93, 23, 80, 4 (the
+rounding changes which first runs are feasible, so about ±7 between code versions is
+the draw); floors on every held-back step, the impact's and the turnover cap's too,
+tallied 102, 45, 49, 4 but spent a binding turnover cap on every name rather than the
+best (a what-if sweep then expected less at a looser cap). What is left, of the 40:
 
-- 20: no step inside the box keeps the limits this run (the cash target — a band the
-  destination reaches by buying or selling names the liquidity cap lets trade only a
-  little this run — or a tilt band reached the same way), so the first run takes
-  substitutes the next one unwinds; with those limits hard on every run, no
-  first step avoids it;
-- 15 in floored steps: 8 taxable (the lots sold and bought move the destination a
-  little: a FIFO or HIFO sale leaves lots of another basis), 7 the rounding (whole
-  lots worth percents of NAV in small accounts, a sector trimmed by selling its
-  largest position, names a minimum-trade lift or the cash deployment pick differ
-  run to run: a name the first run left under one order starts, or a step one lot
-  as large);
-- 9 in the box alone where the floors do not fit this run's limits (a tilt band, the
-  tracking error, a position cap, the waiting names a tilt band needs), 5 of them
-  taxable; 5 where the impact cost alone held the step back or nothing did (no
-  floors: the box keeps each name's side and end, not its step size, so a name the
-  first step left alone can start); 1 under a binding turnover cap whose floors did
-  not fit.
+- 9 whose first run reaches a band over a path: the band-elastic step leaves names
+  the destination trades for a later run to start (with the cash target short, the
+  destination's buys wait while the sales raise the cash: the buys' floors are scaled
+  to a target the run cannot meet), a name floored 0.6 of its way sold further on the
+  next run (the destination moved), equal whole-lot steps;
+- 30 in the floored box or the box alone with every band kept, 16 of them taxable
+  (the lots sold and bought move the destination a little), the others the rounding
+  (whole lots worth percents of NAV in small accounts, a name a minimum-trade lift or
+  the cash deployment picks differently run to run), the floors not fitting this
+  run's limits, or the impact cost alone holding the step back (no floors: the box
+  keeps each name's side and end, not its step size, so a name the first step left
+  alone can start);
+- 1 where no box has a feasible point this run even with the bands elastic (a binding
+  turnover cap beside the liquidity cap, taxable), so the free step takes substitutes
+  the next run unwinds.
 
 The example accounts, below, settle.
 """
@@ -169,7 +176,7 @@ def not_continuations(first: pd.DataFrame, second: pd.DataFrame, capped: bool) -
 @pytest.mark.xfail(
     strict=False,
     reason="re-runs of random accounts held back by impact and liquidity still re-trade "
-    "(50 of 200 feasible ones, 4 more find the second run infeasible; see the module "
+    "(40 of 200 feasible ones, 4 more find the second run infeasible; see the module "
     "docstring)",
 )
 # about 2.7 accounts drawn per feasible one: the infeasible are drawn again
@@ -315,3 +322,39 @@ def test_tilts_against_the_current_holdings_are_announced_as_moving_again():
     fixed = run(EXAMPLES / "benchmark.csv")
     assert not fixed.path["reference_moves"]
     assert "benchmark" not in describe(fixed.path)
+
+
+def test_a_tilt_band_out_of_this_runs_reach_is_reached_over_a_path(tmp_path):
+    """FDN-20M under balanced_rerating: the destination reaches the EM small-cap band by
+    buying names the liquidity cap lets trade only a little this run, so no step inside
+    the box keeps the band; it is reached over a path: the path block names it, its
+    Checks row passes as reached over a path, the trades leave it no farther outside than
+    before (measured from the trades, the holdings and the universe), and the next run
+    only continues the first."""
+    from tests.conftest import EXAMPLES
+
+    band = "tilt region:EM & size:small"
+    runs = reruns("FDN-20M", 2, {"name": "house", "extends": "balanced_rerating.yaml"}, tmp_path)
+    first, second = runs
+    assert first.path["is_step"] and band in first.path["reached_over_path"], first.path
+    assert "reached over the path" in describe(first.path)
+    row = first.checks.set_index("check").loc[band]
+    assert row.ok and "reached over a path" in row.detail
+    # the group's active exposure moves by the orders' weight in it: toward the band
+    held = first.holdings[first.holdings["ticker"] != "CASH"].set_index("ticker")
+    nav = float(first.holdings["value_before_usd"].sum())
+    members = held.index[(held["region"] == "EM") & (held["size"] == "small")]
+    moved = float(
+        (held.loc[members, "value_after_usd"] - held.loc[members, "value_before_usd"]).sum()
+    )
+    constraints = load_scenario(tmp_path / "s.yaml")
+    tilt = constraints.tilts["region:EM & size:small"]
+    before = float(first.exposures.loc["region:EM & size:small", "before"])
+    after = before + moved / nav
+    assert max(tilt.target - tilt.band - after, 0.0) <= max(tilt.target - tilt.band - before, 0.0)
+    assert moved > 0
+    days = float(constraints.constraints.liquidity.days)
+    lots = lot_sizes(pd.read_csv(EXAMPLES / "universe.csv"), constraints.constraints.round_lots)
+    capped = "max_turnover" in first.path["held_back_by"]
+    a, b = orders(first, days, lots), orders(second, days, lots)
+    assert not not_continuations(a, b, capped)
