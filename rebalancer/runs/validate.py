@@ -10,7 +10,7 @@ import pandas as pd
 
 from rebalancer import inputs as rd
 from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
-from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
+from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
 from rebalancer.prepare.build import holdings_position, reference_weights
 from rebalancer.runs.book.plan import no_scenario
