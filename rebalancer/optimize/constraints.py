@@ -399,40 +399,27 @@ class LinearRow(_ScalarCap):
 
     def __init__(self, values: Values, n: int, name: str, row: int):
         Limit.__init__(self)
-        self.name = name
+        self.name, self.row = name, row
         self.limit = values.get(
             f"row_rhs_{name}", of=lambda d: d.row_rhs[row], sources=("row_rhs",)
         )
-        coef, fixed = {}, {}
-        for part in ("buy", "sell", "weight"):
-            field = f"row_{part}"
-            key = f"{field}_{name}"
-            coef[part] = values.get(
-                key, n, of=lambda d, f=field: getattr(d, f)[row], sources=(field,)
+        # the coefficients are the limit's form, constants even in a parametric problem
+        # (a row of one number for every name stays a sum)
+        buy, sell, weight = (
+            np.broadcast_to(
+                values.fixed(f"{field}_{name}", lambda d, f=field: getattr(d, f)[row]), (n,)
             )
-            fixed[part] = values.constant(key)
-        if fixed["buy"] is not None and fixed["sell"] is not None:
-            buy, sell = fixed["buy"], fixed["sell"]
-            self.parts = [((buy + sell) / 2, "u"), ((buy - sell) / 2, "z")]
-        else:
-            self.parts = [
-                ((coef["buy"] + coef["sell"]) / 2, "u"),
-                ((coef["buy"] - coef["sell"]) / 2, "z"),
-            ]
-        self.parts.append((coef["weight"] if fixed["weight"] is None else fixed["weight"], "w"))
-        self.row = row
+            for field in ("row_buy", "row_sell", "row_weight")
+        )
+        self.parts = (((buy + sell) / 2, "u"), ((buy - sell) / 2, "z"), (weight, "w"))
 
     def value_expr(self, v):
         terms = []
         for coef, var in self.parts:
+            if not coef.any():
+                continue
             x = getattr(v, var)
-            if isinstance(coef, np.ndarray):
-                flat = np.broadcast_to(coef, x.shape)
-                if not flat.any():
-                    continue
-                terms.append(float(flat[0]) * cp.sum(x) if (flat == flat[0]).all() else flat @ x)
-            else:
-                terms.append(coef @ x)
+            terms.append(float(coef[0]) * cp.sum(x) if (coef == coef[0]).all() else coef @ x)
         return sum(terms[1:], terms[0]) if terms else cp.Constant(0.0)
 
     def gradient(self, v, cols):
