@@ -283,7 +283,7 @@ class RowCap(ScalarCap):
         cap = self.setting(request.scenario)
         if cap is None:
             return []
-        return [self.row(request.universe, request.scenario, cap).scaled(request.nav)]
+        return [self.row(request.universe, request.scenario, cap).scaled(request.position.nav_usd)]
 
     def relaxed_to(self, needed: float) -> float:
         return min(needed + EXTRA, self.ceiling)
