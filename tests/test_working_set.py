@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.layout import restrict
+from rebalancer.optimize.layout import restrict, row_columns
 from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
 from rebalancer.prepare.build import prepare
@@ -221,4 +221,5 @@ def dc_uncompressed(s: Structure, d, keep: np.ndarray):
         factor_offset=-(s.loadings[out].T @ ref_out),
         specific_offset=float(np.sum(s.specific_var[out] * ref_out**2)),
         tilt_offset=-(s.tilt_groups[:, out] @ ref_out),
+        **row_columns(d, keep),  # the limits' rows (the turnover cap), sliced like w0
     )

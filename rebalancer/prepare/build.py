@@ -19,6 +19,7 @@ import pandas as pd
 from rebalancer import inputs as rd
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.limits import LIMITS
+from rebalancer.limits.base import Row
 from rebalancer.limits.cash import CASH
 from rebalancer.limits.cash_request import deposited, for_withdrawal
 from rebalancer.limits.liquidity import LIQUIDITY
@@ -28,7 +29,6 @@ from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.trade_mode import for_mode, one_sided_bands, sides
-from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.costs import CostModel
 from rebalancer.model.risk import RiskModel
 from rebalancer.model.signals import SignalResult
@@ -345,7 +345,7 @@ def _problem(
     sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
 
     # the advisor's scalar limits as the scenario states them (None: not set)
-    turnover, sector_max = TURNOVER.setting(scenario), SECTOR.setting(scenario)
+    sector_max = SECTOR.setting(scenario)
     tracking_error = TRACKING_ERROR.setting(scenario)
     gain_budget = REALIZED_GAIN.setting(scenario)
     # the limits on each name's active weight (rebalancer.limits): their caps
@@ -354,6 +354,8 @@ def _problem(
         caps = advisor.problem_caps(uni, scenario)
         if caps is not None:
             active_caps[advisor.name] = caps
+    # the limits stated as linear rows of the trades (rebalancer.limits.base.RowCap)
+    rows = [row for advisor in LIMITS for row in advisor.problem_rows(uni, scenario, nav)]
     structure = Structure(
         tickers=data.cached("tickers", lambda: tuple(uni.index), uni),
         loadings=risk.loadings,
@@ -363,12 +365,12 @@ def _problem(
         tilt_labels=tuple(tilt_labels),
         sector_groups=sector_groups,
         sector_labels=tuple(sectors),
-        has_turnover=turnover is not None,
         has_tracking_error=tracking_error is not None,
         has_sector_max=sector_max is not None,
         lot_members=None if tax_lots is None else tax_lots.members,
         has_gain_limit=tax_lots is not None and gain_budget is not None,
         active_caps=tuple((name, name) for name in active_caps),
+        rows=tuple(row.name for row in rows),
     )
     problem_data = ProblemData(
         alpha=alpha,
@@ -389,7 +391,6 @@ def _problem(
         tilt_lo=tilt_lo,
         tilt_hi=tilt_hi,
         tilt_strength=scenario.tilt_strength,
-        max_turnover=BIG if turnover is None else TURNOVER.inside(turnover),
         max_tracking_error=BIG if tracking_error is None else TRACKING_ERROR.inside(tracking_error),
         sector_max=BIG if sector_max is None else SECTOR.inside(sector_max),
         lot_cap=None if tax_lots is None else tax_lots.classes["cap"].to_numpy(float),
@@ -400,8 +401,24 @@ def _problem(
         max_realized_gain_nav=BIG if gain_budget is None else gain_budget / nav,
         nav_usd=nav,
         active_caps=np.vstack(list(active_caps.values())) if active_caps else None,
+        **_row_fields(rows, len(uni)),
     )
     return structure, problem_data, sectors
+
+
+def _row_fields(rows: list[Row], n: int) -> dict:
+    """``ProblemData``'s ``row_*`` fields of the limits' linear rows (none: no rows)."""
+    if not rows:
+        return {}
+    buy, sell, weight = (
+        np.vstack(part) for part in zip(*(r.per_name(n) for r in rows), strict=True)
+    )
+    return {
+        "row_rhs": np.array([r.rhs for r in rows], float),
+        "row_buy": buy,
+        "row_sell": sell,
+        "row_weight": weight,
+    }
 
 
 def _empty_tilt(scenario: Scenario, misfit: Misfit) -> Conflict:

@@ -121,7 +121,7 @@ class Request:
             id(self.risk),
             id(self.universe),
             s.tilt_labels,
-            s.has_turnover,
+            s.rows,
             s.has_tracking_error,
             s.has_sector_max,
             lots,

@@ -16,6 +16,7 @@ import numpy as np
 
 from rebalancer.errors import InfeasibleError, RebalancerError, SolverFailure
 from rebalancer.limits import in_scenario_terms
+from rebalancer.optimize import rows
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
@@ -90,8 +91,9 @@ HAIRLINE = 2 * SLACK_TOL
 def within_hairline(data: ProblemData) -> ProblemData:
     """``data`` with the limits that carry a margin or that the rounding enforces on
     its own widened by ``HAIRLINE``: tilt bands, sector and tracking-error caps, the
-    cash tolerance, position, active-position, liquidity and turnover caps. The
-    realized-gain budget is not (the rounding only sells less)."""
+    cash tolerance, position, active-position and liquidity caps, and the limits'
+    linear rows (the turnover cap). The realized-gain budget is not (the rounding only
+    sells less)."""
 
     def wider(cap: float) -> float:
         return cap + HAIRLINE if cap < BIG else cap
@@ -102,11 +104,11 @@ def within_hairline(data: ProblemData) -> ProblemData:
         tilt_hi=np.asarray(data.tilt_hi, float) + HAIRLINE,
         sector_max=wider(data.sector_max),
         max_tracking_error=wider(data.max_tracking_error),
-        max_turnover=wider(data.max_turnover),
         cash_tolerance=data.cash_tolerance + HAIRLINE,
         position_cap=np.asarray(data.position_cap, float) + HAIRLINE,
         liquidity_cap=np.asarray(data.liquidity_cap, float) + HAIRLINE,
         active_caps=None if data.active_caps is None else data.active_caps + HAIRLINE,
+        **rows.widened(data, HAIRLINE),
     )
 
 

@@ -109,6 +109,7 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
     not the objective's widened to where ``weights`` are (only the objective is
     compared). None if ``weights`` trade a name outside the working set or the solve
     fails."""
+    from rebalancer.optimize import rows
     from rebalancer.optimize.problem import BIG
 
     w0 = np.asarray(data.w0, float)
@@ -137,9 +138,9 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
         cash_target=max(1.0 - float(weights.sum()), 0.0),
         max_tracking_error=BIG,
         sector_max=BIG,
-        max_turnover=BIG,
         max_realized_gain_nav=BIG,
         **bands,
+        **rows.lifted(data),
     )
     try:
         return float(ws.solve(pinned, explain=False).objective)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rebalancer.trades.repairs.base import EPS, Move, Repair, Rounding, room_to_sell
+from rebalancer.trades.repairs.rows import keep_steps_up
 
 # idle cash is put back to work only in names the rounding left short by at least this
 # share of the step (a lot bought, or a lot less sold): the name then ends at most
@@ -110,7 +111,6 @@ class IdleCash(Repair):
             lots_sold = np.ceil(-q / r.lot - EPS)
             new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, q + r.lot)
             step_usd = (new_q - q) * r.price
-            trade_usd = q * r.price
             spare = _cash_after(q, c) - max(r.cash_floor_usd, planned_cash_usd)
             post = r.shares_before + new_q
             short_usd = (c.target_shares - (r.shares_before + q)) * r.price
@@ -122,8 +122,7 @@ class IdleCash(Repair):
             nav_next = c.nav_after(q) - 0.01 * step_usd
             ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9)
             ok &= (np.abs(new_q) * r.price >= r.min_trade_usd) | (new_q == 0)
-            if r.max_traded_usd is not None:
-                ok &= np.abs(trade_usd).sum() + np.where(q < 0, 0.0, step_usd) <= r.max_traded_usd
+            ok &= keep_steps_up(q, step_usd, r)  # the limits' rows (the turnover cap)
             if r.sector_max is not None:
                 sector_cap = r.sector_max * nav_next
                 sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
