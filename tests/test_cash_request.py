@@ -228,3 +228,33 @@ def test_whatif_takes_the_accounts_files_withdrawal_in_every_run(market, tmp_pat
     nav, _, price = position(market)
     for run in json.loads(out.read_text(encoding="utf-8"))["runs"]:
         assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) + 50_000 - float(price.max())
+        # each run shows the request it was made with
+        assert (run["mode"], run["mode_asked"]) == ("rebalance", "rebalance")
+        assert (run["withdraw_usd"], run["deposit_usd"]) == (50_000, 0)
+
+
+def test_a_books_summary_shows_each_accounts_request_and_mode(market, tmp_path):
+    """batch: the Accounts sheet, read back, says the mode asked and the side traded
+    and the dollars; the account's trades CSV meets the withdrawal with sales alone."""
+    import openpyxl
+
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "account,scenario,taxable,withdraw_usd,mode\nACC1,s.yaml,false,40000,cash-only\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "book"
+    result = run_cli(
+        "batch", "--accounts", accounts, "--holdings", market["holdings"],
+        "--universe", market["universe"], "--out-dir", out, "--workers", "1", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out / "book_summary.xlsx", read_only=True)["Accounts"]
+    rows = list(sheet.iter_rows(values_only=True))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["mode"], row["mode_asked"]) == ("raise-cash", "cash-only")
+    assert (row["withdraw_usd"], row["deposit_usd"]) == (40_000, 0)
+    trades = out / "ACC1.trades.csv"
+    assert set(pd.read_csv(trades)["side"]) == {"SELL"}
+    nav, after, lot = cash_after(market, trades)
+    assert after >= FLOOR * (nav - 40_000) + 40_000 - lot

@@ -30,6 +30,8 @@ REQUESTS = {
     "withdraw": ["--withdraw", "150000", "--mode", "raise-cash"],
     "deposit": ["--deposit", "100000", "--mode", "invest-cash"],
     "deposit-rebalance": ["--deposit", "100000"],  # the turnover cap raised, not lifted
+    # the cash after the withdrawal is below its target: cash-only resolves to raise-cash
+    "cash-only": ["--withdraw", "150000", "--mode", "cash-only"],
 }
 
 
@@ -37,8 +39,8 @@ def _propose(where: Path, request: list[str]) -> Path:
     where.mkdir()
     out = where / "p.json"
     result = run_cli(
-        "propose", *COMMON, *request, "--json", out, "--trades", where / "p.csv", "-q",
-        tax_status=False,
+        "propose", *COMMON, *request, "--json", out, "--trades", where / "p.csv",
+        "--out", where / "p.xlsx", "-q", tax_status=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -59,6 +61,40 @@ def test_verify_accepts_and_reproduces_a_proposal_made_with_a_cash_request(propo
     assert "FAIL" not in result.output
     assert "(moved by the cash request / mode, as recorded)" in result.output
     assert "reproduced: the same" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "asked", "traded"),
+    [("withdraw", "raise-cash", "raise-cash"), ("deposit-rebalance", "rebalance", "rebalance"),
+     ("cash-only", "cash-only", "raise-cash")],
+)  # fmt: skip
+def test_every_output_records_the_request_and_the_mode_asked_and_traded(
+    proposals, name, asked, traded
+):
+    """JSON, trades CSV (every row) and the workbook's Summary and Trades sheets, read
+    back, say the mode asked, the side traded and the dollars asked."""
+    import openpyxl
+    import pandas as pd
+
+    options = dict(zip(REQUESTS[name][::2], REQUESTS[name][1::2], strict=True))
+    withdraw, deposit = (float(options.get(o, 0)) for o in ("--withdraw", "--deposit"))
+    summary = json.loads(proposals[name].read_text())
+    assert summary["cash_request"]["mode"] == traded
+    assert summary["cash_request"]["mode_asked"] == asked
+    trades = pd.read_csv(proposals[name].with_name("p.csv"))
+    assert len(trades)
+    assert set(trades["mode"]) == {traded} and set(trades["mode_asked"]) == {asked}
+    assert set(trades["withdraw_usd"]) == {withdraw} and set(trades["deposit_usd"]) == {deposit}
+    if traded == "raise-cash":
+        assert set(trades["side"]) == {"SELL"}
+    book = openpyxl.load_workbook(proposals[name].with_name("p.xlsx"), read_only=True)
+    lines = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row}
+    shown = traded if asked == traded else f"{traded} ({asked} asked)"
+    assert lines["Trade mode"] == shown
+    sheet = list(book["Trades"].iter_rows(values_only=True))
+    header = list(sheet[0])
+    assert header[-4:] == ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
+    assert {row[-4:] for row in sheet[1:]} == {(traded, asked, withdraw, deposit)}
 
 
 def test_the_withdrawal_moves_the_cash_floor_and_target_as_recorded(proposals):
@@ -98,12 +134,29 @@ FORGERIES = {
         s["cash_request"].update(mode="rebalance"),
         s["manifest"]["scenario"]["constraints"].pop("trade_mode"),
     ),
+    # the mode asked for edited (raise-cash was asked and traded)
+    "mode asked": lambda s: s["cash_request"].update(mode_asked="invest-cash"),
 }
 
 
 @pytest.mark.parametrize("name", list(FORGERIES))
 def test_verify_rejects_an_edited_cash_request(proposals, tmp_path, name):
     forged = _edited(proposals["withdraw"], tmp_path, FORGERIES[name])
+    _rejected(forged)
+
+
+def test_verify_rejects_cash_only_resolved_to_the_other_side(proposals, tmp_path):
+    """A cash-only proposal whose side is recorded as invest-cash (the scenario and
+    the JSON alike): the recorded inputs' cash calls for raise-cash."""
+
+    def edit(s):
+        s["cash_request"].update(mode="invest-cash")
+        s["manifest"]["scenario"]["constraints"]["trade_mode"] = "invest-cash"
+
+    _rejected(_edited(proposals["cash-only"], tmp_path, edit))
+
+
+def _rejected(forged: Path) -> None:
     result = run_cli("verify", forged)
     assert result.exit_code == 1, result.output
     failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]

@@ -34,16 +34,42 @@ KEY = "constraints.cash.withdraw_usd"
 DEPOSIT_KEY = "constraints.cash.deposit_usd"
 
 
-def request_of(scenario) -> dict:
+def request_of(scenario, mode_asked: str | None = None) -> dict:
     """The account's cash request and trade mode as the outputs show them: those set
-    of ``withdraw_usd``, ``deposit_usd`` and ``mode`` (the mode ``cash-only`` resolved
-    to, ``rebalance`` when only a request is set); empty for neither."""
+    of ``withdraw_usd``, ``deposit_usd``, ``mode`` (as traded: the side ``cash-only``
+    resolved to, ``rebalance`` when only a request is set) and ``mode_asked`` (the
+    mode asked for, ``mode_asked``; the mode traded when not given); empty for
+    neither. ``scenario`` is the one ``prepare`` adjusted (``trade_mode.for_mode``)."""
     c = scenario.constraints
     out = {key: getattr(c.cash, key) for key in ("withdraw_usd", "deposit_usd")}
     out = {key: float(value) for key, value in out.items() if value}
     if out or c.trade_mode is not None:
         out["mode"] = c.trade_mode or "rebalance"
+        out["mode_asked"] = mode_asked or out["mode"]
     return out
+
+
+def mode_text(request: dict) -> str:
+    """The mode of a ``request_of`` in words: as traded, and as asked where it differs
+    (``raise-cash (cash-only asked)``)."""
+    mode, asked = request["mode"], request.get("mode_asked", request["mode"])
+    return mode if asked == mode else f"{mode} ({asked} asked)"
+
+
+# the trades CSV's columns of the request (docs/contracts.md §4), after the others
+REQUEST_COLUMNS = ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
+
+
+def request_cells(request: dict) -> dict:
+    """A ``request_of`` as the trades CSV, a what-if's runs and a book's summary show
+    it, every column filled: no request is mode ``rebalance`` and 0 dollars."""
+    mode = request.get("mode", "rebalance")
+    return {
+        "mode": mode,
+        "mode_asked": request.get("mode_asked", mode),
+        "withdraw_usd": float(request.get("withdraw_usd", 0.0)),
+        "deposit_usd": float(request.get("deposit_usd", 0.0)),
+    }
 
 
 def amount_usd(text: str | None, option: str) -> float | None:

@@ -84,6 +84,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     uni = data.sized(scenario)
     notes = _fit_notes(uni, scenario, account)
 
+    mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
     scenario, shares_before, cash_before, nav = requested(lots, uni, scenario)
     price = uni["price"].to_numpy(float)
     w0 = shares_before * price / nav
@@ -156,6 +157,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         candidates=np.flatnonzero(keep),
         new_names=new_names,
         notes=notes,
+        mode_asked=mode_asked,
     )
 
 

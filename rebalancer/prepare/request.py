@@ -72,6 +72,9 @@ class Request:
     candidates: np.ndarray | None = None  # universe positions of the first working set
     new_names: int | None = None  # most names not held a small account's set may take
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
+    # the trade mode asked for (``cash-only``: ``scenario`` holds the side it resolved
+    # to, ``limits.trade_mode.for_mode``); None: none asked
+    mode_asked: str | None = None
 
     def first_set(self) -> np.ndarray:
         """The first working set (``candidates``) as a mask over the universe."""
