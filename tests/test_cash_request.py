@@ -115,13 +115,43 @@ def test_a_withdrawal_is_never_in_tolerance(market, tmp_path):
     assert after >= FLOOR * (nav - 30_000) + 30_000 - lot
 
 
-def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
-    """A deposit trades as the same cash held in the holdings file would: the same
-    orders, invested toward the cash target on the NAV with the deposit."""
+# the scenario's default minimum trade ($1,000, base.yaml) and none
+MIN_TRADES = {"default": "extends: base.yaml\n",
+              "none": "extends: base.yaml\nconstraints: {min_trade_usd: 0}\n"}  # fmt: skip
+
+
+def invested_to_target(market, trades_csv, deposit: float) -> None:
+    """Cash after the trades, from the inputs and the trades CSV, within the
+    optimizer's band (0.0005 of NAV) of the target on the NAV with the deposit, plus
+    one lot (lot_size 1) of each name bought."""
+    nav, after, _ = cash_after(market, trades_csv, deposit=deposit)
+    _, _, price = position(market)
+    bought = pd.read_csv(trades_csv).query("side == 'BUY'")["ticker"]
+    assert len(bought)
+    lots = float(price.loc[bought].sum())
+    assert abs(after - TARGET * nav) <= 0.0005 * nav + lots, (after, TARGET * nav, lots)
+
+
+@pytest.mark.parametrize("minimum", list(MIN_TRADES))
+def test_a_deposit_is_invested_to_the_target(market, tmp_path, minimum):
+    """A $50k deposit in rebalance: the cash after the trades is the target within
+    the band and a lot per name bought, also where the minimum trade drops the many
+    small buys a deposit spreads over (idle cash opens them at the minimum)."""
+    market["scenario"] = write_scenario(tmp_path / "s.yaml", MIN_TRADES[minimum])
     out = tmp_path / "t.csv"
     result = run_cli(*args(market, "--deposit", "50000", "--trades", out, "-q"))
     assert result.exit_code == 0, result.output
-    nav, after, _ = cash_after(market, out, deposit=50_000)
+    invested_to_target(market, out, 50_000)
+
+
+def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
+    """Without a minimum trade a deposit trades as the same cash held in the holdings
+    file would: the same orders (with one, the deposit's idle cash also opens buys
+    the minimum dropped, which cash merely held does not ask for)."""
+    market["scenario"] = write_scenario(tmp_path / "s.yaml", MIN_TRADES["none"])
+    out = tmp_path / "t.csv"
+    result = run_cli(*args(market, "--deposit", "50000", "--trades", out, "-q"))
+    assert result.exit_code == 0, result.output
     hold = pd.read_csv(market["holdings"])
     hold.loc[hold["ticker"] == "CASH", "quantity"] += 50_000
     held = tmp_path / "held.csv"
@@ -129,9 +159,9 @@ def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
     same = tmp_path / "same.csv"
     plain = {**market, "holdings": held}
     assert run_cli(*args(plain, "--trades", same, "-q")).exit_code == 0
-    assert pd.read_csv(out).equals(pd.read_csv(same))
-    bought = pd.read_csv(out).query("side == 'BUY'")
-    assert len(bought) and FLOOR * nav <= after < 20_000 + 50_000
+    request = ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
+    assert pd.read_csv(out).drop(columns=request).equals(pd.read_csv(same).drop(columns=request))
+    assert set(pd.read_csv(out)["deposit_usd"]) == {50_000}
 
 
 def test_a_withdrawal_beyond_what_can_be_sold_exits_3_with_the_most(market, tmp_path):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
@@ -95,6 +97,49 @@ def test_every_output_records_the_request_and_the_mode_asked_and_traded(
     header = list(sheet[0])
     assert header[-4:] == ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
     assert {row[-4:] for row in sheet[1:]} == {(traded, asked, withdraw, deposit)}
+
+
+def _small_cap_exposure(trades: pd.DataFrame | None) -> float:
+    """size:small's active weight against the benchmark, from the input files (and the
+    written trades: after them), NAV = holdings at universe prices + cash."""
+    uni = pd.read_csv(EXAMPLES / "universe.csv").set_index("ticker")
+    lots = pd.read_csv(EXAMPLES / "holdings.csv", dtype={"account": str})
+    lots = lots[lots["account"] == "TAX-2M"]
+    shares = lots[lots["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    nav = float((shares * uni.loc[shares.index, "price"]).sum())
+    nav += float(lots.loc[lots["ticker"] == "CASH", "quantity"].sum())
+    if trades is not None:
+        sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+        moved = pd.Series(sign * trades["quantity"].to_numpy(), index=trades["ticker"])
+        shares = shares.add(moved.groupby(level=0).sum(), fill_value=0.0)
+    small = uni.index[(uni["market_cap"] >= 3e8) & (uni["market_cap"] < 2e9)]
+    held = shares.reindex(small, fill_value=0.0)
+    weight = float((held * uni.loc[small, "price"]).sum()) / nav
+    bench = pd.read_csv(EXAMPLES / "benchmark.csv").set_index("ticker")["weight"]
+    return weight - float(bench.reindex(small, fill_value=0.0).sum())
+
+
+def test_a_one_sided_mode_checks_the_band_it_kept_and_says_why(proposals):
+    """raise-cash cannot buy small caps: the band the run keeps is the scenario's
+    [0.05, 0.11] widened to today's exposure (below it), which the Checks row names;
+    its status is that band's, both re-measured from the inputs and the trades CSV."""
+    import openpyxl
+
+    before = _small_cap_exposure(None)
+    after = _small_cap_exposure(pd.read_csv(proposals["withdraw"].with_name("p.csv")))
+    assert before < 0.05  # the scenario's band is out of reach of sales alone
+    book = openpyxl.load_workbook(proposals["withdraw"].with_name("p.xlsx"), read_only=True)
+    rows = list(book["Checks"].iter_rows(values_only=True))
+    header = rows[0]
+    row = dict(zip(header, next(r for r in rows if r[0] == "tilt size:small"), strict=True))
+    assert "widened to today's exposure by raise-cash" in row["detail"]
+    lo, hi = (float(x) for x in row["limit"].strip("[]").split(","))
+    assert lo == pytest.approx(before, abs=1e-4) and hi == pytest.approx(0.11)
+    assert row["value"] == pytest.approx(after, abs=1e-9)
+    assert row["ok"] == ("PASS" if lo - 1e-4 <= after <= hi else "FAIL")
+    summary = json.loads(proposals["withdraw"].read_text())
+    check = next(c for c in summary["checks"] if c["check"] == "tilt size:small")
+    assert check["ok"] == (row["ok"] == "PASS")
 
 
 def test_the_withdrawal_moves_the_cash_floor_and_target_as_recorded(proposals):

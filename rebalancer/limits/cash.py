@@ -96,7 +96,13 @@ class Cash(AdvisorLimit):
         return key == FLOOR_KEY
 
     def rounding(self, request) -> dict:
-        return {"cash_floor_usd": request.scenario.constraints.cash.min * request.nav}
+        c = request.scenario.constraints
+        return {
+            "cash_floor_usd": c.cash.min * request.nav,
+            # a deposit (or invest-cash) is invested to the cash target: idle cash may
+            # open the buys the minimum trade dropped (``trades.repairs.cash.IdleCash``)
+            "invest_cash": bool(c.cash.deposit_usd) or c.trade_mode == "invest-cash",
+        }
 
 
 def _stays(request, weight: float) -> float:
