@@ -54,7 +54,7 @@ def solve_through(s: Structure, d, keep: np.ndarray) -> tuple[WorkingSet, np.nda
 
 def held_plus_best(request, extra: int) -> np.ndarray:
     """A deliberately poor first working set: the held names and a few best alphas."""
-    keep = request.w0 > 0
+    keep = request.position.weight > 0
     buyable = np.flatnonzero(request.limits.may_buy & ~keep)
     keep[buyable[np.argsort(-request.alpha[buyable])[:extra]]] = True
     return keep
@@ -120,7 +120,7 @@ def test_names_inside_price_zero_and_names_outside_price_negative_at_the_optimum
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
     s = request.full_structure
-    d = dataclasses.replace(request.full_data, impact=np.zeros(len(request.price)))
+    d = dataclasses.replace(request.full_data, impact=np.zeros(len(request.position.price_usd)))
     problem = RebalanceProblem(s, d, parametric=False)
     solution = problem.solve(d)
     assert any(b.startswith("sector_max") for b in solution.binding)
@@ -149,7 +149,7 @@ def test_a_working_set_that_cannot_meet_a_tilt_prices_in_the_names_that_can(exam
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
     s, d = request.full_structure, request.full_data
-    held = request.w0 > 0
+    held = request.position.weight > 0
     ss, dd = restrict(s, d, held)
     with pytest.raises(InfeasibleError):
         RebalanceProblem(ss, dd, parametric=False).solve(dd)
@@ -168,7 +168,7 @@ def test_a_request_infeasible_over_the_universe_stays_infeasible(example_inputs)
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
     with pytest.raises(InfeasibleError) as caught:
-        solve_through(request.full_structure, request.full_data, request.w0 > 0)
+        solve_through(request.full_structure, request.full_data, request.position.weight > 0)
     assert any("max_turnover" in c.constraint for c in caught.value.conflicts)
 
 
@@ -181,7 +181,7 @@ def test_more_factors_than_names_are_compressed_without_changing_the_problem(exa
     )
     s, d = request.full_structure, request.full_data
     rng = np.random.default_rng(3)
-    n = len(request.price)
+    n = len(request.position.price_usd)
     days = 400
     loadings = rng.normal(0.0, 0.012, (n, days)) * np.sqrt(252 / days)
     s = dataclasses.replace(

@@ -45,7 +45,7 @@ class Cash(AdvisorLimit):
     def hard_conflict(self, request, row, w_after, how):
         # as the scenario states it: a weight
         floor = request.scenario.constraints.cash.min
-        return self.conflict("cash floor", floor, float(row.value) / request.nav, how)
+        return self.conflict("cash floor", floor, float(row.value) / request.position.nav_usd, how)
 
     def in_scenario_terms(self, request, conflict):
         """The target's conflict, and the floor's where whole-lot sales raise less
@@ -56,14 +56,16 @@ class Cash(AdvisorLimit):
         c = request.scenario.constraints
         floor = x.needed
         if x.needed < x.limit:
-            held = request.limits.may_sell & (request.shares_before > 0)
-            value = request.shares_before * request.price
-            cushion = float(np.minimum(request.lot_usd, value)[held].sum()) / request.nav
+            held = request.limits.may_sell & (request.position.shares > 0)
+            value = request.position.shares * request.position.price_usd
+            cushion = (
+                float(np.minimum(request.lot_usd, value)[held].sum()) / request.position.nav_usd
+            )
             floor = max(x.needed - EXTRA - cushion, 0.0)
         if c.cash.withdraw_usd:
             if c.cash.min > floor:  # the target is moot where the floor cannot be kept
                 how = "the scenario's other limits"
-                return [WITHDRAWAL.short(request, x.needed * request.nav, how)]
+                return [WITHDRAWAL.short(request, x.needed * request.position.nav_usd, how)]
             stays = (_stays(request, x.limit), _stays(request, x.needed))
             return [dataclasses.replace(x, limit=stays[0], needed=stays[1])]
         out = [x]
@@ -98,7 +100,7 @@ class Cash(AdvisorLimit):
     def rounding(self, request) -> dict:
         c = request.scenario.constraints
         return {
-            "cash_floor_usd": c.cash.min * request.nav,
+            "cash_floor_usd": c.cash.min * request.position.nav_usd,
             # a deposit (or invest-cash) is invested to the cash target: idle cash may
             # open the buys the minimum trade dropped (``trades.repairs.cash.IdleCash``)
             "invest_cash": bool(c.cash.deposit_usd) or c.trade_mode == "invest-cash",
@@ -107,7 +109,7 @@ class Cash(AdvisorLimit):
 
 def _stays(request, weight: float) -> float:
     """A cash weight of the NAV before the withdrawal as one of what stays after it."""
-    withdraw, nav = request.scenario.constraints.cash.withdraw_usd, request.nav
+    withdraw, nav = request.scenario.constraints.cash.withdraw_usd, request.position.nav_usd
     return (weight * nav - withdraw) / max(nav - withdraw, 1e-9)
 
 

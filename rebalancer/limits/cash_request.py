@@ -138,7 +138,7 @@ def sellable_usd(request) -> tuple[float, list[str]]:
     """What whole-lot sales can raise at most, and what holds it: each held name the
     account may sell, whole or in whole lots inside its liquidity cap (restricted names
     and names without liquidity raise nothing)."""
-    value = request.shares_before * request.price
+    value = request.position.shares * request.position.price_usd
     held = value > 0
     may = request.limits.may_sell & held
     liquid = request.limits.liquidity_usd
@@ -180,11 +180,11 @@ class Withdrawal(AdvisorLimit):
     def short(self, request, reachable_usd: float, how: str) -> Conflict:
         """The withdrawal's conflict when the cash after the trades reaches at most
         ``reachable_usd``: the most that can be raised, and what holds it."""
-        cash, nav = request.scenario.constraints.cash, request.nav
+        cash, nav = request.scenario.constraints.cash, request.position.nav_usd
         floor = floor_before(cash, nav)
         sales, held_by = sellable_usd(request)
-        most = withdrawal_from(min(reachable_usd, request.cash_before + sales), floor, nav)
-        if request.cash_before + sales > reachable_usd + usd_tol(nav):
+        most = withdrawal_from(min(reachable_usd, request.position.cash_usd + sales), floor, nav)
+        if request.position.cash_usd + sales > reachable_usd + usd_tol(nav):
             held_by.append(how)
         detail = f"at most {most:,.2f} USD can be raised above the floor; held by " + (
             "; ".join(held_by) or "the holdings' value"
@@ -192,7 +192,9 @@ class Withdrawal(AdvisorLimit):
         return self.conflict("withdrawal (USD)", cash.withdraw_usd, most, detail)
 
     def hard_conflict(self, request, row, w_after, how):
-        reachable = float(row.value) + request.scenario.constraints.cash.min * request.nav
+        reachable = (
+            float(row.value) + request.scenario.constraints.cash.min * request.position.nav_usd
+        )
         return self.short(request, reachable - request.scenario.constraints.cash.withdraw_usd, how)
 
 

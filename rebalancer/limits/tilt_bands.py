@@ -115,11 +115,11 @@ class TiltBands(AdvisorLimit):
         lo = np.array([t.target - t.band for t in tilts.values()])
         hi = np.array([t.target + t.band for t in tilts.values()])
         # a mode of one side keeps a band only as far as that side can reach it
-        exposure = groups @ (request.w0 - request.ref)
+        exposure = groups @ (request.position.weight - request.reference_weight)
         lo, hi = one_sided_bands(request.scenario, exposure, lo, hi)
         return {
             "band_groups": groups,
-            "band_reference": groups @ request.ref,
+            "band_reference": groups @ request.reference_weight,
             "band_lo": lo,
             "band_hi": hi,
         }

@@ -23,7 +23,7 @@ class Turnover(ScalarCap):
 
     def rounding(self, request) -> dict:
         cap = self.setting(request.scenario)
-        return {"max_traded_usd": None if cap is None else 2 * cap * request.nav}
+        return {"max_traded_usd": None if cap is None else 2 * cap * request.position.nav_usd}
 
 
 TURNOVER = Turnover()

@@ -47,7 +47,7 @@ from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
-from rebalancer.prepare.request import AccountTax, NameLimits, Request
+from rebalancer.prepare.request import AccountPosition, AccountTax, NameLimits, Request
 from rebalancer.prepare.terms import AccountTerms, account_terms
 from rebalancer.scenario import Scenario, match, parse_selector
 
@@ -133,12 +133,10 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         as_of=as_of,
         lots=lots,
         universe=uni,
-        nav=nav,
-        cash_before=cash_before,
-        shares_before=shares_before,
-        price=price,
-        w0=w0,
-        ref=ref,
+        position=AccountPosition(
+            nav_usd=nav, cash_usd=cash_before, shares=shares_before, price_usd=price, weight=w0
+        ),
+        reference_weight=ref,
         reference=reference,
         risk=risk,
         signals=signals,

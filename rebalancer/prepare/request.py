@@ -30,6 +30,18 @@ class NameLimits:
 
 
 @dataclass(frozen=True)
+class AccountPosition:
+    """The account before trading, arrays in the universe's order. ``weight`` is
+    shares × price / NAV, so ``weight.sum() + cash_usd / nav_usd == 1``."""
+
+    nav_usd: float  # securities at ``price_usd`` plus cash
+    cash_usd: float
+    shares: np.ndarray
+    price_usd: np.ndarray  # per share, as of the run
+    weight: np.ndarray  # a fraction of NAV
+
+
+@dataclass(frozen=True)
 class AccountTax:
     """How the account's sales are taxed."""
 
@@ -48,12 +60,8 @@ class Request:
     as_of: pd.Timestamp
     lots: pd.DataFrame  # the account's holdings rows (lots and cash)
     universe: pd.DataFrame  # with a size column
-    nav: float
-    cash_before: float
-    shares_before: np.ndarray
-    price: np.ndarray
-    w0: np.ndarray
-    ref: np.ndarray
+    position: AccountPosition  # before trading
+    reference_weight: np.ndarray  # what tilts and tracking error are measured from
     reference: str  # "benchmark" or "current holdings"
     risk: RiskModel
     signals: SignalResult
@@ -78,7 +86,7 @@ class Request:
 
     def first_set(self) -> np.ndarray:
         """The first working set (``candidates``) as a mask over the universe."""
-        keep = np.zeros(len(self.price), dtype=bool)
+        keep = np.zeros(len(self.position.price_usd), dtype=bool)
         keep[self.candidates] = True
         return keep
 
@@ -87,9 +95,9 @@ class Request:
         lots = (
             self.universe["lot_size"].to_numpy(float)
             if self.scenario.constraints.round_lots
-            else np.ones(len(self.price))
+            else np.ones(len(self.position.price_usd))
         )
-        return self.price * lots
+        return self.position.price_usd * lots
 
     def structure_key(self) -> tuple:
         """Requests with equal keys can share one compiled (parametric) slot problem
@@ -108,5 +116,5 @@ class Request:
             lots,
             s.has_gain_limit,
             s.active_caps,
-            self.w0.tobytes(),
+            self.position.weight.tobytes(),
         )

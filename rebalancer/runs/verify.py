@@ -458,7 +458,7 @@ def _remeasure(
         lots=request.lots,
         universe=uni,
         scenario=scenario,
-        reference=pd.Series(request.ref, index=uni.index),
+        reference=pd.Series(request.reference_weight, index=uni.index),
         risk=request.risk,
         trades=trades,
         lot_sales=lot_sales,
@@ -485,7 +485,11 @@ def _remeasure(
     _remeasure_screened(report, summary["screened"], request)
     for key, attr in FIGURES.items():
         got, said = getattr(measured, attr), summary.get(key)
-        tol = 2 * usd_tol(request.nav) if attr.endswith("_usd") else _FIGURE_TOL.get(key, 0)
+        tol = (
+            2 * usd_tol(request.position.nav_usd)
+            if attr.endswith("_usd")
+            else _FIGURE_TOL.get(key, 0)
+        )
         if got != got:  # NaN: no cost basis to measure a gain from
             fine = said is None
         else:
@@ -536,10 +540,10 @@ def _remeasure_exposures(report: Verification, stated: dict, request, trade: np.
     (weight = shares × price / NAV), and its tilt's target (null for a group without
     one). Every tilted group must be stated."""
     uni, tilts = request.universe, request.scenario.tilts
-    price, nav, ref = request.price, request.nav, request.ref
+    price, nav, ref = request.position.price_usd, request.position.nav_usd, request.reference_weight
     active = {
-        "before": request.shares_before * price / nav - ref,
-        "after": (request.shares_before + trade) * price / nav - ref,
+        "before": request.position.shares * price / nav - ref,
+        "after": (request.position.shares + trade) * price / nav - ref,
     }
     missing = [text for text in tilts if text not in stated["after"]]
     if missing:
@@ -581,7 +585,7 @@ def _remeasure_stress(report: Verification, stated: list, request, trade: np.nda
     per name (``stress.shock_returns``: the groups' returns added), on the holdings
     before and after the written trades, and as a fraction of NAV. The shocks must be
     the scenario's, in its order."""
-    shocks, nav = request.scenario.shocks, request.nav
+    shocks, nav = request.scenario.shocks, request.position.nav_usd
     names = [row["shock"] for row in stated]
     if names != [shock.name for shock in shocks]:
         report.bad(
@@ -590,8 +594,8 @@ def _remeasure_stress(report: Verification, stated: list, request, trade: np.nda
         )
         return
     value = {
-        "before": request.shares_before * request.price,
-        "after": (request.shares_before + trade) * request.price,
+        "before": request.position.shares * request.position.price_usd,
+        "after": (request.position.shares + trade) * request.position.price_usd,
     }
     compared = []
     for shock, row in zip(shocks, stated, strict=True):
@@ -640,8 +644,8 @@ def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> Non
     if not len(trades) or "est_cost" not in trades:
         return
     where = request.universe.index.get_indexer(trades["ticker"])
-    notional = trades["quantity"].to_numpy(float) * request.price[where]
-    per_name = np.zeros(len(request.price))
+    notional = trades["quantity"].to_numpy(float) * request.position.price_usd[where]
+    per_name = np.zeros(len(request.position.price_usd))
     per_name[where] = notional
     model = request.cost.cost_usd(per_name)[where]
     written = pd.to_numeric(trades["est_cost"], errors="coerce").to_numpy(float)

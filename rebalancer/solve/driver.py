@@ -148,7 +148,7 @@ def _optimize(
         # the runs' set already holds the account's names: pricing adds what this run
         # needs (its own first set, which differs with the varied numbers, would make
         # every run compile a problem of its own)
-        first, problem = shared.keep | (request.w0 > 0), shared.problem
+        first, problem = shared.keep | (request.position.weight > 0), shared.problem
     ws = WorkingSet(request.full_structure, first, fields=fields, slots=slots, problem=problem)
     data = request.full_data
     try:
@@ -179,14 +179,14 @@ def _optimize(
     # where the path ends (per-run limits and impact removed), measured on the final
     # set: the same on every path; a step held back goes only toward it
     destination = find_destination(final, request.full_data, te_per_run(request))
-    lot = request.lot_usd / request.nav
-    min_order = request.scenario.constraints.min_trade_usd / request.nav + lot
+    lot = request.lot_usd / request.position.nav_usd
+    min_order = request.scenario.constraints.min_trade_usd / request.position.nav_usd + lot
     data, solution = toward_destination(final, data, solution, destination, min_order, lot)
     solution = solve_with_min_trade(
         final,
         data,
         solution,
-        request.nav,
+        request.position.nav_usd,
         request.scenario.constraints.min_trade_usd,
         request.lot_usd,
         request.full_structure.tilt_groups,

@@ -38,7 +38,7 @@ def final_set(request: Request, weights: np.ndarray) -> np.ndarray:
     set (``Request.first_set``, a function of the request alone), which holds nearly
     every name any path buys; the final solve over that union is the same problem on
     every path unless a path priced in a name outside it."""
-    held = request.w0 > 0
+    held = request.position.weight > 0
     new = np.flatnonzero(~held & (weights > SUPPORT_WEIGHT))
     if request.new_names is not None and len(new) > request.new_names:
         new = np.sort(new[np.argsort(-weights[new], kind="stable")[: request.new_names]])

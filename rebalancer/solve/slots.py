@@ -34,7 +34,11 @@ def model_order(request: Request) -> np.ndarray:
     names (``layout.MODEL_NAMES``), then those that fill the free slots an account
     leaves — as ``candidate_order`` ranks them for any account of the model (its
     benchmark, its alpha and costs, what its scenario lets anyone buy)."""
-    ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
+    ref = (
+        request.reference_weight
+        if request.reference == "benchmark"
+        else np.zeros(len(request.reference_weight))
+    )
     gain = entry_gain(
         request.alpha,
         request.full_data.spread,
@@ -75,7 +79,7 @@ def learned_order(
             weights = ws.solve(probe.full_data, price=True).weights
         except RebalancerError:
             continue
-        bought.update(np.flatnonzero((weights > 1e-6) & (probe.w0 <= 0)).tolist())
+        bought.update(np.flatnonzero((weights > 1e-6) & (probe.position.weight <= 0)).tolist())
     hot = np.array([name for name, _ in bought.most_common()], dtype=int)
     return np.concatenate([hot, base[~np.isin(base, hot)]])
 
@@ -83,7 +87,7 @@ def learned_order(
 def slot_sizes(request: Request) -> tuple[int, int] | None:
     """(held slots, lot slots per held slot) of the shared problem that takes
     ``request``'s account, or None when no size fits (too many holdings or lots)."""
-    held = bucket(int(np.count_nonzero(request.w0)), HELD_SIZES)
+    held = bucket(int(np.count_nonzero(request.position.weight)), HELD_SIZES)
     if held is None:
         return None
     if request.tax.lots is None:

@@ -72,10 +72,10 @@ def rounding_rules(r: Request) -> RoundingRules:
             # a per-name cap two limits give: the stricter holds
             kept[field] = value if field not in kept else np.minimum(kept[field], value)
     return RoundingRules(
-        nav_usd=r.nav,
-        cash_before_usd=r.cash_before,
-        price=r.price,
-        shares_before=r.shares_before,
+        nav_usd=r.position.nav_usd,
+        cash_before_usd=r.position.cash_usd,
+        price=r.position.price_usd,
+        shares_before=r.position.shares,
         may_buy=r.limits.may_buy,
         may_sell=r.limits.may_sell,
         sector_codes=np.asarray(sector_codes),

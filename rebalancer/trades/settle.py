@@ -50,9 +50,9 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
     r, c = request, request.scenario.constraints
     if not holding_keeps_hard_limits(r):
         return False
-    w0, nav = r.w0, r.nav
+    w0, nav = r.position.weight, r.position.nav_usd
     target_usd = c.cash.target * nav
-    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
+    if abs(r.position.cash_usd - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
         return False
     return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
@@ -69,7 +69,7 @@ def holding_stands_in(request: Request, weights: np.ndarray) -> bool:
     optimizer's answer ``weights`` is — holding stands in for orders, not for the
     scenario's tilts (a band missed by its whole tilt is no hold)."""
     return holding_keeps_hard_limits(request) and (
-        band_miss(request, request.w0) <= band_miss(request, weights) + BAND_HOLD_TOL
+        band_miss(request, request.position.weight) <= band_miss(request, weights) + BAND_HOLD_TOL
     )
 
 
@@ -78,8 +78,8 @@ def holding_keeps_hard_limits(request: Request) -> bool:
     the cash floor, the position and sector caps and the tracking error (holding
     trades nothing, so it keeps the turnover cap and the realized-gain budget)."""
     r, c = request, request.scenario.constraints
-    w0, nav = r.w0, r.nav
-    if r.cash_before < c.cash.min * nav - 1e-6 * nav:
+    w0, nav = r.position.weight, r.position.nav_usd
+    if r.position.cash_usd < c.cash.min * nav - 1e-6 * nav:
         return False
     if (w0 > r.limits.position_cap_weight + LIMIT_TOL).any():
         return False
@@ -87,7 +87,7 @@ def holding_keeps_hard_limits(request: Request) -> bool:
         sector_weights = np.asarray(r.full_structure.sector_groups, float) @ w0
         if (sector_weights > c.sector_max + LIMIT_TOL).any():
             return False
-    te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
+    te = np.sqrt(max(r.risk.variance(w0 - r.reference_weight), 0.0))
     return c.max_tracking_error is None or te <= c.max_tracking_error * (1 - 1e-4)
 
 
@@ -97,7 +97,7 @@ def band_miss(request: Request, weights: np.ndarray) -> float:
     if not len(tilts):
         return 0.0
     groups = np.asarray(request.full_structure.tilt_groups, float)
-    exposure = groups @ (weights - request.ref)
+    exposure = groups @ (weights - request.reference_weight)
     targets = np.array([t.target for t in tilts.values()])
     bands = np.array([t.band for t in tilts.values()])
     return float(np.maximum(np.abs(exposure - targets) - bands, 0.0).sum())
@@ -175,10 +175,12 @@ def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
     ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
     if evaluate is None or not np.any(q_shares):
         return ""
-    w0 = np.asarray(request.w0, float)
-    trade_usd = q_shares * request.price
-    w_after = w0 + trade_usd / request.nav
-    cash_after_usd = request.cash_before - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    w0 = np.asarray(request.position.weight, float)
+    trade_usd = q_shares * request.position.price_usd
+    w_after = w0 + trade_usd / request.position.nav_usd
+    cash_after_usd = (
+        request.position.cash_usd - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    )
     if not holding_keeps_limits(request, w_after, float(cash_after_usd)):
         return ""
     traded = evaluate(w_after)
