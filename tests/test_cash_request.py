@@ -189,6 +189,36 @@ def test_a_withdrawal_beyond_what_can_be_sold_exits_3_with_the_most(market, tmp_
     assert "restrictions" in result.output
 
 
+@pytest.mark.parametrize("mode", ["rebalance", "raise-cash"])
+def test_weight_limits_are_of_the_nav_after_the_withdrawal(market, tmp_path, mode):
+    """A withdrawal of 30% of the NAV: each of the 25 names (3.9% of the NAV before it)
+    would be 5.6% of what stays. Re-measured from the holdings, the universe and the
+    trades CSV written: every position is within base.yaml's 5% cap and every sector
+    within its 30% cap of NAV − W, cash after the trades keeps the floor on NAV − W
+    plus W, and no name is sold beyond what it holds."""
+    nav, cash, price = position(market)
+    withdraw = round(0.3 * nav, 2)
+    out = tmp_path / "t.csv"
+    extra = ["--withdraw", str(withdraw), "--mode", mode, "--trades", out, "-q"]
+    result = run_cli(*args(market, *extra))
+    assert result.exit_code == 0, result.output
+    hold = pd.read_csv(market["holdings"]).query("ticker != 'CASH'")
+    before = hold.groupby("ticker")["quantity"].sum()
+    trades = pd.read_csv(out)
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+    moved = pd.Series(sign * trades["quantity"].to_numpy(), index=trades["ticker"])
+    after = before.add(moved.groupby(level=0).sum(), fill_value=0.0)
+    assert (after >= -1e-9).all()  # no name sold beyond what it holds
+    value = after * price.reindex(after.index)
+    stays = nav - withdraw
+    assert float(value.max()) <= 0.05 * stays * (1 + 1e-9), value.max() / stays
+    assert float((before * price.reindex(before.index)).max()) > 0.05 * stays  # it was above
+    sector = pd.read_csv(market["universe"]).set_index("ticker")["sector"]
+    assert float(value.groupby(sector.reindex(value.index)).sum().max()) <= 0.30 * stays + 0.01
+    _, cash_left, _ = cash_after(market, out)
+    assert cash_left >= FLOOR * stays + withdraw - 0.01
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
@@ -257,7 +287,8 @@ def test_whatif_takes_the_accounts_files_withdrawal_in_every_run(market, tmp_pat
     assert result.exit_code == 0, result.output
     nav, _, price = position(market)
     for run in json.loads(out.read_text(encoding="utf-8"))["runs"]:
-        assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) + 50_000 - float(price.max())
+        # the figures are after the payout (the withdrawal is cash that leaves)
+        assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) - float(price.max())
         # each run shows the request it was made with
         assert (run["mode"], run["mode_asked"]) == ("rebalance", "rebalance")
         assert (run["withdraw_usd"], run["deposit_usd"]) == (50_000, 0)
