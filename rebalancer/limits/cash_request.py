@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import Conflict, InputError
-from rebalancer.inputs.tables import MAX_MAGNITUDE
+from rebalancer.inputs.cells import MAX_MAGNITUDE
 from rebalancer.limits.base import AdvisorLimit, usd_tol
 
 KEY = "constraints.cash.withdraw_usd"

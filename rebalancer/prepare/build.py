@@ -42,12 +42,19 @@ from rebalancer.model.universe import (
     screen_failures,
 )
 from rebalancer.model.views import build_views, implied_prior, posterior_returns
-from rebalancer.optimize.layout import must_hold, restrict
+from rebalancer.optimize.layout import must_hold
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
-from rebalancer.prepare.request import AccountPosition, AccountTax, NameLimits, Request
+from rebalancer.prepare.request import (
+    AccountPosition,
+    AccountTax,
+    ExpectedReturns,
+    NameLimits,
+    PreparedProblem,
+    Request,
+)
 from rebalancer.prepare.terms import AccountTerms, account_terms
 from rebalancer.scenario import Scenario, match, parse_selector
 
@@ -131,7 +138,6 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     groups = full_structure.tilt_groups
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
     keep |= must_hold(full_data)  # the names the limits' caps make the account hold
-    structure, problem_data = restrict(full_structure, full_data, keep)
     return Request(
         account=account,
         scenario=scenario,
@@ -144,21 +150,19 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         reference_weight=ref,
         reference=reference,
         risk=risk,
-        signals=signals,
-        prior=prior,
-        alpha=alpha,
+        returns=ExpectedReturns(signals=signals, prior=prior, alpha=alpha),
         cost=cost,
         limits=limits,
         sectors=list(sectors),
-        structure=structure,
-        data=problem_data,
-        full_structure=full_structure,
-        full_data=full_data,
+        problem=PreparedProblem(
+            structure=full_structure,
+            data=full_data,
+            candidates=np.flatnonzero(keep),
+            entry_gain=gain,
+            new_names=new_names,
+        ),
         tax=tax,
         paths=dict(data.paths),
-        entry_gain=gain,
-        candidates=np.flatnonzero(keep),
-        new_names=new_names,
         notes=notes,
         mode_asked=mode_asked,
     )

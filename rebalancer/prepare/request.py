@@ -52,6 +52,34 @@ class AccountTax:
 
 
 @dataclass(frozen=True)
+class ExpectedReturns:
+    """What the run expects of each name, a year, in excess of the risk-free rate:
+    ``prior + alpha`` (``rebalancer.model.views``)."""
+
+    signals: SignalResult  # the scenario's signals: scores, screens and their alpha
+    prior: np.ndarray  # market-implied excess returns
+    alpha: np.ndarray  # the signals' alpha plus the views'
+
+
+@dataclass(frozen=True)
+class PreparedProblem:
+    """The optimizer's problem for one account over the whole universe, and the names
+    its first working set starts from (``rebalancer.optimize.working_set``)."""
+
+    structure: Structure
+    data: ProblemData
+    candidates: np.ndarray  # universe positions of the first working set
+    entry_gain: np.ndarray  # what ranked them: the gain of a first unit bought
+    new_names: int | None = None  # most names not held a small account's set may take
+
+    def first_set(self) -> np.ndarray:
+        """The first working set (``candidates``) as a mask over the universe."""
+        keep = np.zeros(len(self.data.w0), dtype=bool)
+        keep[self.candidates] = True
+        return keep
+
+
+@dataclass(frozen=True)
 class Request:
     """Everything the optimizer, the rounding and the report need for one run."""
 
@@ -64,31 +92,17 @@ class Request:
     reference_weight: np.ndarray  # what tilts and tracking error are measured from
     reference: str  # "benchmark" or "current holdings"
     risk: RiskModel
-    signals: SignalResult
-    prior: np.ndarray  # market-implied excess returns
-    alpha: np.ndarray  # signal + view alpha
+    returns: ExpectedReturns
     cost: CostModel
     limits: NameLimits  # what each name may do in this account
     sectors: list[str]
-    structure: Structure  # the problem over the first working set (``candidates``)
-    data: ProblemData
-    full_structure: Structure  # the problem over the whole universe
-    full_data: ProblemData
+    problem: PreparedProblem
     tax: AccountTax
     paths: dict[str, str] = field(default_factory=dict)
-    entry_gain: np.ndarray | None = None  # what ranks the first working set's names
-    candidates: np.ndarray | None = None  # universe positions of the first working set
-    new_names: int | None = None  # most names not held a small account's set may take
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
     # the trade mode asked for (``cash-only``: ``scenario`` holds the side it resolved
     # to, ``limits.trade_mode.for_mode``); None: none asked
     mode_asked: str | None = None
-
-    def first_set(self) -> np.ndarray:
-        """The first working set (``candidates``) as a mask over the universe."""
-        keep = np.zeros(len(self.position.price_usd), dtype=bool)
-        keep[self.candidates] = True
-        return keep
 
     @property
     def lot_usd(self) -> np.ndarray:
@@ -104,7 +118,7 @@ class Request:
         (``rebalancer.optimize.layout``): the same risk model and universe, the same
         tilted groups, limits and lots. Which names the working set holds is not part
         of it: slots take them."""
-        s = self.full_structure
+        s = self.problem.structure
         lots = None if s.lot_members is None else s.lot_members.shape
         return (
             id(self.risk),

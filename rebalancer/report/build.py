@@ -49,10 +49,16 @@ def build_proposal(
     r = request
     scenario, uni, account, nav = r.scenario, r.universe, r.account, r.position.nav_usd
     price, shares_before, cash_before = r.position.price_usd, r.position.shares, r.position.cash_usd
-    w0, ref, alpha, risk, cost = r.position.weight, r.reference_weight, r.alpha, r.risk, r.cost
+    w0, ref, alpha, risk, cost = (
+        r.position.weight,
+        r.reference_weight,
+        r.returns.alpha,
+        r.risk,
+        r.cost,
+    )
     participation, position_cap, lots = r.limits.participation, r.limits.position_cap_weight, r.lots
     is_cash = lots["ticker"] == "CASH"
-    signals, screened, reference, as_of = r.signals, r.limits.screened, r.reference, r.as_of
+    signals, screened, reference, as_of = r.returns.signals, r.limits.screened, r.reference, r.as_of
     rules = rounding_rules(r)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
@@ -187,7 +193,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     traded = np.flatnonzero(q != 0)
     cash_after = r.position.cash_usd - float(trade_usd.sum())
     w_after = (r.position.shares + q) * price / nav
-    expected = scenario.risk_free_rate + r.prior + r.alpha
+    expected = scenario.risk_free_rate + r.returns.prior + r.returns.alpha
 
     def exp_ret(w: np.ndarray, cash_w: float) -> float:
         return float(w @ expected + cash_w * scenario.risk_free_rate)

@@ -95,10 +95,10 @@ def _shared_set(requests: list[Request]) -> SharedSet | None:
     if len(requests) < 2:
         return None
     first = requests[0]
-    keep = first.first_set()
+    keep = first.problem.first_set()
     rest = np.flatnonzero(~keep & first.limits.may_buy)
-    keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
-    return SharedSet(_varying_fields([r.full_data for r in requests]), keep)
+    keep[rest[np.argsort(-first.problem.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
+    return SharedSet(_varying_fields([r.problem.data for r in requests]), keep)
 
 
 def run_whatif(

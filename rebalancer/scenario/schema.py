@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rebalancer.errors import ScenarioError, nearest
+from rebalancer.inputs.cells import MAX_MAGNITUDE
 from rebalancer.inputs.readers import TRADE_MODES
-from rebalancer.inputs.tables import MAX_MAGNITUDE
 from rebalancer.scenario.expressions import NUMERIC_COLUMNS, ExpressionError, parse_condition
 from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
 

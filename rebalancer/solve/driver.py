@@ -66,7 +66,12 @@ def optimize(
     except (SolverFailure, InfeasibleError) as exc:
         if isinstance(exc, InfeasibleError) and exc.conflicts:
             raise
-        roomier = dataclasses.replace(request, full_data=within_hairline(request.full_data))
+        roomier = dataclasses.replace(
+            request,
+            problem=dataclasses.replace(
+                request.problem, data=within_hairline(request.problem.data)
+            ),
+        )
         try:
             solution = _optimize(roomier)
         except RebalancerError:
@@ -136,9 +141,9 @@ def _optimize(
     """
     # with a model's problem: the model's names, as many as the account may take
     first = (
-        request.first_set()
+        request.problem.first_set()
         if slots is None
-        else slots.first_set(request.full_data, request.new_names)
+        else slots.first_set(request.problem.data, request.problem.new_names)
     )
     # the first solve is not re-solved: constants (fastest), or a what-if's Parameters
     fields: frozenset[str] | bool = False
@@ -149,8 +154,8 @@ def _optimize(
         # needs (its own first set, which differs with the varied numbers, would make
         # every run compile a problem of its own)
         first, problem = shared.keep | (request.position.weight > 0), shared.problem
-    ws = WorkingSet(request.full_structure, first, fields=fields, slots=slots, problem=problem)
-    data = request.full_data
+    ws = WorkingSet(request.problem.structure, first, fields=fields, slots=slots, problem=problem)
+    data = request.problem.data
     try:
         found = ws.solve(data, price=True)
         if shared is not None:
@@ -158,7 +163,7 @@ def _optimize(
         # the path's working set and problem end here: the answer is re-solved over its
         # support by the account's own problem, the same on every path (final_set)
         final = WorkingSet(
-            request.full_structure,
+            request.problem.structure,
             final_set(request, found.weights),
             fields=resolved_fields(request),
         )
@@ -166,7 +171,7 @@ def _optimize(
             solution = final.solve(data, explain=False)
         except InfeasibleError:
             # names left out of the support held a limit by a hair: the path's own set
-            final = WorkingSet(request.full_structure, ws.keep, fields=resolved_fields(request))
+            final = WorkingSet(request.problem.structure, ws.keep, fields=resolved_fields(request))
             solution = final.solve(data)
         if request.tax.lots is not None:
             data, solution = no_wash_round_trips(final, request, data, solution)
@@ -178,7 +183,7 @@ def _optimize(
         ) from None
     # where the path ends (per-run limits and impact removed), measured on the final
     # set: the same on every path; a step held back goes only toward it
-    destination = find_destination(final, request.full_data, te_per_run(request))
+    destination = find_destination(final, request.problem.data, te_per_run(request))
     lot = request.lot_usd / request.position.nav_usd
     min_order = request.scenario.constraints.min_trade_usd / request.position.nav_usd + lot
     data, solution = toward_destination(final, data, solution, destination, min_order, lot)
@@ -189,7 +194,7 @@ def _optimize(
         request.position.nav_usd,
         request.scenario.constraints.min_trade_usd,
         request.lot_usd,
-        request.full_structure.tilt_groups,
+        request.problem.structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
     return dataclasses.replace(

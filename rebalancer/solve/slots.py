@@ -40,8 +40,8 @@ def model_order(request: Request) -> np.ndarray:
         else np.zeros(len(request.reference_weight))
     )
     gain = entry_gain(
-        request.alpha,
-        request.full_data.spread,
+        request.returns.alpha,
+        request.problem.data.spread,
         ref,
         request.risk.specific_var,
         request.scenario.risk_aversion,
@@ -50,7 +50,7 @@ def model_order(request: Request) -> np.ndarray:
         ref,
         gain,
         request.limits.open_to_buy,
-        request.full_structure.tilt_groups,
+        request.problem.structure.tilt_groups,
         MODEL_NAMES + 4 * NEW_SLOTS,
     )
 
@@ -75,8 +75,8 @@ def learned_order(
             probe = prepare(
                 data, scenario or request.scenario, account, request.as_of, taxable=False
             )
-            ws = WorkingSet(probe.full_structure, probe.first_set())
-            weights = ws.solve(probe.full_data, price=True).weights
+            ws = WorkingSet(probe.problem.structure, probe.problem.first_set())
+            weights = ws.solve(probe.problem.data, price=True).weights
         except RebalancerError:
             continue
         bought.update(np.flatnonzero((weights > 1e-6) & (probe.position.weight <= 0)).tolist())
@@ -103,4 +103,4 @@ def slot_problem(request: Request, order: np.ndarray, sizes: tuple[int, int]) ->
     """A shared problem for accounts like ``request``'s (``rebalancer.optimize.layout``):
     ``order`` its names (``learned_order``), ``sizes`` from ``slot_sizes``."""
     held, lots = sizes
-    return SlotProblem(request.full_structure, order, held, lots, request.full_data)
+    return SlotProblem(request.problem.structure, order, held, lots, request.problem.data)

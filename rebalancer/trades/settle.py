@@ -84,7 +84,7 @@ def holding_keeps_hard_limits(request: Request) -> bool:
     if (w0 > r.limits.position_cap_weight + LIMIT_TOL).any():
         return False
     if c.sector_max is not None:
-        sector_weights = np.asarray(r.full_structure.sector_groups, float) @ w0
+        sector_weights = np.asarray(r.problem.structure.sector_groups, float) @ w0
         if (sector_weights > c.sector_max + LIMIT_TOL).any():
             return False
     te = np.sqrt(max(r.risk.variance(w0 - r.reference_weight), 0.0))
@@ -96,7 +96,7 @@ def band_miss(request: Request, weights: np.ndarray) -> float:
     tilts = request.scenario.tilts
     if not len(tilts):
         return 0.0
-    groups = np.asarray(request.full_structure.tilt_groups, float)
+    groups = np.asarray(request.problem.structure.tilt_groups, float)
     exposure = groups @ (weights - request.reference_weight)
     targets = np.array([t.target for t in tilts.values()])
     bands = np.array([t.band for t in tilts.values()])
