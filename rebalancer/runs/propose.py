@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
-from rebalancer.inputs.tables import trade_date
+from rebalancer.inputs.cells import trade_date
 from rebalancer.pipeline import proposal_scenario, propose_inputs
 from rebalancer.prepare.inputs import Inputs, load_inputs
 from rebalancer.prepare.terms import account_terms
