@@ -181,6 +181,23 @@ def test_random_modes_keep_their_side(tmp_path, seed):
     nav, after, lot = cash_after(market, out, deposit=deposit)
     if mode != "invest-cash":
         assert after >= FLOOR * (nav - withdraw) + withdraw - lot, (mode, after, nav)
+    # the CSV records the request, the mode asked and the side traded on every row
+    trades = pd.read_csv(out)
+    asked = set(zip(trades["mode_asked"], trades["withdraw_usd"], trades["deposit_usd"],
+                    strict=True))  # fmt: skip
+    assert asked <= {(mode, withdraw, deposit)}, asked
+    done = set(trades["mode"])
+    assert done <= ({"raise-cash", "invest-cash"} if mode == "cash-only" else {mode}), done
+    if done & {"raise-cash", "invest-cash"}:
+        assert traded <= {"SELL" if done == {"raise-cash"} else "BUY"}
+    # every position within base.yaml's 5% cap of the NAV after the payout, from the
+    # inputs and the trades: a cap a mode could not keep is an exit 3, not a proposal
+    hold = pd.read_csv(market["holdings"]).query("ticker != 'CASH'")
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+    moved = pd.Series(sign * trades["quantity"].to_numpy(), index=trades["ticker"])
+    held = hold.groupby("ticker")["quantity"].sum().add(moved.groupby(level=0).sum(), fill_value=0)
+    _, _, price = position(market)
+    assert float((held * price.reindex(held.index)).max()) <= 0.05 * (nav - withdraw) * (1 + 1e-9)
 
 
 def test_the_outputs_show_the_request_and_the_mode(market, tmp_path):
