@@ -86,16 +86,22 @@ def prepare(
 
 def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     as_of = rd.trade_date(as_of)
-    lots = deposited(data.lots_of(account), scenario)  # a deposit is cash held before trading
+    # a deposit is cash held before trading, a withdrawal cash that leaves with it
+    lots = deposited(data.lots_of(account), scenario)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
     notes = _fit_notes(uni, scenario, account)
 
+    mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
     scenario, shares_before, cash_before, nav = requested(lots, uni, scenario)
     price = uni["price"].to_numpy(float)
     w0 = shares_before * price / nav
+    # without a benchmark the reference is today's portfolio, before a payout (its
+    # weights of today's NAV): a withdrawal raised pro rata has no active weight
+    paid = scenario.constraints.cash.withdraw_usd or 0.0
     ref, reference = reference_weights(
-        data.reference_weights(uni) if data.benchmark is not None else None, w0
+        data.reference_weights(uni) if data.benchmark is not None else None,
+        shares_before * price / (nav + paid) if paid else w0,
     )
     risk = data.risk_model(uni)
     signals, prior, alpha = _returns(data, uni, scenario, risk, ref)
@@ -158,6 +164,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         tax=tax,
         paths=dict(data.paths),
         notes=notes,
+        mode_asked=mode_asked,
     )
 
 
@@ -166,10 +173,10 @@ def requested(
 ) -> tuple[Scenario, np.ndarray, float, float]:
     """(the scenario as the account's cash request and mode adjust it, and the
     account's shares, cash and NAV): ``lots`` are its holdings rows with its deposit
-    (``deposited``). The one place the adjustment is made, once, on the scenario the
+    and withdrawal (``deposited``). The one place the adjustment is made, once, on the scenario the
     caller gives (``verify`` re-applies it to the recorded request)."""
     shares_before, cash_before, nav = holdings_position(lots, universe)
-    # a withdrawal leaves after the trades: the cash they keep, as weights of this NAV
+    # NAV after the payout (``deposited``): a withdrawal above the NAV is refused
     scenario = for_withdrawal(scenario, nav)
     scenario = for_mode(scenario, cash_before, nav)  # which side it may trade
     return scenario, shares_before, cash_before, nav

@@ -100,6 +100,9 @@ class Request:
     tax: AccountTax
     paths: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing
+    # the trade mode asked for (``cash-only``: ``scenario`` holds the side it resolved
+    # to, ``limits.trade_mode.for_mode``); None: none asked
+    mode_asked: str | None = None
 
     @property
     def lot_usd(self) -> np.ndarray:

@@ -171,7 +171,7 @@ def build_proposal(
         as_of=pd.Timestamp(as_of).date().isoformat(),
         tax_blocks=None if r.tax.lots is None else r.tax.lots.blocks(),
         lot_method=r.tax.lot_method if r.tax.taxable else "hifo",
-        cash_request=request_of(r.scenario),
+        cash_request=request_of(r.scenario, r.mode_asked),
         optimizer=dict(solution.working_set),
         # no orders (held, or none left after rounding): the same run again finds the
         # same holdings, so it is where the path ends, not a step

@@ -30,7 +30,7 @@ from rebalancer.export.manifest import (
 )
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
-from rebalancer.limits.cash_request import deposited, request_of
+from rebalancer.limits.cash_request import REQUEST_COLUMNS, deposited, request_cells, request_of
 from rebalancer.model.stress import shock_returns
 from rebalancer.model.tax import is_long_term
 from rebalancer.runs.verify_schema import open_regular, read_summary, shape_problems
@@ -132,7 +132,7 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
         return report
     _remeasure(report, summary, manifest, scenarios[0])
     if reproduce and report.passed:
-        _reproduce(report, manifest, *scenarios)
+        _reproduce(report, manifest, summary.get("cash_request", {}), *scenarios)
     return report
 
 
@@ -218,7 +218,10 @@ def _recorded_scenario(
         report.bad(f"scenario shocks: the stress tests of {where} are not those recorded")
     explained = _Explained(manifest)
     flat_file, flat_json = _flat(file_data), _flat(json_data)
-    stated, request = summary.get("cash_request", {}), request_of(recorded)
+    stated = summary.get("cash_request", {})
+    # the mode asked for is the JSON's alone (the scenario holds the side cash-only
+    # resolved to): ``_requested`` resolves it again from the recorded inputs
+    request = request_of(recorded, stated.get("mode_asked"))
     if stated != request:  # the JSON's (absent without one) and the scenario's
         report.bad(
             f"JSON cash_request {json.dumps(stated)[:80]} is not the recorded scenario's "
@@ -227,7 +230,7 @@ def _recorded_scenario(
         return None
     asked = None  # the scenario before the request's adjustment (``prepare`` makes it)
     if request:
-        asked = _requested(report, manifest, recorded, file_data, explained)
+        asked = _requested(report, manifest, recorded, file_data, explained, request)
         if asked is None:
             return None
     for key in sorted(flat_file.keys() | flat_json.keys()):
@@ -269,10 +272,11 @@ REQUEST_KEYS = {
 }  # fmt: skip
 
 
-def _requested(report, manifest, recorded, file_data, explained):
-    """A proposal made with a cash request or a mode: the scenario it asked for (the
-    recorded one with the cash target, floor and turnover cap of the scenario file,
-    moved as the accounts file's cash target and ``--relax`` recorded), and that
+def _requested(report, manifest, recorded, file_data, explained, request):
+    """A proposal made with a cash request or a mode (``request``, as its JSON
+    records it): the scenario it asked for (the recorded one with the cash target,
+    floor and turnover cap of the scenario file, moved as the accounts file's cash
+    target and ``--relax`` recorded, and the mode asked for), and that
     scenario as ``prepare`` adjusts it (``prepare.build.requested``) on the NAV and
     cash recomputed from the recorded inputs. The recorded scenario must be that
     adjusted one: returns the scenario asked for, or None, with each difference
@@ -295,6 +299,8 @@ def _requested(report, manifest, recorded, file_data, explained):
             before[key] = explained.relaxed[key][1]
     cash.update(target=before["constraints.cash.target"], min=before["constraints.cash.min"])
     data["constraints"]["max_turnover"] = before["constraints.max_turnover"]
+    if request["mode_asked"] != request["mode"]:  # cash-only, resolved to a side
+        data["constraints"]["trade_mode"] = request["mode_asked"]
     try:
         asked = build(data, where)
         inputs = _inputs(manifest)
@@ -473,6 +479,7 @@ def _remeasure(
     trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
     measured = figures(request, trade, lot_sales)
     _remeasure_costs(report, trades, request)
+    _request_columns(report, trades, summary.get("cash_request", {}))
     _remeasure_exposures(report, summary["exposures"], request, trade)
     _remeasure_stress(report, summary["stress"], request, trade)
     _remeasure_screened(report, summary["screened"], request)
@@ -654,6 +661,34 @@ def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> Non
         report.ok(f"trades CSV est_cost of each of the {len(trades)} orders matches the cost model")
 
 
+def _request_columns(report: Verification, trades: pd.DataFrame, cash_request: dict) -> None:
+    """The trades CSV's cash request and mode columns: on every row, the JSON's."""
+    want = request_cells(cash_request)
+    missing = [c for c in REQUEST_COLUMNS if c not in trades]
+    if missing:
+        report.bad(f"trades CSV lacks the columns {', '.join(missing)}")
+        return
+    wrong = [
+        c for c in REQUEST_COLUMNS if not all(_same_cell(v, want[c]) for v in trades[c].tolist())
+    ]
+    if wrong:
+        report.bad(
+            f"trades CSV {', '.join(wrong)} not the JSON's cash request "
+            f"{json.dumps(cash_request)[:80]} on every row"
+        )
+    else:
+        report.ok("trades CSV mode, withdraw_usd and deposit_usd are the JSON's cash request")
+
+
+def _same_cell(value, want) -> bool:
+    if isinstance(want, float):
+        try:
+            return abs(float(value) - want) <= usd_tol(want)
+        except (TypeError, ValueError):
+            return False
+    return str(value) == want
+
+
 def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
     """The lot sales the JSON states, with gains and terms recomputed from the lots."""
     columns = ["ticker", "lot_id", "quantity_sold", "realized_gain_usd", "term"]
@@ -672,7 +707,9 @@ def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
     return sales
 
 
-def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelaxed) -> None:
+def _reproduce(
+    report: Verification, manifest: dict[str, Any], cash_request: dict, scenario, unrelaxed
+) -> None:
     """Run the proposal again from its inputs and compare the orders. A relaxed
     proposal is run again from the scenario before ``--relax``, relaxing it anew: a
     recorded relaxation that was not needed shows as different orders."""
@@ -694,6 +731,8 @@ def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelax
         "deposit_usd": recorded["cash"].get("deposit_usd"),
         "mode": recorded.get("trade_mode"),
     }
+    if cash_request.get("mode_asked", asked["mode"]) != cash_request.get("mode", asked["mode"]):
+        asked["mode"] = cash_request["mode_asked"]  # cash-only: resolved to its side anew
     options.update({key: value for key, value in asked.items() if value is not None})
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))

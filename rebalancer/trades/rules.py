@@ -56,6 +56,9 @@ class RoundingRules:
     # the least weight of each name a fix-up may sell it down to (an advisor limit's
     # floor, such as ref − max_active_position); None: no floor
     position_floor: np.ndarray | None = None
+    # cash to put to work (a deposit, or invest-cash): idle cash may open, at the
+    # minimum trade, a buy the rounding dropped (``repairs.cash.IdleCash``)
+    invest_cash: bool = False
 
 
 def rounding_rules(r: Request) -> RoundingRules:

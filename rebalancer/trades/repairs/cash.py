@@ -100,16 +100,28 @@ class IdleCash(Repair):
     turnover, the minimum trade, and spares the tilt bands, the tracking error and the
     floors (every step is up: a floor never stands in its way). In dollars, each step
     brings the portfolio nearer the optimizer's (cash by the whole step, the name by
-    at least half of it)."""
+    at least half of it).
+
+    With cash to invest (``invest_cash``: a deposit, or ``invest-cash``) the step of
+    a name the optimizer buys and the rounding dropped (orders under the minimum
+    trade are dropped: a deposit spread over many names leaves most of it idle)
+    opens a buy of the fewest whole lots worth the minimum trade, under the same
+    tests, so that the deposit is invested to the cash target."""
 
     def fix(self, q, c):
         r = c.rules
         planned_cash_usd = c.planned_cash_weight * c.nav_after(q)
         q = q.copy()
+        # the fewest whole lots an opening buy takes: the minimum trade, or one lot
+        opening = np.maximum(np.ceil(r.min_trade_usd / (r.lot * r.price) - EPS), 1.0) * r.lot
         for _ in range(4 * len(q) + 10):
-            # the next step up: a lot more bought, or the next whole-lot sale below this one
+            # the next step up: a lot more bought, or the next whole-lot sale below this
+            # one; with cash to invest, a dropped buy the optimizer wanted opened
             lots_sold = np.ceil(-q / r.lot - EPS)
-            new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, q + r.lot)
+            up = q + r.lot
+            if r.invest_cash:
+                up = np.where((q == 0) & (c.wanted > 0), np.maximum(up, opening), up)
+            new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, up)
             step_usd = (new_q - q) * r.price
             spare = _cash_after(q, c) - max(r.cash_floor_usd, planned_cash_usd)
             post = r.shares_before + new_q
