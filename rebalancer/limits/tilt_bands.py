@@ -48,16 +48,27 @@ class TiltBands(AdvisorLimit):
         return targets, targets - bands + inside, targets + bands - inside
 
     def measure(self, final, add) -> None:
+        """Each group's active exposure after the orders against the band the run kept:
+        the scenario's, or under a mode of one side the band widened to the exposure
+        today (``trade_mode.one_sided_bands``, as the optimizer and the rounding
+        widened it), which the row then names."""
         ref = final.reference
         before = (final.w_before - ref).to_numpy()
         for text, tilt in final.scenario.tilts.items():
             members = match(parse_selector(text), final.universe)
             exposure = float(final.active[members].sum())
-            lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
-            was = float(before[members].sum())
-            ok, detail = lo - TOL <= exposure <= hi + TOL, f"active exposure before {was:.4f}"
+            today = float(before[members].sum())
+            stated = tilt.target - tilt.band, tilt.target + tilt.band
+            lo, hi = (float(x) for x in one_sided_bands(final.scenario, today, *stated))
+            ok, detail = lo - TOL <= exposure <= hi + TOL, f"active exposure before {today:.4f}"
+            if (lo, hi) != stated:
+                mode = final.scenario.constraints.trade_mode
+                detail = (
+                    f"scenario band [{stated[0]:.4f}, {stated[1]:.4f}] widened to today's "
+                    f"exposure by {mode}; {detail}"
+                )
             if check_name(text) in final.over_path:
-                ok, detail = over_path_row(exposure, was, lo, hi)
+                ok, detail = over_path_row(exposure, today, lo, hi)
             add(check_name(text), f"[{lo:.4f}, {hi:.4f}]", exposure, ok, detail)
 
     def group_conflict(self, label: str, limit: float, needed: float, detail: str):
@@ -110,11 +121,11 @@ class TiltBands(AdvisorLimit):
         lo = np.array([t.target - t.band for t in tilts.values()])
         hi = np.array([t.target + t.band for t in tilts.values()])
         # a mode of one side keeps a band only as far as that side can reach it
-        exposure = groups @ (request.w0 - request.ref)
+        exposure = groups @ (request.position.weight - request.reference_weight)
         lo, hi = one_sided_bands(request.scenario, exposure, lo, hi)
         return {
             "band_groups": groups,
-            "band_reference": groups @ request.ref,
+            "band_reference": groups @ request.reference_weight,
             "band_lo": lo,
             "band_hi": hi,
         }
@@ -128,7 +139,7 @@ class TiltBands(AdvisorLimit):
         widen = np.array([check_name(text) in bands for text in tilts], bool)
         if rules.band_groups is None or not widen.any():
             return {}
-        today = rules.band_groups @ request.w0 - rules.band_reference
+        today = rules.band_groups @ request.position.weight - rules.band_reference
         return {
             "band_lo": np.where(widen, np.minimum(rules.band_lo, today), rules.band_lo),
             "band_hi": np.where(widen, np.maximum(rules.band_hi, today), rules.band_hi),

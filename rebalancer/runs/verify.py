@@ -30,7 +30,7 @@ from rebalancer.export.manifest import (
 )
 from rebalancer.inputs import read_holdings_by_account, read_universe
 from rebalancer.inputs.readers import read_accounts
-from rebalancer.limits.cash_request import deposited, request_of
+from rebalancer.limits.cash_request import REQUEST_COLUMNS, deposited, request_cells, request_of
 from rebalancer.model.stress import shock_returns
 from rebalancer.model.tax import is_long_term
 from rebalancer.runs.verify_schema import open_regular, read_summary, shape_problems
@@ -132,7 +132,7 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
         return report
     _remeasure(report, summary, manifest, scenarios[0])
     if reproduce and report.passed:
-        _reproduce(report, manifest, *scenarios)
+        _reproduce(report, manifest, summary.get("cash_request", {}), *scenarios)
     return report
 
 
@@ -218,7 +218,10 @@ def _recorded_scenario(
         report.bad(f"scenario shocks: the stress tests of {where} are not those recorded")
     explained = _Explained(manifest)
     flat_file, flat_json = _flat(file_data), _flat(json_data)
-    stated, request = summary.get("cash_request", {}), request_of(recorded)
+    stated = summary.get("cash_request", {})
+    # the mode asked for is the JSON's alone (the scenario holds the side cash-only
+    # resolved to): ``_requested`` resolves it again from the recorded inputs
+    request = request_of(recorded, stated.get("mode_asked"))
     if stated != request:  # the JSON's (absent without one) and the scenario's
         report.bad(
             f"JSON cash_request {json.dumps(stated)[:80]} is not the recorded scenario's "
@@ -227,7 +230,7 @@ def _recorded_scenario(
         return None
     asked = None  # the scenario before the request's adjustment (``prepare`` makes it)
     if request:
-        asked = _requested(report, manifest, recorded, file_data, explained)
+        asked = _requested(report, manifest, recorded, file_data, explained, request)
         if asked is None:
             return None
     for key in sorted(flat_file.keys() | flat_json.keys()):
@@ -269,10 +272,11 @@ REQUEST_KEYS = {
 }  # fmt: skip
 
 
-def _requested(report, manifest, recorded, file_data, explained):
-    """A proposal made with a cash request or a mode: the scenario it asked for (the
-    recorded one with the cash target, floor and turnover cap of the scenario file,
-    moved as the accounts file's cash target and ``--relax`` recorded), and that
+def _requested(report, manifest, recorded, file_data, explained, request):
+    """A proposal made with a cash request or a mode (``request``, as its JSON
+    records it): the scenario it asked for (the recorded one with the cash target,
+    floor and turnover cap of the scenario file, moved as the accounts file's cash
+    target and ``--relax`` recorded, and the mode asked for), and that
     scenario as ``prepare`` adjusts it (``prepare.build.requested``) on the NAV and
     cash recomputed from the recorded inputs. The recorded scenario must be that
     adjusted one: returns the scenario asked for, or None, with each difference
@@ -295,6 +299,8 @@ def _requested(report, manifest, recorded, file_data, explained):
             before[key] = explained.relaxed[key][1]
     cash.update(target=before["constraints.cash.target"], min=before["constraints.cash.min"])
     data["constraints"]["max_turnover"] = before["constraints.max_turnover"]
+    if request["mode_asked"] != request["mode"]:  # cash-only, resolved to a side
+        data["constraints"]["trade_mode"] = request["mode_asked"]
     try:
         asked = build(data, where)
         inputs = _inputs(manifest)
@@ -452,7 +458,7 @@ def _remeasure(
         lots=request.lots,
         universe=uni,
         scenario=scenario,
-        reference=pd.Series(request.ref, index=uni.index),
+        reference=pd.Series(request.reference_weight, index=uni.index),
         risk=request.risk,
         trades=trades,
         lot_sales=lot_sales,
@@ -475,12 +481,17 @@ def _remeasure(
     trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
     measured = figures(request, trade, lot_sales)
     _remeasure_costs(report, trades, request)
+    _request_columns(report, trades, summary.get("cash_request", {}))
     _remeasure_exposures(report, summary["exposures"], request, trade)
     _remeasure_stress(report, summary["stress"], request, trade)
     _remeasure_screened(report, summary["screened"], request)
     for key, attr in FIGURES.items():
         got, said = getattr(measured, attr), summary.get(key)
-        tol = 2 * usd_tol(request.nav) if attr.endswith("_usd") else _FIGURE_TOL.get(key, 0)
+        tol = (
+            2 * usd_tol(request.position.nav_usd)
+            if attr.endswith("_usd")
+            else _FIGURE_TOL.get(key, 0)
+        )
         if got != got:  # NaN: no cost basis to measure a gain from
             fine = said is None
         else:
@@ -531,10 +542,10 @@ def _remeasure_exposures(report: Verification, stated: dict, request, trade: np.
     (weight = shares × price / NAV), and its tilt's target (null for a group without
     one). Every tilted group must be stated."""
     uni, tilts = request.universe, request.scenario.tilts
-    price, nav, ref = request.price, request.nav, request.ref
+    price, nav, ref = request.position.price_usd, request.position.nav_usd, request.reference_weight
     active = {
-        "before": request.shares_before * price / nav - ref,
-        "after": (request.shares_before + trade) * price / nav - ref,
+        "before": request.position.shares * price / nav - ref,
+        "after": (request.position.shares + trade) * price / nav - ref,
     }
     missing = [text for text in tilts if text not in stated["after"]]
     if missing:
@@ -576,7 +587,7 @@ def _remeasure_stress(report: Verification, stated: list, request, trade: np.nda
     per name (``stress.shock_returns``: the groups' returns added), on the holdings
     before and after the written trades, and as a fraction of NAV. The shocks must be
     the scenario's, in its order."""
-    shocks, nav = request.scenario.shocks, request.nav
+    shocks, nav = request.scenario.shocks, request.position.nav_usd
     names = [row["shock"] for row in stated]
     if names != [shock.name for shock in shocks]:
         report.bad(
@@ -585,8 +596,8 @@ def _remeasure_stress(report: Verification, stated: list, request, trade: np.nda
         )
         return
     value = {
-        "before": request.shares_before * request.price,
-        "after": (request.shares_before + trade) * request.price,
+        "before": request.position.shares * request.position.price_usd,
+        "after": (request.position.shares + trade) * request.position.price_usd,
     }
     compared = []
     for shock, row in zip(shocks, stated, strict=True):
@@ -635,8 +646,8 @@ def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> Non
     if not len(trades) or "est_cost" not in trades:
         return
     where = request.universe.index.get_indexer(trades["ticker"])
-    notional = trades["quantity"].to_numpy(float) * request.price[where]
-    per_name = np.zeros(len(request.price))
+    notional = trades["quantity"].to_numpy(float) * request.position.price_usd[where]
+    per_name = np.zeros(len(request.position.price_usd))
     per_name[where] = notional
     model = request.cost.cost_usd(per_name)[where]
     written = pd.to_numeric(trades["est_cost"], errors="coerce").to_numpy(float)
@@ -650,6 +661,34 @@ def _remeasure_costs(report: Verification, trades: pd.DataFrame, request) -> Non
         )
     else:
         report.ok(f"trades CSV est_cost of each of the {len(trades)} orders matches the cost model")
+
+
+def _request_columns(report: Verification, trades: pd.DataFrame, cash_request: dict) -> None:
+    """The trades CSV's cash request and mode columns: on every row, the JSON's."""
+    want = request_cells(cash_request)
+    missing = [c for c in REQUEST_COLUMNS if c not in trades]
+    if missing:
+        report.bad(f"trades CSV lacks the columns {', '.join(missing)}")
+        return
+    wrong = [
+        c for c in REQUEST_COLUMNS if not all(_same_cell(v, want[c]) for v in trades[c].tolist())
+    ]
+    if wrong:
+        report.bad(
+            f"trades CSV {', '.join(wrong)} not the JSON's cash request "
+            f"{json.dumps(cash_request)[:80]} on every row"
+        )
+    else:
+        report.ok("trades CSV mode, withdraw_usd and deposit_usd are the JSON's cash request")
+
+
+def _same_cell(value, want) -> bool:
+    if isinstance(want, float):
+        try:
+            return abs(float(value) - want) <= usd_tol(want)
+        except (TypeError, ValueError):
+            return False
+    return str(value) == want
 
 
 def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
@@ -670,7 +709,9 @@ def _lot_sales(summary: dict[str, Any], request) -> pd.DataFrame:
     return sales
 
 
-def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelaxed) -> None:
+def _reproduce(
+    report: Verification, manifest: dict[str, Any], cash_request: dict, scenario, unrelaxed
+) -> None:
     """Run the proposal again from its inputs and compare the orders. A relaxed
     proposal is run again from the scenario before ``--relax``, relaxing it anew: a
     recorded relaxation that was not needed shows as different orders."""
@@ -692,6 +733,8 @@ def _reproduce(report: Verification, manifest: dict[str, Any], scenario, unrelax
         "deposit_usd": recorded["cash"].get("deposit_usd"),
         "mode": recorded.get("trade_mode"),
     }
+    if cash_request.get("mode_asked", asked["mode"]) != cash_request.get("mode", asked["mode"]):
+        asked["mode"] = cash_request["mode_asked"]  # cash-only: resolved to its side anew
     options.update({key: value for key, value in asked.items() if value is not None})
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
