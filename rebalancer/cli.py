@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -99,6 +100,9 @@ def _signals_stop() -> Iterator[None]:
     number, saying whether its outputs had been published: they are published whole
     or not at all, the renames shielded from signals (``export.atomic``). A book's
     engines put their own handlers in place while its accounts run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python handles signals on the main thread only
+        return
     before = _published()
 
     def handler(signum: int, frame: object) -> None:
