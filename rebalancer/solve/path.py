@@ -457,7 +457,12 @@ def path_summary(
     ):
         runs["max_tracking_error"] = math.ceil(te_left / te_cap_per_run)
     left_usd = np.abs(dest - w_after) * nav_usd
-    capped = (np.abs(trade_usd) >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
+    traded_usd = np.abs(trade_usd)
+    if destination.path_bands:
+        # a band reached over a path: the step (before whole lots) at a name's cap says
+        # what holds the band back, where the rounding left the order under it
+        traded_usd = np.maximum(traded_usd, np.abs(w_step - w0) * nav_usd)
+    capped = (traded_usd >= AT_CAP * liquidity_usd) & (left_usd > 1e-5 * nav_usd)
     if capped.any():
         per_run = np.maximum(liquidity_usd[capped], 1e-9)
         runs["liquidity"] = int(np.ceil(left_usd[capped] / per_run).max())
