@@ -98,10 +98,15 @@ def main() -> None:
     compiled.solve()
     turnovers = np.linspace(0.10, 0.30, args.runs)
     it = iter(turnovers)
+
+    def turnover(cap: float) -> np.ndarray:
+        # the limits' rows with the turnover cap's set to ``cap``
+        return np.where(np.asarray(structure.rows) == "max_turnover", cap, values.row_rhs)
+
     row(
         table,
         "re-solve of that build after changing max_turnover",
-        timed(lambda: compiled.solve(replace(values, max_turnover=float(next(it)))), args.runs),
+        timed(lambda: compiled.solve(replace(values, row_rhs=turnover(next(it)))), args.runs),
     )
     request = prepare(data, scenario, args.account, "2026-11-20", taxable=False)
     row(

@@ -53,6 +53,7 @@ from rebalancer.pipeline import load_inputs, prepare
 from rebalancer.prepare.terms import account_terms
 from rebalancer.scenario import load_scenario
 from rebalancer.solve.driver import optimize
+from rebalancer.trades.repairs.rows import dollar_rows
 from rebalancer.trades.rounding import EPS, round_orders
 from rebalancer.trades.rules import RoundingRules, rounding_rules
 
@@ -159,8 +160,12 @@ def milp_orders(
         cash >= r.cash_floor_usd,
         post <= cp.multiply(r.position_cap[names], nav_after),
     ]
-    if r.max_traded_usd is not None:
-        cons.append(cp.sum(value) <= r.max_traded_usd)
+    for row in dollar_rows(r):  # the limits' rows (the turnover cap...)
+        bought, sold = cp.multiply(sign > 0.0, value), cp.multiply(sign < 0.0, value)
+        held = row.weight[names] @ post if row.weight.any() else 0.0
+        before = row.parts(np.zeros(n), r)  # the rows' weights part of names not traded
+        outside = before.sum() - before[names].sum()
+        cons.append(row.buy[names] @ bought + row.sell[names] @ sold + held + outside <= row.rhs)
     before_usd = r.shares_before * r.price
     if r.sector_max is not None:
         for code in np.unique(r.sector_codes[names]):
@@ -211,8 +216,7 @@ def limits_missed(q: np.ndarray, r: RoundingRules, cost_usd, w_cont: np.ndarray)
         cont = np.bincount(r.sector_codes, weights=np.maximum(w_cont, 0.0))
         if ((sector > r.sector_max * nav_after + USD_TOL) & (cont <= r.sector_max + 1e-6)).any():
             missed.append("sector")
-    if r.max_traded_usd is not None and np.abs(trade).sum() > r.max_traded_usd + USD_TOL:
-        missed.append("turnover")
+    missed += [row.name for row in dollar_rows(r) if row.excess(q, r) > USD_TOL]
     if (np.abs(trade) > r.liquidity_cap_usd * (1 + 1e-9) + USD_TOL).any():
         missed.append("liquidity")
     small = (q != 0) & (np.abs(trade) < r.min_trade_usd - 0.005) & ~closes

@@ -129,7 +129,6 @@ def solve_ours(uni, mu, w0, loadings, specific):
         tilt_labels=(),
         sector_groups=np.vstack([(uni["sector"] == s).to_numpy(float) for s in sectors]),
         sector_labels=tuple(sectors),
-        has_turnover=False,
         has_tracking_error=False,
         has_sector_max=True,
     )

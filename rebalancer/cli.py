@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -87,9 +88,40 @@ class _Command(click.Command):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _signals_stop():
+                return super().invoke(ctx)
         except (RebalancerError, Stopped) as exc:
             _fail(exc)
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    """SIGINT and SIGTERM stop a command with one line and exit 128 + the signal's
+    number, saying whether its outputs had been published: they are published whole
+    or not at all, the renames shielded from signals (``export.atomic``). A book's
+    engines put their own handlers in place while its accounts run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python handles signals on the main thread only
+        return
+    before = _published()
+
+    def handler(signum: int, frame: object) -> None:
+        written = _published() > before
+        said = "its outputs were written before it stopped" if written else "nothing written"
+        raise Stopped(signum, f"stopped by {signal.Signals(signum).name}; {said}")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _published() -> int:
+    # the export module is imported by the commands that write; before that, none
+    atomic = sys.modules.get("rebalancer.export.atomic")
+    return atomic.published() if atomic is not None else 0
 
 
 def _progress(quiet: bool):

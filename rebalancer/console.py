@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rebalancer.errors import one_line
+from rebalancer.limits.cash_request import mode_text
 from rebalancer.report.proposal import Proposal
 from rebalancer.solve.path import describe
 
@@ -100,7 +101,7 @@ def _key_figures(p: Proposal) -> Table:
         )
     if p.cash_request:
         request = p.cash_request
-        asked = [f"mode {request['mode']}"]
+        asked = [f"mode {mode_text(request)}"]
         if request.get("withdraw_usd"):
             asked.append(f"withdraw {_usd(request['withdraw_usd'])}")
         if request.get("deposit_usd"):

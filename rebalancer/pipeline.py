@@ -32,7 +32,7 @@ from rebalancer.solve.driver import SharedSet, optimize
 
 __all__ = [
     "Inputs", "load_inputs", "prepare", "propose", "propose_account", "propose_inputs",
-    "propose_request", "relaxing",
+    "propose_request", "proposal_scenario", "relaxing",
 ]  # fmt: skip
 
 
@@ -102,12 +102,7 @@ def propose_inputs(
 ) -> Proposal:
     """``propose`` on inputs already read (``load_inputs``): a caller that looks at
     them first (``runs.propose``: is the account in tolerance?) reads them once."""
-    if not isinstance(scenario, Scenario):
-        data.paths["scenario"] = str(scenario)
-        scenario = load_scenario(scenario)
-    if shocks:
-        extra = [parse_shock(s) for s in shocks]
-        scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
+    scenario = proposal_scenario(data, scenario, shocks)
     return propose_account(
         data,
         scenario,
@@ -120,6 +115,19 @@ def propose_inputs(
         deposit_usd=deposit_usd,
         mode=mode,
     )
+
+
+def proposal_scenario(data: Inputs, scenario, shocks: list[str] = ()) -> Scenario:
+    """The scenario ``propose`` runs under: ``scenario`` read (a path; recorded in
+    ``data.paths``) with the stress tests of ``shocks`` (the ``--shock`` form) after
+    its own. A bad file or shock raises ``ScenarioError``/``InputError`` naming it."""
+    if not isinstance(scenario, Scenario):
+        data.paths["scenario"] = str(scenario)
+        scenario = load_scenario(scenario)
+    if shocks:
+        extra = [parse_shock(s) for s in shocks]
+        scenario = dataclasses.replace(scenario, shocks=[*scenario.shocks, *extra])
+    return scenario
 
 
 def propose_account(

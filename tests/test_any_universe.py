@@ -363,7 +363,7 @@ def test_funds_without_a_market_cap_are_their_own_size_bucket(tmp_path):
     assert request.universe["size"].iloc[i].tolist() == ["fund", "fund"]
     # base.yaml's participation (20%; micro caps 5%) and spreads (5 bp; micro 60 bp)
     np.testing.assert_array_equal(request.limits.participation[i], [0.20, 0.20])
-    assert np.isfinite(request.risk.total_vol()).all() and np.isfinite(request.alpha).all()
+    assert np.isfinite(request.risk.total_vol()).all() and np.isfinite(request.returns.alpha).all()
     # a factor model estimated from prices copes too (size exposure 0, median weight)
     rng = np.random.default_rng(1)
     returns = rng.normal(0, 0.01, (120, len(uni)))

@@ -165,7 +165,7 @@ def test_the_optimizer_knows_no_scenario_key():
 # modules that may still write a limit's key: the scenario package declares them,
 # the verify report explains the settings a run moved, and ``universe.scenario_fit``
 # lists the per-group settings whose groups it checks (in the order of its warnings)
-NAMES_KEYS = {"verify.py", "verify_schema.py", "universe.py"}
+NAMES_KEYS = {"runs/verify", "model/universe.py"}
 
 
 def test_nothing_outside_the_limits_names_a_limits_setting():
@@ -177,7 +177,9 @@ def test_nothing_outside_the_limits_names_a_limits_setting():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         parts = path.relative_to(PACKAGE).parts
-        if parts[0] in ("limits", "scenario") or path.name in NAMES_KEYS:
+        if parts[0] in ("limits", "scenario") or any(
+            "/".join(parts).startswith(allowed) for allowed in NAMES_KEYS
+        ):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         offenders += [
@@ -193,16 +195,55 @@ def test_every_constraint_that_can_give_belongs_to_a_limit():
     # each soft kind of the optimizer is some advisor limit's, which states it in the
     # scenario's terms and relaxes it
     from rebalancer.limits import LIMITS, AdvisorLimit
-    from rebalancer.optimize.constraints import KINDS, ActiveCap
+    from rebalancer.optimize.constraints import KINDS, ActiveCap, LinearRow
 
     sources = {source for limit in LIMITS for source in limit.sources}
-    named = [kind.name for kind in KINDS if kind.soft and kind is not ActiveCap]
+    named = [kind.name for kind in KINDS if kind.soft and kind not in (ActiveCap, LinearRow)]
     assert named and set(named) <= sources, set(named) - sources
-    # an ActiveCap is named by its limit: each limit giving caps is the source of its own
-    capped = [
-        limit for limit in LIMITS if type(limit).problem_caps is not AdvisorLimit.problem_caps
-    ]
-    assert capped and all(limit.name in limit.sources for limit in capped)
+    # an ActiveCap or a LinearRow is named by its limit: each limit giving caps or rows
+    # is the source of its own
+    for method in ("problem_caps", "problem_rows"):
+        giving = [
+            limit
+            for limit in LIMITS
+            if getattr(type(limit), method) is not getattr(AdvisorLimit, method)
+        ]
+        assert giving and all(limit.name in limit.sources for limit in giving), method
+
+
+# Structure flags that say whether one limit is set: each still fixes that limit's
+# constraint kind. A new limit of linear rows states none (``Structure.rows``); the
+# list only shrinks, as kinds move onto rows.
+KNOWN_FLAGS = {"has_tracking_error", "has_sector_max", "has_gain_limit"}
+
+
+def test_no_new_flag_per_limit_in_the_problem_structure():
+    import dataclasses
+
+    from rebalancer.optimize.problem import Structure
+
+    flags = {f.name for f in dataclasses.fields(Structure) if f.name.startswith("has_")}
+    assert flags <= KNOWN_FLAGS, f"a flag per limit in Structure: {sorted(flags - KNOWN_FLAGS)}"
+    assert flags >= KNOWN_FLAGS, f"gone: remove from KNOWN_FLAGS: {sorted(KNOWN_FLAGS - flags)}"
+
+
+def test_every_limit_module_is_in_the_limits():
+    # a limit's module is all the package needs of it (``limits._discovered``): the
+    # checks, the relaxation, the rounding and the optimizer's rows loop over LIMITS
+    import importlib
+
+    from rebalancer.limits import _MACHINERY, LIMITS, AdvisorLimit
+
+    for path in sorted((PACKAGE / "limits").glob("*.py")):
+        if path.stem in _MACHINERY or path.stem == "__init__":
+            continue
+        module = importlib.import_module(f"rebalancer.limits.{path.stem}")
+        own = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, AdvisorLimit) and type(v).__module__ == module.__name__
+        ]
+        assert all(any(v is x for x in LIMITS) for v in own), path.name
 
 
 def test_stages_do_not_import_the_commands():

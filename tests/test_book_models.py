@@ -79,11 +79,11 @@ def test_the_models_problem_reaches_each_accounts_own_optimum(model_book):
             break
         scenario = load_scenario(job.scenario)
         request = prepare(data, scenario, job.account, AS_OF)
-        if request.new_names is not None:
+        if request.problem.new_names is not None:
             continue  # a small account's limited set is a rule, not an optimum
         slots = models(request, data, job.probes, scenario)
-        first = request.first_set()
-        s, d = request.full_structure, request.full_data
+        first = request.problem.first_set()
+        s, d = request.problem.structure, request.problem.data
         try:
             own = WorkingSet(s, first).solve(d, price=True).weights
             shared = WorkingSet(s, slots.first_set(d), slots=slots).solve(d, price=True)

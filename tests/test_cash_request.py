@@ -115,13 +115,43 @@ def test_a_withdrawal_is_never_in_tolerance(market, tmp_path):
     assert after >= FLOOR * (nav - 30_000) + 30_000 - lot
 
 
-def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
-    """A deposit trades as the same cash held in the holdings file would: the same
-    orders, invested toward the cash target on the NAV with the deposit."""
+# the scenario's default minimum trade ($1,000, base.yaml) and none
+MIN_TRADES = {"default": "extends: base.yaml\n",
+              "none": "extends: base.yaml\nconstraints: {min_trade_usd: 0}\n"}  # fmt: skip
+
+
+def invested_to_target(market, trades_csv, deposit: float) -> None:
+    """Cash after the trades, from the inputs and the trades CSV, within the
+    optimizer's band (0.0005 of NAV) of the target on the NAV with the deposit, plus
+    one lot (lot_size 1) of each name bought."""
+    nav, after, _ = cash_after(market, trades_csv, deposit=deposit)
+    _, _, price = position(market)
+    bought = pd.read_csv(trades_csv).query("side == 'BUY'")["ticker"]
+    assert len(bought)
+    lots = float(price.loc[bought].sum())
+    assert abs(after - TARGET * nav) <= 0.0005 * nav + lots, (after, TARGET * nav, lots)
+
+
+@pytest.mark.parametrize("minimum", list(MIN_TRADES))
+def test_a_deposit_is_invested_to_the_target(market, tmp_path, minimum):
+    """A $50k deposit in rebalance: the cash after the trades is the target within
+    the band and a lot per name bought, also where the minimum trade drops the many
+    small buys a deposit spreads over (idle cash opens them at the minimum)."""
+    market["scenario"] = write_scenario(tmp_path / "s.yaml", MIN_TRADES[minimum])
     out = tmp_path / "t.csv"
     result = run_cli(*args(market, "--deposit", "50000", "--trades", out, "-q"))
     assert result.exit_code == 0, result.output
-    nav, after, _ = cash_after(market, out, deposit=50_000)
+    invested_to_target(market, out, 50_000)
+
+
+def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
+    """Without a minimum trade a deposit trades as the same cash held in the holdings
+    file would: the same orders (with one, the deposit's idle cash also opens buys
+    the minimum dropped, which cash merely held does not ask for)."""
+    market["scenario"] = write_scenario(tmp_path / "s.yaml", MIN_TRADES["none"])
+    out = tmp_path / "t.csv"
+    result = run_cli(*args(market, "--deposit", "50000", "--trades", out, "-q"))
+    assert result.exit_code == 0, result.output
     hold = pd.read_csv(market["holdings"])
     hold.loc[hold["ticker"] == "CASH", "quantity"] += 50_000
     held = tmp_path / "held.csv"
@@ -129,9 +159,9 @@ def test_a_deposit_is_cash_held_before_the_trades(market, tmp_path):
     same = tmp_path / "same.csv"
     plain = {**market, "holdings": held}
     assert run_cli(*args(plain, "--trades", same, "-q")).exit_code == 0
-    assert pd.read_csv(out).equals(pd.read_csv(same))
-    bought = pd.read_csv(out).query("side == 'BUY'")
-    assert len(bought) and FLOOR * nav <= after < 20_000 + 50_000
+    request = ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
+    assert pd.read_csv(out).drop(columns=request).equals(pd.read_csv(same).drop(columns=request))
+    assert set(pd.read_csv(out)["deposit_usd"]) == {50_000}
 
 
 def test_a_withdrawal_beyond_what_can_be_sold_exits_3_with_the_most(market, tmp_path):
@@ -157,6 +187,36 @@ def test_a_withdrawal_beyond_what_can_be_sold_exits_3_with_the_most(market, tmp_
     # costs (spread, impact) take a little of the sales
     assert most * 0.98 <= raised <= most + 1.0, (raised, most)
     assert "restrictions" in result.output
+
+
+@pytest.mark.parametrize("mode", ["rebalance", "raise-cash"])
+def test_weight_limits_are_of_the_nav_after_the_withdrawal(market, tmp_path, mode):
+    """A withdrawal of 30% of the NAV: each of the 25 names (3.9% of the NAV before it)
+    would be 5.6% of what stays. Re-measured from the holdings, the universe and the
+    trades CSV written: every position is within base.yaml's 5% cap and every sector
+    within its 30% cap of NAV − W, cash after the trades keeps the floor on NAV − W
+    plus W, and no name is sold beyond what it holds."""
+    nav, cash, price = position(market)
+    withdraw = round(0.3 * nav, 2)
+    out = tmp_path / "t.csv"
+    extra = ["--withdraw", str(withdraw), "--mode", mode, "--trades", out, "-q"]
+    result = run_cli(*args(market, *extra))
+    assert result.exit_code == 0, result.output
+    hold = pd.read_csv(market["holdings"]).query("ticker != 'CASH'")
+    before = hold.groupby("ticker")["quantity"].sum()
+    trades = pd.read_csv(out)
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+    moved = pd.Series(sign * trades["quantity"].to_numpy(), index=trades["ticker"])
+    after = before.add(moved.groupby(level=0).sum(), fill_value=0.0)
+    assert (after >= -1e-9).all()  # no name sold beyond what it holds
+    value = after * price.reindex(after.index)
+    stays = nav - withdraw
+    assert float(value.max()) <= 0.05 * stays * (1 + 1e-9), value.max() / stays
+    assert float((before * price.reindex(before.index)).max()) > 0.05 * stays  # it was above
+    sector = pd.read_csv(market["universe"]).set_index("ticker")["sector"]
+    assert float(value.groupby(sector.reindex(value.index)).sum().max()) <= 0.30 * stays + 0.01
+    _, cash_left, _ = cash_after(market, out)
+    assert cash_left >= FLOOR * stays + withdraw - 0.01
 
 
 @pytest.mark.parametrize(
@@ -227,4 +287,35 @@ def test_whatif_takes_the_accounts_files_withdrawal_in_every_run(market, tmp_pat
     assert result.exit_code == 0, result.output
     nav, _, price = position(market)
     for run in json.loads(out.read_text(encoding="utf-8"))["runs"]:
-        assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) + 50_000 - float(price.max())
+        # the figures are after the payout (the withdrawal is cash that leaves)
+        assert run["cash_after_usd"] >= FLOOR * (nav - 50_000) - float(price.max())
+        # each run shows the request it was made with
+        assert (run["mode"], run["mode_asked"]) == ("rebalance", "rebalance")
+        assert (run["withdraw_usd"], run["deposit_usd"]) == (50_000, 0)
+
+
+def test_a_books_summary_shows_each_accounts_request_and_mode(market, tmp_path):
+    """batch: the Accounts sheet, read back, says the mode asked and the side traded
+    and the dollars; the account's trades CSV meets the withdrawal with sales alone."""
+    import openpyxl
+
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "account,scenario,taxable,withdraw_usd,mode\nACC1,s.yaml,false,40000,cash-only\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "book"
+    result = run_cli(
+        "batch", "--accounts", accounts, "--holdings", market["holdings"],
+        "--universe", market["universe"], "--out-dir", out, "--workers", "1", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out / "book_summary.xlsx", read_only=True)["Accounts"]
+    rows = list(sheet.iter_rows(values_only=True))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["mode"], row["mode_asked"]) == ("raise-cash", "cash-only")
+    assert (row["withdraw_usd"], row["deposit_usd"]) == (40_000, 0)
+    trades = out / "ACC1.trades.csv"
+    assert set(pd.read_csv(trades)["side"]) == {"SELL"}
+    nav, after, lot = cash_after(market, trades)
+    assert after >= FLOOR * (nav - 40_000) + 40_000 - lot

@@ -19,6 +19,7 @@ import pytest
 
 from rebalancer.cli import main
 from rebalancer.inputs import readers
+from rebalancer.limits.cash_request import REQUEST_COLUMNS
 from rebalancer.report.proposal import TRADE_COLUMNS
 from rebalancer.scenario import schema
 from tests.conftest import run_cli
@@ -101,9 +102,10 @@ def test_every_input_column_is_documented(page, table):
 
 def test_the_trades_csv_columns_are_documented_in_order(page):
     section = page.split("### Trades CSV", 1)[1].split("###", 1)[0]
-    found = [c for c in re.findall(r"[a-z_]+", section) if c in TRADE_COLUMNS]
+    columns = TRADE_COLUMNS + REQUEST_COLUMNS
+    found = [c for c in re.findall(r"[a-z_]+", section) if c in columns]
     order = list(dict.fromkeys(found))
-    assert order == TRADE_COLUMNS
+    assert order == columns
 
 
 def test_every_json_key_of_a_proposal_is_documented(page, tmp_path):

@@ -237,6 +237,28 @@ def test_propose_in_tolerance_proposes_nothing_unless_forced(tmp_path):
     assert result.exit_code == 3 or trades.exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--shock", "name=x,sector:Nope=oops"], "--shock"),
+        (["--lot-method", "hifo", "--account", "NOPE"], "NOPE"),
+    ],
+)
+def test_propose_checks_every_option_on_an_account_in_tolerance(tmp_path, option, message):
+    """An option the pipeline checks is refused (one line, exit 1, nothing written)
+    even where the account is in tolerance and would not be proposed."""
+    book = write_drift_book(tmp_path / "book", 20, n_names=120, seed=5)
+    calm = next(a for a, kind in book.kind.items() if not kind)
+    trades = tmp_path / "trades.csv"
+    args = _one_account(book.folder, calm, tmp_path)
+    assert "in tolerance" in run_cli(*args, "--trades", trades, force=False).output
+    result = run_cli(*args, *option, "--trades", trades, force=False)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not trades.exists()
+
+
 def test_propose_drifted_account_is_proposed(tmp_path):
     book = write_drift_book(tmp_path / "book", 40, drifted=0.5, n_names=120, seed=5)
     drifted = next(a for a, kind in book.kind.items() if kind in ("name", "group", "high cash"))

@@ -18,6 +18,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export import OutputSet, write_outputs, write_trades_csv, write_workbook
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
+from rebalancer.limits.cash_request import REQUEST_COLUMNS
 from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
 
 ACCOUNT = "+cmd"
@@ -343,14 +344,16 @@ def test_csv_has_the_contract_columns_and_plain_utf8_lines(written):
     raw = written["csv"].read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert b"\r" not in raw
-    assert raw.split(b"\n")[0].decode() == ",".join(TRADE_COLUMNS)
+    assert raw.split(b"\n")[0].decode() == ",".join(TRADE_COLUMNS + REQUEST_COLUMNS)
 
 
 def test_csv_omits_tax_columns_when_no_gain_is_known(proposal, tmp_path):
     trades = proposal.trades.assign(realized_gain=NAN, term="")
     write_trades_csv(dataclasses.replace(proposal, trades=trades), tmp_path / "t.csv")
     header = (tmp_path / "t.csv").read_text().splitlines()[0].split(",")
-    assert header == [c for c in TRADE_COLUMNS if c not in ("realized_gain", "term", "lot_id")]
+    assert header == [
+        c for c in TRADE_COLUMNS + REQUEST_COLUMNS if c not in ("realized_gain", "term", "lot_id")
+    ]
 
 
 def test_csv_quotes_formula_text_but_not_negative_numbers(written):

@@ -21,10 +21,12 @@ from tests.conftest import run_cli, write_scenario
 from tests.test_cash_request import (
     EXAMPLES,
     FLOOR,
+    MIN_TRADES,
     TARGET,
     args,
     assert_one_line,
     cash_after,
+    invested_to_target,
     position,
     random_market,
 )
@@ -55,18 +57,17 @@ def test_a_withdrawal_is_met_in_every_mode_that_sells(market, tmp_path, mode):
         assert sides(out) == {"SELL"}
 
 
+@pytest.mark.parametrize("minimum", list(MIN_TRADES))
 @pytest.mark.parametrize("mode", ["invest-cash", "cash-only"])
-def test_a_deposit_is_invested_to_the_target_without_sales(market, tmp_path, mode):
+def test_a_deposit_is_invested_to_the_target_without_sales(market, tmp_path, mode, minimum):
+    market["scenario"] = write_scenario(tmp_path / "s.yaml", MIN_TRADES[minimum])
     out = tmp_path / "t.csv"
     extra = ["--deposit", "60000", "--mode", mode, "--trades", out, "-q"]
     result = run_cli(*args(market, *extra))
     assert result.exit_code == 0, result.output
     assert sides(out) == {"BUY"}
-    nav, after, _ = cash_after(market, out, deposit=60_000)
-    _, _, price = position(market)
-    bought = pd.read_csv(out)["ticker"]
     # the optimizer's band around the target, and one lot (lot_size 1) per name bought
-    assert abs(after - TARGET * nav) <= 0.0005 * nav + float(price.loc[bought].sum())
+    invested_to_target(market, out, 60_000)
 
 
 def test_invest_cash_does_not_spend_the_turnover_cap(market, tmp_path):
@@ -180,6 +181,23 @@ def test_random_modes_keep_their_side(tmp_path, seed):
     nav, after, lot = cash_after(market, out, deposit=deposit)
     if mode != "invest-cash":
         assert after >= FLOOR * (nav - withdraw) + withdraw - lot, (mode, after, nav)
+    # the CSV records the request, the mode asked and the side traded on every row
+    trades = pd.read_csv(out)
+    asked = set(zip(trades["mode_asked"], trades["withdraw_usd"], trades["deposit_usd"],
+                    strict=True))  # fmt: skip
+    assert asked <= {(mode, withdraw, deposit)}, asked
+    done = set(trades["mode"])
+    assert done <= ({"raise-cash", "invest-cash"} if mode == "cash-only" else {mode}), done
+    if done & {"raise-cash", "invest-cash"}:
+        assert traded <= {"SELL" if done == {"raise-cash"} else "BUY"}
+    # every position within base.yaml's 5% cap of the NAV after the payout, from the
+    # inputs and the trades: a cap a mode could not keep is an exit 3, not a proposal
+    hold = pd.read_csv(market["holdings"]).query("ticker != 'CASH'")
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0)
+    moved = pd.Series(sign * trades["quantity"].to_numpy(), index=trades["ticker"])
+    held = hold.groupby("ticker")["quantity"].sum().add(moved.groupby(level=0).sum(), fill_value=0)
+    _, _, price = position(market)
+    assert float((held * price.reindex(held.index)).max()) <= 0.05 * (nav - withdraw) * (1 + 1e-9)
 
 
 def test_the_outputs_show_the_request_and_the_mode(market, tmp_path):
@@ -192,7 +210,9 @@ def test_the_outputs_show_the_request_and_the_mode(market, tmp_path):
     result = run_cli(*args(market, *extra, *[str(x) for kv in paths.items() for x in kv]))
     assert result.exit_code == 0, result.output
     summary = json.loads(paths["--json"].read_text(encoding="utf-8"))
-    assert summary["cash_request"] == {"withdraw_usd": 25000.0, "mode": "raise-cash"}
+    assert summary["cash_request"] == {
+        "withdraw_usd": 25000.0, "mode": "raise-cash", "mode_asked": "raise-cash"
+    }  # fmt: skip
     book = load_workbook(paths["--out"], read_only=True)
     labels = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row}
     assert labels["Withdrawal (USD)"] == 25000 and labels["Trade mode"] == "raise-cash"

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rebalancer.limits.base import Row
 from rebalancer.model.costs import CostModel
 from rebalancer.trades.lots import allocate_lots
 from rebalancer.trades.rounding import round_orders
@@ -38,6 +39,11 @@ def rules(n: int = 1, **changes) -> RoundingRules:
         sector_max=None,
     )
     return dataclasses.replace(base, **changes)
+
+
+def traded_at_most(usd: float) -> tuple[Row, ...]:
+    """The turnover cap's row in dollars: ½ bought + ½ sold ≤ ``usd`` / 2."""
+    return (Row("max_turnover", usd / 2, buy=0.5, sell=0.5),)
 
 
 def holding(shares: list[float], price: float = 10.0, **changes) -> RoundingRules:
@@ -264,7 +270,7 @@ def test_buys_are_trimmed_when_a_full_exit_takes_turnover_past_its_cap():
     # cash it frees may then undo the exit's last lot; the cap holds either way)
     targets = np.array([0.0004, 0.0100])
     assert round_orders(targets, holding([1_000.0, 0.0]), no_cost)[1] == 1_000.0
-    r = holding([1_000.0, 0.0], max_traded_usd=19_600.0)
+    r = holding([1_000.0, 0.0], rows=traded_at_most(19_600.0))
     q = round_orders(targets, r, no_cost)
     assert q[1] == 900.0 and q[0] in (-1_000.0, -900.0)
     assert float(np.abs(q * r.price).sum()) <= 19_600.0
@@ -273,7 +279,7 @@ def test_buys_are_trimmed_when_a_full_exit_takes_turnover_past_its_cap():
 def test_turnover_trim_drops_a_buy_it_would_leave_under_the_minimum():
     # the same, with a $9,500 minimum: B trimmed to 900 shares ($9,000) is under it,
     # so B is dropped rather than sent as an order the minimum forbids
-    r = holding([1_000.0, 0.0], max_traded_usd=19_600.0, min_trade_usd=9_500.0)
+    r = holding([1_000.0, 0.0], rows=traded_at_most(19_600.0), min_trade_usd=9_500.0)
     q = round_orders(np.array([0.0004, 0.0100]), r, no_cost)
     assert q.tolist() == [-1_000.0, 0.0]
 
@@ -283,7 +289,7 @@ def test_turnover_trim_spares_the_buys_a_tilt_band_rests_on():
     # C's does not: the excess is taken from C although B is the larger buy
     r = holding(
         [1_000.0, 0.0, 0.0],
-        max_traded_usd=24_600.0,
+        rows=traded_at_most(24_600.0),
         band_groups=np.array([[0.0, 1.0, 0.0]]),
         band_reference=np.array([0.0]),
         band_lo=np.array([0.0095]),
@@ -292,6 +298,33 @@ def test_turnover_trim_spares_the_buys_a_tilt_band_rests_on():
     q = round_orders(np.array([0.0004, 0.0100, 0.0050]), r, no_cost)
     assert q[1] == 1_000.0
     assert float(np.abs(q * r.price).sum()) <= 24_600.0
+
+
+def test_a_row_on_sales_alone_sells_less_where_a_full_exit_took_it_past_its_cap():
+    # hold 1,000 of A ($10,000) and 1,000 of B; the optimizer sells 960 of A and 500 of
+    # B, $14,600 of sales, exactly the cap; A's sale rounds to a full exit ($15,000): a
+    # row on sales alone is mended by selling less, a lot of the largest sale (A's),
+    # not by trimming buys (there are none)
+    targets = np.array([0.0004, 0.0050])
+    r = holding([1_000.0, 1_000.0])
+    assert round_orders(targets, r, no_cost).tolist() == [-1_000.0, -500.0]
+    r = holding([1_000.0, 1_000.0], rows=(Row("max_sales", 14_600.0, sell=1.0),))
+    q = round_orders(targets, r, no_cost)
+    assert q.tolist() == [-900.0, -500.0]
+    assert float((np.maximum(-q, 0.0) * r.price).sum()) <= 14_600.0
+
+
+def test_a_row_on_sales_alone_does_not_sell_less_below_the_cash_floor():
+    # the same, the cash floor needing every dollar of the full exit: the sale stays
+    # (the Checks then flag the row, a hard limit: the request is infeasible)
+    targets = np.array([0.0004, 0.0050])
+    cash = NAV - 20_000.0
+    r = holding(
+        [1_000.0, 1_000.0],
+        rows=(Row("max_sales", 14_600.0, sell=1.0),),
+        cash_floor_usd=cash + 15_000.0,
+    )
+    assert round_orders(targets, r, no_cost).tolist() == [-1_000.0, -500.0]
 
 
 def test_name_that_may_not_be_bought_is_never_bought():

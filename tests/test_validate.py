@@ -284,7 +284,9 @@ def test_validate_reads_each_named_benchmark_and_refuses_one_outside_the_folder(
     book.mkdir()
     (book / "bad.csv").write_text("ticker,weight\nS001,0.5\nNOPE,0.5\n")
     (tmp_path / "outside.csv").write_text("ticker,weight\nS001,1\n")
-    accounts = _accounts(tmp_path, "A1,,bad.csv", "A2,,../outside.csv", "A3,,bad.csv")
+    accounts = _accounts(
+        tmp_path, "A1,base.yaml,bad.csv", "A2,base.yaml,../outside.csv", "A3,base.yaml,bad.csv"
+    )
     result = run_cli("validate", "--universe", market["universe"], "--accounts", accounts)
     assert result.exit_code == 1, result.output
     lines = error_lines(result.output)
@@ -320,6 +322,32 @@ def test_validate_with_an_accounts_file_alone_checks_the_scenarios_it_names(tmp_
     assert result.exit_code == 1, result.output
     (line,) = error_lines(result.output)
     assert line.startswith(f"error: {book / 'accounts.csv'}, row 2, column 'scenario': ")
+
+
+def test_validate_with_an_accounts_file_alone_refuses_a_row_without_a_scenario(tmp_path, market):
+    """``batch`` refuses a row that names no scenario; ``validate --accounts`` of a book
+    (without --scenario, a file whose rows name scenarios, checked as ``batch`` runs it)
+    reports each such row, with the line ``batch`` gives for the first."""
+    book = tmp_path / "book"
+    book.mkdir()
+    accounts = _accounts(tmp_path, "ACC1,,", "B,base.yaml,", "C,,")
+    args = ["validate", "--universe", market["universe"], "--holdings", market["holdings"]]
+    result = run_cli(*args, "--accounts", accounts)
+    assert result.exit_code == 1, result.output
+    lines = error_lines(result.output)
+    assert len(lines) == 2, result.output
+    assert "row 2: account ACC1 names no scenario" in lines[0] and str(accounts) in lines[0]
+    assert "row 4: account C names no scenario" in lines[1]
+    batch = run_cli(
+        "batch", "--universe", market["universe"], "--holdings", market["holdings"],
+        "--accounts", accounts, "--out-dir", tmp_path / "out",
+    )  # fmt: skip
+    assert batch.exit_code == 1, batch.output
+    assert error_lines(batch.output) == lines[:1]
+    assert not (tmp_path / "out").exists()
+    # checking the files for propose --accounts --scenario: the rows need no scenario
+    result = run_cli(*args, "--scenario", SCENARIOS / "base.yaml", "--accounts", accounts)
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(

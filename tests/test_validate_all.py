@@ -16,7 +16,7 @@ import pytest
 
 from rebalancer import inputs as rd
 from rebalancer.errors import InputError
-from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
+from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from tests.conftest import make_holdings, make_universe, run_cli
 from tests.test_fuzz_inputs import mutate, write_market
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rebalancer.errors import InfeasibleError
-from rebalancer.optimize.layout import restrict
+from rebalancer.optimize.layout import restrict, row_columns
 from rebalancer.optimize.problem import RebalanceProblem, Structure
 from rebalancer.optimize.working_set import WorkingSet, eligible, outside_columns
 from rebalancer.prepare.build import prepare
@@ -54,9 +54,9 @@ def solve_through(s: Structure, d, keep: np.ndarray) -> tuple[WorkingSet, np.nda
 
 def held_plus_best(request, extra: int) -> np.ndarray:
     """A deliberately poor first working set: the held names and a few best alphas."""
-    keep = request.w0 > 0
+    keep = request.position.weight > 0
     buyable = np.flatnonzero(request.limits.may_buy & ~keep)
-    keep[buyable[np.argsort(-request.alpha[buyable])[:extra]]] = True
+    keep[buyable[np.argsort(-request.returns.alpha[buyable])[:extra]]] = True
     return keep
 
 
@@ -83,7 +83,7 @@ def test_working_set_answer_is_the_optimum_over_the_whole_universe(
     example_inputs, scenario, account
 ):
     request = prepare(example_inputs, load_scenario(SCENARIOS / scenario), account, AS_OF)
-    s, d = request.full_structure, request.full_data
+    s, d = request.problem.structure, request.problem.data
     ws, w = solve_through(s, d, held_plus_best(request, 20))
     assert ws.unproven == 0
     assert ws.added > 0, "the poor first set must have been improved by pricing"
@@ -98,7 +98,7 @@ def test_without_pricing_the_first_working_set_falls_short(example_inputs):
     request = prepare(
         example_inputs, load_scenario(SCENARIOS / "smallcap_rerating.yaml"), "FDN-20M", AS_OF
     )
-    s, d = request.full_structure, request.full_data
+    s, d = request.problem.structure, request.problem.data
     keep = held_plus_best(request, 40)
     ss, dd = restrict(s, d, keep)
     alone = np.zeros(len(keep))
@@ -119,8 +119,8 @@ def test_names_inside_price_zero_and_names_outside_price_negative_at_the_optimum
         "smallcap_rerating.yaml", constraints__sector_max=0.18, tilt_strength=0.0
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
-    s = request.full_structure
-    d = dataclasses.replace(request.full_data, impact=np.zeros(len(request.price)))
+    s = request.problem.structure
+    d = dataclasses.replace(request.problem.data, impact=np.zeros(len(request.position.price_usd)))
     problem = RebalanceProblem(s, d, parametric=False)
     solution = problem.solve(d)
     assert any(b.startswith("sector_max") for b in solution.binding)
@@ -148,8 +148,8 @@ def test_a_working_set_that_cannot_meet_a_tilt_prices_in_the_names_that_can(exam
         "base.yaml", tilts={"region:EM & size:small": {"target": 0.01, "band": 0.003}}
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
-    s, d = request.full_structure, request.full_data
-    held = request.w0 > 0
+    s, d = request.problem.structure, request.problem.data
+    held = request.position.weight > 0
     ss, dd = restrict(s, d, held)
     with pytest.raises(InfeasibleError):
         RebalanceProblem(ss, dd, parametric=False).solve(dd)
@@ -168,7 +168,7 @@ def test_a_request_infeasible_over_the_universe_stays_infeasible(example_inputs)
     )
     request = prepare(example_inputs, scenario, "FDN-20M", AS_OF)
     with pytest.raises(InfeasibleError) as caught:
-        solve_through(request.full_structure, request.full_data, request.w0 > 0)
+        solve_through(request.problem.structure, request.problem.data, request.position.weight > 0)
     assert any("max_turnover" in c.constraint for c in caught.value.conflicts)
 
 
@@ -179,9 +179,9 @@ def test_more_factors_than_names_are_compressed_without_changing_the_problem(exa
     request = prepare(
         example_inputs, load_scenario(SCENARIOS / "smallcap_rerating.yaml"), "FDN-20M", AS_OF
     )
-    s, d = request.full_structure, request.full_data
+    s, d = request.problem.structure, request.problem.data
     rng = np.random.default_rng(3)
-    n = len(request.price)
+    n = len(request.position.price_usd)
     days = 400
     loadings = rng.normal(0.0, 0.012, (n, days)) * np.sqrt(252 / days)
     s = dataclasses.replace(
@@ -221,4 +221,5 @@ def dc_uncompressed(s: Structure, d, keep: np.ndarray):
         factor_offset=-(s.loadings[out].T @ ref_out),
         specific_offset=float(np.sum(s.specific_var[out] * ref_out**2)),
         tilt_offset=-(s.tilt_groups[:, out] @ ref_out),
+        **row_columns(d, keep),  # the limits' rows (the turnover cap), sliced like w0
     )

@@ -33,7 +33,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import stat
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -211,8 +213,10 @@ class OutputSet:
                     # checked again: the target may have become a folder, a link or a
                     # device since staging, and a rename would fail or replace it
                     check_target(target, "output", self._protected)
-                for target, temp, _ in pending:
-                    os.replace(temp, target)
+                with signals_held():  # a signal must not stop the renames halfway
+                    for target, temp, _ in pending:
+                        os.replace(temp, target)
+                    _note_published()
         except OSError as err:
             self._discard()
             raise RebalancerError(f"cannot write output {err.filename}: {err.strerror}") from err
@@ -355,3 +359,32 @@ def remove_stale_temps(folder: PathArg, name: str | None = None) -> int:
         finally:
             os.close(fd)
     return removed
+
+
+_published = 0  # how many output sets this process has published
+
+
+def _note_published() -> None:
+    global _published
+    _published += 1
+
+
+def published() -> int:
+    """How many output sets this process has published: a command stopped by a signal
+    says whether it had written its outputs by comparing this before and after."""
+    return _published
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs (delivered when it ends), on the
+    main thread, where Python handles signals; elsewhere nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

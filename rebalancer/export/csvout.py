@@ -10,6 +10,7 @@ import pandas as pd
 
 from rebalancer.errors import InputError
 from rebalancer.export.safe import csv_text, safe_text
+from rebalancer.limits.cash_request import request_cells
 from rebalancer.report.proposal import TRADE_COLUMNS, Proposal
 
 TAX_COLUMNS = ["realized_gain", "term", "lot_id"]
@@ -24,12 +25,14 @@ def trade_columns(proposal: Proposal) -> list[str]:
 
 
 def trades_frame(proposal: Proposal) -> pd.DataFrame:
-    """The trades as exported: contract columns, contract order, nothing else."""
+    """The trades as exported: contract columns, contract order, nothing else; the
+    account's cash request and mode last, the same on every row (``REQUEST_COLUMNS``)."""
     columns = trade_columns(proposal)
     missing = [c for c in columns if c not in proposal.trades]
     if missing:
         raise ValueError(f"proposal.trades lacks the contract columns {missing}")
-    return proposal.trades.loc[:, columns].reset_index(drop=True)
+    frame = proposal.trades.loc[:, columns].reset_index(drop=True)
+    return frame.assign(**request_cells(proposal.cash_request))
 
 
 def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:

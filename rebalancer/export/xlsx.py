@@ -28,6 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from rebalancer.export.csvout import trades_frame
 from rebalancer.export.safe import cell_value, needs_marking, write_cell
+from rebalancer.limits.cash_request import mode_text
 from rebalancer.report.proposal import Proposal
 from rebalancer.solve.path import describe
 
@@ -165,7 +166,7 @@ def _summary_lines(p: Proposal) -> list[_Line]:
     if request.get("deposit_usd"):
         lines.append(_Line("Deposit (USD)", request["deposit_usd"], MONEY))
     if request:
-        lines.append(_Line("Trade mode", request["mode"]))
+        lines.append(_Line("Trade mode", mode_text(request)))
     n_checks = len(p.checks)
     n_fail = n_checks - int(p.checks["ok"].astype(bool).sum()) if n_checks else 0
     verdict = f"{n_fail} of {n_checks} FAIL" if n_fail else f"all {n_checks} PASS"

@@ -1,5 +1,14 @@
 """Read and validate the input files of docs/contracts.md §1; every user mistake is an ``InputError``."""
 
+from rebalancer.inputs.cells import (
+    parse_bool,
+    parse_choice,
+    parse_columns,
+    parse_date,
+    parse_number,
+    parse_text,
+    trade_date,
+)
 from rebalancer.inputs.readers import (
     CASH,
     REGIONS,
@@ -16,17 +25,7 @@ from rebalancer.inputs.readers import (
     read_universe,
     select_account,
 )
-from rebalancer.inputs.tables import (
-    parse_bool,
-    parse_choice,
-    parse_columns,
-    parse_date,
-    parse_number,
-    parse_text,
-    read_table,
-    require_columns,
-    trade_date,
-)
+from rebalancer.inputs.tables import read_table, require_columns
 
 __all__ = [
     "CASH",

@@ -17,20 +17,18 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
-from rebalancer.inputs.tables import (
-    ROW,
+from rebalancer.inputs.cells import (
     CellError,
     Choice,
     Date,
     Flag,
     Number,
-    Problems,
     Text,
     parse_by_unique,
     parse_columns,
-    read_table,
-    require_columns,
 )
+from rebalancer.inputs.problems import Problems
+from rebalancer.inputs.tables import ROW, read_table, require_columns
 
 CASH = "CASH"
 REGIONS = ("US", "DM", "EM")

@@ -8,17 +8,24 @@ explanation of an infeasible request and its relaxation (``rebalancer.limits.rel
 the rounding's rules loop over ``LIMITS``; nothing outside this package names a
 limit's scenario key.
 
-Adding a limit: a module here with its class (a setting ``constraints.<name>``
-subclasses ``base.ConstraintSetting``, whose key, Checks row and optimizer source are
-its name, or ``base.ScalarCap`` for one number; and, where ``optimize/`` has no
-constraint object for it, its cvxpy form: see ``active_position``), its entry in
-``LIMITS`` (the order of the Checks rows), and its setting in
-``rebalancer.scenario.schema``. What the rounding to whole lots must keep of it is its
-``rounding(request)`` (fields of ``rebalancer.trades.rules.RoundingRules``); what the
-rounding does with them, its repair in ``rebalancer.trades.repairs``.
+Adding a limit: a module here with its class and its instance (a setting
+``constraints.<name>`` subclasses ``base.ConstraintSetting``, whose key, Checks row
+and optimizer source are its name; ``base.RowCap`` for a scalar cap on one linear
+row of the orders, which the optimizer, the rounding, the checks and the relaxation
+then keep with no code outside this package: see ``turnover``; a cap per name on
+the active weight: see ``active_position``), and its setting in
+``rebalancer.scenario.schema``. ``LIMITS`` takes it in with no entry here: the
+limits listed below in the order of their Checks rows, then those of the package's
+other modules (``_discovered``), by module name. A limit of another form says what
+the rounding to whole lots must keep of it in ``rounding(request)`` (fields of
+``rebalancer.trades.rules.RoundingRules``) and what the rounding does with them in
+its repair in ``rebalancer.trades.repairs``.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from rebalancer.errors import Conflict
 from rebalancer.limits.active_position import ACTIVE_POSITION
@@ -39,7 +46,7 @@ from rebalancer.limits.trade_mode import TRADE_MODE
 from rebalancer.limits.turnover import TURNOVER
 
 # in the order of their rows in the Checks table
-LIMITS: tuple[AdvisorLimit, ...] = (
+_LISTED: tuple[AdvisorLimit, ...] = (
     CASH,
     WITHDRAWAL,
     TRADE_MODE,
@@ -56,6 +63,30 @@ LIMITS: tuple[AdvisorLimit, ...] = (
     TAX_RULES,
     MIN_TRADE,
 )
+# the package's modules that hold no limit: the protocol, and the relaxation (which
+# imports this package)
+_MACHINERY = frozenset({"base", "relax"})
+
+
+def _discovered(listed: tuple[AdvisorLimit, ...]) -> tuple[AdvisorLimit, ...]:
+    """The limits of this package's modules that ``listed`` does not hold, by module
+    name: each module's ``AdvisorLimit`` instances of a class it defines. A new
+    limit's module is thus all the package needs of it."""
+    seen = {id(limit) for limit in listed}
+    found: list[AdvisorLimit] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in _MACHINERY:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            mine = type(value).__module__ == module.__name__
+            if isinstance(value, AdvisorLimit) and mine and id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+    return tuple(found)
+
+
+LIMITS: tuple[AdvisorLimit, ...] = _LISTED + _discovered(_LISTED)
 # the limits whole-lot orders may still break after every repair of the rounding, and
 # whose break makes the request infeasible (``rebalancer.checks.hard``)
 HARD_LIMITS: tuple[AdvisorLimit, ...] = tuple(limit for limit in LIMITS if limit.hard)

@@ -108,8 +108,8 @@ class ActivePosition(Position):
             return {}
         caps = self.caps(request.universe, request.scenario)
         return {
-            "position_cap": request.ref + caps,
-            "position_floor": np.maximum(request.ref - caps, 0.0),
+            "position_cap": request.reference_weight + caps,
+            "position_floor": np.maximum(request.reference_weight - caps, 0.0),
         }
 
 

@@ -17,6 +17,13 @@ class says, in one place:
   (``rebalancer.trades.rules.RoundingRules`` fields; what the rounding does with them
   is the limit's repair, ``rebalancer.trades.repairs``).
 
+A limit that is one linear row of the orders (``Row``: a·buys + b·sells + c·w ≤ rhs,
+a scalar cap such as the turnover) is a ``RowCap``: ``problem_rows`` gives the row the
+optimizer works to (``optimize.constraints.LinearRow``, one kind for every such
+limit) and ``rounding_rows`` the row the rounding keeps
+(``trades.repairs.rows.Rows``, one repair for every such limit): it needs nothing
+outside this package but its setting.
+
 A limit on each name's active weight needs no object of its own in ``optimize/``:
 ``problem_caps`` gives the caps of the optimizer's ``ActiveCap`` (whose working sets
 keep the names the caps make an account hold: ``optimize.layout.must_hold``), and
@@ -97,6 +104,41 @@ class Final:
     recent: pd.DataFrame | None = None  # the household's trades in the wash window
 
 
+@dataclass(frozen=True)
+class Row:
+    """One linear row a limit puts on an account's orders, in weights of NAV:
+
+        Σᵢ buyᵢ·boughtᵢ + sellᵢ·soldᵢ + weightᵢ·wᵢ ≤ rhs
+
+    with boughtᵢ, soldᵢ ≥ 0 the weight of name i bought and sold this run (wᵢ − w₀ᵢ =
+    boughtᵢ − soldᵢ) and wᵢ its weight after. Each coefficient is one number for every
+    name or one per name (in the universe's order). ``buy`` and ``sell`` are ≥ 0: the
+    row is then convex in the trades (the optimizer may state a trade's bought and sold
+    weight as more than it is, never less). ``name`` is the limit's (``source``)."""
+
+    name: str
+    rhs: float
+    buy: float | np.ndarray = 0.0
+    sell: float | np.ndarray = 0.0
+    weight: float | np.ndarray = 0.0
+
+    def per_name(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buy, sell, weight) as arrays of ``n`` names."""
+        return tuple(
+            np.broadcast_to(np.asarray(x, float), (n,)) for x in (self.buy, self.sell, self.weight)
+        )
+
+    def value(self, bought: np.ndarray, sold: np.ndarray, w_after: np.ndarray) -> float:
+        """The row's left side at per-name ``bought``, ``sold`` and ``w_after`` (in
+        weights, or in dollars for a row in dollars)."""
+        buy, sell, weight = self.per_name(len(bought))
+        return float(buy @ bought + sell @ sold + weight @ w_after)
+
+    def scaled(self, factor: float) -> Row:
+        """The row with both sides times ``factor`` (> 0): weights of NAV to dollars."""
+        return Row(self.name, self.rhs * factor, self.buy, self.sell, self.weight)
+
+
 class AdvisorLimit:
     """One advisor limit (module docstring). Subclasses set the class attributes and
     override what applies to them; the defaults are a limit with nothing to do there."""
@@ -152,6 +194,17 @@ class AdvisorLimit:
         that two limits give, such as ``position_cap``, takes the smaller of the two)."""
         return {}
 
+    def problem_rows(self, universe, scenario, nav_usd: float) -> list[Row]:
+        """For a limit of linear rows (``RowCap``): the rows the optimizer works to, in
+        weights of NAV; none for any other limit, or unset."""
+        return []
+
+    def rounding_rows(self, request) -> list[Row]:
+        """For a limit of linear rows: the rows the rounding to whole lots keeps, in
+        dollars (the orders' bought and sold notional, the positions' value after);
+        none for any other limit, or unset."""
+        return []
+
 
 class ConstraintSetting(AdvisorLimit):
     """A limit set by ``constraints.<name>``: its scenario key, its Checks row and the
@@ -197,3 +250,54 @@ class ScalarCap(ConstraintSetting):
             blocked.append(x.describe())
             return
         want(x, self.key, cap, self.relaxed_to(x.needed))
+
+
+class RowCap(ScalarCap):
+    """A scalar cap on one linear row of the orders (``Row``): Σ buy·bought + sell·sold
+    + weight·w ≤ cap, in weights of NAV, with the coefficients the class states (one
+    number for every name; a subclass with per-name coefficients overrides ``row``).
+
+    All it takes, beyond its setting in the scenario: the optimizer works to
+    ``inside(cap)`` through the generic row kind (``optimize.constraints.LinearRow``,
+    elastic, so a conflict names it and ``--relax`` raises it to ``relaxed_to``); the
+    rounding keeps the row at the scenario's cap through the generic row repair
+    (``trades.repairs.rows``); the Checks row measures it on the final orders
+    (``measure``); a break left after rounding makes the request infeasible (``hard``).
+    A row on buys or sells limits one run's trades: the path's destination
+    (``solve.path``) leaves it out."""
+
+    buy = 0.0
+    sell = 0.0
+    weight = 0.0
+    ceiling = 1.0  # the setting's largest value: a relaxation stops there
+
+    def row(self, universe, scenario, cap: float) -> Row:
+        """The row with right side ``cap`` (weights of NAV)."""
+        return Row(self.name, cap, self.buy, self.sell, self.weight)
+
+    def problem_rows(self, universe, scenario, nav_usd):
+        cap = self.setting(scenario)
+        return [] if cap is None else [self.row(universe, scenario, self.inside(cap))]
+
+    def rounding_rows(self, request):
+        cap = self.setting(request.scenario)
+        if cap is None:
+            return []
+        return [self.row(request.universe, request.scenario, cap).scaled(request.position.nav_usd)]
+
+    def relaxed_to(self, needed: float) -> float:
+        return min(needed + EXTRA, self.ceiling)
+
+    def measured(self, final: Final, row: Row) -> float:
+        """The row's left side on the final orders, in weights of NAV."""
+        price = final.universe["price"].to_numpy(float)
+        traded = final.trade.to_numpy(float) * price / final.nav
+        bought, sold = np.maximum(traded, 0.0), np.maximum(-traded, 0.0)
+        return row.value(bought, sold, final.w_after.to_numpy(float))
+
+    def measure(self, final, add) -> None:
+        cap = self.setting(final.scenario)
+        if cap is None:
+            return
+        value = self.measured(final, self.row(final.universe, final.scenario, cap))
+        add(self.check, cap, value, value <= cap + TOL)

@@ -45,27 +45,28 @@ class Cash(AdvisorLimit):
     def hard_conflict(self, request, row, w_after, how):
         # as the scenario states it: a weight
         floor = request.scenario.constraints.cash.min
-        return self.conflict("cash floor", floor, float(row.value) / request.nav, how)
+        return self.conflict("cash floor", floor, float(row.value) / request.position.nav_usd, how)
 
     def in_scenario_terms(self, request, conflict):
         """The target's conflict, and the floor's where whole-lot sales raise less
         than the target needs (up to a lot per sale). With a withdrawal, the weights
-        are restated as the scenario states them, of what stays (``cash_request``), and
-        a floor that cannot be kept is the withdrawal's conflict (never relaxed)."""
+        are those of what stays (``cash_request``), and a floor that cannot be kept is
+        the withdrawal's conflict (never relaxed)."""
         x = dataclasses.replace(conflict, key=TARGET_KEY, source=self.name)
         c = request.scenario.constraints
         floor = x.needed
         if x.needed < x.limit:
-            held = request.limits.may_sell & (request.shares_before > 0)
-            value = request.shares_before * request.price
-            cushion = float(np.minimum(request.lot_usd, value)[held].sum()) / request.nav
+            held = request.limits.may_sell & (request.position.shares > 0)
+            value = request.position.shares * request.position.price_usd
+            cushion = (
+                float(np.minimum(request.lot_usd, value)[held].sum()) / request.position.nav_usd
+            )
             floor = max(x.needed - EXTRA - cushion, 0.0)
-        if c.cash.withdraw_usd:
-            if c.cash.min > floor:  # the target is moot where the floor cannot be kept
-                how = "the scenario's other limits"
-                return [WITHDRAWAL.short(request, x.needed * request.nav, how)]
-            stays = (_stays(request, x.limit), _stays(request, x.needed))
-            return [dataclasses.replace(x, limit=stays[0], needed=stays[1])]
+        if c.cash.withdraw_usd and c.cash.min > floor:
+            # the target is moot where the floor cannot be kept: the withdrawal's
+            # conflict (never relaxed; the weights are of what stays, ``cash_request``)
+            how = "the scenario's other limits"
+            return [WITHDRAWAL.short(request, x.needed * request.position.nav_usd, how)]
         out = [x]
         if c.cash.min > floor:
             out.append(
@@ -96,13 +97,13 @@ class Cash(AdvisorLimit):
         return key == FLOOR_KEY
 
     def rounding(self, request) -> dict:
-        return {"cash_floor_usd": request.scenario.constraints.cash.min * request.nav}
-
-
-def _stays(request, weight: float) -> float:
-    """A cash weight of the NAV before the withdrawal as one of what stays after it."""
-    withdraw, nav = request.scenario.constraints.cash.withdraw_usd, request.nav
-    return (weight * nav - withdraw) / max(nav - withdraw, 1e-9)
+        c = request.scenario.constraints
+        return {
+            "cash_floor_usd": c.cash.min * request.position.nav_usd,
+            # a deposit (or invest-cash) is invested to the cash target: idle cash may
+            # open the buys the minimum trade dropped (``trades.repairs.cash.IdleCash``)
+            "invest_cash": bool(c.cash.deposit_usd) or c.trade_mode == "invest-cash",
+        }
 
 
 CASH = Cash()

@@ -38,18 +38,31 @@ class TiltBands(AdvisorLimit):
         return targets, targets - bands + inside, targets + bands - inside
 
     def measure(self, final, add) -> None:
+        """Each group's active exposure after the orders against the band the run kept:
+        the scenario's, or under a mode of one side the band widened to the exposure
+        today (``trade_mode.one_sided_bands``, as the optimizer and the rounding
+        widened it), which the row then names."""
         ref = final.reference
         before = (final.w_before - ref).to_numpy()
         for text, tilt in final.scenario.tilts.items():
             members = match(parse_selector(text), final.universe)
             exposure = float(final.active[members].sum())
-            lo, hi = tilt.target - tilt.band, tilt.target + tilt.band
+            today = float(before[members].sum())
+            stated = tilt.target - tilt.band, tilt.target + tilt.band
+            lo, hi = (float(x) for x in one_sided_bands(final.scenario, today, *stated))
+            detail = f"active exposure before {today:.4f}"
+            if (lo, hi) != stated:
+                mode = final.scenario.constraints.trade_mode
+                detail = (
+                    f"scenario band [{stated[0]:.4f}, {stated[1]:.4f}] widened to today's "
+                    f"exposure by {mode}; {detail}"
+                )
             add(
                 f"tilt {text}",
                 f"[{lo:.4f}, {hi:.4f}]",
                 exposure,
                 lo - TOL <= exposure <= hi + TOL,
-                f"active exposure before {float(before[members].sum()):.4f}",
+                detail,
             )
 
     def group_conflict(self, label: str, limit: float, needed: float, detail: str):
@@ -102,11 +115,11 @@ class TiltBands(AdvisorLimit):
         lo = np.array([t.target - t.band for t in tilts.values()])
         hi = np.array([t.target + t.band for t in tilts.values()])
         # a mode of one side keeps a band only as far as that side can reach it
-        exposure = groups @ (request.w0 - request.ref)
+        exposure = groups @ (request.position.weight - request.reference_weight)
         lo, hi = one_sided_bands(request.scenario, exposure, lo, hi)
         return {
             "band_groups": groups,
-            "band_reference": groups @ request.ref,
+            "band_reference": groups @ request.reference_weight,
             "band_lo": lo,
             "band_hi": hi,
         }

@@ -48,7 +48,7 @@ class TrackingError(ScalarCap):
     def rounding(self, request) -> dict:
         return {
             "max_tracking_error": self.setting(request.scenario),
-            "te_reference": request.ref,
+            "te_reference": request.reference_weight,
             "risk": request.risk,
         }
 

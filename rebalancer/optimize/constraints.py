@@ -377,20 +377,54 @@ class _ScalarCap(Limit):
         return [Conflict(self.name, float(self.limit.value), self.measured(v), source=self.name)]
 
 
-class Turnover(_ScalarCap):
-    """Σ|w − w₀| / 2 ≤ max_turnover (buys plus sells over twice NAV)."""
+class LinearRow(_ScalarCap):
+    """Σᵢ buyᵢ·boughtᵢ + sellᵢ·soldᵢ + weightᵢ·wᵢ ≤ rhs: an advisor limit stated as one
+    linear row of the trades (``Structure.rows`` names it; its numbers are row ``row``
+    of ProblemData's ``row_*`` fields). With z = w − w₀ and u ≥ |z| the traded weight,
+    bought = (u + z)/2 and sold = (u − z)/2, so the row is written
 
-    name = "max_turnover"
+        Σᵢ pᵢuᵢ + qᵢzᵢ + weightᵢ·wᵢ ≤ rhs,   p = (buy + sell)/2,  q = (buy − sell)/2,
+
+    exact where u = |z| (a taxable problem's u is bought + sold), and with buy, sell ≥ 0
+    (p ≥ |q|) a u above |z| only raises the left side: a point the row admits keeps it
+    at u = |z|. A part whose coefficients are constant zeros is left out, one constant
+    for every name is written on a sum. Its conflicts and binding label carry the
+    limit's name (``source``); a what-if varying the limit makes ``row_rhs`` a
+    Parameter, so the sweep re-uses the compiled problem."""
 
     @classmethod
     def of(cls, p):
-        return [cls(p.values)] if p.structure.has_turnover else []
+        n = p.structure.size
+        return [cls(p.values, n, name, row) for row, name in enumerate(p.structure.rows)]
+
+    def __init__(self, values: Values, n: int, name: str, row: int):
+        Limit.__init__(self)
+        self.name, self.row = name, row
+        self.limit = values.get(
+            f"row_rhs_{name}", of=lambda d: d.row_rhs[row], sources=("row_rhs",)
+        )
+        # the coefficients are the limit's form, constants even in a parametric problem
+        # (a row of one number for every name stays a sum)
+        buy, sell, weight = (
+            np.broadcast_to(
+                values.fixed(f"{field}_{name}", lambda d, f=field: getattr(d, f)[row]), (n,)
+            )
+            for field in ("row_buy", "row_sell", "row_weight")
+        )
+        self.parts = (((buy + sell) / 2, "u"), ((buy - sell) / 2, "z"), (weight, "w"))
 
     def value_expr(self, v):
-        return cp.sum(v.u) / 2
+        terms = []
+        for coef, var in self.parts:
+            if not coef.any():
+                continue
+            x = getattr(v, var)
+            terms.append(float(coef[0]) * cp.sum(x) if (coef == coef[0]).all() else coef @ x)
+        return sum(terms[1:], terms[0]) if terms else cp.Constant(0.0)
 
     def gradient(self, v, cols):
-        return 0.5  # a weight bought adds half of it to (buys + sells) / 2
+        # a first buy of name j raises its bought weight and its weight alike
+        return cols.row_buy_weight[self.row]
 
 
 class TrackingError(_ScalarCap):
@@ -657,7 +691,7 @@ KINDS: tuple[type[Limit], ...] = (
     PositionLimit,
     Liquidity,
     Bounds,
-    Turnover,
+    LinearRow,
     TrackingError,
     TiltBands,
     SectorCaps,

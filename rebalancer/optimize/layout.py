@@ -240,6 +240,9 @@ class SlotProblem:
                 lots[field] = np.where(lot_on, np.asarray(getattr(data, field))[lot_idx], 0.0)
         if data.active_caps is not None:  # a switched-off slot (w = ref = 0) keeps any cap
             values["active_caps"] = np.where(on, np.asarray(data.active_caps, float)[:, idx], 1.0)
+        # a switched-off slot trades nothing: it takes the first name's coefficients, so
+        # a row alike for every name stays so (a constant of the compiled problem)
+        values.update(row_columns(data, idx))
         return dataclasses.replace(
             data,
             **values,
@@ -327,4 +330,16 @@ def restrict(
     values = {name: getattr(data, name)[keep] for name in PER_NAME}
     if data.active_caps is not None:
         values["active_caps"] = np.asarray(data.active_caps, float)[:, keep]
+    values.update(row_columns(data, keep))
     return sliced, dataclasses.replace(data, **values, **offsets)
+
+
+ROW_COEFFICIENTS = ("row_buy", "row_sell", "row_weight")
+
+
+def row_columns(data: ProblemData, columns: np.ndarray) -> dict:
+    """The linear rows' per-name coefficients (``ProblemData.row_*``) at ``columns``
+    (a mask or positions of the universe's names); none without rows."""
+    if data.row_rhs is None:
+        return {}
+    return {f: np.asarray(getattr(data, f), float)[:, columns] for f in ROW_COEFFICIENTS}

@@ -53,6 +53,14 @@ class Values:
         param.value = read(self.data)
         return param
 
+    def fixed(self, name: str, of: Callable[[Any], Any]) -> np.ndarray:
+        """The number(s) ``of(data)`` as a constant, parametric or not: numbers that
+        shape the problem (a limit's row coefficients) rather than change with an
+        account; data with others is not ``accepts``-ed (the problem is rebuilt)."""
+        value = np.asarray(of(self.data), dtype=float)
+        self._constants[name] = (of, value)
+        return value
+
     def constant(self, name: str) -> np.ndarray | None:
         """The value of ``name`` if it was compiled as a constant (asked for with
         ``get`` first), else None: a constant may prune rows that cannot bind."""

@@ -113,7 +113,6 @@ class Structure:
     tilt_labels: tuple[str, ...]
     sector_groups: np.ndarray  # S, sectors×N
     sector_labels: tuple[str, ...]
-    has_turnover: bool
     has_tracking_error: bool
     has_sector_max: bool
     lot_members: object = None  # sparse (N + n_free)×L (taxable accounts), else None
@@ -124,6 +123,9 @@ class Structure:
     # advisor limits on each name's active weight (name, label): ``ActiveCap``s whose
     # caps are the rows of ProblemData's ``active_caps``, in this order
     active_caps: tuple[tuple[str, str], ...] = ()
+    # the limits stated as linear rows of the trades (``LinearRow``), one name each:
+    # row i of ProblemData's ``row_*`` fields, in this order
+    rows: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -161,7 +163,6 @@ class ProblemData:
     factor_offset: np.ndarray | None = None  # K
     specific_offset: float = 0.0
     tilt_offset: np.ndarray | None = None  # T
-    max_turnover: float = BIG
     max_tracking_error: float = BIG
     sector_max: float = BIG
     # the matrices of a structure's free slots (Structure.n_free > 0): loadings H×K,
@@ -172,6 +173,13 @@ class ProblemData:
     free_sector_groups: np.ndarray | None = None
     # the caps per name of Structure.active_caps, one row each (columns sliced like w0)
     active_caps: np.ndarray | None = None
+    # the linear rows of Structure.rows, Σᵢ buyᵢ·boughtᵢ + sellᵢ·soldᵢ + weightᵢ·wᵢ ≤ rhs
+    # (weights of NAV): one right side each, and the coefficients per name, one row
+    # each (columns sliced like w0; ``LinearRow``)
+    row_rhs: np.ndarray | None = None
+    row_buy: np.ndarray | None = None
+    row_sell: np.ndarray | None = None
+    row_weight: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

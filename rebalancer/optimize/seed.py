@@ -6,7 +6,7 @@ The set it starts from is a speed setting, not a limit (pricing adds what it mis
 every held name, then the names the account is likeliest to buy (``candidate_order``
 over ``entry_gain``), as many as ``first_set_size`` in all, and for a small account at
 most ``new_name_limit`` names it does not hold. ``prepare`` chooses it for each request
-(``Request.candidates``); an account without that limit keeps it in its final solve
+(``PreparedProblem.candidates``); an account without that limit keeps it in its final solve
 (``rebalancer.solve.final``).
 """
 

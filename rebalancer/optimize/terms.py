@@ -50,6 +50,8 @@ class Columns:
     cov_active: np.ndarray  # (Σa)_j, the names' covariance with the active weights
     tilt_groups: np.ndarray  # T×m membership of the tilted groups
     sector_groups: np.ndarray  # S×m membership of the sectors
+    # R×m: per linear row (``Structure.rows``), its buy plus weight coefficient
+    row_buy_weight: np.ndarray | None = None
 
 
 def dual(constraint: cp.Constraint) -> np.ndarray | float:

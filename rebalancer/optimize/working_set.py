@@ -93,6 +93,9 @@ def outside_columns(
         cov_active=cov_active,
         tilt_groups=structure.tilt_groups[:, names],
         sector_groups=structure.sector_groups[:, names],
+        row_buy_weight=None
+        if data.row_rhs is None
+        else (np.asarray(data.row_buy, float) + np.asarray(data.row_weight, float))[:, names],
     )
 
 

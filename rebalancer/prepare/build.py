@@ -19,6 +19,7 @@ import pandas as pd
 from rebalancer import inputs as rd
 from rebalancer.errors import Conflict, InfeasibleError
 from rebalancer.limits import LIMITS
+from rebalancer.limits.base import Row
 from rebalancer.limits.cash import CASH
 from rebalancer.limits.cash_request import deposited, for_withdrawal
 from rebalancer.limits.liquidity import LIQUIDITY
@@ -28,7 +29,6 @@ from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.trade_mode import for_mode, one_sided_bands, sides
-from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.costs import CostModel
 from rebalancer.model.risk import RiskModel
 from rebalancer.model.signals import SignalResult
@@ -42,12 +42,19 @@ from rebalancer.model.universe import (
     screen_failures,
 )
 from rebalancer.model.views import build_views, implied_prior, posterior_returns
-from rebalancer.optimize.layout import must_hold, restrict
+from rebalancer.optimize.layout import must_hold
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
-from rebalancer.prepare.request import AccountTax, NameLimits, Request
+from rebalancer.prepare.request import (
+    AccountPosition,
+    AccountTax,
+    ExpectedReturns,
+    NameLimits,
+    PreparedProblem,
+    Request,
+)
 from rebalancer.prepare.terms import AccountTerms, account_terms
 from rebalancer.scenario import Scenario, match, parse_selector
 
@@ -79,16 +86,22 @@ def prepare(
 
 def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     as_of = rd.trade_date(as_of)
-    lots = deposited(data.lots_of(account), scenario)  # a deposit is cash held before trading
+    # a deposit is cash held before trading, a withdrawal cash that leaves with it
+    lots = deposited(data.lots_of(account), scenario)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
     notes = _fit_notes(uni, scenario, account)
 
+    mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
     scenario, shares_before, cash_before, nav = requested(lots, uni, scenario)
     price = uni["price"].to_numpy(float)
     w0 = shares_before * price / nav
+    # without a benchmark the reference is today's portfolio, before a payout (its
+    # weights of today's NAV): a withdrawal raised pro rata has no active weight
+    paid = scenario.constraints.cash.withdraw_usd or 0.0
     ref, reference = reference_weights(
-        data.reference_weights(uni) if data.benchmark is not None else None, w0
+        data.reference_weights(uni) if data.benchmark is not None else None,
+        shares_before * price / (nav + paid) if paid else w0,
     )
     risk = data.risk_model(uni)
     signals, prior, alpha = _returns(data, uni, scenario, risk, ref)
@@ -125,37 +138,33 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
     groups = full_structure.tilt_groups
     keep = choose_candidates(w0, ref, gain, may_buy, groups, limit, new_names=new_names)
     keep |= must_hold(full_data)  # the names the limits' caps make the account hold
-    structure, problem_data = restrict(full_structure, full_data, keep)
     return Request(
         account=account,
         scenario=scenario,
         as_of=as_of,
         lots=lots,
         universe=uni,
-        nav=nav,
-        cash_before=cash_before,
-        shares_before=shares_before,
-        price=price,
-        w0=w0,
-        ref=ref,
+        position=AccountPosition(
+            nav_usd=nav, cash_usd=cash_before, shares=shares_before, price_usd=price, weight=w0
+        ),
+        reference_weight=ref,
         reference=reference,
         risk=risk,
-        signals=signals,
-        prior=prior,
-        alpha=alpha,
+        returns=ExpectedReturns(signals=signals, prior=prior, alpha=alpha),
         cost=cost,
         limits=limits,
         sectors=list(sectors),
-        structure=structure,
-        data=problem_data,
-        full_structure=full_structure,
-        full_data=full_data,
+        problem=PreparedProblem(
+            structure=full_structure,
+            data=full_data,
+            candidates=np.flatnonzero(keep),
+            entry_gain=gain,
+            new_names=new_names,
+        ),
         tax=tax,
         paths=dict(data.paths),
-        entry_gain=gain,
-        candidates=np.flatnonzero(keep),
-        new_names=new_names,
         notes=notes,
+        mode_asked=mode_asked,
     )
 
 
@@ -164,10 +173,10 @@ def requested(
 ) -> tuple[Scenario, np.ndarray, float, float]:
     """(the scenario as the account's cash request and mode adjust it, and the
     account's shares, cash and NAV): ``lots`` are its holdings rows with its deposit
-    (``deposited``). The one place the adjustment is made, once, on the scenario the
+    and withdrawal (``deposited``). The one place the adjustment is made, once, on the scenario the
     caller gives (``verify`` re-applies it to the recorded request)."""
     shares_before, cash_before, nav = holdings_position(lots, universe)
-    # a withdrawal leaves after the trades: the cash they keep, as weights of this NAV
+    # NAV after the payout (``deposited``): a withdrawal above the NAV is refused
     scenario = for_withdrawal(scenario, nav)
     scenario = for_mode(scenario, cash_before, nav)  # which side it may trade
     return scenario, shares_before, cash_before, nav
@@ -343,7 +352,7 @@ def _problem(
     sectors, sector_groups = data.cached("sectors", lambda: _sector_groups(uni), uni)
 
     # the advisor's scalar limits as the scenario states them (None: not set)
-    turnover, sector_max = TURNOVER.setting(scenario), SECTOR.setting(scenario)
+    sector_max = SECTOR.setting(scenario)
     tracking_error = TRACKING_ERROR.setting(scenario)
     gain_budget = REALIZED_GAIN.setting(scenario)
     # the limits on each name's active weight (rebalancer.limits): their caps
@@ -352,6 +361,8 @@ def _problem(
         caps = advisor.problem_caps(uni, scenario)
         if caps is not None:
             active_caps[advisor.name] = caps
+    # the limits stated as linear rows of the trades (rebalancer.limits.base.RowCap)
+    rows = [row for advisor in LIMITS for row in advisor.problem_rows(uni, scenario, nav)]
     structure = Structure(
         tickers=data.cached("tickers", lambda: tuple(uni.index), uni),
         loadings=risk.loadings,
@@ -361,12 +372,12 @@ def _problem(
         tilt_labels=tuple(tilt_labels),
         sector_groups=sector_groups,
         sector_labels=tuple(sectors),
-        has_turnover=turnover is not None,
         has_tracking_error=tracking_error is not None,
         has_sector_max=sector_max is not None,
         lot_members=None if tax_lots is None else tax_lots.members,
         has_gain_limit=tax_lots is not None and gain_budget is not None,
         active_caps=tuple((name, name) for name in active_caps),
+        rows=tuple(row.name for row in rows),
     )
     problem_data = ProblemData(
         alpha=alpha,
@@ -387,7 +398,6 @@ def _problem(
         tilt_lo=tilt_lo,
         tilt_hi=tilt_hi,
         tilt_strength=scenario.tilt_strength,
-        max_turnover=BIG if turnover is None else TURNOVER.inside(turnover),
         max_tracking_error=BIG if tracking_error is None else TRACKING_ERROR.inside(tracking_error),
         sector_max=BIG if sector_max is None else SECTOR.inside(sector_max),
         lot_cap=None if tax_lots is None else tax_lots.classes["cap"].to_numpy(float),
@@ -398,8 +408,24 @@ def _problem(
         max_realized_gain_nav=BIG if gain_budget is None else gain_budget / nav,
         nav_usd=nav,
         active_caps=np.vstack(list(active_caps.values())) if active_caps else None,
+        **_row_fields(rows, len(uni)),
     )
     return structure, problem_data, sectors
+
+
+def _row_fields(rows: list[Row], n: int) -> dict:
+    """``ProblemData``'s ``row_*`` fields of the limits' linear rows (none: no rows)."""
+    if not rows:
+        return {}
+    buy, sell, weight = (
+        np.vstack(part) for part in zip(*(r.per_name(n) for r in rows), strict=True)
+    )
+    return {
+        "row_rhs": np.array([r.rhs for r in rows], float),
+        "row_buy": buy,
+        "row_sell": sell,
+        "row_weight": weight,
+    }
 
 
 def _empty_tilt(scenario: Scenario, misfit: Misfit) -> Conflict:

@@ -47,12 +47,18 @@ def build_proposal(
     timings = timings or Timings()
     t2 = time.perf_counter()
     r = request
-    scenario, uni, account, nav = r.scenario, r.universe, r.account, r.nav
-    price, shares_before, cash_before = r.price, r.shares_before, r.cash_before
-    w0, ref, alpha, risk, cost = r.w0, r.ref, r.alpha, r.risk, r.cost
+    scenario, uni, account, nav = r.scenario, r.universe, r.account, r.position.nav_usd
+    price, shares_before, cash_before = r.position.price_usd, r.position.shares, r.position.cash_usd
+    w0, ref, alpha, risk, cost = (
+        r.position.weight,
+        r.reference_weight,
+        r.returns.alpha,
+        r.risk,
+        r.cost,
+    )
     participation, position_cap, lots = r.limits.participation, r.limits.position_cap_weight, r.lots
     is_cash = lots["ticker"] == "CASH"
-    signals, screened, reference, as_of = r.signals, r.limits.screened, r.reference, r.as_of
+    signals, screened, reference, as_of = r.returns.signals, r.limits.screened, r.reference, r.as_of
     rules = rounding_rules(r)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
@@ -165,7 +171,7 @@ def build_proposal(
         as_of=pd.Timestamp(as_of).date().isoformat(),
         tax_blocks=None if r.tax.lots is None else r.tax.lots.blocks(),
         lot_method=r.tax.lot_method if r.tax.taxable else "hifo",
-        cash_request=request_of(r.scenario),
+        cash_request=request_of(r.scenario, r.mode_asked),
         optimizer=dict(solution.working_set),
         # no orders (held, or none left after rounding): the same run again finds the
         # same holdings, so it is where the path ends, not a step
@@ -182,12 +188,12 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     model over the orders; expected return = w · (r_f + prior + α) + cash/NAV · r_f;
     volatility = √(wᵀΣw), tracking error = √((w − ref)ᵀΣ(w − ref)); the tax as
     ``tax.estimated_tax`` nets the lot gains (taxable accounts only)."""
-    scenario, price, nav = r.scenario, r.price, r.nav
+    scenario, price, nav = r.scenario, r.position.price_usd, r.position.nav_usd
     trade_usd = q * price
     traded = np.flatnonzero(q != 0)
-    cash_after = r.cash_before - float(trade_usd.sum())
-    w_after = (r.shares_before + q) * price / nav
-    expected = scenario.risk_free_rate + r.prior + r.alpha
+    cash_after = r.position.cash_usd - float(trade_usd.sum())
+    w_after = (r.position.shares + q) * price / nav
+    expected = scenario.risk_free_rate + r.returns.prior + r.returns.alpha
 
     def exp_ret(w: np.ndarray, cash_w: float) -> float:
         return float(w @ expected + cash_w * scenario.risk_free_rate)
@@ -200,17 +206,17 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
         if r.tax.taxable
         else None
     )
-    w0, ref, risk = r.w0, r.ref, r.risk
+    w0, ref, risk = r.position.weight, r.reference_weight, r.risk
     return Metrics(
         nav_usd=nav,
-        cash_before_usd=r.cash_before,
+        cash_before_usd=r.position.cash_usd,
         cash_after_usd=cash_after,
         turnover=float(np.abs(trade_usd).sum() / (2 * nav)),
         n_trades=len(traded),
         buys_usd=float(trade_usd[trade_usd > 0].sum()),
         sells_usd=float(-trade_usd[trade_usd < 0].sum()),
         est_cost_usd=float(r.cost.cost_usd(trade_usd)[traded].sum()),
-        expected_return_before=exp_ret(w0, r.cash_before / nav),
+        expected_return_before=exp_ret(w0, r.position.cash_usd / nav),
         expected_return=exp_ret(w_after, cash_after / nav),
         active_return=exp_ret(w_after, cash_after / nav) - exp_ret(ref, 1 - ref.sum()),
         volatility_before=float(np.sqrt(risk.variance(w0))),
@@ -236,7 +242,7 @@ def _path(
     dest = solution.destination.weights
     tracking = (
         (
-            float(np.sqrt(max(r.risk.variance(w_after - r.w0), 0.0))),
+            float(np.sqrt(max(r.risk.variance(w_after - r.position.weight), 0.0))),
             float(np.sqrt(max(r.risk.variance(dest - w_after), 0.0))),
         )
         if per_run and dest is not None
@@ -246,12 +252,12 @@ def _path(
         hold,
         solution.binding,
         solution.destination,
-        r.w0,
+        r.position.weight,
         solution.weights,
         w_after,
         trade_usd,
         r.limits.liquidity_usd,
-        r.nav,
+        r.position.nav_usd,
         TURNOVER.setting(r.scenario),
         r.scenario.costs.impact,
         te_cap_per_run=TRACKING_ERROR.setting(r.scenario) if per_run else None,
@@ -277,9 +283,9 @@ def _lot_order(r: Request, solution: Solution) -> tuple[pd.Series | None, frozen
         # a lot counts as chosen when the optimizer sold at least half a share of it
         # (below that it is solver noise); chosen lots come first, by tax per dollar,
         # or by gain per dollar when a realized-gain budget must hold
-        price = r.price[f["security"].to_numpy()]
+        price = r.position.price_usd[f["security"].to_numpy()]
         # (the optimizer sells from lot classes: each lot of a class sold from is chosen)
-        chosen = solution.lot_sold[f["lot_class"].to_numpy()] * r.nav >= 0.5 * price
+        chosen = solution.lot_sold[f["lot_class"].to_numpy()] * r.position.nav_usd >= 0.5 * price
         within = f["gain_frac"] if REALIZED_GAIN.setting(r.scenario) is not None else tax_per_dollar
         key = np.where(chosen, within - 1e6, tax_per_dollar)
         return pd.Series(key, index=f.index), exclude

@@ -137,7 +137,8 @@ class Proposal:
     tax_blocks: pd.DataFrame | None = None  # ticker, lot_id, rule, detail (wash sales, ST)
     lot_method: str = "hifo"
     # the account's cash request and mode (``limits.cash_request.request_of``): any of
-    # withdraw_usd, deposit_usd, and mode; empty (and no JSON key) for neither
+    # withdraw_usd, deposit_usd, mode (as traded) and mode_asked; empty (and no JSON
+    # key) for neither
     cash_request: dict[str, Any] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path

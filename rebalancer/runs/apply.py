@@ -26,15 +26,9 @@ import pandas as pd
 
 from rebalancer.errors import InputError
 from rebalancer.export.atomic import OutputSet
+from rebalancer.inputs.cells import Choice, Number, Text, parse_columns
 from rebalancer.inputs.readers import CASH, read_holdings
-from rebalancer.inputs.tables import (
-    Choice,
-    Number,
-    Text,
-    parse_columns,
-    read_table,
-    require_columns,
-)
+from rebalancer.inputs.tables import read_table, require_columns
 from rebalancer.trades.lots import allocate_lots
 
 HOLDINGS_COLUMNS = ["account", "ticker", "quantity", "cost_basis", "acquired"]

@@ -48,12 +48,8 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import check_target, protected_files, protected_identities
 from rebalancer.export.queue import queue_format, write_queue_files
 from rebalancer.inputs import readers as rd
-from rebalancer.inputs.tables import (
-    ROW,
-    parse_columns,
-    read_table,
-    require_columns,
-)
+from rebalancer.inputs.cells import parse_columns
+from rebalancer.inputs.tables import ROW, read_table, require_columns
 from rebalancer.limits.base import TOL
 from rebalancer.limits.position import POSITION
 from rebalancer.model.risk import RiskModel, build_risk_model

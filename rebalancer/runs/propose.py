@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from rebalancer.export import check_outputs, protected_files, write_outputs
-from rebalancer.pipeline import propose_inputs
+from rebalancer.inputs.cells import trade_date
+from rebalancer.pipeline import proposal_scenario, propose_inputs
 from rebalancer.prepare.inputs import Inputs, load_inputs
+from rebalancer.prepare.terms import account_terms
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
+from rebalancer.scenario import Scenario
 from rebalancer.scenario.loader import load_scenario
 
 
@@ -65,6 +68,10 @@ def propose_to_files(
     # a cash request asked for here is never in tolerance (as one in the accounts
     # file is not: the drift scan's ``cash request``)
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    # every option is checked before the in-tolerance gate, so that a mistake is
+    # reported whether or not the account would be proposed
+    scenario = proposal_scenario(data, scenario, options.pop("shocks", ()))
+    checked_options(data, options)
     if skip_in_tolerance and not (options.get("withdraw_usd") or options.get("deposit_usd")):
         calm = in_tolerance(data, scenario, options.get("account"))
         if calm is not None:
@@ -74,9 +81,24 @@ def propose_to_files(
     return proposal, written
 
 
+def checked_options(data: Inputs, options: dict[str, Any]) -> None:
+    """Raise ``InputError`` for an option of ``propose`` the pipeline would refuse
+    later: the trade date (``--as-of``), the account's terms (``--account``, its tax
+    status and lot method, a withdrawal above its NAV: ``account_terms``)."""
+    trade_date(options.get("as_of"))
+    terms = {key: options.get(key) for key in TERMS}
+    account_terms(data, options.get("account"), **terms)
+
+
+# the options ``account_terms`` reads
+TERMS = ("taxable", "lot_method", "withdraw_usd", "deposit_usd", "mode")
+
+
 def in_tolerance(data: Inputs, scenario, account: str | None) -> InTolerance | None:
     """The account's drift status (``runs.drift.scan_account``, with its accounts file
     row when given) when it is in tolerance, else None."""
-    row = scan_account(data.lots_of(account), data.universe, load_scenario(scenario),
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    row = scan_account(data.lots_of(account), data.universe, scenario,
                        prices=data.prices, benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
     return InTolerance(row["account"], row["reason"]) if row["status"] == IN_TOLERANCE else None

@@ -10,9 +10,10 @@ import pandas as pd
 
 from rebalancer import inputs as rd
 from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
-from rebalancer.inputs.tables import PROBLEMS_PER_FILE, Problems
+from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
 from rebalancer.prepare.build import holdings_position, reference_weights
+from rebalancer.runs.book.plan import no_scenario
 from rebalancer.scenario import scenario_problems
 from rebalancer.scenario.loader import named_in_accounts
 
@@ -79,6 +80,8 @@ def validate(
     users: dict[Path, frozenset[str] | None] = dict.fromkeys(scenarios)
     if not scenarios:  # --accounts alone: the scenarios its rows name, as batch runs them
         users = {Path(path): frozenset(names) for path, names in named.scenarios.items()}
+        if named.scenarios:  # a book: batch refuses its rows that name none
+            problems.extend(no_scenario(accounts, row, account) for row, account in named.unnamed)
     for path, who in users.items():
         scenario, errors = scenario_problems(path)
         problems.extend(errors)
@@ -109,6 +112,7 @@ class _Named:
         self.benchmarks: dict[str, pd.Series | None] = {}
         self.scenarios: dict[str, list[str]] = {}
         self.listed: set[str] | None = None
+        self.unnamed: list[tuple[int, str]] = []  # (row, account) of rows without a scenario
         if path is None or table is None:
             return
         self.listed = {str(a) for a in table["account"]}
@@ -116,6 +120,8 @@ class _Named:
         read: dict[str, pd.Series | None] = {}
         for row in table.itertuples():
             account = str(row.account)
+            if not row.scenario:
+                self.unnamed.append((row.row, account))
             for column in ("scenario", "benchmark"):
                 name = getattr(row, column)
                 if not name:

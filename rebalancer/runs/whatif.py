@@ -28,6 +28,7 @@ import pandas as pd
 
 from rebalancer.errors import InfeasibleError
 from rebalancer.export import check_outputs, protected_files, write_comparison_outputs
+from rebalancer.limits.cash_request import request_cells, request_of
 from rebalancer.limits.relax import Relaxation
 from rebalancer.model.stress import parse_shock
 from rebalancer.optimize.problem import ProblemData
@@ -94,10 +95,10 @@ def _shared_set(requests: list[Request]) -> SharedSet | None:
     if len(requests) < 2:
         return None
     first = requests[0]
-    keep = first.first_set()
+    keep = first.problem.first_set()
     rest = np.flatnonzero(~keep & first.limits.may_buy)
-    keep[rest[np.argsort(-first.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
-    return SharedSet(_varying_fields([r.full_data for r in requests]), keep)
+    keep[rest[np.argsort(-first.problem.entry_gain[rest], kind="stable")[:SHARED_BUFFER]]] = True
+    return SharedSet(_varying_fields([r.problem.data for r in requests]), keep)
 
 
 def run_whatif(
@@ -263,6 +264,10 @@ def comparison_table(runs: list[Run], *, relax: bool = False) -> pd.DataFrame:
     """One row per run: headline figures, tilted-group exposures, stress P&L; with
     ``relax`` (``whatif --relax``) what each run's relaxation moved."""
     groups = list(dict.fromkeys(t for r in runs for t in r.scenario.tilts))
+    # the cash request and mode of each run (as traded where it was proposed), when
+    # any run has one (``--accounts``' row, the scenario, a varied key)
+    requests = [request_of(r.scenario) if r.proposal is None else r.proposal.cash_request
+                for r in runs]  # fmt: skip
     rows = []
     for run in runs:
         row: dict[str, Any] = {
@@ -274,6 +279,8 @@ def comparison_table(runs: list[Run], *, relax: bool = False) -> pd.DataFrame:
         if relax:
             moved = [] if run.proposal is None else run.proposal.relaxed
             row["relaxed"] = ", ".join(Relaxation(**change).describe() for change in moved)
+        if any(requests):
+            row.update(request_cells(requests[len(rows)]))
         row.update({k: v for k, v in run.overrides.items()})
         p = run.proposal
         if p is not None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rebalancer.errors import ScenarioError, nearest
+from rebalancer.inputs.cells import MAX_MAGNITUDE
 from rebalancer.inputs.readers import TRADE_MODES
-from rebalancer.inputs.tables import MAX_MAGNITUDE
 from rebalancer.scenario.expressions import NUMERIC_COLUMNS, ExpressionError, parse_condition
 from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
 
@@ -87,6 +87,11 @@ class Constraints:
                   **UNSET_OMITTED},
     )  # fmt: skip
     max_turnover: float | None = field(default=None, metadata=_num(0, 1))
+    # the most one run may sell, a fraction of NAV (rebalancer.limits.max_sales)
+    max_sales: float | None = field(
+        default=None,
+        metadata={**_num(0, 1, "most one run may sell, a fraction of NAV"), **UNSET_OMITTED},
+    )
     max_tracking_error: float | None = field(default=None, metadata=_num(0, 2))
     liquidity: Liquidity = field(default_factory=Liquidity)
     min_trade_usd: float = field(default=0.0, metadata=_num(0, None))

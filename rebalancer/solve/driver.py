@@ -16,6 +16,7 @@ import numpy as np
 
 from rebalancer.errors import InfeasibleError, RebalancerError, SolverFailure
 from rebalancer.limits import in_scenario_terms
+from rebalancer.optimize import rows
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
 from rebalancer.optimize.min_trade import solve_with_min_trade
@@ -66,7 +67,12 @@ def optimize(
     except (SolverFailure, InfeasibleError) as exc:
         if isinstance(exc, InfeasibleError) and exc.conflicts:
             raise
-        roomier = dataclasses.replace(request, full_data=within_hairline(request.full_data))
+        roomier = dataclasses.replace(
+            request,
+            problem=dataclasses.replace(
+                request.problem, data=within_hairline(request.problem.data)
+            ),
+        )
         try:
             solution = _optimize(roomier)
         except RebalancerError:
@@ -85,8 +91,9 @@ HAIRLINE = 2 * SLACK_TOL
 def within_hairline(data: ProblemData) -> ProblemData:
     """``data`` with the limits that carry a margin or that the rounding enforces on
     its own widened by ``HAIRLINE``: tilt bands, sector and tracking-error caps, the
-    cash tolerance, position, active-position, liquidity and turnover caps. The
-    realized-gain budget is not (the rounding only sells less)."""
+    cash tolerance, position, active-position and liquidity caps, and the limits'
+    linear rows (the turnover cap). The realized-gain budget is not (the rounding only
+    sells less)."""
 
     def wider(cap: float) -> float:
         return cap + HAIRLINE if cap < BIG else cap
@@ -97,11 +104,11 @@ def within_hairline(data: ProblemData) -> ProblemData:
         tilt_hi=np.asarray(data.tilt_hi, float) + HAIRLINE,
         sector_max=wider(data.sector_max),
         max_tracking_error=wider(data.max_tracking_error),
-        max_turnover=wider(data.max_turnover),
         cash_tolerance=data.cash_tolerance + HAIRLINE,
         position_cap=np.asarray(data.position_cap, float) + HAIRLINE,
         liquidity_cap=np.asarray(data.liquidity_cap, float) + HAIRLINE,
         active_caps=None if data.active_caps is None else data.active_caps + HAIRLINE,
+        **rows.widened(data, HAIRLINE),
     )
 
 
@@ -136,9 +143,9 @@ def _optimize(
     """
     # with a model's problem: the model's names, as many as the account may take
     first = (
-        request.first_set()
+        request.problem.first_set()
         if slots is None
-        else slots.first_set(request.full_data, request.new_names)
+        else slots.first_set(request.problem.data, request.problem.new_names)
     )
     # the first solve is not re-solved: constants (fastest), or a what-if's Parameters
     fields: frozenset[str] | bool = False
@@ -148,9 +155,9 @@ def _optimize(
         # the runs' set already holds the account's names: pricing adds what this run
         # needs (its own first set, which differs with the varied numbers, would make
         # every run compile a problem of its own)
-        first, problem = shared.keep | (request.w0 > 0), shared.problem
-    ws = WorkingSet(request.full_structure, first, fields=fields, slots=slots, problem=problem)
-    data = request.full_data
+        first, problem = shared.keep | (request.position.weight > 0), shared.problem
+    ws = WorkingSet(request.problem.structure, first, fields=fields, slots=slots, problem=problem)
+    data = request.problem.data
     try:
         found = ws.solve(data, price=True)
         if shared is not None:
@@ -158,7 +165,7 @@ def _optimize(
         # the path's working set and problem end here: the answer is re-solved over its
         # support by the account's own problem, the same on every path (final_set)
         final = WorkingSet(
-            request.full_structure,
+            request.problem.structure,
             final_set(request, found.weights),
             fields=resolved_fields(request),
         )
@@ -166,7 +173,7 @@ def _optimize(
             solution = final.solve(data, explain=False)
         except InfeasibleError:
             # names left out of the support held a limit by a hair: the path's own set
-            final = WorkingSet(request.full_structure, ws.keep, fields=resolved_fields(request))
+            final = WorkingSet(request.problem.structure, ws.keep, fields=resolved_fields(request))
             solution = final.solve(data)
         if request.tax.lots is not None:
             data, solution = no_wash_round_trips(final, request, data, solution)
@@ -178,18 +185,18 @@ def _optimize(
         ) from None
     # where the path ends (per-run limits and impact removed), measured on the final
     # set: the same on every path; a step held back goes only toward it
-    destination = find_destination(final, request.full_data, te_per_run(request))
-    lot = request.lot_usd / request.nav
-    min_order = request.scenario.constraints.min_trade_usd / request.nav + lot
+    destination = find_destination(final, request.problem.data, te_per_run(request))
+    lot = request.lot_usd / request.position.nav_usd
+    min_order = request.scenario.constraints.min_trade_usd / request.position.nav_usd + lot
     data, solution = toward_destination(final, data, solution, destination, min_order, lot)
     solution = solve_with_min_trade(
         final,
         data,
         solution,
-        request.nav,
+        request.position.nav_usd,
         request.scenario.constraints.min_trade_usd,
         request.lot_usd,
-        request.full_structure.tilt_groups,
+        request.problem.structure.tilt_groups,
         immaterial=MIN_TRADE_IMMATERIAL,
     )
     return dataclasses.replace(

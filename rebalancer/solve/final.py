@@ -21,7 +21,7 @@ SUPPORT_WEIGHT = 1e-5
 def final_set(request: Request, weights: np.ndarray) -> np.ndarray:
     """The names the final solve is over (a mask over the universe): every held name
     and the names not held with weight above ``SUPPORT_WEIGHT`` in the whole-universe
-    optimum ``weights`` — for a small account the ``request.new_names`` largest (ties
+    optimum ``weights`` — for a small account the ``request.problem.new_names`` largest (ties
     in universe order).
 
     Why: a book's shared problem, a what-if's shared one and a proposal's own reach the
@@ -38,11 +38,11 @@ def final_set(request: Request, weights: np.ndarray) -> np.ndarray:
     set (``Request.first_set``, a function of the request alone), which holds nearly
     every name any path buys; the final solve over that union is the same problem on
     every path unless a path priced in a name outside it."""
-    held = request.w0 > 0
+    held = request.position.weight > 0
     new = np.flatnonzero(~held & (weights > SUPPORT_WEIGHT))
-    if request.new_names is not None and len(new) > request.new_names:
-        new = np.sort(new[np.argsort(-weights[new], kind="stable")[: request.new_names]])
-    keep = held | request.first_set() if request.new_names is None else held.copy()
+    if request.problem.new_names is not None and len(new) > request.problem.new_names:
+        new = np.sort(new[np.argsort(-weights[new], kind="stable")[: request.problem.new_names]])
+    keep = held | request.problem.first_set() if request.problem.new_names is None else held.copy()
     keep[new] = True
     return keep
 

@@ -120,14 +120,15 @@ def destination_data(data: ProblemData, te_per_run: bool = False) -> ProblemData
     """``data`` without the per-run limits and the impact cost; ``te_per_run``: the
     tracking error is measured from the current holdings (no benchmark), so its cap
     limits each run's move, not where the path ends, and goes too."""
+    from rebalancer.optimize import rows
     from rebalancer.optimize.problem import BIG
 
     return dataclasses.replace(
         data,
         impact=np.zeros_like(np.asarray(data.impact, float)),
         liquidity_cap=np.full_like(np.asarray(data.liquidity_cap, float), 2.0),
-        max_turnover=BIG,
         max_tracking_error=BIG if te_per_run else data.max_tracking_error,
+        **rows.lifted(data, rows.on_trades(data)),  # the turnover cap, limits of sales
     )
 
 
@@ -255,7 +256,9 @@ def floored_box(
     side can take this run (its liquidity and position caps), that side's floors are
     scaled down to fit (a name then floored under β of its move)."""
     from rebalancer.optimize.problem import BIG
+    from rebalancer.optimize.rows import turnover_cap
 
+    max_turnover = turnover_cap(boxed)
     dest, step, w0 = (np.asarray(x, float) for x in (dest, step, data.w0))
     position_cap = np.asarray(data.position_cap, float)
     liquidity = np.asarray(data.liquidity_cap, float)
@@ -263,7 +266,7 @@ def floored_box(
     if gap.sum() / 2 <= IMMATERIAL:
         return None  # not held back: the whole move but for the solvers and the rounding
     traded = np.abs(step - w0)
-    capped = boxed.max_turnover < BIG and traded.sum() / 2 >= AT_CAP * boxed.max_turnover
+    capped = max_turnover < BIG and traded.sum() / 2 >= AT_CAP * max_turnover
     if not (traded >= AT_CAP * liquidity).any():
         # impact alone: a geometric path, each run the same share of what is left (the
         # one-period optimum; floors would trade it for more impact)
@@ -296,10 +299,10 @@ def floored_box(
     # the cash: buys and sales must net to what the cash target asks of the run
     net = (1.0 - float(w0.sum())) - float(data.cash_target)
     if capped:
-        floor, wait = first_in_line(floor, move, step - w0, short, boxed.max_turnover, net)
+        floor, wait = first_in_line(floor, move, step - w0, short, max_turnover, net)
     if not floor.any():
         return None
-    if floor.sum() > 2 * FLOOR_TURNOVER * boxed.max_turnover:
+    if floor.sum() > 2 * FLOOR_TURNOVER * max_turnover:
         return None  # the floors do not fit the turnover cap
     # the box reaches each floor (whole lots past the destination), as far as the
     # request lets the name go

@@ -34,10 +34,14 @@ def model_order(request: Request) -> np.ndarray:
     names (``layout.MODEL_NAMES``), then those that fill the free slots an account
     leaves — as ``candidate_order`` ranks them for any account of the model (its
     benchmark, its alpha and costs, what its scenario lets anyone buy)."""
-    ref = request.ref if request.reference == "benchmark" else np.zeros(len(request.ref))
+    ref = (
+        request.reference_weight
+        if request.reference == "benchmark"
+        else np.zeros(len(request.reference_weight))
+    )
     gain = entry_gain(
-        request.alpha,
-        request.full_data.spread,
+        request.returns.alpha,
+        request.problem.data.spread,
         ref,
         request.risk.specific_var,
         request.scenario.risk_aversion,
@@ -46,7 +50,7 @@ def model_order(request: Request) -> np.ndarray:
         ref,
         gain,
         request.limits.open_to_buy,
-        request.full_structure.tilt_groups,
+        request.problem.structure.tilt_groups,
         MODEL_NAMES + 4 * NEW_SLOTS,
     )
 
@@ -71,11 +75,11 @@ def learned_order(
             probe = prepare(
                 data, scenario or request.scenario, account, request.as_of, taxable=False
             )
-            ws = WorkingSet(probe.full_structure, probe.first_set())
-            weights = ws.solve(probe.full_data, price=True).weights
+            ws = WorkingSet(probe.problem.structure, probe.problem.first_set())
+            weights = ws.solve(probe.problem.data, price=True).weights
         except RebalancerError:
             continue
-        bought.update(np.flatnonzero((weights > 1e-6) & (probe.w0 <= 0)).tolist())
+        bought.update(np.flatnonzero((weights > 1e-6) & (probe.position.weight <= 0)).tolist())
     hot = np.array([name for name, _ in bought.most_common()], dtype=int)
     return np.concatenate([hot, base[~np.isin(base, hot)]])
 
@@ -83,7 +87,7 @@ def learned_order(
 def slot_sizes(request: Request) -> tuple[int, int] | None:
     """(held slots, lot slots per held slot) of the shared problem that takes
     ``request``'s account, or None when no size fits (too many holdings or lots)."""
-    held = bucket(int(np.count_nonzero(request.w0)), HELD_SIZES)
+    held = bucket(int(np.count_nonzero(request.position.weight)), HELD_SIZES)
     if held is None:
         return None
     if request.tax.lots is None:
@@ -99,4 +103,4 @@ def slot_problem(request: Request, order: np.ndarray, sizes: tuple[int, int]) ->
     """A shared problem for accounts like ``request``'s (``rebalancer.optimize.layout``):
     ``order`` its names (``learned_order``), ``sizes`` from ``slot_sizes``."""
     held, lots = sizes
-    return SlotProblem(request.full_structure, order, held, lots, request.full_data)
+    return SlotProblem(request.problem.structure, order, held, lots, request.problem.data)

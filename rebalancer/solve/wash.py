@@ -30,7 +30,7 @@ def no_wash_round_trips(
     lots = request.tax.lots.classes  # what the optimizer sells from
     loss = lots["gain_frac"].to_numpy() < 0
     security = lots["security"].to_numpy()
-    n = len(request.price)
+    n = len(request.position.price_usd)
     for _ in range(max_passes):
         sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
         both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.limits import LIMITS
+from rebalancer.limits.base import Row
 
 if TYPE_CHECKING:
     from rebalancer.prepare.request import Request
@@ -43,7 +44,10 @@ class RoundingRules:
     band_reference: np.ndarray | None = None
     band_lo: np.ndarray | None = None
     band_hi: np.ndarray | None = None
-    max_traded_usd: float | None = None  # buys + sells (2 × turnover cap × NAV)
+    # the limits' linear rows in dollars (``limits.base.Row``: Σ buy·bought_usd +
+    # sell·sold_usd + weight·held_usd after ≤ rhs, such as the turnover cap), which the
+    # row repair keeps (``trades.repairs.rows``)
+    rows: tuple[Row, ...] = ()
     # the tracking-error cap, its reference weights and the risk model (``variance``,
     # ``cov_times``, ``total_vol`` of weight vectors), for the fix-ups to keep it
     max_tracking_error: float | None = None
@@ -52,16 +56,21 @@ class RoundingRules:
     # the least weight of each name a fix-up may sell it down to (an advisor limit's
     # floor, such as ref − max_active_position); None: no floor
     position_floor: np.ndarray | None = None
+    # cash to put to work (a deposit, or invest-cash): idle cash may open, at the
+    # minimum trade, a buy the rounding dropped (``repairs.cash.IdleCash``)
+    invest_cash: bool = False
 
 
 def rounding_rules(r: Request) -> RoundingRules:
     """What the rounding of this request's continuous answer must keep (``round_orders``):
     the account's NAV, cash, prices, holdings and sectors, who may buy or sell, and what
     each advisor limit asks of it (``AdvisorLimit.rounding``, in the order of
-    ``LIMITS``: the cash floor, liquidity, turnover, the position caps and floors, the
-    sector cap, the tracking error, the tilt bands, the lots free of tax blocks, the
-    minimum trade and the lot size). A field two limits give (``position_cap``: the
-    position and the active-position limits) is the smaller of the two, per name."""
+    ``LIMITS``: the cash floor, liquidity, the position caps and floors, the sector
+    cap, the tracking error, the tilt bands, the lots free of tax blocks, the minimum
+    trade and the lot size), and the rows of the limits stated as linear rows of the
+    orders (``AdvisorLimit.rounding_rows``: the turnover cap...). A field two limits
+    give (``position_cap``: the position and the active-position limits) is the
+    smaller of the two, per name."""
     sector_codes = pd.Categorical(r.universe["sector"], categories=r.sectors).codes
     kept: dict = {}
     for limit in LIMITS:
@@ -69,12 +78,13 @@ def rounding_rules(r: Request) -> RoundingRules:
             # a per-name cap two limits give: the stricter holds
             kept[field] = value if field not in kept else np.minimum(kept[field], value)
     return RoundingRules(
-        nav_usd=r.nav,
-        cash_before_usd=r.cash_before,
-        price=r.price,
-        shares_before=r.shares_before,
+        nav_usd=r.position.nav_usd,
+        cash_before_usd=r.position.cash_usd,
+        price=r.position.price_usd,
+        shares_before=r.position.shares,
         may_buy=r.limits.may_buy,
         may_sell=r.limits.may_sell,
         sector_codes=np.asarray(sector_codes),
+        rows=tuple(row for limit in LIMITS for row in limit.rounding_rows(r)),
         **kept,
     )

@@ -50,9 +50,9 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
     r, c = request, request.scenario.constraints
     if not holding_keeps_hard_limits(r):
         return False
-    w0, nav = r.w0, r.nav
+    w0, nav = r.position.weight, r.position.nav_usd
     target_usd = c.cash.target * nav
-    if abs(r.cash_before - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
+    if abs(r.position.cash_usd - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
         return False
     return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
@@ -69,7 +69,7 @@ def holding_stands_in(request: Request, weights: np.ndarray) -> bool:
     optimizer's answer ``weights`` is — holding stands in for orders, not for the
     scenario's tilts (a band missed by its whole tilt is no hold)."""
     return holding_keeps_hard_limits(request) and (
-        band_miss(request, request.w0) <= band_miss(request, weights) + BAND_HOLD_TOL
+        band_miss(request, request.position.weight) <= band_miss(request, weights) + BAND_HOLD_TOL
     )
 
 
@@ -78,16 +78,16 @@ def holding_keeps_hard_limits(request: Request) -> bool:
     the cash floor, the position and sector caps and the tracking error (holding
     trades nothing, so it keeps the turnover cap and the realized-gain budget)."""
     r, c = request, request.scenario.constraints
-    w0, nav = r.w0, r.nav
-    if r.cash_before < c.cash.min * nav - 1e-6 * nav:
+    w0, nav = r.position.weight, r.position.nav_usd
+    if r.position.cash_usd < c.cash.min * nav - 1e-6 * nav:
         return False
     if (w0 > r.limits.position_cap_weight + LIMIT_TOL).any():
         return False
     if c.sector_max is not None:
-        sector_weights = np.asarray(r.full_structure.sector_groups, float) @ w0
+        sector_weights = np.asarray(r.problem.structure.sector_groups, float) @ w0
         if (sector_weights > c.sector_max + LIMIT_TOL).any():
             return False
-    te = np.sqrt(max(r.risk.variance(w0 - r.ref), 0.0))
+    te = np.sqrt(max(r.risk.variance(w0 - r.reference_weight), 0.0))
     return c.max_tracking_error is None or te <= c.max_tracking_error * (1 - 1e-4)
 
 
@@ -96,8 +96,8 @@ def band_miss(request: Request, weights: np.ndarray) -> float:
     tilts = request.scenario.tilts
     if not len(tilts):
         return 0.0
-    groups = np.asarray(request.full_structure.tilt_groups, float)
-    exposure = groups @ (weights - request.ref)
+    groups = np.asarray(request.problem.structure.tilt_groups, float)
+    exposure = groups @ (weights - request.reference_weight)
     targets = np.array([t.target for t in tilts.values()])
     bands = np.array([t.band for t in tilts.values()])
     return float(np.maximum(np.abs(exposure - targets) - bands, 0.0).sum())
@@ -109,6 +109,7 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
     not the objective's widened to where ``weights`` are (only the objective is
     compared). None if ``weights`` trade a name outside the working set or the solve
     fails."""
+    from rebalancer.optimize import rows
     from rebalancer.optimize.problem import BIG
 
     w0 = np.asarray(data.w0, float)
@@ -137,9 +138,9 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
         cash_target=max(1.0 - float(weights.sum()), 0.0),
         max_tracking_error=BIG,
         sector_max=BIG,
-        max_turnover=BIG,
         max_realized_gain_nav=BIG,
         **bands,
+        **rows.lifted(data),
     )
     try:
         return float(ws.solve(pinned, explain=False).objective)
@@ -175,10 +176,12 @@ def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
     ``evaluate(weights)``: the objective at whole-universe weights (``objective_at``)."""
     if evaluate is None or not np.any(q_shares):
         return ""
-    w0 = np.asarray(request.w0, float)
-    trade_usd = q_shares * request.price
-    w_after = w0 + trade_usd / request.nav
-    cash_after_usd = request.cash_before - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    w0 = np.asarray(request.position.weight, float)
+    trade_usd = q_shares * request.position.price_usd
+    w_after = w0 + trade_usd / request.position.nav_usd
+    cash_after_usd = (
+        request.position.cash_usd - trade_usd.sum() - request.cost.cost_usd(trade_usd).sum()
+    )
     if not holding_keeps_limits(request, w_after, float(cash_after_usd)):
         return ""
     traded = evaluate(w_after)

@@ -10,6 +10,7 @@ import time
 
 from rebalancer.errors import InfeasibleError, RebalancerError
 from rebalancer.export import write_outputs
+from rebalancer.limits.cash_request import request_cells
 from rebalancer.pipeline import propose_account
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.book import cache
@@ -96,4 +97,5 @@ def _summary_row(proposal: Proposal) -> SummaryRow:
         taxable=bool(m.taxable),
         estimated_tax_usd=m.estimated_tax_usd,
         realized_gain_usd=m.realized_gain_usd,
+        **request_cells(proposal.cash_request),
     )

@@ -44,6 +44,12 @@ class SummaryRow:
     taxable: bool | None = None
     estimated_tax_usd: float | None = None
     realized_gain_usd: float | None = None
+    # its cash request and mode (``limits.cash_request.request_cells``): as traded, as
+    # asked, the withdrawal and deposit in dollars (none: rebalance and 0)
+    mode: str | None = None
+    mode_asked: str | None = None
+    withdraw_usd: float | None = None
+    deposit_usd: float | None = None
 
     # field -> the JSON summary's key and the book summary's column
     COLUMNS: ClassVar[dict[str, str]] = {
@@ -56,9 +62,13 @@ class SummaryRow:
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> SummaryRow:
         """The row of an account's written JSON summary (a reused account's)."""
+        # late: it imports pandas, which the engines' module does without
+        from rebalancer.limits.cash_request import request_cells
+
         return cls(
             summary.get("status"),
             **{name: summary.get(key) for name, key in cls.COLUMNS.items()},
+            **request_cells(summary.get("cash_request") or {}),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,7 +76,12 @@ class SummaryRow:
         return {
             "status": self.status,
             **{key: getattr(self, name) for name, key in self.COLUMNS.items()},
+            **{key: getattr(self, key) for key in REQUEST_FIELDS},
         }
+
+
+# the fields of the cash request, named as the book summary's columns
+REQUEST_FIELDS = ("mode", "mode_asked", "withdraw_usd", "deposit_usd")
 
 
 @dataclass(frozen=True)

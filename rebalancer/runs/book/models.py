@@ -64,7 +64,7 @@ class ModelProblems:
             known = (scenario, json.dumps(settings, sort_keys=True, default=str))
             self._fingerprints[id(scenario)] = known
         bench = (
-            hashlib.sha1(request.ref.tobytes()).hexdigest()
+            hashlib.sha1(request.reference_weight.tobytes()).hexdigest()
             if request.reference == "benchmark"
             else "current holdings"
         )

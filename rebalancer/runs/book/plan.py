@@ -55,11 +55,7 @@ def plan(files: BookFiles, table: pd.DataFrame | None = None) -> list[Job]:
     for row in table.itertuples():
         _check_file_name(str(row.account), files.accounts, row.row)
         if not row.scenario:
-            raise ScenarioError(
-                files.accounts,
-                f"row {row.row}: account {row.account} names no scenario",
-                key="scenario",
-            )
+            raise no_scenario(files.accounts, row.row, row.account)
         named = {}
         for column, value in (("scenario", row.scenario), ("benchmark", row.benchmark)):
             if value and (column, value) not in resolved:
@@ -72,6 +68,14 @@ def plan(files: BookFiles, table: pd.DataFrame | None = None) -> list[Job]:
             Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
         )
     return with_probes(jobs)
+
+
+def no_scenario(accounts: str | Path, row: int, account: str) -> ScenarioError:
+    """The refusal of an accounts-file row that names no scenario: ``batch`` has
+    nothing to propose it under (``propose --accounts`` takes ``--scenario``)."""
+    return ScenarioError(
+        accounts, f"row {row}: account {account} names no scenario", key="scenario"
+    )
 
 
 def with_probes(jobs: list[Job]) -> list[Job]:

@@ -8,7 +8,9 @@ repair in ``REPAIRS`` that applies to the rules, in this order:
    by a lot can be many basis points of NAV);
 2. sector caps: cut buys, then add to sales, in a sector above its cap;
 3. the minimum trade: drop buys the fixes left under it, lift sales to it;
-4. turnover: trim buys where the sales of 1–3 took buys + sells past the cap;
+4. the limits' linear rows (``rows``: the turnover cap, the most sold in a run...):
+   trim buys where the sales of 1–3 took a row past its right side (a row on
+   sales alone: sell less where every other limit allows);
 5. the cash floor: trim buys (with none left, add to sales) until cash after costs
    is above it;
 6. the optimizer's cash: trim buys until cash after costs is its cash weight;
@@ -20,11 +22,13 @@ repair in ``REPAIRS`` that applies to the rules, in this order:
     trades, against which a buy at its cap is cut to it again.
 
 Each fix moves lots only where every repair's ``keeps_step`` holds (liquidity, position
-cap and floor, the minimum trade, lots free of tax blocks, turnover and, for a step
+cap and floor, the minimum trade, lots free of tax blocks, the rows and, for a step
 up, the sector cap and the cash floor), and a trim picks a name every repair
 ``spares`` where there is one (tilt bands, tracking error, floors). The limits give
 the numbers (``AdvisorLimit.rounding``, gathered by ``rebalancer.trades.rules``); a
-new limit's part is a ``Repair`` in a module here, placed in ``REPAIRS``.
+limit stated as linear rows (``limits.base.RowCap``) gives rows (``rounding_rows``)
+that ``rows.Rows`` keeps, with no repair of its own; another new limit's part is a
+``Repair`` in a module here, placed in ``REPAIRS``.
 """
 
 from __future__ import annotations
@@ -34,11 +38,11 @@ from rebalancer.trades.repairs.cash import CashFloor, IdleCash, PlannedCash
 from rebalancer.trades.repairs.liquidity import Liquidity
 from rebalancer.trades.repairs.min_trade import MinTrade
 from rebalancer.trades.repairs.position import PositionCap, PositionCapAfterCosts, PositionFloor
+from rebalancer.trades.repairs.rows import Rows
 from rebalancer.trades.repairs.sector import SectorCap
 from rebalancer.trades.repairs.tax_lots import SellableLots
 from rebalancer.trades.repairs.tilt_bands import TiltBands
 from rebalancer.trades.repairs.tracking_error import TrackingError
-from rebalancer.trades.repairs.turnover import Turnover
 
 # the order their fixes run in (module docstring); the first three fix nothing: they
 # only keep their limit in the other repairs' moves
@@ -49,7 +53,7 @@ REPAIRS: tuple[Repair, ...] = (
     PositionCap(),
     SectorCap(),
     MinTrade(),
-    Turnover(),
+    Rows(),
     CashFloor(),
     PlannedCash(),
     TiltBands(),

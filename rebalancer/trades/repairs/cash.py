@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rebalancer.trades.repairs.base import EPS, Move, Repair, Rounding, room_to_sell
+from rebalancer.trades.repairs.rows import keep_steps_up
 
 # idle cash is put back to work only in names the rounding left short by at least this
 # share of the step (a lot bought, or a lot less sold): the name then ends at most
@@ -99,18 +100,29 @@ class IdleCash(Repair):
     turnover, the minimum trade, and spares the tilt bands, the tracking error and the
     floors (every step is up: a floor never stands in its way). In dollars, each step
     brings the portfolio nearer the optimizer's (cash by the whole step, the name by
-    at least half of it)."""
+    at least half of it).
+
+    With cash to invest (``invest_cash``: a deposit, or ``invest-cash``) the step of
+    a name the optimizer buys and the rounding dropped (orders under the minimum
+    trade are dropped: a deposit spread over many names leaves most of it idle)
+    opens a buy of the fewest whole lots worth the minimum trade, under the same
+    tests, so that the deposit is invested to the cash target."""
 
     def fix(self, q, c):
         r = c.rules
         planned_cash_usd = c.planned_cash_weight * c.nav_after(q)
         q = q.copy()
+        # the fewest whole lots an opening buy takes: the minimum trade, or one lot
+        opening = np.maximum(np.ceil(r.min_trade_usd / (r.lot * r.price) - EPS), 1.0) * r.lot
         for _ in range(4 * len(q) + 10):
-            # the next step up: a lot more bought, or the next whole-lot sale below this one
+            # the next step up: a lot more bought, or the next whole-lot sale below this
+            # one; with cash to invest, a dropped buy the optimizer wanted opened
             lots_sold = np.ceil(-q / r.lot - EPS)
-            new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, q + r.lot)
+            up = q + r.lot
+            if r.invest_cash:
+                up = np.where((q == 0) & (c.wanted > 0), np.maximum(up, opening), up)
+            new_q = np.where(q < 0, -np.maximum(lots_sold - 1.0, 0.0) * r.lot, up)
             step_usd = (new_q - q) * r.price
-            trade_usd = q * r.price
             spare = _cash_after(q, c) - max(r.cash_floor_usd, planned_cash_usd)
             post = r.shares_before + new_q
             short_usd = (c.target_shares - (r.shares_before + q)) * r.price
@@ -122,8 +134,7 @@ class IdleCash(Repair):
             nav_next = c.nav_after(q) - 0.01 * step_usd
             ok &= post * r.price <= r.position_cap * nav_next * (1 + 1e-9)
             ok &= (np.abs(new_q) * r.price >= r.min_trade_usd) | (new_q == 0)
-            if r.max_traded_usd is not None:
-                ok &= np.abs(trade_usd).sum() + np.where(q < 0, 0.0, step_usd) <= r.max_traded_usd
+            ok &= keep_steps_up(q, step_usd, r)  # the limits' rows (the turnover cap)
             if r.sector_max is not None:
                 sector_cap = r.sector_max * nav_next
                 sector_usd = np.bincount(r.sector_codes, weights=(r.shares_before + q) * r.price)
