@@ -76,7 +76,9 @@ left, of the 47:
   of them a weight raised by the first run's costs, which lower the NAV); a step
   whose orders the rounding dropped in a $50K account; floors scaled to the cash
   (sales held back by the buys' liquidity, larger the next run); a destination
-  that moves by 60-80 bp under every lot method (not found why); a fractional
+  moved by 60-80 bp under every lot method by the first run's whole lots (a name the
+  destination keeps at 9 bp closed whole, two a lot short of their cap: the risk and
+  the budget couple the names, so the next run's optimum is elsewhere); a fractional
   holding under a binding turnover cap; a turnover cap both runs trade up to, the
   second by 0.001% of NAV more;
 - 9 in the box alone where the floors do not fit this run's limits (a tilt band, the
