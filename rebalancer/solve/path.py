@@ -294,7 +294,8 @@ def floored_box(
     # run starts it), except under a binding turnover cap, which ``first_in_line``
     # shares among the names held back
     short = gap > REACHED
-    floor = np.where((up | down) & (left >= least) & (short | ~capped), np.maximum(floor, 0.0), 0.0)
+    floorable = (up | down) & (left >= least) & (short if capped else True)
+    floor = np.where(floorable, np.maximum(floor, 0.0), 0.0)
     wait = np.zeros(move.shape, bool)
     # the cash: buys and sales must net to what the cash target asks of the run
     net = (1.0 - float(w0.sum())) - float(data.cash_target)
