@@ -29,6 +29,22 @@ diligence (leverage 3.4, ROA −0.8%), which the optimizer had trimmed by one lo
 that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
 rounding: screen region:EM & size:small". Now the band is closed with names the
 scenario lets the account buy.
+
+4-5. Re-runs of a floored step continue it (``solve.path.floored_box``; the property
+of ``tests/test_resettle.py``: applied and proposed again, the second run's orders
+continue the first's, each smaller). Each case is an account of that property's
+random search, proposed, applied (``runs.apply``) and proposed again in-process:
+
+- ``floor_lots``: a $665K account under ``biotech_innovation``, held back by the
+  impact cost and a turnover cap, whose T037 has 7.7 lots of 10 shares to go: the
+  floor took 4 lots, which left 3.7, and the next run, its box reaching the nearest
+  whole lots, took 4 again: ``BUY 40 T037`` twice. Now the floor takes 5 lots (k lots
+  must leave under k − 1/2) and the next run 3.
+- ``floor_reached``: a $2.7M taxable account under ``smallcap_rerating`` whose free
+  step bought T008 all the way to its destination; the floors on the names held back
+  spent its room, so the floored step left it, and the next run bought 54 shares. Now
+  a name the free step takes all the way is floored too: the first run buys 408, the
+  second nothing of it.
 """
 
 from __future__ import annotations
@@ -37,8 +53,15 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from rebalancer.inputs.readers import read_holdings
+from rebalancer.runs.apply import apply_proposal, write_holdings
+from rebalancer.scenario import load_scenario
 from tests.conftest import run_cli
 from tests.test_properties import ACCOUNT, AS_OF, check_infeasible, check_proposal
+from tests.test_resettle import lot_sizes, not_continuations, orders, propose
 
 DATA = Path(__file__).parent / "data"
 ROLES = ("holdings", "universe", "scenario", "benchmark", "prices", "accounts")
@@ -83,3 +106,25 @@ def test_the_rounding_never_turns_a_sale_into_a_buy_the_scenario_forbids(tmp_pat
     warnings = json.loads(paths["json"].read_text())["warnings"]
     assert not any("check failed" in w for w in warnings), warnings
     check_proposal(paths)
+
+
+@pytest.mark.parametrize("case", ["floor_lots", "floor_reached"])
+def test_a_floored_step_proposed_again_continues_it(case, tmp_path):
+    for f in (DATA / case).iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    paths = {role: tmp_path / f"{role}.csv" for role in ROLES} | {
+        "scenario": tmp_path / "property.yaml"
+    }
+    paths = {role: path for role, path in paths.items() if path.exists()}
+    constraints = load_scenario(paths["scenario"]).constraints
+    universe = pd.read_csv(paths["universe"])
+    lots = lot_sizes(universe, constraints.round_lots)
+    first = propose(paths, paths["holdings"])
+    assert first.path["is_step"], first.path
+    write_holdings(apply_proposal(read_holdings(paths["holdings"]), first), tmp_path / "h.csv")
+    second = propose(paths, tmp_path / "h.csv")
+    days = float(constraints.liquidity.days)
+    a, b = orders(first, days, lots), orders(second, days, lots)
+    capped = "max_turnover" in first.path["held_back_by"]
+    assert not not_continuations(a, b, capped), not_continuations(a, b, capped)
+    assert second.metrics.turnover <= first.metrics.turnover * (1 + 1e-9)

@@ -31,9 +31,9 @@ next run trades the same names the same way, no new names, and never back. The b
 alone keeps each name's side and end, not its step size: the risk, the tilts and the
 budget couple the names, so a name's gain of moving can grow as the others move, and a
 name the first step left alone inside its box can start on the next. Hence the floor
-(``floored_box``), where the liquidity cap holds the step back: each name the step
-stops short moves at least β = 0.6 of what it has left (and at least one minimum
-order, in whole lots enough that the rounding leaves less than it took), or its
+(``floored_box``), where the liquidity cap holds the step back: each name the box
+trades moves at least β = 0.6 of what it has left (and at least one minimum order,
+in whole lots enough that the next run's nearest whole lots are fewer), or its
 per-run liquidity cap where that is less; the next run's move is at most what is
 left, (1 − β) of it, less than β: each name's step is smaller than the last, or as
 large only at its liquidity cap. A move under one order waits (a whole order may be a
@@ -238,24 +238,30 @@ def floored_box(
 
         min(f(rᵢ), Lᵢ) ≤ sᵢ ≤ min(max(boxᵢ, f(rᵢ)), Lᵢ)
         f(r) = max(β r, oᵢ, kᵢ(r) uᵢ)   (β = FLOOR, oᵢ one minimum order, uᵢ one lot)
-        kᵢ(r) = 1 for r < 1.5 lots, else max(2, ⌊r / 2u⌋ + 1) lots
+        kᵢ(r) = 1 for r < 1.5 lots, else ⌊(r / u + 1/2) / 2⌋ + 1 lots
 
     Why: from a step in the box the destination stays d (module docstring), so the
     next run's move in name i is at most rᵢ − sᵢ ≤ (1 − β) rᵢ < β rᵢ ≤ sᵢ: each name's
     next step is smaller than this one, or as large only at its liquidity cap; and no
     name the box trades is left for a later run to start. The lots: the rounding
-    takes ⌊s⌋ lots, and a move of half a lot or more is made a whole one; k lots leave
-    under k (r < 2k) and, for k = 1, under half a lot (r < 1.5), so the next run's
-    whole lots are fewer too — where that is past the destination (1.5 to 2 lots:
-    two), the box reaches it (two lots land nearer than one). A floor is a minimum
+    takes ⌊s⌋ lots, and the next run makes a move of half a lot or more a whole one
+    (its box reaches the nearest whole lots), so k lots must leave under k − 1/2
+    (r − k < k − 1/2, k > (r + 1/2)/2, the k above): the next run's whole lots,
+    the nearest to r − k, are then fewer than k — 3.8 lots left take 3, not 2 (2
+    would leave 1.8, which the next run makes 2 again). For k = 1: under half a
+    lot (r < 1.5), none next run; from 1.5 lots two, past the destination where r < 2
+    (two lots land nearer than one). A floor is a minimum
     trade through the caps (w₀ − sell_cap ≤ w ≤ w₀ + buy_cap): a negative ``sell_cap``
     is a minimum buy, a negative ``buy_cap`` a minimum sale.
 
-    Not floored: a name the free ``step`` takes to its destination (``REACHED``:
-    nothing held it back) and a move under one order (a whole order there is a trade
-    the step may not want at all). Such a move waits (its caps 0): the next run,
-    toward the same destination, finds it under one order again, where a box would
-    let it start, or go further than the last run did.
+    A name the free ``step`` takes to its destination (within ``REACHED``: nothing
+    held it back) is floored too, but under a binding turnover cap (which
+    ``first_in_line`` shares among the names held back): unfloored, the floors on the
+    others spend its room (the cash, the budget), the floored step leaves it where
+    it is, and the next run, held back less, starts it. Not floored: a move under one
+    order (a whole order there is a trade the step may not want at all). Such a move
+    waits (its caps 0): the next run, toward the same destination, finds it under one
+    order again, where a box would let it start, or go further than the last run did.
 
     None (the box alone is the step's) where the free step is not held back (under
     ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
@@ -292,7 +298,7 @@ def floored_box(
     least = np.broadcast_to(np.asarray(min_order, float), move.shape)
     unit = np.maximum(np.broadcast_to(np.asarray(lot, float), move.shape), 1e-12)
     lots = left / unit
-    whole_lots = np.where(lots < 1.5, 1.0, np.maximum(2.0, np.floor(lots / 2) + 1))
+    whole_lots = np.where(lots < 1.5, 1.0, np.floor((lots + 0.5) / 2) + 1)
     # a hair over the lots, so that the rounding's ⌊s⌋ is them, not one fewer
     want = np.maximum.reduce([FLOOR * left, least, whole_lots * unit * (1 + 1e-6)])
     up, down = move > BOX_TOL, -move > BOX_TOL
@@ -304,10 +310,14 @@ def floored_box(
     )
     floor = np.minimum.reduce([want, np.maximum(room, 0.0), liquidity * (1 - AT_LIQUIDITY)])
     # a move smaller than one order the box leaves to the step: a whole order there
-    # is a trade the step may not want at all (the minimum-trade passes decide); so
-    # does a name the free step takes all the way (nothing held it back)
+    # is a trade the step may not want at all (the minimum-trade passes decide). A name
+    # the free step takes all the way is floored too (the floors on the others would
+    # otherwise spend its room: the floored step leaves it where it is, and the next
+    # run starts it), except under a binding turnover cap, which ``first_in_line``
+    # shares among the names held back
     short = gap > REACHED
-    floor = np.where((up | down) & (left >= least) & short, np.maximum(floor, 0.0), 0.0)
+    floorable = (up | down) & (left >= least) & (short if capped else True)
+    floor = np.where(floorable, np.maximum(floor, 0.0), 0.0)
     wait = np.zeros(move.shape, bool)
     # the cash: buys and sales must net to what the cash target asks of the run
     net = (1.0 - float(w0.sum())) - float(data.cash_target)
