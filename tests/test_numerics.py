@@ -375,6 +375,12 @@ def test_badly_scaled_request_solves_or_fails_cleanly(name, tmp_path):
     after = (summary["cash_after"] - summary["est_cost"]) / nav
     idle = CASH_TARGET + (0.01 if nav >= 1e6 else 0.08)
     limit = idle if before <= CASH_TARGET else min(before, idle)
+    path = summary["path"]
+    if "cash target" in path.get("reached_over_path", []):
+        # the names the destination buys cannot take the cash this run (their liquidity
+        # caps): the cash target is reached over a path, this run as far as they take it
+        assert path["is_step"] and path["held_back_by"], path
+        limit = before
     assert after <= limit + 1e-12, f"cash {before:.2%} -> {after:.2%} of NAV"
     if taxable:
         assert summary["taxable"] and summary["lot_sales"], "a taxable account sells from lots"
