@@ -37,7 +37,8 @@ in whole lots enough that the next run's nearest whole lots are fewer), or its
 per-run liquidity cap where that is less; the next run's move is at most what is
 left, (1 − β) of it, less than β: each name's step is smaller than the last, or as
 large only at its liquidity cap. A move under one order waits (a whole order may be a
-trade the step does not want; a box would let the next run start it). Where the cash
+trade the step does not want; a box would let the next run start it), one order
+measured as the next run will, after this run's costs (``next_run_move``). Where the cash
 target leaves one side (buys or sales) less room than its floors, that side's floors
 are scaled to fit. Where the turnover cap binds too, it decides which names go
 first: floors on every name would spend it on all instead of the best, so the names
@@ -259,7 +260,8 @@ def floored_box(
     ``first_in_line`` shares among the names held back): unfloored, the floors on the
     others spend its room (the cash, the budget), the floored step leaves it where
     it is, and the next run, held back less, starts it. Not floored: a move under one
-    order (a whole order there is a trade the step may not want at all). Such a move
+    order (a whole order there is a trade the step may not want at all), as the next
+    run measures it (``next_run_move``: a sale grows by this run's costs). Such a move
     waits (its caps 0): the next run, toward the same destination, finds it under one
     order again, where a box would let it start, or go further than the last run did.
 
@@ -316,7 +318,10 @@ def floored_box(
     # run starts it), except under a binding turnover cap, which ``first_in_line``
     # shares among the names held back
     short = gap > REACHED
-    floorable = (up | down) & (left >= least) & (short if capped else True)
+    # one order or more as the next run measures it (``next_run_move``): a sale under
+    # one order today can be one after this run's costs
+    whole = next_run_move(data, dest, step) >= least
+    floorable = (up | down) & whole & (short if capped else True)
     floor = np.where(floorable, np.maximum(floor, 0.0), 0.0)
     wait = np.zeros(move.shape, bool)
     # the cash: buys and sales must net to what the cash target asks of the run
@@ -342,7 +347,7 @@ def floored_box(
     )
     # a move under one order waits: the next run, toward the same destination, finds
     # it under one order again (in a box it would start there, or go further)
-    small = ((up | down) & (left < least)) | wait
+    small = ((up | down) & ~whole) | wait
     buy_cap[small] = 0.0
     sell_cap[small] = 0.0
     # the cash: buys and sales must still net to what the cash target asks of the run
@@ -362,6 +367,26 @@ def floored_box(
     buy_cap = np.where(down, -floor, buy_cap)
     sell_cap = np.where(up, -floor, sell_cap)
     return dataclasses.replace(boxed, buy_cap=buy_cap, sell_cap=sell_cap)
+
+
+def next_run_move(data: ProblemData, dest: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Each name's move |dᵢ − w₀ᵢ| as the next run will measure it, in this run's
+    weights, where this run leaves the name alone.
+
+    This run's estimated costs ĉ (a share of NAV: spread sᵀ|z| and impact mᵀ|z|^{3/2}
+    of the step z = ``step`` − w₀) are paid from cash, so the next run's NAV is
+    (1 − ĉ) of this one's: a name left alone weighs w₀ᵢ/(1 − ĉ), one minimum order
+    oᵢ/(1 − ĉ), and the destination, an optimum in weights, stays dᵢ. The next run's
+    move in its own minimum orders is |dᵢ − w₀ᵢ/(1 − ĉ)|·(1 − ĉ)/oᵢ = |dᵢ(1 − ĉ) − w₀ᵢ|/oᵢ:
+    a sale (dᵢ < w₀ᵢ) grows by dᵢĉ, a buy shrinks by as much. Returned in today's
+    units (compared with today's oᵢ): |dᵢ − w₀ᵢ| + dᵢĉ for a sale, |dᵢ − w₀ᵢ| − dᵢĉ for
+    a buy. Without it a sale a hair under one order waits, and the next run, the NAV
+    lower by this run's costs, finds it a hair over and trades it whole."""
+    w0 = np.asarray(data.w0, float)
+    dest = np.asarray(dest, float)
+    z = np.abs(np.asarray(step, float) - w0)
+    cost = float(np.asarray(data.spread, float) @ z + np.asarray(data.impact, float) @ z**1.5)
+    return np.abs(dest - w0) - np.sign(dest - w0) * np.maximum(dest, 0.0) * cost
 
 
 def first_in_line(
