@@ -31,7 +31,7 @@ from rebalancer.optimize.problem import (
     warnings_off,
 )
 from rebalancer.optimize.working_set import WorkingSet
-from rebalancer.solve.path import Destination, floored_box, step_box
+from rebalancer.solve.path import IMMATERIAL, Destination, floored_box, step_box
 
 
 def toward_destination(
@@ -53,7 +53,9 @@ def toward_destination(
     dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ, nothing where dᵢ = w₀ᵢ; a move of at
     least half of one minimum order may be a whole one). A step already in a box
     (``in_box``) is kept without a solve. ``min_order`` and ``lot`` (weights, per
-    name): one minimum order (the minimum trade and a lot) and one lot.
+    name): one minimum order (the minimum trade and a lot) and one lot. In every box
+    a buy stops short of its position cap by the path's estimated costs
+    (``with_headroom``), lest a later run's costs leave it above its cap.
 
     Where neither box has a feasible point because a soft band — the cash target
     band or a tilt band — is out of the box's reach this run (d reaches it through
@@ -69,8 +71,9 @@ def toward_destination(
     names d does not trade: the free step is kept)."""
     if destination.weights is None:
         return data, solution, destination
-    boxed = step_box(data, destination.weights, min_order)
-    floored = floored_box(data, boxed, destination.weights, min_order, lot, solution.weights)
+    held = with_headroom(data, destination.weights, solution.weights)
+    boxed = step_box(held, destination.weights, min_order)
+    floored = floored_box(held, boxed, destination.weights, min_order, lot, solution.weights)
     boxes = [box for box in (floored, boxed) if box is not None]
     z = solution.weights - np.asarray(data.w0, float)
     for box in boxes:
@@ -180,8 +183,42 @@ def bands_over_path(ws: WorkingSet, box: ProblemData) -> tuple[ProblemData, tupl
 
 
 def in_box(z: np.ndarray, box: ProblemData) -> bool:
-    """Whether the trades ``z`` (weights) keep ``box``'s caps, to ``IN_BOX``."""
-    return bool(np.all((z <= box.buy_cap + IN_BOX) & (-z <= box.sell_cap + IN_BOX)))
+    """Whether the trades ``z`` (weights) keep ``box``'s caps and its position caps
+    (``with_headroom``), to ``IN_BOX``."""
+    after = np.asarray(box.w0, float) + z
+    return bool(
+        np.all((z <= box.buy_cap + IN_BOX) & (-z <= box.sell_cap + IN_BOX))
+        and np.all((z <= IN_BOX) | (after <= np.asarray(box.position_cap, float) + IN_BOX))
+    )
+
+
+def with_headroom(data: ProblemData, dest: np.ndarray, step: np.ndarray) -> ProblemData:
+    """``data`` with each position cap cᵢ lowered for this run's buys to cᵢ(1 − h),
+    h the estimated cost of the path, this run and the later ones, as a share of NAV:
+    the spread and impact of the whole move, sᵀ|d − w₀| + mᵀ|d − w₀|^{3/2} (0 where
+    the free ``step`` leaves nothing to the destination d: no later run). Never below
+    where the name is (min(w₀ᵢ, cᵢ)): no name is sold for it.
+
+    Why: a cap is of the NAV (the rounding keeps it of the NAV after the orders,
+    ``rebalancer.trades.repairs.position``), and each run's costs, paid from cash,
+    lower the NAV: a name bought to its cap weighs cᵢ/(1 − c₂) once the next run has
+    paid its costs c₂ — over its cap, so that run sells it, a sale of a name the last
+    run bought. The runs' costs c₁ + c₂ + … are at most h (the spread is linear, the
+    impact |x|^{3/2} superadditive, and each run moves between where it is and d), so
+    a name bought to cᵢ(1 − h) weighs at most about cᵢ(1 − h)/(1 − h) = cᵢ at the end
+    of the path; each run's h is smaller, so each run's buy of it continues the
+    last."""
+    w0 = np.asarray(data.w0, float)
+    dest = np.asarray(dest, float)
+    if np.abs(dest - np.asarray(step, float)).sum() / 2 <= IMMATERIAL:
+        return data  # the whole move this run: the rounding keeps the cap after its costs
+    move = np.abs(dest - w0)
+    h = float(np.asarray(data.spread, float) @ move + np.asarray(data.impact, float) @ move**1.5)
+    if h <= 0:
+        return data
+    cap = np.asarray(data.position_cap, float)
+    lowered = np.maximum(cap * (1.0 - min(h, 0.5)), np.minimum(w0, cap))
+    return dataclasses.replace(data, position_cap=lowered)
 
 
 # a step off its box by no more than this in any name (weights) is in it: the solvers'
