@@ -30,7 +30,7 @@ that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
 rounding: screen region:EM & size:small". Now the band is closed with names the
 scenario lets the account buy.
 
-4-5. Re-runs of a floored step continue it (``solve.path.floored_box``; the property
+4-7. Re-runs of a floored step continue it (``solve.path.floored_box``; the property
 of ``tests/test_resettle.py``: applied and proposed again, the second run's orders
 continue the first's, each smaller). Each case is an account of that property's
 random search, proposed, applied (``runs.apply``) and proposed again in-process:
@@ -45,6 +45,16 @@ random search, proposed, applied (``runs.apply``) and proposed again in-process:
   spent its room, so the floored step left it, and the next run bought 54 shares. Now
   a name the free step takes all the way is floored too: the first run buys 408, the
   second nothing of it.
+- ``wait_after_costs``: a $16.0M account under ``deregulation`` whose sale of T032,
+  0.7 bp of NAV, was a hair under one minimum order: the floored step made it wait,
+  and the next run, the NAV lower by the first run's costs (T032's weight up by as
+  much), found it 0.9 bp, one order, and sold 14 shares. Now the wait is decided on
+  the move as the next run measures it (``solve.path.next_run_move``).
+- ``cap_headroom``: a $44.5M account under ``recession_relapse`` whose first run
+  bought T006 to its 5% position cap (of the NAV after its costs); the second run's
+  costs lowered the NAV again, T006 stood above its cap, and that run sold 31
+  shares. Now a step's buys stop short of the cap by the path's estimated costs
+  (``solve.step.with_headroom``).
 """
 
 from __future__ import annotations
@@ -108,7 +118,9 @@ def test_the_rounding_never_turns_a_sale_into_a_buy_the_scenario_forbids(tmp_pat
     check_proposal(paths)
 
 
-@pytest.mark.parametrize("case", ["floor_lots", "floor_reached"])
+@pytest.mark.parametrize(
+    "case", ["floor_lots", "floor_reached", "wait_after_costs", "cap_headroom"]
+)
 def test_a_floored_step_proposed_again_continues_it(case, tmp_path):
     for f in (DATA / case).iterdir():
         shutil.copy(f, tmp_path / f.name)
