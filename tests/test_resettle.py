@@ -14,7 +14,8 @@ proposals' orders:
   ticker, the same side, and a smaller quantity, or the same one where both orders
   are at the name's per-run liquidity cap; where the turnover cap held the first
   run back, also names it had not reached yet (never the other way on a name it
-  traded). The second run's turnover is no larger than the first's, and the first
+  traded). The second run's turnover is no larger than the first's (or than the
+  turnover cap, where it held the first back: ``turnover_grew``), and the first
   run's summary said it was one step of a path (``path.is_step``).
 
 A request the first run finds infeasible (exit 3) is not an account of the property:
@@ -32,12 +33,26 @@ re-trade, also by reference (read them with ``--hypothesis-show-statistics``):
         --hypothesis-show-statistics
 
 Not yet met on every random account: the property is marked ``xfail`` (not strict).
-Tallied on 200 feasible accounts (464 drawn): 95 settle, 65 only continue, 36
-re-trade, 4 find the second run infeasible, with a soft band that no step inside the
-box keeps this run reached over a path (``path.reached_over_path``: the cash target
-band or a tilt band the destination reaches by trading names the liquidity cap lets
-trade only a little this run; the step stays in its box, no farther outside the band
-than today and as close as this run's limits allow,
+Tallied on 200 feasible accounts (519 drawn): 115 settle, 55 only continue, 30 re-trade,
+none finds the second run infeasible — a draw of its own (this test's source changed,
+and with it the examples). On the 200 accounts of the tally before (464 drawn: 95
+settle, 65 only continue, 36 re-trade, 4 second runs infeasible), replayed from their
+stored files: 94 settle, 72 only continue, 30 re-trade, 4 second runs infeasible (1 that
+settled now only continues); of the 40 that failed, 6 no longer do: 3 sales a hair under
+one order that waited and the next run, the NAV lower by the first run's costs, sold
+whole (a wait is now decided on the move as the next run measures it,
+``path.next_run_move``); 2 names bought to their position cap that the next run's costs
+put above it, so that run sold them (a step's buys now stop short of the cap by the
+path's estimated costs, ``rebalancer.solve.step.with_headroom``); 1 second run at a
+binding turnover cap that traded 0.001% of NAV more than the first (both up to the cap:
+the same step, now allowed). The second run's turnover may reach the turnover cap where
+it held the first back (``turnover_grew``), as an order at its liquidity cap may repeat.
+
+The mechanisms before that, and their tallies: a soft band that no step
+inside the box keeps this run reached over a path (``path.reached_over_path``: the
+cash target band or a tilt band the destination reaches by trading names the liquidity
+cap lets trade only a little this run; the step stays in its box, no farther outside
+the band than today and as close as this run's limits allow,
 ``rebalancer.solve.step.bands_over_path``; an owners' decision, docs/contracts.md),
 and the steps the liquidity cap holds back floored (``path.floored_box``: each name
 the box trades moves at least 0.6 of the way it has left — a name the free step takes
@@ -47,67 +62,57 @@ order wait), and where a turnover cap binds too, only the names the capped step
 prefers, as many as their floors fit in 0.9 of the cap, the rest waiting
 (``path.first_in_line``). Before the bands were reached over a path (the free step
 reached them with substitutes the next run unwound): 102, 47, 47, 4; the bands over a
-path alone, before the reached names were floored and the lots counted so: 94, 62, 40,
-4 (of the 101 accounts that settled before either, 6 then only continued — the band
-reached over two runs or more rather than at once with substitutes — and 1
-re-traded). Before the reached names were floored and the lots counted so (k lots
-leaving under k, which the next run rounded to k again): 101, 45, 50, 4 — the same 200
-accounts (``tests/data`` ``floor_lots``, ``floor_reached`` keep one of each;
+path alone: 94, 62, 40, 4. Before the reached names were floored and the lots counted
+so (k lots leaving under k, which the next run rounded to k again): 101, 45, 50, 4
+(``tests/data`` ``floor_lots``, ``floor_reached`` keep one of each;
 ``test_kept_cases``). Before that (no floors under a binding turnover cap): 100, 41,
-55, 4; the box alone, before floors: 93, 23, 80, 4 (the rounding changes which first
-runs are feasible, so about ±7 between code versions is the draw); floors on every
-held-back step, the impact's and the turnover cap's too, tallied 102, 45, 49, 4 but
-spent a binding turnover cap on every name rather than the best (a what-if sweep then
-expected less at a looser cap). Tried and measured on the same 200 accounts, and left
-out: the floored box giving a move of half an order or more the box's whole order (as
-the box alone does), 96, 49, 51, 4; the rounding's repairs preferring names on their
-way to the destination (a sale only above it, a buy only below), 99, 48, 48, 4 with
-one first run infeasible (a realized-gain budget of 0 broken by the other name sold);
-with a band over a path, the floors the cash target scales freed (the cash may end
-anywhere from where it is to its band), which settled one account whose buys waited
-for the sales and broke two taxable ones. What is left, of the 47 before the bands
-over a path (measured before the reached names were floored; of the 36 now, not
-broken down again):
+55, 4; the box alone, before floors: 93, 23, 80, 4 (about ±7 between draws); floors on
+every held-back step, the impact's and the turnover cap's too, tallied 102, 45, 49, 4
+but spent a binding turnover cap on every name rather than the best (a what-if sweep
+then expected less at a looser cap). Tried and measured, and left out: the floored box
+giving a move of half an order or more the box's whole order (as the box alone does),
+96, 49, 51, 4; the rounding's repairs preferring names on their way to the destination
+(a sale only above it, a buy only below), 99, 48, 48, 4 with one first run infeasible;
+with a band over a path, the floors the cash target scales freed, which settled one
+account whose buys waited for the sales and broke two taxable ones.
 
-- 20: no step inside the box kept the limits this run (the cash target — a band the
-  destination reaches by buying or selling names the liquidity cap lets trade only a
-  little this run — or a tilt band reached the same way), so the first run took
-  substitutes the next one unwound. Reached over a path now: of those first runs all
-  but one (a binding turnover cap beside the liquidity cap, taxable: no box has a
-  feasible point even with the bands elastic) stay in the box, and measured before the
-  reached names were floored, 9 of the first runs that reach a band over a path still
-  re-traded: the band-elastic step leaves names the destination trades for a later
-  run to start (with the cash short of its target, the destination's buys wait while
-  the sales raise the cash: their floors are scaled to a target the run cannot meet),
-  a name floored 0.6 of its way sold further on the next run (the destination moved),
-  equal whole-lot steps;
-- 12 in floored steps. 7 taxable, all FIFO or HIFO; in 3 the lot method moves the
-  destination (Σ|d₁ − d₂|/2 of 40 to 330 bp): the optimizer counts the tax of the
-  cheapest lots (lowest tax per dollar first), the sale takes the method's lots,
-  and the next run, from the lots left, finds selling on cheaper or dearer than the
-  first counted (under ``lot_method: optimized`` the same accounts settle, 2, or
-  their destination moves under 6 bp, 1). No convex tax model follows FIFO: its
-  realized tax C(s) = Σ_ℓ c_ℓ·clip(s − before_ℓ, 0, q_ℓ) is not convex, and a model
-  K of the lots left that continues the first run's, K_after(s) = K(s₁ + s) − K(s₁)
-  for every s₁, is C itself; classes in the method's order pooled to C's convex
-  minorant (exact at class boundaries) fixed 2 and broke 4 of the 47 FIFO and HIFO
-  accounts (a sale ending inside a pooled class leaves its later, cheaper lots).
-  The other 4 taxable and 5 not: a move under one order a floored step makes wait
-  and the next run's box alone, nothing held back any more, trades whole (4, one
-  of them a weight raised by the first run's costs, which lower the NAV); a step
-  whose orders the rounding dropped in a $50K account; floors scaled to the cash
-  (sales held back by the buys' liquidity, larger the next run); a destination
-  moved by 60-80 bp under every lot method by the first run's whole lots (a name the
-  destination keeps at 9 bp closed whole, two a lot short of their cap: the risk and
-  the budget couple the names, so the next run's optimum is elsewhere); a fractional
-  holding under a binding turnover cap; a turnover cap both runs trade up to, the
-  second by 0.001% of NAV more;
-- 9 in the box alone where the floors do not fit this run's limits (a tilt band, the
-  tracking error, a position cap, the waiting names a tilt band needs), 5 of them
-  taxable; 5 where the impact cost alone held the step back or nothing did (no
-  floors: the box keeps each name's side and end, not its step size, so a name the
-  first step left alone can start); 1 under a binding turnover cap whose floors did
-  not fit.
+Derandomised, the examples depend on this test's source (Hypothesis seeds its draw
+from it, the decorators' text included): a change here draws other accounts, so code
+versions are compared on the same accounts by storing the draw's files and replaying
+them (the xfail reason's figures, the tally before, are left as they were so that the
+tally above draws the same accounts). What is left, of the 34
+of the same 200 accounts (each a real re-trade, none an artefact of the measure):
+
+- 8: the floored box has no feasible point (its floors push a tilt band, a position or
+  sector cap or the cash target past what the names the liquidity cap holds back can
+  offset this run), so the box alone, or with the cash target or a tilt band reached
+  over a path the band-elastic box (3), takes the step; either leaves names the
+  destination trades untouched, and the next run, whose floored box fits, starts them;
+- 6: the impact cost alone holds the step back in a small account ($49K-$266K, one
+  minimum order 40-270 bp of NAV): no floors, and the minimum-trade passes and whole
+  lots lift different names on each run;
+- 5 taxable, FIFO or HIFO: 4 whose destination moves 67-325 bp between runs (the
+  optimizer prices the cheapest lots, the sale takes the method's; no convex model
+  follows FIFO: its realized tax C(s) = Σ_ℓ c_ℓ·clip(s − before_ℓ, 0, q_ℓ) is not
+  convex, and classes pooled to C's convex minorant fixed 2 and broke 4 of 47 FIFO and
+  HIFO accounts), 1 whose floors the cash target scales down (the sales held back by
+  the buys' liquidity, larger the next run);
+- 5: a move under one order: the next run's box alone, nothing floored any more,
+  makes a move of half an order a whole one (3), a fractional holding under one lot
+  sold whole (1), or the destination moved a waiting sale past one order (1);
+- 2: a position cap: a name sold down to it that the next run's costs put above it
+  again (the headroom is on buys), and a run whose free step is the whole move while
+  the cash band is reached over a path (no headroom there), whose next run's costs do
+  the same;
+- 2: no benchmark: the risk is measured from the current holdings, so the destination
+  moves with them (announced, ``reference_moves``, only where the scenario tilts);
+- 1: a binding turnover cap whose floors did not fit: the box alone, and the next run
+  floored, larger steps;
+- 1: a $7.6K account whose one lot is 2.7% of NAV: the whole lots move the
+  destination 6%;
+- 4 second runs infeasible: three accounts under $12K whose whole shares leave a
+  name over its position cap or the cash target out of reach, and a tilt band the
+  first run's rounding left 3 bp outside.
 
 The example accounts, below, settle.
 """
