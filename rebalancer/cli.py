@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rebalancer import __version__
-from rebalancer.errors import RebalancerError, ScenarioWarning, Stopped, one_line
+from rebalancer.errors import WARNINGS, RebalancerError, Stopped, one_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -644,9 +644,9 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
         accounts=accounts,
         trade_history=trade_history,
     )
-    errors = [p for p in problems if not isinstance(p, ScenarioWarning)]
+    errors = [p for p in problems if not isinstance(p, WARNINGS)]
     for problem in problems:
-        kind = "warning" if isinstance(problem, ScenarioWarning) else "error"
+        kind = "warning" if isinstance(problem, WARNINGS) else "error"
         err_console.print(one_line(f"{kind}: {problem}"), markup=False)
     if errors:
         sys.exit(1)
