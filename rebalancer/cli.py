@@ -195,12 +195,14 @@ TRADE_HISTORY = click.option(
 ACCOUNT_ROW = click.option(
     "--accounts",
     type=_path(),
-    help="Accounts file: the account's row (taxable, cash_target, household, lot_method).",
+    help="Accounts file: the account's row (taxable, account_type, cash_target, household, "
+    "lot_method).",
 )
 TAXABLE = click.option(
     "--taxable/--tax-exempt",
     default=None,
-    help="Tax status (default: from --accounts; lots with a cost basis need one).",
+    help="Tax status (default: from --accounts; lots with a cost basis need one). "
+    "--taxable: account type taxable; --tax-exempt: the row's tax_deferred, else tax_exempt.",
 )
 LOT_METHOD = click.option(
     "--lot-method",
