@@ -290,7 +290,9 @@ def test_batch_shows_the_account_type_and_runs_a_household_that_disagrees(tmp_pa
     book = tmp_path / "book"
     book.mkdir()
     uni.to_csv(book / "universe.csv", index=False)
-    holdings = pd.concat([make_holdings(uni, "ACC1"), make_holdings(uni, "ACC2", value_each=20_000.0)])
+    holdings = pd.concat(
+        [make_holdings(uni, "ACC1"), make_holdings(uni, "ACC2", value_each=20_000.0)]
+    )
     holdings.to_csv(book / "holdings.csv", index=False)
     (book / "other.yaml").write_text("extends: base.yaml\nrisk_aversion: 8\n")
     accounts = _accounts(
