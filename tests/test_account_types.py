@@ -314,3 +314,19 @@ def test_batch_shows_the_account_type_and_runs_a_household_that_disagrees(tmp_pa
     for account, kind in (("ACC1", "tax_deferred"), ("ACC2", "taxable")):
         summary = json.loads((tmp_path / "out" / f"{account}.json").read_text())
         assert summary["account_type"] == kind
+
+
+def test_batch_refuses_a_conflicting_row_in_one_line_writing_nothing(market, tmp_path):
+    accounts = _accounts(
+        tmp_path / "book" / "accounts.csv",
+        "account,scenario,taxable,account_type",
+        "ACC1,base.yaml,true,tax_exempt",
+    )
+    result = run_cli(
+        "batch", "--universe", market["universe"], "--holdings", market["holdings"],
+        "--accounts", accounts, "--out-dir", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {accounts}, row 2, columns 'taxable' and 'account_type': ")
+    assert not (tmp_path / "out").exists()
