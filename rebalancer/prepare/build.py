@@ -394,6 +394,7 @@ def _problem(
         position_cap=limits.position_cap_weight,
         cash_target=c.cash.target,
         cash_tolerance=CASH.tolerance(scenario),
+        cash_floor=c.cash.min,
         tilt_target=targets,
         tilt_lo=tilt_lo,
         tilt_hi=tilt_hi,
