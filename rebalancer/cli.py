@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rebalancer import __version__
-from rebalancer.errors import RebalancerError, ScenarioWarning, Stopped, one_line
+from rebalancer.errors import WARNINGS, RebalancerError, Stopped, one_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -195,12 +195,14 @@ TRADE_HISTORY = click.option(
 ACCOUNT_ROW = click.option(
     "--accounts",
     type=_path(),
-    help="Accounts file: the account's row (taxable, cash_target, household, lot_method).",
+    help="Accounts file: the account's row (taxable, account_type, cash_target, household, "
+    "lot_method).",
 )
 TAXABLE = click.option(
     "--taxable/--tax-exempt",
     default=None,
-    help="Tax status (default: from --accounts; lots with a cost basis need one).",
+    help="Tax status (default: from --accounts; lots with a cost basis need one). "
+    "--taxable: account type taxable; --tax-exempt: the row's tax_deferred, else tax_exempt.",
 )
 LOT_METHOD = click.option(
     "--lot-method",
@@ -644,9 +646,9 @@ def validate(scenarios, holdings, universe, prices, benchmark, accounts, trade_h
         accounts=accounts,
         trade_history=trade_history,
     )
-    errors = [p for p in problems if not isinstance(p, ScenarioWarning)]
+    errors = [p for p in problems if not isinstance(p, WARNINGS)]
     for problem in problems:
-        kind = "warning" if isinstance(problem, ScenarioWarning) else "error"
+        kind = "warning" if isinstance(problem, WARNINGS) else "error"
         err_console.print(one_line(f"{kind}: {problem}"), markup=False)
     if errors:
         sys.exit(1)

@@ -99,6 +99,9 @@ def _key_figures(p: Proposal) -> Table:
                 f"{_usd(m.harvested_losses_usd)} losses harvested)",
             )
         )
+        cells.append(
+            ("Income tax/yr", f"{_usd(m.income_tax_before_usd)} → {_usd(m.income_tax_usd)}")
+        )
     if p.cash_request:
         request = p.cash_request
         asked = [f"mode {mode_text(request)}"]

@@ -52,7 +52,7 @@ class InputError(RebalancerError):
         message: str,
         *,
         row: int | None = None,
-        column: str | None = None,
+        column: str | tuple[str, ...] | None = None,
     ):
         self.path = str(path) if path is not None else None
         self.row = row
@@ -64,9 +64,17 @@ class InputError(RebalancerError):
         where = [self.path or "<input>"]
         if self.row is not None:
             where.append(f"row {self.row}")
-        if self.column is not None:
+        if isinstance(self.column, tuple):  # cells that disagree: every column named
+            where.append("columns " + " and ".join(f"'{c}'" for c in self.column))
+        elif self.column is not None:
             where.append(f"column '{self.column}'")
         return one_line(f"{', '.join(where)}: {self.message}")
+
+
+class InputWarning(InputError):
+    """Input that is usable today but will not be once a planned feature needs it (a
+    household whose accounts disagree, ``inputs.households``): ``validate`` prints it as
+    a warning and it fails nothing."""
 
 
 class Stopped(KeyboardInterrupt):
@@ -105,6 +113,10 @@ class ScenarioWarning(ScenarioError):
     """A scenario setting the universe leaves without effect (``universe.scenario_fit``):
     ``validate`` prints it as a warning and it fails nothing; a proposal lists it among
     its warnings."""
+
+
+# what ``validate`` reports as warnings, failing nothing
+WARNINGS = (ScenarioWarning, InputWarning)
 
 
 class SolverFailure(RebalancerError, RuntimeError):

@@ -171,6 +171,8 @@ FORGED_FIGURES = {
     "nav": lambda v: v * 1.01,
     "n_trades": lambda v: v - 1,
     "estimated_tax": lambda v: v + 500.0,  # a tax-exempt account owes none
+    "income_tax": lambda v: v + 500.0,  # nor tax on income
+    "income_tax_before": lambda v: v + 500.0,
 }
 
 
@@ -180,6 +182,13 @@ def test_a_re_signed_forged_figure_is_recomputed_and_caught(fresh, key):
     summary[key] = FORGED_FIGURES[key](summary[key])
     forge(summary, paths["json"])
     assert_refused(verify(paths["json"]), f"FAIL JSON {key} = {summary[key]} but the trades CSV")
+
+
+def test_a_re_signed_forged_account_type_is_caught(fresh):
+    paths, summary = fresh
+    summary["account_type"] = "tax_deferred"
+    forge(summary, paths["json"])
+    assert_refused(verify(paths["json"]), "FAIL JSON account_type = tax_deferred but the inputs")
 
 
 def test_a_re_signed_forged_order_cost_in_the_trades_csv_is_caught(fresh, tmp_path):

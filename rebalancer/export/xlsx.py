@@ -154,11 +154,14 @@ def _summary_lines(p: Proposal) -> list[_Line]:
             _Line("Realized gain, long-term (USD)", m.long_term_gain_usd, MONEY),
             _Line("Realized gain, net (USD)", m.realized_gain_usd, MONEY),
         ]
+    lines.append(_Line("Account type", m.account_type))
     if m.taxable:
         lines += [
             _Line("Estimated tax (USD)", m.estimated_tax_usd, MONEY),
             _Line("Harvested losses (USD)", m.harvested_losses_usd, MONEY),
             _Line("Lot method", p.lot_method),
+            _Line("Income tax a year before (USD)", m.income_tax_before_usd, MONEY),
+            _Line("Income tax a year after (USD)", m.income_tax_usd, MONEY),
         ]
     request = p.cash_request
     if request.get("withdraw_usd"):

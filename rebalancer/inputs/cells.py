@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from rebalancer.errors import InputError
+from rebalancer.errors import InputError, nearest
 from rebalancer.inputs.problems import Problems
 from rebalancer.inputs.tables import ROW
 
@@ -41,10 +41,11 @@ class CellType(Protocol):
 class CellError(ValueError):
     """A cell that does not parse; ``str()`` is the "expected ..., got ..." text."""
 
-    def __init__(self, expected: str, text: object):
+    def __init__(self, expected: str, text: object, hint: str | None = None):
         self.expected = expected
         self.text = text
-        super().__init__(f"expected {expected}, got {shown(text)}")
+        suggestion = f"; did you mean '{hint}'?" if hint else ""
+        super().__init__(f"expected {expected}, got {shown(text)}{suggestion}")
 
 
 def shown(text: object) -> str:
@@ -241,11 +242,13 @@ class Flag:
 
 @dataclass(frozen=True)
 class Choice:
-    """One of a fixed set of words, matched case-insensitively and stored as spelt in ``choices``."""
+    """One of a fixed set of words, matched case-insensitively and stored as spelt in
+    ``choices``; with ``suggest``, a near miss is told the nearest choice."""
 
     choices: tuple[str, ...]
     required: bool = False
     default: str = ""
+    suggest: bool = False
 
     def parse(self, text: str) -> str:
         if text == "" and not self.required:
@@ -253,7 +256,8 @@ class Choice:
         for choice in self.choices:
             if text.lower() == choice.lower():
                 return choice
-        raise CellError(f"one of {', '.join(self.choices)}", text)
+        hint = nearest(text.lower(), self.choices) if self.suggest and text else None
+        raise CellError(f"one of {', '.join(self.choices)}", text, hint)
 
     def parse_many(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return parse_by_unique(self, texts)

@@ -35,6 +35,9 @@ REGIONS = ("US", "DM", "EM")
 RESTRICTIONS = ("no_buy", "no_sell", "no_trade", "sell")
 SIGNALS = ("pb", "pe", "roa", "momentum", "leverage", "floating_debt_pct", "beta")
 WEIGHT_TOLERANCE = 1e-4
+# the most taxable income a year a security may yield, a fraction of its price: above
+# it a cell is a percentage typed as a number (5 for 5%), not a yield
+MAX_INCOME_YIELD = 0.5
 # The smallest share price taken (a millionth of a dollar): the optimizer divides by
 # prices, and a price like 1e-300 overflows every quotient it enters.
 MIN_PRICE = 1e-6
@@ -96,12 +99,18 @@ UNIVERSE_CELLS = {
     "lot_size": Number(required=False, min=0, min_inclusive=False, default=1.0),
     **{signal: Number(required=False) for signal in SIGNALS},
     "restricted": Choice(RESTRICTIONS),
+    # taxable income a year, a fraction of price (blank or no column: 0, docs/contracts.md §1)
+    "income_yield": Number(required=False, min=0, max=MAX_INCOME_YIELD, default=0.0),
 }
 
 BENCHMARK_REQUIRED = ("ticker", "weight")
 BENCHMARK_CELLS = {"ticker": Ticker(), "weight": Number(min=0)}
 
 ACCOUNTS_REQUIRED = ("account",)
+# how an account is taxed: ``taxable`` (its gains and income are taxed), ``tax_deferred``
+# (a traditional IRA, a 401k) and ``tax_exempt`` (a Roth); the last two are not taxable
+# for capital gains or income today
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 # which side an account may trade (``rebalancer.limits.trade_mode``): the accounts
 # file's ``mode`` column, ``propose --mode`` and the scenario's ``constraints.trade_mode``
 TRADE_MODES = ("rebalance", "raise-cash", "invest-cash", "cash-only")
@@ -110,6 +119,7 @@ ACCOUNTS_CELLS = {
     "scenario": Text(),
     "benchmark": Text(),
     "taxable": Flag(default=False),
+    "account_type": Choice(ACCOUNT_TYPES, suggest=True),  # agrees with taxable (read_accounts)
     "cash_target": Number(required=False, min=0, max=1),
     "household": Text(),
     "lot_method": Choice(("optimized", "hifo", "fifo")),
@@ -213,7 +223,9 @@ def read_universe(path: str | Path, problems: Problems | None = None) -> pd.Data
     ``name``, ``country``, ``industry`` (str, default ""), ``themes`` (lowercase
     tags joined by ``;``, default ""), ``lot_size`` (shares, > 0, default 1),
     ``pb, pe, roa, momentum, leverage, floating_debt_pct, beta`` (float, NaN when
-    blank), ``restricted`` ("", no_buy, no_sell, no_trade or sell), ``row``.
+    blank), ``restricted`` ("", no_buy, no_sell, no_trade or sell), ``income_yield``
+    (taxable income a year as a fraction of price, in [0, ``MAX_INCOME_YIELD``]; 0 when
+    blank or not a column), ``row``.
     Columns outside the contract are ignored.
     """
     table = read_table(path)
@@ -287,8 +299,9 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     """A book of accounts, one row each, in file order.
 
     Columns: ``account`` (str, unique), ``scenario``, ``benchmark`` (str, "" when
-    not given), ``taxable`` (bool from true/false, yes/no, 1/0; default False),
-    ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
+    not given), ``taxable`` (bool from true/false, yes/no, 1/0) and ``account_type``
+    (taxable, tax_deferred or tax_exempt), each given by the other where blank
+    (``account_type``: both blank is not taxable, tax_exempt), ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
     (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
     ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``mode``
     and ``status`` (new|active; "" when not given), ``row``.
@@ -298,7 +311,52 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     accounts = pd.DataFrame(parse_columns(table, path, ACCOUNTS_CELLS, problems))
     accounts[ROW] = table[ROW].to_numpy()
     _require_unique(accounts["account"], accounts[ROW], path, "account", problems)
+    _tax_status(table, accounts, path, problems)
     return accounts
+
+
+def account_type(taxable: bool, given: str = "") -> str:
+    """The account type of a tax status: ``taxable`` when taxable, else ``given`` when it
+    names a type that is not taxable, else ``tax_exempt`` (``--tax-exempt``'s word)."""
+    if taxable:
+        return "taxable"
+    return given if given in ACCOUNT_TYPES[1:] else "tax_exempt"
+
+
+def _tax_status(
+    table: pd.DataFrame, accounts: pd.DataFrame, path: str | Path, problems: Problems | None
+) -> None:
+    """Make ``taxable`` and ``account_type`` agree, in place: each cell given says what
+    the other's blank cell is (``account_type``); both given and in conflict — taxable
+    true with a type that is not taxable, or false with ``taxable`` — is a problem
+    naming the row and both columns. A cell that did not parse is left to its own
+    problem."""
+    texts = table["taxable"].to_numpy(object) if "taxable" in table else np.full(len(table), "")
+    kinds = accounts["account_type"].to_numpy(object)
+    flags = accounts["taxable"].to_numpy(bool)
+    typed = np.array([isinstance(k, str) and k != "" for k in kinds], dtype=bool)
+    said = (texts != "") & ~ACCOUNTS_CELLS["taxable"].parse_many(texts)[1]
+    conflict = np.flatnonzero(typed & said & (flags != (kinds == "taxable")))
+    rows = accounts[ROW].to_numpy()
+
+    def error(k: int) -> InputError:
+        i = conflict[k]
+        why = "" if kinds[i] == "taxable" else f" ({kinds[i]} is not taxable)"
+        return InputError(
+            path,
+            f"taxable {texts[i]} conflicts with account_type {kinds[i]}{why}: give one of "
+            "them, or make them agree",
+            row=int(rows[i]),
+            column=("taxable", "account_type"),
+        )
+
+    (problems or Problems()).add_each(len(conflict), error)
+    taxable = np.where(typed, kinds == "taxable", flags)
+    accounts["taxable"] = taxable
+    accounts["account_type"] = [
+        account_type(bool(t), k if isinstance(k, str) else "")
+        for t, k in zip(taxable, kinds, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------- cross-checks

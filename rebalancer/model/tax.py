@@ -99,6 +99,17 @@ class TaxLots:
         return pd.DataFrame(rows, columns=["ticker", "lot_id", "rule", "detail"])
 
 
+def income_tax_usd(universe: pd.DataFrame, shares: np.ndarray, rate: float) -> float:
+    """The tax a year on the income of ``shares`` (the universe's order) held in a
+    taxable account: Σᵢ income_yieldᵢ × priceᵢ × sharesᵢ × ``rate`` (the scenario's
+    ``tax.ordinary_income_rate``). A universe without the ``income_yield`` column (a
+    frame given in Python) yields nothing, as a blank cell does."""
+    if "income_yield" not in universe:
+        return 0.0
+    income_usd = universe["income_yield"].fillna(0.0) * universe["price"]  # a year, per share
+    return float(income_usd.to_numpy(float) @ np.asarray(shares, float)) * rate
+
+
 def recent_trades(
     history: pd.DataFrame | None, accounts: list[str], as_of: pd.Timestamp, days: float
 ) -> pd.DataFrame:

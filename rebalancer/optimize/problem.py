@@ -153,6 +153,9 @@ class ProblemData:
     tilt_hi: np.ndarray
     tilt_strength: float
     cash_tolerance: float = 0.0005
+    # the cash floor: the band around the target keeps above it (its lower edge is at
+    # least the floor), and a band widened to be reached over a path never goes below it
+    cash_floor: float = 0.0
     lot_cap: np.ndarray | None = None  # weight that may be sold from each lot
     lot_tax: np.ndarray | None = None  # tax per unit weight sold from each lot
     lot_gain: np.ndarray | None = None  # realized gain (NAV units) per unit weight sold

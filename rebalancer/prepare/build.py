@@ -316,10 +316,10 @@ def _tax(
     wash-sale window."""
     lot_method = terms.lot_method or scenario.tax.lot_method
     if not terms.taxable:
-        return AccountTax(False, lot_method)
+        return AccountTax(False, lot_method, account_type=terms.account_type)
     recent = recent_trades(data.history, list(terms.household), as_of, scenario.tax.wash_sale_days)
     tax_lots = build_tax_lots(lots, uni, nav, as_of, scenario, recent)
-    return AccountTax(True, lot_method, tax_lots, recent)
+    return AccountTax(True, lot_method, tax_lots, recent, terms.account_type)
 
 
 def _problem(
@@ -394,6 +394,7 @@ def _problem(
         position_cap=limits.position_cap_weight,
         cash_target=c.cash.target,
         cash_tolerance=CASH.tolerance(scenario),
+        cash_floor=c.cash.min,
         tilt_target=targets,
         tilt_lo=tilt_lo,
         tilt_hi=tilt_hi,

@@ -49,6 +49,8 @@ class AccountTax:
     lot_method: str  # optimized | hifo | fifo: which lots sales come from
     lots: TaxLots | None = None  # None: tax-exempt
     recent_trades: pd.DataFrame | None = None  # the household's trades in the wash window
+    # taxable, tax_deferred or tax_exempt (``prepare.terms.AccountTerms.account_type``)
+    account_type: str = "tax_exempt"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What the accounts file says of one account, under the options that override it:
-its tax status, lot method, cash target, cash request and household
+its tax status and account type, lot method, cash target, cash request and household
 (``account_terms``)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
+from rebalancer.inputs.readers import account_type
 from rebalancer.inputs.tables import ROW
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.scenario import Scenario
@@ -31,6 +32,8 @@ class AccountTerms:
     withdraw_usd: float | None = None
     deposit_usd: float | None = None
     mode: str | None = None  # which side it may trade (``limits.trade_mode``); None: the scenario's
+    # taxable, tax_deferred or tax_exempt (docs/contracts.md §1): agrees with ``taxable``
+    account_type: str = "tax_exempt"
 
     def scenario(self, scenario: Scenario, *, with_target: bool = True) -> Scenario:
         """``scenario`` with the account's cash target (and the cash floor lowered to
@@ -72,6 +75,10 @@ def account_terms(
     An account whose lots carry a cost basis must have a tax status — ``taxable`` or
     a row of the accounts file — or this raises ``InputError`` asking for one: treated
     as tax-exempt by default, a taxable account's sales would ignore their gains.
+
+    The account type follows the tax status (``readers.account_type``): ``taxable``
+    (``--taxable``) is ``taxable``; not taxable (``--tax-exempt``) keeps the row's
+    ``tax_deferred`` or ``tax_exempt``, else is ``tax_exempt``.
     """
     lots = data.lots_of(account)
     name = str(lots["account"].iloc[0])
@@ -114,8 +121,10 @@ def account_terms(
             mode = str(row["mode"])
     if withdraw_usd:
         _within_nav(data, lots, withdraw_usd, deposit_usd or 0.0, where)
+    # an accounts frame given in Python may lack the column: the tax status says
+    kind = account_type(taxable, str(row.get("account_type") or "") if row is not None else "")
     return AccountTerms(
-        name, taxable, lot_method, cash_target, household, withdraw_usd, deposit_usd, mode
+        name, taxable, lot_method, cash_target, household, withdraw_usd, deposit_usd, mode, kind
     )
 
 

@@ -20,7 +20,7 @@ from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.limits.turnover import TURNOVER
 from rebalancer.model.stress import stress_table
-from rebalancer.model.tax import estimated_tax
+from rebalancer.model.tax import estimated_tax, income_tax_usd
 from rebalancer.optimize.problem import Solution
 from rebalancer.prepare.request import Request
 from rebalancer.report.frames import exposures_frame, holdings_frame, trades_frame
@@ -194,7 +194,8 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     With w = shares · price / NAV: turnover = Σ|q·p| / (2 NAV); est_cost = Σ the cost
     model over the orders; expected return = w · (r_f + prior + α) + cash/NAV · r_f;
     volatility = √(wᵀΣw), tracking error = √((w − ref)ᵀΣ(w − ref)); the tax as
-    ``tax.estimated_tax`` nets the lot gains (taxable accounts only)."""
+    ``tax.estimated_tax`` nets the lot gains, and the income tax a year is
+    ``model.tax.income_tax_usd`` of the shares before and after (taxable accounts only)."""
     scenario, price, nav = r.scenario, r.position.price_usd, r.position.nav_usd
     trade_usd = q * price
     traded = np.flatnonzero(q != 0)
@@ -214,6 +215,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
         else None
     )
     w0, ref, risk = r.position.weight, r.reference_weight, r.risk
+    rate = scenario.tax.ordinary_income_rate if r.tax.taxable else 0.0
     return Metrics(
         nav_usd=nav,
         cash_before_usd=r.position.cash_usd,
@@ -236,6 +238,9 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
         taxable=r.tax.taxable,
         estimated_tax_usd=tax["estimated_tax_usd"] if tax else 0.0,
         harvested_losses_usd=tax["harvested_losses_usd"] if tax else 0.0,
+        account_type=r.tax.account_type,
+        income_tax_before_usd=income_tax_usd(r.universe, r.position.shares, rate),
+        income_tax_usd=income_tax_usd(r.universe, r.position.shares + q, rate),
     )
 
 

@@ -79,6 +79,10 @@ class Metrics:
     taxable: bool = False
     estimated_tax_usd: float = 0.0  # taxable accounts: ST/LT netted, at the scenario's rates
     harvested_losses_usd: float = 0.0  # losses realized (positive number)
+    account_type: str = "tax_exempt"  # taxable, tax_deferred or tax_exempt
+    # taxable accounts: the tax a year on the holdings' income (``model.tax.income_tax_usd``)
+    income_tax_before_usd: float = 0.0
+    income_tax_usd: float = 0.0  # after the trades
 
 
 @dataclass(frozen=True)
@@ -194,10 +198,13 @@ class Proposal:
             "short_term_gain": _num(m.short_term_gain_usd),
             "long_term_gain": _num(m.long_term_gain_usd),
             "taxable": bool(m.taxable),
+            "account_type": m.account_type,
             "lot_method": self.lot_method,
             **({"cash_request": dict(self.cash_request)} if self.cash_request else {}),
             "estimated_tax": _num(m.estimated_tax_usd),
             "harvested_losses": _num(m.harvested_losses_usd),
+            "income_tax_before": _num(m.income_tax_before_usd),
+            "income_tax": _num(m.income_tax_usd),
             "tax_blocks": [] if self.tax_blocks is None else self.tax_blocks.to_dict("records"),
             "lot_sales": [
                 {

@@ -10,6 +10,7 @@ import pandas as pd
 
 from rebalancer import inputs as rd
 from rebalancer.errors import InputError, RebalancerError, ScenarioError, ScenarioWarning
+from rebalancer.inputs.households import household_warnings
 from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
 from rebalancer.prepare.build import holdings_position, reference_weights
@@ -47,7 +48,9 @@ def validate(
     (``loader.named_in_accounts``); one out of its folder is a problem naming the
     accounts file, the row and the column. Settings the universe leaves without effect
     (``universe.scenario_fit``: a group with no security, a column without values)
-    are ``ScenarioWarning``s: reported, not problems.
+    are ``ScenarioWarning``s: reported, not problems. So is a household whose accounts
+    name different scenarios or benchmarks (``inputs.households``: an ``InputWarning``
+    until households are solved as one problem).
     """
     files = {
         "universe": (universe, rd.read_universe),
@@ -74,6 +77,8 @@ def validate(
     problems: list[RebalancerError] = [
         error for role, each in found.items() for error in each.listed(files[role][0])
     ]
+    if frames.get("accounts") is not None and not found["accounts"].count:
+        problems.extend(household_warnings(frames["accounts"], accounts))
     # the scenario checks measure groups and weights: only on files without a problem
     uni, bench, held = (frames.get(r) if r in found and not found[r].count else None for r in ROLES)
     named = _Named(accounts, frames.get("accounts"), frames.get("universe"), problems)

@@ -187,6 +187,17 @@ class Tax:
     lot_method: str = "optimized"
     harvest: Harvest | None = None
     wash_sale_days: float = field(default=30.0, metadata=_num(0, 366))
+    # the rate on ordinary income (interest, non-qualified dividends; ``income_yield``);
+    # unset: ``short_term_rate``, as short-term gains are taxed as ordinary income
+    income_rate: float | None = field(
+        default=None,
+        metadata={**_num(0, 1, "rate on taxable income (unset: short_term_rate)"), **UNSET_OMITTED},
+    )
+
+    @property
+    def ordinary_income_rate(self) -> float:
+        """The rate the income of a taxable account's holdings is taxed at."""
+        return self.short_term_rate if self.income_rate is None else self.income_rate
 
 
 LOT_METHODS = ("optimized", "hifo", "fifo")

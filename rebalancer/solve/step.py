@@ -156,7 +156,10 @@ def bands_over_path(ws: WorkingSet, box: ProblemData) -> tuple[ProblemData, tupl
             reached, today = float(elastic.vars.cash.value), 1.0 - float(w0.sum())
             if outside_by(reached, low, high) > outside_by(today, low, high) + SLACK_TOL:
                 return None
-            high, low = max(high, reached + SLACK_TOL), max(min(low, reached - SLACK_TOL), 0.0)
+            # the floor is hard in every run: the elastic answer may dip under it (the
+            # band is the floor's only constraint), the widened band never does
+            floor = float(box.cash_floor)
+            high, low = max(high, reached + SLACK_TOL), max(min(low, reached - SLACK_TOL), floor)
             changes.update(cash_target=(high + low) / 2, cash_tolerance=(high - low) / 2)
             names.append(TARGET_CHECK)
         elif limit.name == "tilt_bands" and limit.slacks:

@@ -95,6 +95,7 @@ def _summary_row(proposal: Proposal) -> SummaryRow:
         expected_return=m.expected_return,
         tracking_error=m.tracking_error,
         taxable=bool(m.taxable),
+        account_type=m.account_type,
         estimated_tax_usd=m.estimated_tax_usd,
         realized_gain_usd=m.realized_gain_usd,
         **request_cells(proposal.cash_request),

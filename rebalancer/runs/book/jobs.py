@@ -42,6 +42,7 @@ class SummaryRow:
     expected_return: float | None = None
     tracking_error: float | None = None
     taxable: bool | None = None
+    account_type: str | None = None  # taxable, tax_deferred or tax_exempt
     estimated_tax_usd: float | None = None
     realized_gain_usd: float | None = None
     # its cash request and mode (``limits.cash_request.request_cells``): as traded, as
@@ -55,7 +56,7 @@ class SummaryRow:
     COLUMNS: ClassVar[dict[str, str]] = {
         "nav_usd": "nav", "cash_after_usd": "cash_after", "turnover": "turnover",
         "n_trades": "n_trades", "est_cost_usd": "est_cost", "expected_return": "expected_return",
-        "tracking_error": "tracking_error", "taxable": "taxable",
+        "tracking_error": "tracking_error", "taxable": "taxable", "account_type": "account_type",
         "estimated_tax_usd": "estimated_tax", "realized_gain_usd": "realized_gain",
     }  # fmt: skip
 

@@ -17,7 +17,7 @@ from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult
 
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
-    "est_cost", "expected_return", "tracking_error", "taxable", "estimated_tax",
+    "est_cost", "expected_return", "tracking_error", "taxable", "account_type", "estimated_tax",
     "realized_gain", "mode", "mode_asked", "withdraw_usd", "deposit_usd", "seconds",
 ]  # fmt: skip
 

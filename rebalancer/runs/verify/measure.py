@@ -37,6 +37,10 @@ FIGURES = {
 }  # fmt: skip
 
 
+# figures added after proposals were first recorded: re-measured where the JSON has them
+LATER_FIGURES = {"income_tax_before": "income_tax_before_usd", "income_tax": "income_tax_usd"}
+
+
 _FIGURE_TOL = {"n_trades": 0} | {
     key: 1e-9 for key, attr in FIGURES.items() if not attr.endswith("_usd") and key != "n_trades"
 }
@@ -92,7 +96,8 @@ def remeasure(
     _remeasure_exposures(report, summary["exposures"], request, trade)
     _remeasure_stress(report, summary["stress"], request, trade)
     _remeasure_screened(report, summary["screened"], request)
-    for key, attr in FIGURES.items():
+    later = {key: attr for key, attr in LATER_FIGURES.items() if key in summary}
+    for key, attr in (FIGURES | later).items():
         got, said = getattr(measured, attr), summary.get(key)
         tol = (
             2 * usd_tol(request.position.nav_usd)
@@ -107,6 +112,12 @@ def remeasure(
             report.ok(f"JSON {key} = {said} matches the trades CSV and the inputs")
         else:
             report.bad(f"JSON {key} = {said} but the trades CSV and the inputs give {got:.10g}")
+    if "account_type" in summary:  # the inputs' and options' type, read again
+        kind, said = measured.account_type, summary["account_type"]
+        if said == kind:
+            report.ok(f"JSON account_type = {said} matches the inputs")
+        else:
+            report.bad(f"JSON account_type = {said} but the inputs give {kind}")
 
 
 FRACTION_TOL = 1e-9  # a weight or fraction of NAV recomputed from the same files

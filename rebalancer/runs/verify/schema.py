@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rebalancer.errors import InputError
+from rebalancer.inputs.readers import ACCOUNT_TYPES
 
 MAX_SUMMARY_BYTES = 64 << 20  # a 100,000-lot account's summary is about 10 MB
 MAX_INPUT_BYTES = 1 << 40  # what a recorded input or output may weigh
@@ -358,7 +359,13 @@ SUMMARY = record(
             {"book_model": record({"scenario": PATH, "probes": items(text(), 100)})},
         ),
     },
-    {"realized_gain": nullable(USD)},
+    {
+        "realized_gain": nullable(USD),
+        # added later: read where a summary has them
+        "account_type": one_of(*ACCOUNT_TYPES),
+        "income_tax_before": nullable(USD),
+        "income_tax": nullable(USD),
+    },
 )
 
 
