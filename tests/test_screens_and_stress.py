@@ -194,3 +194,31 @@ def test_stress_pnl_as_a_share_of_nav_before_and_after():
     row = table.iloc[0]
     assert row["pct_before"] == pytest.approx(-46 / 400)
     assert row["pct_after"] == pytest.approx(-49 / 400)
+
+
+def test_orders_that_break_a_screen_make_the_request_infeasible(example_inputs):
+    """The restrictions and screens are hard: orders in whole lots that bought a name a
+    screen refuses (the rounding never does; a guard) exit 3 naming the screen's row,
+    not a proposal with a warning. A real prepared request of the shipped examples; its
+    Checks table as ``run_checks`` wrote it, with the screen's row failed."""
+    from rebalancer.checks.hard import require_hard_limits
+    from rebalancer.errors import InfeasibleError
+    from rebalancer.pipeline import propose_account
+    from rebalancer.prepare.build import prepare
+    from rebalancer.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    scenario = load_scenario(SCENARIOS / "smallcap_rerating.yaml")
+    request = prepare(example_inputs, scenario, "IRA-250K", as_of="2026-11-20")
+    checks = propose_account(example_inputs, scenario, "IRA-250K", "2026-11-20").checks
+    screen = checks["check"].str.startswith("screen ")
+    assert screen.any() and checks.loc[screen, "ok"].all()
+    broken = checks.copy()
+    first = broken.index[screen][0]
+    broken.loc[first, ["ok", "value"]] = [False, 2.0]
+    with pytest.raises(InfeasibleError) as exc:
+        require_hard_limits(request, broken, request.position.weight)
+    (conflict,) = exc.value.conflicts
+    assert conflict.constraint == checks.loc[first, "check"]
+    assert conflict.key == "constraints.no_buy" and conflict.needed == 2.0
+    require_hard_limits(request, checks, request.position.weight)  # as written: sent

@@ -33,11 +33,11 @@ def require_hard_limits(request, checks: pd.DataFrame, w_after: np.ndarray) -> N
     how = "orders in whole lots"
     if c.min_trade_usd > 0:
         how += f" of at least ${c.min_trade_usd:,.0f} (min_trade_usd)"
-    hard = {limit.check: limit for limit in HARD_LIMITS}
     conflicts = [
-        hard[row.check].hard_conflict(request, row, w_after, how)
+        limit.hard_conflict(request, row, w_after, how)
         for row in failed.itertuples()
-        if row.check in hard
+        for limit in HARD_LIMITS
+        if limit.measures(row.check)
     ]
     if conflicts:
         raise InfeasibleError(request.account, conflicts)

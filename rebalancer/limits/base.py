@@ -172,6 +172,10 @@ class AdvisorLimit:
     def measure(self, final: Final, add: Add) -> None:
         """Add the limit's rows to the Checks table (none: nothing to check)."""
 
+    def measures(self, check: str) -> bool:
+        """Whether the Checks row named ``check`` is this limit's (its ``check``)."""
+        return bool(self.check) and check == self.check
+
     def hard_conflict(self, request, row, w_after: np.ndarray, how: str) -> Conflict:
         """The failed check ``row`` of a hard limit as the conflict exit 3 names."""
         return self.conflict(self.name, float(row.limit), float(row.value), how)

@@ -1,7 +1,9 @@
 """The universe's restrictions (``restricted``: no_buy, no_sell, no_trade, sell), the
 scenario's ``constraints.no_buy`` groups and its ``screens``: names that may not be
 bought, or sold, or must be sold. Hard in the optimizer (never relaxed:
-``optimize.constraints.Restrictions``), and the rounding trades none of them."""
+``optimize.constraints.Restrictions``), and the rounding trades none of them; orders
+that broke one all the same would make the request infeasible (exit 3), never a
+proposal with a warning."""
 
 from __future__ import annotations
 
@@ -11,11 +13,21 @@ from rebalancer.scenario.selectors import match, parse_selector
 
 NO_BUY = ["no_buy", "no_trade", "sell"]
 NO_SELL = ["no_sell", "no_trade"]
+RESTRICTED = "restricted names respected"  # the Checks row of the universe's restrictions
 
 
 class Restrictions(AdvisorLimit):
     name = "restrictions"
     key = "constraints.no_buy"
+    hard = True
+
+    def measures(self, check: str) -> bool:
+        # one row for the universe's restrictions, one per no_buy group and screen
+        return check == RESTRICTED or check.startswith(("no_buy ", "screen "))
+
+    def hard_conflict(self, request, row, w_after, how: str):
+        # named by its row ("screen region:EM & size:small: ..."), the names it lists
+        return self.conflict(row.check, 0.0, float(row.value), f"{how}; {row.detail}".strip())
 
     def measure(self, final, add) -> None:
         universe, trade = final.universe, final.trade
@@ -28,7 +40,7 @@ class Restrictions(AdvisorLimit):
             | ((r == "sell") & (final.after > shares_tol(final.before)))
         )
         names = ", ".join(universe.index[bad.to_numpy()][:5])
-        add("restricted names respected", 0.0, float(bad.sum()), not bad.any(), names)
+        add(RESTRICTED, 0.0, float(bad.sum()), not bad.any(), names)
         self._screens(final, add)
 
     @staticmethod
