@@ -216,10 +216,12 @@ def _run_book(
         problem = str(exc)
     finally:
         engine.close()  # stops the workers, whatever ended the loop
+    # the stopped workers' and a killed one's, whose account was retried (each output
+    # is whole or absent): no worker writes any more, so every temporary left is stale
+    remove_stale_temps(out)
     if cancel:
         problem = f"cancelled by {cancel.name}"
     if problem:
-        remove_stale_temps(out)  # the stopped workers' (each output is whole or absent)
         seen = {r.account for r in results}
         results += [unseen(job, files, out, as_of, workbooks, problem) for job in todo
                     if job.account not in seen]  # fmt: skip
