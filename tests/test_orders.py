@@ -190,3 +190,25 @@ def test_a_book_writes_one_client_report_per_account_and_resume_reuses_them(book
     assert again.returncode == 0, again.stderr
     summary = pd.read_excel(book / "out" / "book_summary.xlsx", sheet_name="Accounts")
     assert summary["message"].str.startswith("reused").all(), summary["message"].tolist()
+
+
+def test_text_a_spreadsheet_would_run_is_marked_in_both_layouts(tmp_path):
+    from rebalancer.export.csvout import csv_text
+    from rebalancer.export.orders import OrderTerms, write_orders
+
+    allocations = pd.DataFrame(
+        {"account": ["=cmd|'/c calc'!A1", "@SUM(1)"], "ticker": ["+X", "-Y"],
+         "side": ["BUY", "SELL"], "quantity": [10.0, 2.5], "price": [12.34, 5.0],
+         "block_quantity": [10.0, 2.5]}
+    )  # fmt: skip
+    for layout, account, symbol in (
+        ("generic", "account", "symbol"),
+        ("ibkr", "Account", "Symbol"),
+    ):
+        for book in (False, True):
+            path = tmp_path / f"{layout}{book}.csv"
+            write_orders(allocations, path, OrderTerms(layout), book=book)
+            back = pd.read_csv(path, dtype=str, keep_default_na=False)
+            assert all(v.startswith("'") for v in [*back[account], *back[symbol]])
+            assert [csv_text(v) for v in back[account]] == allocations["account"].tolist()
+            assert [csv_text(v) for v in back[symbol]] == allocations["ticker"].tolist()

@@ -177,7 +177,7 @@ def write_orders(
     if terms.layout == "ibkr":
         frame = ibkr_frame(frame)
     for column in frame.columns:
-        if frame[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(frame[column]):  # numbers pass through as they are
             frame[column] = frame[column].map(lambda v: safe_text(v, csv=True))
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
 
