@@ -15,9 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from rebalancer.export.csvout import read_written_trades
-from tests.conftest import EXAMPLES, SCENARIOS, run_cli, write_scenario
+from tests.conftest import SCENARIOS, propose_example, write_scenario
 
-AS_OF = "2026-11-20"
 # markup of every kind a renderer might act on, a formula, a TeX string, HTML, a link
 HOSTILE_DESCRIPTION = "<b>bold</b> **not bold** =HYPERLINK(1) $\\frac{1}{2}$ & <script>x</script>"
 HOSTILE_FIRM = "<i>Acme</i> & Co =1+1 **Wealth**"
@@ -29,18 +28,7 @@ def _usd(value: float) -> str:
 
 
 def _propose(tmp: Path, account: str, *extra) -> object:
-    return run_cli(
-        "propose",
-        "--holdings", EXAMPLES / "holdings.csv",
-        "--universe", EXAMPLES / "universe.csv",
-        "--prices", EXAMPLES / "prices.csv",
-        "--benchmark", EXAMPLES / "benchmark.csv",
-        "--accounts", EXAMPLES / "accounts.csv",
-        "--account", account,
-        "--as-of", AS_OF,
-        "-q",
-        *extra,
-    )  # fmt: skip
+    return propose_example(account, *extra)
 
 
 @pytest.fixture(scope="module")

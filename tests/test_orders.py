@@ -17,27 +17,15 @@ import pandas as pd
 import pytest
 
 from rebalancer.export.csvout import read_written_trades
-from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+from tests.conftest import BOOK_AS_OF, EXAMPLES, SCENARIOS, propose_example, run_cli
 
-AS_OF = "2026-11-20"
+AS_OF = BOOK_AS_OF
 TEXT = {"order_id": str, "block_id": str, "account": str, "side": str, "symbol": str,
         "order_type": str, "time_in_force": str}  # fmt: skip
 
 
 def _propose(tmp: Path, *extra: str):
-    return run_cli(
-        "propose",
-        "--holdings", EXAMPLES / "holdings.csv",
-        "--universe", EXAMPLES / "universe.csv",
-        "--prices", EXAMPLES / "prices.csv",
-        "--benchmark", EXAMPLES / "benchmark.csv",
-        "--accounts", EXAMPLES / "accounts.csv",
-        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
-        "--account", "TAX-2M",
-        "--as-of", AS_OF,
-        "-q",
-        *extra,
-    )  # fmt: skip
+    return propose_example("TAX-2M", "--scenario", SCENARIOS / "smallcap_rerating.yaml", *extra)
 
 
 @pytest.fixture(scope="module")
