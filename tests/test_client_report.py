@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from rebalancer.export.csvout import read_written_trades
-from tests.conftest import SCENARIOS, propose_example, write_scenario
+from tests.conftest import BOOK_AS_OF, EXAMPLES, SCENARIOS, propose_example, write_scenario
 
 # markup of every kind a renderer might act on, a formula, a TeX string, HTML, a link
 HOSTILE_DESCRIPTION = "<b>bold</b> **not bold** =HYPERLINK(1) $\\frac{1}{2}$ & <script>x</script>"
@@ -72,10 +72,12 @@ def test_the_report_has_two_to_four_pages_and_the_key_figures(taxable):
     assert f"Estimated tax {_usd(summary['estimated_tax'])}" in text
     assert f"Losses harvested {_usd(summary['harvested_losses'])}" in text
     assert f"Estimated trading cost {_usd(summary['est_cost'])}" in text
-    for side in ("BUY", "SELL"):
+    for side, title in (("BUY", "Largest buys"), ("SELL", "Largest sales")):
         mine = trades[trades["side"] == side].sort_values("notional", ascending=False)
-        top = mine.iloc[0]
-        assert f"{top['ticker']} " in text and _usd(top["notional"]) in text
+        listed = text.split(title, 1)[1]
+        for top in mine.head(3).itertuples():  # top_trades: 3, each with shares and amount
+            assert f"{top.ticker} " in listed and _usd(top.notional) in listed
+            assert f"{int(top.quantity):,} {_usd(top.notional)}" in listed
     # top_trades: 3 from the config: the fourth largest buy is not listed
     buys = trades[trades["side"] == "BUY"].sort_values("notional", ascending=False)
     assert _usd(buys.iloc[3]["notional"]) not in text.split("Largest sales")[0]
@@ -148,3 +150,36 @@ def test_a_report_config_without_a_report_is_refused(tmp_path):
     assert result.exit_code == 1
     assert "--report-config: given without --report" in result.output
     assert not (tmp_path / "s.json").exists()
+
+
+def test_the_longest_inputs_still_fit_in_four_pages(tmp_path):
+    """A scenario at every length the report shows (a long description, a tilt on every
+    sector, more stress tests than it lists) and a config at its limits (ten trades a
+    side, the longest firm name and disclaimer): four pages at most, the figures kept."""
+    import pandas as pd
+
+    from rebalancer.export.client_report import write_client_report
+    from rebalancer.export.report_config import MAX_DISCLAIMER, MAX_FIRM, ReportConfig
+    from rebalancer.runs.propose import propose_to_files
+
+    sectors = sorted(pd.read_csv(EXAMPLES / "universe.csv")["sector"].unique())
+    tilts = "".join(f"  'sector:{s}': {{target: 0.0, band: 0.5}}\n" for s in sectors)
+    shocks = "".join(f"  - {{name: shock {k}, 'size:small': -0.0{k % 9 + 1}}}\n" for k in range(20))
+    scenario = write_scenario(
+        tmp_path / "long.yaml",
+        "extends: smallcap_rerating.yaml\n"
+        f"description: {json.dumps('A belief stated at length. ' * 120)}\n"
+        f"tilts:\n{tilts}shocks:\n{shocks}",
+    )
+    proposal, _ = propose_to_files(
+        EXAMPLES / "holdings.csv", EXAMPLES / "universe.csv", scenario,
+        prices=EXAMPLES / "prices.csv", benchmark=EXAMPLES / "benchmark.csv",
+        accounts=EXAMPLES / "accounts.csv", account="TAX-2M", as_of=BOOK_AS_OF,
+    )  # fmt: skip
+    config = ReportConfig("F" * MAX_FIRM, "Read this. " * (MAX_DISCLAIMER // 11), 10)
+    write_client_report(proposal, tmp_path / "r.pdf", config)
+    reader = PdfReader(tmp_path / "r.pdf")
+    assert 2 <= len(reader.pages) <= 4
+    text = _text(reader)
+    assert f"Orders {proposal.metrics.n_trades} (" in text
+    assert _usd(proposal.metrics.realized_gain_usd) in text

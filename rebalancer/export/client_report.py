@@ -177,15 +177,39 @@ def stress_chart(stress: pd.DataFrame) -> io.BytesIO:
 # --- the document -----------------------------------------------------------------------
 
 
+# How much of the inputs page 1 shows, tried in turn until the report fits in four
+# pages: (largest trades listed per side at most, description characters, tilt lines).
+# The first fits any ordinary scenario; the others bound a pathological one (a long
+# description, dozens of tilts, the config's ten trades a side and longest disclaimer).
+FITS = ((10, MAX_DESCRIPTION, 8), (5, 500, 4), (3, 250, 2))
+MAX_PAGES = 4
+
+
 def write_client_report(
     proposal: Proposal, path: str | os.PathLike[str], config: ReportConfig | None = None
 ) -> None:
-    """Write the client proposal of ``proposal`` as a PDF at ``path`` (module docstring)."""
+    """Write the client proposal of ``proposal`` as a PDF at ``path`` (module docstring):
+    three pages, four when page 1 or 3 runs over, never more (``FITS``)."""
     from fpdf import FPDF  # late: only a run that writes a report pays for its import
 
     config = config or ReportConfig()
+    stress = proposal.stress
+    shown = stress.head(MAX_SHOCKS) if stress is not None and len(stress) else None
+    charts = (allocation_chart(proposal), None if shown is None else stress_chart(shown))
+    for top, described, tilts in FITS:
+        pdf = _compose(FPDF, proposal, config, charts, min(top, config.top_trades), described,
+                       tilts)  # fmt: skip
+        if pdf.page_no() <= MAX_PAGES:
+            break
+    pdf.output(str(path))
+
+
+def _compose(fpdf_class, proposal: Proposal, config: ReportConfig, charts, top: int,
+             described: int, tilts: int):  # fmt: skip
+    """The report laid out, showing at most ``top`` trades a side, ``described``
+    characters of the description and ``tilts`` tilt lines."""
     m = proposal.metrics
-    pdf = _Document(FPDF, config.firm_name, proposal)
+    pdf = _Document(fpdf_class, config.firm_name, proposal)
 
     # page 1: why and what
     pdf.add_page()
@@ -202,11 +226,14 @@ def write_client_report(
         )
     pdf.heading("Why")
     description = str(proposal.scenario.get("description") or "").strip()
-    if len(description) > MAX_DESCRIPTION:
-        description = description[:MAX_DESCRIPTION].rstrip() + "..."
+    if len(description) > described:
+        description = description[:described].rstrip() + "..."
     pdf.paragraph(description or f"The scenario {proposal.scenario_name} states no description.")
-    for line in belief_lines(proposal):
+    lines = belief_lines(proposal)
+    for line in lines[:tilts]:
         pdf.paragraph(f"- {line}")
+    if len(lines) > tilts:
+        pdf.paragraph(f"- and {len(lines) - tilts} more tilts (the workbook lists them).")
     pdf.heading("In brief")
     buys = int((proposal.trades["side"] == "BUY").sum())
     sells = int((proposal.trades["side"] == "SELL").sum())
@@ -222,14 +249,14 @@ def write_client_report(
     ]  # fmt: skip
     pdf.table(["", ""], brief, widths=(80, 60))
     for side, title in (("BUY", "Largest buys"), ("SELL", "Largest sales")):
-        top = top_trades(proposal, side, config.top_trades)
+        largest = top_trades(proposal, side, top)
         pdf.heading(title)
-        if not len(top):
+        if not len(largest):
             pdf.paragraph("None.")
             continue
         rows = [
             (r.ticker, str(r.name)[:34], shares(r.quantity), usd(r.notional), str(r.reason)[:60])
-            for r in top.itertuples(index=False)
+            for r in largest.itertuples(index=False)
         ]
         pdf.table(["Ticker", "Name", "Shares", "Amount", "Why"], rows,
                   widths=(18, 55, 20, 24, 73), size=8, align="LLRRL")  # fmt: skip
@@ -237,7 +264,7 @@ def write_client_report(
     # page 2: what changes
     pdf.add_page()
     pdf.heading("What changes: the allocation before and after")
-    pdf.image(allocation_chart(proposal))
+    pdf.image(charts[0], max_height=140)
     for by in ("size", "region"):
         table = allocation(proposal, by)
         rows = [(str(k), pct(r.weight_before), pct(r.weight_after))
@@ -260,10 +287,10 @@ def write_client_report(
         widths=(110, 30, 30),
     )  # fmt: skip
     stress = proposal.stress
-    if stress is not None and len(stress):
+    if charts[1] is not None:
         pdf.heading("Stress tests: what a shock would do to the account")
         shown = stress.head(MAX_SHOCKS)
-        pdf.image(stress_chart(shown), max_height=60)
+        pdf.image(charts[1], max_height=60)
         rows = [(str(r.shock)[:50], usd(r.pnl_before_usd), usd(r.pnl_after_usd), pct(r.pct_after))
                 for r in shown.itertuples(index=False)]  # fmt: skip
         pdf.table(["Shock", "Before", "After", "After (%)"], rows, widths=(80, 30, 30, 25),
@@ -294,7 +321,7 @@ def write_client_report(
     )
     pdf.heading("Important information")
     pdf.paragraph(config.disclaimer or DEFAULT_DISCLAIMER, size=7.5)
-    pdf.output(str(path))
+    return pdf
 
 
 def _gain(value: float) -> str:
@@ -325,7 +352,9 @@ class _Document:
             pdf.set_y(-12)
             pdf.set_font("DejaVu", "", 7)
             pdf.set_text_color(110)
-            pdf.cell(0, 4, text=f"{footer_text}    page {pdf.page_no()}".strip(), align="R")
+            width = pdf.w - pdf.l_margin - pdf.r_margin
+            firm = _fit(pdf, footer_text, width - 20) if footer_text else ""
+            pdf.cell(0, 4, text=f"{firm}    page {pdf.page_no()}".strip(), align="R")
             pdf.set_text_color(0)
 
         pdf.footer = footer
@@ -383,6 +412,7 @@ class _Document:
         from PIL import Image  # matplotlib's own dependency
 
         pdf = self.pdf
+        png.seek(0)  # a chart is drawn again when the report is laid out again (FITS)
         with Image.open(png) as im:
             aspect = im.height / im.width
         png.seek(0)
