@@ -7,6 +7,7 @@ reused by ``--resume``), where the book is run once."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -33,7 +34,8 @@ def proposed(tmp_path_factory):
     """TAX-2M proposed once with its trades CSV and both order layouts (the IBKR one
     with 25 bp limits) written from the same orders (``--reproduce``-equal runs)."""
     tmp = tmp_path_factory.mktemp("orders")
-    first = _propose(tmp, "--trades", tmp / "t.csv", "--orders", tmp / "generic.csv")
+    first = _propose(tmp, "--trades", tmp / "t.csv", "--orders", tmp / "generic.csv",
+                     "--json", tmp / "s.json")  # fmt: skip
     assert first.exit_code == 0, first.output
     second = _propose(tmp, "--trades", tmp / "t2.csv", "--orders", tmp / "ibkr.csv",
                       "--orders-format", "ibkr", "--limit-bps", "25")  # fmt: skip
@@ -85,6 +87,21 @@ def test_the_ibkr_basket_holds_the_same_orders_with_limits_within_the_tolerance(
             assert bound - 0.01 < limit <= bound + 1e-9
         else:
             assert bound - 1e-9 <= limit < bound + 0.01
+
+
+def test_verify_checks_the_order_file_the_json_records(proposed):
+    summary = json.loads((proposed / "s.json").read_text())
+    assert summary["manifest"]["outputs"]["orders"]["path"] == str(proposed / "generic.csv")
+    assert run_cli("verify", proposed / "s.json", "-q").exit_code == 0
+    # an order file edited after the proposal is not the one it recorded
+    path = proposed / "generic.csv"
+    kept = path.read_bytes()
+    try:
+        path.write_bytes(kept + b"O999,,TAX-2M,BUY,XYZ,1,MKT,,DAY,1.0,\n")
+        failed = run_cli("verify", proposed / "s.json", "-q")
+    finally:
+        path.write_bytes(kept)
+    assert failed.exit_code == 1 and "FAIL output orders" in failed.output
 
 
 @pytest.mark.parametrize(
