@@ -217,3 +217,20 @@ def test_text_a_spreadsheet_would_run_is_marked_in_both_layouts(tmp_path):
             assert all(v.startswith("'") for v in [*back[account], *back[symbol]])
             assert [csv_text(v) for v in back[account]] == allocations["account"].tolist()
             assert [csv_text(v) for v in back[symbol]] == allocations["ticker"].tolist()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--orders", "o.csv", "--orders-format", "fix"], "--orders-format: unknown layout 'fix'"),
+        (["--limit-bps", "10"], "--limit-bps: given without --orders"),
+        (["--reports", "r", "--report-config", "cfg.yaml"], "key 'firm': unknown key"),
+    ],
+)
+def test_a_bad_book_setting_is_one_line_and_nothing_is_written(tmp_path, options, message):
+    (tmp_path / "cfg.yaml").write_text("firm: Acme\n", encoding="utf-8")
+    given = [str(tmp_path / o) if o in ("o.csv", "r", "cfg.yaml") else o for o in options]
+    done = _batch(tmp_path, *given)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml"]
