@@ -112,10 +112,9 @@ def allocation(proposal: Proposal, by: str) -> pd.DataFrame:
 def top_trades(proposal: Proposal, side: str, n: int) -> pd.DataFrame:
     """The ``n`` largest orders of ``side`` by notional, with the security's name."""
     t = proposal.trades[proposal.trades["side"] == side]
-    names = proposal.holdings.set_index("ticker")["name"] if "name" in proposal.holdings else {}
     t = t.sort_values("notional", ascending=False, kind="stable").head(n)
-    return t.assign(name=[str(names.get(k, "") if hasattr(names, "get") else "")
-                          for k in t["ticker"]])  # fmt: skip
+    names = proposal.holdings.drop_duplicates("ticker").set_index("ticker")["name"]
+    return t.assign(name=t["ticker"].map(names).fillna("").astype(str))
 
 
 # --- charts ---------------------------------------------------------------------------
@@ -129,6 +128,16 @@ def _png(fig) -> io.BytesIO:
     return buffer
 
 
+def _before_after(ax, labels, before, after) -> None:
+    """Paired horizontal bars, before (grey) above after (blue), in percent, the first
+    label at the top; labels from the inputs shown as text, cut to 40 characters."""
+    pos = range(len(labels))
+    ax.barh([p + 0.2 for p in pos], before * 100, height=0.4, color="#b0b7c3", label="before")
+    ax.barh([p - 0.2 for p in pos], after * 100, height=0.4, color="#1f4e79", label="after")
+    ax.set_yticks(list(pos), [one_line(str(s))[:40] for s in labels])
+    ax.invert_yaxis()
+
+
 def allocation_chart(proposal: Proposal) -> io.BytesIO:
     """Three panels of horizontal bars, before and after: by size, sector and region."""
     # labels come from the inputs: "$" is text, never the start of TeX
@@ -139,14 +148,7 @@ def allocation_chart(proposal: Proposal) -> io.BytesIO:
             3, 1, figsize=(7.2, 1.2 + 0.22 * sum(rows)), gridspec_kw={"height_ratios": rows}
         )
         for ax, (by, table) in zip(axes, tables, strict=True):
-            pos = range(len(table))
-            labels = [one_line(str(s))[:40] for s in table.index]
-            ax.barh([p + 0.2 for p in pos], table["weight_before"] * 100, height=0.4,
-                    color="#b0b7c3", label="before")  # fmt: skip
-            ax.barh([p - 0.2 for p in pos], table["weight_after"] * 100, height=0.4,
-                    color="#1f4e79", label="after")  # fmt: skip
-            ax.set_yticks(list(pos), labels)
-            ax.invert_yaxis()
+            _before_after(ax, table.index, table["weight_before"], table["weight_after"])
             ax.set_title(f"By {by}", loc="left", fontsize=9)
             ax.grid(axis="x", alpha=0.3)
         axes[0].legend(loc="lower right", fontsize=7)
@@ -159,13 +161,7 @@ def stress_chart(stress: pd.DataFrame) -> io.BytesIO:
     """Each stress test's loss or gain as % of the account, before and after."""
     with plt.rc_context({"text.parse_math": False, "font.size": 8}):
         fig, ax = plt.subplots(figsize=(7.2, 0.8 + 0.35 * len(stress)))
-        pos = range(len(stress))
-        ax.barh([p + 0.2 for p in pos], stress["pct_before"] * 100, height=0.4,
-                color="#b0b7c3", label="before")  # fmt: skip
-        ax.barh([p - 0.2 for p in pos], stress["pct_after"] * 100, height=0.4,
-                color="#1f4e79", label="after")  # fmt: skip
-        ax.set_yticks(list(pos), [one_line(str(s))[:40] for s in stress["shock"]])
-        ax.invert_yaxis()
+        _before_after(ax, stress["shock"], stress["pct_before"], stress["pct_after"])
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_xlabel("change in the account's value (%)")
         ax.legend(loc="best", fontsize=7)
