@@ -9,6 +9,8 @@ line, exit 1, nothing written."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,16 @@ def test_the_longest_inputs_still_fit_in_four_pages(tmp_path):
     text = _text(reader)
     assert f"Orders {proposal.metrics.n_trades} (" in text
     assert _usd(proposal.metrics.realized_gain_usd) in text
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler's pdftotext not installed")
+def test_pdftotext_reads_the_same_figures(taxable):
+    """A second reader (poppler, as a client's viewer would be) finds the same text."""
+    done = subprocess.run(["pdftotext", str(taxable / "r.pdf"), "-"], capture_output=True,
+                          text=True, check=True, timeout=60)  # fmt: skip
+    text = " ".join(done.stdout.split())
+    summary = json.loads((taxable / "s.json").read_text())
+    assert "Account TAX-2M" in text and HOSTILE_DESCRIPTION in text
+    assert f"{summary['n_trades']} (" in text
+    for figure in ("realized_gain", "estimated_tax", "harvested_losses"):
+        assert _usd(summary[figure]) in text
