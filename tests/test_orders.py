@@ -195,6 +195,14 @@ def test_a_book_writes_one_client_report_per_account_and_resume_reuses_them(book
     assert again.returncode == 0, again.stderr
     summary = pd.read_excel(book / "out" / "book_summary.xlsx", sheet_name="Accounts")
     assert summary["message"].str.startswith("reused").all(), summary["message"].tolist()
+    # reports asked for in another folder: each account is redone, its report written there
+    moved = _batch(book, "--resume", "--reports", str(book / "reports2"))
+    assert moved.returncode == 0, moved.stderr
+    summary = pd.read_excel(book / "out" / "book_summary.xlsx", sheet_name="Accounts")
+    assert (summary["message"] == "redone: no report yet").all(), summary["message"].tolist()
+    assert sorted(p.name for p in (book / "reports2").iterdir()) == [
+        "FDN-20M.pdf", "IRA-250K.pdf", "TAX-2M.pdf"
+    ]  # fmt: skip
 
 
 def test_text_a_spreadsheet_would_run_is_marked_in_both_layouts(tmp_path):
