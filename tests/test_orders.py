@@ -222,6 +222,8 @@ def test_text_a_spreadsheet_would_run_is_marked_in_both_layouts(tmp_path):
             path = tmp_path / f"{layout}{book}.csv"
             write_orders(allocations, path, OrderTerms(layout), book=book)
             back = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if layout == "ibkr":  # market orders: the header names no limit price
+                assert "LmtPrice" not in back and back["OrderType"].eq("MKT").all()
             assert all(v.startswith("'") for v in [*back[account], *back[symbol]])
             assert [csv_text(v) for v in back[account]] == allocations["account"].tolist()
             assert [csv_text(v) for v in back[symbol]] == allocations["ticker"].tolist()

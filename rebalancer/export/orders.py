@@ -143,8 +143,11 @@ def orders_frame(allocations: pd.DataFrame, terms: OrderTerms, book: bool) -> pd
 def ibkr_frame(orders: pd.DataFrame) -> pd.DataFrame:
     """The generic ``orders`` as a TWS basket (module docstring): stocks routed SMART
     in US dollars; ``BasketTag`` is the order's block in a book, else its own id (TWS
-    shows it as the order reference, so a fill traces back to its row here)."""
+    shows it as the order reference, so a fill traces back to its row here). Market
+    orders have no ``LmtPrice`` column: the header names only the fields its rows give,
+    as the public example of a market-order basket does."""
     tag = orders["block_id"].where(orders["block_id"] != "", orders["order_id"])
+    columns = [c for c in IBKR_COLUMNS if c != "LmtPrice" or (orders["order_type"] == "LMT").any()]
     return pd.DataFrame(
         {
             "Action": orders["side"],
@@ -159,7 +162,7 @@ def ibkr_frame(orders: pd.DataFrame) -> pd.DataFrame:
             "BasketTag": tag,
             "Account": orders["account"],
         },
-        columns=IBKR_COLUMNS,
+        columns=columns,
     )
 
 
