@@ -185,6 +185,10 @@ def test_the_longest_inputs_still_fit_in_four_pages(tmp_path):
     text = _text(reader)
     assert f"Orders {proposal.metrics.n_trades} (" in text
     assert _usd(proposal.metrics.realized_gain_usd) in text
+    # text the font cannot draw is shown as "?", never dropped; a bidi override as its escape
+    write_client_report(proposal, tmp_path / "cjk.pdf", ReportConfig("株式会社 Acme 🚀 \u202eevil"))
+    text = _text(PdfReader(tmp_path / "cjk.pdf"))
+    assert "???? Acme ? \\u202eevil" in text
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler's pdftotext not installed")

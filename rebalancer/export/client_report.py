@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -36,6 +37,7 @@ from rebalancer.export.report_config import DEFAULT_DISCLAIMER, ReportConfig  # 
 from rebalancer.report.proposal import Proposal  # noqa: E402
 
 MAX_DESCRIPTION = 1200  # a scenario's description beyond this is cut, marked with "..."
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 MAX_SHOCKS = 12  # stress tests shown; the workbook and JSON hold them all
 
 
@@ -331,7 +333,7 @@ def _font_files() -> tuple[str, str]:
 
 class _Document:
     """The few layout moves the report makes, on an fpdf2 document (letter, portrait).
-    Every string passes ``one_line`` and goes in as text."""
+    Every string passes ``_drawable`` and goes in as text."""
 
     def __init__(self, fpdf_class, firm: str, proposal: Proposal) -> None:
         pdf = fpdf_class(orientation="portrait", unit="mm", format="letter")
@@ -340,9 +342,9 @@ class _Document:
         pdf.add_font("DejaVu", "B", bold)
         pdf.set_margins(18, 16, 18)
         pdf.set_auto_page_break(True, margin=16)
-        pdf.set_title(one_line(f"Rebalancing proposal {proposal.account}"))
+        pdf.set_title(one_line(f"Rebalancing proposal {proposal.account}"))  # metadata
         pdf.set_creator("rebalancer")
-        footer_text = one_line(firm) if firm else ""
+        footer_text = _drawable(pdf, firm) if firm else ""
 
         def footer() -> None:
             pdf.set_y(-12)
@@ -364,23 +366,25 @@ class _Document:
         if self.firm:
             self.line_text(self.firm, size=10, bold=True)
         self.pdf.set_font("DejaVu", "B", 18)
-        self.pdf.multi_cell(0, 9, text=one_line(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 9, text=_drawable(self.pdf, text), new_x="LMARGIN", new_y="NEXT")
 
     def heading(self, text: str) -> None:
         self.pdf.ln(2)
         self.pdf.set_font("DejaVu", "B", 12)
         self.pdf.set_text_color(31, 78, 121)
-        self.pdf.multi_cell(0, 7, text=one_line(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, 7, text=_drawable(self.pdf, text), new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_text_color(0)
 
     def line_text(self, text: str, size: float = 10, bold: bool = False) -> None:
         self.pdf.set_font("DejaVu", "B" if bold else "", size)
-        self.pdf.multi_cell(0, size * 0.5, text=one_line(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(
+            0, size * 0.5, text=_drawable(self.pdf, text), new_x="LMARGIN", new_y="NEXT"
+        )
 
     def paragraph(self, text: str, size: float = 9.5) -> None:
         self.pdf.set_font("DejaVu", "", size)
         self.pdf.multi_cell(
-            0, size * 0.5, text=one_line(text), align="L", new_x="LMARGIN", new_y="NEXT"
+            0, size * 0.5, text=_drawable(self.pdf, text), align="L", new_x="LMARGIN", new_y="NEXT"
         )
         self.pdf.ln(1)
 
@@ -394,12 +398,12 @@ class _Document:
         if any(header):
             pdf.set_font("DejaVu", "B", size)
             for text, width, how in zip(header, widths, align, strict=True):
-                pdf.cell(width, height, text=one_line(str(text)), border="B", align=how)
+                pdf.cell(width, height, text=_drawable(pdf, str(text)), border="B", align=how)
             pdf.ln(height)
         pdf.set_font("DejaVu", "", size)
         for row in rows:
             for text, width, how in zip(row, widths, align, strict=True):
-                pdf.cell(width, height, text=_fit(pdf, one_line(str(text)), width), align=how)
+                pdf.cell(width, height, text=_fit(pdf, _drawable(pdf, str(text)), width), align=how)
             pdf.ln(height)
         pdf.ln(1.5)
 
@@ -415,6 +419,16 @@ class _Document:
         width = min(pdf.w - pdf.l_margin - pdf.r_margin, max_height / aspect)
         pdf.image(png, x=pdf.l_margin, w=width, h=width * aspect)
         pdf.ln(1)
+
+
+def _drawable(pdf, text: str) -> str:
+    """``text`` as the report draws it: control characters as escapes (``one_line``), and
+    the bidirectional overrides too (they would reorder what follows them on the line);
+    each character the font has no glyph for (CJK, emoji) as ``?``, shown rather than
+    silently left out."""
+    glyphs = pdf.fonts["dejavu"].cmap
+    text = BIDI_CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", one_line(text))
+    return "".join(c if ord(c) in glyphs or c == " " else "?" for c in text)
 
 
 def _fit(pdf, text: str, width: float) -> str:
