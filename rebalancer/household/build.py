@@ -1,0 +1,163 @@
+"""From the household's joint optimum to its proposal: each account rounded to whole
+lots as today (``report.build.build_proposal`` on the account's request, whose
+scenario has the household limits lifted, so its rounding and its checks keep the
+account's own rules: cash, restrictions, trade mode, lots and taxes, turnover), then
+the household limits re-measured on the summed whole lots.
+
+The household's checks read a ``limits.base.Final`` of the summed shares at the
+household's NAV (``checks.measure.run_checks`` over every account's holdings rows and
+orders, against the household's reference): the money invariants of the sum, then
+liquidity, position, active-position, sector, tracking-error and tilt-band rows under
+the household's scenario. A row outside after rounding is reported as it is (no
+repair pass moves lots between accounts yet: docs/households.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.checks.measure import run_checks
+from rebalancer.household.problem import solve_household
+from rebalancer.household.request import Household
+from rebalancer.limits.active_position import ACTIVE_POSITION
+from rebalancer.limits.liquidity import LIQUIDITY
+from rebalancer.limits.position import POSITION
+from rebalancer.limits.sector import SECTOR
+from rebalancer.limits.tilt_bands import TILT_BANDS
+from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.report.build import build_proposal
+from rebalancer.report.frames import exposures_frame
+from rebalancer.report.proposal import Proposal, Timings, _num, check_records
+
+# the limits the household keeps on its combined portfolio, in Checks order
+HOUSEHOLD_LIMITS = (LIQUIDITY, POSITION, ACTIVE_POSITION, SECTOR, TRACKING_ERROR, TILT_BANDS)
+
+
+@dataclass(frozen=True)
+class HouseholdProposal:
+    """A household's proposal: one ``Proposal`` per account (its orders, lots and own
+    checks) and the household's figures re-measured on the summed orders."""
+
+    name: str
+    scenario_name: str
+    proposals: list[Proposal]
+    nav_usd: float
+    exposures: pd.DataFrame  # as ``Proposal.exposures``, of the household's weights
+    checks: pd.DataFrame  # the household rows (module docstring)
+    status: str
+    solver: str
+    solve_seconds: float
+    binding: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks["ok"].all()) and all(p.ok for p in self.proposals)
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        return pd.concat([p.trades for p in self.proposals], ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON of ``propose --household`` (docs/contracts.md §4): ``household``,
+        then ``accounts``, each account's ``Proposal.summary()``."""
+
+        def col(name: str) -> dict[str, float | None]:
+            return {str(k): _num(v) for k, v in self.exposures[name].items()}
+
+        metrics = [p.metrics for p in self.proposals]
+        return {
+            "household": {
+                "name": self.name,
+                "scenario": self.scenario_name,
+                "accounts": [p.account for p in self.proposals],
+                "nav": _num(self.nav_usd),
+                "status": self.status,
+                "solver": self.solver,
+                "solve_seconds": _num(self.solve_seconds),
+                "exposures": {
+                    "before": col("before"),
+                    "after": col("after"),
+                    "target": col("target"),
+                },
+                "checks": check_records(self.checks),
+                "binding": list(self.binding),
+                "income_tax_before": _num(sum(m.income_tax_before_usd for m in metrics)),
+                "income_tax": _num(sum(m.income_tax_usd for m in metrics)),
+                "warnings": list(self.warnings),
+            },
+            "accounts": [p.summary() for p in self.proposals],
+        }
+
+
+def propose_household(household: Household) -> HouseholdProposal:
+    """The household's joint optimum (``household.problem``), rounded per account and
+    checked per account and as a household (module docstring). Raises
+    ``InfeasibleError`` when the joint problem, or an account's whole lots, break a
+    hard limit."""
+    t0 = time.perf_counter()
+    solution = solve_household(household)
+    optimized = time.perf_counter() - t0
+    proposals = []
+    for request, own in zip(household.requests, solution.accounts, strict=True):
+        timings = Timings(optimize_s=optimized, solve_s=solution.seconds)
+        proposal = build_proposal(request, own, timings)
+        proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
+    checks, w_after = household_checks(household, proposals)
+    view, scenario = household.view, household.scenario
+    exposures = exposures_frame(
+        view.universe,
+        scenario,
+        household.weight,
+        w_after,
+        household.reference_weight,
+        solution.weights,
+    )
+    warnings = [
+        f"household check failed after rounding: {r.check} (limit {r.limit}, value {r.value})"
+        for r in checks[~checks["ok"]].itertuples()
+    ]
+    return HouseholdProposal(
+        name=household.name,
+        scenario_name=scenario.name,
+        proposals=proposals,
+        nav_usd=household.nav_usd,
+        exposures=exposures,
+        checks=checks,
+        status=solution.status,
+        solver=solution.solver,
+        solve_seconds=solution.seconds,
+        binding=solution.binding,
+        warnings=[*solution.warnings, *warnings],
+    )
+
+
+def household_checks(
+    household: Household, proposals: list[Proposal]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The household's Checks rows on the summed whole lots, and its weights after them
+    (summed shares × price / household NAV)."""
+    view = household.view
+    lots = pd.concat([r.lots for r in household.requests], ignore_index=True)
+    trades = pd.concat([p.trades for p in proposals], ignore_index=True)
+    lot_sales = pd.concat([p.lot_sales for p in proposals], ignore_index=True)
+    checks = run_checks(
+        lots=lots,
+        universe=view.universe,
+        scenario=household.scenario,
+        reference=pd.Series(household.reference_weight, index=view.universe.index),
+        risk=view.risk,
+        trades=trades,
+        lot_sales=lot_sales,
+        limits=HOUSEHOLD_LIMITS,
+    )
+    shares = sum(r.position.shares for r in household.requests)
+    sign = np.where(trades["side"] == "BUY", 1.0, -1.0) * trades["quantity"].to_numpy(float)
+    traded = pd.Series(sign, index=trades["ticker"]).groupby(level=0).sum()
+    after = shares + traded.reindex(view.universe.index, fill_value=0.0).to_numpy(float)
+    return checks, after * view.position.price_usd / household.nav_usd
