@@ -104,8 +104,10 @@ def propose_household(household: Household) -> HouseholdProposal:
     solution = solve_household(household)
     optimized = time.perf_counter() - t0
     proposals = []
+    caps = household.data().position_cap
     for request, own in zip(household.requests, solution.accounts, strict=True):
         timings = Timings(optimize_s=optimized, solve_s=solution.seconds)
+        request = with_share_of_caps(request, own.weights, solution.weights, caps)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
     checks, w_after = household_checks(household, proposals)
@@ -135,6 +137,18 @@ def propose_household(household: Household) -> HouseholdProposal:
         binding=solution.binding,
         warnings=[*solution.warnings, *warnings],
     )
+
+
+def with_share_of_caps(request, weights, household_weights, caps):
+    """``request`` whose rounding keeps the account at or under its share of the
+    household's position caps: c_a = w*_a + (cap − W*) per name (w*_a the account's
+    optimum, W* the household's), so that Σ_a π_a c_a = cap and whole lots under every
+    c_a keep the household under its cap (the rounding sells what lies above it, and
+    its repairs buy no more). A forced exit (cap 0 in the account) stays 0."""
+    own = request.limits.position_cap_weight
+    share = np.clip(weights + np.maximum(caps - household_weights, 0.0), 0.0, 1.0)
+    limits = dataclasses.replace(request.limits, position_cap_weight=np.where(own > 0, share, 0.0))
+    return dataclasses.replace(request, limits=limits)
 
 
 def household_checks(
