@@ -108,6 +108,7 @@ def propose_household(household: Household) -> HouseholdProposal:
     for request, own in zip(household.requests, solution.accounts, strict=True):
         timings = Timings(optimize_s=optimized, solve_s=solution.seconds)
         request = with_share_of_caps(request, own.weights, solution.weights, caps)
+        request = with_share_of_bands(household, request, own.weights, solution.weights)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
     checks, w_after = household_checks(household, proposals)
@@ -149,6 +150,29 @@ def with_share_of_caps(request, weights, household_weights, caps):
     share = np.clip(weights + np.maximum(caps - household_weights, 0.0), 0.0, 1.0)
     limits = dataclasses.replace(request.limits, position_cap_weight=np.where(own > 0, share, 0.0))
     return dataclasses.replace(request, limits=limits)
+
+
+def with_share_of_bands(household: Household, request, weights, household_weights):
+    """``request`` whose rounding (and own Checks rows) keep the account's share of each
+    household tilt band: the band's width around t + e*_a − e*_H, with e*_a the
+    account's active exposure at the optimum (against its reference) and e*_H the
+    household's. Σ_a π_a e*_a = e*_H, so accounts inside their shares leave the
+    household inside its band; the rounding's band repair moves whole lots back into
+    an account's share rather than leaving the household's to chance."""
+    tilts = household.scenario.tilts
+    if not tilts:
+        return request
+    groups = household.view.problem.structure.tilt_groups
+    labels = household.view.problem.structure.tilt_labels
+    own = groups @ (weights - request.reference_weight)
+    whole = groups @ (household_weights - household.reference_weight)
+    shares = {
+        label: dataclasses.replace(tilts[label], target=tilts[label].target + e - e_h)
+        for label, e, e_h in zip(labels, own, whole, strict=True)
+    }
+    return dataclasses.replace(
+        request, scenario=dataclasses.replace(request.scenario, tilts=shares)
+    )
 
 
 def household_checks(
