@@ -251,3 +251,17 @@ def test_household_refuses_per_account_options(tmp_path, extra):
     paths = _write(tmp_path)
     out = tmp_path / "out"
     _refused(_propose(paths, out, "--household", "SMITH", *extra), out, extra[0], "--household")
+
+
+def test_an_infeasible_household_names_its_conflicts_and_writes_nothing(tmp_path):
+    """Turnover of 2% per account leaves the household's band out of reach: exit 3, one
+    line naming the household's band (as the scenario states it) and what held it."""
+    paths = _write(tmp_path)
+    paths["scenario"].write_text(SCENARIO.replace("max_turnover: 0.5", "max_turnover: 0.02"))
+    out = tmp_path / "out"
+    result = _propose(paths, out, "--household", "SMITH")
+    assert result.exit_code == 3, result.output
+    line = result.output.strip()
+    assert "\n" not in line and "SMITH (household)" in line
+    assert f"tilt size:mid upper band {BAND[1]:.2f}" in line
+    assert not out.exists()

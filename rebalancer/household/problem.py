@@ -37,6 +37,7 @@ import numpy as np
 
 from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.household.request import Household
+from rebalancer.limits import in_scenario_terms
 from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.params import Values
 from rebalancer.optimize.problem import (
@@ -235,15 +236,18 @@ class HouseholdProblem:
         """The elastic form solved: the limits that had to give."""
         elastic = HouseholdProblem(self.household, elastic=True)
         status = elastic._run()[0]
-        name = f"household {self.household.name}"
+        name = f"{self.household.name} (household)"
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             return InfeasibleError(name, [], ["hard limits: long-only, budget and restrictions"])
-        conflicts = [c for limit in elastic.limits for c in limit.conflicts(elastic.vars)]
+        # each conflict as the scenario states it (``limits.in_scenario_terms``): the
+        # household's under the household's scenario, an account's under its own
+        found = [c for limit in elastic.limits for c in limit.conflicts(elastic.vars)]
+        conflicts = in_scenario_terms(self.household.view, found)
         for a in elastic.accounts:
-            for limit in a.limits:
-                for c in limit.conflicts(a.vars):
-                    named = f"{a.request.account}: {c.constraint}"
-                    conflicts.append(dataclasses.replace(c, constraint=named))
+            found = [c for limit in a.limits for c in limit.conflicts(a.vars)]
+            for c in in_scenario_terms(a.request, found):
+                named = f"{a.request.account}: {c.constraint}"
+                conflicts.append(dataclasses.replace(c, constraint=named))
         return InfeasibleError(name, conflicts, [])
 
 
