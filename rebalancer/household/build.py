@@ -108,6 +108,7 @@ def propose_household(household: Household) -> HouseholdProposal:
     for request, own in zip(household.requests, solution.accounts, strict=True):
         timings = Timings(optimize_s=optimized, solve_s=solution.seconds)
         request = with_share_of_caps(request, own.weights, solution.weights, caps)
+        request = with_share_of_liquidity(household, request, own.weights, solution)
         request = with_share_of_bands(household, request, own.weights, solution.weights)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
@@ -149,6 +150,24 @@ def with_share_of_caps(request, weights, household_weights, caps):
     own = request.limits.position_cap_weight
     share = np.clip(weights + np.maximum(caps - household_weights, 0.0), 0.0, 1.0)
     limits = dataclasses.replace(request.limits, position_cap_weight=np.where(own > 0, share, 0.0))
+    return dataclasses.replace(request, limits=limits)
+
+
+def with_share_of_liquidity(household: Household, request, weights, solution):
+    """``request`` whose rounding trades each name at most the account's share of the
+    household's liquidity cap L (participation × ADV × days, dollars): its optimal
+    order plus the household's room left, split by NAV,
+    c_a = NAV_a|w*_a − w₀_a| + π_a (L − Σ_b NAV_b|w*_b − w₀_b|), which sum to L."""
+    cap = household.view.limits.liquidity_usd
+    orders = [
+        r.position.nav_usd * np.abs(s.weights - r.position.weight)
+        for r, s in zip(household.requests, solution.accounts, strict=True)
+    ]
+    room = np.maximum(cap - sum(orders), 0.0)
+    pi = request.position.nav_usd / household.nav_usd
+    mine = request.position.nav_usd * np.abs(weights - request.position.weight)
+    share = np.minimum(mine + pi * room, request.limits.liquidity_usd)
+    limits = dataclasses.replace(request.limits, liquidity_usd=share)
     return dataclasses.replace(request, limits=limits)
 
 
