@@ -265,3 +265,23 @@ def test_an_infeasible_household_names_its_conflicts_and_writes_nothing(tmp_path
     assert "\n" not in line and "SMITH (household)" in line
     assert f"tilt size:mid upper band {BAND[1]:.2f}" in line
     assert not out.exists()
+
+
+def test_liquidity_holds_on_the_summed_orders(tmp_path):
+    """Five mid caps trade at most 0.2 × $40,000 = $8,000 a day: the household's orders
+    of each, summed over the accounts (re-measured from the written CSV), stay within
+    it, where each account alone could take the whole cap."""
+    paths = _write(tmp_path)
+    uni = pd.read_csv(paths["universe"])
+    thin = ["S012", "S013", "S014", "S015", "S016"]
+    uni.loc[uni["ticker"].isin(thin), "adv"] = 40_000.0
+    uni.to_csv(paths["universe"], index=False)
+    out = tmp_path / "out"
+    result = _propose(paths, out, "--household", "SMITH")
+    assert result.exit_code == 0, result.output
+    trades = pd.read_csv(out / "trades.csv")
+    mine = trades[trades["ticker"].isin(thin)]
+    summed = mine.groupby("ticker")["notional"].sum()
+    assert summed.max() <= 0.2 * 40_000 + 0.01
+    assert summed.max() > 0.9 * 0.2 * 40_000  # the cap binds: the band wants more sold
+    assert mine.groupby("ticker")["account"].nunique().max() >= 2  # shared between accounts
