@@ -285,3 +285,44 @@ def test_liquidity_holds_on_the_summed_orders(tmp_path):
     assert summed.max() <= 0.2 * 40_000 + 0.01
     assert summed.max() > 0.9 * 0.2 * 40_000  # the cap binds: the band wants more sold
     assert mine.groupby("ticker")["account"].nunique().max() >= 2  # shared between accounts
+
+
+def test_no_wash_sale_across_the_household(tmp_path):
+    """The taxable account holds the three largest names at a loss (harvestable) while
+    the household wants more of them: the joint optimum harvests in the taxable account
+    and buys them back in the IRA and the Roth — a wash sale across the household. The
+    written trades have none: no name the taxable account sells below its basis
+    (recomputed from the holdings file) is bought by another account."""
+    from rebalancer.household.problem import HouseholdProblem, _forbid_household_washes
+    from rebalancer.household.request import prepare_household
+    from rebalancer.pipeline import load_inputs
+    from rebalancer.scenario import load_scenario
+
+    paths = _write(tmp_path)
+    hold = pd.read_csv(paths["holdings"])
+    names = ["S027", "S028", "S029"]
+    loss = (hold["account"] == "TAX") & hold["ticker"].isin(names)
+    hold.loc[loss, "cost_basis"] *= 4  # twice today's value
+    hold.to_csv(paths["holdings"], index=False)
+    paths["scenario"].write_text(SCENARIO + "tax:\n  harvest: {min_loss_usd: 100}\n")
+
+    data = load_inputs(paths["holdings"], paths["universe"], None, paths["benchmark"],
+                       paths["accounts"])  # fmt: skip
+    household = prepare_household(data, load_scenario(paths["scenario"]), "SMITH", AS_OF)
+    first = HouseholdProblem(household).solve()
+    assert _forbid_household_washes(household, first) is not household  # it would wash
+
+    out = tmp_path / "out"
+    result = _propose(paths, out, "--household", "SMITH")
+    assert result.exit_code == 0, result.output
+    trades = pd.read_csv(out / "trades.csv")
+    basis = hold[hold["account"] == "TAX"].set_index("ticker")
+    per_share = basis["cost_basis"] / basis["quantity"]
+    sells = trades[(trades["account"] == "TAX") & (trades["side"] == "SELL")]
+    at_loss = set(sells.loc[sells["price"].to_numpy() < per_share[sells["ticker"]].to_numpy(),
+                            "ticker"])  # fmt: skip
+    others = trades[(trades["account"] != "TAX") & (trades["side"] == "BUY")]
+    assert not at_loss & set(others["ticker"])
+    assert set(others["ticker"]) & set(names)  # the household still buys them
+    wash = json.loads((out / "summary.json").read_text())["household"]["checks"][-1]
+    assert wash["check"] == "no wash sale across the household" and wash["ok"]

@@ -101,7 +101,7 @@ def propose_household(household: Household) -> HouseholdProposal:
     ``InfeasibleError`` when the joint problem, or an account's whole lots, break a
     hard limit."""
     t0 = time.perf_counter()
-    solution = solve_household(household)
+    household, solution = solve_household(household)
     optimized = time.perf_counter() - t0
     proposals = []
     caps = household.data().position_cap
@@ -194,6 +194,35 @@ def with_share_of_bands(household: Household, request, weights, household_weight
     )
 
 
+WASH_CHECK = "no wash sale across the household"
+
+
+def wash_rows(proposals: list[Proposal]) -> pd.DataFrame:
+    """The Checks row of wash sales inside the run: securities a taxable account sells
+    at a loss (a SELL row with a realized gain below 0) that another account of the
+    household buys in the same run (value: how many)."""
+    sold, bought = set(), {}
+    for p in proposals:
+        t = p.trades
+        if p.metrics.taxable and "realized_gain" in t:
+            sold |= {
+                (p.account, x)
+                for x in t.loc[(t["side"] == "SELL") & (t["realized_gain"] < 0), "ticker"]
+            }
+        for x in t.loc[t["side"] == "BUY", "ticker"]:
+            bought.setdefault(x, set()).add(p.account)
+    washed = sorted({x for account, x in sold if bought.get(x, set()) - {account}})
+    detail = ", ".join(washed) if washed else ""
+    row = {
+        "check": WASH_CHECK,
+        "limit": 0,
+        "value": len(washed),
+        "ok": not washed,
+        "detail": detail,
+    }
+    return pd.DataFrame([row])
+
+
 def household_checks(
     household: Household, proposals: list[Proposal]
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -213,6 +242,7 @@ def household_checks(
         lot_sales=lot_sales,
         limits=HOUSEHOLD_LIMITS,
     )
+    checks = pd.concat([checks, wash_rows(proposals)], ignore_index=True)
     shares = sum(r.position.shares for r in household.requests)
     sign = np.where(trades["side"] == "BUY", 1.0, -1.0) * trades["quantity"].to_numpy(float)
     traded = pd.Series(sign, index=trades["ticker"]).groupby(level=0).sum()

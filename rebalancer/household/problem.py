@@ -251,6 +251,64 @@ class HouseholdProblem:
         return InfeasibleError(name, conflicts, [])
 
 
-def solve_household(household: Household) -> HouseholdSolution:
-    """The household's joint optimum (``HouseholdProblem``)."""
-    return HouseholdProblem(household).solve()
+def solve_household(
+    household: Household, max_passes: int = 3
+) -> tuple[Household, HouseholdSolution]:
+    """The household's joint optimum (``HouseholdProblem``) with no wash sale inside the
+    run: no account buys a security a taxable account of the household sells at a
+    loss. No convex problem states that rule (a choice between two sides), so, as for
+    one account (``solve.wash``), the answer is solved again: per security i with
+    L_i the dollars a taxable account sells of it at a loss and B_i the dollars the
+    household's accounts buy of it (that account included), where both exceed 1e-6
+    of the household's NAV the larger side stays and the other is forbidden —
+    B_i ≥ L_i closes i's loss lots in the selling accounts (``lot_cap`` 0), else i's
+    buys in the buying accounts (``buy_cap`` 0); at most ``max_passes`` times.
+    Returns the household with those caps (its rounding keeps them: a buy forbidden
+    is a name the account may not buy) and the last solution."""
+    solution = HouseholdProblem(household).solve()
+    for _ in range(max_passes):
+        changed = _forbid_household_washes(household, solution)
+        if changed is household:
+            break
+        household = changed
+        solution = HouseholdProblem(household).solve()
+    return household, solution
+
+
+def _forbid_household_washes(household: Household, solution: HouseholdSolution) -> Household:
+    """``household`` with the caps one pass of ``solve_household`` sets (itself when
+    the answer has no wash sale)."""
+    n = len(household.view.position.price_usd)
+    losses, bought = np.zeros(n), np.zeros(n)
+    sold_at_loss = []
+    for request, own in zip(household.requests, solution.accounts, strict=True):
+        nav = request.position.nav_usd
+        bought += nav * np.maximum(own.weights - request.position.weight, 0.0)
+        if request.tax.lots is None or own.lot_sold is None:
+            sold_at_loss.append(None)
+            continue
+        lots = request.tax.lots.classes
+        loss = lots["gain_frac"].to_numpy() < 0
+        security = lots["security"].to_numpy()
+        mine = nav * np.bincount(security[loss], weights=own.lot_sold[loss], minlength=n)
+        losses += mine
+        sold_at_loss.append(mine)
+    tol = 1e-6 * household.nav_usd
+    both = (losses > tol) & (bought > tol)
+    if not both.any():
+        return household
+    close, block = both & (bought >= losses), both & (bought < losses)
+    requests = []
+    for request, own, mine in zip(household.requests, solution.accounts, sold_at_loss, strict=True):
+        data, limits = request.problem.data, request.limits
+        buys = own.weights - request.position.weight > 1e-6
+        if (block & buys).any():
+            data = dataclasses.replace(data, buy_cap=np.where(block, 0.0, data.buy_cap))
+            limits = dataclasses.replace(limits, may_buy=limits.may_buy & ~block)
+        if mine is not None and (close & (mine > 0)).any():
+            lots = request.tax.lots.classes
+            shut = (lots["gain_frac"].to_numpy() < 0) & close[lots["security"].to_numpy()]
+            data = dataclasses.replace(data, lot_cap=np.where(shut, 0.0, data.lot_cap))
+        problem = dataclasses.replace(request.problem, data=data)
+        requests.append(dataclasses.replace(request, problem=problem, limits=limits))
+    return dataclasses.replace(household, requests=tuple(requests))
