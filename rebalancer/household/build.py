@@ -223,6 +223,17 @@ def wash_rows(proposals: list[Proposal]) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
+def band_miss(household: Household, w_after: np.ndarray) -> np.ndarray:
+    """Per household tilt (``structure.tilt_labels``' order), how far its active exposure
+    at ``w_after`` (household weights) is outside target ± band: signed, 0 inside."""
+    structure = household.view.problem.structure
+    tilts = [household.scenario.tilts[label] for label in structure.tilt_labels]
+    exposure = structure.tilt_groups @ (w_after - household.reference_weight)
+    lo = np.array([t.target - t.band for t in tilts])
+    hi = np.array([t.target + t.band for t in tilts])
+    return exposure - np.clip(exposure, lo, hi)
+
+
 def household_checks(
     household: Household, proposals: list[Proposal]
 ) -> tuple[pd.DataFrame, np.ndarray]:
