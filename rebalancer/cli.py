@@ -294,10 +294,10 @@ def propose(
         _propose_household(
             household, holdings, universe, scenario, prices=prices, benchmark=benchmark,
             accounts=accounts, trade_history=trade_history, as_of=as_of, shocks=shocks,
-            out=out, trades=trades, json_path=json_path, quiet=quiet,
+            out=out, trades=trades, json_path=json_path, quiet=quiet, relax=relax,
             refused={"--account": account is not None, "--taxable/--tax-exempt":
                      taxable is not None, "--lot-method": lot_method is not None,
-                     "--relax": relax, "--withdraw": withdraw_usd is not None,
+                     "--withdraw": withdraw_usd is not None,
                      "--deposit": deposit_usd is not None, "--mode": mode is not None},
         )  # fmt: skip
         return
@@ -351,6 +351,8 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
         return
     _echo(f"household {proposal.name}: {len(proposal.proposals)} accounts, "
           f"NAV {proposal.nav_usd:,.0f}, solved in {proposal.solve_seconds:.2f} s")  # fmt: skip
+    if proposal.relaxed:  # the first warning says what --relax moved
+        _echo(proposal.warnings[0])
     for p in proposal.proposals:
         m = p.metrics
         _echo(f"  {p.account}: {m.n_trades} trades, turnover {m.turnover:.2%}, "

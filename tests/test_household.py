@@ -246,7 +246,7 @@ def test_bad_household_input_is_one_line_and_writes_nothing(tmp_path, accounts, 
     _refused(_propose(paths, out, "--household", "SMITH"), out, *words)
 
 
-@pytest.mark.parametrize("extra", [("--account", "TAX"), ("--relax",), ("--taxable",)])
+@pytest.mark.parametrize("extra", [("--account", "TAX"), ("--mode", "raise-cash"), ("--taxable",)])
 def test_household_refuses_per_account_options(tmp_path, extra):
     paths = _write(tmp_path)
     out = tmp_path / "out"
@@ -264,7 +264,28 @@ def test_an_infeasible_household_names_its_conflicts_and_writes_nothing(tmp_path
     line = result.output.strip()
     assert "\n" not in line and "SMITH (household)" in line
     assert f"tilt size:mid upper band {BAND[1]:.2f}" in line
+    assert "smallest relaxation (--relax applies it): tilts.size:mid.band 0.01 ->" in line
     assert not out.exists()
+
+    relaxed = _propose(paths, out, "--household", "SMITH", "--relax")
+    assert relaxed.exit_code == 0, relaxed.output
+    assert "RELAXED" in relaxed.output
+    household = json.loads((out / "summary.json").read_text())["household"]
+    keys = {r["key"]: r["relaxed_to"] for r in household["relaxed"]}
+    band = keys["tilts.size:mid.band"]
+    # the relaxed band, re-measured on the combined positions from the written trades
+    pos = _after(paths, pd.read_csv(out / "trades.csv"))
+    uni = pd.read_csv(paths["universe"]).set_index("ticker")
+    bench = pd.read_csv(paths["benchmark"]).set_index("ticker")["weight"].reindex(uni.index)
+    combined = pos.groupby("ticker")["after"].sum().reindex(uni.index)
+    cash = pos.groupby("account")["cash_before"].first().sum()
+    nav = float(
+        (pos.groupby("ticker")["before"].sum().reindex(uni.index) * uni["price"]).sum() + cash
+    )
+    after = float((combined * uni["price"] / nav - bench)[_mid(uni)].sum())
+    assert 0.23 - band - 1e-6 <= after <= 0.23 + band + 1e-6
+    turnover = pd.read_csv(out / "trades.csv").groupby("account")["notional"].sum() / 2
+    assert (turnover / pd.Series(NAVS) <= 0.02 + 1e-9).all()  # each account's own cap
 
 
 def test_liquidity_holds_on_the_summed_orders(tmp_path):

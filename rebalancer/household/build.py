@@ -54,6 +54,8 @@ class HouseholdProposal:
     solve_seconds: float
     binding: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # limits --relax moved to make the household feasible (as ``Proposal.relaxed``)
+    relaxed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ class HouseholdProposal:
             "household": {
                 "name": self.name,
                 "scenario": self.scenario_name,
+                "relaxed": list(self.relaxed),
                 "accounts": [p.account for p in self.proposals],
                 "nav": _num(self.nav_usd),
                 "status": self.status,

@@ -10,9 +10,10 @@ from rebalancer.export import check_outputs, protected_files
 from rebalancer.household.build import HouseholdProposal, propose_household
 from rebalancer.household.export import write_household_outputs
 from rebalancer.household.request import prepare_household
-from rebalancer.pipeline import proposal_scenario
+from rebalancer.pipeline import proposal_scenario, relaxing
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import load_inputs
+from rebalancer.scenario import Scenario
 
 
 def propose_household_to_files(
@@ -30,12 +31,14 @@ def propose_household_to_files(
     out=None,
     trades=None,
     json_path=None,
+    relax: bool = False,
     refused: dict[str, bool] | None = None,
 ) -> tuple[HouseholdProposal, list[Path]]:
     """Refuse an option a household takes from its accounts file (``refused``: option ->
     given) and an output that is an input; read, prepare the household
     (``household.request``), propose it (``household.build``) and write the outputs
-    asked for. Raises ``RebalancerError`` before writing anything."""
+    asked for; ``relax``: apply the smallest relaxation of the scenario that makes an
+    infeasible household feasible. Raises ``RebalancerError`` before writing anything."""
     for option, given in (refused or {}).items():
         if given:
             raise InputError(
@@ -51,9 +54,14 @@ def propose_household_to_files(
                   protected_files(inputs, [scenario]))  # fmt: skip
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     scenario = proposal_scenario(data, scenario, list(shocks))
-    with one_blas_thread():
-        household = prepare_household(data, scenario, name, as_of)
-        proposal = propose_household(household)
+
+    def attempt(scenario: Scenario) -> HouseholdProposal:
+        with one_blas_thread():
+            return propose_household(prepare_household(data, scenario, name, as_of))
+
+    # an infeasible household is given the smallest relaxation of its scenario (applied
+    # with ``relax``), as one account is (``pipeline.relaxing``)
+    proposal, _ = relaxing(scenario, attempt, data.sized, relax=relax)
     written = write_household_outputs(
         proposal, dict(data.paths), out=out, trades=trades, json_path=json_path
     )
