@@ -39,12 +39,14 @@ from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.household.request import Household
 from rebalancer.limits import in_scenario_terms
 from rebalancer.optimize import constraints as lim
+from rebalancer.optimize.layout import buyable, must_hold, restrict
 from rebalancer.optimize.params import Values
 from rebalancer.optimize.problem import (
     FEASIBILITY_TOL,
     SOLVERS,
     Solution,
     _installed,
+    _or_zeros,
     _settings,
     solver_label,
     warnings_off,
@@ -57,6 +59,14 @@ from rebalancer.optimize.terms import (
     TiltPull,
     TradingCost,
     Vars,
+)
+from rebalancer.optimize.working_set import (
+    GAIN_TOL,
+    GAP_TOL,
+    MAX_ROUNDS,
+    STEP_DIV,
+    STEP_MIN,
+    outside_columns,
 )
 
 # the household's limits on its combined weights; per-name caps are built directly
@@ -78,19 +88,23 @@ class HouseholdSolution:
     seconds: float
     binding: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    names: int = 0  # the names solved over (the working set's)
 
 
 class HouseholdProblem:
     """The cvxpy problem of ``household`` (module docstring), constants only."""
 
-    def __init__(self, household: Household, elastic: bool = False):
+    def __init__(self, household: Household, elastic: bool = False, keep: np.ndarray | None = None):
         self.household = household
+        # the working set: the names solved over (the others at weight 0 in every
+        # account, constants of the household's risk and tilts: ``layout.restrict``)
+        self.keep = np.ones(len(household.view.position.weight), bool) if keep is None else keep
         pi = household.shares
         self.accounts: list[SimpleNamespace] = []
         cons: list[cp.Constraint] = []
         costs = []
         for share, request in zip(pi, household.requests, strict=True):
-            s, d = request.problem.structure, request.problem.data
+            s, d = restrict(request.problem.structure, request.problem.data, self.keep)
             val = Values(d, False)
             n = s.size
             v = Vars(
@@ -120,7 +134,7 @@ class HouseholdProblem:
             costs.append(share * cost)
             self.accounts.append(SimpleNamespace(request=request, vars=v, limits=limits))
 
-        s, d = household.structure(), household.data()
+        s, d = restrict(household.structure(), household.data(), self.keep)
         val = Values(d, False)
         n, k = s.size, s.loadings.shape[1]
         names = NameMatrices(s, val)
@@ -142,7 +156,7 @@ class HouseholdProblem:
         )
         self.limits = [x for kind in HOUSEHOLD_KINDS for x in kind.of(p)]
         self.limits += [lim.PositionLimit(val, n, s.tickers), lim.Liquidity(val, n, s.tickers)]
-        offset = val.get("factor_offset", k, of=lambda d: np.zeros(k))
+        offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
         cons.append(h.f == names.factor(h.active) + offset)
         terms_minus = [risk]
         if len(s.tilt_labels):
@@ -151,7 +165,8 @@ class HouseholdProblem:
             cons += term.constraints(h)
         for limit in self.limits:
             cons += limit.compile(h, elastic)
-        objective = ExpectedReturn(val, n).expr(h) - sum(t.expr(h) for t in terms_minus)
+        self.terms_plus, self.terms_minus = [ExpectedReturn(val, n)], terms_minus
+        objective = self.terms_plus[0].expr(h) - sum(t.expr(h) for t in terms_minus)
         objective = objective - sum(costs)
         if elastic:
             every = self.limits + [x for a in self.accounts for x in a.limits]
@@ -214,7 +229,7 @@ class HouseholdProblem:
             binding += [f"{a.request.account}: {x}" for x in own]
             solutions.append(
                 Solution(
-                    np.asarray(v.w.value, float),
+                    self._whole(v.w.value),
                     float(v.cash.value),
                     status,
                     label,
@@ -223,7 +238,7 @@ class HouseholdProblem:
                     0.0,
                     seconds,
                     list(warnings),
-                    None if v.buy is None else np.maximum(np.asarray(v.buy.value, float), 0.0),
+                    None if v.buy is None else np.maximum(self._whole(v.buy.value), 0.0),
                     None if v.sold is None else np.maximum(np.asarray(v.sold.value, float), 0.0),
                 )
             )
@@ -232,9 +247,49 @@ class HouseholdProblem:
             solutions, weights, status, label, float(self.problem.value), seconds, binding, warnings
         )
 
+    def _whole(self, values) -> np.ndarray:
+        """Values over the working set as the whole universe's (0 outside it)."""
+        full = np.zeros(len(self.keep))
+        full[self.keep] = np.asarray(values, float)
+        return full
+
+    def gains(self, solution: HouseholdSolution) -> tuple[np.ndarray, np.ndarray]:
+        """(the names outside the working set that some account may buy, and per account
+        × name the gain in the objective of a first unit bought there) at the last
+        optimum: the Lagrangian's derivative, as ``RebalanceProblem.marginal_gains`` for
+        one account. A unit of w_a,j is π_a of W_j, so
+
+            gain_a,j = π_a (h_j − s_a,j) + (a's own limits' parts: its budget, its rows)
+
+        with h_j the household terms' and limits' part (α_j − 2λ(Σa)_j − tilt pull −
+        the bands', sectors' and tracking error's multipliers) at the household's
+        weights, and s_a,j the account's spread. ``−inf`` where the account may not buy."""
+        household = self.household
+        outside = ~self.keep & (household.data().position_cap > 0)
+        whole = [r.problem for r in household.requests]
+        may = [outside & buyable(p.data) & (p.data.w0 <= 0) for p in whole]
+        names = np.flatnonzero(np.logical_or.reduce(may))
+        if not len(names):
+            return names, np.zeros((len(whole), 0))
+        cols = outside_columns(household.structure(), household.data(), solution.weights, names)
+        h = self.vars
+        part = sum(t.marginal(h, cols) for t in self.terms_plus) - sum(
+            t.marginal(h, cols) for t in self.terms_minus
+        )
+        part = part + sum(limit.marginal(h, cols) for limit in self.limits)
+        gains = np.full((len(whole), len(names)), -np.inf)
+        for i, (a, p, own, share) in enumerate(
+            zip(self.accounts, whole, solution.accounts, household.shares, strict=True)
+        ):
+            mine = outside_columns(p.structure, p.data, own.weights, names)
+            limits = sum(limit.marginal(a.vars, mine) for limit in a.limits)
+            gain = share * (part - mine.spread) + limits
+            gains[i] = np.where(may[i][names], gain, -np.inf)
+        return names, gains
+
     def explain(self) -> InfeasibleError:
         """The elastic form solved: the limits that had to give."""
-        elastic = HouseholdProblem(self.household, elastic=True)
+        elastic = HouseholdProblem(self.household, elastic=True, keep=self.keep)
         status = elastic._run()[0]
         name = f"{self.household.name} (household)"
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
@@ -265,14 +320,67 @@ def solve_household(
     buys in the buying accounts (``buy_cap`` 0); at most ``max_passes`` times.
     Returns the household with those caps (its rounding keeps them: a buy forbidden
     is a name the account may not buy) and the last solution."""
-    solution = HouseholdProblem(household).solve()
+    solution, keep = priced(household)
     for _ in range(max_passes):
         changed = _forbid_household_washes(household, solution)
         if changed is household:
             break
         household = changed
-        solution = HouseholdProblem(household).solve()
+        solution, keep = priced(household, keep)
     return household, solution
+
+
+def first_set(household: Household) -> np.ndarray:
+    """The first working set: every name an account holds, each account's own first
+    set (``Request.first_set``), the view's, and the names the household's active caps
+    make it hold."""
+    keep = household.view.problem.first_set() | must_hold(household.data())
+    for request in household.requests:
+        keep |= request.problem.first_set() | (request.position.weight > 0)
+    return keep
+
+
+def priced(
+    household: Household, keep: np.ndarray | None = None
+) -> tuple[HouseholdSolution, np.ndarray]:
+    """The household's optimum over the whole universe through a working set over
+    names (one for every account): solved over ``keep`` (default ``first_set``), then
+    grown by the names outside with the largest gain in any account
+    (``HouseholdProblem.gains``) until what they could still add — Σ of the positive
+    gains, each at most a whole weight — is under ``GAP_TOL``, or after ``MAX_ROUNDS``
+    (a warning then says so). A set with no feasible point is solved over every name
+    instead (whose infeasibility, if any, is the household's). Returns the solution
+    and the set it ended with."""
+    keep = first_set(household) if keep is None else keep.copy()
+    seconds = 0.0
+    for rounds in range(MAX_ROUNDS + 1):
+        problem = HouseholdProblem(household, keep=keep)
+        try:
+            solution = problem.solve()
+        except InfeasibleError:
+            keep = np.ones_like(keep)
+            solution = HouseholdProblem(household, keep=keep).solve()
+            break
+        seconds += solution.seconds
+        names, gains = problem.gains(solution)
+        best = gains.max(axis=0) if len(names) else np.zeros(0)
+        positive = best > GAIN_TOL
+        gap = float(np.maximum(gains[:, positive], 0.0).sum())
+        if gap <= GAP_TOL:
+            break
+        if rounds == MAX_ROUNDS:
+            solution.warnings.append(
+                f"optimality over the whole universe not proven: {int(positive.sum())} "
+                f"name(s) outside the {int(keep.sum())} optimised still priced positive "
+                f"(the optimum could be better by up to {gap:.2g} a year)"
+            )
+            break
+        step = max(STEP_MIN, int(keep.sum()) // STEP_DIV)
+        order = np.argsort(-best[positive], kind="stable")[:step]
+        keep[names[positive][order]] = True
+    solution.seconds = seconds or solution.seconds
+    solution.names = int(keep.sum())
+    return solution, keep
 
 
 def _forbid_household_washes(household: Household, solution: HouseholdSolution) -> Household:
