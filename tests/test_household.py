@@ -51,11 +51,12 @@ costs:
 ACCOUNTS = "account,account_type,household\nTAX,taxable,SMITH\nIRA,tax_deferred,SMITH\nROTH,tax_exempt,SMITH\n"
 
 
-def _write(folder: Path, accounts: str = ACCOUNTS) -> dict[str, Path]:
-    """The household's files: the same 20 largest names in each account, about equal
-    dollars, bought at half today's price (every sale realizes a gain), 3% cash."""
+def _write(folder: Path, accounts: str = ACCOUNTS, names: int = 30) -> dict[str, Path]:
+    """The household's files: the same 20 largest names of a ``names``-name universe in
+    each account, about equal dollars, bought at half today's price (every sale
+    realizes a gain), 3% cash."""
     folder.mkdir(parents=True, exist_ok=True)
-    uni = make_universe(30, seed=5)
+    uni = make_universe(names, seed=5)
     bench = uni["market_cap"] / uni["market_cap"].sum()
     rows = []
     big = uni.sort_values("market_cap").tail(20)
@@ -347,3 +348,27 @@ def test_no_wash_sale_across_the_household(tmp_path):
     assert set(others["ticker"]) & set(names)  # the household still buys them
     wash = json.loads((out / "summary.json").read_text())["household"]["checks"][-1]
     assert wash["check"] == "no wash sale across the household" and wash["ok"]
+
+
+def test_the_working_set_reaches_the_optimum_over_every_name(tmp_path):
+    """On a 600-name universe the joint problem is solved over a working set (the held
+    names and the accounts' first sets, grown by pricing the names outside): fewer
+    names than the universe, and the same answer as the problem over every name."""
+    from rebalancer.household.problem import HouseholdProblem, priced
+    from rebalancer.household.request import prepare_household
+    from rebalancer.pipeline import load_inputs
+    from rebalancer.scenario import load_scenario
+
+    paths = _write(tmp_path, names=600)
+    paths["scenario"].write_text(
+        SCENARIO.replace("target: 0.23", "target: 0.05").replace("3000", "30000")
+    )
+    data = load_inputs(paths["holdings"], paths["universe"], None, paths["benchmark"],
+                       paths["accounts"])  # fmt: skip
+    household = prepare_household(data, load_scenario(paths["scenario"]), "SMITH", AS_OF)
+    found, keep = priced(household)
+    every = HouseholdProblem(household).solve()
+    assert keep.sum() < 600
+    assert np.abs(found.weights - every.weights).max() < 1e-5
+    for mine, theirs in zip(found.accounts, every.accounts, strict=True):
+        assert np.abs(mine.weights - theirs.weights).max() < 1e-4

@@ -34,6 +34,7 @@ from types import SimpleNamespace
 
 import cvxpy as cp
 import numpy as np
+from scipy import sparse
 
 from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.household.request import Household
@@ -104,7 +105,12 @@ class HouseholdProblem:
         cons: list[cp.Constraint] = []
         costs = []
         for share, request in zip(pi, household.requests, strict=True):
-            s, d = restrict(request.problem.structure, request.problem.data, self.keep)
+            # the account's own names: of the set, those it holds or may buy (a name it
+            # may not buy would only pin a variable at 0, which leaves an interior-point
+            # solver no interior)
+            whole = request.problem.data
+            mask = self.keep & ((whole.w0 > 0) | buyable(whole))
+            s, d = restrict(request.problem.structure, whole, mask)
             val = Values(d, False)
             n = s.size
             v = Vars(
@@ -132,18 +138,28 @@ class HouseholdProblem:
             if s.lot_members is not None:
                 cost = cost + TaxCost(val, s.lot_members.shape[1]).expr(v)
             costs.append(share * cost)
-            self.accounts.append(SimpleNamespace(request=request, vars=v, limits=limits))
+            # its weights among the set's: W = Σ π_a S_a w_a with S_a the set's columns
+            # of its names
+            at = np.flatnonzero(mask[self.keep])
+            scatter = sparse.csr_matrix(
+                (np.ones(len(at)), (at, np.arange(len(at)))), shape=(int(self.keep.sum()), len(at))
+            )
+            self.accounts.append(
+                SimpleNamespace(request=request, vars=v, limits=limits, mask=mask, scatter=scatter)
+            )
 
         s, d = restrict(household.structure(), household.data(), self.keep)
         val = Values(d, False)
         n, k = s.size, s.loadings.shape[1]
         names = NameMatrices(s, val)
-        W = sum(share * a.vars.w for share, a in zip(pi, self.accounts, strict=True))
+        W = sum(share * (a.scatter @ a.vars.w) for share, a in zip(pi, self.accounts, strict=True))
         ref = val.get("ref", n)
         h = Vars(
             w=W,
             cash=sum(share * a.vars.cash for share, a in zip(pi, self.accounts, strict=True)),
-            u=sum(share * a.vars.u for share, a in zip(pi, self.accounts, strict=True)),
+            u=sum(
+                share * (a.scatter @ a.vars.u) for share, a in zip(pi, self.accounts, strict=True)
+            ),
             f=cp.Variable(k, name="f"),
             active=W - ref,
             w0=val.get("w0", n),
@@ -229,7 +245,7 @@ class HouseholdProblem:
             binding += [f"{a.request.account}: {x}" for x in own]
             solutions.append(
                 Solution(
-                    self._whole(v.w.value),
+                    self._whole(v.w.value, a.mask),
                     float(v.cash.value),
                     status,
                     label,
@@ -238,7 +254,7 @@ class HouseholdProblem:
                     0.0,
                     seconds,
                     list(warnings),
-                    None if v.buy is None else np.maximum(self._whole(v.buy.value), 0.0),
+                    None if v.buy is None else np.maximum(self._whole(v.buy.value, a.mask), 0.0),
                     None if v.sold is None else np.maximum(np.asarray(v.sold.value, float), 0.0),
                 )
             )
@@ -247,10 +263,10 @@ class HouseholdProblem:
             solutions, weights, status, label, float(self.problem.value), seconds, binding, warnings
         )
 
-    def _whole(self, values) -> np.ndarray:
-        """Values over the working set as the whole universe's (0 outside it)."""
-        full = np.zeros(len(self.keep))
-        full[self.keep] = np.asarray(values, float)
+    def _whole(self, values, mask: np.ndarray) -> np.ndarray:
+        """An account's values over its names (``mask``) as the universe's (0 outside)."""
+        full = np.zeros(len(mask))
+        full[mask] = np.asarray(values, float)
         return full
 
     def gains(self, solution: HouseholdSolution) -> tuple[np.ndarray, np.ndarray]:
