@@ -407,7 +407,9 @@ def _forbid_household_washes(household: Household, solution: HouseholdSolution) 
     sold_at_loss = []
     for request, own in zip(household.requests, solution.accounts, strict=True):
         nav = request.position.nav_usd
-        bought += nav * np.maximum(own.weights - request.position.weight, 0.0)
+        # a taxable account's buys are its own variable (it may buy and sell one name)
+        buys = own.buy if own.buy is not None else own.weights - request.position.weight
+        bought += nav * np.maximum(buys, 0.0)
         if request.tax.lots is None or own.lot_sold is None:
             sold_at_loss.append(None)
             continue
@@ -425,7 +427,7 @@ def _forbid_household_washes(household: Household, solution: HouseholdSolution) 
     requests = []
     for request, own, mine in zip(household.requests, solution.accounts, sold_at_loss, strict=True):
         data, limits = request.problem.data, request.limits
-        buys = own.weights - request.position.weight > 1e-6
+        buys = (own.buy if own.buy is not None else own.weights - request.position.weight) > 1e-6
         if (block & buys).any():
             data = dataclasses.replace(data, buy_cap=np.where(block, 0.0, data.buy_cap))
             limits = dataclasses.replace(limits, may_buy=limits.may_buy & ~block)
