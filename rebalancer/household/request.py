@@ -2,8 +2,8 @@
 
 Each account is prepared as today (``prepare.build.prepare``) under its *account
 scenario*: the household's scenario with the limits the household carries lifted
-(``HOUSEHOLD_KEYS``: tilts, tracking error, sector caps, position and
-active-position caps), so that neither the account's problem data nor its rounding
+(tilts, and ``HOUSEHOLD_SETTINGS``: tracking error, sector caps,
+position and active-position caps), so that neither the account's problem data nor its rounding
 nor its checks hold the account alone to what only the household must keep. The
 household's own numbers (bands, caps, reference) come from a request prepared under
 the household's scenario (``view``) and are put on the household's weights
@@ -20,6 +20,10 @@ import pandas as pd
 
 from rebalancer.errors import InputError
 from rebalancer.inputs.households import household_disagreements
+from rebalancer.limits.active_position import ACTIVE_POSITION
+from rebalancer.limits.position import POSITION
+from rebalancer.limits.sector import SECTOR
+from rebalancer.limits.tracking_error import TRACKING_ERROR
 from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.prepare.build import prepare
 from rebalancer.prepare.inputs import Inputs
@@ -27,26 +31,17 @@ from rebalancer.prepare.request import Request
 from rebalancer.prepare.terms import account_terms
 from rebalancer.scenario import Scenario
 
-# the scenario settings a household keeps on its combined portfolio, lifted from each
-# account's own scenario (docs/households.md, "Where each limit applies")
-HOUSEHOLD_KEYS = (
-    "tilts",
-    "constraints.max_tracking_error",
-    "constraints.sector_max",
-    "constraints.max_position",
-    "constraints.max_active_position",
-)
+# the limits a household keeps on its combined portfolio, lifted from each account's
+# own scenario (docs/households.md, "Where each limit applies"): the tilts, and these
+# settings of ``constraints`` (each limit's ``name`` is its field there)
+HOUSEHOLD_SETTINGS = (TRACKING_ERROR, SECTOR, POSITION, ACTIVE_POSITION)
 
 
 def account_scenario(scenario: Scenario) -> Scenario:
-    """``scenario`` without the limits the household carries (``HOUSEHOLD_KEYS``)."""
-    c = dataclasses.replace(
-        scenario.constraints,
-        max_tracking_error=None,
-        sector_max=None,
-        max_position=None,
-        max_active_position=None,
-    )
+    """``scenario`` without the limits the household carries: no tilts, and no
+    ``HOUSEHOLD_SETTINGS``."""
+    lifted = {limit.name: None for limit in HOUSEHOLD_SETTINGS}
+    c = dataclasses.replace(scenario.constraints, **lifted)
     return dataclasses.replace(scenario, tilts={}, constraints=c)
 
 
