@@ -194,7 +194,12 @@ def test_the_workbook_has_the_household_and_each_account(joint):
 
     _, out, _ = joint
     names = load_workbook(out / "household.xlsx", read_only=True).sheetnames
-    assert names[:3] == ["Household", "Household Exposures", "Household Checks"]
+    assert names[:4] == [
+        "Household",
+        "Household Accounts",
+        "Household Exposures",
+        "Household Checks",
+    ]
     for account in NAVS:
         assert f"{account} Trades" in names and f"{account} Checks" in names
 

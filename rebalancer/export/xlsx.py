@@ -85,10 +85,10 @@ def proposal_sheets(wb: Workbook, proposal: Proposal, prefix: str = "") -> None:
         return wb.create_sheet(f"{prefix}{title}"[:31])
 
     _summary_sheet(sheet("Summary"), proposal)
-    _table_sheet(sheet("Trades"), trades_frame(proposal))
+    table_sheet(sheet("Trades"), trades_frame(proposal))
     exposures_sheet(sheet("Exposures"), proposal.exposures)
-    _table_sheet(sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
-    _table_sheet(sheet("Scenario"), scenario_rows(proposal.scenario))
+    table_sheet(sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
+    table_sheet(sheet("Scenario"), scenario_rows(proposal.scenario))
     checks_sheet(sheet("Checks"), proposal.checks)
     blocks = proposal.tax_blocks
     if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
@@ -220,7 +220,7 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     _fit_widths(ws, skip_rows={1})
 
 
-def _table_sheet(ws: Worksheet, frame: pd.DataFrame) -> None:
+def table_sheet(ws: Worksheet, frame: pd.DataFrame) -> None:
     _write_table(ws, frame)
     ws.freeze_panes = "A2"
     _fit_widths(ws)
@@ -247,7 +247,7 @@ def exposures_frame(exposures: pd.DataFrame) -> pd.DataFrame:
 def exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
     """The Exposures table with its bar chart (a household's sheet too)."""
     frame = exposures_frame(exposures)
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     n = len(frame)
     if not n:
         return
@@ -281,7 +281,7 @@ def checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
     frame = checks.loc[:, ["check", "limit", "value", "ok", "detail"]].copy()
     ok = [bool(v) for v in frame["ok"]]
     frame["ok"] = ["PASS" if v else "FAIL" for v in ok]
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     for i, passed in enumerate(ok):
         if not passed:
             for cell in ws[i + 2]:
@@ -459,7 +459,7 @@ def _fit_widths(
 
 def stream_table(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
     """A sheet holding ``frame`` in a write-only workbook (``Workbook(write_only=True)``):
-    the same header, formats, widths, frozen header and filter as ``_table_sheet``,
+    the same header, formats, widths, frozen header and filter as ``table_sheet``,
     streamed row by row — a book's tens of thousands of allocation rows take seconds
     instead of tens of seconds."""
     ws = wb.create_sheet(title)

@@ -65,6 +65,25 @@ class HouseholdProposal:
     def trades(self) -> pd.DataFrame:
         return pd.concat([p.trades for p in self.proposals], ignore_index=True)
 
+    def accounts_frame(self) -> pd.DataFrame:
+        """One row per account: what it is, what it trades, its tax, and its share of
+        each tilted group's active exposure before and after (against its own
+        reference): where the household's tilt was carried."""
+        rows = []
+        for p in self.proposals:
+            m = p.metrics
+            row = {
+                "account": p.account, "account_type": m.account_type, "nav": m.nav_usd,
+                "turnover": m.turnover, "buys": m.buys_usd, "sells": m.sells_usd,
+                "realized_gain": m.realized_gain_usd, "estimated_tax": m.estimated_tax_usd,
+                "income_tax_before": m.income_tax_before_usd, "income_tax": m.income_tax_usd,
+            }  # fmt: skip
+            for group in self.exposures.index[self.exposures["target"].notna()]:
+                row[f"{group} before"] = float(p.exposures.loc[group, "before"])
+                row[f"{group} after"] = float(p.exposures.loc[group, "after"])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def summary(self) -> dict[str, Any]:
         """The JSON of ``propose --household`` (docs/contracts.md §4): ``household``,
         then ``accounts``, each account's ``Proposal.summary()``."""

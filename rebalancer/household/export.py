@@ -18,7 +18,7 @@ from rebalancer.export.atomic import OutputSet, protected_files
 from rebalancer.export.csvout import trades_frame, write_frame
 from rebalancer.export.manifest import plain_json
 from rebalancer.export.safe import write_cell
-from rebalancer.export.xlsx import checks_sheet, exposures_sheet, proposal_sheets
+from rebalancer.export.xlsx import checks_sheet, exposures_sheet, proposal_sheets, table_sheet
 from rebalancer.household.build import HouseholdProposal
 from rebalancer.report.proposal import TRADE_COLUMNS
 
@@ -42,7 +42,8 @@ def write_household_json(hp: HouseholdProposal, path: PathArg) -> None:
 
 
 def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
-    """The Household sheets (figures, exposures, checks), then each account's sheets
+    """The Household sheets (figures, the accounts side by side, exposures, checks),
+    then each account's sheets
     prefixed by the account (``export.xlsx.proposal_sheets``)."""
     wb = Workbook()
     ws = wb.active
@@ -61,6 +62,7 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     for row, (label, value) in enumerate(lines, start=3):
         write_cell(ws.cell(row=row, column=1), label).font = Font(bold=True)
         write_cell(ws.cell(row=row, column=2), value)
+    table_sheet(wb.create_sheet("Household Accounts"), hp.accounts_frame())
     exposures_sheet(wb.create_sheet("Household Exposures"), hp.exposures)
     checks_sheet(wb.create_sheet("Household Checks"), hp.checks)
     for proposal in hp.proposals:
