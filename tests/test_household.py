@@ -189,6 +189,13 @@ def test_the_taxable_account_stays_within_its_gain_budget(joint):
     assert turnover["TAX"] < 0.05 < min(turnover["IRA"], turnover["ROTH"])
 
 
+def test_verify_says_it_does_not_read_a_household_yet(joint):
+    _, out, _ = joint
+    result = run_cli("verify", out / "summary.json")
+    assert result.exit_code == 1
+    assert "household" in result.output and "does not read one yet" in result.output
+
+
 def test_the_workbook_has_the_household_and_each_account(joint):
     from openpyxl import load_workbook
 
