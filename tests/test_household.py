@@ -384,3 +384,36 @@ def test_the_working_set_reaches_the_optimum_over_every_name(tmp_path):
     assert np.abs(found.weights - every.weights).max() < 1e-5
     for mine, theirs in zip(found.accounts, every.accounts, strict=True):
         assert np.abs(mine.weights - theirs.weights).max() < 1e-4
+
+
+@pytest.mark.parametrize("account", ["ROTH", "TAX"])
+def test_a_household_of_one_account_is_that_accounts_own_problem(tmp_path, account):
+    """The composition states nothing new for one account: a household of one (the Roth;
+    the taxable account, with its lots and gain budget) reaches the optimum the
+    account's own problem reaches (``optimize.working_set`` over its request under the
+    household's scenario), to the solvers' accuracy."""
+    from rebalancer.household.problem import priced
+    from rebalancer.household.request import prepare_household
+    from rebalancer.optimize.working_set import WorkingSet
+    from rebalancer.pipeline import load_inputs, prepare
+    from rebalancer.scenario import load_scenario
+
+    others = [a for a in NAVS if a != account]
+    rows = [f"{account},{'taxable' if account == 'TAX' else 'tax_exempt'},ONE"]
+    rows += [f"{a},tax_deferred," for a in others]
+    paths = _write(tmp_path, "account,account_type,household\n" + "\n".join(rows) + "\n", names=200)
+    paths["scenario"].write_text(
+        SCENARIO.replace("target: 0.23", "target: 0.05").replace("3000", "30000")
+    )
+    scenario = load_scenario(paths["scenario"])
+    data = load_inputs(paths["holdings"], paths["universe"], None, paths["benchmark"],
+                       paths["accounts"])  # fmt: skip
+    household = prepare_household(data, scenario, "ONE", AS_OF)
+    assert household.accounts == [account]
+    joint, _ = priced(household)
+    request = prepare(data, scenario, account, AS_OF)
+    alone = WorkingSet(request.problem.structure, request.problem.first_set()).solve(
+        request.problem.data, price=True
+    )
+    assert np.abs(joint.accounts[0].weights - alone.weights).max() < 1e-5
+    assert joint.accounts[0].cash == pytest.approx(alone.cash, abs=1e-6)
