@@ -8,8 +8,13 @@ The household's checks read a ``limits.base.Final`` of the summed shares at the
 household's NAV (``checks.measure.run_checks`` over every account's holdings rows and
 orders, against the household's reference): the money invariants of the sum, then
 liquidity, position, active-position, sector, tracking-error and tilt-band rows under
-the household's scenario. A row outside after rounding is reported as it is (no
-repair pass moves lots between accounts yet: docs/households.md)."""
+the household's scenario, and no wash sale across its accounts.
+
+Each account's rounding keeps its share of the household's position caps, liquidity
+caps and tilt bands (``with_share_of_*``: shares that sum to the household's limit,
+around the account's optimum), so the rounding's own repairs work for the household.
+A row still outside after rounding is reported as it is (no repair pass moves lots
+between accounts yet: docs/households.md)."""
 
 from __future__ import annotations
 

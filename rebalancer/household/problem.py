@@ -9,7 +9,10 @@ target, per-name bounds (restrictions, trade mode, forced exits), its linear row
 household limits lifted: ``household.request.account_scenario``). The household is a
 second ``Vars`` whose weights are an expression of the accounts':
 
-    W = Σ_a π_a w_a,   cash_H = Σ_a π_a cash_a,   U = Σ_a π_a u_a     (π_a = NAV_a / NAV)
+    W = Σ_a π_a S_a w_a,   cash_H = Σ_a π_a cash_a,   U = Σ_a π_a S_a u_a
+
+(π_a = NAV_a / NAV; w_a is over the account's own names — of the working set, those it
+holds or may buy — and S_a puts them among the set's)
 
 with its own factor exposures f = Bᵀ(W − ref) and active weights W − ref. The
 household's limits compile on that view unchanged: tilt bands, tracking error,
@@ -22,7 +25,9 @@ summed dollar orders (U_i ≤ participation × ADV × days / NAV, i.e.
 once per household: a tilt is carried once, not once per account; each account's
 trading and tax costs (in its own NAV units) are scaled to the household's.
 
-Solved over every name (no working set), with the chain of ``optimize.problem``.
+Solved with the chain of ``optimize.problem`` through a working set of names priced
+at each optimum (``priced``), and again where the answer has a wash sale across the
+household (``solve_household``).
 """
 
 from __future__ import annotations
