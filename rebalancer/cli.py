@@ -277,6 +277,10 @@ def main() -> None:
     help="rebalance (default), raise-cash (sales only), invest-cash (buys only) or "
     "cash-only (either, as the cash calls for).",
 )
+@click.option(
+    "--household",
+    help="Solve the accounts of this household of the --accounts file as one problem.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -304,9 +308,23 @@ def propose(
     withdraw_usd,
     deposit_usd,
     mode,
+    household,
     quiet,
 ) -> None:
-    """Propose trades for one account (none when it is in tolerance, unless --force)."""
+    """Propose trades for one account (none when it is in tolerance, unless --force), or
+    for a household's accounts as one problem (--household)."""
+    if household is not None:
+        _propose_household(
+            household, holdings, universe, scenario, prices=prices, benchmark=benchmark,
+            accounts=accounts, trade_history=trade_history, as_of=as_of, shocks=shocks,
+            out=out, trades=trades, json_path=json_path, quiet=quiet, relax=relax,
+            refused={"--account": account is not None, "--taxable/--tax-exempt":
+                     taxable is not None, "--lot-method": lot_method is not None,
+                     "--withdraw": withdraw_usd is not None,
+                     "--deposit": deposit_usd is not None, "--mode": mode is not None},
+            not_yet={"--orders": orders is not None, "--report": report is not None},
+        )  # fmt: skip
+        return
     from rebalancer.console import print_summary
     from rebalancer.limits.cash_request import amount_usd
     from rebalancer.limits.trade_mode import mode_of
@@ -350,6 +368,29 @@ def propose(
         print_summary(proposal)
         for path in written:
             _echo(f"wrote {path}")
+
+
+def _propose_household(name, *args, quiet: bool, **options) -> None:
+    """``propose --household``: the library call, then one line per account and the
+    household's checks."""
+    from rebalancer.household.run import propose_household_to_files
+
+    proposal, written = propose_household_to_files(name, *args, **options)
+    if quiet:
+        return
+    _echo(f"household {proposal.name}: {len(proposal.proposals)} accounts, "
+          f"NAV {proposal.nav_usd:,.0f}, solved in {proposal.solve_seconds:.2f} s")  # fmt: skip
+    if proposal.relaxed:  # the first warning says what --relax moved
+        _echo(proposal.warnings[0])
+    for p in proposal.proposals:
+        m = p.metrics
+        _echo(f"  {p.account}: {m.n_trades} trades, turnover {m.turnover:.2%}, "
+              f"realized gain {m.realized_gain_usd:,.0f}")  # fmt: skip
+    failed = proposal.checks[~proposal.checks["ok"]]
+    _echo("household checks: " + ("all pass" if failed.empty else
+          "FAIL " + ", ".join(failed["check"])))  # fmt: skip
+    for path in written:
+        _echo(f"wrote {path}")
 
 
 @main.command(cls=_Command)
