@@ -30,7 +30,7 @@ that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
 rounding: screen region:EM & size:small". Now the band is closed with names the
 scenario lets the account buy.
 
-4-7. Re-runs of a floored step continue it (``solve.path.floored_box``; the property
+4-9. Re-runs of a floored step continue it (``solve.path.floored_box``; the property
 of ``tests/test_resettle.py``: applied and proposed again, the second run's orders
 continue the first's, each smaller). Each case is an account of that property's
 random search, proposed, applied (``runs.apply``) and proposed again in-process:
@@ -55,6 +55,20 @@ random search, proposed, applied (``runs.apply``) and proposed again in-process:
   costs lowered the NAV again, T006 stood above its cap, and that run sold 31
   shares. Now a step's buys stop short of the cap by the path's estimated costs
   (``solve.step.with_headroom``).
+- ``whole_order``: a $2.3M taxable (FIFO) account under ``reshoring`` whose sale of
+  T001 was 0.95 of one minimum order: the floored step made it wait, and the next
+  run, its destination a hair further (a taxable account's destination moves with its
+  lots) and its NAV lower by the first run's costs, found one order and sold 26
+  shares. Now a move of 3/4 of an order or more is floored to a whole one
+  (``solve.path.WHOLE_ORDER``): the first run sells it, the next leaves it.
+- ``cap_waits``: a $20K account under ``deregulation`` with a 4% turnover cap whose
+  free step spent the cap. With the 3/4 margin above, the floored step let the names
+  the cap could not take wait (``solve.path.first_in_line``) and traded 2.5%, and the
+  path block said it was held back by the impact cost alone, so the next run's start
+  on those names (T054, T055, T075) read as new trades (before the margin, the box
+  alone took the step and the next run sold T091, a move a hair over half an order,
+  which the box makes whole). Now a step that leaves names to wait for the cap is
+  held back by ``max_turnover``, whatever turnover it ends at.
 """
 
 from __future__ import annotations
@@ -119,7 +133,15 @@ def test_the_rounding_never_turns_a_sale_into_a_buy_the_scenario_forbids(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "case", ["floor_lots", "floor_reached", "wait_after_costs", "cap_headroom"]
+    "case",
+    [
+        "floor_lots",
+        "floor_reached",
+        "wait_after_costs",
+        "cap_headroom",
+        "whole_order",
+        "cap_waits",
+    ],
 )
 def test_a_floored_step_proposed_again_continues_it(case, tmp_path):
     for f in (DATA / case).iterdir():
