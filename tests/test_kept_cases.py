@@ -30,7 +30,7 @@ that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
 rounding: screen region:EM & size:small". Now the band is closed with names the
 scenario lets the account buy.
 
-4-8. Re-runs of a step continue it (``solve.path.floored_box`` and the headroom; the property
+4-10. Re-runs of a step continue it (``solve.path.floored_box`` and the headroom; the property
 of ``tests/test_resettle.py``: applied and proposed again, the second run's orders
 continue the first's, each smaller). Each case is an account of that property's
 random search, proposed, applied (``runs.apply``) and proposed again in-process:
@@ -55,6 +55,20 @@ random search, proposed, applied (``runs.apply``) and proposed again in-process:
   costs lowered the NAV again, T006 stood above its cap, and that run sold 31
   shares. Now a step's buys stop short of the cap by the path's estimated costs
   (``solve.step.with_headroom``).
+- ``whole_order``: a $2.3M taxable (FIFO) account under ``reshoring`` whose sale of
+  T001 was 0.95 of one minimum order: the floored step made it wait, and the next
+  run, its destination a hair further (a taxable account's destination moves with its
+  lots) and its NAV lower by the first run's costs, found one order and sold 26
+  shares. Now a move of 3/4 of an order or more is floored to a whole one
+  (``solve.path.WHOLE_ORDER``): the first run sells it, the next leaves it.
+- ``cap_waits``: a $20K account under ``deregulation`` with a 4% turnover cap whose
+  free step spent the cap. With the 3/4 margin above, the floored step let the names
+  the cap could not take wait (``solve.path.first_in_line``) and traded 2.5%, and the
+  path block said it was held back by the impact cost alone, so the next run's start
+  on those names (T054, T055, T075) read as new trades (before the margin, the box
+  alone took the step and the next run sold T091, a move a hair over half an order,
+  which the box makes whole). Now a step that leaves names to wait for the cap is
+  held back by ``max_turnover``, whatever turnover it ends at.
 - ``sale_headroom``: a $119K account under ``base`` whose first run sold T008, T011
   and T022 down to their 5% position cap (of the NAV after its costs); the second
   run's costs put them 0.0004% above it, and that run sold each again, a one-share
@@ -62,7 +76,7 @@ random search, proposed, applied (``runs.apply``) and proposed again in-process:
   the rounding of a step sells a name above its cap down to the cap less the path's
   estimated costs (``trades.rules.sales_headroom``), as the step's buys stop short.
 
-9. A feasible first run's result is a feasible start for the second
+11. A feasible first run's result is a feasible start for the second
 (``solve.driver.from_today``): where only soft bands the account is outside of today
 make the second run's limits conflict, they are kept no farther outside than today.
 
@@ -77,7 +91,7 @@ make the second run's limits conflict, they are kept no farther outside than tod
   second run, the turnover cap letting it buy back only part, was infeasible. Now it
   holds, the band kept no farther outside than today.
 
-10. The cash target reached over a path allows what whole lots explain
+12. The cash target reached over a path allows what whole lots explain
 (``limits.cash.whole_lots``). The case (``tests/data/cash_over_path``): a $111K
 account with no cash and a 2% target, its buys held back by liquidity, so the cash band
 is reached over a path; the step raised 3.7% cash (nearer the band than 0%), and whole
@@ -184,7 +198,16 @@ def propose_twice(case: str, folder: Path):
 
 
 @pytest.mark.parametrize(
-    "case", ["floor_lots", "floor_reached", "wait_after_costs", "cap_headroom", "sale_headroom"]
+    "case",
+    [
+        "floor_lots",
+        "floor_reached",
+        "wait_after_costs",
+        "cap_headroom",
+        "whole_order",
+        "cap_waits",
+        "sale_headroom",
+    ],
 )
 def test_a_floored_step_proposed_again_continues_it(case, tmp_path):
     first, second, bad = propose_twice(case, tmp_path)
