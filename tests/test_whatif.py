@@ -13,6 +13,7 @@ import pytest
 import rebalancer
 from rebalancer.runs.whatif import run_whatif
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+from tests.sheets import table
 
 TURNOVERS = [0.10, 0.15, 0.25, 0.40]
 
@@ -214,7 +215,7 @@ def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
     ):
         assert label in labels
     trades = list(wb["Trades"].values)
-    assert trades[0][0] == "run"
+    assert trades[0][0] == "Run"  # headers in words (rebalancer.export.xlsx.HEADINGS)
     assert {r[0] for r in trades[1:]} <= {"smallcap_rerating", "status_quo"}
     settings = list(wb["Settings"].values)
     assert settings[0][:2] == ("key", "differs")
@@ -287,8 +288,7 @@ def _relax_whatif(tmp_path, *extra: str):
 
 
 def _written_trades(wb, label: str) -> pd.DataFrame:
-    rows = list(wb["Trades"].values)
-    frame = pd.DataFrame(rows[1:], columns=rows[0])
+    frame = table(wb["Trades"])
     return frame[frame["run"] == label]
 
 
