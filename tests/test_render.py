@@ -125,19 +125,36 @@ def _tables_one_page_wide(workbook: Path, texts: list[str], sheets: dict[str, tu
 
 
 @pytest.fixture(scope="module")
-def tax_2m(tmp_path_factory):
-    out = tmp_path_factory.mktemp("render_tax")
+def rendered(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """Name -> (workbook, its PDF): TAX-2M's proposal, the what-if, the book's summary
+    (and with REBALANCER_RENDER_ALL each account's workbook), converted in one
+    LibreOffice run (its start-up is most of a conversion's time)."""
+    out = tmp_path_factory.mktemp("render")
+    benchmark = ["--benchmark", EXAMPLES / "benchmark.csv"]
     result = run_cli(
-        "propose", *MARKET, "--account", "TAX-2M", "--benchmark", EXAMPLES / "benchmark.csv",
+        "propose", *MARKET, "--account", "TAX-2M", *benchmark,
         "--scenario", SCENARIOS / "smallcap_rerating.yaml", "--out", out / "tax.xlsx", "-q",
         tax_status=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return out / "tax.xlsx", to_pdf([out / "tax.xlsx"], out / "pdf")["tax"]
+    runs = ["--scenario", SCENARIOS / "smallcap_rerating.yaml", "--scenario", SCENARIOS / "status_quo.yaml"]  # fmt: skip
+    if ALL:  # the README's example: six runs
+        runs += ["--vary", "constraints.max_turnover=0.1,0.2,0.3"]
+    result = run_cli(
+        "whatif", *MARKET, "--account", "FDN-20M", *benchmark, *runs,
+        "--out", out / "whatif.xlsx", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    extra = ["--workbooks"] if ALL else []
+    result = run_cli("batch", *MARKET, "--out-dir", out / "book", "--workers", "1", *extra)
+    assert result.exit_code == 0, result.output
+    workbooks = [out / "tax.xlsx", out / "whatif.xlsx", *sorted((out / "book").glob("*.xlsx"))]
+    pdfs = to_pdf(workbooks, out / "pdf")
+    return {w.stem: (w, pdfs[w.stem]) for w in workbooks}
 
 
-def test_tax_2m_proposal_prints_on_a_handful_of_landscape_pages(tax_2m):
-    workbook, pdf = tax_2m
+def test_tax_2m_proposal_prints_on_a_handful_of_landscape_pages(rendered):
+    workbook, pdf = rendered["tax"]
     assert page_count(pdf) <= TAX_2M_PAGES
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
     width, height = map(float, re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups())
@@ -160,54 +177,30 @@ def test_tax_2m_proposal_prints_on_a_handful_of_landscape_pages(tax_2m):
     assert "All orders" in trades[-1]  # the totals row, on the last page of the orders
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("render_book")
-    extra = ["--workbooks"] if ALL else []
-    result = run_cli(
-        "batch", *MARKET, "--out-dir", out / "book", "--workers", "1", *extra
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    workbooks = sorted((out / "book").glob("*.xlsx"))
-    return {w.stem: w for w in workbooks}, to_pdf(workbooks, out / "pdf")
-
-
-def test_book_summary_prints_each_sheet_one_page_wide(book):
-    workbooks, pdfs = book
-    texts = pages(pdfs["book_summary"])
+def test_book_summary_prints_each_sheet_one_page_wide(rendered):
+    workbook, pdf = rendered["book_summary"]
+    texts = pages(pdf)
     assert len(texts) <= BOOK_PAGES
     assert all("Book summary" in t for t in texts)
     _tables_one_page_wide(
-        workbooks["book_summary"],
-        texts,
-        {"Accounts": ("account", "seconds"), "Allocations": ("ticker", "price")},
+        workbook, texts, {"Accounts": ("account", "seconds"), "Allocations": ("ticker", "price")}
     )
 
 
 @pytest.mark.skipif(not ALL, reason="every account's workbook: REBALANCER_RENDER_ALL=1")
-def test_every_book_workbook_prints_its_summary_on_one_page(book):
-    workbooks, pdfs = book
-    accounts = [name for name in workbooks if name != "book_summary"]
+def test_every_book_workbook_prints_its_summary_on_one_page(rendered):
+    accounts = [name for name in rendered if name not in ("tax", "whatif", "book_summary")]
     assert accounts
     for name in accounts:
-        texts = pages(pdfs[name])
+        workbook, pdf = rendered[name]
+        texts = pages(pdf)
         assert len(texts) <= TAX_2M_PAGES, name
-        _summary_on_one_page(workbooks[name], texts)
+        _summary_on_one_page(workbook, texts)
 
 
-def test_whatif_workbook_prints_one_page_wide(tmp_path):
-    runs = ["--scenario", SCENARIOS / "smallcap_rerating.yaml", "--scenario", SCENARIOS / "status_quo.yaml"]  # fmt: skip
-    if ALL:  # the README's example: six runs
-        runs += ["--vary", "constraints.max_turnover=0.1,0.2,0.3"]
-    result = run_cli(
-        "whatif", *MARKET, "--account", "FDN-20M", "--benchmark", EXAMPLES / "benchmark.csv",
-        *runs, "--out", tmp_path / "whatif.xlsx", "-q",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    pdf = to_pdf([tmp_path / "whatif.xlsx"], tmp_path / "pdf")["whatif"]
+def test_whatif_workbook_prints_one_page_wide(rendered):
+    workbook, pdf = rendered["whatif"]
     texts = pages(pdf)
     assert len(texts) <= (WHATIF_ALL_PAGES if ALL else WHATIF_SAMPLE_PAGES)
     assert len(sheet_pages(texts, "Compare")) == 1
-    _tables_one_page_wide(
-        tmp_path / "whatif.xlsx", texts, {"Trades": (heading("run"), heading("lots_sold"))}
-    )
+    _tables_one_page_wide(workbook, texts, {"Trades": (heading("run"), heading("lots_sold"))})
