@@ -89,6 +89,7 @@ def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("ticker", "account", "side"):
         if column in frame:
             frame[column] = frame[column].astype(str).map(csv_text)
-    frame["quantity"] = pd.to_numeric(frame["quantity"])
-    frame["notional"] = pd.to_numeric(frame["notional"])
+    # floats, as computed: whole shares are written as integers (write_trades_csv)
+    frame["quantity"] = pd.to_numeric(frame["quantity"]).astype(float)
+    frame["notional"] = pd.to_numeric(frame["notional"]).astype(float)
     return frame
