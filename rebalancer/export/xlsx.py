@@ -65,7 +65,7 @@ PCT_COLUMNS = {
     "active_before", "active_after", "pct_before", "pct_after", "expected_return",
     "tracking_error",
 }  # fmt: skip
-SHARE_COLUMNS = {"quantity", "shares_before", "shares_after", "quantity_sold"}
+SHARE_COLUMNS = {"quantity", "shares_before", "shares_after", "quantity_sold", "block_quantity"}
 
 HOLDING_COLUMNS = [
     "ticker", "name", "sector", "region", "size", "price", "shares_before", "shares_after",
