@@ -200,6 +200,9 @@ HEADINGS = {
     "est_cost_bps": "Est. cost (bp)", "reason": "Reason",
     "realized_gain": "Realized gain (USD)", "term": "Term", "lot_id": "Lots",
     "lots_sold": "Shares per lot sold",
+    # the Summary's stress table
+    "shock": "Shock", "pnl_before_usd": "P&L before (USD)", "pnl_after_usd": "P&L after (USD)",
+    "pct_before": "Before (% of NAV)", "pct_after": "After (% of NAV)",
 }  # fmt: skip
 
 
@@ -423,7 +426,8 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     if p.stress is not None and len(p.stress):
         row += 1
         write_cell(ws.cell(row=row, column=1), "Stress test").font = HEADER_FONT
-        _write_table(ws, _present(p.stress, STRESS_COLUMNS), start_row=row + 1, filters=False)
+        stress = _present(p.stress, STRESS_COLUMNS)
+        _write_table(ws, stress, start_row=row + 1, filters=False, headings=True)
     _fit_widths(ws, skip_rows={1})
     wrap_columns(ws, {2: SUMMARY_TEXT_WIDTH}, header_row=2)  # the values, from line one
 
