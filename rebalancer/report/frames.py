@@ -155,8 +155,12 @@ class _Words:
                 continue
             if ((v - med) * sign > 0) != buy:
                 continue
-            label, good, bad = METRIC_WORDS.get(m, (m, f"strong {m}", f"weak {m}"))
-            word = good if buy else bad
+            if m in METRIC_WORDS:
+                label, good, bad = METRIC_WORDS[m]
+                word = good if buy else bad
+            else:  # a metric without words of its own: which side of its sector it is
+                label = m.replace("_", " ")
+                word = f"{'high' if v > med else 'low'} {label}"
             if word not in favours:
                 favours.append(word)
             if m in RATIOS and v > 0 and med > 0 and f"{v / med:.1f}" != "1.0":
