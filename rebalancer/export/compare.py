@@ -26,10 +26,10 @@ from rebalancer.export.xlsx import (
     MONEY,
     PCT,
     _fit_widths,
-    _table_sheet,
     finish_trades_sheet,
     page_setup,
     scenario_rows,
+    table_sheet,
     trades_sheet_frame,
 )
 
@@ -70,7 +70,7 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
     # one account: its id is in every page's header, not on every row
     long = long.drop(columns=["account"], errors="ignore")
     trades_ws = wb.create_sheet("Trades")
-    _table_sheet(trades_ws, long[["run", *[c for c in long if c != "run"]]], headings=True)
+    table_sheet(trades_ws, long[["run", *[c for c in long if c != "run"]]], headings=True)
     finish_trades_sheet(trades_ws, {"Run": 22})
     _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
     _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)
@@ -123,14 +123,14 @@ def _settings_sheet(ws: Worksheet, runs) -> None:
     differs = table.astype(str).nunique(axis=1) > 1
     table = pd.concat([table[differs], table[~differs]])
     table.insert(0, "differs", np.where(differs.reindex(table.index), "yes", ""))
-    _table_sheet(ws, table.reset_index())
+    table_sheet(ws, table.reset_index())
 
 
 def _exposure_chart_sheet(ws: Worksheet, table: pd.DataFrame) -> None:
     after = [c for c in table.columns if c.startswith("after ")]
     frame = table[after].rename(columns=lambda c: c[len("after ") :]).T
     frame.index.name = "group"
-    _table_sheet(ws, frame.reset_index())
+    table_sheet(ws, frame.reset_index())
     for row in ws.iter_rows(min_row=2, min_col=2):
         for cell in row:
             cell.number_format = PCT

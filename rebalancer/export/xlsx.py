@@ -92,32 +92,42 @@ CHART_MAX_CM = 15.0  # a chart fits a landscape Letter page under its header
 def write_workbook(proposal: Proposal, path: str | os.PathLike[str]) -> None:
     """Write the trade sheet workbook of ``proposal`` to ``path`` (callers stage the path)."""
     wb = Workbook()
-    summary = wb.active
-    summary.title = "Summary"
+    wb.remove(wb.active)
+    proposal_sheets(wb, proposal)
+    wb.properties.creator = "rebalancer"
+    wb.save(path)
+
+
+def proposal_sheets(wb: Workbook, proposal: Proposal, prefix: str = "") -> None:
+    """Add the sheets of one proposal to ``wb``, each title after ``prefix`` (a
+    household's workbook: the account; Excel cuts a title at 31 characters), each
+    set up to print (``page_setup``: the Summary on one page)."""
+
+    def sheet(title: str) -> Worksheet:
+        return wb.create_sheet(f"{prefix}{title}"[:31])
+
+    summary = sheet("Summary")
     _summary_sheet(summary, proposal)
-    trades = wb.create_sheet("Trades")
-    trades_sheet(trades, proposal)
-    _exposures_sheet(wb.create_sheet("Exposures"), proposal.exposures)
-    holdings = wb.create_sheet("Holdings")
-    _table_sheet(holdings, _present(proposal.holdings, HOLDING_COLUMNS))
+    trades_sheet(sheet("Trades"), proposal)
+    exposures_sheet(sheet("Exposures"), proposal.exposures)
+    holdings = sheet("Holdings")
+    table_sheet(holdings, _present(proposal.holdings, HOLDING_COLUMNS))
     wrap_columns(holdings, {"name": 26})
-    scenario = wb.create_sheet("Scenario")
-    _table_sheet(scenario, scenario_rows(proposal.scenario))
+    scenario = sheet("Scenario")
+    table_sheet(scenario, scenario_rows(proposal.scenario))
     wrap_columns(scenario, {"key": 40, "value": 70})
-    _checks_sheet(wb.create_sheet("Checks"), proposal.checks)
+    checks_sheet(sheet("Checks"), proposal.checks)
     blocks = proposal.tax_blocks
     if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
-        _tax_sheet(wb.create_sheet("Tax"), proposal)
-    for ws in wb.worksheets:
+        _tax_sheet(sheet("Tax"), proposal)
+    for ws in wb.worksheets[wb.worksheets.index(summary) :]:
         page_setup(
             ws,
             account=proposal.account,
             as_of=proposal.as_of,
-            header_row=None if ws.title == "Summary" else 1,
-            one_page=ws.title == "Summary",
+            header_row=None if ws is summary else 1,
+            one_page=ws is summary,
         )
-    wb.properties.creator = "rebalancer"
-    wb.save(path)
 
 
 # --- printing ------------------------------------------------------------------------
@@ -268,7 +278,7 @@ def trades_sheet(ws: Worksheet, proposal: Proposal) -> None:
     row and the totals of buys, sells and all orders (notional, cost, gain; the
     cost in basis points of the notional traded)."""
     frame = trades_sheet_frame(proposal).drop(columns=["account"])  # in the page header
-    _table_sheet(ws, frame, headings=True)
+    table_sheet(ws, frame, headings=True)
     _totals_rows(ws, frame, start_row=len(frame) + 3)
     _fit_widths(ws)
     finish_trades_sheet(ws)
@@ -432,7 +442,7 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     wrap_columns(ws, {2: SUMMARY_TEXT_WIDTH}, header_row=2)  # the values, from line one
 
 
-def _table_sheet(ws: Worksheet, frame: pd.DataFrame, *, headings: bool = False) -> None:
+def table_sheet(ws: Worksheet, frame: pd.DataFrame, *, headings: bool = False) -> None:
     _write_table(ws, frame, headings=headings)
     ws.freeze_panes = "A2"
     _fit_widths(ws)
@@ -456,9 +466,10 @@ def exposures_frame(exposures: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
+def exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
+    """The Exposures table with its bar chart (a household's sheet too)."""
     frame = exposures_frame(exposures)
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     n = len(frame)
     if not n:
         return
@@ -568,9 +579,9 @@ def _liquidity_words(limit, value, detail) -> str:
     return f"the order closest to its cap (participation × ADV × days), {name}{share}"
 
 
-def _checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
+def checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
     frame = checks_frame(checks)
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     col = {name: j for j, name in enumerate(frame.columns, start=1)}
     for i, (unit, verdict) in enumerate(zip(frame["unit"], frame["ok"], strict=True), start=2):
         fmt = UNIT_FORMATS.get(unit, "0.####")
@@ -812,7 +823,7 @@ def wrap_header(ws: Worksheet, *, row: int = 1) -> None:
 
 def stream_table(wb: Workbook, title: str, frame: pd.DataFrame, *, page_title: str = "") -> None:
     """A sheet holding ``frame`` in a write-only workbook (``Workbook(write_only=True)``):
-    the same header, formats, widths, frozen header and filter as ``_table_sheet``,
+    the same header, formats, widths, frozen header and filter as ``table_sheet``,
     streamed row by row — a book's tens of thousands of allocation rows take seconds
     instead of tens of seconds. It prints as ``page_setup`` says, ``page_title`` in the
     page header (set before the first row: a write-only sheet writes its properties
