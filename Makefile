@@ -21,16 +21,17 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/rebalancer demo --out-dir out
 
 # LibreOffice and poppler for tests/test_render.py (the workbooks printed to PDF by a
-# real client): installed once where the machine allows (root with apt-get: about 30 s
-# and 300 MB on Debian 12); elsewhere those tests skip, saying why. The file records
-# the attempt, so a machine that cannot install is not asked again.
+# real client), and a font to set the text in (a bare image may have none): installed
+# once where the machine allows (root with apt-get: about 30 s and 300 MB on Debian 12);
+# elsewhere those tests skip, saying why. The file records the attempt, so a machine
+# that cannot install is not asked again.
 $(VENV)/.render-tools: | $(VENV)/bin/python
 	@if command -v soffice >/dev/null && command -v pdftotext >/dev/null; then \
 		echo "already installed" > $@; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing libreoffice-calc and poppler-utils for the rendering tests"; \
+		echo "installing libreoffice-calc, poppler-utils and fonts-dejavu-core for the rendering tests"; \
 		if (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends libreoffice-calc poppler-utils) > $(VENV)/render-tools.log 2>&1; \
+			--no-install-recommends libreoffice-calc poppler-utils fonts-dejavu-core) > $(VENV)/render-tools.log 2>&1; \
 		then echo "installed" > $@; \
 		else echo "apt-get failed (see $(VENV)/render-tools.log): rendering tests skip" | tee $@; fi; \
 	else \
