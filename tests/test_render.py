@@ -16,9 +16,10 @@ What is asserted, from the printout alone:
 * the what-if workbook and the book summary within their bounds (before: 77 and
   13 pages; the book's Accounts sheet was three pages wide).
 
-LibreOffice (``libreoffice-calc``) and poppler (``poppler-utils``) are installed by
-``make test`` (with ``fonts-dejavu-core``) where the machine allows (root with ``apt-get``: about 30 s and 300 MB on
-Debian 12); elsewhere these tests skip, saying so.
+LibreOffice (``libreoffice-calc``), poppler (``poppler-utils``) and a font
+(``fonts-dejavu-core``) are installed by ``make test`` where the machine allows (root
+with ``apt-get``: about 30 s and 300 MB on Debian 12); elsewhere these tests skip,
+saying so.
 
 Slow family: by default a sample — TAX-2M's proposal, a two-scenario what-if and the
 example book's summary. ``REBALANCER_RENDER_ALL=1`` renders every workbook: each
