@@ -469,8 +469,9 @@ def path_summary(
     re-run is a new move (``describe`` says so).
 
     ``reached_over_path`` (present only where there are some): the soft bands the step
-    reaches over a path (``destination.path_bands``; module docstring). Such a step is
-    one step of a path (at least one more run) unless it holds."""
+    reaches over a path (``destination.path_bands``; module docstring), also where the
+    proposal holds (its Checks rows measure them so). Such a step is one step of a path
+    (at least one more run) unless it holds."""
     if destination.weights is None:
         return {}
     dest = destination.weights
@@ -526,7 +527,7 @@ def path_summary(
         "destination_seconds": destination.seconds,
         "reference_moves": bool(reference_moves),
     }
-    if over_path and is_step:
+    if over_path:  # holding too: its Checks rows are measured as reached over a path
         block["reached_over_path"] = over_path
     return block
 
