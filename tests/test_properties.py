@@ -113,6 +113,7 @@ from hypothesis.control import currently_in_test_context
 
 from rebalancer.scenario import load_scenario
 from tests.conftest import SCENARIOS, run_cli
+from tests.sheets import table
 
 MAX_EXAMPLES = int(os.environ.get("REBALANCER_PROPERTY_EXAMPLES", "100"))
 # the default run is a fixed sample (the same accounts every run: a suite that passes
@@ -693,7 +694,7 @@ def check_proposal(
         explained.add(check)
         return verdict.get(check) is False and any(check in w for w in summary["warnings"])
 
-    book = sheet(wb, "Trades").astype(dict.fromkeys(numeric, float))
+    book = table(wb["Trades"]).astype(dict.fromkeys(numeric, float))
     assert list(book["ticker"]) == list(trades["ticker"])
     assert list(book["side"]) == list(trades["side"])
     np.testing.assert_allclose(book["quantity"].astype(float), trades["quantity"], rtol=1e-12)
