@@ -116,6 +116,16 @@ def _after(paths: dict[str, Path], trades: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _taxable_gain(paths: dict[str, Path], trades: pd.DataFrame) -> float:
+    """The gain the TAX account's written sells realize against the holdings file's cost
+    basis (one lot per name)."""
+    hold = pd.read_csv(paths["holdings"])
+    basis = hold[hold["account"] == "TAX"].set_index("ticker")
+    per_share = basis["cost_basis"] / basis["quantity"]
+    sold = trades[(trades["account"] == "TAX") & (trades["side"] == "SELL")]
+    return float((sold["quantity"] * (sold["price"] - per_share[sold["ticker"]].to_numpy())).sum())
+
+
 def _mid(uni: pd.DataFrame) -> pd.Series:
     return (uni["market_cap"] >= 2e9) & (uni["market_cap"] < 10e9)
 
@@ -178,12 +188,7 @@ def test_every_account_keeps_its_money_invariants(joint):
 def test_the_taxable_account_stays_within_its_gain_budget(joint):
     paths, out, _ = joint
     trades = pd.read_csv(out / "trades.csv")
-    hold = pd.read_csv(paths["holdings"])
-    basis = hold[hold["account"] == "TAX"].set_index("ticker")
-    per_share = basis["cost_basis"] / basis["quantity"]
-    sold = trades[(trades["account"] == "TAX") & (trades["side"] == "SELL")]
-    gain = float((sold["quantity"] * (sold["price"] - per_share[sold["ticker"]].to_numpy())).sum())
-    assert gain <= GAIN_BUDGET + 0.01
+    assert _taxable_gain(paths, trades) <= GAIN_BUDGET + 0.01
     # the tilt is carried by the tax-advantaged accounts: they trade far more
     turnover = (trades.groupby("account")["notional"].sum() / 2) / pd.Series(NAVS)
     assert turnover["TAX"] < 0.05 < min(turnover["IRA"], turnover["ROTH"])

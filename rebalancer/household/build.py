@@ -35,6 +35,7 @@ from rebalancer.limits.position import POSITION
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.model.tax import income_yield
 from rebalancer.report.build import build_proposal
 from rebalancer.report.frames import exposures_frame
 from rebalancer.report.proposal import Proposal, Timings, _num, check_records
@@ -61,6 +62,7 @@ class HouseholdProposal:
     warnings: list[str] = field(default_factory=list)
     # limits --relax moved to make the household feasible (as ``Proposal.relaxed``)
     relaxed: list[dict[str, Any]] = field(default_factory=list)
+    location: Location | None = None  # where the income-heavy names are held
 
     @property
     def ok(self) -> bool:
@@ -97,6 +99,8 @@ class HouseholdProposal:
             return {str(k): _num(v) for k, v in self.exposures[name].items()}
 
         metrics = [p.metrics for p in self.proposals]
+        before = sum(m.income_tax_before_usd for m in metrics)
+        after = sum(m.income_tax_usd for m in metrics)
         return {
             "household": {
                 "name": self.name,
@@ -114,8 +118,10 @@ class HouseholdProposal:
                 },
                 "checks": check_records(self.checks),
                 "binding": list(self.binding),
-                "income_tax_before": _num(sum(m.income_tax_before_usd for m in metrics)),
-                "income_tax": _num(sum(m.income_tax_usd for m in metrics)),
+                "income_tax_before": _num(before),
+                "income_tax": _num(after),
+                "income_tax_saved": _num(before - after),
+                "location": None if self.location is None else self.location.summary(),
                 "warnings": list(self.warnings),
             },
             "accounts": [p.summary() for p in self.proposals],
@@ -137,9 +143,11 @@ def propose_household(household: Household) -> HouseholdProposal:
         request = with_share_of_caps(request, own.weights, solution.weights, caps)
         request = with_share_of_liquidity(household, request, own.weights, solution)
         request = with_share_of_bands(household, request, own.weights, solution.weights)
+        request = without_new_washes(household, request, own, solution)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
     checks, w_after = household_checks(household, proposals)
+    location = asset_location(household, proposals)
     view, scenario = household.view, household.scenario
     exposures = exposures_frame(
         view.universe,
@@ -165,6 +173,82 @@ def propose_household(household: Household) -> HouseholdProposal:
         solve_seconds=solution.seconds,
         binding=solution.binding,
         warnings=[*solution.warnings, *warnings],
+        location=location,
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the household holds its income-heavy names, before and after the trades.
+
+    Income-heavy: a name whose ``income_yield`` exceeds the household's own yield before
+    (its income a year over its invested value, Σ y·v / Σ v over every account's
+    holdings). ``names``: one row per income-heavy name held before or after —
+    ticker, income_yield, value_before and value_after (the household's, USD at
+    today's prices), sheltered_before and sheltered_after (of it, in the tax-deferred
+    and tax-exempt accounts). ``sheltered_before``/``sheltered_after``: those names'
+    share held in those accounts, Σ sheltered / Σ value (None when there is none)."""
+
+    threshold: float
+    names: pd.DataFrame
+    sheltered_before: float | None
+    sheltered_after: float | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "income_heavy_yield": _num(self.threshold),
+            "sheltered_before": _num(self.sheltered_before),
+            "sheltered_after": _num(self.sheltered_after),
+            "names": [
+                {k: (v if k == "ticker" else _num(v)) for k, v in row.items()}
+                for row in self.names.to_dict("records")
+            ],
+        }
+
+
+def shares_after(request, proposal: Proposal) -> np.ndarray:
+    """The account's shares after its written orders, in the universe's order."""
+    t = proposal.trades
+    sign = np.where(t["side"] == "BUY", 1.0, -1.0) * t["quantity"].to_numpy(float)
+    traded = pd.Series(sign, index=t["ticker"]).groupby(level=0).sum()
+    index = request.universe.index
+    return request.position.shares + traded.reindex(index, fill_value=0.0).to_numpy(float)
+
+
+def asset_location(household: Household, proposals: list[Proposal]) -> Location:
+    """The household's ``Location`` from each account's shares before and after its
+    orders (``shares_after``)."""
+    view = household.view
+    price = view.position.price_usd
+    yields = income_yield(view.universe)
+    before = np.array([r.position.shares * price for r in household.requests])
+    after = np.array(
+        [shares_after(r, p) * price for r, p in zip(household.requests, proposals, strict=True)]
+    )
+    sheltered = np.array([not r.tax.taxable for r in household.requests])
+    invested = float(before.sum())
+    threshold = float(yields @ before.sum(axis=0)) / invested if invested > 0 else 0.0
+    heavy = (yields > threshold) & ((before.sum(axis=0) > 0) | (after.sum(axis=0) > 0))
+    names = pd.DataFrame(
+        {
+            "ticker": view.universe.index[heavy].astype(str),
+            "income_yield": yields[heavy],
+            "value_before": before.sum(axis=0)[heavy],
+            "value_after": after.sum(axis=0)[heavy],
+            "sheltered_before": before[sheltered].sum(axis=0)[heavy],
+            "sheltered_after": after[sheltered].sum(axis=0)[heavy],
+        }
+    )
+
+    def share(held: str, value: str) -> float | None:
+        total = float(names[value].sum())
+        return float(names[held].sum()) / total if total > 0 else None
+
+    return Location(
+        threshold,
+        names,
+        share("sheltered_before", "value_before"),
+        share("sheltered_after", "value_after"),
     )
 
 
@@ -219,6 +303,28 @@ def with_share_of_bands(household: Household, request, weights, household_weight
     return dataclasses.replace(
         request, scenario=dataclasses.replace(request.scenario, tilts=shares)
     )
+
+
+def without_new_washes(household: Household, request, own, solution):
+    """``request`` whose rounding sells nothing in a taxable account of what another
+    account of the household buys at the optimum, unless the optimum sells it there
+    too (the solve has judged those sales: ``household.problem.solve_household``).
+    The rounding's repairs (a band share, the cash floor) pick names by their own
+    rules and would otherwise sell a loss lot of a name bought elsewhere: a wash sale
+    across the household the optimum did not have. Tolerance: 1e-6 of the NAV."""
+    if not request.tax.taxable:
+        return request
+    tol = 1e-6 * household.nav_usd
+    bought = np.zeros(len(request.position.weight))
+    for r, s in zip(household.requests, solution.accounts, strict=True):
+        if r.account != request.account:
+            bought += r.position.nav_usd * np.maximum(s.weights - r.position.weight, 0.0)
+    sold = request.position.nav_usd * np.maximum(request.position.weight - own.weights, 0.0)
+    keep = (bought > tol) & (sold <= tol)
+    if not keep.any():
+        return request
+    limits = dataclasses.replace(request.limits, may_sell=request.limits.may_sell & ~keep)
+    return dataclasses.replace(request, limits=limits)
 
 
 WASH_CHECK = "no wash sale across the household"
@@ -281,8 +387,5 @@ def household_checks(
         limits=HOUSEHOLD_LIMITS,
     )
     checks = pd.concat([checks, wash_rows(proposals)], ignore_index=True)
-    shares = sum(r.position.shares for r in household.requests)
-    sign = np.where(trades["side"] == "BUY", 1.0, -1.0) * trades["quantity"].to_numpy(float)
-    traded = pd.Series(sign, index=trades["ticker"]).groupby(level=0).sum()
-    after = shares + traded.reindex(view.universe.index, fill_value=0.0).to_numpy(float)
+    after = sum(shares_after(r, p) for r, p in zip(household.requests, proposals, strict=True))
     return checks, after * view.position.price_usd / household.nav_usd

@@ -42,7 +42,8 @@ def write_household_json(hp: HouseholdProposal, path: PathArg) -> None:
 
 
 def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
-    """The Household sheets (figures, the accounts side by side, exposures, checks),
+    """The Household sheets (figures, the accounts side by side, exposures, checks,
+    where the income-heavy names are held: ``household.build.Location``),
     then each account's sheets
     prefixed by the account (``export.xlsx.proposal_sheets``)."""
     wb = Workbook()
@@ -50,6 +51,7 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     ws.title = "Household"
     write_cell(ws["A1"], f"Household {hp.name}").font = Font(bold=True, size=14)
     summary = hp.summary()["household"]
+    location = summary["location"] or {"sheltered_before": None, "sheltered_after": None}
     lines = [
         ("scenario", hp.scenario_name),
         ("accounts", ", ".join(summary["accounts"])),
@@ -57,6 +59,9 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
         ("status", hp.status),
         ("income tax a year before (USD)", summary["income_tax_before"]),
         ("income tax a year after (USD)", summary["income_tax"]),
+        ("income tax saved a year (USD)", summary["income_tax_saved"]),
+        ("income-heavy names held tax-advantaged before", location["sheltered_before"]),
+        ("income-heavy names held tax-advantaged after", location["sheltered_after"]),
         ("checks", "all pass" if bool(hp.checks["ok"].all()) else "SOME FAIL"),
     ]
     for row, (label, value) in enumerate(lines, start=3):
@@ -65,6 +70,8 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     table_sheet(wb.create_sheet("Household Accounts"), hp.accounts_frame())
     exposures_sheet(wb.create_sheet("Household Exposures"), hp.exposures)
     checks_sheet(wb.create_sheet("Household Checks"), hp.checks)
+    if hp.location is not None:
+        table_sheet(wb.create_sheet("Household Location"), hp.location.names)
     for proposal in hp.proposals:
         proposal_sheets(wb, proposal, prefix=f"{proposal.account} ")
     wb.properties.creator = "rebalancer"
