@@ -194,11 +194,60 @@ def test_the_taxable_account_stays_within_its_gain_budget(joint):
     assert turnover["TAX"] < 0.05 < min(turnover["IRA"], turnover["ROTH"])
 
 
-def test_verify_says_it_does_not_read_a_household_yet(joint):
+def test_verify_re_measures_the_household_and_reproduces_it(joint):
+    """``verify --reproduce`` of the household's JSON: its files unchanged, every
+    account's limits and figures and the household's rows re-measured on the written
+    trades, and the household solved again to the same orders."""
     _, out, _ = joint
-    result = run_cli("verify", out / "summary.json")
+    result = run_cli("verify", out / "summary.json", "--reproduce")
+    assert result.exit_code == 0, result.output
+    for line in ("output trades", "TAX: cash floor", "household: tilt size:mid",
+                 "household: no wash sale across the household",
+                 "household: JSON income_tax_saved", "reproduced: the same"):  # fmt: skip
+        assert line in result.output, line
+
+
+def _forged(out: Path, tmp_path: Path, edit) -> Path:
+    """A copy of the household's outputs with ``edit(summary, trades)`` applied, the
+    trades CSV's digest and the summary's seal made to match (what a forger would do)."""
+    from rebalancer.export.manifest import file_digest, seal
+
+    summary = json.loads((out / "summary.json").read_text())
+    trades = pd.read_csv(out / "trades.csv")
+    edit(summary, trades)
+    tmp_path.mkdir()
+    path = tmp_path / "trades.csv"
+    trades.to_csv(path, index=False)
+    outputs = summary["manifest"]["outputs"]
+    outputs.pop("workbook", None)
+    outputs["trades"] = {**file_digest(path), "path": str(path)}
+    seal(summary)
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    return tmp_path / "summary.json"
+
+
+def test_verify_finds_what_the_files_do_not_support(joint, tmp_path):
+    """Sealed again after the edit, so the digests agree: the re-measurement finds a
+    household figure the trades do not give, and trades that break a household limit."""
+    _, out, _ = joint
+
+    def saved_more(summary, trades):
+        summary["household"]["income_tax_saved"] += 1000
+
+    result = run_cli("verify", _forged(out, tmp_path / "a", saved_more))
     assert result.exit_code == 1
-    assert "household" in result.output and "does not read one yet" in result.output
+    assert "household: JSON income_tax_saved" in result.output
+
+    def more_of_one(summary, trades):
+        row = trades.index[(trades["side"] == "BUY") & (trades["account"] == "IRA")][0]
+        trades.loc[row, "quantity"] *= 20
+        trades.loc[row, "notional"] = trades.loc[row, "quantity"] * trades.loc[row, "price"]
+
+    result = run_cli("verify", _forged(out, tmp_path / "b", more_of_one))
+    assert result.exit_code == 1
+    assert "FAILS on the written trades" in result.output
+    assert "household: max_position" in result.output  # the summed orders
+    assert "IRA: cash floor" in result.output  # the account's own money
 
 
 def test_the_workbook_has_the_household_and_each_account(joint):

@@ -63,6 +63,7 @@ class HouseholdProposal:
     # limits --relax moved to make the household feasible (as ``Proposal.relaxed``)
     relaxed: list[dict[str, Any]] = field(default_factory=list)
     location: Location | None = None  # where the income-heavy names are held
+    scenario: Any = None  # the household's effective scenario (a ``Scenario``)
 
     @property
     def ok(self) -> bool:
@@ -146,8 +147,11 @@ def propose_household(household: Household) -> HouseholdProposal:
         request = without_new_washes(household, request, own, solution)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
-    checks, w_after = household_checks(household, proposals)
-    location = asset_location(household, proposals)
+    checks, w_after = household_checks(
+        household, [p.trades for p in proposals], [p.lot_sales for p in proposals]
+    )
+    afters = [shares_after(r, p.trades) for r, p in zip(household.requests, proposals, strict=True)]
+    location = asset_location(household, afters)
     view, scenario = household.view, household.scenario
     exposures = exposures_frame(
         view.universe,
@@ -174,6 +178,7 @@ def propose_household(household: Household) -> HouseholdProposal:
         binding=solution.binding,
         warnings=[*solution.warnings, *warnings],
         location=location,
+        scenario=scenario,
     )
 
 
@@ -206,25 +211,23 @@ class Location:
         }
 
 
-def shares_after(request, proposal: Proposal) -> np.ndarray:
-    """The account's shares after its written orders, in the universe's order."""
-    t = proposal.trades
+def shares_after(request, t: pd.DataFrame) -> np.ndarray:
+    """The account's shares after its orders ``t`` (trades rows), in the universe's
+    order."""
     sign = np.where(t["side"] == "BUY", 1.0, -1.0) * t["quantity"].to_numpy(float)
     traded = pd.Series(sign, index=t["ticker"]).groupby(level=0).sum()
     index = request.universe.index
     return request.position.shares + traded.reindex(index, fill_value=0.0).to_numpy(float)
 
 
-def asset_location(household: Household, proposals: list[Proposal]) -> Location:
-    """The household's ``Location`` from each account's shares before and after its
-    orders (``shares_after``)."""
+def asset_location(household: Household, afters: list[np.ndarray]) -> Location:
+    """The household's ``Location`` from each account's shares before and ``afters``
+    (its shares after its orders, ``shares_after``)."""
     view = household.view
     price = view.position.price_usd
     yields = income_yield(view.universe)
     before = np.array([r.position.shares * price for r in household.requests])
-    after = np.array(
-        [shares_after(r, p) * price for r, p in zip(household.requests, proposals, strict=True)]
-    )
+    after = np.array([shares * price for shares in afters])
     sheltered = np.array([not r.tax.taxable for r in household.requests])
     invested = float(before.sum())
     threshold = float(yields @ before.sum(axis=0)) / invested if invested > 0 else 0.0
@@ -330,20 +333,18 @@ def without_new_washes(household: Household, request, own, solution):
 WASH_CHECK = "no wash sale across the household"
 
 
-def wash_rows(proposals: list[Proposal]) -> pd.DataFrame:
+def wash_rows(accounts: list[tuple[str, bool, pd.DataFrame]]) -> pd.DataFrame:
     """The Checks row of wash sales inside the run: securities a taxable account sells
     at a loss (a SELL row with a realized gain below 0) that another account of the
-    household buys in the same run (value: how many)."""
+    household buys in the same run (value: how many). ``accounts``: (account, taxable,
+    its trades) each."""
     sold, bought = set(), {}
-    for p in proposals:
-        t = p.trades
-        if p.metrics.taxable and "realized_gain" in t:
-            sold |= {
-                (p.account, x)
-                for x in t.loc[(t["side"] == "SELL") & (t["realized_gain"] < 0), "ticker"]
-            }
+    for account, taxable, t in accounts:
+        if taxable and "realized_gain" in t:
+            gain = pd.to_numeric(t["realized_gain"], errors="coerce")
+            sold |= {(account, x) for x in t.loc[(t["side"] == "SELL") & (gain < 0), "ticker"]}
         for x in t.loc[t["side"] == "BUY", "ticker"]:
-            bought.setdefault(x, set()).add(p.account)
+            bought.setdefault(x, set()).add(account)
     washed = sorted({x for account, x in sold if bought.get(x, set()) - {account}})
     detail = ", ".join(washed) if washed else ""
     row = {
@@ -368,24 +369,25 @@ def band_miss(household: Household, w_after: np.ndarray) -> np.ndarray:
 
 
 def household_checks(
-    household: Household, proposals: list[Proposal]
+    household: Household, trades: list[pd.DataFrame], lot_sales: list[pd.DataFrame]
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The household's Checks rows on the summed whole lots, and its weights after them
-    (summed shares × price / household NAV)."""
+    """The household's Checks rows on the summed whole lots — each account's orders
+    (``trades``, trades rows) and lot sales in the household's order — and its weights
+    after them (summed shares × price / household NAV). ``verify`` measures a written
+    household with it too."""
     view = household.view
     lots = pd.concat([r.lots for r in household.requests], ignore_index=True)
-    trades = pd.concat([p.trades for p in proposals], ignore_index=True)
-    lot_sales = pd.concat([p.lot_sales for p in proposals], ignore_index=True)
     checks = run_checks(
         lots=lots,
         universe=view.universe,
         scenario=household.scenario,
         reference=pd.Series(household.reference_weight, index=view.universe.index),
         risk=view.risk,
-        trades=trades,
-        lot_sales=lot_sales,
+        trades=pd.concat(trades, ignore_index=True),
+        lot_sales=pd.concat(lot_sales, ignore_index=True),
         limits=HOUSEHOLD_LIMITS,
     )
-    checks = pd.concat([checks, wash_rows(proposals)], ignore_index=True)
-    after = sum(shares_after(r, p) for r, p in zip(household.requests, proposals, strict=True))
+    sides = [(r.account, r.tax.taxable, t) for r, t in zip(household.requests, trades, strict=True)]
+    checks = pd.concat([checks, wash_rows(sides)], ignore_index=True)
+    after = sum(shares_after(r, t) for r, t in zip(household.requests, trades, strict=True))
     return checks, after * view.position.price_usd / household.nav_usd
