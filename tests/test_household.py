@@ -362,6 +362,10 @@ def test_an_infeasible_household_names_its_conflicts_and_writes_nothing(tmp_path
     assert 0.23 - band - 1e-6 <= after <= 0.23 + band + 1e-6
     turnover = pd.read_csv(out / "trades.csv").groupby("account")["notional"].sum() / 2
     assert (turnover / pd.Series(NAVS) <= 0.02 + 1e-9).all()  # each account's own cap
+    # verify takes the relaxed scenario as recorded: the file's but for the band moved
+    verified = run_cli("verify", out / "summary.json")
+    assert verified.exit_code == 0, verified.output
+    assert "as --shock and --relax recorded" in verified.output
 
 
 def test_liquidity_holds_on_the_summed_orders(tmp_path):
