@@ -45,16 +45,23 @@ class SharedSet:
     problem: RebalanceProblem | None = None
 
 
+TURNOVER_KEY = "constraints.max_turnover"
+
+
 def optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """The optimizer's answer for ``request`` (``within_margins``); where the scenario's
-    limits conflict, and only soft bands the account is outside of today make them, the
-    answer with those bands kept no farther outside than today (``from_today``)."""
+    limits conflict, and only soft bands the account is outside of today make them (not
+    the turnover cap), the answer with those bands kept no farther outside than today
+    (``from_today``)."""
     try:
         return within_margins(request, slots, shared)
     except InfeasibleError as exc:
-        if not exc.conflicts:
+        if not exc.conflicts or any(c.key == TURNOVER_KEY for c in exc.conflicts):
+            # the turnover cap, a per-run limit, too small for the scenario's move: the
+            # scenario asks more than this run's limits let it (exit 3, --relax raises
+            # the cap), not whole lots left out of reach
             raise
         solution = from_today(request)
         if solution is None:
