@@ -199,6 +199,13 @@ def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _scenarios(help_text: str):
+    """``--scenario`` given one or more times (``scenarios``: a tuple of paths)."""
+    return click.option(
+        "--scenario", "scenarios", type=_path(), required=True, multiple=True, help=help_text
+    )
+
+
 AS_OF = click.option(
     "--as-of", callback=_iso_date, help="Trade date (ISO) for holding periods; default today."
 )
@@ -396,14 +403,7 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
 @main.command(cls=_Command)
 @HOLDINGS
 @UNIVERSE
-@click.option(
-    "--scenario",
-    "scenarios",
-    type=_path(),
-    required=True,
-    multiple=True,
-    help="Scenario YAML (repeatable: one run each).",
-)
+@_scenarios("Scenario YAML (repeatable: one run each).")
 @click.option(
     "--vary",
     "vary",
@@ -797,14 +797,7 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
     "--prices", type=_path(), required=True, help="Daily adjusted closes, wide (the history)."
 )
 @click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
-@click.option(
-    "--scenario",
-    "scenarios",
-    type=_path(),
-    required=True,
-    multiple=True,
-    help="Scenario YAML (repeatable: side by side).",
-)
+@_scenarios("Scenario YAML (repeatable: side by side).")
 @click.option("--account", help="Account to backtest when the holdings hold several.")
 @ACCOUNT_ROW
 @TAXABLE
