@@ -821,7 +821,7 @@ def backtest(
     every, cash_rate, out, json_path, chart, log_dir, quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
-    from rebalancer.backtest.files import backtest_to_files, comparison
+    from rebalancer.runs.backtest.files import backtest_to_files, comparison
 
     with _progress(quiet) as progress:
         task = progress.add_task("backtest", total=None, note="")

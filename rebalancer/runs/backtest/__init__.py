@@ -2,6 +2,6 @@
 have done over the price history (``engine``: the loop; ``figures``: the return
 figures; ``files``: the outputs)."""
 
-from rebalancer.backtest.engine import Backtest, ScenarioRun, run_backtest
+from rebalancer.runs.backtest.engine import Backtest, ScenarioRun, run_backtest
 
 __all__ = ["Backtest", "ScenarioRun", "run_backtest"]

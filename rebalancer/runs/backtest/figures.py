@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rebalancer.backtest.engine import ScenarioRun
+from rebalancer.runs.backtest.engine import ScenarioRun
 
 TRADING_DAYS = 252
 

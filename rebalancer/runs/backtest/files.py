@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rebalancer.backtest.engine import (
+from rebalancer.runs.backtest.engine import (
     HOLD,
     Backtest,
     ScenarioRun,
@@ -20,7 +20,7 @@ from rebalancer.backtest.engine import (
     check_every,
     run_backtest,
 )
-from rebalancer.backtest.figures import drawdown, figures
+from rebalancer.runs.backtest.figures import drawdown, figures
 from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
 from rebalancer.export.csvout import write_frame
