@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rebalancer.errors import RebalancerError
+from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
+from rebalancer.export.csvout import write_frame
+from rebalancer.prepare.inputs import load_inputs
 from rebalancer.runs.backtest.engine import (
     HOLD,
     Backtest,
@@ -21,10 +25,6 @@ from rebalancer.runs.backtest.engine import (
     run_backtest,
 )
 from rebalancer.runs.backtest.figures import drawdown, figures
-from rebalancer.errors import RebalancerError
-from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
-from rebalancer.export.csvout import write_frame
-from rebalancer.prepare.inputs import load_inputs
 
 # what the backtest leaves out, in every output (module docstring of ``engine``)
 NOT_MODELLED = [
