@@ -46,7 +46,7 @@ import pandas as pd
 from rebalancer.errors import InfeasibleError, InputError, RebalancerError, SolverFailure
 from rebalancer.inputs.readers import CASH
 from rebalancer.pipeline import proposal_scenario, propose_account
-from rebalancer.prepare.inputs import Inputs
+from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
@@ -233,10 +233,14 @@ def _closes(data: Inputs, dates: pd.DatetimeIndex, path: str) -> pd.DataFrame:
 
 
 def _day_inputs(data: Inputs, day: pd.Timestamp, px: pd.Series) -> Inputs:
-    """The inputs as of ``day``: the universe priced at its closes, history up to it."""
+    """The inputs as of ``day``: the universe priced at its closes, history up to it,
+    and a cache of its own (the scenarios of the day share it; a cache kept from an
+    earlier day would hand back that day's sized universe, its prices with it)."""
     universe = data.universe.copy()
     universe["price"] = px.to_numpy(float)
-    return dataclasses.replace(data, universe=universe, prices=data.prices.loc[:day])
+    return dataclasses.replace(
+        data, universe=universe, prices=data.prices.loc[:day], cache=InputsCache()
+    )
 
 
 class _State:
