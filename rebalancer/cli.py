@@ -837,7 +837,8 @@ def backtest(
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")
-        _echo(table.to_string(float_format=lambda x: f"{x:,.4f}"))
+        for line in table.to_string(float_format=lambda x: f"{x:,.4f}").splitlines():
+            _echo(line)
         for warning in result.warnings:
             _echo(f"warning: {warning}")
         for run in result.runs:

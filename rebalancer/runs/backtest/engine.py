@@ -77,6 +77,7 @@ class ScenarioRun:
     costs: float = 0.0
     taxes: float = 0.0
     turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
+    realized_gain: float = 0.0  # Σ net realised gains of the lots sold (taxable accounts)
     warnings: list[str] = field(default_factory=list)
 
     def held_dates(self) -> pd.DataFrame:
@@ -255,7 +256,7 @@ class _State:
         self.positions: list[pd.DataFrame] = []
         self.events: list[dict] = []
         self.history: list[pd.DataFrame] = []
-        self.costs = self.taxes = self.turnover = 0.0
+        self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
         self.warnings: list[str] = []
         self.logged_at: pd.Timestamp | None = None
 
@@ -309,7 +310,9 @@ class _State:
         self.lots = after[after["ticker"] != CASH].reset_index(drop=True)
         self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum())
         self.costs += m.est_cost_usd
-        self.taxes += m.estimated_tax_usd if m.taxable else 0.0
+        if m.taxable:
+            self.taxes += m.estimated_tax_usd
+            self.realized_gain += float(np.nan_to_num(m.realized_gain_usd))
         self.turnover += m.turnover
         self.events.append({"date": day, "action": "rebalanced", "detail": "",
                             "n_trades": len(trades), "turnover": m.turnover,
@@ -360,5 +363,5 @@ class _State:
         return ScenarioRun(
             self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
             frame(self.positions, POSITION_COLUMNS), events, self.costs, self.taxes,
-            self.turnover, self.warnings,
+            self.turnover, self.realized_gain, self.warnings,
         )  # fmt: skip

@@ -13,7 +13,9 @@ price date's close after its trades) and ``r_k = nav[k] / nav[k-1] − 1`` (k �
   constant: the benchmark is rebalanced to them every day), and ``benchmark_return``
   its annualised return as above;
 - ``turnover`` = Σ over rebalances of (buys + sells) / (2 × NAV before the trades),
-  ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` in dollars.
+  ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` (Σ each
+  rebalance's estimated tax) and ``realized_gain`` (Σ net realised gains; taxable
+  accounts, else 0) in dollars.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def figures(run: ScenarioRun, benchmark: np.ndarray | None) -> dict:
         "annual_turnover": float(run.turnover * TRADING_DAYS / periods),
         "costs": float(run.costs),
         "taxes": float(run.taxes),
+        "realized_gain": float(run.realized_gain),
         "rebalances": int((run.events["action"] == "rebalanced").sum()) if len(run.events) else 0,
         "n_orders": len(run.orders),
     }
