@@ -824,10 +824,12 @@ def backtest(
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
 
     with _progress(quiet) as progress:
-        task = progress.add_task("backtest", total=None, note="")
 
         def seen(day) -> None:
-            progress.update(task, note=f"{day:%Y-%m-%d}")
+            # the bar appears once the dates run: a refusal before is its one line alone
+            if not progress.task_ids:
+                progress.add_task("backtest", total=None, note="")
+            progress.update(progress.task_ids[0], note=f"{day:%Y-%m-%d}")
 
         result, written = backtest_to_files(
             holdings, universe, prices, list(scenarios), start=start, end=end, every=every,
