@@ -45,6 +45,7 @@ import pandas as pd
 
 from rebalancer.errors import InfeasibleError, InputError, RebalancerError, SolverFailure
 from rebalancer.inputs.readers import CASH
+from rebalancer.model.risk import MIN_HISTORY_DAYS
 from rebalancer.pipeline import proposal_scenario, propose_account
 from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
@@ -126,12 +127,14 @@ def window(prices: pd.DataFrame, start: str, end: str, path: str = "prices") -> 
 
 
 def check_every(every: str) -> str:
+    """``every`` when it is one of ``EVERY``, else ``RebalancerError`` naming it."""
     if every not in EVERY:
         raise RebalancerError(f"--every {every}: expected one of {', '.join(EVERY)}")
     return every
 
 
 def check_cash_rate(rate: float) -> float:
+    """``rate`` (annual) when finite and from −0.1 to 1, else ``RebalancerError``."""
     if not np.isfinite(rate) or not -0.1 <= rate <= 1.0:
         raise RebalancerError(f"--cash-rate {rate}: expected an annual rate from -0.1 to 1")
     return float(rate)
@@ -172,6 +175,13 @@ def run_backtest(
     warnings = [SIGNALS_WARNING]
     if data.benchmark is not None:
         warnings.append("the benchmark's weights are the same at every date (as given)")
+    history = int((data.prices.index <= dates[0]).sum())
+    if history <= MIN_HISTORY_DAYS:  # build_risk_model's threshold for a model from prices
+        warnings.append(
+            f"only {history} price dates up to {dates[0]:%Y-%m-%d}: a rebalance with "
+            f"{MIN_HISTORY_DAYS} or fewer dates of history uses the default factor model "
+            "(textbook volatilities), not one estimated from prices"
+        )
     for k, day in enumerate(dates):
         growth = 1.0 if k == 0 else (1 + cash_rate) ** ((day - dates[k - 1]).days / DAYS_A_YEAR)
         px = closes.loc[day]
