@@ -303,12 +303,14 @@ class _State:
         holdings = self.holdings()
         history = pd.concat(self.history, ignore_index=True) if self.history else None
         data = dataclasses.replace(base, holdings=holdings, history=history)
+        why = ""  # with drift triggers: the scan's reason for rebalancing
         if every == "drift":
             row = scan_account(holdings, data.universe, scenario, prices=data.prices,
                                benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
             if row["status"] == IN_TOLERANCE:
                 self.events.append({"date": day, "action": "in tolerance", "detail": row["reason"]})
                 return
+            why = f"{row['status']}: {row['reason']}"
         try:
             proposal = propose_account(data, scenario, self.account, day, taxable=taxable)
         except (InfeasibleError, SolverFailure) as exc:
@@ -324,7 +326,7 @@ class _State:
             self.taxes += m.estimated_tax_usd
             self.realized_gain += float(np.nan_to_num(m.realized_gain_usd))
         self.turnover += m.turnover
-        self.events.append({"date": day, "action": "rebalanced", "detail": "",
+        self.events.append({"date": day, "action": "rebalanced", "detail": why,
                             "n_trades": len(trades), "turnover": m.turnover,
                             "cost": m.est_cost_usd, "tax": m.estimated_tax_usd})  # fmt: skip
         for w in proposal.warnings:
