@@ -212,7 +212,13 @@ def test_an_infeasible_date_is_held_and_listed(run):
     assert impossible["n_orders"] == 0 and impossible["rebalances"] == 0
     assert np.allclose(summary["nav"]["impossible"], summary["nav"]["hold"], rtol=1e-12)
     assert "no dated signals file" in " ".join(summary["warnings"])
-    assert (out / "bt.xlsx").stat().st_size > 0 and (out / "bt.png").stat().st_size > 0
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / "bt.xlsx", read_only=True)
+    assert book.sheetnames == ["Comparison", "tilt", "status_quo", "impossible", "Warnings"]
+    header = next(book["Comparison"].iter_rows(max_row=1, values_only=True))
+    assert list(header) == ["figure", "tilt", "status_quo", "impossible", "hold"]
+    assert (out / "bt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_no_look_ahead(tmp_path):
