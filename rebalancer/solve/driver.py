@@ -19,6 +19,7 @@ from rebalancer.limits import in_scenario_terms
 from rebalancer.limits.base import outside_by
 from rebalancer.limits.cash import TARGET_CHECK
 from rebalancer.limits.tilt_bands import check_name
+from rebalancer.limits.turnover import TURNOVER
 from rebalancer.optimize import rows
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
@@ -45,9 +46,6 @@ class SharedSet:
     problem: RebalanceProblem | None = None
 
 
-TURNOVER_KEY = "constraints.max_turnover"
-
-
 def optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
@@ -58,7 +56,7 @@ def optimize(
     try:
         return within_margins(request, slots, shared)
     except InfeasibleError as exc:
-        if not exc.conflicts or any(c.key == TURNOVER_KEY for c in exc.conflicts):
+        if not exc.conflicts or any(c.key == TURNOVER.key for c in exc.conflicts):
             # the turnover cap, a per-run limit, too small for the scenario's move: the
             # scenario asks more than this run's limits let it (exit 3, --relax raises
             # the cap), not whole lots left out of reach
