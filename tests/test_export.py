@@ -20,7 +20,7 @@ from rebalancer.export import OutputSet, write_outputs, write_trades_csv, write_
 from rebalancer.export.csvout import read_written_trades
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
-from rebalancer.export.xlsx import heading
+from rebalancer.export.xlsx import checks_frame, heading
 from rebalancer.limits.cash_request import REQUEST_COLUMNS
 from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
 from tests.sheets import TRADE_SHEET_NAMES, table
@@ -385,6 +385,22 @@ def test_checks_sheet_says_each_row_in_words_with_its_unit(written):
         for name in ("limit", "value"):
             if isinstance(row[name].value, float):
                 assert row[name].number_format != "General", (row["check"].value, name)
+
+
+def test_a_tilt_rows_band_reads_as_a_percent_band():
+    """The checks state a tilt's band as text ("[0.0500, 0.1100]", the JSON keeps it);
+    the Checks sheet shows it in percent; a numeric limit stays a number."""
+    checks = pd.DataFrame(
+        {
+            "check": ["tilt size:small", "max_turnover"],
+            "limit": ["[0.0500, 0.1100]", 0.25],
+            "value": [0.0731, 0.2],
+            "ok": [True, True],
+            "detail": ["", ""],
+        }
+    )
+    limits = list(checks_frame(checks)["limit"])
+    assert limits == ["5.00% to 11.00%", 0.25]
 
 
 def test_tax_sheet_totals_short_and_long_term_gains(written):

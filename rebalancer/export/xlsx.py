@@ -22,6 +22,7 @@ import copy
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -568,7 +569,27 @@ def checks_frame(checks: pd.DataFrame) -> pd.DataFrame:
         _liquidity_words(r.limit, r.value, r.detail) for r in frame[liquidity].itertuples()
     ]
     frame["ok"] = ["PASS" if bool(v) else "FAIL" for v in frame["ok"]]
+    frame["limit"] = [
+        _band_words(limit) if unit in ("% of NAV", "% a year") else limit
+        for limit, unit in zip(frame["limit"], frame["unit"], strict=True)
+    ]
     return frame
+
+
+_BAND = re.compile(r"^\[\s*(\S+?)\s*,\s*(\S+?)\s*\]$")
+
+
+def _band_words(limit):
+    """A band the checks state as text (``"[0.0500, 0.1100]"``, a tilt's) as a percent
+    band, ``5.00% to 11.00%``; any other limit as it is."""
+    match = _BAND.match(limit) if isinstance(limit, str) else None
+    if match is None:
+        return limit
+    try:
+        lo, hi = (float(x) for x in match.groups())
+    except ValueError:
+        return limit
+    return f"{lo:.2%} to {hi:.2%}"
 
 
 def _liquidity_words(limit, value, detail) -> str:
