@@ -219,7 +219,16 @@ def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
         assert label in labels
     trades = list(wb["Trades"].values)
     assert trades[0][0] == "Run"  # headers in words (rebalancer.export.xlsx.HEADINGS)
-    assert {r[0] for r in trades[1:]} <= {"smallcap_rerating", "status_quo"}
+    orders = table(wb["Trades"])  # up to the blank row before the totals
+    assert set(orders["run"]) <= {"smallcap_rerating", "status_quo"}
+    # each run's totals after the orders, equal to the sum of its written orders
+    notional = trades[0].index("Notional (USD)")
+    totals = {r[0]: r for r in trades[len(orders) + 2 :] if r[0]}
+    for run, rows in orders.groupby("run"):
+        buys = rows.loc[rows["side"] == "BUY", "notional"].sum()
+        assert totals[f"{run}: Buys"][notional] == pytest.approx(buys)
+        assert totals[f"{run}: All orders"][notional] == pytest.approx(rows["notional"].sum())
+        assert totals[f"{run}: All orders"][1] == f"{len(rows)} orders"
     settings = list(wb["Settings"].values)
     assert settings[0][:2] == ("key", "differs")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

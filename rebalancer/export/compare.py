@@ -3,10 +3,11 @@
 Sheets: **Compare** (one column per run, its figures labelled in words: headline
 figures, the expected and active return under the run's own belief and under the
 common belief that row 2 names, exposures of every tilted group before and after,
-stress P&L; infeasible runs marked with their conflict), **Trades** (every run's orders in one long table with a ``run``
-column), **Settings** (the effective scenario of each run, one column per run,
-differences first) and **Exposures** (a bar chart of active exposure after each
-run, per tilted group).
+stress P&L; infeasible runs marked with their conflict), **Trades** (every run's
+orders in one long table with a ``run`` column, then, after a blank row, each run's
+totals of buys, sells and all orders), **Settings** (the effective scenario of each
+run, one column per run, differences first) and **Exposures** (a bar chart of active
+exposure after each run, per tilted group).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rebalancer.export.xlsx import (
     page_setup,
     scenario_rows,
     table_sheet,
+    totals_rows,
     trades_sheet_frame,
 )
 
@@ -96,7 +98,13 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
     # one account: its id is in every page's header, not on every row
     long = long.drop(columns=["account"], errors="ignore")
     trades_ws = wb.create_sheet("Trades")
-    table_sheet(trades_ws, long[["run", *[c for c in long if c != "run"]]], headings=True)
+    long = long[["run", *[c for c in long if c != "run"]]]
+    table_sheet(trades_ws, long, headings=True)
+    # each run's totals after a blank row (a reader stopping there reads the orders alone)
+    row = len(long) + 3
+    for label in dict.fromkeys(long["run"]):
+        row = totals_rows(trades_ws, long[long["run"] == label], start_row=row, label=f"{label}: ")
+    _fit_widths(trades_ws)
     finish_trades_sheet(trades_ws, {"Run": 22})
     _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
     _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)

@@ -280,7 +280,7 @@ def trades_sheet(ws: Worksheet, proposal: Proposal) -> None:
     cost in basis points of the notional traded)."""
     frame = trades_sheet_frame(proposal).drop(columns=["account"])  # in the page header
     table_sheet(ws, frame, headings=True)
-    _totals_rows(ws, frame, start_row=len(frame) + 3)
+    totals_rows(ws, frame, start_row=len(frame) + 3)
     _fit_widths(ws)
     finish_trades_sheet(ws)
 
@@ -295,18 +295,21 @@ def finish_trades_sheet(ws: Worksheet, more: Mapping[str, int] | None = None) ->
     wrap_columns(ws, {**TRADES_WRAP, **(more or {})})
 
 
-def _totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int) -> None:
+def totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int, label: str = "") -> int:
+    """Totals of buys, sells and all orders of ``frame`` (the sheet's rows, its columns
+    the sheet's), from ``start_row`` on, each labelled after ``label`` ("RUN: Buys");
+    returns the row after them."""
     if not len(frame):
-        return
+        return start_row
     col = {name: j for j, name in enumerate(frame.columns, start=1)}
     side = frame["side"].astype(str)
     row = start_row
-    for label, mask in [
+    for which, mask in [
         ("Buys", side == "BUY"),
         ("Sells", side == "SELL"),
         ("All orders", pd.Series(True, index=frame.index)),
     ]:
-        write_cell(ws.cell(row=row, column=1), label).font = HEADER_FONT
+        write_cell(ws.cell(row=row, column=1), label + which).font = HEADER_FONT
         count = write_cell(ws.cell(row=row, column=2), f"{int(mask.sum())} orders")
         count.font = HEADER_FONT
         for name in ("notional", "est_cost", "realized_gain"):
@@ -320,6 +323,7 @@ def _totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int) -> None:
             cell = write_cell(ws.cell(row=row, column=col["est_cost_bps"]), bps)
             cell.number_format, cell.font = BPS, HEADER_FONT
         row += 1
+    return row
 
 
 # --- sheets --------------------------------------------------------------------------
