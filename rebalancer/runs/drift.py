@@ -4,7 +4,7 @@ Every account is measured against the targets its own scenario states (the scena
 and benchmark its row of the accounts file names, as ``batch`` resolves them), with
 weights as fractions of NAV (holdings at universe prices + cash) and the reference
 ``r`` the optimizer uses: the benchmark's weights, or without a benchmark the
-account's current weights (``prepare.request.reference_weights``). With the
+account's current weights (``prepare.position.reference_weights``). With the
 scenario's ``triggers`` (``scenario.schema.Triggers``):
 
 - **group drift** of each tilted group g: ``|Σ_{i∈g} (w_i − r_i) − target_g|``; past
