@@ -99,3 +99,17 @@ def test_scipy_stats_imported_first_is_left_alone():
         "is scipy.stats.entropy\n"
     )
     assert found["same"]
+
+
+def test_propose_without_a_workbook_does_not_import_openpyxl(tmp_path):
+    examples = ROOT / "examples"
+    args = ["propose", "--account", "IRA-250K", "--force", "--quiet", "--as-of", "2026-11-20"]
+    for role in ("holdings", "universe", "prices", "benchmark"):
+        args += [f"--{role}", str(examples / f"{role}.csv")]
+    args += ["--scenario", str(ROOT / "scenarios" / "base.yaml")]
+    args += ["--trades", str(tmp_path / "trades.csv"), "--json", str(tmp_path / "summary.json")]
+    found = loaded_after(run_cli(args))
+    assert found["exit"] in (0, None)
+    assert (tmp_path / "trades.csv").exists() and (tmp_path / "summary.json").exists()
+    assert "openpyxl" not in found["modules"]
+    assert "cvxpy" in found["modules"]  # it did optimise
