@@ -155,6 +155,19 @@ UNIVERSE = click.option(
 PRICES = click.option(
     "--prices", type=_path(), help="Daily adjusted closes, wide (for the risk model)."
 )
+ORDERS_FORMAT = click.option(
+    "--orders-format",
+    help="Order file layout: generic (default) or ibkr (an Interactive Brokers basket).",
+)
+LIMIT_BPS = click.option(
+    "--limit-bps",
+    help="Limit orders this many basis points from the proposal's price (default: market).",
+)
+REPORT_CONFIG = click.option(
+    "--report-config",
+    type=_path(),
+    help="YAML with the report's firm_name, disclaimer and top_trades.",
+)
 SHOCKS = click.option(
     "--shock",
     "shocks",
@@ -227,6 +240,11 @@ def main() -> None:
 @click.option("--out", type=_path(), help="Trade sheet workbook (.xlsx) to write.")
 @click.option("--trades", type=_path(), help="Trades CSV to write.")
 @click.option("--json", "json_path", type=_path(), help="JSON summary to write.")
+@click.option("--orders", type=_path(), help="Order file (CSV) to write, one row per order.")
+@ORDERS_FORMAT
+@LIMIT_BPS
+@click.option("--report", type=_path(), help="Client proposal (PDF) to write.")
+@REPORT_CONFIG
 @SHOCKS
 @ACCOUNT_ROW
 @TRADE_HISTORY
@@ -259,6 +277,10 @@ def main() -> None:
     help="rebalance (default), raise-cash (sales only), invest-cash (buys only) or "
     "cash-only (either, as the cash calls for).",
 )
+@click.option(
+    "--household",
+    help="Solve the accounts of this household of the --accounts file as one problem.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -270,6 +292,11 @@ def propose(
     out,
     trades,
     json_path,
+    orders,
+    orders_format,
+    limit_bps,
+    report,
+    report_config,
     shocks,
     accounts,
     trade_history,
@@ -281,9 +308,23 @@ def propose(
     withdraw_usd,
     deposit_usd,
     mode,
+    household,
     quiet,
 ) -> None:
-    """Propose trades for one account (none when it is in tolerance, unless --force)."""
+    """Propose trades for one account (none when it is in tolerance, unless --force), or
+    for a household's accounts as one problem (--household)."""
+    if household is not None:
+        _propose_household(
+            household, holdings, universe, scenario, prices=prices, benchmark=benchmark,
+            accounts=accounts, trade_history=trade_history, as_of=as_of, shocks=shocks,
+            out=out, trades=trades, json_path=json_path, quiet=quiet, relax=relax,
+            refused={"--account": account is not None, "--taxable/--tax-exempt":
+                     taxable is not None, "--lot-method": lot_method is not None,
+                     "--withdraw": withdraw_usd is not None,
+                     "--deposit": deposit_usd is not None, "--mode": mode is not None},
+            not_yet={"--orders": orders is not None, "--report": report is not None},
+        )  # fmt: skip
+        return
     from rebalancer.console import print_summary
     from rebalancer.limits.cash_request import amount_usd
     from rebalancer.limits.trade_mode import mode_of
@@ -304,6 +345,11 @@ def propose(
         out=out,
         trades=trades,
         json_path=json_path,
+        orders=orders,
+        orders_format=orders_format,
+        limit_bps=limit_bps,
+        report=report,
+        report_config=report_config,
         account=account,
         as_of=as_of,
         shocks=list(shocks),
@@ -322,6 +368,29 @@ def propose(
         print_summary(proposal)
         for path in written:
             _echo(f"wrote {path}")
+
+
+def _propose_household(name, *args, quiet: bool, **options) -> None:
+    """``propose --household``: the library call, then one line per account and the
+    household's checks."""
+    from rebalancer.household.run import propose_household_to_files
+
+    proposal, written = propose_household_to_files(name, *args, **options)
+    if quiet:
+        return
+    _echo(f"household {proposal.name}: {len(proposal.proposals)} accounts, "
+          f"NAV {proposal.nav_usd:,.0f}, solved in {proposal.solve_seconds:.2f} s")  # fmt: skip
+    if proposal.relaxed:  # the first warning says what --relax moved
+        _echo(proposal.warnings[0])
+    for p in proposal.proposals:
+        m = p.metrics
+        _echo(f"  {p.account}: {m.n_trades} trades, turnover {m.turnover:.2%}, "
+              f"realized gain {m.realized_gain_usd:,.0f}")  # fmt: skip
+    failed = proposal.checks[~proposal.checks["ok"]]
+    _echo("household checks: " + ("all pass" if failed.empty else
+          "FAIL " + ", ".join(failed["check"])))  # fmt: skip
+    for path in written:
+        _echo(f"wrote {path}")
 
 
 @main.command(cls=_Command)
@@ -452,6 +521,17 @@ def whatif(
 @click.option("--resume", is_flag=True, help="Skip accounts whose outputs are complete.")
 @click.option("--workbooks", is_flag=True, help="Also write a workbook per account.")
 @click.option(
+    "--orders", type=_path(), help="Order file (CSV) of every allocation, by block, to write."
+)
+@ORDERS_FORMAT
+@LIMIT_BPS
+@click.option(
+    "--reports",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for a client proposal (PDF) per account: ACCOUNT.pdf.",
+)
+@REPORT_CONFIG
+@click.option(
     "--only-triggered",
     is_flag=True,
     help="Propose only for the accounts `rebalancer drift` flags; skip those in tolerance.",
@@ -470,6 +550,11 @@ def batch(
     scheduler,
     resume,
     workbooks,
+    orders,
+    orders_format,
+    limit_bps,
+    reports,
+    report_config,
     only_triggered,
     as_of,
     quiet,
@@ -481,6 +566,7 @@ def batch(
     which. Ctrl-C or SIGTERM stops the book (exit 130 or 143) and writes the summary
     of what finished; --resume runs the rest. Before any account has started (reading
     the inputs), it stops at once and writes nothing."""
+    from rebalancer.runs.book.client import ClientOutputs
     from rebalancer.runs.book.plan import BookFiles
     from rebalancer.runs.book.run import run_book
 
@@ -492,6 +578,7 @@ def batch(
         str(benchmark) if benchmark else None,
         str(trade_history) if trade_history else None,
     )
+    client = ClientOutputs.of(orders, orders_format, limit_bps, reports, report_config)
     counts = {"done": 0, "failed": 0}
     started = time.perf_counter()
     # the bar starts once the book is planned: a stop before then is one line alone
@@ -520,6 +607,7 @@ def batch(
             workbooks=workbooks,
             as_of=as_of,
             only_triggered=only_triggered,
+            client=client,
             on_start=start,
             on_result=seen,
         )
@@ -532,7 +620,8 @@ def batch(
             _echo(book.resumed())
         if book.written:
             out = Path(out_dir)
-            _echo(f"wrote {out / 'book_summary.xlsx'}, {out / 'block_orders.csv'}")
+            also = f", {orders}" if orders else ""
+            _echo(f"wrote {out / 'book_summary.xlsx'}, {out / 'block_orders.csv'}{also}")
     if book.problem:  # a signal, all workers lost, a book file not written
         err_console.print(one_line(f"error: {book.stopped()}"), markup=False)
     if book.exit_code:  # 128 + signal; 1 when any account failed; 3 when any is infeasible

@@ -185,6 +185,23 @@ def run_cli(*args: str, tax_status: bool = True, force: bool = True):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
+def propose_example(account: str, *extra) -> object:
+    """``rebalancer propose`` of one example account with all the example inputs, its row
+    of the examples' accounts file, on ``BOOK_AS_OF``, quiet; ``extra`` adds options."""
+    return run_cli(
+        "propose",
+        "--holdings", EXAMPLES / "holdings.csv",
+        "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv",
+        "--benchmark", EXAMPLES / "benchmark.csv",
+        "--accounts", EXAMPLES / "accounts.csv",
+        "--account", account,
+        "--as-of", BOOK_AS_OF,
+        "-q",
+        *extra,
+    )  # fmt: skip
+
+
 # The slowest modules (15-60 s each on a two-core machine) first: the workers take
 # modules in collection order, so the long ones start at once and the short ones fill
 # in at the end, rather than one long module running on alone while the other worker

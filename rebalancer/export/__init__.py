@@ -21,6 +21,7 @@ __all__ = [
     "OUTPUT_OPTIONS",
     "OutputSet",
     "check_outputs",
+    "client_terms",
     "protected_files",
     "safe_text",
     "write_json",
@@ -32,7 +33,8 @@ __all__ = [
 PathArg = str | os.PathLike[str]
 
 # each output of a proposal and the option of ``rebalancer propose`` that names it
-OUTPUT_OPTIONS = {"workbook": "--out", "trades": "--trades", "json": "--json"}
+OUTPUT_OPTIONS = {"workbook": "--out", "trades": "--trades", "orders": "--orders",
+                  "report": "--report", "json": "--json"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -54,16 +56,22 @@ def write_outputs(
     out: PathArg | None = None,
     trades: PathArg | None = None,
     json_path: PathArg | None = None,
+    orders: PathArg | None = None,
+    order_terms=None,
+    report: PathArg | None = None,
+    report_config=None,
     tidy: bool = True,
     protected: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Write the workbook (``out``), trades CSV and JSON summary that were asked for.
+    """Write the workbook (``out``), trades CSV, order file (``orders``, laid out as
+    ``order_terms`` says: ``export.orders``), client report PDF (``report``, with
+    ``report_config``: ``export.client_report``) and JSON summary that were asked for.
 
     All are staged and renamed into place together, the JSON last (its manifest holds
     the others' digests); if any fails, none is written and existing files keep their
     content. No output may be a file the proposal was computed from (its inputs, its
     scenario's ``extends`` chain) or a special file (see ``OutputSet``). Returns the
-    paths written, in the order workbook, CSV, JSON. ``protected``: those files, when
+    paths written, in the order workbook, CSV, order file, report, JSON. ``protected``: those files, when
     the caller has them (``protected_files(proposal.inputs)``; a book's workers keep
     them per model rather than read a scenario's chain for every account).
     """
@@ -74,6 +82,8 @@ def write_outputs(
         for role, path, writer in [
             ("workbook", out, _write_workbook),
             ("trades", trades, write_trades_csv),
+            ("orders", orders, lambda p, temp: _write_orders(p, temp, order_terms)),
+            ("report", report, lambda p, temp: _write_report(p, temp, report_config)),
         ]:
             if path is not None:
                 temp = outputs.stage(path, OUTPUT_OPTIONS[role])
@@ -89,6 +99,47 @@ def write_outputs(
             write_json(proposal, outputs.stage(json_path, "--json"), manifest=manifest)
         written = outputs.targets
     return written
+
+
+def client_terms(
+    orders: PathArg | None,
+    orders_format: str | None,
+    limit_bps: str | float | None,
+    report: PathArg | None,
+    report_config: PathArg | None,
+    *,
+    orders_option: str = "--orders",
+    report_option: str = "--report",
+):
+    """The order file's terms (``export.orders.order_terms``) and the report's config
+    (``export.report_config``) as the options give them, checked before any work: a bad
+    value, or a setting given without the output it is for, raises naming the option.
+    Returns ``(OrderTerms, ReportConfig)``."""
+    from rebalancer.errors import RebalancerError
+    from rebalancer.export.orders import order_terms
+    from rebalancer.export.report_config import load_report_config
+
+    for given, option, needs in [
+        (orders_format, "--orders-format", (orders, orders_option)),
+        (limit_bps, "--limit-bps", (orders, orders_option)),
+        (report_config, "--report-config", (report, report_option)),
+    ]:
+        if given is not None and needs[0] is None:
+            raise RebalancerError(f"{option}: given without {needs[1]}, which it is for")
+    return order_terms(orders_format, limit_bps), load_report_config(report_config)
+
+
+def _write_orders(proposal: Proposal, path: Path, terms) -> None:
+    from rebalancer.export.orders import OrderTerms, write_orders
+
+    write_orders(proposal.trades, path, terms or OrderTerms())
+
+
+def _write_report(proposal: Proposal, path: Path, config) -> None:
+    # late: fpdf2 and matplotlib (most of a second to import) for a report only
+    from rebalancer.export.client_report import write_client_report
+
+    write_client_report(proposal, path, config)
 
 
 def write_comparison_outputs(

@@ -27,8 +27,8 @@ from rebalancer.export.xlsx import (
     MONEY,
     PCT,
     _fit_widths,
-    _table_sheet,
     scenario_rows,
+    table_sheet,
 )
 
 ROW_FORMATS = {
@@ -65,7 +65,7 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
         if r.proposal is not None and len(r.proposal.trades)
     ]
     long = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["run"])
-    _table_sheet(wb.create_sheet("Trades"), long[["run", *[c for c in long if c != "run"]]])
+    table_sheet(wb.create_sheet("Trades"), long[["run", *[c for c in long if c != "run"]]])
     _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
     _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)
     wb.properties.creator = "rebalancer"
@@ -108,14 +108,14 @@ def _settings_sheet(ws: Worksheet, runs) -> None:
     differs = table.astype(str).nunique(axis=1) > 1
     table = pd.concat([table[differs], table[~differs]])
     table.insert(0, "differs", np.where(differs.reindex(table.index), "yes", ""))
-    _table_sheet(ws, table.reset_index())
+    table_sheet(ws, table.reset_index())
 
 
 def _exposure_chart_sheet(ws: Worksheet, table: pd.DataFrame) -> None:
     after = [c for c in table.columns if c.startswith("after ")]
     frame = table[after].rename(columns=lambda c: c[len("after ") :]).T
     frame.index.name = "group"
-    _table_sheet(ws, frame.reset_index())
+    table_sheet(ws, frame.reset_index())
     for row in ws.iter_rows(min_row=2, min_col=2):
         for cell in row:
             cell.number_format = PCT

@@ -41,7 +41,12 @@ def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:
     Text that a spreadsheet would run as a formula gets a leading ``'``
     (see :mod:`rebalancer.export.safe`); numbers are written as numbers.
     """
-    frame = trades_frame(proposal)
+    write_frame(trades_frame(proposal), path)
+
+
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write trades CSV rows (``trades_frame``'s) as ``write_trades_csv`` does."""
+    frame = frame.copy()
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: safe_text(v, csv=True))

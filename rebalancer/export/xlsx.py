@@ -71,19 +71,28 @@ MIN_WIDTH, MAX_WIDTH = 6, 60
 def write_workbook(proposal: Proposal, path: str | os.PathLike[str]) -> None:
     """Write the trade sheet workbook of ``proposal`` to ``path`` (callers stage the path)."""
     wb = Workbook()
-    summary = wb.active
-    summary.title = "Summary"
-    _summary_sheet(summary, proposal)
-    _table_sheet(wb.create_sheet("Trades"), trades_frame(proposal))
-    _exposures_sheet(wb.create_sheet("Exposures"), proposal.exposures)
-    _table_sheet(wb.create_sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
-    _table_sheet(wb.create_sheet("Scenario"), scenario_rows(proposal.scenario))
-    _checks_sheet(wb.create_sheet("Checks"), proposal.checks)
-    blocks = proposal.tax_blocks
-    if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
-        _tax_sheet(wb.create_sheet("Tax"), proposal)
+    wb.remove(wb.active)
+    proposal_sheets(wb, proposal)
     wb.properties.creator = "rebalancer"
     wb.save(path)
+
+
+def proposal_sheets(wb: Workbook, proposal: Proposal, prefix: str = "") -> None:
+    """Add the sheets of one proposal to ``wb``, each title after ``prefix`` (a
+    household's workbook: the account; Excel cuts a title at 31 characters)."""
+
+    def sheet(title: str) -> Worksheet:
+        return wb.create_sheet(f"{prefix}{title}"[:31])
+
+    _summary_sheet(sheet("Summary"), proposal)
+    table_sheet(sheet("Trades"), trades_frame(proposal))
+    exposures_sheet(sheet("Exposures"), proposal.exposures)
+    table_sheet(sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
+    table_sheet(sheet("Scenario"), scenario_rows(proposal.scenario))
+    checks_sheet(sheet("Checks"), proposal.checks)
+    blocks = proposal.tax_blocks
+    if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
+        _tax_sheet(sheet("Tax"), proposal)
 
 
 # --- number formats ------------------------------------------------------------------
@@ -211,7 +220,7 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     _fit_widths(ws, skip_rows={1})
 
 
-def _table_sheet(ws: Worksheet, frame: pd.DataFrame) -> None:
+def table_sheet(ws: Worksheet, frame: pd.DataFrame) -> None:
     _write_table(ws, frame)
     ws.freeze_panes = "A2"
     _fit_widths(ws)
@@ -235,9 +244,10 @@ def exposures_frame(exposures: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
+def exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
+    """The Exposures table with its bar chart (a household's sheet too)."""
     frame = exposures_frame(exposures)
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     n = len(frame)
     if not n:
         return
@@ -267,11 +277,11 @@ def _exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
     ws.add_chart(chart, f"{get_column_letter(len(frame.columns) + 2)}2")
 
 
-def _checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
+def checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
     frame = checks.loc[:, ["check", "limit", "value", "ok", "detail"]].copy()
     ok = [bool(v) for v in frame["ok"]]
     frame["ok"] = ["PASS" if v else "FAIL" for v in ok]
-    _table_sheet(ws, frame)
+    table_sheet(ws, frame)
     for i, passed in enumerate(ok):
         if not passed:
             for cell in ws[i + 2]:
@@ -449,7 +459,7 @@ def _fit_widths(
 
 def stream_table(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
     """A sheet holding ``frame`` in a write-only workbook (``Workbook(write_only=True)``):
-    the same header, formats, widths, frozen header and filter as ``_table_sheet``,
+    the same header, formats, widths, frozen header and filter as ``table_sheet``,
     streamed row by row — a book's tens of thousands of allocation rows take seconds
     instead of tens of seconds."""
     ws = wb.create_sheet(title)

@@ -216,16 +216,7 @@ class Proposal:
             ],
             "exposures": {"before": col("before"), "after": col("after"), "target": col("target")},
             "binding": list(self.binding),
-            "checks": [
-                {
-                    "check": r.check,
-                    "limit": _num(r.limit),
-                    "value": _num(r.value),
-                    "ok": bool(r.ok),
-                    "detail": str(r.detail),
-                }
-                for r in self.checks.itertuples(index=False)
-            ],
+            "checks": check_records(self.checks),
             "stress": []
             if self.stress is None
             else [
@@ -240,6 +231,20 @@ class Proposal:
             "path": dict(self.path),
             "inputs": dict(self.inputs),
         }
+
+
+def check_records(checks: pd.DataFrame) -> list[dict[str, Any]]:
+    """The Checks rows as the JSON summary writes them."""
+    return [
+        {
+            "check": r.check,
+            "limit": _num(r.limit),
+            "value": _num(r.value),
+            "ok": bool(r.ok),
+            "detail": str(r.detail),
+        }
+        for r in checks.itertuples(index=False)
+    ]
 
 
 def _num(value: Any) -> float | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rebalancer.export import check_outputs, protected_files, write_outputs
+from rebalancer.export import check_outputs, client_terms, protected_files, write_outputs
 from rebalancer.inputs.cells import trade_date
 from rebalancer.pipeline import proposal_scenario, propose_inputs
 from rebalancer.prepare.blas import one_blas_thread
@@ -52,20 +52,30 @@ def propose_to_files(
     out=None,
     trades=None,
     json_path=None,
+    orders=None,
+    orders_format: str | None = None,
+    limit_bps: str | float | None = None,
+    report=None,
+    report_config=None,
     skip_in_tolerance: bool = False,
     **options: Any,
 ) -> tuple[Proposal | InTolerance, list[Path]]:
-    """``rebalancer propose``: refuse an output (``out`` workbook, ``trades`` CSV,
-    ``json_path`` summary) that is an input or the scenario (with its ``extends``
-    chain) of the run; propose (``pipeline.propose`` with ``options``: account, as_of,
+    """``rebalancer propose``: check the order file's and the report's settings
+    (``export.client_terms``: ``orders_format``, ``limit_bps``, the ``report_config``
+    file); refuse an output (``out`` workbook, ``trades`` CSV, ``orders`` file,
+    ``report`` PDF, ``json_path`` summary) that is an input, the report config or the
+    scenario (with its ``extends`` chain) of the run; propose (``pipeline.propose`` with ``options``: account, as_of,
     shocks, taxable, lot_method, relax); write the outputs asked for together. Returns
     the proposal and the paths written (workbook, CSV, JSON, those asked for).
     Raises ``RebalancerError`` (bad input, conflicting limits) before writing
     anything."""
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
-    check_outputs({"--out": out, "--trades": trades, "--json": json_path},
-                  protected_files(inputs, [scenario]))  # fmt: skip
+    terms, config = client_terms(orders, orders_format, limit_bps, report, report_config)
+    outputs = {"--out": out, "--trades": trades, "--orders": orders, "--report": report,
+               "--json": json_path}  # fmt: skip
+    protected = protected_files({**inputs, "report config": report_config}, [scenario])
+    check_outputs(outputs, protected)
     # a cash request asked for here is never in tolerance (as one in the accounts
     # file is not: the drift scan's ``cash request``)
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
@@ -78,7 +88,9 @@ def propose_to_files(
         if calm is not None:
             return calm, []
     proposal = propose_inputs(data, scenario, **options)
-    written = write_outputs(proposal, out=out, trades=trades, json_path=json_path)
+    written = write_outputs(proposal, out=out, trades=trades, json_path=json_path,
+                            orders=orders, order_terms=terms, report=report,
+                            report_config=config)  # fmt: skip
     return proposal, written
 
 

@@ -145,8 +145,9 @@ def _check_expanded(root: Node) -> None:
         stack.extend((child, False) for child in _children(node) if id(child) not in measured)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """One scenario file as plain data (no inheritance)."""
+def read_yaml(path: Path, *, empty_ok: bool = False) -> dict[str, Any]:
+    """One scenario file as plain data (no inheritance); with ``empty_ok`` any other small
+    YAML settings file read with the same limits (an empty one is ``{}``)."""
     try:
         if not path.is_file():
             raise ScenarioError(path, "file not found")
@@ -173,6 +174,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(
             path, f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"
         ) from None
+    if data is None and empty_ok:
+        return {}
     if data is None:
         raise ScenarioError(
             path, "holds no settings; a scenario states at least one (e.g. extends: base.yaml)"

@@ -14,6 +14,7 @@ from rebalancer.limits.cash_request import request_cells
 from rebalancer.pipeline import propose_account
 from rebalancer.report.proposal import Proposal
 from rebalancer.runs.book import cache
+from rebalancer.runs.book.client import ClientOutputs
 from rebalancer.runs.book.jobs import AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path
 
@@ -23,9 +24,16 @@ OWN_PROBLEMS = "REBALANCER_OWN_PROBLEMS"
 
 
 def run_account(
-    job: Job, files: BookFiles, out_dir: str, as_of: str | None, workbooks: bool = False
+    job: Job,
+    files: BookFiles,
+    out_dir: str,
+    as_of: str | None,
+    workbooks: bool = False,
+    client: ClientOutputs | None = None,
 ) -> AccountResult:
-    """One account, end to end, in whatever process runs it. Never raises."""
+    """One account, end to end, in whatever process runs it, with its client report
+    when ``client`` asks for reports. Never raises."""
+    client = client or ClientOutputs()
     t0 = time.perf_counter()
     writing = False
     try:
@@ -55,6 +63,8 @@ def run_account(
             out=output_path(out_dir, job.account, ".xlsx") if workbooks else None,
             trades=output_path(out_dir, job.account, ".trades.csv"),
             json_path=output_path(out_dir, job.account, ".json"),
+            report=client.report_path(job.account),
+            report_config=client.report_config,
             tidy=False,  # the book removed stale temporaries before the workers started
             protected=cache.protected(proposal.inputs),
         )

@@ -41,11 +41,16 @@ def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str
 
 
 def reusable(
-    out_dir: Path, account: str, want: dict[str, Any] | None, workbooks: bool = False
+    out_dir: Path,
+    account: str,
+    want: dict[str, Any] | None,
+    workbooks: bool = False,
+    report: Path | None = None,
 ) -> tuple[dict | None, list[str]]:
     """The summary of an account whose outputs are whole, agree with each other and were
     made as ``want`` (``expected_manifest``; None: the scenario cannot be loaded) says,
-    else None and why it must be redone."""
+    and include its client ``report`` at that path when one is asked for; else None and
+    why it must be redone."""
     json_path = output_path(out_dir, account, ".json")
     if not json_path.exists():
         return None, ["no outputs yet"]
@@ -61,13 +66,18 @@ def reusable(
     for role, entry in written.items():
         # each file the JSON was published with: another run's file beside it is not it
         try:
-            same = file_digest(output_path(out_dir, account, _SUFFIXES[role]))["sha256"]
-        except (OSError, KeyError):
+            # the report is where --reports put it; the others beside the JSON
+            path = Path(entry["path"]) if role == "report" else None
+            path = path or output_path(out_dir, account, _SUFFIXES[role])
+            same = file_digest(path)["sha256"]
+        except (OSError, KeyError, TypeError):
             same = None
         if not isinstance(entry, dict) or same != entry.get("sha256"):
             return None, [f"outputs incomplete ({role} is not the one its JSON records)"]
     if workbooks and "workbook" not in written:
         return None, ["no workbook yet"]
+    if report is not None and written.get("report", {}).get("path") != str(report):
+        return None, ["no report yet"]
     if want is None:
         return None, ["scenario cannot be loaded"]
     why = _changes(manifest, want)
@@ -102,13 +112,20 @@ def _changes(manifest: dict[str, Any], want: dict[str, Any]) -> list[str]:
 
 
 def unseen(
-    job: Job, files: BookFiles, out: Path, as_of, workbooks: bool, problem: str
+    job: Job,
+    files: BookFiles,
+    out: Path,
+    as_of,
+    workbooks: bool,
+    problem: str,
+    report: Path | None = None,
 ) -> AccountResult:
     """An account whose result did not come back before the book stopped: written all
     the same when its outputs are whole and this run's (a worker finished it as the
     book stopped), else not run."""
     try:
-        done, _ = reusable(out, job.account, expected_manifest(job, files, as_of), workbooks)
+        want = expected_manifest(job, files, as_of)
+        done, _ = reusable(out, job.account, want, workbooks, report)
     except RebalancerError:
         done = None
     if done is not None:

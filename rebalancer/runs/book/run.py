@@ -40,6 +40,7 @@ from rebalancer.inputs.readers import listed_names
 from rebalancer.runs.book import cache, dask_engine, engines, local_engine
 from rebalancer.runs.book.account import run_account
 from rebalancer.runs.book.blocks import block_orders
+from rebalancer.runs.book.client import ClientOutputs
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path, plan, with_probes
 from rebalancer.runs.book.resume import expected_manifest, reusable, unseen
@@ -143,6 +144,7 @@ def run_book(
     workbooks: bool = False,
     as_of: str | None = None,
     only_triggered: bool = False,
+    client: ClientOutputs | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BookResult:
@@ -157,6 +159,8 @@ def run_book(
     disk) is the result's ``problem``, not an exception, so the accounts that failed
     can still be told. ``only_triggered``: only the accounts the drift scan
     (``runs.drift``) flags are proposed; the others are ``skipped``, the reason theirs.
+    ``client``: the order file of the book's allocations, written with the book's files,
+    and a client report per account (``runs.book.client``).
     """
     with engines.cancel_on_signals() as cancel:
         return _run_book(
@@ -169,6 +173,7 @@ def run_book(
             workbooks=workbooks,
             as_of=as_of,
             only_triggered=only_triggered,
+            client=client or ClientOutputs(),
             on_start=on_start,
             on_result=on_result,
         )
@@ -185,6 +190,7 @@ def _run_book(
     workbooks: bool,
     as_of: str | None,
     only_triggered: bool,
+    client: ClientOutputs,
     on_start: Callable[[int], None] | None,
     on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
@@ -193,8 +199,9 @@ def _run_book(
     # then stops the book at once (``Cancel.at_once``), even in a long read or connect
     with cancel.at_once():
         jobs, todo, redone, results, engine = _plan_book(
-            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered
-        )
+            files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered,
+            client,
+        )  # fmt: skip
     if on_start:  # told once planning is over: a stop before then is one line, no bar
         on_start(len(jobs))
     for result in results:  # reused by --resume
@@ -223,15 +230,16 @@ def _run_book(
         problem = f"cancelled by {cancel.name}"
     if problem:
         seen = {r.account for r in results}
-        results += [unseen(job, files, out, as_of, workbooks, problem) for job in todo
-                    if job.account not in seen]  # fmt: skip
+        results += [unseen(job, files, out, as_of, workbooks, problem,
+                           client.report_path(job.account))
+                    for job in todo if job.account not in seen]  # fmt: skip
     order = {job.account: i for i, job in enumerate(jobs)}
     results.sort(key=lambda r: order[r.account])
     summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
     blocks = block_orders(out, [r for r in results if r.status not in NOT_PROPOSED])
     written = True
     try:
-        write_book(out, summary, blocks)
+        write_book(out, summary, blocks, client.orders, client.order_terms)
     except RebalancerError as exc:
         problem, written = f"{problem}; {exc}" if problem else str(exc), False
     seconds = time.perf_counter() - t0
@@ -239,8 +247,9 @@ def _run_book(
 
 
 def _plan_book(
-    files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered
-):
+    files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
+    only_triggered, client: ClientOutputs,
+):  # fmt: skip
     """The book's accounts (``plan``), its shared inputs read, its outputs checked,
     the results of those ``resume`` reuses, and the engine to run the rest: all before
     anything is written."""
@@ -255,7 +264,7 @@ def _plan_book(
     # one that cannot be read is the book's error (exit 1), not a failure of each
     # account in turn. (Forked local workers inherit what was read.)
     cache.inputs(files, files.benchmark)
-    _check_targets(jobs, files, out, workbooks)
+    _check_targets(jobs, files, out, workbooks, client)
     # --only-triggered: the accounts in tolerance are skipped before any is run
     todo_first, results = _triggered(jobs, files) if only_triggered else (jobs, [])
     todo = []
@@ -266,7 +275,8 @@ def _plan_book(
                 want = expected_manifest(job, files, as_of)
             except RebalancerError:
                 want = None  # its run says why
-            done, why = reusable(out, job.account, want, workbooks)
+            done, why = reusable(out, job.account, want, workbooks,
+                                 client.report_path(job.account))  # fmt: skip
             if done is not None:
                 results.append(
                     AccountResult(
@@ -279,7 +289,8 @@ def _plan_book(
                 continue
             redone[job.account] = why
         todo.append(job)
-    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks)
+    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks,
+                  client=client)  # fmt: skip
     # a --scheduler that cannot be reached stops the book before anything is written
     engine = (
         dask_engine.dask(todo, run, scheduler, cancel)
@@ -307,7 +318,9 @@ def _triggered(jobs: list[Job], files: BookFiles) -> tuple[list[Job], list[Accou
     return with_probes([job for job in jobs if job.account in flagged]), skipped
 
 
-def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool) -> None:
+def _check_targets(
+    jobs: list[Job], files: BookFiles, out: Path, workbooks: bool, client: ClientOutputs
+) -> None:
     """Refuse, before anything is written, a book whose outputs would harm a file: one
     the book reads (its inputs, every account's benchmark and scenario with its
     ``extends`` chain), a special file or a link (``atomic.check_target``)."""
@@ -317,7 +330,8 @@ def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool
             "choose a name"
         )
     benchmarks = {f"benchmark (account {j.account})": j.benchmark for j in jobs}
-    inputs = {**{k: v for k, v in benchmarks.items() if v}, **files.roles()}
+    inputs = {**{k: v for k, v in benchmarks.items() if v}, **files.roles(),
+              "report config": client.config_file}  # fmt: skip
     protected = protected_identities(
         protected_files(inputs, dict.fromkeys(j.scenario for j in jobs))
     )
@@ -325,3 +339,8 @@ def _check_targets(jobs: list[Job], files: BookFiles, out: Path, workbooks: bool
     targets = [output_path(out, j.account, suffix) for j in jobs for suffix in suffixes]
     for target in [*targets, out / "book_summary.xlsx", out / "block_orders.csv"]:
         check_target(target, "--out-dir", protected)
+    if client.orders:
+        check_target(client.orders, "--orders", protected)
+    if client.reports:
+        for job in jobs:
+            check_target(client.report_path(job.account), "--reports", protected)

@@ -11,6 +11,7 @@ from openpyxl import Workbook
 
 from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet
+from rebalancer.export.orders import OrderTerms, write_orders
 from rebalancer.export.safe import safe_text
 from rebalancer.export.xlsx import stream_table
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult
@@ -42,10 +43,18 @@ def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
+def write_book(
+    out: Path,
+    summary: pd.DataFrame,
+    blocks: pd.DataFrame,
+    orders: str | Path | None = None,
+    terms: OrderTerms | None = None,
+) -> None:
     """book_summary.xlsx (Accounts, Blocks, Allocations, and Not proposed: the accounts
-    that failed, are infeasible or were not run, with why) and block_orders.csv,
-    together or neither (``RebalancerError`` naming the file that could not be written)."""
+    that failed, are infeasible or were not run, with why), block_orders.csv and the
+    ``orders`` file (``export.orders``: the blocks' allocations as orders, laid out as
+    ``terms`` says) when asked for, together or none (``RebalancerError`` naming the
+    file that could not be written)."""
 
     def workbook(path: Path) -> None:
         wb = Workbook(write_only=True)  # a book's allocations run to tens of thousands
@@ -68,5 +77,9 @@ def write_book(out: Path, summary: pd.DataFrame, blocks: pd.DataFrame) -> None:
             workbook(outputs.stage(target, "--out-dir"))
             target = out / "block_orders.csv"
             csv.to_csv(outputs.stage(target, "--out-dir"), index=False, lineterminator="\n")
+            if orders is not None:
+                target = Path(orders)
+                write_orders(blocks, outputs.stage(target, "--orders"), terms or OrderTerms(),
+                             book=True)  # fmt: skip
         except OSError as err:  # a full disk: neither file is published (OutputSet)
             raise RebalancerError(f"cannot write {target}: {err.strerror or err}") from err

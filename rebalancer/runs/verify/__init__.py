@@ -54,6 +54,10 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     path = Path(json_path)
     summary = read_summary(path)
     manifest = summary.get("manifest")
+    if isinstance(summary.get("household"), dict) and manifest is None:
+        raise InputError(
+            path, "a household's JSON summary (propose --household): verify does not read one yet"
+        )
     if not isinstance(manifest, dict) or "inputs" not in manifest:
         raise InputError(
             path, "no manifest in this JSON summary (not written by rebalancer propose?)"

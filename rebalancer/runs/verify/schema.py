@@ -31,7 +31,7 @@ MAX_PROBLEMS = 50
 SHA256 = re.compile(r"[0-9a-f]{64}")
 INPUT_ROLES = ("universe", "holdings", "scenario", "prices", "benchmark", "accounts")
 INPUT_ROLES += ("trade_history",)
-OUTPUT_ROLES = ("trades", "workbook")
+OUTPUT_ROLES = ("trades", "workbook", "orders", "report")
 
 
 def open_regular(path: str | os.PathLike[str], max_bytes: int | None = None) -> int:

@@ -1,0 +1,97 @@
+"""The outputs of ``propose --household``, written together, whole or not at all
+(``export.atomic.OutputSet``): the trades CSV (every account's orders, its
+``account`` column telling them apart), the JSON (``HouseholdProposal.summary``) and
+a workbook: a Household sheet (its figures, exposures and checks) and each account's
+sheets, titled after the account."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from rebalancer.export.atomic import OutputSet, protected_files
+from rebalancer.export.csvout import trades_frame, write_frame
+from rebalancer.export.manifest import plain_json
+from rebalancer.export.safe import write_cell
+from rebalancer.export.xlsx import checks_sheet, exposures_sheet, proposal_sheets, table_sheet
+from rebalancer.household.build import HouseholdProposal
+from rebalancer.report.proposal import TRADE_COLUMNS
+
+PathArg = str | os.PathLike[str]
+
+
+def write_household_csv(hp: HouseholdProposal, path: PathArg) -> None:
+    """Every account's trades CSV rows (docs/contracts.md §4), account after account."""
+    frame = pd.concat([trades_frame(p) for p in hp.proposals], ignore_index=True)
+    # the contract's columns first, in its order (an account with no known gains has
+    # no tax columns), then the accounts' cash request columns
+    first = [c for c in TRADE_COLUMNS if c in frame]
+    write_frame(frame[first + [c for c in frame if c not in first]], path)
+
+
+def write_household_json(hp: HouseholdProposal, path: PathArg) -> None:
+    """``hp.summary()`` as strict JSON (NaN or infinity is an error)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(hp.summary(), fh, indent=2, allow_nan=False, default=plain_json)
+        fh.write("\n")
+
+
+def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
+    """The Household sheets (figures, the accounts side by side, exposures, checks),
+    then each account's sheets
+    prefixed by the account (``export.xlsx.proposal_sheets``)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Household"
+    write_cell(ws["A1"], f"Household {hp.name}").font = Font(bold=True, size=14)
+    summary = hp.summary()["household"]
+    lines = [
+        ("scenario", hp.scenario_name),
+        ("accounts", ", ".join(summary["accounts"])),
+        ("NAV (USD)", hp.nav_usd),
+        ("status", hp.status),
+        ("income tax a year before (USD)", summary["income_tax_before"]),
+        ("income tax a year after (USD)", summary["income_tax"]),
+        ("checks", "all pass" if bool(hp.checks["ok"].all()) else "SOME FAIL"),
+    ]
+    for row, (label, value) in enumerate(lines, start=3):
+        write_cell(ws.cell(row=row, column=1), label).font = Font(bold=True)
+        write_cell(ws.cell(row=row, column=2), value)
+    table_sheet(wb.create_sheet("Household Accounts"), hp.accounts_frame())
+    exposures_sheet(wb.create_sheet("Household Exposures"), hp.exposures)
+    checks_sheet(wb.create_sheet("Household Checks"), hp.checks)
+    for proposal in hp.proposals:
+        proposal_sheets(wb, proposal, prefix=f"{proposal.account} ")
+    wb.properties.creator = "rebalancer"
+    wb.save(path)
+
+
+def write_household_outputs(
+    hp: HouseholdProposal,
+    inputs: dict[str, str | None],
+    *,
+    out: PathArg | None = None,
+    trades: PathArg | None = None,
+    json_path: PathArg | None = None,
+) -> list[Path]:
+    """Write the outputs asked for together; none may be a file of ``inputs`` (role ->
+    path, the scenario's ``extends`` chain included). Returns the paths written."""
+    jobs = [
+        (path, option, writer)
+        for path, option, writer in [
+            (out, "--out", write_household_workbook),
+            (trades, "--trades", write_household_csv),
+            (json_path, "--json", write_household_json),
+        ]
+        if path is not None
+    ]
+    with OutputSet(protected=protected_files(inputs)) as outputs:
+        for path, option, writer in jobs:
+            writer(hp, outputs.stage(path, option))
+        written = outputs.targets
+    return written
