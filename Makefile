@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint bench examples clean
+.PHONY: demo test lint bench examples clean render-tools
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,25 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/rebalancer demo --out-dir out
 
-test: $(VENV)/.installed-dev
+# LibreOffice and poppler for tests/test_render.py (the workbooks printed to PDF by a
+# real client), and a font to set the text in (a bare image may have none): installed
+# once where the machine allows (root with apt-get: about 30 s and 300 MB on Debian 12);
+# elsewhere those tests skip, saying why. The file records the attempt, so a machine
+# that cannot install is not asked again.
+$(VENV)/.render-tools: | $(VENV)/bin/python
+	@if command -v soffice >/dev/null && command -v pdftotext >/dev/null; then \
+		echo "already installed" > $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing libreoffice-calc, poppler-utils and fonts-dejavu-core for the rendering tests"; \
+		if (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends libreoffice-calc poppler-utils fonts-dejavu-core) > $(VENV)/render-tools.log 2>&1; \
+		then echo "installed" > $@; \
+		else echo "apt-get failed (see $(VENV)/render-tools.log): rendering tests skip" | tee $@; fi; \
+	else \
+		echo "not root or no apt-get: the rendering tests skip" | tee $@; \
+	fi
+
+test: $(VENV)/.installed-dev $(VENV)/.render-tools
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed-dev
@@ -42,6 +60,8 @@ bench: $(VENV)/.installed
 
 examples: $(VENV)/.installed
 	$(PY) examples/make_examples.py
+
+render-tools: $(VENV)/.render-tools
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info

@@ -11,6 +11,7 @@ import shutil
 from typing import Any
 
 import pandas as pd
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -208,6 +209,21 @@ def _usd(value: Any) -> str:
     return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
 
 
+def _usd_short(value: Any) -> str:
+    """Dollars in at most 8 characters: ``$9,833``, ``$612.5k``, ``-$2.39M``."""
+    if not _finite(value):
+        return "n/a"
+    v = float(value)
+    sign, a = ("-" if v < 0 else ""), abs(v)
+    if a >= 1e9:
+        return f"{sign}${a / 1e9:.2f}B"
+    if a >= 1e6:
+        return f"{sign}${a / 1e6:.2f}M"
+    if a >= 1e5:
+        return f"{sign}${a / 1e3:.1f}k"
+    return f"{sign}${a:,.0f}"
+
+
 def _pct(value: Any) -> str:
     return f"{float(value) * 100:.2f}%" if _finite(value) else "n/a"
 
@@ -224,13 +240,19 @@ def _num(value: Any) -> str:
 
 
 def print_comparison(comparison, console: Console | None = None) -> None:
-    """The what-if table: one column per run, the figures an advisor compares."""
+    """The what-if table: one column per run, the figures an advisor compares.
+
+    The runs are numbered across the top and named in a key above the table, and
+    money is in $k / $M: six runs read at 100 columns without a wrapped header."""
     console = console or Console(highlight=False, width=max(_width(), 100))
     table = comparison.table
-    grid = Table(title=as_text(f"What-if: account {comparison.account}"), show_lines=False)
-    grid.add_column("", no_wrap=True)
-    for run in table.index:
-        grid.add_column(as_text(run), justify="right", overflow="fold")
+    console.print(as_text(f"What-if: account {comparison.account}", "bold"))
+    for k, run in enumerate(table.index, start=1):
+        console.print(as_text(f"  {k}  {run}"))
+    grid = Table(show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
+    grid.add_column("", no_wrap=True, overflow="ellipsis", max_width=34)
+    for k in range(1, len(table.index) + 1):
+        grid.add_column(str(k), justify="right", no_wrap=True)
     rows = [
         ("status", None),
         ("relaxed", None),  # whatif --relax: what each run's relaxation moved
@@ -239,13 +261,15 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         ("volatility", _pct),
         ("tracking_error", _pct),
         ("turnover", _pct),
-        ("est_cost_usd", _usd),
+        ("est_cost_usd", _usd_short),
         ("n_trades", lambda v: f"{int(v)}" if _finite(v) else ""),
-        ("cash_after_usd", _usd),
+        ("cash_after_usd", _usd_short),
     ]
     rows += [(c, _pct) for c in table.columns if c.startswith(("before ", "after "))]
     rows += [
-        (c, _pct if c.endswith(" %") else _usd) for c in table.columns if c.startswith("stress ")
+        (c, _pct if c.endswith(" %") else _usd_short)
+        for c in table.columns
+        if c.startswith("stress ")
     ]
     for name, fmt in rows:
         if name not in table.columns:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 from rebalancer.examples.make_book import make_book
@@ -73,9 +74,33 @@ def test_block_orders_add_up_to_the_accounts_trades(local_run):
     assert (per_block["quantity"].sum() == per_block["block_quantity"].first()).all()
     want = trades.groupby(["ticker", "side"])["quantity"].sum()
     got = per_block["quantity"].sum()
-    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
+    # the trades CSVs write whole shares as integers: equal values, whatever the dtype
+    pd.testing.assert_series_equal(
+        got.sort_index(), want.sort_index(), check_names=False, check_dtype=False
+    )
     pairs = set(zip(blocks["account"], blocks["ticker"], blocks["side"], strict=True))
     assert pairs == set(zip(trades["account"], trades["ticker"], trades["side"], strict=True))
+
+
+def test_book_summary_prints_one_page_wide_with_formatted_figures(local_run):
+    """Each sheet of the write-only book summary carries its page setup (set before
+    its first row), and the dollar, rate and share columns their formats."""
+    _, folder, _ = local_run
+    wb = openpyxl.load_workbook(folder / "local" / "book_summary.xlsx")
+    assert wb.sheetnames == ["Accounts", "Blocks", "Allocations", "Not proposed"]
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert (int(ws.page_setup.fitToWidth), int(ws.page_setup.fitToHeight)) == (1, 0)
+        assert ws.print_title_rows == "$1:$1", ws.title
+        assert ws.oddHeader.left.text == "Book summary"
+    accounts = wb["Accounts"]
+    formats = {c.value: accounts.cell(row=2, column=c.column).number_format for c in accounts[1]}
+    assert formats["nav"] == formats["est_cost"] == formats["cash_after"] == "#,##0.00"
+    assert formats["turnover"] == formats["expected_return"] == "0.00%"
+    allocations = wb["Allocations"]
+    formats = {c.value: allocations.cell(row=2, column=c.column).number_format for c in allocations[1]}  # fmt: skip
+    assert formats["block_quantity"] in ("#,##0", "#,##0.####")
 
 
 def test_a_poisoned_account_fails_alone(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import dataclasses
 import io
 import json
@@ -16,10 +17,13 @@ from rich.console import Console
 from rebalancer.console import print_summary
 from rebalancer.errors import RebalancerError
 from rebalancer.export import OutputSet, write_outputs, write_trades_csv, write_workbook
+from rebalancer.export.csvout import read_written_trades
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
+from rebalancer.export.xlsx import heading
 from rebalancer.limits.cash_request import REQUEST_COLUMNS
 from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
+from tests.sheets import TRADE_SHEET_NAMES, table
 
 ACCOUNT = "+cmd"
 EVIL_NAME = '=HYPERLINK("x")'
@@ -228,10 +232,9 @@ def test_formula_like_name_reads_back_as_the_literal_string(written):
 
 def test_formula_like_account_reads_back_as_the_literal_string(written):
     wb = openpyxl.load_workbook(written["xlsx"])
-    trades = wb["Trades"]
-    accounts = [row[0] for row in trades.iter_rows(min_row=2)]
-    assert [c.value for c in accounts] == [ACCOUNT] * 4
-    assert all(c.data_type == "s" for c in accounts)
+    # the Trades sheet names the account in its page header (header codes escaped)
+    assert wb["Trades"].oddHeader.left.text == f"Account {ACCOUNT}"
+    assert "account" not in table(wb["Trades"]).columns
     summary_account = wb["Summary"]["B3"]
     assert (wb["Summary"]["A3"].value, summary_account.value) == ("Account", ACCOUNT)
     assert summary_account.data_type == "s"
@@ -243,23 +246,54 @@ def test_no_sheet_holds_a_formula(written):
 
 
 def test_trade_numbers_stay_numbers(written):
-    ws = openpyxl.load_workbook(written["xlsx"])["Trades"]
-    header = [c.value for c in ws[1]]
+    sheet = table(openpyxl.load_workbook(written["xlsx"])["Trades"])
     numeric = ["quantity", "price", "notional", "weight_before", "weight_after", "pct_adv",
                "days_to_trade", "est_cost"]  # fmt: skip
-    for row in ws.iter_rows(min_row=2, values_only=True):
-        for name in numeric:
-            assert type(row[header.index(name)]) in (int, float), name
-    assert ws.cell(row=2, column=header.index("notional") + 1).value == 5012.5
+    for name in numeric:
+        assert all(type(v) in (int, float) for v in sheet[name]), name
+    assert sheet["notional"].iloc[0] == 5012.5
 
 
 def test_trades_sheet_rows_equal_the_csv_rows(written):
-    ws = openpyxl.load_workbook(written["xlsx"])["Trades"]
-    sheet = _sheet_rows(ws)
+    """The sheet holds the CSV's orders, in the same order, with the same values in
+    every column they share (the sheet leaves out the account and the cash request,
+    which the page header and the Summary say, and turns lot ids into lots with
+    their shares)."""
+    sheet = table(openpyxl.load_workbook(written["xlsx"])["Trades"])
     csv = pd.read_csv(written["csv"])
-    assert sheet[0] == list(csv.columns)
-    csv_rows = [[_cell(v) for v in row] for row in csv.itertuples(index=False)]
-    assert [[_cell(v) for v in row] for row in sheet[1:]] == csv_rows
+    shared = [c for c in csv.columns if c in sheet.columns]
+    assert shared == [c for c in TRADE_COLUMNS if c not in ("account", "lot_id")]
+    csv_rows = [[_cell(v) for v in row] for row in csv[shared].itertuples(index=False)]
+    assert [[_cell(v) for v in row] for row in sheet[shared].itertuples(index=False)] == csv_rows
+
+
+def test_trades_sheet_adds_names_cost_in_bp_lots_and_totals(written, proposal):
+    ws = openpyxl.load_workbook(written["xlsx"])["Trades"]
+    sheet = table(ws)
+    names = proposal.holdings.set_index("ticker")["name"]
+    shown = [v if isinstance(v, str) else None for v in sheet["name"]]
+    assert shown == [names.get(t) for t in sheet["ticker"]]  # the fixture names two
+    bps = sheet["est_cost"] / sheet["notional"] * 1e4
+    np.testing.assert_allclose(sheet["est_cost_bps"].astype(float), bps, rtol=1e-12)
+    # a sale's lots and the shares from each add up to the order
+    for side, lots, quantity in zip(
+        sheet["side"], sheet["lots_sold"], sheet["quantity"], strict=True
+    ):
+        if side == "SELL" and lots:
+            shares = [
+                float(part.rsplit("(", 1)[1].rstrip(")").replace(",", ""))
+                for part in lots.split("; ")
+            ]
+            assert sum(shares) == pytest.approx(quantity)
+    rows = _sheet_rows(ws)
+    totals = {r[0]: r for r in rows[len(sheet) + 2 :] if r[0]}
+    header = [heading(c) for c in sheet.columns]
+    at = header.index("Notional (USD)")
+    buys = sheet.loc[sheet["side"] == "BUY", "notional"].sum()
+    assert totals["Buys"][at] == pytest.approx(buys)
+    assert totals["All orders"][at] == pytest.approx(sheet["notional"].sum())
+    assert totals["All orders"][1] == f"{len(sheet)} orders"
+    assert ws.cell(row=len(sheet) + 2, column=1).value is None  # a blank row before the totals
 
 
 def test_json_counts_and_cost_match_the_trades_csv(written):
@@ -278,9 +312,39 @@ def test_table_sheets_have_a_frozen_bold_header_and_an_autofilter(written):
         assert all(c.font.b for c in ws[1] if c.value is not None), name
 
 
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header(written, proposal):
+    wb = openpyxl.load_workbook(written["xlsx"])
+    for ws in wb.worksheets:
+        setup = ws.page_setup
+        assert setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert int(setup.fitToWidth) == 1, ws.title
+        # the Summary on one page; a table as many pages tall as it takes
+        assert int(setup.fitToHeight) == (1 if ws.title == "Summary" else 0), ws.title
+        if ws.title != "Summary":
+            assert ws.print_title_rows == "$1:$1", ws.title
+        assert ws.oddHeader.left.text == f"Account {ACCOUNT}"
+        dated = f"as of {proposal.as_of}" if proposal.as_of else "&D"  # else the print date
+        assert ws.oddHeader.right.text == dated
+        assert ws.oddFooter.right.text == "Page &P of &N"
+        assert ws.page_margins.left == 0.5
+
+
+def test_summary_says_active_return_before_and_after(written, proposal):
+    rows = _sheet_rows(openpyxl.load_workbook(written["xlsx"])["Summary"])
+    lines = {r[0]: r[1] for r in rows if r[0]}
+    m = proposal.metrics
+    reference = m.expected_return - m.active_return  # the same before and after
+    assert lines["Active return before"] == pytest.approx(m.expected_return_before - reference)
+    assert lines["Active return after"] == pytest.approx(m.active_return)
+    assert "not a forecast" in lines["Returns assume"]
+
+
 def test_money_percent_and_share_formats(written):
     ws = openpyxl.load_workbook(written["xlsx"])["Trades"]
-    fmt = {c.value: ws.cell(row=2, column=c.column).number_format for c in ws[1]}
+    back = {heading(n): n for n in TRADE_SHEET_NAMES}
+    fmt = {back[c.value]: ws.cell(row=2, column=c.column).number_format for c in ws[1]}
+    assert fmt["est_cost_bps"] == '0.0" bp"'
     assert fmt["notional"] == fmt["est_cost"] == fmt["price"] == "#,##0.00"
     assert fmt["weight_before"] == fmt["weight_after"] == fmt["pct_adv"] == "0.00%"
     assert fmt["quantity"] == "#,##0.####"  # BBB sells 40.5 shares
@@ -298,13 +362,29 @@ def test_exposures_sheet_has_a_bar_chart_and_active_columns(written):
 
 def test_checks_sheet_says_pass_fail_and_highlights_failures(written):
     ws = openpyxl.load_workbook(written["xlsx"])["Checks"]
-    assert [c.value for c in ws[1]] == ["check", "limit", "value", "ok", "detail"]
-    ok = {row[0].value: row[3] for row in ws.iter_rows(min_row=2)}
+    header = [c.value for c in ws[1]]
+    assert header == ["check", "meaning", "limit", "value", "unit", "ok", "detail"]
+    ok = {row[0].value: row[5] for row in ws.iter_rows(min_row=2)}
     assert {k: c.value for k, c in ok.items()} == {
         "cash floor": "PASS", "max_turnover": "FAIL", "no short": "PASS",
     }  # fmt: skip
     assert ok["max_turnover"].fill.fgColor.rgb.endswith("FFC7CE")
     assert ok["cash floor"].fill.fill_type is None
+
+
+def test_checks_sheet_says_each_row_in_words_with_its_unit(written):
+    """Limit and value stay the numbers measured; their cells show them in the row's
+    unit (no raw float), and a row says what it measures."""
+    ws = openpyxl.load_workbook(written["xlsx"])["Checks"]
+    rows = {r[0].value: {h.value: c for h, c in zip(ws[1], r, strict=True)} for r in ws.iter_rows(min_row=2)}  # fmt: skip
+    turnover = rows["max_turnover"]
+    assert turnover["meaning"].value == "turnover at most the cap"
+    assert turnover["unit"].value == "% of NAV"
+    assert turnover["limit"].number_format == turnover["value"].number_format == "0.00%"
+    for row in rows.values():
+        for name in ("limit", "value"):
+            if isinstance(row[name].value, float):
+                assert row[name].number_format != "General", (row["check"].value, name)
 
 
 def test_tax_sheet_totals_short_and_long_term_gains(written):
@@ -369,6 +449,28 @@ def test_csv_keeps_full_float_precision(written):
     csv = pd.read_csv(written["csv"])
     assert csv["notional"].iloc[1] == 4999.99635
     assert csv["est_cost"].iloc[0] == 2.506251
+
+
+def test_csv_writes_whole_shares_as_integers_and_money_to_the_cent(proposal, tmp_path):
+    """Only the text changes: ``2131.0`` shares is written ``2131``, ``62885.810000000005``
+    dollars ``62885.81``; fractional fund shares and sub-cent amounts stay as they are,
+    and every value reads back as the number computed (float noise aside)."""
+    trades = proposal.trades.copy()
+    trades["quantity"] = [2131.0, 40.5, 7.0, 12.0][: len(trades)]
+    trades["notional"] = [62885.810000000005, 4999.99635, 1234.5, 0.1 + 0.2][: len(trades)]
+    trades["price"] = [29.51, 123.4567, 250.0, 0.025][: len(trades)]
+    write_trades_csv(dataclasses.replace(proposal, trades=trades), tmp_path / "t.csv")
+    text = (tmp_path / "t.csv").read_text()
+    rows = list(csv_module.DictReader(io.StringIO(text)))
+    assert [r["quantity"] for r in rows] == ["2131", "40.5", "7", "12"][: len(rows)]
+    assert [r["notional"] for r in rows] == ["62885.81", "4999.99635", "1234.50", "0.30"][: len(rows)]  # fmt: skip
+    assert "withdraw_usd" in rows[0] and rows[0]["withdraw_usd"] == "0.00"
+    back = read_written_trades(tmp_path / "t.csv")
+    np.testing.assert_allclose(back["quantity"], trades["quantity"], rtol=0)
+    np.testing.assert_allclose(back["notional"], trades["notional"], rtol=1e-12)
+    np.testing.assert_allclose(back["est_cost"], trades["est_cost"], rtol=1e-12)
+    # a price is money too: to the cent where it is whole cents, else as given
+    assert [r["price"] for r in rows] == ["29.51", "123.4567", "250.00", "0.025"][: len(rows)]
 
 
 def test_safe_text_marks_only_risky_strings():

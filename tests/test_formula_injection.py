@@ -47,3 +47,45 @@ def test_formula_like_name_and_account_are_text_in_the_workbook(tmp_path):
 
     csv = pd.read_csv(trades, keep_default_na=False)
     assert set(csv["account"]) == {"'=cmd|' /C calc'!A0"}
+
+
+def test_new_text_cells_from_inputs_stay_text(tmp_path):
+    """The Trades sheet's reasons (they begin with the scenario's name), its lots sold
+    (lot ids begin with the account) and the page headers (the account) hold input
+    text: a formula-like scenario name and account are text cells, and a header's
+    ``&`` (which starts a header code) prints as written."""
+    account = "=cmd&P"
+    uni = make_universe()
+    hold = make_holdings(uni, account=account)
+    hold["cost_basis"] = hold["quantity"] * 10.0  # lots with a basis: lots sold are listed
+    hold.loc[hold["ticker"] == "CASH", "cost_basis"] = float("nan")
+    hold["acquired"] = "2020-01-02"
+    uni.to_csv(tmp_path / "u.csv", index=False)
+    hold.to_csv(tmp_path / "h.csv", index=False)
+    for name in ("base.yaml", "smallcap_rerating.yaml"):
+        text = (SCENARIOS / name).read_text()
+        if name == "smallcap_rerating.yaml":
+            text = text.replace("name: Small-cap re-rating", 'name: "=HYPERLINK(\\"y\\")"')
+        (tmp_path / name).write_text(text)
+    out, trades = tmp_path / "p.xlsx", tmp_path / "t.csv"
+    result = run_cli(
+        "propose", "--holdings", tmp_path / "h.csv", "--universe", tmp_path / "u.csv",
+        "--scenario", tmp_path / "smallcap_rerating.yaml", "--taxable",
+        "--out", out, "--trades", trades, tax_status=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(out)
+    ws = wb["Trades"]
+    header = [c.value for c in ws[1]]
+    reasons = [row[header.index("Reason")] for row in ws.iter_rows(min_row=2) if row[0].value]
+    risky = [c for c in reasons if isinstance(c.value, str) and c.value.startswith("=")]
+    assert risky, "some reason must begin with the scenario's name"
+    assert all(c.data_type == "s" and c.quotePrefix for c in risky)
+    lots = [row[header.index("Shares per lot sold")] for row in ws.iter_rows(min_row=2)]
+    lots = [c for c in lots if isinstance(c.value, str) and c.value]
+    assert lots and all(c.data_type == "s" and c.quotePrefix for c in lots)
+    assert not [c for w in wb for row in w.iter_rows() for c in row if c.data_type == "f"]
+    for sheet in wb.worksheets:
+        assert sheet.oddHeader.left.text == "Account =cmd&&P"  # prints "Account =cmd&P"
+    csv = pd.read_csv(trades, keep_default_na=False)
+    assert all(r.startswith("'") for r in csv["reason"] if r.lstrip("'").startswith("="))

@@ -209,6 +209,13 @@ def test_the_workbook_has_the_household_and_each_account(joint):
     ]
     for account in NAVS:
         assert f"{account} Trades" in names and f"{account} Checks" in names
+    # every sheet prints landscape, one page wide; the two summaries on one page each
+    book = load_workbook(out / "household.xlsx")
+    for ws in book.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert int(ws.page_setup.fitToWidth) == 1, ws.title
+        one_page = ws.title == "Household" or ws.title.endswith(" Summary")
+        assert int(ws.page_setup.fitToHeight) == (1 if one_page else 0), ws.title
 
 
 def test_account_by_account_the_taxable_one_cannot_keep_the_band(joint, tmp_path):

@@ -23,6 +23,7 @@ from rebalancer.examples.make_book import make_book
 from rebalancer.pipeline import load_inputs
 from rebalancer.runs.whatif import run_whatif
 from tests.conftest import SCENARIOS, make_holdings, make_universe, run_cli
+from tests.sheets import table
 
 TOL = 1e-9  # of NAV: the orders are whole shares, the check is exact but for float noise
 # a tilt the large-cap account can only reach by selling: 10% more in small caps
@@ -157,8 +158,7 @@ def test_a_whatif_sweep_keeps_each_cap_on_one_compiled_problem(tmp_path):
         "--vary", "constraints.max_sales=" + ",".join(map(str, caps)),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = list(openpyxl.load_workbook(out)["Trades"].values)
-    trades = pd.DataFrame(rows[1:], columns=rows[0])
+    trades = table(openpyxl.load_workbook(out)["Trades"])
     uni = pd.read_csv(paths["universe"])
     nav = nav_usd(pd.read_csv(paths["holdings"]), uni)
     shares = [

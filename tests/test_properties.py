@@ -72,6 +72,11 @@ Tolerances, and why:
   those costs and the sales it rounded down or dropped (the optimizer's budget leaves
   the costs out), so the costs and one step for each held, sellable name are allowed
   on top;
+- the cash target band, where the proposal reaches it over a path (only then has it a
+  Checks row): it passes where it ends no farther outside than before the trades, or
+  farther by no more than rounding explains: one step for each name traded, and the
+  costs (the rounding keeps the cash at least the step's, not in the band; each name
+  ends within one step of the step's answer); farther than that it is flagged;
 - the minimum trade: a BUY under it never; a SELL under it (not closing the position)
   only when flagged the same way: a sale a hard limit forces (a position cap, the cash
   floor) that liquidity or lots blocked by tax rules keep under the minimum — the
@@ -108,6 +113,7 @@ from hypothesis.control import currently_in_test_context
 
 from rebalancer.scenario import load_scenario
 from tests.conftest import SCENARIOS, run_cli
+from tests.sheets import table
 
 MAX_EXAMPLES = int(os.environ.get("REBALANCER_PROPERTY_EXAMPLES", "100"))
 # the default run is a fixed sample (the same accounts every run: a suite that passes
@@ -688,7 +694,7 @@ def check_proposal(
         explained.add(check)
         return verdict.get(check) is False and any(check in w for w in summary["warnings"])
 
-    book = sheet(wb, "Trades").astype(dict.fromkeys(numeric, float))
+    book = table(wb["Trades"]).astype(dict.fromkeys(numeric, float))
     assert list(book["ticker"]) == list(trades["ticker"])
     assert list(book["side"]) == list(trades["side"])
     np.testing.assert_allclose(book["quantity"].astype(float), trades["quantity"], rtol=1e-12)
@@ -910,6 +916,24 @@ def check_proposal(
             f"tilt {text}: exposure {exposure:.5f} misses [{lo:.5f}, {hi:.5f}] by {miss:.5f},"
             f" more than rounding explains ({allowed:.5f})"
         )
+    # the cash target band, where the proposal reaches it over a path (only then has it
+    # a row): no farther outside than before, or farther by no more than rounding
+    # explains (the rounding keeps the cash at least the step's, not in the band)
+    if "cash target" in over_path:
+        half = min(0.0005, (c.cash.target - c.cash.min) / 2)
+        lo, hi = c.cash.target - half, c.cash.target + half
+        miss = max(lo - cash_after / nav, cash_after / nav - hi, 0.0)
+        was = max(lo - cash_before / nav, cash_before / nav - hi, 0.0)
+        # one step for each name traded, and the costs
+        allowed = float(step[(trade != 0).to_numpy()].sum()) + costs / nav
+        if miss <= was + allowed + 0.5e-6:
+            assert verdict.get("cash target") is True, (
+                f"cash target: {cash_after / nav:.5f} misses [{lo:.5f}, {hi:.5f}] by "
+                f"{miss:.5f}, {miss - was:.5f} farther than before, within what rounding "
+                f"explains ({allowed:.5f}), yet not PASS"
+            )
+        elif miss > was + allowed + 2e-6:  # the product allows 1e-6: either verdict between
+            assert flagged("cash target"), "cash target farther outside but not flagged"
 
     # --- taxable accounts ---
     if summary["taxable"]:

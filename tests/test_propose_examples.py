@@ -16,6 +16,7 @@ import pytest
 from rebalancer.model.risk import build_risk_model
 from rebalancer.scenario import load_scenario
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+from tests.sheets import table
 from tests.test_properties import strictest
 
 ACCOUNTS = ["IRA-250K", "TAX-2M", "FDN-20M"]
@@ -233,8 +234,7 @@ def test_small_cap_exposure_moves_toward_its_target(account, inputs, written):
 def test_workbook_matches_the_csv_and_every_check_passes(account, written):
     wb = openpyxl.load_workbook(written[account]["xlsx"])
     assert wb.sheetnames[:6] == ["Summary", "Trades", "Exposures", "Holdings", "Scenario", "Checks"]
-    rows = list(wb["Trades"].values)
-    sheet = pd.DataFrame(rows[1:], columns=rows[0])
+    sheet = table(wb["Trades"])
     csv = pd.read_csv(written[account]["csv"], keep_default_na=False, na_values=[""])
     assert list(sheet["ticker"]) == list(csv["ticker"])
     assert np.allclose(sheet["notional"].astype(float), csv["notional"])

@@ -33,20 +33,61 @@ re-trade, also by reference (read them with ``--hypothesis-show-statistics``):
         --hypothesis-show-statistics
 
 Not yet met on every random account: the property is marked ``xfail`` (not strict).
-Tallied on 200 feasible accounts (519 drawn): 115 settle, 55 only continue, 30 re-trade,
-none finds the second run infeasible — a draw of its own (this test's source changed,
-and with it the examples). On the 200 accounts of the tally before (464 drawn: 95
-settle, 65 only continue, 36 re-trade, 4 second runs infeasible), replayed from their
-stored files: 94 settle, 72 only continue, 30 re-trade, 4 second runs infeasible (1 that
-settled now only continues); of the 40 that failed, 6 no longer do: 3 sales a hair under
-one order that waited and the next run, the NAV lower by the first run's costs, sold
-whole (a wait is now decided on the move as the next run measures it,
-``path.next_run_move``); 2 names bought to their position cap that the next run's costs
-put above it, so that run sold them (a step's buys now stop short of the cap by the
-path's estimated costs, ``rebalancer.solve.step.with_headroom``); 1 second run at a
-binding turnover cap that traded 0.001% of NAV more than the first (both up to the cap:
-the same step, now allowed). The second run's turnover may reach the turnover cap where
-it held the first back (``turnover_grew``), as an order at its liquidity cap may repeat.
+Tallied on 200 feasible accounts (519 drawn): 117 settle, 52 only continue, 31 re-trade,
+none finds the second run infeasible (before the change below, the same draw: 115, 55,
+30, none; between draws about ±7) — a draw of its own (this test's source changed, and
+with it the examples). On the 200 accounts of the tally before (464 drawn: 95 settle, 65
+only continue, 36 re-trade, 4 second runs infeasible), replayed from their stored files:
+97 settle, 73 only continue, 26 re-trade, 4 second runs infeasible (3 that settled now
+only continue, 5 that only continued settle); of the 34 that failed, 5 no longer do, and
+1 that only continued re-trades: 3 with moves under one order (0.76-0.99 of one) that
+waited, which the next run made whole orders — its box alone (its floored box infeasible
+by a hair, or with a tilt band reached over a path) making a move of half an order or
+more whole, or its taxable destination a hair further (a move of 3/4 of one order or
+more is now floored to a whole one, past the destination by at most a quarter, which the
+next run leaves; under 3/4 it waits: a quarter of an order's margin for the next run's
+measure of the move, ``path.WHOLE_ORDER``); 1 whose floored step left names to wait for
+a binding turnover cap (``path.first_in_line``) and ended under it, the path block
+saying impact alone, so the next run's start on them read as new trades (such a step is
+now held back by ``max_turnover``, ``path.Destination.turnover_waits``); 1 whose floored
+box, its cash and tilt bands reached over a path, the solver failed with 32 floors and
+solved with 33 (one more move floored to a whole order: an accident of the change, not a
+mechanism); and a buy of 0.69 of an order that waited, which the next run's box alone
+(its floored box infeasible) made whole, now re-trades (``tests/data`` ``whole_order``
+and ``cap_waits`` keep one of the first two kinds each; ``test_kept_cases``). Tried and
+measured, and left out: the floors elastic (each floor's shortfall penalised like the
+elastic form's slacks, the floored box then lowered to what that answer reaches): beside
+the 3/4 margin 30 re-trades on the stored draw against 27 without (it fixed 2 and broke
+5; alone, on the 12 accounts the two changed, it fixed 4 and broke 3): the answer drops
+whole floors (an L1 penalty's vertices), so names still wait for the next run to start,
+and a next run floored where the box alone had been takes equal or larger steps; one
+factor scaling every floor to fit keeps 0.23-0.35 of them in the accounts measured,
+under the half that makes the next step smaller; the bands reached over a path in the
+floored box without its floors (moves under an order still waiting) fixed none. Before
+that change, on the same stored files: 94 settle, 72 only continue, 30 re-trade, 4
+second runs infeasible (1 that settled now only continues); of the 40 that failed, 6 no
+longer do: 3 sales a hair under one order that waited and the next run, the NAV lower by
+the first run's costs, sold whole (a wait is now decided on the move as the next run
+measures it, ``path.next_run_move``); 2 names bought to their position cap that the next
+run's costs put above it, so that run sold them (a step's buys now stop short of the cap
+by the path's estimated costs, ``rebalancer.solve.step.with_headroom``); 1 second run at
+a binding turnover cap that traded 0.001% of NAV more than the first (both up to the
+cap: the same step, now allowed). The second run's turnover may reach the turnover cap
+where it held the first back (``turnover_grew``), as an order at its liquidity cap may
+repeat.
+TALLY_MERGED_PLACEHOLDER Replayed again after two more mechanisms: 97 settle, 73 only continue, 30 re-trade,
+none infeasible. The 4 second runs infeasible are feasible: a run's whole lots can leave
+a soft band (the cash target band, a tilt band) where the next run's limits cannot
+reach it at all, and where only such bands conflict and the account is outside each by
+no more than whole lots leave (one order for each name of the group it could trade),
+the run keeps them no farther outside than today, reached over a path, instead of exit 3
+(``rebalancer.solve.driver.from_today``): 3 settle, and 1 (a tilt band 3 bp outside
+the optimizer's margin) re-trades one name, its second run trading 0.21% of NAV. 1
+re-trade of names sold down to their position cap, which the next run's costs put
+above it, only continues now: the rounding of a step sells a name above its cap to the
+cap less the path's estimated costs (``rebalancer.trades.rules.sales_headroom``), as
+the step's buys stop short (``tests/data`` ``second_cash``, ``second_tilt``,
+``sale_headroom``; ``test_kept_cases``).
 
 The mechanisms before that, and their tallies: a soft band that no step
 inside the box keeps this run reached over a path (``path.reached_over_path``: the
@@ -80,14 +121,16 @@ Derandomised, the examples depend on this test's code (Hypothesis seeds its draw
 it; the xfail reason's text, which names no figures, was changed without changing the
 draw): a change to the test's body draws other accounts, so code versions are compared
 on the same accounts by storing the draw's files and replaying them. What is left, of
-the 34
-of the same 200 accounts (each a real re-trade, none an artefact of the measure):
+the 30 of the same 200 accounts (each a real re-trade, none an artefact of the
+measure):
 
-- 8: the floored box has no feasible point (its floors push a tilt band, a position or
+- 7: the floored box has no feasible point (its floors push a tilt band, a position or
   sector cap or the cash target past what the names the liquidity cap holds back can
   offset this run), so the box alone, or with the cash target or a tilt band reached
-  over a path the band-elastic box (3), takes the step; either leaves names the
-  destination trades untouched, and the next run, whose floored box fits, starts them;
+  over a path the band-elastic box (2), takes the step; either leaves names the
+  destination trades untouched, and the next run, whose floored box fits, starts them (a
+  sale the buys' liquidity holds back funds only so many buys a run, so not every name
+  can move half its way this run: no floors fit all);
 - 6: the impact cost alone holds the step back in a small account ($49K-$266K, one
   minimum order 40-270 bp of NAV): no floors, and the minimum-trade passes and whole
   lots lift different names on each run;
@@ -97,22 +140,20 @@ of the same 200 accounts (each a real re-trade, none an artefact of the measure)
   convex, and classes pooled to C's convex minorant fixed 2 and broke 4 of 47 FIFO and
   HIFO accounts), 1 whose floors the cash target scales down (the sales held back by
   the buys' liquidity, larger the next run);
-- 5: a move under one order: the next run's box alone, nothing floored any more,
-  makes a move of half an order a whole one (3), a fractional holding under one lot
-  sold whole (1), or the destination moved a waiting sale past one order (1);
-- 2: a position cap: a name sold down to it that the next run's costs put above it
-  again (the headroom is on buys), and a run whose free step is the whole move while
-  the cash band is reached over a path (no headroom there), whose next run's costs do
-  the same;
+- 2: a move under one order: a fractional holding under one lot sold whole, and a buy
+  of 0.69 of an order that waited, which the next run's box alone (nothing floored
+  any more) made whole;
+- 1: a position cap: a run whose free step is the whole move while the cash band is
+  reached over a path (no headroom there), whose next run's costs put a name above it;
 - 2: no benchmark: the risk is measured from the current holdings, so the destination
   moves with them (announced, ``reference_moves``, only where the scenario tilts);
 - 1: a binding turnover cap whose floors did not fit: the box alone, and the next run
   floored, larger steps;
 - 1: a $7.6K account whose one lot is 2.7% of NAV: the whole lots move the
   destination 6%;
-- 4 second runs infeasible: three accounts under $12K whose whole shares leave a
-  name over its position cap or the cash target out of reach, and a tilt band the
-  first run's rounding left 3 bp outside.
+- 1: a tilt band the first run's rounding left 3 bp outside the optimizer's margin
+  inside it (a second run infeasible before): the second run, keeping it no farther
+  outside than today, sells 98 shares of a name the first bought.
 
 The example accounts, below, settle.
 """

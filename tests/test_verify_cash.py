@@ -93,10 +93,10 @@ def test_every_output_records_the_request_and_the_mode_asked_and_traded(
     lines = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row}
     shown = traded if asked == traded else f"{traded} ({asked} asked)"
     assert lines["Trade mode"] == shown
-    sheet = list(book["Trades"].iter_rows(values_only=True))
-    header = list(sheet[0])
-    assert header[-4:] == ["mode", "mode_asked", "withdraw_usd", "deposit_usd"]
-    assert {row[-4:] for row in sheet[1:]} == {(traded, asked, withdraw, deposit)}
+    # the workbook's Trades sheet leaves the request, the same on every row, to the
+    # Summary (its orders print one page wide); the trades CSV keeps it on each row
+    header = next(book["Trades"].iter_rows(values_only=True))
+    assert not {"mode", "mode_asked", "withdraw_usd", "deposit_usd"} & set(header)
 
 
 def _small_cap_exposure(trades: pd.DataFrame | None) -> float:

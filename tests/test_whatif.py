@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from rich.console import Console
 
 import rebalancer
+from rebalancer.console import print_comparison
 from rebalancer.runs.whatif import run_whatif
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
+from tests.sheets import table
 
 TURNOVERS = [0.10, 0.15, 0.25, 0.40]
 
@@ -214,7 +218,7 @@ def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
     ):
         assert label in labels
     trades = list(wb["Trades"].values)
-    assert trades[0][0] == "run"
+    assert trades[0][0] == "Run"  # headers in words (rebalancer.export.xlsx.HEADINGS)
     assert {r[0] for r in trades[1:]} <= {"smallcap_rerating", "status_quo"}
     settings = list(wb["Settings"].values)
     assert settings[0][:2] == ("key", "differs")
@@ -287,8 +291,7 @@ def _relax_whatif(tmp_path, *extra: str):
 
 
 def _written_trades(wb, label: str) -> pd.DataFrame:
-    rows = list(wb["Trades"].values)
-    frame = pd.DataFrame(rows[1:], columns=rows[0])
+    frame = table(wb["Trades"])
     return frame[frame["run"] == label]
 
 
@@ -336,3 +339,40 @@ def test_whatif_relax_makes_an_infeasible_run_feasible_and_its_trades_keep_the_r
         _written_trades(wb, loose).reset_index(drop=True),
         _written_trades(plain_wb, loose).reset_index(drop=True),
     )
+
+
+def test_console_table_fits_100_columns_with_six_long_run_names():
+    """Runs are numbered across the top and named in a key; money in $k/$M: six runs
+    of the README's sweep read at 100 columns without a wrapped header or cell."""
+    labels = [f"smallcap_rerating max_turnover=0.{k}" for k in (1, 2, 3)]
+    labels += [f"status_quo max_turnover=0.{k}" for k in (1, 2, 3)]
+    figures = pd.DataFrame(
+        {
+            "status": ["optimal"] * 6,
+            "expected_return": [0.1448, 0.1484, 0.1514, 0.1844, 0.1906, 0.1931],
+            "est_cost_usd": [9832.7, 12941.8, 17660.4, 4211.2, 7640.3, 11496.3],
+            "n_trades": [68, 98, 105, 29, 62, 131],
+            "cash_after_usd": [612538.35, 626503.65, 610965.81, 597913.5, 601243.62, 604984.65],
+            "after size:small": [0.0572, 0.0571, 0.0614, -0.0087, -0.0087, -0.0087],
+            "stress relapse after": [
+                -2598588.71,
+                -2594769.87,
+                -2612886.08,
+                -2350413.41,
+                -2350013.8,
+                -2350845.2,
+            ],  # fmt: skip
+            "stress relapse after %": [-0.1291, -0.1289, -0.1298, -0.1168, -0.1167, -0.1168],
+        },
+        index=labels,
+    )
+    comparison = SimpleNamespace(account="FDN-20M", table=figures, runs=[])
+    console = Console(width=100, record=True, highlight=False)
+    print_comparison(comparison, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    for k, label in enumerate(labels, start=1):
+        assert any(line.split() == [str(k), *label.split()] for line in lines), label
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    assert rows["cash_after_usd"] == ["$612.5k", "$626.5k", "$611.0k", "$597.9k", "$601.2k", "$605.0k"]  # fmt: skip
+    assert rows["est_cost_usd"][0] == "$9,833"

@@ -19,7 +19,6 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.worksheet.worksheet import Worksheet
 
-from rebalancer.export.csvout import trades_frame
 from rebalancer.export.safe import write_cell
 from rebalancer.export.xlsx import (
     HEADER_FILL,
@@ -27,8 +26,11 @@ from rebalancer.export.xlsx import (
     MONEY,
     PCT,
     _fit_widths,
+    finish_trades_sheet,
+    page_setup,
     scenario_rows,
     table_sheet,
+    trades_sheet_frame,
 )
 
 ROW_FORMATS = {
@@ -60,14 +62,27 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
     ws.title = "Compare"
     _compare_sheet(ws, compare_sheet_frame(comparison.table), comparison.account)
     trades = [
-        trades_frame(r.proposal).assign(run=r.label)
+        trades_sheet_frame(r.proposal).assign(run=r.label)
         for r in comparison.runs
         if r.proposal is not None and len(r.proposal.trades)
     ]
     long = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(columns=["run"])
-    table_sheet(wb.create_sheet("Trades"), long[["run", *[c for c in long if c != "run"]]])
+    # one account: its id is in every page's header, not on every row
+    long = long.drop(columns=["account"], errors="ignore")
+    trades_ws = wb.create_sheet("Trades")
+    table_sheet(trades_ws, long[["run", *[c for c in long if c != "run"]]], headings=True)
+    finish_trades_sheet(trades_ws, {"Run": 22})
     _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
     _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)
+    as_of = next((r.proposal.as_of for r in comparison.runs if r.proposal is not None), "")
+    for sheet in wb.worksheets:
+        page_setup(
+            sheet,
+            account=comparison.account,
+            as_of=as_of,
+            header_row=3 if sheet.title == "Compare" else 1,
+        )
+    ws.print_title_cols = "A:A"  # the figures' labels on every page of the Compare sheet
     wb.properties.creator = "rebalancer"
     wb.save(path)
 

@@ -35,8 +35,16 @@ def trades_frame(proposal: Proposal) -> pd.DataFrame:
     return frame.assign(**request_cells(proposal.cash_request))
 
 
+# written in their tidiest exact form (``number_text``): whole shares, cents
+SHARE_COLUMNS = ("quantity",)
+MONEY_COLUMNS = ("price", "notional", "est_cost", "realized_gain", "withdraw_usd", "deposit_usd")
+
+
 def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:
-    """Write the trades CSV: UTF-8 without BOM, ``\\n`` line ends, floats at full precision.
+    """Write the trades CSV: UTF-8 without BOM, ``\\n`` line ends, every number the
+    number computed (``number_text``): whole shares as integers (``2131``, fractional
+    shares of funds as they are), money to the cent where it is a whole number of
+    cents (``62885.81``, not ``62885.810000000005``), anything else at full precision.
 
     Text that a spreadsheet would run as a formula gets a leading ``'``
     (see :mod:`rebalancer.export.safe`); numbers are written as numbers.
@@ -50,8 +58,27 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: safe_text(v, csv=True))
-    # float_format=None writes each float's shortest round-trip repr: no cents lost.
+        elif column in SHARE_COLUMNS:
+            frame[column] = frame[column].map(lambda v: number_text(v, 0))
+        elif column in MONEY_COLUMNS:
+            frame[column] = frame[column].map(lambda v: number_text(v, 2))
+    # float_format=None writes each other float's shortest round-trip repr
     frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n", float_format=None)
+
+
+def number_text(value, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals where that is the same number up to float
+    noise (within 1e-12 of it, relatively), else its full repr; empty for a missing
+    value. ``2131.0`` -> ``2131``, ``62885.810000000005`` -> ``62885.81``, ``1234.5``
+    dollars -> ``1234.50``, ``0.5`` shares -> ``0.5``, ``42.0978631`` dollars ->
+    ``42.0978631``: the text reads back as the number computed, never rounded away."""
+    v = float(value)
+    if v != v:
+        return ""
+    text = f"{v:.{decimals}f}"
+    if abs(float(text) - v) <= 1e-12 * max(1.0, abs(v)):
+        return text.replace("-", "") if float(text) == 0 else text  # never "-0"
+    return repr(v)
 
 
 def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -67,6 +94,7 @@ def read_written_trades(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("ticker", "account", "side"):
         if column in frame:
             frame[column] = frame[column].astype(str).map(csv_text)
-    frame["quantity"] = pd.to_numeric(frame["quantity"])
-    frame["notional"] = pd.to_numeric(frame["notional"])
+    # floats, as computed: whole shares are written as integers (write_trades_csv)
+    frame["quantity"] = pd.to_numeric(frame["quantity"]).astype(float)
+    frame["notional"] = pd.to_numeric(frame["notional"]).astype(float)
     return frame

@@ -3,8 +3,17 @@
 Sheets, in order: Summary, Trades, Exposures (with a bar chart), Holdings,
 Scenario, Checks, and Tax when lots were sold. Every table has a bold, frozen
 header row and an autofilter; money is ``#,##0.00``, weights ``0.00%``, shares
-``#,##0`` (or ``#,##0.####`` when fractional). Every cell goes through
-:func:`rebalancer.export.safe.write_cell`, so no text becomes a formula.
+``#,##0`` (or ``#,##0.####`` when fractional), costs in basis points ``0.0``. Every
+cell goes through :func:`rebalancer.export.safe.write_cell`, so no text becomes a
+formula.
+
+Every sheet prints (``page_setup``): landscape US Letter, one page wide, its header
+row repeated on each page, the account and trade date in the page header, the page
+number in the footer; the Summary fits on one page. The Trades sheet is for reading
+and acting on: headers in words (``HEADINGS``; the trades CSV keeps its contract
+names), the security's name, the shares taken from each lot of a taxable sale, the
+cost in basis points of the order, and a totals row below a blank row (so a reader
+that stops at the first empty row reads the orders alone).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
@@ -24,9 +34,11 @@ from openpyxl.chart import BarChart, Reference, Series
 from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
-from rebalancer.export.csvout import trades_frame
+from rebalancer.export.csvout import trade_columns, trades_frame
 from rebalancer.export.safe import cell_value, needs_marking, write_cell
 from rebalancer.limits.cash_request import mode_text
 from rebalancer.report.proposal import Proposal
@@ -41,12 +53,19 @@ COUNT = "0"
 DATE = "yyyy-mm-dd"
 GENERAL = "General"  # a cell without a number format
 
-MONEY_COLUMNS = {"price", "notional", "est_cost", "realized_gain"}
+BPS = '0.0" bp"'
+USD_CELL = '"$"#,##0.00'  # money in a column of mixed units (the Checks sheet)
+
+# a book summary's dollar and rate columns are named without their unit
+MONEY_COLUMNS = {
+    "price", "notional", "est_cost", "realized_gain", "nav", "cash_after", "estimated_tax",
+}  # fmt: skip
 PCT_COLUMNS = {
     "turnover", "pct_adv", "benchmark_weight", "reference", "target", "band_lo", "band_hi",
-    "active_before", "active_after", "pct_before", "pct_after",
+    "active_before", "active_after", "pct_before", "pct_after", "expected_return",
+    "tracking_error",
 }  # fmt: skip
-SHARE_COLUMNS = {"quantity", "shares_before", "shares_after", "quantity_sold"}
+SHARE_COLUMNS = {"quantity", "shares_before", "shares_after", "quantity_sold", "block_quantity"}
 
 HOLDING_COLUMNS = [
     "ticker", "name", "sector", "region", "size", "price", "shares_before", "shares_after",
@@ -66,6 +85,8 @@ FAIL_FILL = PatternFill("solid", fgColor="FFC7CE")  # Excel's "Bad" style
 FAIL_FONT = Font(color="9C0006")
 FAIL_BOLD = Font(color="9C0006", bold=True)
 MIN_WIDTH, MAX_WIDTH = 6, 60
+SUMMARY_TEXT_WIDTH = 60  # longer Summary text wraps
+CHART_MAX_CM = 15.0  # a chart fits a landscape Letter page under its header
 
 
 def write_workbook(proposal: Proposal, path: str | os.PathLike[str]) -> None:
@@ -79,20 +100,73 @@ def write_workbook(proposal: Proposal, path: str | os.PathLike[str]) -> None:
 
 def proposal_sheets(wb: Workbook, proposal: Proposal, prefix: str = "") -> None:
     """Add the sheets of one proposal to ``wb``, each title after ``prefix`` (a
-    household's workbook: the account; Excel cuts a title at 31 characters)."""
+    household's workbook: the account; Excel cuts a title at 31 characters), each
+    set up to print (``page_setup``: the Summary on one page)."""
 
     def sheet(title: str) -> Worksheet:
         return wb.create_sheet(f"{prefix}{title}"[:31])
 
-    _summary_sheet(sheet("Summary"), proposal)
-    table_sheet(sheet("Trades"), trades_frame(proposal))
+    summary = sheet("Summary")
+    _summary_sheet(summary, proposal)
+    trades_sheet(sheet("Trades"), proposal)
     exposures_sheet(sheet("Exposures"), proposal.exposures)
-    table_sheet(sheet("Holdings"), _present(proposal.holdings, HOLDING_COLUMNS))
-    table_sheet(sheet("Scenario"), scenario_rows(proposal.scenario))
+    holdings = sheet("Holdings")
+    table_sheet(holdings, _present(proposal.holdings, HOLDING_COLUMNS))
+    wrap_columns(holdings, {"name": 26})
+    scenario = sheet("Scenario")
+    table_sheet(scenario, scenario_rows(proposal.scenario))
+    wrap_columns(scenario, {"key": 40, "value": 70})
     checks_sheet(sheet("Checks"), proposal.checks)
     blocks = proposal.tax_blocks
     if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
         _tax_sheet(sheet("Tax"), proposal)
+    for ws in wb.worksheets[wb.worksheets.index(summary) :]:
+        page_setup(
+            ws,
+            account=proposal.account,
+            as_of=proposal.as_of,
+            header_row=None if ws is summary else 1,
+            one_page=ws is summary,
+        )
+
+
+# --- printing ------------------------------------------------------------------------
+
+
+def page_setup(
+    ws: Worksheet,
+    *,
+    account: str = "",
+    as_of: str = "",
+    title: str = "",
+    header_row: int | None = 1,
+    one_page: bool = False,
+) -> None:
+    """How ``ws`` prints: landscape US Letter, one page wide (and one page tall with
+    ``one_page``), ``header_row`` repeated on every page, half-inch margins; the page
+    header names the account (or ``title``) and the trade date, the footer the sheet
+    and the page. Works on write-only sheets too (a book's summary).
+
+    Header text is escaped: ``&`` starts a header code (``&P`` is the page number),
+    so an account id ``A&P`` is written ``A&&P`` and prints as given."""
+    setup = ws.page_setup
+    setup.orientation = "landscape"
+    setup.paperSize = 1  # US Letter: the money is in US dollars
+    setup.fitToWidth = 1
+    setup.fitToHeight = 1 if one_page else 0  # 0: as many pages tall as it takes
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.5, right=0.5, top=0.75, bottom=0.6, header=0.3, footer=0.3)
+    if header_row is not None:
+        ws.print_title_rows = f"{header_row}:{header_row}"
+    left = title or (f"Account {account}" if account else "")
+    ws.oddHeader.left.text = _header_text(left)
+    ws.oddHeader.right.text = _header_text(f"as of {as_of}") if as_of else "&D"
+    ws.oddFooter.left.text = "&A"  # the sheet's name
+    ws.oddFooter.right.text = "Page &P of &N"
+
+
+def _header_text(text: str) -> str:
+    return cell_value(str(text)).replace("&", "&&")
 
 
 # --- number formats ------------------------------------------------------------------
@@ -106,8 +180,10 @@ def column_format(column: str, values: Iterable[Any] = ()) -> str | None:
         return PCT
     if column in SHARE_COLUMNS:
         return shares_format(values)
-    if column == "days_to_trade":
+    if column in ("days_to_trade", "seconds"):
         return DAYS
+    if column.endswith("_bps"):
+        return BPS
     if column == "acquired":
         return DATE
     return None
@@ -120,6 +196,129 @@ def shares_format(values: Iterable[Any]) -> str:
         if isinstance(v, float) and not v.is_integer():
             return SHARES_FRACTION
     return SHARES_WHOLE
+
+
+# --- the Trades sheet ----------------------------------------------------------------
+
+# the workbook's words for the contract columns (the trades CSV keeps the names)
+HEADINGS = {
+    "account": "Account", "run": "Run", "ticker": "Ticker", "name": "Security",
+    "side": "Side", "quantity": "Shares", "price": "Price (USD)",
+    "notional": "Notional (USD)", "weight_before": "Weight before",
+    "weight_after": "Weight after", "pct_adv": "Share of daily volume",
+    "days_to_trade": "Days to trade", "est_cost": "Est. cost (USD)",
+    "est_cost_bps": "Est. cost (bp)", "reason": "Reason",
+    "realized_gain": "Realized gain (USD)", "term": "Term", "lot_id": "Lots",
+    "lots_sold": "Shares per lot sold",
+    # the Summary's stress table
+    "shock": "Shock", "pnl_before_usd": "P&L before (USD)", "pnl_after_usd": "P&L after (USD)",
+    "pct_before": "Before (% of NAV)", "pct_after": "After (% of NAV)",
+}  # fmt: skip
+
+
+def heading(column: str) -> str:
+    """The workbook header of a column: ``HEADINGS``, else its name in words."""
+    if column in HEADINGS:
+        return HEADINGS[column]
+    words = column.replace("_", " ")
+    if words.endswith(" usd"):
+        words = words[: -len(" usd")] + " (USD)"
+    return words[:1].upper() + words[1:]
+
+
+def trades_sheet_frame(proposal: Proposal) -> pd.DataFrame:
+    """The Trades sheet's rows (contract names; ``heading`` gives the header words):
+    the trades CSV's columns but the cash request's (the Summary says it), with the
+    security's ``name`` after the ticker, ``est_cost_bps`` (est_cost / notional ×
+    10,000) after the cost and, where lots were sold, ``lots_sold``: each lot's id
+    and the shares taken from it, in place of the bare ``lot_id`` list."""
+    frame = trades_frame(proposal)
+    frame = frame.loc[:, [c for c in trade_columns(proposal) if c in frame]]
+    names = proposal.holdings.set_index("ticker")["name"] if "name" in proposal.holdings else None
+    at = list(frame.columns).index("ticker") + 1
+    frame.insert(at, "name", frame["ticker"].map(names) if names is not None else "")
+    notional = frame["notional"].to_numpy(float)
+    bps = np.divide(
+        frame["est_cost"].to_numpy(float) * 1e4,
+        notional,
+        out=np.full(len(frame), np.nan),
+        where=notional > 0,
+    )
+    frame.insert(list(frame.columns).index("est_cost") + 1, "est_cost_bps", bps)
+    if "lot_id" in frame:
+        frame["lot_id"] = _lots_sold(frame, proposal.lot_sales)
+        frame = frame.rename(columns={"lot_id": "lots_sold"})
+    return frame
+
+
+def _lots_sold(frame: pd.DataFrame, lot_sales: pd.DataFrame) -> list[str]:
+    """Per sell order ``lot 1,200; lot 300``: each lot sold and its shares, in the lot
+    order of the sale (the shares add up to the order's quantity)."""
+    if not len(lot_sales):
+        return [""] * len(frame)
+    per_ticker = {
+        ticker: "; ".join(
+            f"{lot} ({_shares_text(q)})"
+            for lot, q in zip(g["lot_id"], g["quantity_sold"], strict=True)
+        )
+        for ticker, g in lot_sales.groupby("ticker", sort=False)
+    }
+    return [
+        per_ticker.get(t, "") if side == "SELL" else ""
+        for t, side in zip(frame["ticker"], frame["side"], strict=True)
+    ]
+
+
+def _shares_text(q: float) -> str:
+    return f"{q:,.0f}" if float(q).is_integer() else f"{q:,.4f}".rstrip("0")
+
+
+def trades_sheet(ws: Worksheet, proposal: Proposal) -> None:
+    """The Trades sheet: ``trades_sheet_frame`` under headers in words, then a blank
+    row and the totals of buys, sells and all orders (notional, cost, gain; the
+    cost in basis points of the notional traded)."""
+    frame = trades_sheet_frame(proposal).drop(columns=["account"])  # in the page header
+    table_sheet(ws, frame, headings=True)
+    _totals_rows(ws, frame, start_row=len(frame) + 3)
+    _fit_widths(ws)
+    finish_trades_sheet(ws)
+
+
+TRADES_WRAP = {"Security": 26, "Reason": 40, "Shares per lot sold": 30}
+
+
+def finish_trades_sheet(ws: Worksheet, more: Mapping[str, int] | None = None) -> None:
+    """Narrow a Trades sheet for print: header words wrapped, long text wrapped
+    (``TRADES_WRAP`` and ``more``: header -> characters)."""
+    wrap_header(ws)
+    wrap_columns(ws, {**TRADES_WRAP, **(more or {})})
+
+
+def _totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int) -> None:
+    if not len(frame):
+        return
+    col = {name: j for j, name in enumerate(frame.columns, start=1)}
+    side = frame["side"].astype(str)
+    row = start_row
+    for label, mask in [
+        ("Buys", side == "BUY"),
+        ("Sells", side == "SELL"),
+        ("All orders", pd.Series(True, index=frame.index)),
+    ]:
+        write_cell(ws.cell(row=row, column=1), label).font = HEADER_FONT
+        count = write_cell(ws.cell(row=row, column=2), f"{int(mask.sum())} orders")
+        count.font = HEADER_FONT
+        for name in ("notional", "est_cost", "realized_gain"):
+            if name in col:
+                total = float(frame.loc[mask, name].sum(min_count=1))
+                cell = write_cell(ws.cell(row=row, column=col[name]), total)
+                cell.number_format, cell.font = MONEY, HEADER_FONT
+        notional = float(frame.loc[mask, "notional"].sum())
+        if notional > 0 and "est_cost_bps" in col:
+            bps = float(frame.loc[mask, "est_cost"].sum()) * 1e4 / notional
+            cell = write_cell(ws.cell(row=row, column=col["est_cost_bps"]), bps)
+            cell.number_format, cell.font = BPS, HEADER_FONT
+        row += 1
 
 
 # --- sheets --------------------------------------------------------------------------
@@ -151,7 +350,10 @@ def _summary_lines(p: Proposal) -> list[_Line]:
         _Line("Est. cost (USD)", m.est_cost_usd, MONEY),
         _Line("Expected return before", m.expected_return_before, PCT),
         _Line("Expected return after", m.expected_return, PCT),
-        _Line("Active return", m.active_return, PCT),
+        # the reference's return is the same before and after: before = after − the gain
+        _Line("Active return before", active_before(m), PCT),
+        _Line("Active return after", m.active_return, PCT),
+        _Line("Returns assume", _beliefs_line(p)),
         _Line("Volatility before", m.volatility_before, PCT),
         _Line("Volatility after", m.volatility, PCT),
         _Line("Tracking error before", m.tracking_error_before, PCT),
@@ -194,6 +396,23 @@ def _summary_lines(p: Proposal) -> list[_Line]:
     return lines
 
 
+def active_before(m) -> float:
+    """The expected active return of the holdings before the trades: the reference's
+    expected return (``expected_return − active_return``) is the same either side, so
+    active before = ``expected_return_before − expected_return + active_return``."""
+    return m.expected_return_before - m.expected_return + m.active_return
+
+
+def _beliefs_line(p: Proposal) -> str:
+    """What the expected returns rest on: the scenario's beliefs, said as such."""
+    described = str(p.scenario.get("description") or "").strip().rstrip(".")
+    said = f" ({described})" if described else ""
+    return (
+        f"the beliefs of the scenario {p.scenario_name}{said}, a year ahead, before costs"
+        " and taxes: a scenario's expectation, not a forecast"
+    )
+
+
 def _path_line(path: dict) -> str:
     if not path:
         return "not measured"
@@ -206,6 +425,7 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     for line in _summary_lines(p):
         write_cell(ws.cell(row=row, column=1), line.label).font = HEADER_FONT
         cell = write_cell(ws.cell(row=row, column=2), line.value)
+        # long text wraps (below): the Summary prints on one page, values beside labels
         cell.alignment = Alignment(horizontal="left" if isinstance(line.value, str) else "right")
         if line.number_format:
             cell.number_format = line.number_format
@@ -216,12 +436,14 @@ def _summary_sheet(ws: Worksheet, p: Proposal) -> None:
     if p.stress is not None and len(p.stress):
         row += 1
         write_cell(ws.cell(row=row, column=1), "Stress test").font = HEADER_FONT
-        _write_table(ws, _present(p.stress, STRESS_COLUMNS), start_row=row + 1, filters=False)
+        stress = _present(p.stress, STRESS_COLUMNS)
+        _write_table(ws, stress, start_row=row + 1, filters=False, headings=True)
     _fit_widths(ws, skip_rows={1})
+    wrap_columns(ws, {2: SUMMARY_TEXT_WIDTH}, header_row=2)  # the values, from line one
 
 
-def table_sheet(ws: Worksheet, frame: pd.DataFrame) -> None:
-    _write_table(ws, frame)
+def table_sheet(ws: Worksheet, frame: pd.DataFrame, *, headings: bool = False) -> None:
+    _write_table(ws, frame, headings=headings)
     ws.freeze_panes = "A2"
     _fit_widths(ws)
 
@@ -272,21 +494,107 @@ def exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
     labels = Reference(ws, min_col=col["selector"], min_row=2, max_row=n + 1)
     for series in chart.series:
         series.cat = AxDataSource(strRef=StrRef(f=str(labels)))
-    chart.width = 18
-    chart.height = max(7.5, 0.6 * n + 3)
-    ws.add_chart(chart, f"{get_column_letter(len(frame.columns) + 2)}2")
+    # the group labels beside the plot, not over the bars (negative bars reach left);
+    # the legend under the plot, inside the chart's own box
+    chart.x_axis.tickLblPos = "low"
+    chart.legend.position = "b"
+    chart.width = 24
+    chart.height = max(7.5, 0.55 * n + 4)
+    chart.height = min(chart.height, CHART_MAX_CM)
+    # under the table (the page stays one table wide), from a page of its own
+    ws.row_breaks.append(Break(id=n + 1))
+    ws.add_chart(chart, f"A{n + 3}")
+
+
+# what each Checks row measures, in words; its unit (rows named by a prefix below)
+CHECK_WORDS = {
+    "notional = quantity × price": ("each order's notional is shares × price (largest gap)", "USD"),
+    "pre + trade = post (shares)": ("holdings before + orders = holdings after (largest gap)", "shares"),
+    "pre + trade = post (cash)": ("cash before − net orders = cash after (gap)", "USD"),
+    "no short position": ("no holding goes below zero (lowest holding after)", "shares"),
+    "cash floor (USD)": ("cash after the trades at least the floor", "USD"),
+    "no oversold lot": ("no lot sells more shares than it holds (largest excess)", "shares"),
+    "lot sales = sell orders": ("the lots sold add up to each sell order (largest gap)", "shares"),
+    "restricted names respected": ("no order against a restriction (orders that break one)", "orders"),
+    "liquidity (participation of ADV)": ("", "USD"),  # said by _liquidity_words
+    "max_turnover": ("turnover at most the cap", "% of NAV"),
+    "max_sales": ("sales at most the cap", "% of NAV"),
+    "max_position": ("largest position at most the position cap", "% of NAV"),
+    "max_active_position": ("largest distance from a reference weight at most the cap", "% of NAV"),
+    "sector_max": ("largest sector at most the sector cap", "% of NAV"),
+    "max_tracking_error": ("tracking error after the trades within the budget", "% a year"),
+    "no wash sale within the proposal": ("no name both bought and sold at a loss (orders)", "orders"),
+    "min_trade_usd": ("smallest order at least the minimum trade", "USD"),
+    "round lots": ("orders in whole trading lots (orders not)", "orders"),
+    "trade mode": ("no order on the side the mode closes (orders)", "orders"),
+    "withdrawal (USD)": ("cash for the withdrawal at least the amount asked", "USD"),
+    "max_realized_gain (USD)": ("realized gain at most the cap", "USD"),
+    "no short-term gains": ("no short-term gain realized (orders)", "orders"),
+    "cash target": ("cash weight within the target band", "% of NAV"),
+}  # fmt: skip
+CHECK_PREFIXES = [
+    ("tilt ", "active exposure within the band", "% of NAV"),
+    ("screen ", "no name the screen keeps out is bought (names bought)", "names"),
+    ("no_buy ", "no name on the list is bought (names bought)", "names"),
+    ("no wash sale against", "no repurchase of a name sold at a loss (orders)", "orders"),
+]
+UNIT_FORMATS = {
+    "USD": USD_CELL, "% of NAV": PCT, "% a year": PCT, "shares": SHARES_FRACTION,
+    "orders": "#,##0", "names": "#,##0",
+}  # fmt: skip
+
+
+def check_words(check: str) -> tuple[str, str]:
+    """``(meaning, unit)`` of a Checks row by its name; unknown rows by their name's
+    ``(USD)``, else no unit."""
+    if check in CHECK_WORDS:
+        return CHECK_WORDS[check]
+    for prefix, words, unit in CHECK_PREFIXES:
+        if check.startswith(prefix):
+            return words, unit
+    return "", "USD" if "(USD)" in check or check.endswith("_usd") else ""
+
+
+def checks_frame(checks: pd.DataFrame) -> pd.DataFrame:
+    """The Checks sheet's table: ``check, meaning, limit, value, unit, ok, detail``
+    (``ok`` as PASS/FAIL); limit and value stay the numbers measured, their cells
+    formatted in the unit."""
+    frame = checks.loc[:, ["check", "limit", "value", "ok", "detail"]].copy()
+    said = [check_words(str(c)) for c in frame["check"]]
+    frame.insert(1, "meaning", [w for w, _ in said])
+    frame.insert(4, "unit", [u for _, u in said])
+    liquidity = frame["check"] == "liquidity (participation of ADV)"
+    frame.loc[liquidity, "meaning"] = [
+        _liquidity_words(r.limit, r.value, r.detail) for r in frame[liquidity].itertuples()
+    ]
+    frame["ok"] = ["PASS" if bool(v) else "FAIL" for v in frame["ok"]]
+    return frame
+
+
+def _liquidity_words(limit, value, detail) -> str:
+    name = str(detail).removeprefix("tightest: ").strip()
+    if not _known(value) or float(value) <= 0:
+        return "no order: nothing trades against a liquidity cap (limit: the smallest cap)"
+    share = f", {float(value) / float(limit):.0%} of it" if _known(limit) and limit else ""
+    return f"the order closest to its cap (participation × ADV × days), {name}{share}"
 
 
 def checks_sheet(ws: Worksheet, checks: pd.DataFrame) -> None:
-    frame = checks.loc[:, ["check", "limit", "value", "ok", "detail"]].copy()
-    ok = [bool(v) for v in frame["ok"]]
-    frame["ok"] = ["PASS" if v else "FAIL" for v in ok]
+    frame = checks_frame(checks)
     table_sheet(ws, frame)
-    for i, passed in enumerate(ok):
-        if not passed:
-            for cell in ws[i + 2]:
+    col = {name: j for j, name in enumerate(frame.columns, start=1)}
+    for i, (unit, verdict) in enumerate(zip(frame["unit"], frame["ok"], strict=True), start=2):
+        fmt = UNIT_FORMATS.get(unit, "0.####")
+        for name in ("limit", "value"):
+            cell = ws.cell(row=i, column=col[name])
+            if isinstance(cell.value, int | float):
+                cell.number_format = fmt
+        if verdict == "FAIL":
+            for cell in ws[i]:
                 cell.fill = FAIL_FILL
-                cell.font = FAIL_BOLD if cell.column == 4 else FAIL_FONT
+                cell.font = FAIL_BOLD if cell.column == col["ok"] else FAIL_FONT
+    _fit_widths(ws)
+    wrap_columns(ws, {"check": 36, "meaning": 40, "detail": 48})
 
 
 def _tax_sheet(ws: Worksheet, proposal: Proposal) -> None:
@@ -393,9 +701,15 @@ def _scalar(value: Any) -> Any:
 
 
 def _write_table(
-    ws: Worksheet, frame: pd.DataFrame, *, start_row: int = 1, filters: bool = True
+    ws: Worksheet,
+    frame: pd.DataFrame,
+    *,
+    start_row: int = 1,
+    filters: bool = True,
+    headings: bool = False,
 ) -> dict[int, int]:
-    """Header at ``start_row``, one row per frame row; formats from the column names.
+    """Header at ``start_row`` (the column names, or with ``headings`` their words),
+    one row per frame row; formats from the column names.
     Returns each column's display width (``_fit_widths``' measure of its cells).
 
     The rows are bound straight into the sheet and each column's number format is
@@ -404,10 +718,10 @@ def _write_table(
     columns = [str(c) for c in frame.columns]
     widths: dict[int, int] = {}
     for j, name in enumerate(columns, start=1):
-        cell = write_cell(ws.cell(row=start_row, column=j), name)
+        cell = write_cell(ws.cell(row=start_row, column=j), heading(name) if headings else name)
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
-        widths[j] = _display_width(name, GENERAL)
+        widths[j] = _display_width(cell.value, GENERAL)
     cells = ws._cells  # noqa: SLF001 - openpyxl's own ws.append binds cells so
     for j, name in enumerate(columns, start=1):
         values = frame.iloc[:, j - 1].tolist()
@@ -457,12 +771,65 @@ def _fit_widths(
         )
 
 
-def stream_table(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
+def wrap_columns(ws: Worksheet, widths: Mapping[str | int, int], *, header_row: int = 1) -> None:
+    """Columns named by header text or number (``widths``: -> characters) at most that
+    wide, their longer text wrapped, and each row as tall as its most wrapped cell
+    (a spreadsheet does not grow the rows of a file it opens: the heights are set
+    here, 15 points a line)."""
+    header = {cell.value: cell.column for cell in ws[header_row] if cell.value is not None}
+    columns = {
+        name if isinstance(name, int) else header[name]: width
+        for name, width in widths.items()
+        if isinstance(name, int) or name in header
+    }
+    heights: dict[int, int] = {}
+    for column, width in columns.items():
+        letter = get_column_letter(column)
+        current = ws.column_dimensions[letter].width or width
+        ws.column_dimensions[letter].width = min(current, width + 2)
+        for (cell,) in ws.iter_rows(min_row=header_row + 1, min_col=column, max_col=column):
+            if not isinstance(cell.value, str) or len(cell.value) <= width:
+                continue
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            lines = sum(-(-max(len(part), 1) // width) for part in cell.value.splitlines())
+            heights[cell.row] = max(heights.get(cell.row, 1), lines)
+    for row, lines in heights.items():
+        ws.row_dimensions[row].height = 15 * lines
+        for cell in ws[row]:  # the row's other cells level with the wrapped text's top
+            if not cell.alignment.wrap_text:
+                cell.alignment = Alignment(horizontal=cell.alignment.horizontal, vertical="top")
+
+
+def wrap_header(ws: Worksheet, *, row: int = 1) -> None:
+    """The header row's words wrapped, two lines tall: a column is as wide as its
+    values (or its header's longest word), not its whole header."""
+    for cell in ws[row]:
+        if not isinstance(cell.value, str) or " " not in cell.value:
+            continue
+        letter = get_column_letter(cell.column)
+        longest = max(len(word) for word in cell.value.split())
+        data = max(
+            (
+                _display_width(c.value, c.number_format)
+                for (c,) in ws.iter_rows(min_row=row + 1, min_col=cell.column, max_col=cell.column)
+                if c.value is not None
+            ),
+            default=0,
+        )
+        ws.column_dimensions[letter].width = min(MAX_WIDTH, max(MIN_WIDTH, longest, data) + 2)
+        cell.alignment = Alignment(wrap_text=True, vertical="bottom")
+    ws.row_dimensions[row].height = 30
+
+
+def stream_table(wb: Workbook, title: str, frame: pd.DataFrame, *, page_title: str = "") -> None:
     """A sheet holding ``frame`` in a write-only workbook (``Workbook(write_only=True)``):
     the same header, formats, widths, frozen header and filter as ``table_sheet``,
     streamed row by row — a book's tens of thousands of allocation rows take seconds
-    instead of tens of seconds."""
+    instead of tens of seconds. It prints as ``page_setup`` says, ``page_title`` in the
+    page header (set before the first row: a write-only sheet writes its properties
+    then)."""
     ws = wb.create_sheet(title)
+    page_setup(ws, title=page_title)
     columns = [str(c) for c in frame.columns]
     formats = [column_format(name, frame.iloc[:, j].tolist()) for j, name in enumerate(columns)]
     rows = [[cell_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]

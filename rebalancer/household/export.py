@@ -18,7 +18,13 @@ from rebalancer.export.atomic import OutputSet, protected_files
 from rebalancer.export.csvout import trades_frame, write_frame
 from rebalancer.export.manifest import plain_json
 from rebalancer.export.safe import write_cell
-from rebalancer.export.xlsx import checks_sheet, exposures_sheet, proposal_sheets, table_sheet
+from rebalancer.export.xlsx import (
+    checks_sheet,
+    exposures_sheet,
+    page_setup,
+    proposal_sheets,
+    table_sheet,
+)
 from rebalancer.household.build import HouseholdProposal
 from rebalancer.report.proposal import TRADE_COLUMNS
 
@@ -65,6 +71,15 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     table_sheet(wb.create_sheet("Household Accounts"), hp.accounts_frame())
     exposures_sheet(wb.create_sheet("Household Exposures"), hp.exposures)
     checks_sheet(wb.create_sheet("Household Checks"), hp.checks)
+    as_of = hp.proposals[0].as_of if hp.proposals else ""
+    for sheet in wb.worksheets:  # each account's sheets get theirs in proposal_sheets
+        page_setup(
+            sheet,
+            title=f"Household {hp.name}",
+            as_of=as_of,
+            header_row=None if sheet is ws else 1,
+            one_page=sheet is ws,
+        )
     for proposal in hp.proposals:
         proposal_sheets(wb, proposal, prefix=f"{proposal.account} ")
     wb.properties.creator = "rebalancer"

@@ -50,7 +50,9 @@ def propose_household_to_files(
             )
     for option, given in (not_yet or {}).items():
         if given:
-            raise InputError(None, f"{option} is not written for a household yet")
+            raise InputError(
+                None, f"{option} cannot be given with --household: not written for a household yet"
+            )
     if accounts is None:
         raise InputError(None, "--household needs --accounts (the file with a household column)")
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,

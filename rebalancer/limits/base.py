@@ -113,15 +113,28 @@ def outside_by(value, lo: float, hi: float):
     return np.maximum(np.maximum(lo - value, value - hi), 0.0)
 
 
-def over_path_row(value: float, before: float, lo: float, hi: float) -> tuple[bool, str]:
+def over_path_row(
+    value: float, before: float, lo: float, hi: float, whole_lots: float = 0.0
+) -> tuple[bool, str]:
     """(ok, detail) of the Checks row of a soft band reached over a path
     (``rebalancer.solve.path``): kept where the value after the trades is inside
-    [lo, hi] or no farther outside than ``before`` (to ``TOL``)."""
+    [lo, hi] or no farther outside than ``before`` (to ``TOL``), or farther by no more
+    than ``whole_lots``: what whole-lot rounding explains where the rounding does not
+    keep the band itself (the cash target: ``rebalancer.limits.cash``)."""
     if outside_by(value, lo, hi) <= TOL:
         return True, f"reached over a path, inside now (before {before:.4f})"
-    ok = outside_by(value, lo, hi) <= outside_by(before, lo, hi) + TOL
-    how = "no farther outside" if ok else "FARTHER outside"
-    return bool(ok), f"reached over a path: {how} than before the trades ({before:.4f})"
+    farther = float(outside_by(value, lo, hi) - outside_by(before, lo, hi))
+    if farther <= TOL:
+        return (
+            True,
+            f"reached over a path: no farther outside than before the trades ({before:.4f})",
+        )
+    if farther <= whole_lots + TOL:
+        return True, (
+            f"reached over a path: farther outside than before the trades ({before:.4f}) by "
+            f"{farther:.4f}, within what whole lots explain ({whole_lots:.4f})"
+        )
+    return False, f"reached over a path: FARTHER outside than before the trades ({before:.4f})"
 
 
 @dataclass(frozen=True)

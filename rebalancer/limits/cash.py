@@ -8,7 +8,8 @@ that much, the floor is in conflict too and moves to what they can raise.
 The target band is soft: where the proposal reaches it over a path
 (``rebalancer.solve.path``: the step toward the destination cannot reach it this run
 without substitutes) a Checks row ``TARGET_CHECK`` says so, failing only where the cash
-ends farther from the band than before the trades. The floor never is."""
+ends farther from the band than before the trades by more than whole lots explain
+(``whole_lots``). The floor never is."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class Cash(AdvisorLimit):
         lo, hi = c.target - half, c.target + half
         after = final.cash_after / final.nav
         before = (final.cash_after + final.buys - final.sells) / final.nav
-        ok, detail = over_path_row(after, before, lo, hi)
+        ok, detail = over_path_row(after, before, lo, hi, whole_lots(final))
         add(TARGET_CHECK, f"[{lo:.4f}, {hi:.4f}]", after, ok, detail)
 
     def hard_conflict(self, request, row, w_after, how):
@@ -120,6 +121,35 @@ class Cash(AdvisorLimit):
             # open the buys the minimum trade dropped (``trades.repairs.cash.IdleCash``)
             "invest_cash": bool(c.cash.deposit_usd) or c.trade_mode == "invest-cash",
         }
+
+
+def whole_lots(final) -> float:
+    """How far whole lots may take the cash from the step reached over a path, as a
+    share of NAV: one order (a round lot or the minimum trade, whichever is larger) for
+    each name traded, and the orders' estimated costs.
+
+    Why: the step keeps the cash band no farther outside than today (``rebalancer.solve.
+    step.bands_over_path``), but the rounding does not keep the target band as it keeps
+    the tilt bands: it rounds each order toward no trade, tops a sale up to a position
+    cap by a lot, and trims buys until the cash net of costs is at least the step's
+    (``rebalancer.trades.repairs.cash``); each name then ends within one order of the
+    step, so the cash within one order a name (and the costs) of the step's. In a
+    small account one lot can be percents of NAV, which no run's whole lots can undo:
+    the row is no failure then, as the target band of a run that is not a step has no
+    row at all (the property tests allow a tilt band the same)."""
+    trades = final.trades
+    if not len(trades):
+        return 0.0
+    c = final.scenario.constraints
+    price = final.universe["price"].reindex(trades["ticker"]).to_numpy(float)
+    lot = (
+        final.universe["lot_size"].reindex(trades["ticker"]).to_numpy(float)
+        if c.round_lots
+        else np.ones(len(trades))
+    )
+    order = np.maximum(np.nan_to_num(lot, nan=1.0) * price, c.min_trade_usd)
+    costs = float(trades["est_cost"].sum()) if "est_cost" in trades else 0.0
+    return float(order.sum() + costs) / final.nav
 
 
 CASH = Cash()

@@ -25,10 +25,10 @@ from rebalancer.optimize.problem import Solution
 from rebalancer.prepare.request import Request
 from rebalancer.report.frames import exposures_frame, holdings_frame, trades_frame
 from rebalancer.report.proposal import Metrics, Proposal, Timings
-from rebalancer.solve.path import path_summary, te_per_run
+from rebalancer.solve.path import IMMATERIAL, path_summary, te_per_run
 from rebalancer.trades.lots import allocate_lots
 from rebalancer.trades.rounding import round_orders
-from rebalancer.trades.rules import rounding_rules
+from rebalancer.trades.rules import rounding_rules, sales_headroom
 from rebalancer.trades.settle import holding_stands_in, should_hold
 
 
@@ -66,6 +66,11 @@ def build_proposal(
     over_path = () if solution.destination is None else solution.destination.path_bands
     if over_path:
         rules = dataclasses.replace(rules, **TILT_BANDS.over_path(rules, r, over_path))
+    dest = None if solution.destination is None else solution.destination.weights
+    if dest is not None and np.abs(dest - solution.weights).sum() / 2 > IMMATERIAL:
+        # a step: a name sold down to its cap keeps room for the path's costs
+        path_cost = float(cost.cost_usd((dest - w0) * nav).sum()) / nav
+        rules = sales_headroom(rules, w0, path_cost)
     q = round_orders(solution.weights, rules, cost.cost_usd)
     hold = held or should_hold(r, solution.evaluate, q)
     if hold:  # the orders are not worth sending: re-runs settle (rebalancer.trades.settle)

@@ -36,6 +36,7 @@ def trades_frame(
         else pd.Series(dtype=str)
     )
     tickers = uni.index[idx]
+    words = _Words(uni, scenario, w0, w_after, ref)
     frame = pd.DataFrame(
         {
             "account": account,
@@ -50,7 +51,7 @@ def trades_frame(
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
             "reason": [
-                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members)
+                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members, words)
                 for i in idx
             ],
             "realized_gain": [
@@ -71,26 +72,121 @@ def trades_frame(
     ).reset_index(drop=True)
 
 
-def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members) -> str:
-    """A short, honest account of why the optimizer wanted this trade (``restricted``:
-    the universe's restriction per name, as an array)."""
+def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members, words) -> str:
+    """Why the trade is made, as an advisor would write it (``restricted``: the
+    universe's restriction per name, as an array): the limit that forced it (a
+    restriction, the position cap, the sector cap), else the scenario's belief that
+    moved it — its tilts and what its signal sees in the name ("Small-cap re-rating:
+    cheap, profitable small cap (P/B 0.6× its sector)") — else what it does for the
+    portfolio (a sale that funds purchases, a buy that cuts tracking error)."""
     if qi < 0 and restricted[i] == "sell":
-        return "forced exit (restricted: sell)"
+        return "forced exit: restricted (sell)"
     if qi < 0 and w0[i] > cap[i] + 1e-9:
-        return f"trim to position cap {cap[i]:.1%}"
-    parts = []
+        return f"trim to the {_pct(cap[i])} position cap"
+    trimmed = words.sector_at_cap(i) if qi < 0 else ""
+    if trimmed:
+        return trimmed
+    tilted = []
     for text, tilt in scenario.tilts.items():
-        if members[text][i]:
-            want_more = tilt.target >= 0
-            if (qi > 0) == want_more:
-                parts.append(f"tilt {'toward' if want_more else 'away from'} {text}")
-    if alpha[i] > 0 and qi > 0 or alpha[i] < 0 and qi < 0:
-        parts.append(f"signal {'+' if alpha[i] > 0 else ''}{alpha[i]:.2%}/yr")
-    if qi < 0 and w_after[i] <= 1e-12:
-        parts.insert(0, "exit")
-    if not parts:
-        parts.append("fund purchases" if qi < 0 else "risk: closer to reference")
-    return "; ".join(parts)
+        if members[text][i] and (qi > 0) == (tilt.target >= 0):
+            tilted.append(("add " if qi > 0 else "trim ") + _group_words(text))
+    seen = words.signal(i, buy=qi > 0) if alpha[i] * qi > 0 else ""
+    said = "; ".join(p for p in (seen, *tilted) if p)
+    if said:
+        exit_ = "sell out: " if qi < 0 and w_after[i] <= 1e-12 else ""
+        return f"{exit_}{scenario.name}: {said}"
+    if qi < 0:
+        return "sell out to fund purchases" if w_after[i] <= 1e-12 else "fund purchases"
+    return words.risk(i)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.4g}%"
+
+
+GROUP_WORDS = {"size": "{} caps", "sector": "{}", "region": "{} stocks", "country": "{} stocks"}
+SIZE_WORDS = {"fund": "fund", "large": "large cap", "mid": "mid cap", "small": "small cap"}
+METRIC_WORDS = {  # metric -> (label, word when it favours a buy, word when it favours a sale)
+    "pb": ("P/B", "cheap", "expensive"),
+    "pe": ("P/E", "cheap", "expensive"),
+    "roa": ("ROA", "profitable", "less profitable"),
+    "momentum": ("momentum", "rising", "falling"),
+}
+RATIOS = ("pb", "pe")  # multiples, said as a ratio to the sector's: "P/B 0.6× its sector"
+
+
+def _group_words(text: str) -> str:
+    """``size:small`` -> ``small caps``; a compound or unknown selector as written."""
+    key, _, value = text.partition(":")
+    if "&" in text or key not in GROUP_WORDS or not value:
+        return text
+    return GROUP_WORDS[key].format(value)
+
+
+class _Words:
+    """What the reasons say of a name, measured once per proposal: its signal metrics
+    against its sector's median, its weight against the reference, its sector's
+    weight against the sector cap."""
+
+    def __init__(self, uni, scenario, w0, w_after, ref) -> None:
+        self.uni, self.w0, self.w_after, self.ref = uni, w0, w_after, ref
+        self.metrics = {
+            m: float(sign)
+            for m, sign in scenario.signals.metrics.items()
+            if m in uni and sign and pd.api.types.is_numeric_dtype(uni[m])
+        }
+        sectors = uni["sector"].astype(str)
+        self.medians = {
+            m: uni[m].groupby(sectors).transform("median").to_numpy(float) for m in self.metrics
+        }
+        self.sector_cap = scenario.constraints.sector_max
+        self.sector_after = (
+            pd.Series(w_after).groupby(sectors.to_numpy()).transform("sum").to_numpy()
+        )
+
+    def signal(self, i: int, *, buy: bool) -> str:
+        """``cheap, profitable small cap (P/B 0.6× its sector)``: the metrics of the
+        scenario's signal that favour this side, and the largest gap, as a ratio to the
+        sector median where both are positive."""
+        favours, gaps = [], []
+        for m, sign in self.metrics.items():
+            v, med = float(self.uni[m].iloc[i]), self.medians[m][i]
+            if not (np.isfinite(v) and np.isfinite(med)) or v == med:
+                continue
+            if ((v - med) * sign > 0) != buy:
+                continue
+            if m in METRIC_WORDS:
+                label, good, bad = METRIC_WORDS[m]
+                word = good if buy else bad
+            else:  # a metric without words of its own: which side of its sector it is
+                label = m.replace("_", " ")
+                word = f"{'high' if v > med else 'low'} {label}"
+            if word not in favours:
+                favours.append(word)
+            if m in RATIOS and v > 0 and med > 0 and f"{v / med:.1f}" != "1.0":
+                gaps.append(
+                    (abs(np.log(v / med)) * abs(sign), f"{label} {v / med:.1f}× its sector")
+                )
+        size = (
+            SIZE_WORDS.get(str(self.uni["size"].iloc[i]), "name") if "size" in self.uni else "name"
+        )
+        if not favours:
+            return f"signal {'favours' if buy else 'against'} this {size}"
+        gap = f" ({max(gaps)[1]})" if gaps else ""
+        return f"{', '.join(favours)} {size}{gap}"
+
+    def sector_at_cap(self, i: int) -> str:
+        cap = self.sector_cap
+        if cap is None or self.sector_after[i] < cap - 1e-6:
+            return ""
+        return f"trim {self.uni['sector'].iloc[i]} to the {_pct(cap)} sector cap"
+
+    def risk(self, i: int) -> str:
+        """A buy no belief asks for: it brings the name toward its reference weight
+        (cutting tracking error), or spreads the risk the model sees."""
+        if abs(self.w_after[i] - self.ref[i]) < abs(self.w0[i] - self.ref[i]):
+            return "cut tracking error: toward its reference weight"
+        return "spread risk (the risk model's diversifier)"
 
 
 def holdings_frame(

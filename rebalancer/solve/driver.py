@@ -16,6 +16,9 @@ import numpy as np
 
 from rebalancer.errors import InfeasibleError, RebalancerError, SolverFailure
 from rebalancer.limits import in_scenario_terms
+from rebalancer.limits.base import outside_by
+from rebalancer.limits.cash import TARGET_CHECK
+from rebalancer.limits.tilt_bands import check_name
 from rebalancer.optimize import rows
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
@@ -25,7 +28,7 @@ from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.prepare.request import Request
 from rebalancer.solve.final import final_set, resolved_fields
 from rebalancer.solve.path import find_destination, te_per_run
-from rebalancer.solve.step import toward_destination
+from rebalancer.solve.step import bands_over_path, toward_destination
 from rebalancer.solve.wash import no_wash_round_trips
 from rebalancer.trades.settle import Evaluator
 
@@ -43,6 +46,105 @@ class SharedSet:
 
 
 def optimize(
+    request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
+) -> Solution:
+    """The optimizer's answer for ``request`` (``within_margins``); where the scenario's
+    limits conflict, and only soft bands the account is outside of today make them, the
+    answer with those bands kept no farther outside than today (``from_today``)."""
+    try:
+        return within_margins(request, slots, shared)
+    except InfeasibleError as exc:
+        if not exc.conflicts:
+            raise
+        solution = from_today(request)
+        if solution is None:
+            raise
+        return solution
+
+
+def from_today(request: Request) -> Solution | None:
+    """The answer of an infeasible ``request`` whose conflict is only that of soft bands
+    the account is outside of today by no more than a run's whole lots leave
+    (``rounding_misses``) — the cash target band, tilt bands — with each such band kept
+    no farther outside than today and as close as the limits allow, as a band the step
+    reaches over a path (``rebalancer.solve.step.bands_over_path``: the request's
+    problem solved with only those bands elastic, over its first working set, then
+    each band that had to give widened to what that reaches); None where that leaves a
+    band farther outside than today or a hard limit unmet, or widens a band farther
+    out than whole lots leave (the conflict is raised as found: an account the
+    scenario asks to move farther than this run's limits let it, exit 3 as always).
+
+    Why: a run's whole lots can leave the account where the next run's limits cannot
+    reach a band at all this run — an $11K account whose single shares of 4-5% of NAV
+    a position cap made the rounding sell whole, its EM small-cap tilt then 2.3% under
+    its band and a turnover cap letting the next run buy back only part; a $6.6K
+    account whose positions a 5% cap and a $1,000 minimum trade made the rounding
+    close (92% cash), the caps then letting no run invest to its 15% cash target. A
+    feasible run's result must be a feasible start for the next: the next run accepts
+    where the account is, no worse, and goes toward the band as far as it can. A
+    band the account is inside of today is never widened (a conflict there is raised
+    as found), nor a hard limit (the cash floor, the caps, the restrictions)."""
+    held = request.position.weight > 0
+    ws = WorkingSet(request.problem.structure, request.problem.first_set() | held)
+    try:
+        widened = bands_over_path(ws, request.problem.data)
+    except RebalancerError:
+        return None
+    if widened is None:
+        return None
+    data, bands = widened
+    if not set(bands) <= rounding_misses(request):
+        return None  # a band farther out than whole lots leave: the scenario's conflict
+    wider = dataclasses.replace(request, problem=dataclasses.replace(request.problem, data=data))
+    try:
+        solution = within_margins(wider)
+    except RebalancerError:
+        return None
+    destination = solution.destination
+    if destination is not None:
+        named = tuple(dict.fromkeys([*bands, *destination.path_bands]))
+        destination = dataclasses.replace(destination, path_bands=named)
+    note = (
+        f"{', '.join(bands)}: out of this run's reach from today's holdings with the "
+        "scenario's other limits; kept no farther outside than today, as close as they allow"
+    )
+    return dataclasses.replace(
+        solution, destination=destination, warnings=[note, *solution.warnings]
+    )
+
+
+def rounding_misses(request: Request) -> set[str]:
+    """The soft bands (named as their Checks rows) today's holdings are outside of by
+    no more than a run's whole lots can leave them: one order — a round lot or the
+    minimum trade, whichever is larger — for each name the account could trade, of
+    the group for a tilt band, of the universe for the cash target band (the property
+    tests' allowance for a band missed after rounding)."""
+    d, structure = request.problem.data, request.problem.structure
+    w0 = np.asarray(d.w0, float)
+    tradable = request.limits.may_buy | (request.limits.may_sell & (w0 > 0))
+    order = np.where(
+        tradable,
+        np.maximum(request.lot_usd, request.scenario.constraints.min_trade_usd),
+        0.0,
+    ) / float(request.position.nav_usd)
+    out = set()
+    low = float(d.cash_target - d.cash_tolerance)
+    high = float(d.cash_target + d.cash_tolerance)
+    if outside_by(1.0 - float(w0.sum()), low, high) <= order.sum():
+        out.add(TARGET_CHECK)
+    if len(structure.tilt_labels):
+        groups = np.asarray(structure.tilt_groups, float)
+        today = groups @ (w0 - np.asarray(d.ref, float))
+        miss = outside_by(today, np.asarray(d.tilt_lo, float), np.asarray(d.tilt_hi, float))
+        out |= {
+            check_name(label)
+            for label, m, allowed in zip(structure.tilt_labels, miss, groups @ order, strict=True)
+            if m <= allowed
+        }
+    return out
+
+
+def within_margins(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """The optimizer's answer for ``request``: the account's optimum over the whole

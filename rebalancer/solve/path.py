@@ -36,15 +36,22 @@ trades moves at least β = 0.6 of what it has left (and at least one minimum ord
 in whole lots enough that the next run's nearest whole lots are fewer), or its
 per-run liquidity cap where that is less; the next run's move is at most what is
 left, (1 − β) of it, less than β: each name's step is smaller than the last, or as
-large only at its liquidity cap. A move under one order waits (a whole order may be a
-trade the step does not want; a box would let the next run start it), one order
-measured as the next run will, after this run's costs (``next_run_move``). Where the cash
+large only at its liquidity cap. A move under ``WHOLE_ORDER`` (3/4) of one order waits
+(a whole order may be a trade the step does not want; a box would let the next run
+start it), and one of 3/4 of an order or more is floored to a whole one, past the
+destination by at most a quarter of an order, which the next run finds under 3/4 and
+leaves: the quarter is a margin for what moves the next run's measure of the move
+(its NAV lower by this run's costs, ``next_run_move``; a taxable account's
+destination, which moves with its lots), which at exactly one order left a move a
+hair under it this run and a hair over it the next. Where the cash
 target leaves one side (buys or sales) less room than its floors, that side's floors
 are scaled to fit. Where the turnover cap binds too, it decides which names go
 first: floors on every name would spend it on all instead of the best, so the names
 go in the free step's order (the turnover it gives each) while their floors fit in
 0.9 of each side's share of the cap, and the rest wait (caps 0) for a later run to
-start (``first_in_line``). No floors where they do not fit the cap, nor where the
+start (``first_in_line``); the turnover cap then held the step back, whatever
+turnover the step ends at (``Destination.turnover_waits``). No floors where they do
+not fit the cap, nor where the
 impact cost alone holds the step back (a geometric path, each run the one-period
 optimum's share of what is left; floors would buy more impact; also under a binding
 turnover cap). Where no portfolio in the floored box keeps the hard limits this run,
@@ -87,7 +94,8 @@ exceeds ``IMMATERIAL`` (0.25% of NAV: the size below which the optimizer leaves 
 orders to the rounding), unless it holds (``rebalancer.trades.settle``). What held it back
 (``held_back_by``), and the runs still to go by each (the largest counts):
 
-    max_turnover  the cap binds (or the turnover is within 1% of it):
+    max_turnover  the cap binds (or the turnover is within 1% of it), or the step
+                  left names to wait for it (``first_in_line``):
                   ⌈remaining / max_turnover⌉
     liquidity     an order is within 1% of its per-run cap and the name has further
                   to go: max over such names of ⌈what remains / the per-run cap⌉
@@ -131,12 +139,15 @@ class Destination:
     """The optimum without per-run limits and impact, and what finding it cost;
     ``path_bands``: the soft bands the step toward it reaches over a path, named as
     their Checks rows are (``rebalancer.limits.cash.TARGET_CHECK``,
-    ``rebalancer.limits.tilt_bands.check_name``; module docstring), set by
-    ``rebalancer.solve.step.toward_destination``."""
+    ``rebalancer.limits.tilt_bands.check_name``; module docstring), and
+    ``turnover_waits``, set by ``rebalancer.solve.step.toward_destination``."""
 
     weights: np.ndarray | None  # None when it could not be solved
     seconds: float
     path_bands: tuple[str, ...] = ()
+    # the step's box made names wait for a later run so that the turnover cap goes to
+    # the names the free step prefers (``first_in_line``): the cap held the step back
+    turnover_waits: bool = False
 
 
 def destination_data(data: ProblemData, te_per_run: bool = False) -> ProblemData:
@@ -220,6 +231,12 @@ CAPPED_FLOORS = 0.9
 # not held back: far above the solvers' noise (two formulations of one optimum agree to
 # ~1e-7) and below any order
 REACHED = 1e-5
+# a move of at least this share of one order is floored to a whole order (past the
+# destination by at most the rest, which the next run leaves); under it, it waits. The
+# rest is a margin for the next run's measure of the move (its costs, a taxable
+# destination's drift): at 1 a move a hair under one order waited and the next run
+# found it a hair over
+WHOLE_ORDER = 0.75
 # a floor at the per-run liquidity cap sits this much under it (relative): the step
 # keeps an interior for the solvers
 AT_LIQUIDITY = 1e-6
@@ -232,7 +249,7 @@ def floored_box(
     min_order: np.ndarray | float,
     lot: np.ndarray | float,
     step: np.ndarray,
-) -> ProblemData | None:
+) -> tuple[ProblemData, np.ndarray] | None:
     """``boxed`` (``step_box`` of ``data``) with a floor on each move: a name the box
     trades moves at least f(rᵢ) of what it has left, rᵢ = |dᵢ − w₀ᵢ|, or its per-run
     liquidity cap Lᵢ where that is less:
@@ -259,11 +276,15 @@ def floored_box(
     held it back) is floored too, but under a binding turnover cap (which
     ``first_in_line`` shares among the names held back): unfloored, the floors on the
     others spend its room (the cash, the budget), the floored step leaves it where
-    it is, and the next run, held back less, starts it. Not floored: a move under one
-    order (a whole order there is a trade the step may not want at all), as the next
-    run measures it (``next_run_move``: a sale grows by this run's costs). Such a move
-    waits (its caps 0): the next run, toward the same destination, finds it under one
-    order again, where a box would let it start, or go further than the last run did.
+    it is, and the next run, held back less, starts it. Not floored: a move under
+    ``WHOLE_ORDER`` of one order (a whole order there is a trade the step may not want
+    at all), as the next run measures it (``next_run_move``: a sale grows by this
+    run's costs). Such a move waits (its caps 0): the next run, toward the same
+    destination, finds it under 3/4 of an order again, where a box would let it
+    start, or go further than the last run did. A move of 3/4 of an order or more is
+    floored to a whole one (the next run finds it past the destination by under a
+    quarter of an order, and leaves it): the margin takes what moves the next run's
+    measure of it.
 
     None (the box alone is the step's) where the free step is not held back (under
     ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
@@ -273,7 +294,8 @@ def floored_box(
     FLOOR_TURNOVER of the turnover cap, and where no name is floored. Where the
     turnover cap binds, only the names ``first_in_line`` picks are floored (the free
     step's favourites, as many as fit under ``CAPPED_FLOORS`` of the cap); the other
-    floored names wait (caps 0).
+    floored names wait (caps 0). Returns the box and the names the turnover cap
+    makes wait (a mask: the step was held back by the cap, ``path_summary``).
 
     The cash: buys and sales net to what the cash target asks of the run (Σ buys −
     Σ sales = cash now − target), so where one side's floors are more than the other
@@ -318,9 +340,9 @@ def floored_box(
     # run starts it), except under a binding turnover cap, which ``first_in_line``
     # shares among the names held back
     short = gap > REACHED
-    # one order or more as the next run measures it (``next_run_move``): a sale under
-    # one order today can be one after this run's costs
-    whole = next_run_move(data, dest, step) >= least
+    # 3/4 of an order or more as the next run measures it (``next_run_move``: a sale
+    # under one order today can be one after this run's costs), floored to a whole one
+    whole = next_run_move(data, dest, step) >= WHOLE_ORDER * least
     floorable = (up | down) & whole & (short if capped else True)
     floor = np.where(floorable, np.maximum(floor, 0.0), 0.0)
     wait = np.zeros(move.shape, bool)
@@ -345,8 +367,8 @@ def floored_box(
         np.minimum(np.maximum(boxed.sell_cap, reach), np.maximum(data.sell_cap, 0.0)),
         boxed.sell_cap,
     )
-    # a move under one order waits: the next run, toward the same destination, finds
-    # it under one order again (in a box it would start there, or go further)
+    # a move under 3/4 of an order waits: the next run, toward the same destination,
+    # finds it under 3/4 again (in a box it would start there, or go further)
     small = ((up | down) & ~whole) | wait
     buy_cap[small] = 0.0
     sell_cap[small] = 0.0
@@ -366,7 +388,7 @@ def floored_box(
             floor[side] *= FLOOR_TURNOVER * max(room_left, 0.0) / need
     buy_cap = np.where(down, -floor, buy_cap)
     sell_cap = np.where(up, -floor, sell_cap)
-    return dataclasses.replace(boxed, buy_cap=buy_cap, sell_cap=sell_cap)
+    return dataclasses.replace(boxed, buy_cap=buy_cap, sell_cap=sell_cap), wait
 
 
 def next_run_move(data: ProblemData, dest: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -469,8 +491,11 @@ def path_summary(
     re-run is a new move (``describe`` says so).
 
     ``reached_over_path`` (present only where there are some): the soft bands the step
-    reaches over a path (``destination.path_bands``; module docstring). Such a step is
-    one step of a path (at least one more run) unless it holds."""
+    reaches over a path (``destination.path_bands``; module docstring), also where the
+    proposal holds (its Checks rows measure them so). Such a step is one step of a path
+    (at least one more run) unless it holds. ``max_turnover`` holds a step back also
+    where it left names to wait for the cap (``destination.turnover_waits``), whatever
+    turnover it ends at."""
     if destination.weights is None:
         return {}
     dest = destination.weights
@@ -483,7 +508,7 @@ def path_summary(
     turnover = float(np.abs(trade_usd).sum() / (2 * nav_usd))
     runs: dict[str, int] = {}
     if max_turnover is not None and (
-        "max_turnover" in binding or turnover >= AT_CAP * max_turnover
+        "max_turnover" in binding or turnover >= AT_CAP * max_turnover or destination.turnover_waits
     ):
         runs["max_turnover"] = math.ceil(remaining / max_turnover)
     te_after, te_left = tracking
@@ -526,7 +551,7 @@ def path_summary(
         "destination_seconds": destination.seconds,
         "reference_moves": bool(reference_moves),
     }
-    if over_path and is_step:
+    if over_path:  # holding too: its Checks rows are measured as reached over a path
         block["reached_over_path"] = over_path
     return block
 

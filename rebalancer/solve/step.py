@@ -48,7 +48,7 @@ def toward_destination(
     Solves ``data``'s problem over ``ws``'s working set again with each name's buys
     and sells cut to a box: first the floored box (``rebalancer.solve.path.floored_box``:
     each name it trades moves at least 0.6 of what it has left, or its per-run
-    liquidity cap; moves under one order wait), else the box between w₀ and d alone
+    liquidity cap; moves under 3/4 of one order wait), else the box between w₀ and d alone
     (``rebalancer.solve.path.step_box``: buy name i only up to dᵢ − w₀ᵢ where
     dᵢ > w₀ᵢ, sell only as far where dᵢ < w₀ᵢ, nothing where dᵢ = w₀ᵢ; a move of at
     least half of one minimum order may be a whole one). A step already in a box
@@ -65,7 +65,9 @@ def toward_destination(
 
     Returns (data, solution, destination): the data of the first box the step is in
     already or re-solved in, with that step — the minimum-trade passes that follow
-    keep to it — and ``destination`` with the bands reached over a path; ``data``,
+    keep to it — and ``destination`` with the bands reached over a path and, for a
+    step in the floored box (its bands widened or not), whether it left names to wait for the
+    turnover cap (``turnover_waits``: the cap held it back); ``data``,
     ``solution`` and ``destination`` as given when d is unknown or no box has a
     feasible point even so (a hard limit the account meets this run only through
     names d does not trade: the free step is kept)."""
@@ -73,16 +75,23 @@ def toward_destination(
         return data, solution, destination
     held = with_headroom(data, destination.weights, solution.weights)
     boxed = step_box(held, destination.weights, min_order)
-    floored = floored_box(held, boxed, destination.weights, min_order, lot, solution.weights)
+    found = floored_box(held, boxed, destination.weights, min_order, lot, solution.weights)
+    floored = None if found is None else found[0]
+    # a step in the floored box (its bands widened or not) leaves the names the turnover cap
+    # makes wait for a later run: the cap held it back
+    floored_dest = dataclasses.replace(
+        destination, turnover_waits=found is not None and bool(found[1].any())
+    )
     boxes = [box for box in (floored, boxed) if box is not None]
     z = solution.weights - np.asarray(data.w0, float)
     for box in boxes:
+        toward = destination if box is boxed else floored_dest
         if in_box(z, box):
             # the minimum-trade passes that follow keep to it
-            return box, solution, destination
+            return box, solution, toward
         stepped = _solve(ws, box, solution)
         if stepped is not None:
-            return box, stepped, destination
+            return box, stepped, toward
     for box in boxes:
         widened = bands_over_path(ws, box)
         if widened is None:
@@ -90,7 +99,8 @@ def toward_destination(
         wider, bands = widened
         stepped = _solve(ws, wider, solution)
         if stepped is not None:
-            return wider, stepped, dataclasses.replace(destination, path_bands=bands)
+            toward = destination if box is boxed else floored_dest
+            return wider, stepped, dataclasses.replace(toward, path_bands=bands)
     return data, solution, destination
 
 

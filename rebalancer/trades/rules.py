@@ -4,6 +4,7 @@ gives its fields; ``rebalancer.trades.repairs`` keeps them)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,3 +89,22 @@ def rounding_rules(r: Request) -> RoundingRules:
         rows=tuple(row for limit in LIMITS for row in limit.rounding_rows(r)),
         **kept,
     )
+
+
+def sales_headroom(rules: RoundingRules, w0: np.ndarray, h: float) -> RoundingRules:
+    """``rules`` with the cap of each name above it today (``w0``) lowered to cᵢ(1 − h),
+    h the estimated cost of a path, this run and the later ones (the spread and impact
+    of the whole move, a share of NAV).
+
+    Why: a name sold down to its cap ends there of the NAV after the orders' costs
+    (``repairs.position``, before the later repairs' own costs), and each later run's
+    costs, paid from cash, lower the NAV again: the name then weighs cᵢ/(1 − c₂), over
+    its cap, and that run must sell it again — a sale a hair over nothing that the
+    minimum trade lifts to a whole order. Its sale now goes as much further as the
+    path's costs (the rounding tops it up by whole lots, ``repairs.position``), as
+    the step's buys stop short of a cap by them (``rebalancer.solve.step.with_headroom``)."""
+    above = np.asarray(w0, float) > rules.position_cap
+    if h <= 0 or not above.any():
+        return rules
+    cap = np.where(above, rules.position_cap * (1.0 - min(h, 0.5)), rules.position_cap)
+    return dataclasses.replace(rules, position_cap=cap)

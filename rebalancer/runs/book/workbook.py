@@ -16,6 +16,7 @@ from rebalancer.export.safe import safe_text
 from rebalancer.export.xlsx import stream_table
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult
 
+BOOK_TITLE = "Book summary"  # every page's header
 SUMMARY_COLUMNS = [
     "account", "scenario", "status", "message", "nav", "cash_after", "turnover", "n_trades",
     "est_cost", "expected_return", "tracking_error", "taxable", "account_type", "estimated_tax",
@@ -58,14 +59,15 @@ def write_book(
 
     def workbook(path: Path) -> None:
         wb = Workbook(write_only=True)  # a book's allocations run to tens of thousands
-        stream_table(wb, "Accounts", summary)
+        stream_table(wb, "Accounts", summary, page_title=BOOK_TITLE)
         per_block = blocks.groupby(["ticker", "side"], as_index=False).agg(
             quantity=("quantity", "sum"), accounts=("account", "nunique")
         )
-        stream_table(wb, "Blocks", per_block)
-        stream_table(wb, "Allocations", blocks)
+        stream_table(wb, "Blocks", per_block, page_title=BOOK_TITLE)
+        stream_table(wb, "Allocations", blocks, page_title=BOOK_TITLE)
         missing = summary["status"].isin(NOT_PROPOSED)
-        stream_table(wb, "Not proposed", summary.loc[missing, ["account", "status", "message"]])
+        not_proposed = summary.loc[missing, ["account", "status", "message"]]
+        stream_table(wb, "Not proposed", not_proposed, page_title=BOOK_TITLE)
         wb.save(path)
 
     csv = blocks.copy()
