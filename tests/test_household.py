@@ -116,6 +116,16 @@ def _after(paths: dict[str, Path], trades: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _taxable_gain(paths: dict[str, Path], trades: pd.DataFrame) -> float:
+    """The gain the TAX account's written sells realize against the holdings file's cost
+    basis (one lot per name)."""
+    hold = pd.read_csv(paths["holdings"])
+    basis = hold[hold["account"] == "TAX"].set_index("ticker")
+    per_share = basis["cost_basis"] / basis["quantity"]
+    sold = trades[(trades["account"] == "TAX") & (trades["side"] == "SELL")]
+    return float((sold["quantity"] * (sold["price"] - per_share[sold["ticker"]].to_numpy())).sum())
+
+
 def _mid(uni: pd.DataFrame) -> pd.Series:
     return (uni["market_cap"] >= 2e9) & (uni["market_cap"] < 10e9)
 
@@ -178,22 +188,66 @@ def test_every_account_keeps_its_money_invariants(joint):
 def test_the_taxable_account_stays_within_its_gain_budget(joint):
     paths, out, _ = joint
     trades = pd.read_csv(out / "trades.csv")
-    hold = pd.read_csv(paths["holdings"])
-    basis = hold[hold["account"] == "TAX"].set_index("ticker")
-    per_share = basis["cost_basis"] / basis["quantity"]
-    sold = trades[(trades["account"] == "TAX") & (trades["side"] == "SELL")]
-    gain = float((sold["quantity"] * (sold["price"] - per_share[sold["ticker"]].to_numpy())).sum())
-    assert gain <= GAIN_BUDGET + 0.01
+    assert _taxable_gain(paths, trades) <= GAIN_BUDGET + 0.01
     # the tilt is carried by the tax-advantaged accounts: they trade far more
     turnover = (trades.groupby("account")["notional"].sum() / 2) / pd.Series(NAVS)
     assert turnover["TAX"] < 0.05 < min(turnover["IRA"], turnover["ROTH"])
 
 
-def test_verify_says_it_does_not_read_a_household_yet(joint):
+def test_verify_re_measures_the_household_and_reproduces_it(joint):
+    """``verify --reproduce`` of the household's JSON: its files unchanged, every
+    account's limits and figures and the household's rows re-measured on the written
+    trades, and the household solved again to the same orders."""
     _, out, _ = joint
-    result = run_cli("verify", out / "summary.json")
+    result = run_cli("verify", out / "summary.json", "--reproduce")
+    assert result.exit_code == 0, result.output
+    for line in ("output trades", "TAX: cash floor", "household: tilt size:mid",
+                 "household: no wash sale across the household",
+                 "household: JSON income_tax_saved", "reproduced: the same"):  # fmt: skip
+        assert line in result.output, line
+
+
+def _forged(out: Path, tmp_path: Path, edit) -> Path:
+    """A copy of the household's outputs with ``edit(summary, trades)`` applied, the
+    trades CSV's digest and the summary's seal made to match (what a forger would do)."""
+    from rebalancer.export.manifest import file_digest, seal
+
+    summary = json.loads((out / "summary.json").read_text())
+    trades = pd.read_csv(out / "trades.csv")
+    edit(summary, trades)
+    tmp_path.mkdir()
+    path = tmp_path / "trades.csv"
+    trades.to_csv(path, index=False)
+    outputs = summary["manifest"]["outputs"]
+    outputs.pop("workbook", None)
+    outputs["trades"] = {**file_digest(path), "path": str(path)}
+    seal(summary)
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    return tmp_path / "summary.json"
+
+
+def test_verify_finds_what_the_files_do_not_support(joint, tmp_path):
+    """Sealed again after the edit, so the digests agree: the re-measurement finds a
+    household figure the trades do not give, and trades that break a household limit."""
+    _, out, _ = joint
+
+    def saved_more(summary, trades):
+        summary["household"]["income_tax_saved"] += 1000
+
+    result = run_cli("verify", _forged(out, tmp_path / "a", saved_more))
     assert result.exit_code == 1
-    assert "household" in result.output and "does not read one yet" in result.output
+    assert "household: JSON income_tax_saved" in result.output
+
+    def more_of_one(summary, trades):
+        row = trades.index[(trades["side"] == "BUY") & (trades["account"] == "IRA")][0]
+        trades.loc[row, "quantity"] *= 20
+        trades.loc[row, "notional"] = trades.loc[row, "quantity"] * trades.loc[row, "price"]
+
+    result = run_cli("verify", _forged(out, tmp_path / "b", more_of_one))
+    assert result.exit_code == 1
+    assert "FAILS on the written trades" in result.output
+    assert "household: max_position" in result.output  # the summed orders
+    assert "IRA: cash floor" in result.output  # the account's own money
 
 
 def test_the_workbook_has_the_household_and_each_account(joint):
@@ -315,6 +369,10 @@ def test_an_infeasible_household_names_its_conflicts_and_writes_nothing(tmp_path
     assert 0.23 - band - 1e-6 <= after <= 0.23 + band + 1e-6
     turnover = pd.read_csv(out / "trades.csv").groupby("account")["notional"].sum() / 2
     assert (turnover / pd.Series(NAVS) <= 0.02 + 1e-9).all()  # each account's own cap
+    # verify takes the relaxed scenario as recorded: the file's but for the band moved
+    verified = run_cli("verify", out / "summary.json")
+    assert verified.exit_code == 0, verified.output
+    assert "as --shock and --relax recorded" in verified.output
 
 
 def test_liquidity_holds_on_the_summed_orders(tmp_path):

@@ -63,22 +63,37 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The manifest of ``proposal``; ``outputs`` maps role -> the digest of a file
-    written beside the JSON (``file_digest`` under its final name)."""
-    inputs = {}
-    for role, path in proposal.inputs.items():
-        if not path:
-            continue
-        try:
-            inputs[role] = file_digest(path)
-        except OSError:  # a frame passed through the API has no file
-            inputs[role] = {"path": str(path), "sha256": None, "bytes": None}
+def run_record() -> dict[str, Any]:
+    """What every manifest opens with: its version, the program's and the solver
+    stack's versions, the platform and the command line."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "versions": _versions(),
         "platform": f"{platform.system()} {platform.machine()}",
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])[:2000],
+    }
+
+
+def input_digests(paths: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """role -> ``file_digest`` of each input given (``sha256`` None for a frame passed
+    through the API, which has no file)."""
+    inputs = {}
+    for role, path in paths.items():
+        if not path:
+            continue
+        try:
+            inputs[role] = file_digest(path)
+        except OSError:
+            inputs[role] = {"path": str(path), "sha256": None, "bytes": None}
+    return inputs
+
+
+def build_manifest(proposal, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest of ``proposal``; ``outputs`` maps role -> the digest of a file
+    written beside the JSON (``file_digest`` under its final name)."""
+    inputs = input_digests(proposal.inputs)
+    return {
+        **run_record(),
         "account": proposal.account,
         "as_of": proposal.as_of,
         "taxable": bool(proposal.metrics.taxable),

@@ -35,6 +35,7 @@ from rebalancer.limits.position import POSITION
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.model.tax import income_yield
 from rebalancer.report.build import build_proposal
 from rebalancer.report.frames import exposures_frame
 from rebalancer.report.proposal import Proposal, Timings, _num, check_records
@@ -61,6 +62,8 @@ class HouseholdProposal:
     warnings: list[str] = field(default_factory=list)
     # limits --relax moved to make the household feasible (as ``Proposal.relaxed``)
     relaxed: list[dict[str, Any]] = field(default_factory=list)
+    location: Location | None = None  # where the income-heavy names are held
+    scenario: Any = None  # the household's effective scenario (a ``Scenario``)
 
     @property
     def ok(self) -> bool:
@@ -97,6 +100,8 @@ class HouseholdProposal:
             return {str(k): _num(v) for k, v in self.exposures[name].items()}
 
         metrics = [p.metrics for p in self.proposals]
+        before = sum(m.income_tax_before_usd for m in metrics)
+        after = sum(m.income_tax_usd for m in metrics)
         return {
             "household": {
                 "name": self.name,
@@ -114,8 +119,10 @@ class HouseholdProposal:
                 },
                 "checks": check_records(self.checks),
                 "binding": list(self.binding),
-                "income_tax_before": _num(sum(m.income_tax_before_usd for m in metrics)),
-                "income_tax": _num(sum(m.income_tax_usd for m in metrics)),
+                "income_tax_before": _num(before),
+                "income_tax": _num(after),
+                "income_tax_saved": _num(before - after),
+                "location": None if self.location is None else self.location.summary(),
                 "warnings": list(self.warnings),
             },
             "accounts": [p.summary() for p in self.proposals],
@@ -137,9 +144,14 @@ def propose_household(household: Household) -> HouseholdProposal:
         request = with_share_of_caps(request, own.weights, solution.weights, caps)
         request = with_share_of_liquidity(household, request, own.weights, solution)
         request = with_share_of_bands(household, request, own.weights, solution.weights)
+        request = without_new_washes(household, request, own, solution)
         proposal = build_proposal(request, own, timings)
         proposals.append(dataclasses.replace(proposal, scenario_name=household.scenario.name))
-    checks, w_after = household_checks(household, proposals)
+    checks, w_after = household_checks(
+        household, [p.trades for p in proposals], [p.lot_sales for p in proposals]
+    )
+    afters = [shares_after(r, p.trades) for r, p in zip(household.requests, proposals, strict=True)]
+    location = asset_location(household, afters)
     view, scenario = household.view, household.scenario
     exposures = exposures_frame(
         view.universe,
@@ -165,6 +177,81 @@ def propose_household(household: Household) -> HouseholdProposal:
         solve_seconds=solution.seconds,
         binding=solution.binding,
         warnings=[*solution.warnings, *warnings],
+        location=location,
+        scenario=scenario,
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the household holds its income-heavy names, before and after the trades.
+
+    Income-heavy: a name whose ``income_yield`` exceeds the household's own yield before
+    (its income a year over its invested value, Σ y·v / Σ v over every account's
+    holdings). ``names``: one row per income-heavy name held before or after —
+    ticker, income_yield, value_before and value_after (the household's, USD at
+    today's prices), sheltered_before and sheltered_after (of it, in the tax-deferred
+    and tax-exempt accounts). ``sheltered_before``/``sheltered_after``: those names'
+    share held in those accounts, Σ sheltered / Σ value (None when there is none)."""
+
+    threshold: float
+    names: pd.DataFrame
+    sheltered_before: float | None
+    sheltered_after: float | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "income_heavy_yield": _num(self.threshold),
+            "sheltered_before": _num(self.sheltered_before),
+            "sheltered_after": _num(self.sheltered_after),
+            "names": [
+                {k: (v if k == "ticker" else _num(v)) for k, v in row.items()}
+                for row in self.names.to_dict("records")
+            ],
+        }
+
+
+def shares_after(request, t: pd.DataFrame) -> np.ndarray:
+    """The account's shares after its orders ``t`` (trades rows), in the universe's
+    order."""
+    sign = np.where(t["side"] == "BUY", 1.0, -1.0) * t["quantity"].to_numpy(float)
+    traded = pd.Series(sign, index=t["ticker"]).groupby(level=0).sum()
+    index = request.universe.index
+    return request.position.shares + traded.reindex(index, fill_value=0.0).to_numpy(float)
+
+
+def asset_location(household: Household, afters: list[np.ndarray]) -> Location:
+    """The household's ``Location`` from each account's shares before and ``afters``
+    (its shares after its orders, ``shares_after``)."""
+    view = household.view
+    price = view.position.price_usd
+    yields = income_yield(view.universe)
+    before = np.array([r.position.shares * price for r in household.requests])
+    after = np.array([shares * price for shares in afters])
+    sheltered = np.array([not r.tax.taxable for r in household.requests])
+    invested = float(before.sum())
+    threshold = float(yields @ before.sum(axis=0)) / invested if invested > 0 else 0.0
+    heavy = (yields > threshold) & ((before.sum(axis=0) > 0) | (after.sum(axis=0) > 0))
+    names = pd.DataFrame(
+        {
+            "ticker": view.universe.index[heavy].astype(str),
+            "income_yield": yields[heavy],
+            "value_before": before.sum(axis=0)[heavy],
+            "value_after": after.sum(axis=0)[heavy],
+            "sheltered_before": before[sheltered].sum(axis=0)[heavy],
+            "sheltered_after": after[sheltered].sum(axis=0)[heavy],
+        }
+    )
+
+    def share(held: str, value: str) -> float | None:
+        total = float(names[value].sum())
+        return float(names[held].sum()) / total if total > 0 else None
+
+    return Location(
+        threshold,
+        names,
+        share("sheltered_before", "value_before"),
+        share("sheltered_after", "value_after"),
     )
 
 
@@ -221,23 +308,43 @@ def with_share_of_bands(household: Household, request, weights, household_weight
     )
 
 
+def without_new_washes(household: Household, request, own, solution):
+    """``request`` whose rounding sells nothing in a taxable account of what another
+    account of the household buys at the optimum, unless the optimum sells it there
+    too (the solve has judged those sales: ``household.problem.solve_household``).
+    The rounding's repairs (a band share, the cash floor) pick names by their own
+    rules and would otherwise sell a loss lot of a name bought elsewhere: a wash sale
+    across the household the optimum did not have. Tolerance: 1e-6 of the NAV."""
+    if not request.tax.taxable:
+        return request
+    tol = 1e-6 * household.nav_usd
+    bought = np.zeros(len(request.position.weight))
+    for r, s in zip(household.requests, solution.accounts, strict=True):
+        if r.account != request.account:
+            bought += r.position.nav_usd * np.maximum(s.weights - r.position.weight, 0.0)
+    sold = request.position.nav_usd * np.maximum(request.position.weight - own.weights, 0.0)
+    keep = (bought > tol) & (sold <= tol)
+    if not keep.any():
+        return request
+    limits = dataclasses.replace(request.limits, may_sell=request.limits.may_sell & ~keep)
+    return dataclasses.replace(request, limits=limits)
+
+
 WASH_CHECK = "no wash sale across the household"
 
 
-def wash_rows(proposals: list[Proposal]) -> pd.DataFrame:
+def wash_rows(accounts: list[tuple[str, bool, pd.DataFrame]]) -> pd.DataFrame:
     """The Checks row of wash sales inside the run: securities a taxable account sells
     at a loss (a SELL row with a realized gain below 0) that another account of the
-    household buys in the same run (value: how many)."""
+    household buys in the same run (value: how many). ``accounts``: (account, taxable,
+    its trades) each."""
     sold, bought = set(), {}
-    for p in proposals:
-        t = p.trades
-        if p.metrics.taxable and "realized_gain" in t:
-            sold |= {
-                (p.account, x)
-                for x in t.loc[(t["side"] == "SELL") & (t["realized_gain"] < 0), "ticker"]
-            }
+    for account, taxable, t in accounts:
+        if taxable and "realized_gain" in t:
+            gain = pd.to_numeric(t["realized_gain"], errors="coerce")
+            sold |= {(account, x) for x in t.loc[(t["side"] == "SELL") & (gain < 0), "ticker"]}
         for x in t.loc[t["side"] == "BUY", "ticker"]:
-            bought.setdefault(x, set()).add(p.account)
+            bought.setdefault(x, set()).add(account)
     washed = sorted({x for account, x in sold if bought.get(x, set()) - {account}})
     detail = ", ".join(washed) if washed else ""
     row = {
@@ -262,27 +369,25 @@ def band_miss(household: Household, w_after: np.ndarray) -> np.ndarray:
 
 
 def household_checks(
-    household: Household, proposals: list[Proposal]
+    household: Household, trades: list[pd.DataFrame], lot_sales: list[pd.DataFrame]
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The household's Checks rows on the summed whole lots, and its weights after them
-    (summed shares × price / household NAV)."""
+    """The household's Checks rows on the summed whole lots — each account's orders
+    (``trades``, trades rows) and lot sales in the household's order — and its weights
+    after them (summed shares × price / household NAV). ``verify`` measures a written
+    household with it too."""
     view = household.view
     lots = pd.concat([r.lots for r in household.requests], ignore_index=True)
-    trades = pd.concat([p.trades for p in proposals], ignore_index=True)
-    lot_sales = pd.concat([p.lot_sales for p in proposals], ignore_index=True)
     checks = run_checks(
         lots=lots,
         universe=view.universe,
         scenario=household.scenario,
         reference=pd.Series(household.reference_weight, index=view.universe.index),
         risk=view.risk,
-        trades=trades,
-        lot_sales=lot_sales,
+        trades=pd.concat(trades, ignore_index=True),
+        lot_sales=pd.concat(lot_sales, ignore_index=True),
         limits=HOUSEHOLD_LIMITS,
     )
-    checks = pd.concat([checks, wash_rows(proposals)], ignore_index=True)
-    shares = sum(r.position.shares for r in household.requests)
-    sign = np.where(trades["side"] == "BUY", 1.0, -1.0) * trades["quantity"].to_numpy(float)
-    traded = pd.Series(sign, index=trades["ticker"]).groupby(level=0).sum()
-    after = shares + traded.reindex(view.universe.index, fill_value=0.0).to_numpy(float)
+    sides = [(r.account, r.tax.taxable, t) for r, t in zip(household.requests, trades, strict=True)]
+    checks = pd.concat([checks, wash_rows(sides)], ignore_index=True)
+    after = sum(shares_after(r, t) for r, t in zip(household.requests, trades, strict=True))
     return checks, after * view.position.price_usd / household.nav_usd

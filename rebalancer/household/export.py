@@ -16,7 +16,14 @@ from openpyxl.styles import Font
 
 from rebalancer.export.atomic import OutputSet, protected_files
 from rebalancer.export.csvout import trades_frame, write_frame
-from rebalancer.export.manifest import plain_json
+from rebalancer.export.manifest import (
+    file_digest,
+    input_digests,
+    plain_json,
+    run_record,
+    scenario_digest,
+    seal,
+)
 from rebalancer.export.safe import write_cell
 from rebalancer.export.xlsx import (
     checks_sheet,
@@ -40,15 +47,23 @@ def write_household_csv(hp: HouseholdProposal, path: PathArg) -> None:
     write_frame(frame[first + [c for c in frame if c not in first]], path)
 
 
-def write_household_json(hp: HouseholdProposal, path: PathArg) -> None:
-    """``hp.summary()`` as strict JSON (NaN or infinity is an error)."""
+def write_household_json(
+    hp: HouseholdProposal, path: PathArg, manifest: dict | None = None
+) -> None:
+    """``hp.summary()`` as strict JSON (NaN or infinity is an error), with the audit
+    ``manifest`` when given, sealed with the digest of the whole summary."""
+    summary = hp.summary()
+    if manifest is not None:
+        summary["manifest"] = manifest
+        seal(summary)
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(hp.summary(), fh, indent=2, allow_nan=False, default=plain_json)
+        json.dump(summary, fh, indent=2, allow_nan=False, default=plain_json)
         fh.write("\n")
 
 
 def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
-    """The Household sheets (figures, the accounts side by side, exposures, checks),
+    """The Household sheets (figures, the accounts side by side, exposures, checks,
+    where the income-heavy names are held: ``household.build.Location``),
     then each account's sheets
     prefixed by the account (``export.xlsx.proposal_sheets``)."""
     wb = Workbook()
@@ -56,6 +71,7 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     ws.title = "Household"
     write_cell(ws["A1"], f"Household {hp.name}").font = Font(bold=True, size=14)
     summary = hp.summary()["household"]
+    location = summary["location"] or {"sheltered_before": None, "sheltered_after": None}
     lines = [
         ("scenario", hp.scenario_name),
         ("accounts", ", ".join(summary["accounts"])),
@@ -63,6 +79,9 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
         ("status", hp.status),
         ("income tax a year before (USD)", summary["income_tax_before"]),
         ("income tax a year after (USD)", summary["income_tax"]),
+        ("income tax saved a year (USD)", summary["income_tax_saved"]),
+        ("income-heavy names held tax-advantaged before", location["sheltered_before"]),
+        ("income-heavy names held tax-advantaged after", location["sheltered_after"]),
         ("checks", "all pass" if bool(hp.checks["ok"].all()) else "SOME FAIL"),
     ]
     for row, (label, value) in enumerate(lines, start=3):
@@ -71,6 +90,8 @@ def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
     table_sheet(wb.create_sheet("Household Accounts"), hp.accounts_frame())
     exposures_sheet(wb.create_sheet("Household Exposures"), hp.exposures)
     checks_sheet(wb.create_sheet("Household Checks"), hp.checks)
+    if hp.location is not None:
+        table_sheet(wb.create_sheet("Household Location"), hp.location.names)
     as_of = hp.proposals[0].as_of if hp.proposals else ""
     for sheet in wb.worksheets:  # each account's sheets get theirs in proposal_sheets
         page_setup(
@@ -96,17 +117,46 @@ def write_household_outputs(
 ) -> list[Path]:
     """Write the outputs asked for together; none may be a file of ``inputs`` (role ->
     path, the scenario's ``extends`` chain included). Returns the paths written."""
-    jobs = [
-        (path, option, writer)
-        for path, option, writer in [
-            (out, "--out", write_household_workbook),
-            (trades, "--trades", write_household_csv),
-            (json_path, "--json", write_household_json),
-        ]
-        if path is not None
-    ]
+    staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
     with OutputSet(protected=protected_files(inputs)) as outputs:
-        for path, option, writer in jobs:
-            writer(hp, outputs.stage(path, option))
+        for role, path, option, writer in [
+            ("workbook", out, "--out", write_household_workbook),
+            ("trades", trades, "--trades", write_household_csv),
+        ]:
+            if path is not None:
+                temp = outputs.stage(path, option)
+                writer(hp, temp)
+                staged[role] = (Path(path).expanduser().resolve(), temp)
+        if json_path is not None:
+            # the manifest records the other outputs' final names and their digests
+            digests = {
+                role: {**file_digest(temp), "path": str(target)}
+                for role, (target, temp) in staged.items()
+            }
+            manifest = household_manifest(hp, digests)
+            write_household_json(hp, outputs.stage(json_path, "--json"), manifest)
         written = outputs.targets
     return written
+
+
+def household_manifest(hp: HouseholdProposal, outputs: dict[str, dict]) -> dict:
+    """The audit manifest of a household's JSON (as an account's,
+    ``export.manifest.build_manifest``): the run record, the household, its accounts
+    and as-of date, every input's digest (the accounts' files are one set), the
+    household's effective scenario and its digest, what ``--relax`` moved, the solver
+    and status, and the outputs written beside the JSON."""
+    first = hp.proposals[0]
+    scenario = hp.scenario.to_data()
+    return {
+        **run_record(),
+        "household": hp.name,
+        "accounts": [p.account for p in hp.proposals],
+        "as_of": first.as_of,
+        "inputs": input_digests(first.inputs),
+        "scenario_sha256": scenario_digest(scenario),
+        "scenario": scenario,
+        "relaxed": list(hp.relaxed),
+        "solver": hp.solver,
+        "status": hp.status,
+        "outputs": dict(outputs),
+    }

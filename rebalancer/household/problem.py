@@ -20,10 +20,16 @@ sector caps, active-position caps, position caps (W_i ≤ cap_i) and liquidity o
 summed dollar orders (U_i ≤ participation × ADV × days / NAV, i.e.
 Σ_a NAV_a |z_a,i| ≤ the name's cap in dollars). The objective is
 
-    αᵀW − λ(‖Lᵀf‖² + ‖√d∘(W − ref)‖²) − κ‖G(W − ref) − t‖² − Σ_a π_a (cost_a + tax_a)
+    αᵀW − λ(‖Lᵀf‖² + ‖√d∘(W − ref)‖²) − κ‖G(W − ref) − t‖²
+        − Σ_a π_a (cost_a + tax_a + c_aᵀ w_a)
 
 once per household: a tilt is carried once, not once per account; each account's
-trading and tax costs (in its own NAV units) are scaled to the household's.
+trading and tax costs (in its own NAV units) are scaled to the household's. The last
+term is asset location (``income_charge``): c_a = rate × income_yield in a taxable
+account (0 in a tax-deferred or tax-exempt one), the tax a year on the income of what
+it holds, so that between accounts holding the same W the optimum puts income-heavy
+names where their income is not taxed; moving them costs the trading and the realized
+gains' tax of the sales, which the account's own gain budget still caps.
 
 Solved with the chain of ``optimize.problem`` through a working set of names priced
 at each optimum (``priced``), and again where the answer has a wash sale across the
@@ -44,6 +50,7 @@ from scipy import sparse
 from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.household.request import Household
 from rebalancer.limits import in_scenario_terms
+from rebalancer.model.tax import income_yield
 from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.layout import buyable, must_hold, restrict
 from rebalancer.optimize.params import Values
@@ -142,6 +149,9 @@ class HouseholdProblem:
             cost = trading.expr(v)
             if s.lot_members is not None:
                 cost = cost + TaxCost(val, s.lot_members.shape[1]).expr(v)
+            charge = income_charge(request)
+            if charge.any():
+                cost = cost + charge[mask] @ v.w
             costs.append(share * cost)
             # its weights among the set's: W = Σ π_a S_a w_a with S_a the set's columns
             # of its names
@@ -150,7 +160,14 @@ class HouseholdProblem:
                 (np.ones(len(at)), (at, np.arange(len(at)))), shape=(int(self.keep.sum()), len(at))
             )
             self.accounts.append(
-                SimpleNamespace(request=request, vars=v, limits=limits, mask=mask, scatter=scatter)
+                SimpleNamespace(
+                    request=request,
+                    vars=v,
+                    limits=limits,
+                    mask=mask,
+                    scatter=scatter,
+                    charge=charge,
+                )  # fmt: skip
             )
 
         s, d = restrict(household.structure(), household.data(), self.keep)
@@ -284,7 +301,8 @@ class HouseholdProblem:
 
         with h_j the household terms' and limits' part (α_j − 2λ(Σa)_j − tilt pull −
         the bands', sectors' and tracking error's multipliers) at the household's
-        weights, and s_a,j the account's spread. ``−inf`` where the account may not buy."""
+        weights, s_a,j the account's spread and c_a,j its income charge
+        (``income_charge``). ``−inf`` where the account may not buy."""
         household = self.household
         outside = ~self.keep & (household.data().position_cap > 0)
         whole = [r.problem for r in household.requests]
@@ -304,7 +322,7 @@ class HouseholdProblem:
         ):
             mine = outside_columns(p.structure, p.data, own.weights, names)
             limits = sum(limit.marginal(a.vars, mine) for limit in a.limits)
-            gain = share * (part - mine.spread) + limits
+            gain = share * (part - mine.spread - a.charge[names]) + limits
             gains[i] = np.where(may[i][names], gain, -np.inf)
         return names, gains
 
@@ -325,6 +343,19 @@ class HouseholdProblem:
                 named = f"{a.request.account}: {c.constraint}"
                 conflicts.append(dataclasses.replace(c, constraint=named))
         return InfeasibleError(name, conflicts, [])
+
+
+def income_charge(request) -> np.ndarray:
+    """c_a = rate × income_yield per name (the universe's order): the tax a year on the
+    income of a whole NAV of the account held in each name, i.e. ``model.tax.
+    income_tax_usd`` / NAV_a per unit of weight, at the account scenario's
+    ``tax.ordinary_income_rate``. Zero in a tax-deferred or tax-exempt account and for
+    a universe without ``income_yield`` (no term then: the problem is the one without
+    asset location)."""
+    yields = income_yield(request.universe)
+    if not request.tax.taxable:
+        return np.zeros_like(yields)
+    return request.scenario.tax.ordinary_income_rate * yields
 
 
 def solve_household(

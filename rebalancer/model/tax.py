@@ -104,10 +104,16 @@ def income_tax_usd(universe: pd.DataFrame, shares: np.ndarray, rate: float) -> f
     taxable account: Σᵢ income_yieldᵢ × priceᵢ × sharesᵢ × ``rate`` (the scenario's
     ``tax.ordinary_income_rate``). A universe without the ``income_yield`` column (a
     frame given in Python) yields nothing, as a blank cell does."""
+    income_usd = income_yield(universe) * universe["price"].to_numpy(float)  # a year, per share
+    return float(income_usd @ np.asarray(shares, float)) * rate
+
+
+def income_yield(universe: pd.DataFrame) -> np.ndarray:
+    """Each name's taxable income a year as a fraction of its price (the universe's
+    order); 0 where blank, and everywhere for a universe without the column."""
     if "income_yield" not in universe:
-        return 0.0
-    income_usd = universe["income_yield"].fillna(0.0) * universe["price"]  # a year, per share
-    return float(income_usd.to_numpy(float) @ np.asarray(shares, float)) * rate
+        return np.zeros(len(universe))
+    return universe["income_yield"].fillna(0.0).to_numpy(float)
 
 
 def recent_trades(

@@ -54,20 +54,17 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     path = Path(json_path)
     summary = read_summary(path)
     manifest = summary.get("manifest")
-    if isinstance(summary.get("household"), dict) and manifest is None:
-        raise InputError(
-            path, "a household's JSON summary (propose --household): verify does not read one yet"
-        )
+    if isinstance(summary.get("household"), dict):
+        # late: it imports the optimizer (cvxpy), as the re-measurement does
+        from rebalancer.household.verify import verify_household
+
+        return verify_household(path, summary, reproduce)
     if not isinstance(manifest, dict) or "inputs" not in manifest:
         raise InputError(
             path, "no manifest in this JSON summary (not written by rebalancer propose?)"
         )
     report = Verification(str(path))
-    if manifest.get("manifest_version") != MANIFEST_VERSION:
-        report.bad(
-            f"manifest version {str(manifest.get('manifest_version'))[:20]} is not "
-            f"{MANIFEST_VERSION}: written by another rebalancer version (propose again)"
-        )
+    if not _same_version(report, manifest):
         return report
     for problem in shape_problems(summary):
         report.bad(problem)
@@ -87,6 +84,17 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     if reproduce and report.passed:
         _reproduce(report, manifest, summary.get("cash_request", {}), *scenarios)
     return report
+
+
+def _same_version(report: Verification, manifest: dict[str, Any]) -> bool:
+    """Whether the manifest is of this ``MANIFEST_VERSION`` (else a line says so)."""
+    if manifest.get("manifest_version") == MANIFEST_VERSION:
+        return True
+    report.bad(
+        f"manifest version {str(manifest.get('manifest_version'))[:20]} is not "
+        f"{MANIFEST_VERSION}: written by another rebalancer version (propose again)"
+    )
+    return False
 
 
 def _digests(report: Verification, summary: dict[str, Any], manifest: dict[str, Any]) -> None:

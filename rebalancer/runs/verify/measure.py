@@ -79,15 +79,7 @@ def remeasure(
         # soft bands the proposal says it reaches over a path: measured as such
         over_path=summary.get("path", {}).get("reached_over_path", ()),
     )
-    stated = {c["check"]: c for c in summary.get("checks", [])}
-    for row in checks.itertuples(index=False):
-        text = f"{row.check}: {row.value:.6g} against limit {row.limit}"
-        if row.ok:
-            report.ok(text)
-        elif row.check in stated and not stated[row.check]["ok"]:
-            report.ok(f"{text} — fails, as the proposal itself reports")
-        else:
-            report.bad(f"{text} — FAILS on the written trades ({row.detail})")
+    report_checks(report, checks, summary.get("checks", []))
     # the headline figures of the JSON, recomputed from the trades CSV and the inputs
     trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
     measured = figures(request, trade, lot_sales)
@@ -96,28 +88,49 @@ def remeasure(
     _remeasure_exposures(report, summary["exposures"], request, trade)
     _remeasure_stress(report, summary["stress"], request, trade)
     _remeasure_screened(report, summary["screened"], request)
-    later = {key: attr for key, attr in LATER_FIGURES.items() if key in summary}
-    for key, attr in (FIGURES | later).items():
-        got, said = getattr(measured, attr), summary.get(key)
-        tol = (
-            2 * usd_tol(request.position.nav_usd)
-            if attr.endswith("_usd")
-            else _FIGURE_TOL.get(key, 0)
-        )
-        if got != got:  # NaN: no cost basis to measure a gain from
-            fine = said is None
-        else:
-            fine = isinstance(said, int | float) and abs(float(said) - got) <= tol
-        if fine:
-            report.ok(f"JSON {key} = {said} matches the trades CSV and the inputs")
-        else:
-            report.bad(f"JSON {key} = {said} but the trades CSV and the inputs give {got:.10g}")
+    compare_figures(report, summary, measured, request.position.nav_usd)
     if "account_type" in summary:  # the inputs' and options' type, read again
         kind, said = measured.account_type, summary["account_type"]
         if said == kind:
             report.ok(f"JSON account_type = {said} matches the inputs")
         else:
             report.bad(f"JSON account_type = {said} but the inputs give {kind}")
+
+
+def report_checks(
+    report: Verification, checks: pd.DataFrame, stated: list, label: str = ""
+) -> None:
+    """A line per re-measured Checks row: a failing row is a finding unless the JSON's
+    ``stated`` rows report it failed too."""
+    said = {c.get("check"): c for c in stated if isinstance(c, dict)}
+    for row in checks.itertuples(index=False):
+        text = f"{label}{row.check}: {row.value:.6g} against limit {row.limit}"
+        if row.ok:
+            report.ok(text)
+        elif row.check in said and not said[row.check].get("ok"):
+            report.ok(f"{text} — fails, as the proposal itself reports")
+        else:
+            report.bad(f"{text} — FAILS on the written trades ({row.detail})")
+
+
+def compare_figures(
+    report: Verification, summary: dict[str, Any], measured, nav_usd: float, label: str = "JSON"
+) -> None:
+    """The headline figures ``summary`` states (``FIGURES``, and ``LATER_FIGURES`` where
+    it has them) against ``measured`` (``report.build.figures`` of the written trades),
+    a line each: dollars to ``2 × usd_tol(nav_usd)``, fractions to 1e-9, counts exactly."""
+    later = {key: attr for key, attr in LATER_FIGURES.items() if key in summary}
+    for key, attr in (FIGURES | later).items():
+        got, said = getattr(measured, attr), summary.get(key)
+        tol = 2 * usd_tol(nav_usd) if attr.endswith("_usd") else _FIGURE_TOL.get(key, 0)
+        if got != got:  # NaN: no cost basis to measure a gain from
+            fine = said is None
+        else:
+            fine = isinstance(said, int | float) and abs(float(said) - got) <= tol
+        if fine:
+            report.ok(f"{label} {key} = {said} matches the trades CSV and the inputs")
+        else:
+            report.bad(f"{label} {key} = {said} but the trades CSV and the inputs give {got:.10g}")
 
 
 FRACTION_TOL = 1e-9  # a weight or fraction of NAV recomputed from the same files
