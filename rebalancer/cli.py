@@ -199,6 +199,13 @@ def _scheduler(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _scenarios(help_text: str):
+    """``--scenario`` given one or more times (``scenarios``: a tuple of paths)."""
+    return click.option(
+        "--scenario", "scenarios", type=_path(), required=True, multiple=True, help=help_text
+    )
+
+
 AS_OF = click.option(
     "--as-of", callback=_iso_date, help="Trade date (ISO) for holding periods; default today."
 )
@@ -396,14 +403,7 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
 @main.command(cls=_Command)
 @HOLDINGS
 @UNIVERSE
-@click.option(
-    "--scenario",
-    "scenarios",
-    type=_path(),
-    required=True,
-    multiple=True,
-    help="Scenario YAML (repeatable: one run each).",
-)
+@_scenarios("Scenario YAML (repeatable: one run each).")
 @click.option(
     "--vary",
     "vary",
@@ -788,6 +788,67 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
     if not report.passed:
         sys.exit(1)
     _echo(f"verified: {proposal} ({len(report.findings)} checks)")
+
+
+@main.command(cls=_Command)
+@HOLDINGS
+@UNIVERSE
+@click.option(
+    "--prices", type=_path(), required=True, help="Daily adjusted closes, wide (the history)."
+)
+@click.option("--benchmark", type=_path(), help="Benchmark weights (ticker, weight).")
+@_scenarios("Scenario YAML (repeatable: side by side).")
+@click.option("--account", help="Account to backtest when the holdings hold several.")
+@ACCOUNT_ROW
+@TAXABLE
+@click.option("--start", required=True, callback=_iso_date, help="First date (ISO).")
+@click.option("--end", required=True, callback=_iso_date, help="Last date (ISO).")
+@click.option("--every", default="month", show_default=True, help="month, quarter or drift.")
+@click.option(
+    "--cash-rate", type=float, default=0.0, show_default=True, help="Annual rate cash earns."
+)
+@click.option("--out", type=_path(), help="Workbook (.xlsx): a sheet per scenario, a comparison.")
+@click.option("--json", "json_path", type=_path(), help="Figures per scenario as JSON.")
+@click.option("--chart", type=_path(), help="Equity curve and drawdown chart (.png).")
+@click.option(
+    "--log-dir",
+    type=click.Path(path_type=Path),
+    help="Folder for orders.csv and positions.csv (after each rebalance).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
+def backtest(
+    holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
+    every, cash_rate, out, json_path, chart, log_dir, quiet,
+) -> None:  # fmt: skip
+    """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
+    from rebalancer.runs.backtest.files import backtest_to_files, comparison
+
+    with _progress(quiet) as progress:
+
+        def seen(day) -> None:
+            # the bar appears once the dates run: a refusal before is its one line alone
+            if not progress.task_ids:
+                progress.add_task("backtest", total=None, note="")
+            progress.update(progress.task_ids[0], note=f"{day:%Y-%m-%d}")
+
+        result, written = backtest_to_files(
+            holdings, universe, prices, list(scenarios), start=start, end=end, every=every,
+            benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
+            taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
+            on_date=seen,
+        )  # fmt: skip
+    if not quiet:
+        table = comparison(result).set_index("figure")
+        for line in table.to_string(float_format=lambda x: f"{x:,.4f}").splitlines():
+            _echo(line)
+        for warning in result.warnings:
+            _echo(f"warning: {warning}")
+        for run in result.runs:
+            for date, detail in run.held_dates().itertuples(index=False):
+                _echo(f"held {run.label} {date:%Y-%m-%d}: {detail}")
+        _echo(f"{result.settings['price_dates']} price dates in {result.seconds:.1f} s")
+        for path in written:
+            _echo(f"wrote {path}")
 
 
 @main.command("apply", cls=_Command)

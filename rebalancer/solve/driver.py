@@ -19,6 +19,7 @@ from rebalancer.limits import in_scenario_terms
 from rebalancer.limits.base import outside_by
 from rebalancer.limits.cash import TARGET_CHECK
 from rebalancer.limits.tilt_bands import check_name
+from rebalancer.limits.turnover import TURNOVER
 from rebalancer.optimize import rows
 from rebalancer.optimize.constraints import SLACK_TOL
 from rebalancer.optimize.layout import SlotProblem
@@ -49,12 +50,16 @@ def optimize(
     request: Request, slots: SlotProblem | None = None, shared: SharedSet | None = None
 ) -> Solution:
     """The optimizer's answer for ``request`` (``within_margins``); where the scenario's
-    limits conflict, and only soft bands the account is outside of today make them, the
-    answer with those bands kept no farther outside than today (``from_today``)."""
+    limits conflict, and only soft bands the account is outside of today make them (not
+    the turnover cap), the answer with those bands kept no farther outside than today
+    (``from_today``)."""
     try:
         return within_margins(request, slots, shared)
     except InfeasibleError as exc:
-        if not exc.conflicts:
+        if not exc.conflicts or any(c.key == TURNOVER.key for c in exc.conflicts):
+            # the turnover cap, a per-run limit, too small for the scenario's move: the
+            # scenario asks more than this run's limits let it (exit 3, --relax raises
+            # the cap), not whole lots left out of reach
             raise
         solution = from_today(request)
         if solution is None:

@@ -56,7 +56,7 @@ def verify(json_path: str | os.PathLike[str], *, reproduce: bool = False) -> Ver
     manifest = summary.get("manifest")
     if isinstance(summary.get("household"), dict):
         # late: it imports the optimizer (cvxpy), as the re-measurement does
-        from rebalancer.household.verify import verify_household
+        from rebalancer.runs.verify.household import verify_household
 
         return verify_household(path, summary, reproduce)
     if not isinstance(manifest, dict) or "inputs" not in manifest:

@@ -1,0 +1,379 @@
+"""The backtest loop: one account, rebalanced on a calendar or on drift, over history.
+
+Day by day over the price dates in ``[start, end]`` (the window), per scenario:
+
+- **cash** earns ``cash_rate`` (annual, compounded by calendar day): between two price
+  dates ``d0 < d1`` cash is multiplied by ``(1 + cash_rate) ** ((d1 − d0).days / 365)``.
+- **holdings drift** with prices: shares stay as they are; a name is valued at its
+  last close on or before the day (a blank price carries the previous one forward).
+- **a rebalance date** (``rebalance_dates``): the pipeline runs on data up to that day
+  only — the universe's ``price`` column replaced by the day's closes, the price
+  history cut at the day (the risk model's trailing window), the benchmark as given —
+  and the proposal's orders are executed at those closes with the cost model's
+  estimated costs (spread and impact): ``rebalancer.runs.apply.apply_proposal``,
+  lots sold as the proposal names them, buys as new lots acquired that day, cash net
+  of notional and costs. A date whose limits conflict (``InfeasibleError``) or whose
+  solvers all fail (``SolverFailure``) is held and listed with its message.
+- ``every="drift"``: on each month's first price date (the ``month`` calendar) the
+  drift scan (``rebalancer.runs.drift.scan_account``, the scenario's triggers) is run
+  on that day's data; the account is rebalanced only when it is not in tolerance.
+
+The NAV path ``nav[k]`` is the account at the close of the k-th price date after that
+day's trades, except ``nav[0]``: the starting holdings at the first day's close
+before any trade (so the first rebalance's costs fall in the first day's return).
+
+Taxable accounts carry their lots forward (cost basis and acquisition date, as
+``apply`` books them), and each rebalance sees the backtest's own earlier orders as its
+trade history (wash sales across dates). The tax of each rebalance is the proposal's
+estimated tax (its realised short- and long-term gains netted at the scenario's rates);
+it is summed into ``taxes`` and not paid from cash (no year-end netting across
+rebalances, no tax payment: the NAV path is before tax).
+
+Signals, ADV, market caps and every other universe column but ``price`` are today's
+(no dated signals file yet): every result carries a warning saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import InfeasibleError, InputError, RebalancerError, SolverFailure
+from rebalancer.inputs.readers import CASH
+from rebalancer.model.risk import MIN_HISTORY_DAYS
+from rebalancer.pipeline import proposal_scenario, propose_account
+from rebalancer.prepare.inputs import Inputs, InputsCache
+from rebalancer.prepare.terms import account_terms
+from rebalancer.runs.apply import apply_proposal
+from rebalancer.runs.drift import IN_TOLERANCE, scan_account
+
+EVERY = ("month", "quarter", "drift")
+DAYS_A_YEAR = 365  # calendar days: cash interest compounds by calendar day
+HOLD = "hold"  # the label of the starting portfolio held throughout
+SIGNALS_WARNING = (
+    "signals are constant: the universe's signal, ADV and market-cap columns are today's "
+    "at every date (no dated signals file yet), so the backtest sees today's valuations "
+    "in the past; only prices are as of each date"
+)
+ORDER_COLUMNS = ["date", "scenario", "account", "ticker", "side", "quantity", "price", "cost"]
+POSITION_COLUMNS = ["date", "scenario", "account", "ticker", "quantity", "price"]
+HISTORY_COLUMNS = ["account", "ticker", "date", "side", "quantity", "price", "realized_gain"]
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario's backtest (or ``HOLD``, the starting portfolio held)."""
+
+    label: str
+    dates: pd.DatetimeIndex
+    nav: np.ndarray  # per date (module docstring: nav[0] before any trade)
+    orders: pd.DataFrame  # ORDER_COLUMNS
+    positions: pd.DataFrame  # POSITION_COLUMNS, after each rebalance and at the end
+    events: pd.DataFrame  # date, action (rebalanced, held, in tolerance), detail, figures
+    costs: float = 0.0
+    taxes: float = 0.0
+    turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
+    realized_gain: float = 0.0  # Σ net realised gains of the lots sold (taxable accounts)
+    warnings: list[str] = field(default_factory=list)
+
+    def held_dates(self) -> pd.DataFrame:
+        """The dates held for a conflict or a solver failure, with its message."""
+        return self.events.loc[self.events["action"] == "held", ["date", "detail"]]
+
+
+@dataclass
+class Backtest:
+    """Every scenario's run, the starting portfolio held, the benchmark's daily returns."""
+
+    runs: list[ScenarioRun]
+    hold: ScenarioRun
+    benchmark_returns: np.ndarray | None  # per date from the second, constant weights
+    settings: dict
+    warnings: list[str]
+    seconds: float
+
+
+def rebalance_dates(dates: pd.DatetimeIndex, every: str) -> pd.DatetimeIndex:
+    """The first price date of the window, then the first of each new month (``month``,
+    also the days ``drift`` checks) or of each new calendar quarter (``quarter``)."""
+    period = dates.to_period("Q" if every == "quarter" else "M")
+    first = np.r_[True, period[1:] != period[:-1]]
+    return dates[first]
+
+
+def window(prices: pd.DataFrame, start: str, end: str, path: str = "prices") -> pd.DatetimeIndex:
+    """The price dates in ``[start, end]``; ``InputError`` for a start before the first
+    price date or a window holding no price date (naming the option and the dates)."""
+    start_, end_ = pd.Timestamp(start), pd.Timestamp(end)
+    first, last = prices.index[0], prices.index[-1]
+    if start_ < first:
+        raise InputError(
+            path, f"--start {start_:%Y-%m-%d} is before the first price date {first:%Y-%m-%d}"
+        )
+    dates = prices.index[(prices.index >= start_) & (prices.index <= end_)]
+    if len(dates) < 2:
+        raise InputError(
+            path,
+            f"--start {start_:%Y-%m-%d} --end {end_:%Y-%m-%d}: the window holds "
+            f"{len(dates)} price date(s) (prices run {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
+            "a backtest needs at least 2",
+        )
+    return dates
+
+
+def check_every(every: str) -> str:
+    """``every`` when it is one of ``EVERY``, else ``RebalancerError`` naming it."""
+    if every not in EVERY:
+        raise RebalancerError(f"--every {every}: expected one of {', '.join(EVERY)}")
+    return every
+
+
+def check_cash_rate(rate: float) -> float:
+    """``rate`` (annual) when finite and from −0.1 to 1, else ``RebalancerError``."""
+    if not np.isfinite(rate) or not -0.1 <= rate <= 1.0:
+        raise RebalancerError(f"--cash-rate {rate}: expected an annual rate from -0.1 to 1")
+    return float(rate)
+
+
+def run_backtest(
+    data: Inputs,
+    scenarios: list,
+    *,
+    start: str,
+    end: str,
+    every: str,
+    account: str | None = None,
+    cash_rate: float = 0.0,
+    taxable: bool | None = None,
+    on_date: Callable[[pd.Timestamp], None] | None = None,
+) -> Backtest:
+    """Backtest ``account`` of ``data`` (read inputs with prices) under each of
+    ``scenarios`` (paths or ``Scenario``), rebalanced ``every`` month, quarter or on
+    drift from ``start`` to ``end`` (module docstring). Raises ``RebalancerError`` for
+    bad input before any proposal is made."""
+    t0 = time.perf_counter()
+    check_every(every)
+    cash_rate = check_cash_rate(cash_rate)
+    if data.prices is None:
+        raise RebalancerError("--prices: a backtest needs the price history")
+    price_path = data.paths.get("prices", "prices")
+    dates = window(data.prices, start, end, price_path)
+    lots = data.lots_of(account).drop(columns="row", errors="ignore").copy()
+    account = str(lots["account"].iloc[0])
+    account_terms(data, account, taxable=taxable)  # a lot's basis needs a tax status
+    closes = _closes(data, dates, price_path)
+    labels = _labels(scenarios)
+    loaded = [proposal_scenario(data, s) for s in scenarios]
+    calendar = set(rebalance_dates(dates, every))
+    states = {label: _State(label, account, lots) for label in labels}
+    hold = _State(HOLD, account, lots)
+    warnings = [SIGNALS_WARNING]
+    if data.benchmark is not None:
+        warnings.append("the benchmark's weights are the same at every date (as given)")
+    history = int((data.prices.index <= dates[0]).sum())
+    if history <= MIN_HISTORY_DAYS:  # build_risk_model's threshold for a model from prices
+        warnings.append(
+            f"only {history} price dates up to {dates[0]:%Y-%m-%d}: a rebalance with "
+            f"{MIN_HISTORY_DAYS} or fewer dates of history uses the default factor model "
+            "(textbook volatilities), not one estimated from prices"
+        )
+    for k, day in enumerate(dates):
+        growth = 1.0 if k == 0 else (1 + cash_rate) ** ((day - dates[k - 1]).days / DAYS_A_YEAR)
+        px = closes.loc[day]
+        base = None
+        for state in (hold, *states.values()):
+            state.accrue(growth)
+        for state, scenario in zip(states.values(), loaded, strict=True):
+            if day not in calendar:
+                continue
+            if base is None:
+                base = _day_inputs(data, day, px)
+            state.rebalance(base, scenario, day, every, taxable)
+        for state in (hold, *states.values()):
+            state.mark(day, px, before_trades=k == 0)
+        if on_date is not None:
+            on_date(day)
+    last = dates[-1]
+    for state in states.values():
+        state.close(last, closes.loc[last])
+    runs = [state.result(dates) for state in states.values()]
+    bench = None
+    if data.benchmark is not None:
+        weights = data.benchmark.reindex(closes.columns, fill_value=0.0).to_numpy(float)
+        values = closes.to_numpy(float)
+        bench = (values[1:] / values[:-1] - 1.0) @ weights
+    settings = {"start": f"{dates[0]:%Y-%m-%d}", "end": f"{last:%Y-%m-%d}", "every": every,
+                "cash_rate": cash_rate, "account": account, "price_dates": len(dates)}  # fmt: skip
+    return Backtest(runs, hold.result(dates), bench, settings, warnings, time.perf_counter() - t0)
+
+
+def _labels(scenarios: list) -> list[str]:
+    """Each scenario's label: its file name without ``.yaml`` (a ``Scenario``: its name);
+    the same label twice is refused."""
+    labels = []
+    for s in scenarios:
+        label = getattr(s, "name", None) or pd.io.common.stringify_path(s)
+        label = str(label).replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".yaml")
+        if label in labels or label == HOLD:
+            raise RebalancerError(f"--scenario {s}: a second scenario labelled '{label}'")
+        labels.append(label)
+    return labels
+
+
+def _closes(data: Inputs, dates: pd.DatetimeIndex, path: str) -> pd.DataFrame:
+    """Each universe name's close on each date of the window: the last price on or
+    before it. A universe name without a price by the first date is refused."""
+    names = data.universe.index
+    missing = names[~names.isin(data.prices.columns)]
+    filled = data.prices.reindex(columns=names).ffill().loc[dates]
+    unpriced = names[filled.iloc[0].isna().to_numpy()]
+    if len(missing) or len(unpriced):
+        which = list(dict.fromkeys([*missing, *unpriced]))
+        raise InputError(
+            path,
+            f"{len(which)} universe name(s) without a price on or before {dates[0]:%Y-%m-%d} "
+            f"(first: {', '.join(map(str, which[:5]))}); the backtest needs every universe "
+            "name priced from the start",
+        )
+    return filled
+
+
+def _day_inputs(data: Inputs, day: pd.Timestamp, px: pd.Series) -> Inputs:
+    """The inputs as of ``day``: the universe priced at its closes, history up to it,
+    and a cache of its own (the scenarios of the day share it; a cache kept from an
+    earlier day would hand back that day's sized universe, its prices with it)."""
+    universe = data.universe.copy()
+    universe["price"] = px.to_numpy(float)
+    return dataclasses.replace(
+        data, universe=universe, prices=data.prices.loc[:day], cache=InputsCache()
+    )
+
+
+class _State:
+    """One scenario's account through the window: its lots, cash and logs."""
+
+    def __init__(self, label: str, account: str, lots: pd.DataFrame) -> None:
+        self.label, self.account = label, account
+        self.lots = lots[lots["ticker"] != CASH].reset_index(drop=True)
+        self.cash = float(lots.loc[lots["ticker"] == CASH, "quantity"].sum())
+        self.nav: list[float] = []
+        self.orders: list[pd.DataFrame] = []
+        self.positions: list[pd.DataFrame] = []
+        self.events: list[dict] = []
+        self.history: list[pd.DataFrame] = []
+        self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
+        self.warnings: list[str] = []
+        self.logged_at: pd.Timestamp | None = None
+
+    def accrue(self, growth: float) -> None:
+        self.cash *= growth
+
+    def shares(self) -> pd.Series:
+        return self.lots.groupby("ticker", sort=True)["quantity"].sum()
+
+    def value(self, px: pd.Series) -> float:
+        shares = self.shares()
+        return float((shares * px.reindex(shares.index)).sum()) + self.cash
+
+    def mark(self, day: pd.Timestamp, px: pd.Series, before_trades: bool) -> None:
+        if before_trades and self.nav:  # the first day: nav[0] was taken before trading
+            return
+        self.nav.append(self.value(px))
+
+    def holdings(self) -> pd.DataFrame:
+        """The lots and cash as ``read_holdings`` gives them (lot ids renumbered)."""
+        cash = pd.DataFrame({"account": [self.account], "ticker": [CASH],
+                             "quantity": [self.cash], "cost_basis": [np.nan],
+                             "acquired": [pd.NaT]})  # fmt: skip
+        frame = pd.concat([self.lots, cash] if self.cash > 0 else [self.lots], ignore_index=True)
+        frame["acquired"] = pd.to_datetime(frame["acquired"])
+        frame["row"] = np.arange(2, len(frame) + 2)
+        frame["lot_id"] = [f"{self.account}:{r}" for r in frame["row"]]
+        return frame
+
+    def rebalance(self, base: Inputs, scenario, day, every: str, taxable) -> None:
+        px = base.universe["price"]
+        if not self.nav:  # the first day: the NAV before any trade
+            self.nav.append(self.value(px))
+        holdings = self.holdings()
+        history = pd.concat(self.history, ignore_index=True) if self.history else None
+        data = dataclasses.replace(base, holdings=holdings, history=history)
+        why = ""  # with drift triggers: the scan's reason for rebalancing
+        if every == "drift":
+            row = scan_account(holdings, data.universe, scenario, prices=data.prices,
+                               benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
+            if row["status"] == IN_TOLERANCE:
+                self.events.append({"date": day, "action": "in tolerance", "detail": row["reason"]})
+                return
+            why = f"{row['status']}: {row['reason']}"
+        try:
+            proposal = propose_account(data, scenario, self.account, day, taxable=taxable)
+        except (InfeasibleError, SolverFailure) as exc:
+            self.events.append({"date": day, "action": "held", "detail": str(exc)})
+            return
+        after = apply_proposal(holdings, proposal)
+        trades = proposal.trades
+        m = proposal.metrics
+        self.lots = after[after["ticker"] != CASH].reset_index(drop=True)
+        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum())
+        self.costs += m.est_cost_usd
+        if m.taxable:
+            self.taxes += m.estimated_tax_usd
+            self.realized_gain += float(np.nan_to_num(m.realized_gain_usd))
+        self.turnover += m.turnover
+        self.events.append({"date": day, "action": "rebalanced", "detail": why,
+                            "n_trades": len(trades), "turnover": m.turnover,
+                            "cost": m.est_cost_usd, "tax": m.estimated_tax_usd})  # fmt: skip
+        for w in proposal.warnings:
+            if w not in self.warnings:
+                self.warnings.append(w)
+        if len(trades):
+            self.orders.append(pd.DataFrame({
+                "date": day, "scenario": self.label, "account": self.account,
+                "ticker": trades["ticker"].astype(str).to_numpy(),
+                "side": trades["side"].to_numpy(), "quantity": trades["quantity"].to_numpy(float),
+                "price": trades["price"].to_numpy(float),
+                "cost": trades["est_cost"].fillna(0.0).to_numpy(float),
+            }))  # fmt: skip
+            self.history.append(pd.DataFrame({
+                "account": self.account, "ticker": trades["ticker"].astype(str).to_numpy(),
+                "date": day, "side": trades["side"].to_numpy(),
+                "quantity": trades["quantity"].to_numpy(float),
+                "price": trades["price"].to_numpy(float),
+                "realized_gain": trades["realized_gain"].to_numpy(float),
+            }))  # fmt: skip
+        self.log_positions(day, px)
+
+    def log_positions(self, day: pd.Timestamp, px: pd.Series) -> None:
+        shares = self.shares()
+        shares = shares[shares > 0]
+        frame = pd.DataFrame({"date": day, "scenario": self.label, "account": self.account,
+                              "ticker": shares.index.astype(str),
+                              "quantity": shares.to_numpy(float),
+                              "price": px.reindex(shares.index).to_numpy(float)})  # fmt: skip
+        cash = pd.DataFrame({"date": [day], "scenario": [self.label], "account": [self.account],
+                             "ticker": [CASH], "quantity": [self.cash], "price": [1.0]})  # fmt: skip
+        self.positions.append(pd.concat([frame, cash], ignore_index=True))
+        self.logged_at = day
+
+    def close(self, day: pd.Timestamp, px: pd.Series) -> None:
+        """The positions at the end of the window (unless a rebalance logged them)."""
+        if self.logged_at != day:
+            self.log_positions(day, px)
+
+    def result(self, dates: pd.DatetimeIndex) -> ScenarioRun:
+        def frame(parts, columns):
+            return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+        events = pd.DataFrame(self.events, columns=["date", "action", "detail", "n_trades",
+                                                    "turnover", "cost", "tax"])  # fmt: skip
+        return ScenarioRun(
+            self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
+            frame(self.positions, POSITION_COLUMNS), events, self.costs, self.taxes,
+            self.turnover, self.realized_gain, self.warnings,
+        )  # fmt: skip

@@ -1,0 +1,64 @@
+"""The figures of a backtest run, from its NAV path alone.
+
+With ``nav[0..n-1]`` the NAV path (``engine``: ``nav[0]`` before any trade, then each
+price date's close after its trades) and ``r_k = nav[k] / nav[k-1] − 1`` (k ≥ 1):
+
+- ``final_nav`` = nav[n−1]; ``total_return`` = nav[n−1] / nav[0] − 1;
+- ``annual_return`` = (nav[n−1] / nav[0]) ** (252 / (n − 1)) − 1 (252 price dates a
+  year);
+- ``volatility`` = sample standard deviation of r (ddof 1) × √252;
+- ``max_drawdown`` = max over k of 1 − nav[k] / max(nav[0..k]) (a fraction ≥ 0);
+- ``tracking_error`` (with a benchmark) = std(r − b, ddof 1) × √252, b_k the
+  benchmark's return Σ_i w_i (P_i,k / P_i,k−1 − 1) with its weights as given (held
+  constant: the benchmark is rebalanced to them every day), and ``benchmark_return``
+  its annualised return as above;
+- ``turnover`` = Σ over rebalances of (buys + sells) / (2 × NAV before the trades),
+  ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` (Σ each
+  rebalance's estimated tax) and ``realized_gain`` (Σ net realised gains; taxable
+  accounts, else 0) in dollars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rebalancer.runs.backtest.engine import ScenarioRun
+
+TRADING_DAYS = 252
+
+
+def annualised(growth: float, periods: int) -> float:
+    return float(growth ** (TRADING_DAYS / periods) - 1.0)
+
+
+def drawdown(nav: np.ndarray) -> np.ndarray:
+    """1 − nav / its running peak, per date."""
+    return 1.0 - nav / np.maximum.accumulate(nav)
+
+
+def figures(run: ScenarioRun, benchmark: np.ndarray | None) -> dict:
+    """The figures of the module docstring for ``run``."""
+    nav = run.nav
+    periods = len(nav) - 1
+    r = nav[1:] / nav[:-1] - 1.0
+    out = {
+        "final_nav": float(nav[-1]),
+        "start_nav": float(nav[0]),
+        "total_return": float(nav[-1] / nav[0] - 1.0),
+        "annual_return": annualised(nav[-1] / nav[0], periods),
+        "volatility": float(np.std(r, ddof=1) * np.sqrt(TRADING_DAYS)) if periods > 1 else 0.0,
+        "max_drawdown": float(drawdown(nav).max()),
+        "turnover": float(run.turnover),
+        "annual_turnover": float(run.turnover * TRADING_DAYS / periods),
+        "costs": float(run.costs),
+        "taxes": float(run.taxes),
+        "realized_gain": float(run.realized_gain),
+        "rebalances": int((run.events["action"] == "rebalanced").sum()) if len(run.events) else 0,
+        "n_orders": len(run.orders),
+    }
+    if benchmark is not None:
+        active = r - benchmark
+        te = np.std(active, ddof=1) * np.sqrt(TRADING_DAYS) if periods > 1 else 0.0
+        out["tracking_error"] = float(te)
+        out["benchmark_return"] = annualised(float(np.prod(1.0 + benchmark)), periods)
+    return out

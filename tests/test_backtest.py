@@ -1,0 +1,309 @@
+"""``rebalancer backtest``: checked from its written logs, the price file and the
+holdings file alone, never against its own figures.
+
+A generated market: 24 names, two years of daily closes (a seeded random walk), an
+equal-weight benchmark, one tax-exempt account holding 12 names and cash. The
+backtest runs as a command (real cvxpy, real files) under a scenario of its own, the
+shipped ``status_quo.yaml`` and a scenario no portfolio can meet (a tilt on a sector
+the universe lacks, every date held). The module takes about 30-60 s on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, SCENARIOS, run_cli, write_scenario
+
+SECTORS = ["Energy", "Financials", "Health Care", "Industrials", "Information Technology"]
+N_NAMES = 24
+ACCOUNT = "BT1"
+RATE = 0.02
+START, END = "2024-01-15", "2024-06-28"
+TRADING_DAYS = 252
+
+
+def _market(folder: Path, seed: int = 3) -> dict[str, Path]:
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2023-01-02", "2024-12-31")
+    tickers = [f"N{i:02d}" for i in range(N_NAMES)]
+    drift = rng.normal(0.0003, 0.0002, N_NAMES)
+    common = rng.normal(0.0, 0.009, len(dates))[:, None]
+    steps = drift + common + rng.normal(0.0, 0.012, (len(dates), N_NAMES))
+    closes = np.round(rng.uniform(20, 150, N_NAMES) * np.exp(np.cumsum(steps, axis=0)), 2)
+    prices = pd.DataFrame(closes, index=dates.rename("date"), columns=tickers)
+    caps = np.exp(np.linspace(np.log(5e8), np.log(2e11), N_NAMES))
+    universe = pd.DataFrame(
+        {
+            "ticker": tickers,
+            "price": closes[-1],
+            "sector": [SECTORS[i % len(SECTORS)] for i in range(N_NAMES)],
+            "region": "US",
+            "market_cap": caps,
+            "adv": caps * 0.004,
+            "pb": rng.lognormal(1.0, 0.5, N_NAMES).round(3),
+            "roa": rng.normal(0.05, 0.03, N_NAMES).round(4),
+            "momentum": rng.normal(0.0, 0.2, N_NAMES).round(4),
+        }
+    )
+    start_px = prices.loc[START]
+    held = tickers[::2]
+    holdings = pd.DataFrame(
+        {
+            "account": ACCOUNT,
+            "ticker": held,
+            "quantity": [np.floor(20_000 / start_px[t]) for t in held],
+        }  # fmt: skip
+    )
+    holdings = pd.concat(
+        [holdings, pd.DataFrame({"account": [ACCOUNT], "ticker": ["CASH"], "quantity": [15_000.0]})]
+    )
+    bench = pd.DataFrame({"ticker": tickers, "weight": 1.0 / N_NAMES})
+    paths = {name: folder / f"{name}.csv" for name in ("prices", "universe", "holdings", "bench")}
+    prices.to_csv(paths["prices"], date_format="%Y-%m-%d")
+    universe.to_csv(paths["universe"], index=False)
+    holdings.to_csv(paths["holdings"], index=False)
+    bench.to_csv(paths["bench"], index=False)
+    paths["tilt"] = write_scenario(
+        folder / "tilt.yaml",
+        "extends: base.yaml\nname: tilt\nrisk_aversion: 2\n"
+        "constraints: {max_position: 0.10, max_turnover: 0.25, min_trade_usd: 200}\n"
+        "tilts:\n  'sector:Energy': {target: 0.04, band: 0.02}\n",
+    )
+    paths["impossible"] = write_scenario(
+        folder / "impossible.yaml",
+        "extends: base.yaml\nname: impossible\n"
+        "tilts:\n  'sector:Utilities': {target: 0.05, band: 0.01}\n",
+    )
+    return paths
+
+
+def _args(paths, *extra, status="--tax-exempt"):
+    return ["backtest", "--holdings", paths["holdings"], "--universe", paths["universe"],
+            "--prices", paths["prices"], "--benchmark", paths["bench"], status,
+            "-q", *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backtest")
+    paths = _market(folder)
+    out = folder / "out"
+    result = run_cli(
+        *_args(paths, "--scenario", paths["tilt"], "--scenario", SCENARIOS / "status_quo.yaml",
+               "--scenario", paths["impossible"], "--start", START, "--end", END,
+               "--every", "month", "--cash-rate", str(RATE), "--json", out / "bt.json",
+               "--out", out / "bt.xlsx", "--chart", out / "bt.png", "--log-dir", out / "log"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return paths, out, json.loads((out / "bt.json").read_text())
+
+
+def _closes(paths, dates) -> pd.DataFrame:
+    prices = pd.read_csv(paths["prices"], index_col="date", parse_dates=True)
+    return prices.ffill().loc[dates]
+
+
+def _replay(paths, out, label, dates, rate=RATE):
+    """The NAV path and each rebalance's turnover, recomputed from the holdings file,
+    the order log and the price file; the money invariants and the position log
+    checked at every date on the way."""
+    closes = _closes(paths, dates)
+    orders = pd.read_csv(out / "log" / "orders.csv", parse_dates=["date"])
+    orders = orders[orders["scenario"] == label]
+    logged = pd.read_csv(out / "log" / "positions.csv", parse_dates=["date"])
+    logged = logged[logged["scenario"] == label]
+    holdings = pd.read_csv(paths["holdings"])
+    cash = float(holdings.loc[holdings["ticker"] == "CASH", "quantity"].sum())
+    shares = holdings[holdings["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    shares = shares.reindex(closes.columns, fill_value=0.0)
+    nav, turnover = [], []
+    for k, day in enumerate(dates):
+        if k:
+            cash *= (1 + rate) ** ((day - dates[k - 1]).days / 365)
+        px = closes.loc[day]
+        before = float(shares @ px) + cash
+        if k == 0:
+            nav.append(before)
+        today = orders[orders["date"] == day]
+        if len(today):
+            assert np.allclose(today["price"], px[today["ticker"]].to_numpy(), rtol=1e-12)
+            signed = np.where(today["side"] == "BUY", 1.0, -1.0) * today["quantity"].to_numpy()
+            delta = pd.Series(signed, index=today["ticker"]).groupby(level=0).sum()
+            shares = shares.add(delta.reindex(shares.index, fill_value=0.0))
+            assert (shares >= -1e-9).all(), f"{label} {day:%Y-%m-%d}: sold more than held"
+            notional = signed * today["price"].to_numpy()
+            cost = today["cost"].to_numpy()
+            assert (cost >= 0).all()
+            cash -= notional.sum() + cost.sum()
+            assert cash >= -1e-6, f"{label} {day:%Y-%m-%d}: cash below 0"
+            after = float(shares @ px) + cash
+            # the money invariant: trading at the close costs the NAV its costs, no more
+            assert after == pytest.approx(before - cost.sum(), rel=1e-12, abs=1e-6)
+            turnover.append(np.abs(notional).sum() / (2 * before))
+        snapshot = logged[logged["date"] == day]
+        if len(snapshot):  # the position log agrees with the replay
+            got = snapshot.set_index("ticker")["quantity"]
+            assert got.get("CASH", 0.0) == pytest.approx(cash, rel=1e-9, abs=1e-6)
+            held = shares[shares > 1e-9]
+            assert got.drop("CASH").sort_index().to_dict() == pytest.approx(
+                held.sort_index().to_dict()
+            )
+            assert np.allclose(snapshot.set_index("ticker")["price"].drop("CASH"),
+                               px[got.drop("CASH").index])  # fmt: skip
+        if k:
+            nav.append(float(shares @ px) + cash)
+    return np.array(nav), turnover, orders
+
+
+def _figures(nav, bench_r=None):
+    r = nav[1:] / nav[:-1] - 1
+    years = (len(nav) - 1) / TRADING_DAYS
+    peak = np.maximum.accumulate(nav)
+    out = {
+        "final_nav": nav[-1],
+        "annual_return": (nav[-1] / nav[0]) ** (1 / years) - 1,
+        "volatility": r.std(ddof=1) * np.sqrt(TRADING_DAYS),
+        "max_drawdown": (1 - nav / peak).max(),
+    }
+    if bench_r is not None:
+        out["tracking_error"] = (r - bench_r).std(ddof=1) * np.sqrt(TRADING_DAYS)
+    return out
+
+
+def test_logs_replay_to_every_figure(run):
+    paths, out, summary = run
+    dates = pd.DatetimeIndex(summary["nav"]["date"])
+    assert dates[0] >= pd.Timestamp(START) and dates[-1] <= pd.Timestamp(END)
+    closes = _closes(paths, dates)
+    bench = pd.read_csv(paths["bench"]).set_index("ticker")["weight"]
+    bench_r = (closes.pct_change().iloc[1:] @ bench.reindex(closes.columns)).to_numpy()
+    for label in ("tilt", "status_quo", "impossible"):
+        nav, turnover, orders = _replay(paths, out, label, dates)
+        got = summary["scenarios"][label]
+        assert np.allclose(summary["nav"][label], nav, rtol=1e-10)
+        for key, value in _figures(nav, bench_r).items():
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (label, key)
+        assert got["turnover"] == pytest.approx(sum(turnover), rel=1e-9, abs=1e-12)
+        assert got["costs"] == pytest.approx(orders["cost"].sum(), rel=1e-9, abs=1e-9)
+        assert got["taxes"] == 0.0  # a tax-exempt account
+    assert summary["scenarios"]["tilt"]["n_orders"] > 0
+    # holding the starting portfolio: no orders, cash at the rate
+    hold = summary["hold"]
+    held_nav = np.array(summary["nav"]["hold"])
+    for key, value in _figures(held_nav, bench_r).items():
+        assert hold[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert hold["turnover"] == 0 and hold["costs"] == 0
+
+
+def test_an_infeasible_date_is_held_and_listed(run):
+    _, out, summary = run
+    impossible = summary["scenarios"]["impossible"]
+    month_starts = pd.DatetimeIndex(summary["nav"]["date"]).to_period("M").unique()
+    assert len(impossible["held_dates"]) == len(month_starts)
+    assert all("sector:Utilities" in d["conflict"] for d in impossible["held_dates"])
+    assert impossible["n_orders"] == 0 and impossible["rebalances"] == 0
+    assert np.allclose(summary["nav"]["impossible"], summary["nav"]["hold"], rtol=1e-12)
+    assert "no dated signals file" in " ".join(summary["warnings"])
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / "bt.xlsx", read_only=True)
+    assert book.sheetnames == ["Comparison", "tilt", "status_quo", "impossible", "Warnings"]
+    header = next(book["Comparison"].iter_rows(max_row=1, values_only=True))
+    assert list(header) == ["figure", "tilt", "status_quo", "impossible", "hold"]
+    assert (out / "bt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_look_ahead(tmp_path):
+    """Prices changed after a rebalance date t: the orders at t and before are the same."""
+    from rebalancer.pipeline import load_inputs
+    from rebalancer.runs.backtest.engine import run_backtest
+
+    paths = _market(tmp_path)
+    data = load_inputs(paths["holdings"], paths["universe"], paths["prices"], paths["bench"])
+    kwargs = {"start": START, "end": "2024-04-30", "every": "month", "taxable": False}
+    first = run_backtest(data, [paths["tilt"]], **kwargs).runs[0].orders
+    t = pd.Timestamp("2024-03-01")
+    assert (first["date"] == t).any() and (first["date"] < t).any()
+    prices = data.prices.copy()
+    later = prices.index > t
+    rng = np.random.default_rng(11)
+    prices.loc[later] = prices.loc[later] * rng.uniform(0.6, 1.4, (later.sum(), prices.shape[1]))
+    changed = load_inputs(paths["holdings"], paths["universe"], prices, paths["bench"])
+    second = run_backtest(changed, [paths["tilt"]], **kwargs).runs[0].orders
+    upto = first[first["date"] <= t].reset_index(drop=True)
+    pd.testing.assert_frame_equal(upto, second[second["date"] <= t].reset_index(drop=True))
+    assert not first[first["date"] > t].equals(second[second["date"] > t].reset_index(drop=True))
+
+
+def test_drift_rebalances_only_out_of_tolerance(tmp_path):
+    from rebalancer.pipeline import load_inputs
+    from rebalancer.runs.backtest.engine import run_backtest
+
+    paths = _market(tmp_path)
+    data = load_inputs(paths["holdings"], paths["universe"], paths["prices"], paths["bench"])
+    bt = run_backtest(data, [paths["tilt"]], start=START, end="2024-04-30", every="drift",
+                      taxable=False)  # fmt: skip
+    events = bt.runs[0].events
+    assert len(events) == 4  # one drift check on each month's first price date
+    assert set(events["action"]) <= {"rebalanced", "in tolerance", "held"}
+    # the starting account (12 of 24 benchmark names) is out of tolerance at once
+    assert events["action"].iloc[0] == "rebalanced"
+    checked = events[events["action"] == "in tolerance"]
+    assert all(text.startswith("within every trigger") for text in checked["detail"])
+
+
+def test_a_taxable_account_carries_its_lots(tmp_path):
+    """Lots with a cost basis (half at a loss, half at a gain), rebalanced quarterly:
+    the logs replay as for a tax-exempt account; taxes are never negative."""
+    paths = _market(tmp_path)
+    holdings = pd.read_csv(paths["holdings"])
+    start_px = pd.read_csv(paths["prices"], index_col="date").loc[START]
+    stock = holdings["ticker"] != "CASH"
+    value = holdings.loc[stock, "quantity"] * start_px[holdings.loc[stock, "ticker"]].to_numpy()
+    holdings.loc[stock, "cost_basis"] = value * np.where(np.arange(stock.sum()) % 2, 1.3, 0.7)
+    holdings.loc[stock, "acquired"] = "2022-03-01"
+    holdings.to_csv(paths["holdings"], index=False)
+    out = tmp_path / "out"
+    result = run_cli(*_args(paths, "--scenario", paths["tilt"], "--start", START, "--end", END,
+                            "--every", "quarter", "--json", out / "bt.json", "--log-dir",
+                            out / "log", status="--taxable"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "bt.json").read_text())
+    dates = pd.DatetimeIndex(summary["nav"]["date"])
+    nav, turnover, orders = _replay(paths, out, "tilt", dates, rate=0.0)
+    got = summary["scenarios"]["tilt"]
+    assert np.allclose(summary["nav"]["tilt"], nav, rtol=1e-10)
+    assert got["turnover"] == pytest.approx(sum(turnover), rel=1e-9)
+    assert got["rebalances"] == 2 and len(orders) > 0  # 2024-01-15 and 2024-04-01
+    assert got["taxes"] >= 0 and np.isfinite(got["realized_gain"])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--start", "2025-03-03", "--end", "2025-06-30"], "the window holds 0 price date"),
+        (["--start", "2022-06-01", "--end", "2024-06-30"], "is before the first price date"),
+        (["--start", START, "--end", END, "--every", "weekly"], "--every weekly"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, options, expected):
+    """As a process: stderr is the one error line (no progress bar), exit 1."""
+    paths = _market(tmp_path)
+    out = tmp_path / "out"
+    args = _args(paths, "--scenario", paths["tilt"], *options, "--json", out / "bt.json",
+                 "--log-dir", out / "log")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "rebalancer.cli", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert not out.exists()
