@@ -7,7 +7,8 @@ universe under one scenario with a tilt band every account starts outside of. Th
 book's orders for each household are ``propose --household``'s, share for share, and
 for each single account ``propose --account``'s; the block orders add up the
 allocations written; ``--resume`` reuses every household and account it wrote; a Dask
-``LocalCluster`` on loopback gives the local pool's block orders.
+``LocalCluster`` on loopback gives the local pool's block orders; a household whose
+accounts name different scenarios fails its accounts alone.
 """
 
 from __future__ import annotations
@@ -210,3 +211,27 @@ def test_a_dask_cluster_gives_each_household_the_local_pools_orders(book, tmp_pa
         tmp_path / "dask" / "block_orders.csv", dtype={"account": str, "ticker": str}
     )
     pd.testing.assert_frame_equal(remote, local)
+
+
+def test_a_household_whose_accounts_disagree_fails_alone(book, tmp_path):
+    """A household whose accounts name different scenarios is refused as
+    ``propose --household`` refuses it: each of its accounts fails with that line
+    (exit 1), and the rest of the book is written."""
+    paths, _, _ = book
+    folder = tmp_path / "book"
+    folder.mkdir()
+    for name in ("holdings", "universe", "benchmark", "scenario"):
+        (folder / paths[name].name).write_text(paths[name].read_text())
+    (folder / "other.yaml").write_text(SCENARIO.replace("band: 0.02", "band: 0.03"))
+    text = ACCOUNTS.replace("J-ROTH,scenario.yaml", "J-ROTH,other.yaml")
+    (folder / "accounts.csv").write_text(text)
+    moved = {k: folder / p.name for k, p in paths.items()}
+    result = _batch(moved, tmp_path / "out", "--households")
+    assert result.exit_code == 1, result.output
+    ws = openpyxl.load_workbook(tmp_path / "out" / "book_summary.xlsx")["Accounts"]
+    rows = {r[0]: r for r in ws.iter_rows(values_only=True) if r and r[0] in NAVS}
+    status = {a: r[3] for a, r in rows.items()}
+    assert status == {a: "failed" if a in HOUSEHOLDS["JONES"] else "optimal" for a in NAVS}
+    assert all("names different scenarios" in rows[a][4] for a in HOUSEHOLDS["JONES"])
+    assert not (tmp_path / "out" / "JONES.household.json").exists()
+    assert (tmp_path / "out" / "SMITH.household.json").exists()
