@@ -111,10 +111,12 @@ def _closes(paths, dates) -> pd.DataFrame:
     return prices.ffill().loc[dates]
 
 
-def _replay(paths, out, label, dates, rate=RATE):
+def _replay(paths, out, label, dates, rate=RATE, paid=None):
     """The NAV path and each rebalance's turnover, recomputed from the holdings file,
-    the order log and the price file; the money invariants and the position log
-    checked at every date on the way."""
+    the order log and the price file (``paid``: the tax paid from cash per date, after
+    the day's trades); the money invariants and the position log (after the day's
+    trades and tax) checked at every date on the way."""
+    paid = paid or {}
     closes = _closes(paths, dates)
     orders = pd.read_csv(out / "log" / "orders.csv", parse_dates=["date"])
     orders = orders[orders["scenario"] == label]
@@ -148,6 +150,7 @@ def _replay(paths, out, label, dates, rate=RATE):
             # the money invariant: trading at the close costs the NAV its costs, no more
             assert after == pytest.approx(before - cost.sum(), rel=1e-12, abs=1e-6)
             turnover.append(np.abs(notional).sum() / (2 * before))
+        cash -= paid.get(day, 0.0)  # the year's tax, after the day's trades
         snapshot = logged[logged["date"] == day]
         if len(snapshot):  # the position log agrees with the replay
             got = snapshot.set_index("ticker")["quantity"]
@@ -260,30 +263,109 @@ def test_drift_rebalances_only_out_of_tolerance(tmp_path):
     assert all(text.startswith("within every trigger") for text in checked["detail"])
 
 
-def test_a_taxable_account_carries_its_lots(tmp_path):
-    """Lots with a cost basis (half at a loss, half at a gain), rebalanced quarterly:
-    the logs replay as for a tax-exempt account; taxes are never negative."""
+def _year_tax(short, long, carry, st_rate=0.37, lt_rate=0.20):
+    """A year's tax by the documented netting: each term's net with its carried loss,
+    a net loss of one term against a net gain of the other, losses carried on."""
+    s, lt = short + carry[0], long + carry[1]
+    if s < 0 < lt:
+        s, lt = (0.0, s + lt) if s + lt >= 0 else (s + lt, 0.0)
+    elif lt < 0 < s:
+        s, lt = (s + lt, 0.0) if s + lt >= 0 else (0.0, s + lt)
+    return st_rate * max(s, 0) + lt_rate * max(lt, 0), (min(s, 0), min(lt, 0))
+
+
+def _check_sales(paths, out, label):
+    """Every lot sold, replayed from the holdings file's lots and the logged buys
+    (FIFO or optimized: the log names each lot by ticker, acquisition date and basis
+    per share): the lot existed with those shares, its gain and term are right, and
+    the sales add up to the SELL orders. Returns the sales."""
+    holdings = pd.read_csv(paths["holdings"], parse_dates=["acquired"])
+    orders = pd.read_csv(out / "log" / "orders.csv", parse_dates=["date"])
+    orders = orders[orders["scenario"] == label]
+    sales = pd.read_csv(out / "log" / "sales.csv", parse_dates=["date", "acquired"])
+    sales = sales[sales["scenario"] == label]
+    stock = holdings[holdings["ticker"] != "CASH"]
+    lots = [[t, q, b / q, a] for t, q, b, a in
+            stock[["ticker", "quantity", "cost_basis", "acquired"]].itertuples(index=False)]  # fmt: skip
+    for day in sorted(set(orders["date"])):
+        today = sales[sales["date"] == day]
+        for sale in today.itertuples(index=False):
+            assert sale.gain == pytest.approx(sale.quantity * sale.price - sale.cost_basis,
+                                              rel=1e-9, abs=1e-6)  # fmt: skip
+            long = day > sale.acquired + pd.DateOffset(years=1)
+            assert sale.term == ("LT" if long else "ST")
+            per_share = sale.cost_basis / sale.quantity
+            match = [lot for lot in lots if lot[0] == sale.ticker and lot[3] == sale.acquired
+                     and abs(lot[2] - per_share) <= 1e-6 * per_share
+                     and lot[1] >= sale.quantity - 1e-6]  # fmt: skip
+            assert match, f"{label} {day:%Y-%m-%d}: a sale of a lot never held {sale}"
+            match[0][1] -= sale.quantity
+        placed = orders[orders["date"] == day]
+        sells = placed[placed["side"] == "SELL"].groupby("ticker")["quantity"].sum()
+        sold = today.groupby("ticker")["quantity"].sum()
+        assert sold.sort_index().to_dict() == pytest.approx(sells.sort_index().to_dict())
+        price = placed.set_index("ticker")["price"]
+        assert np.allclose(today["price"], price[today["ticker"]].to_numpy(), rtol=1e-9)
+        for buy in placed[placed["side"] == "BUY"].itertuples(index=False):
+            lots.append([buy.ticker, buy.quantity, buy.price, day])
+    return sales
+
+
+def test_a_taxable_account_pays_its_yearly_tax(tmp_path):
+    """Lots with a cost basis (half at a loss, half at a gain), rebalanced quarterly
+    across a year end: the lots sold replay from the holdings and the order log, each
+    year's tax is recomputed from them and is paid from cash in the NAV path."""
     paths = _market(tmp_path)
     holdings = pd.read_csv(paths["holdings"])
-    start_px = pd.read_csv(paths["prices"], index_col="date").loc[START]
+    start = "2023-10-02"
+    start_px = pd.read_csv(paths["prices"], index_col="date").loc[start]
     stock = holdings["ticker"] != "CASH"
     value = holdings.loc[stock, "quantity"] * start_px[holdings.loc[stock, "ticker"]].to_numpy()
-    holdings.loc[stock, "cost_basis"] = value * np.where(np.arange(stock.sum()) % 2, 1.3, 0.7)
-    holdings.loc[stock, "acquired"] = "2022-03-01"
+    holdings.loc[stock, "cost_basis"] = value * np.where(np.arange(stock.sum()) % 2, 1.2, 0.5)
+    holdings.loc[stock, "acquired"] = np.where(
+        np.arange(stock.sum()) % 3, "2022-03-01", "2023-06-01"
+    )
     holdings.to_csv(paths["holdings"], index=False)
+    # taxes weigh little against the tilt, so gains are realised as well as losses
+    taxed = write_scenario(
+        tmp_path / "taxed.yaml", "extends: tilt.yaml\nname: taxed\ntax: {weight: 0.02}\n"
+    )
     out = tmp_path / "out"
-    result = run_cli(*_args(paths, "--scenario", paths["tilt"], "--start", START, "--end", END,
-                            "--every", "quarter", "--json", out / "bt.json", "--log-dir",
-                            out / "log", status="--taxable"))  # fmt: skip
+    result = run_cli(*_args(paths, "--scenario", taxed, "--start", start, "--end",
+                            "2024-03-28", "--every", "quarter", "--json", out / "bt.json",
+                            "--log-dir", out / "log", status="--taxable"))  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "bt.json").read_text())
     dates = pd.DatetimeIndex(summary["nav"]["date"])
-    nav, turnover, orders = _replay(paths, out, "tilt", dates, rate=0.0)
-    got = summary["scenarios"]["tilt"]
-    assert np.allclose(summary["nav"]["tilt"], nav, rtol=1e-10)
+    sales = _check_sales(paths, out, "taxed")
+    assert len(sales) > 0, summary["scenarios"]
+    taxes = pd.read_csv(out / "log" / "taxes.csv", parse_dates=["date"])
+    assert list(taxes["date"].dt.strftime("%Y-%m-%d")) == ["2023-12-29", "2024-03-28"]
+    carry, paid = (0.0, 0.0), {}
+    for row in taxes.itertuples(index=False):
+        year = sales[sales["date"].dt.year == row.date.year]
+        short = year.loc[year["term"] == "ST", "gain"].sum()
+        long = year.loc[year["term"] == "LT", "gain"].sum()
+        assert (row.short_term_gain, row.long_term_gain) == pytest.approx((short, long), abs=1e-6)
+        tax, carry = _year_tax(short, long, carry)
+        assert row.tax_usd == pytest.approx(tax, rel=1e-9, abs=1e-6)
+        paid[row.date] = tax
+    nav, turnover, orders = _replay(paths, out, "taxed", dates, rate=0.0, paid=paid)
+    got = summary["scenarios"]["taxed"]
+    assert np.allclose(summary["nav"]["taxed"], nav, rtol=1e-10)
     assert got["turnover"] == pytest.approx(sum(turnover), rel=1e-9)
-    assert got["rebalances"] == 2 and len(orders) > 0  # 2024-01-15 and 2024-04-01
-    assert got["taxes"] >= 0 and np.isfinite(got["realized_gain"])
+    assert got["rebalances"] == 2 and len(orders) > 0  # 2023-10-02 and 2024-01-02
+    assert got["taxes"] > 0
+    assert got["taxes"] == pytest.approx(sum(paid.values()), rel=1e-9, abs=1e-9)
+    assert got["realized_gain"] == pytest.approx(sales["gain"].sum(), rel=1e-9, abs=1e-6)
+    after = got["after_tax"]
+    assert after["annual_return"] == got["annual_return"]
+    back = np.array([paid.get(d, 0.0) for d in dates])
+    growth = np.prod((nav[1:] + back[1:]) / nav[:-1])
+    assert after["before_tax_annual_return"] == pytest.approx(
+        growth ** (TRADING_DAYS / (len(nav) - 1)) - 1, rel=1e-9
+    )
+    assert summary["hold"]["taxes"] == 0.0
 
 
 @pytest.mark.parametrize(

@@ -24,10 +24,14 @@ before any trade (so the first rebalance's costs fall in the first day's return)
 
 Taxable accounts carry their lots forward (cost basis and acquisition date, as
 ``apply`` books them), and each rebalance sees the backtest's own earlier orders as its
-trade history (wash sales across dates). The tax of each rebalance is the proposal's
-estimated tax (its realised short- and long-term gains netted at the scenario's rates);
-it is summed into ``taxes`` and not paid from cash (no year-end netting across
-rebalances, no tax payment: the NAV path is before tax).
+trade history (wash sales across dates). Every lot sold is logged (``sales``: the
+proposal's lot sales, gain = proceeds − basis, costs not deducted, term ``LT`` past a
+year held, else ``ST``). **Tax is paid from cash** on the last price date of each
+calendar year of the window (after that day's trades; the window's last date for its
+last, possibly partial, year): ``year_tax`` nets the year's short- and long-term gains
+with the losses carried from earlier years and charges the scenario's rates. Cash left
+below 0 by a payment is owed: the next rebalance raises it as a withdrawal (its
+proposal's ``withdraw_usd``) and until then it accrues at the cash rate like cash.
 
 Signals, ADV, market caps and every other universe column but ``price`` are today's
 (no dated signals file yet): every result carries a warning saying so.
@@ -60,6 +64,10 @@ SIGNALS_WARNING = (
     "at every date (no dated signals file yet), so the backtest sees today's valuations "
     "in the past; only prices are as of each date"
 )
+SALE_COLUMNS = ["date", "scenario", "account", "ticker", "acquired", "quantity", "price",
+                "cost_basis", "gain", "term"]  # fmt: skip
+TAX_COLUMNS = ["date", "scenario", "account", "short_term_gain", "long_term_gain",
+               "carried_short_term", "carried_long_term", "tax_usd"]  # fmt: skip
 ORDER_COLUMNS = ["date", "scenario", "account", "ticker", "side", "quantity", "price", "cost"]
 POSITION_COLUMNS = ["date", "scenario", "account", "ticker", "quantity", "price"]
 HISTORY_COLUMNS = ["account", "ticker", "date", "side", "quantity", "price", "realized_gain"]
@@ -75,8 +83,11 @@ class ScenarioRun:
     orders: pd.DataFrame  # ORDER_COLUMNS
     positions: pd.DataFrame  # POSITION_COLUMNS, after each rebalance and at the end
     events: pd.DataFrame  # date, action (rebalanced, held, in tolerance), detail, figures
+    sales: pd.DataFrame  # SALE_COLUMNS: every lot sold
+    tax_log: pd.DataFrame  # TAX_COLUMNS: each year's tax paid (taxable accounts)
+    tax_paid: np.ndarray  # per date: the tax paid from cash that day
     costs: float = 0.0
-    taxes: float = 0.0
+    taxes: float = 0.0  # Σ tax paid from cash
     turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
     realized_gain: float = 0.0  # Σ net realised gains of the lots sold (taxable accounts)
     warnings: list[str] = field(default_factory=list)
@@ -96,6 +107,33 @@ class Backtest:
     settings: dict
     warnings: list[str]
     seconds: float
+
+
+def year_tax(
+    short: float, long: float, carry_short: float, carry_long: float, rates
+) -> tuple[float, float, float]:
+    """The tax of a calendar year and the losses carried out of it.
+
+    With ``s = short + carry_short`` and ``l = long + carry_long`` (the year's net
+    realised short- and long-term gains and the losses carried in, ≤ 0): a net loss of
+    one term offsets a net gain of the other (what remains keeps its term), then
+    ``tax = short_term_rate × max(s, 0) + long_term_rate × max(l, 0)`` and the losses
+    ``min(s, 0)``, ``min(l, 0)`` are carried to the next year (no cap, no offset
+    against other income). Returns (tax, carried short, carried long)."""
+    s, lt = short + carry_short, long + carry_long
+    if s < 0 < lt or lt < 0 < s:
+        net = s + lt
+        s, lt = (0.0, net) if (net >= 0) == (lt > 0) else (net, 0.0)
+    tax = rates.short_term_rate * max(s, 0.0) + rates.long_term_rate * max(lt, 0.0)
+    return tax, min(s, 0.0), min(lt, 0.0)
+
+
+def tax_dates(dates: pd.DatetimeIndex) -> set[pd.Timestamp]:
+    """The last price date of each calendar year of the window (the window's last
+    date among them)."""
+    year = dates.year
+    last = np.r_[year[1:] != year[:-1], True]
+    return set(dates[last])
 
 
 def rebalance_dates(dates: pd.DatetimeIndex, every: str) -> pd.DatetimeIndex:
@@ -165,12 +203,13 @@ def run_backtest(
     dates = window(data.prices, start, end, price_path)
     lots = data.lots_of(account).drop(columns="row", errors="ignore").copy()
     account = str(lots["account"].iloc[0])
-    account_terms(data, account, taxable=taxable)  # a lot's basis needs a tax status
+    terms = account_terms(data, account, taxable=taxable)  # a lot's basis needs a tax status
     closes = _closes(data, dates, price_path)
     labels = _labels(scenarios)
     loaded = [proposal_scenario(data, s) for s in scenarios]
     calendar = set(rebalance_dates(dates, every))
     states = {label: _State(label, account, lots) for label in labels}
+    year_ends = tax_dates(dates)
     hold = _State(HOLD, account, lots)
     warnings = [SIGNALS_WARNING]
     if data.benchmark is not None:
@@ -194,13 +233,17 @@ def run_backtest(
             if base is None:
                 base = _day_inputs(data, day, px)
             state.rebalance(base, scenario, day, every, taxable)
+        if terms.taxable and day in year_ends:
+            for state, scenario in zip(states.values(), loaded, strict=True):
+                state.pay_tax(day, scenario.tax)
+        for state in states.values():  # the day's trades and tax done
+            if state.traded_on == day or k == len(dates) - 1:
+                state.log_positions(day, px)
         for state in (hold, *states.values()):
             state.mark(day, px, before_trades=k == 0)
         if on_date is not None:
             on_date(day)
     last = dates[-1]
-    for state in states.values():
-        state.close(last, closes.loc[last])
     runs = [state.result(dates) for state in states.values()]
     bench = None
     if data.benchmark is not None:
@@ -266,9 +309,14 @@ class _State:
         self.positions: list[pd.DataFrame] = []
         self.events: list[dict] = []
         self.history: list[pd.DataFrame] = []
+        self.sales: list[pd.DataFrame] = []
+        self.tax_rows: list[dict] = []
+        self.tax_paid: list[float] = []  # per date, aligned with nav
+        self.tax_today = 0.0
+        self.carry = (0.0, 0.0)  # short- and long-term losses carried (≤ 0)
         self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
         self.warnings: list[str] = []
-        self.logged_at: pd.Timestamp | None = None
+        self.traded_on: pd.Timestamp | None = None  # the last rebalance's date
 
     def accrue(self, growth: float) -> None:
         self.cash *= growth
@@ -283,7 +331,30 @@ class _State:
     def mark(self, day: pd.Timestamp, px: pd.Series, before_trades: bool) -> None:
         if before_trades and self.nav:  # the first day: nav[0] was taken before trading
             return
-        self.nav.append(self.value(px))
+        self.append_nav(self.value(px))
+
+    def append_nav(self, value: float) -> None:
+        """nav[k], with tax_paid[k] the tax paid since nav[k − 1] (0 for nav[0])."""
+        self.nav.append(value)
+        self.tax_paid.append(self.tax_today if len(self.nav) > 1 else 0.0)
+        if len(self.nav) > 1:
+            self.tax_today = 0.0
+
+    def pay_tax(self, day: pd.Timestamp, rates) -> None:
+        """The tax of ``day``'s calendar year (``year_tax``), paid from cash."""
+        sold = [s for s in self.sales if s["date"].iloc[0].year == day.year]
+        sold = pd.concat(sold) if sold else pd.DataFrame(columns=SALE_COLUMNS)
+        lt = sold["term"] == "LT"
+        short = float(sold.loc[~lt, "gain"].sum())
+        long = float(sold.loc[lt, "gain"].sum())
+        tax, *self.carry = year_tax(short, long, *self.carry, rates)
+        self.cash -= tax
+        self.taxes += tax
+        self.tax_today += tax
+        self.tax_rows.append({"date": day, "scenario": self.label, "account": self.account,
+                              "short_term_gain": short, "long_term_gain": long,
+                              "carried_short_term": self.carry[0],
+                              "carried_long_term": self.carry[1], "tax_usd": tax})  # fmt: skip
 
     def holdings(self) -> pd.DataFrame:
         """The lots and cash as ``read_holdings`` gives them (lot ids renumbered)."""
@@ -299,7 +370,8 @@ class _State:
     def rebalance(self, base: Inputs, scenario, day, every: str, taxable) -> None:
         px = base.universe["price"]
         if not self.nav:  # the first day: the NAV before any trade
-            self.nav.append(self.value(px))
+            self.append_nav(self.value(px))
+        owed = max(-self.cash, 0.0)  # a tax payment cash could not cover
         holdings = self.holdings()
         history = pd.concat(self.history, ignore_index=True) if self.history else None
         data = dataclasses.replace(base, holdings=holdings, history=history)
@@ -312,7 +384,8 @@ class _State:
                 return
             why = f"{row['status']}: {row['reason']}"
         try:
-            proposal = propose_account(data, scenario, self.account, day, taxable=taxable)
+            proposal = propose_account(data, scenario, self.account, day, taxable=taxable,
+                                       withdraw_usd=owed or None)  # fmt: skip
         except (InfeasibleError, SolverFailure) as exc:
             self.events.append({"date": day, "action": "held", "detail": str(exc)})
             return
@@ -320,11 +393,10 @@ class _State:
         trades = proposal.trades
         m = proposal.metrics
         self.lots = after[after["ticker"] != CASH].reset_index(drop=True)
-        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum())
+        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum()) - owed
         self.costs += m.est_cost_usd
-        if m.taxable:
-            self.taxes += m.estimated_tax_usd
-            self.realized_gain += float(np.nan_to_num(m.realized_gain_usd))
+        if m.taxable and len(proposal.lot_sales):
+            self.log_sales(day, proposal.lot_sales)
         self.turnover += m.turnover
         self.events.append({"date": day, "action": "rebalanced", "detail": why,
                             "n_trades": len(trades), "turnover": m.turnover,
@@ -347,7 +419,22 @@ class _State:
                 "price": trades["price"].to_numpy(float),
                 "realized_gain": trades["realized_gain"].to_numpy(float),
             }))  # fmt: skip
-        self.log_positions(day, px)
+        self.traded_on = day
+
+    def log_sales(self, day: pd.Timestamp, lot_sales: pd.DataFrame) -> None:
+        """The lots sold (``SALE_COLUMNS``): an unknown holding period counts as short."""
+        sold = lot_sales[lot_sales["quantity_sold"] > 0]
+        quantity = sold["quantity_sold"].to_numpy(float)
+        gain = (sold["proceeds_usd"] - sold["cost_basis_sold_usd"]).to_numpy(float)
+        self.realized_gain += float(gain.sum())
+        self.sales.append(pd.DataFrame({
+            "date": day, "scenario": self.label, "account": self.account,
+            "ticker": sold["ticker"].astype(str).to_numpy(),
+            "acquired": pd.to_datetime(sold["acquired"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "quantity": quantity, "price": sold["proceeds_usd"].to_numpy(float) / quantity,
+            "cost_basis": sold["cost_basis_sold_usd"].to_numpy(float), "gain": gain,
+            "term": np.where(sold["term"].astype(str) == "LT", "LT", "ST"),
+        }))  # fmt: skip
 
     def log_positions(self, day: pd.Timestamp, px: pd.Series) -> None:
         shares = self.shares()
@@ -359,12 +446,6 @@ class _State:
         cash = pd.DataFrame({"date": [day], "scenario": [self.label], "account": [self.account],
                              "ticker": [CASH], "quantity": [self.cash], "price": [1.0]})  # fmt: skip
         self.positions.append(pd.concat([frame, cash], ignore_index=True))
-        self.logged_at = day
-
-    def close(self, day: pd.Timestamp, px: pd.Series) -> None:
-        """The positions at the end of the window (unless a rebalance logged them)."""
-        if self.logged_at != day:
-            self.log_positions(day, px)
 
     def result(self, dates: pd.DatetimeIndex) -> ScenarioRun:
         def frame(parts, columns):
@@ -374,6 +455,7 @@ class _State:
                                                     "turnover", "cost", "tax"])  # fmt: skip
         return ScenarioRun(
             self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
-            frame(self.positions, POSITION_COLUMNS), events, self.costs, self.taxes,
-            self.turnover, self.realized_gain, self.warnings,
+            frame(self.positions, POSITION_COLUMNS), events, frame(self.sales, SALE_COLUMNS),
+            pd.DataFrame(self.tax_rows, columns=TAX_COLUMNS), np.asarray(self.tax_paid, float),
+            self.costs, self.taxes, self.turnover, self.realized_gain, self.warnings,
         )  # fmt: skip

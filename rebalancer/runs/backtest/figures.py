@@ -13,9 +13,14 @@ price date's close after its trades) and ``r_k = nav[k] / nav[k-1] − 1`` (k �
   constant: the benchmark is rebalanced to them every day), and ``benchmark_return``
   its annualised return as above;
 - ``turnover`` = Σ over rebalances of (buys + sells) / (2 × NAV before the trades),
-  ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` (Σ each
-  rebalance's estimated tax) and ``realized_gain`` (Σ net realised gains; taxable
+  ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` (Σ the tax
+  paid from cash) and ``realized_gain`` (Σ net realised gains of the lots sold; taxable
   accounts, else 0) in dollars.
+
+The NAV path pays the tax from cash, so the figures above are after tax. ``after_tax``
+restates them: ``annual_return`` and ``total_return`` (as above), ``taxes_paid``, and
+``before_tax_annual_return``, the same path with each payment added back:
+Π_k (nav[k] + tax_k) / nav[k−1], annualised (tax_k the tax paid since nav[k−1]).
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ def figures(run: ScenarioRun, benchmark: np.ndarray | None) -> dict:
         "realized_gain": float(run.realized_gain),
         "rebalances": int((run.events["action"] == "rebalanced").sum()) if len(run.events) else 0,
         "n_orders": len(run.orders),
+    }
+    before_tax = float(np.prod((nav[1:] + run.tax_paid[1:]) / nav[:-1]))
+    out["after_tax"] = {
+        "annual_return": out["annual_return"],
+        "total_return": out["total_return"],
+        "taxes_paid": float(run.taxes),
+        "before_tax_annual_return": annualised(before_tax, periods),
     }
     if benchmark is not None:
         active = r - benchmark

@@ -30,10 +30,14 @@ from rebalancer.runs.backtest.figures import drawdown, figures
 NOT_MODELLED = [
     "dividends and total-return series (prices are taken as given)",
     "cash requests during the window",
-    "tax paid from cash (each rebalance's estimated tax is summed into taxes; the NAV "
-    "path is before tax, and gains are not netted across rebalances or years)",
+    "taxes beyond realised gains: dividends and interest are not taxed, selling costs "
+    "are not deducted from gains, losses offset no other income (no $3,000 deduction)",
     "dated signals, ADV and market caps (today's universe columns at every date)",
 ]
+
+
+# the --log-dir files: name → the ScenarioRun log it holds
+LOGS = {"orders": "orders", "positions": "positions", "sales": "sales", "taxes": "tax_log"}
 
 
 def backtest_to_files(
@@ -72,8 +76,7 @@ def backtest_to_files(
                           cash_rate=cash_rate, taxable=taxable, on_date=on_date)  # fmt: skip
     with OutputSet(protected) as staged:
         for option, path in logs.items():
-            which = "orders" if path.name == "orders.csv" else "positions"
-            write_log(result, which, staged.stage(path, option))
+            write_log(result, path.stem, staged.stage(path, option))
         if out is not None:
             write_workbook(result, staged.stage(out, "--out"))
         if chart is not None:
@@ -90,8 +93,7 @@ def _log_paths(log_dir) -> dict[str, Path]:
     folder = Path(log_dir)
     if folder.exists() and not folder.is_dir():
         raise RebalancerError(f"--log-dir: {folder} is not a folder")
-    return {"--log-dir (orders)": folder / "orders.csv",
-            "--log-dir (positions)": folder / "positions.csv"}  # fmt: skip
+    return {f"--log-dir ({name})": folder / f"{name}.csv" for name in LOGS}
 
 
 def summary(result: Backtest) -> dict:
@@ -129,8 +131,8 @@ def write_json(result: Backtest, path: str | os.PathLike[str]) -> None:
 
 
 def log_frame(result: Backtest, which: str) -> pd.DataFrame:
-    """Every scenario's orders or positions, dates ISO."""
-    frame = pd.concat([getattr(run, which) for run in result.runs], ignore_index=True)
+    """Every scenario's log ``which`` (``LOGS``: its ``ScenarioRun`` attribute), dates ISO."""
+    frame = pd.concat([getattr(run, LOGS[which]) for run in result.runs], ignore_index=True)
     frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
     return frame
 
@@ -141,8 +143,15 @@ def write_log(result: Backtest, which: str, path: Path) -> None:
 
 def comparison(result: Backtest) -> pd.DataFrame:
     """One row per figure, one column per scenario and ``hold``."""
+
+    def flat(data: dict) -> dict:  # after_tax's figures as after_tax.<name>
+        nested = {
+            f"{k}.{n}": v for k, d in data.items() if isinstance(d, dict) for n, v in d.items()
+        }
+        return {**{k: v for k, v in data.items() if not isinstance(v, dict)}, **nested}
+
     runs = [*result.runs, result.hold]
-    table = {run.label: figures(run, result.benchmark_returns) for run in runs}
+    table = {run.label: flat(figures(run, result.benchmark_returns)) for run in runs}
     return pd.DataFrame(table).rename_axis("figure").reset_index()
 
 
