@@ -6,6 +6,15 @@ Day by day over the price dates in ``[start, end]`` (the window), per scenario:
   dates ``d0 < d1`` cash is multiplied by ``(1 + cash_rate) ** ((d1 − d0).days / 365)``.
 - **holdings drift** with prices: shares stay as they are; a name is valued at its
   last close on or before the day (a blank price carries the previous one forward).
+- **dividends** (``dividends``, ``cashflows.dividends_by_date``): cash is credited,
+  before the day's trades, the dividend per share times the shares held at the close
+  of the price date before.
+- **cash requests** (``schedule``, ``cashflows.requests_by_date``): each request is
+  passed to the proposal of the first rebalance date on or after it (its
+  ``withdraw_usd``/``deposit_usd``); the deposit joins and the withdrawal leaves cash
+  with that day's trades (on a date held: as they are, cash may go below 0). With
+  ``every="drift"`` a date with a request is rebalanced whatever the scan says.
+  ``hold`` books the same requests to its cash on the same dates.
 - **a rebalance date** (``rebalance_dates``): the pipeline runs on data up to that day
   only — the universe's ``price`` column replaced by the day's closes, the price
   history cut at the day (the risk model's trailing window), the benchmark as given —
@@ -54,6 +63,7 @@ from rebalancer.pipeline import proposal_scenario, propose_account
 from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
+from rebalancer.runs.backtest.cashflows import dividends_by_date, requests_by_date
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
 
 EVERY = ("month", "quarter", "drift")
@@ -85,7 +95,9 @@ class ScenarioRun:
     events: pd.DataFrame  # date, action (rebalanced, held, in tolerance), detail, figures
     sales: pd.DataFrame  # SALE_COLUMNS: every lot sold
     tax_log: pd.DataFrame  # TAX_COLUMNS: each year's tax paid (taxable accounts)
-    tax_paid: np.ndarray  # per date: the tax paid from cash that day
+    tax_paid: np.ndarray  # per date: the tax paid from cash since the date before
+    flows: np.ndarray  # per date: deposits − withdrawals since the date before
+    dividends: float  # Σ dividends credited
     costs: float = 0.0
     taxes: float = 0.0  # Σ tax paid from cash
     turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
@@ -188,6 +200,9 @@ def run_backtest(
     account: str | None = None,
     cash_rate: float = 0.0,
     taxable: bool | None = None,
+    dividends: pd.DataFrame | None = None,
+    schedule: pd.DataFrame | None = None,
+    schedule_path: str = "--cash-schedule",
     on_date: Callable[[pd.Timestamp], None] | None = None,
 ) -> Backtest:
     """Backtest ``account`` of ``data`` (read inputs with prices) under each of
@@ -207,7 +222,10 @@ def run_backtest(
     closes = _closes(data, dates, price_path)
     labels = _labels(scenarios)
     loaded = [proposal_scenario(data, s) for s in scenarios]
-    calendar = set(rebalance_dates(dates, every))
+    calendar_dates = rebalance_dates(dates, every)
+    calendar = set(calendar_dates)
+    per_share = dividends_by_date(dividends, dates)
+    requests = requests_by_date(schedule, dates, calendar_dates, schedule_path)
     states = {label: _State(label, account, lots) for label in labels}
     year_ends = tax_dates(dates)
     hold = _State(HOLD, account, lots)
@@ -225,14 +243,21 @@ def run_backtest(
         growth = 1.0 if k == 0 else (1 + cash_rate) ** ((day - dates[k - 1]).days / DAYS_A_YEAR)
         px = closes.loc[day]
         base = None
+        if k == 0:  # hold's nav[0], before the first date's requests
+            hold.append_nav(hold.value(px))
         for state in (hold, *states.values()):
             state.accrue(growth)
+            if day in per_share:  # shares held since the last close
+                state.credit_dividends(per_share[day])
+        request = requests.get(day)
+        if request is not None:  # hold trades nothing: its cash moves
+            hold.move_cash(request[1] - request[0])
         for state, scenario in zip(states.values(), loaded, strict=True):
             if day not in calendar:
                 continue
             if base is None:
                 base = _day_inputs(data, day, px)
-            state.rebalance(base, scenario, day, every, taxable)
+            state.rebalance(base, scenario, day, every, taxable, request)
         if terms.taxable and day in year_ends:
             for state, scenario in zip(states.values(), loaded, strict=True):
                 state.pay_tax(day, scenario.tax)
@@ -313,6 +338,9 @@ class _State:
         self.tax_rows: list[dict] = []
         self.tax_paid: list[float] = []  # per date, aligned with nav
         self.tax_today = 0.0
+        self.flows: list[float] = []  # per date: deposits − withdrawals since nav[k − 1]
+        self.flow_today = 0.0
+        self.dividends = 0.0
         self.carry = (0.0, 0.0)  # short- and long-term losses carried (≤ 0)
         self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
         self.warnings: list[str] = []
@@ -320,6 +348,18 @@ class _State:
 
     def accrue(self, growth: float) -> None:
         self.cash *= growth
+
+    def credit_dividends(self, amount: pd.Series) -> None:
+        """Dividends per share (``amount``, by ticker) on the shares held."""
+        shares = self.shares()
+        paid = float((shares * amount.reindex(shares.index, fill_value=0.0)).sum())
+        self.cash += paid
+        self.dividends += paid
+
+    def move_cash(self, usd: float) -> None:
+        """A deposit (> 0) or withdrawal (< 0) booked to cash as it is."""
+        self.cash += usd
+        self.flow_today += usd
 
     def shares(self) -> pd.Series:
         return self.lots.groupby("ticker", sort=True)["quantity"].sum()
@@ -335,10 +375,12 @@ class _State:
 
     def append_nav(self, value: float) -> None:
         """nav[k], with tax_paid[k] the tax paid since nav[k − 1] (0 for nav[0])."""
+        first = not self.nav
         self.nav.append(value)
-        self.tax_paid.append(self.tax_today if len(self.nav) > 1 else 0.0)
-        if len(self.nav) > 1:
-            self.tax_today = 0.0
+        self.tax_paid.append(0.0 if first else self.tax_today)
+        self.flows.append(0.0 if first else self.flow_today)
+        if not first:
+            self.tax_today = self.flow_today = 0.0
 
     def pay_tax(self, day: pd.Timestamp, rates) -> None:
         """The tax of ``day``'s calendar year (``year_tax``), paid from cash."""
@@ -367,16 +409,21 @@ class _State:
         frame["lot_id"] = [f"{self.account}:{r}" for r in frame["row"]]
         return frame
 
-    def rebalance(self, base: Inputs, scenario, day, every: str, taxable) -> None:
+    def rebalance(self, base: Inputs, scenario, day, every: str, taxable, request=None) -> None:
+        """Propose and execute on ``day``; ``request`` (withdrawal, deposit) the cash
+        requests the day is asked for, passed to the proposal (and booked to cash as
+        they are when the day is held)."""
         px = base.universe["price"]
         if not self.nav:  # the first day: the NAV before any trade
             self.append_nav(self.value(px))
-        owed = max(-self.cash, 0.0)  # a tax payment cash could not cover
+        withdraw, deposit = request or (0.0, 0.0)
+        # cash below 0 (a tax payment it could not cover) is raised with the withdrawal
+        owed = max(-self.cash, 0.0) + withdraw
         holdings = self.holdings()
         history = pd.concat(self.history, ignore_index=True) if self.history else None
         data = dataclasses.replace(base, holdings=holdings, history=history)
         why = ""  # with drift triggers: the scan's reason for rebalancing
-        if every == "drift":
+        if every == "drift" and request is None:  # a request is traded whatever the drift
             row = scan_account(holdings, data.universe, scenario, prices=data.prices,
                                benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
             if row["status"] == IN_TOLERANCE:
@@ -385,15 +432,18 @@ class _State:
             why = f"{row['status']}: {row['reason']}"
         try:
             proposal = propose_account(data, scenario, self.account, day, taxable=taxable,
-                                       withdraw_usd=owed or None)  # fmt: skip
+                                       withdraw_usd=owed or None,
+                                       deposit_usd=deposit or None)  # fmt: skip
         except (InfeasibleError, SolverFailure) as exc:
             self.events.append({"date": day, "action": "held", "detail": str(exc)})
+            self.move_cash(deposit - withdraw)
             return
         after = apply_proposal(holdings, proposal)
         trades = proposal.trades
         m = proposal.metrics
         self.lots = after[after["ticker"] != CASH].reset_index(drop=True)
-        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum()) - owed
+        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum()) - owed + deposit
+        self.flow_today += deposit - withdraw
         self.costs += m.est_cost_usd
         if m.taxable and len(proposal.lot_sales):
             self.log_sales(day, proposal.lot_sales)
@@ -457,5 +507,5 @@ class _State:
             self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
             frame(self.positions, POSITION_COLUMNS), events, frame(self.sales, SALE_COLUMNS),
             pd.DataFrame(self.tax_rows, columns=TAX_COLUMNS), np.asarray(self.tax_paid, float),
-            self.costs, self.taxes, self.turnover, self.realized_gain, self.warnings,
+            np.asarray(self.flows, float), self.dividends, self.costs, self.taxes, self.turnover, self.realized_gain, self.warnings,
         )  # fmt: skip

@@ -16,6 +16,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
 from rebalancer.export.csvout import write_frame
 from rebalancer.prepare.inputs import load_inputs
+from rebalancer.runs.backtest.cashflows import read_dividends, read_schedule
 from rebalancer.runs.backtest.engine import (
     HOLD,
     Backtest,
@@ -24,12 +25,12 @@ from rebalancer.runs.backtest.engine import (
     check_every,
     run_backtest,
 )
-from rebalancer.runs.backtest.figures import drawdown, figures
+from rebalancer.runs.backtest.figures import drawdown, figures, growth
 
 # what the backtest leaves out, in every output (module docstring of ``engine``)
 NOT_MODELLED = [
-    "dividends and total-return series (prices are taken as given)",
-    "cash requests during the window",
+    "dividends without --dividends (prices are taken as given; a total-return price "
+    "file counts them in the prices instead)",
     "taxes beyond realised gains: dividends and interest are not taxed, selling costs "
     "are not deducted from gains, losses offset no other income (no $3,000 deduction)",
     "dated signals, ADV and market caps (today's universe columns at every date)",
@@ -58,6 +59,8 @@ def backtest_to_files(
     json_path=None,
     chart=None,
     log_dir=None,
+    dividends=None,
+    cash_schedule=None,
     on_date=None,
 ) -> tuple[Backtest, list[Path]]:
     """``rebalancer backtest``: check the options and outputs, read the inputs, run
@@ -66,14 +69,19 @@ def backtest_to_files(
     check_every(every)
     check_cash_rate(cash_rate)
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
-              "benchmark": benchmark, "accounts": accounts}  # fmt: skip
+              "benchmark": benchmark, "accounts": accounts, "dividends": dividends,
+              "cash_schedule": cash_schedule}  # fmt: skip
     logs = _log_paths(log_dir)
     outputs = {"--out": out, "--json": json_path, "--chart": chart, **logs}
     protected = protected_files(inputs, scenarios)
     check_outputs(outputs, protected)
     data = load_inputs(holdings, universe, prices, benchmark, accounts)
+    paid = None if dividends is None else read_dividends(dividends, data.universe.index)
+    requests = None if cash_schedule is None else read_schedule(cash_schedule)
     result = run_backtest(data, scenarios, start=start, end=end, every=every, account=account,
-                          cash_rate=cash_rate, taxable=taxable, on_date=on_date)  # fmt: skip
+                          cash_rate=cash_rate, taxable=taxable, dividends=paid,
+                          schedule=requests, schedule_path=str(cash_schedule),
+                          on_date=on_date)  # fmt: skip
     with OutputSet(protected) as staged:
         for option, path in logs.items():
             write_log(result, path.stem, staged.stage(path, option))
@@ -167,7 +175,7 @@ def write_workbook(result: Backtest, path: Path) -> None:
     used = {"comparison", "warnings"}
     for run in result.runs:
         title = _sheet_title(run.label, used)
-        nav = pd.DataFrame({"date": run.dates, "nav": run.nav, "drawdown": drawdown(run.nav)})
+        nav = pd.DataFrame({"date": run.dates, "nav": run.nav, "drawdown": drawdown(growth(run))})
         events = run.events.rename(columns={"date": "rebalance_date"})
         frame = pd.concat([nav, events], axis=1)
         table_sheet(wb.create_sheet(title), frame)
@@ -204,12 +212,12 @@ def write_chart(result: Backtest, path: Path) -> None:
                                           gridspec_kw={"height_ratios": [2, 1]})  # fmt: skip
         for run in (*result.runs, result.hold):
             style = ":" if run.label == HOLD else "-"
-            top.plot(dates, 100 * run.nav / run.nav[0], style, label=run.label)
-            bottom.plot(dates, -100 * drawdown(run.nav), style, label=run.label)
+            top.plot(dates, 100 * growth(run), style, label=run.label)
+            bottom.plot(dates, -100 * drawdown(growth(run)), style, label=run.label)
         if result.benchmark_returns is not None:
-            growth = 100 * np.r_[1.0, np.cumprod(1.0 + result.benchmark_returns)]
-            top.plot(dates, growth, "--", color="grey", label="benchmark")
-        top.set_ylabel("NAV (start = 100)")
+            bench = 100 * np.r_[1.0, np.cumprod(1.0 + result.benchmark_returns)]
+            top.plot(dates, bench, "--", color="grey", label="benchmark")
+        top.set_ylabel("growth of 100 (requests excluded)")
         top.set_title(f"Backtest {result.settings['account']}: rebalanced every "
                       f"{result.settings['every']}")  # fmt: skip
         top.legend(loc="best", fontsize=8)
