@@ -285,6 +285,25 @@ def _year_tax(short, long, carry, st_rate=0.37, lt_rate=0.20):
     return st_rate * max(s, 0) + lt_rate * max(lt, 0), (min(s, 0), min(lt, 0))
 
 
+@pytest.mark.parametrize(
+    ("short", "long", "carry", "tax", "carried"),
+    [
+        (-100.0, 500.0, (0.0, 0.0), 0.20 * 400, (0.0, 0.0)),  # ST loss against LT gain
+        (500.0, -100.0, (0.0, 0.0), 0.37 * 400, (0.0, 0.0)),  # LT loss against ST gain
+        (300.0, -500.0, (0.0, 0.0), 0.0, (0.0, -200.0)),  # what is left keeps its term
+        (-300.0, 100.0, (0.0, 0.0), 0.0, (-200.0, 0.0)),
+        (100.0, 50.0, (0.0, -200.0), 0.0, (0.0, -50.0)),  # a carried loss, used first
+        (1000.0, 1000.0, (-300.0, -400.0), 0.37 * 700 + 0.20 * 600, (0.0, 0.0)),
+    ],
+)
+def test_a_year_s_tax_by_hand(short, long, carry, tax, carried):
+    from rebalancer.runs.backtest.engine import year_tax
+    from rebalancer.scenario.schema import Tax
+
+    got, *out = year_tax(short, long, *carry, Tax(short_term_rate=0.37, long_term_rate=0.20))
+    assert got == pytest.approx(tax) and tuple(out) == pytest.approx(carried)
+
+
 def _check_sales(paths, out, label):
     """Every lot sold, replayed from the holdings file's lots and the logged buys
     (FIFO or optimized: the log names each lot by ticker, acquisition date and basis
