@@ -536,6 +536,11 @@ def whatif(
     is_flag=True,
     help="Propose only for the accounts `rebalancer drift` flags; skip those in tolerance.",
 )
+@click.option(
+    "--households",
+    is_flag=True,
+    help="Solve each household of the accounts file's household column as one problem.",
+)
 @AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def batch(
@@ -556,6 +561,7 @@ def batch(
     reports,
     report_config,
     only_triggered,
+    households,
     as_of,
     quiet,
 ) -> None:
@@ -608,6 +614,7 @@ def batch(
             as_of=as_of,
             only_triggered=only_triggered,
             client=client,
+            households=households,
             on_start=start,
             on_result=seen,
         )

@@ -24,10 +24,14 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
-def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.DataFrame:
+def book_summary(
+    results: list[AccountResult], scenarios: dict[str, str], households: bool = False
+) -> pd.DataFrame:
     """One row per account (``SUMMARY_COLUMNS``): its model's scenario (account ->
     name, from ``scenarios``), status, why when not proposed, and the figures of its
-    summary; a reused account shows the status its outputs were made with."""
+    summary; a reused account shows the status its outputs were made with.
+    ``households`` (``batch --households``): a ``household`` column after ``account``
+    names the household each account was proposed with (blank: alone)."""
     rows = []
     for r in results:
         s = r.summary.as_dict() if r.summary is not None else {}
@@ -41,7 +45,10 @@ def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.
                 "seconds": r.seconds,
             }
         )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    if households:
+        frame.insert(1, "household", [r.household or "" for r in results])
+    return frame
 
 
 def write_book(
