@@ -341,28 +341,39 @@ def _check_sales(paths, out, label):
     return sales
 
 
-def test_a_taxable_account_pays_its_yearly_tax(tmp_path):
-    """Lots with a cost basis (half at a loss, half at a gain), rebalanced quarterly
-    across a year end: the lots sold replay from the holdings and the order log, each
-    year's tax is recomputed from them and is paid from cash in the NAV path."""
+@pytest.mark.parametrize(
+    ("basis", "cash", "extra", "every", "rebalances"),
+    [
+        # half the lots at a loss, half at a gain, some short-term
+        ((1.2, 0.5), 15_000.0, "", "quarter", 2),  # 2023-10-02 and 2024-01-02
+        # large gains and almost no cash: the tax leaves cash below 0, the next
+        # rebalance raises it (and the last year's is owed at the end)
+        ((0.2, 0.2), 1_000.0, "constraints: {cash: {target: 0.001, min: 0.0}}\n", "month", 6),
+    ],
+)
+def test_a_taxable_account_pays_its_yearly_tax(tmp_path, basis, cash, extra, every, rebalances):
+    """Lots with a cost basis, rebalanced across a year end: the lots sold replay from
+    the holdings and the order log, each year's tax is recomputed from them and is paid
+    from cash in the NAV path."""
     paths = _market(tmp_path)
     holdings = pd.read_csv(paths["holdings"])
     start = "2023-10-02"
     start_px = pd.read_csv(paths["prices"], index_col="date").loc[start]
     stock = holdings["ticker"] != "CASH"
+    holdings.loc[~stock, "quantity"] = cash
     value = holdings.loc[stock, "quantity"] * start_px[holdings.loc[stock, "ticker"]].to_numpy()
-    holdings.loc[stock, "cost_basis"] = value * np.where(np.arange(stock.sum()) % 2, 1.2, 0.5)
+    holdings.loc[stock, "cost_basis"] = value * np.where(np.arange(stock.sum()) % 2, *basis)
     holdings.loc[stock, "acquired"] = np.where(
         np.arange(stock.sum()) % 3, "2022-03-01", "2023-06-01"
     )
     holdings.to_csv(paths["holdings"], index=False)
     # taxes weigh little against the tilt, so gains are realised as well as losses
     taxed = write_scenario(
-        tmp_path / "taxed.yaml", "extends: tilt.yaml\nname: taxed\ntax: {weight: 0.02}\n"
+        tmp_path / "taxed.yaml", f"extends: tilt.yaml\nname: taxed\ntax: {{weight: 0.02}}\n{extra}"
     )
     out = tmp_path / "out"
     result = run_cli(*_args(paths, "--scenario", taxed, "--start", start, "--end",
-                            "2024-03-28", "--every", "quarter", "--json", out / "bt.json",
+                            "2024-03-28", "--every", every, "--json", out / "bt.json",
                             "--log-dir", out / "log", status="--taxable"))  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "bt.json").read_text())
@@ -384,7 +395,11 @@ def test_a_taxable_account_pays_its_yearly_tax(tmp_path):
     got = summary["scenarios"]["taxed"]
     assert np.allclose(summary["nav"]["taxed"], nav, rtol=1e-10)
     assert got["turnover"] == pytest.approx(sum(turnover), rel=1e-9)
-    assert got["rebalances"] == 2 and len(orders) > 0  # 2023-10-02 and 2024-01-02
+    assert got["rebalances"] == rebalances and len(orders) > 0
+    if cash < 10_000:  # the first year's tax exceeded the cash logged before it
+        logged = pd.read_csv(out / "log" / "positions.csv", parse_dates=["date"])
+        before = logged[(logged["ticker"] == "CASH") & (logged["date"] < "2023-12-29")]
+        assert paid[pd.Timestamp("2023-12-29")] > before["quantity"].iloc[-1]
     assert got["taxes"] > 0
     assert got["taxes"] == pytest.approx(sum(paid.values()), rel=1e-9, abs=1e-9)
     assert got["realized_gain"] == pytest.approx(sales["gain"].sum(), rel=1e-9, abs=1e-6)
