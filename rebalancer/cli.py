@@ -820,12 +820,16 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 @click.option(
     "--log-dir",
     type=click.Path(path_type=Path),
-    help="Folder for orders.csv and positions.csv (after each rebalance).",
+    help="Folder for orders.csv, positions.csv, sales.csv and taxes.csv.",
+)
+@click.option("--dividends", type=_path(), help="Dividends CSV: date (ex-date), ticker, amount.")
+@click.option(
+    "--cash-schedule", type=_path(), help="Cash requests CSV: date, withdraw_usd, deposit_usd."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def backtest(
     holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
-    every, cash_rate, out, json_path, chart, log_dir, quiet,
+    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
@@ -842,7 +846,7 @@ def backtest(
             holdings, universe, prices, list(scenarios), start=start, end=end, every=every,
             benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
             taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
-            on_date=seen,
+            dividends=dividends, cash_schedule=cash_schedule, on_date=seen,
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")
