@@ -159,7 +159,9 @@ def write_comparison_outputs(
 
     def table_json(comp, path: Path) -> None:
         records = json.loads(comp.table.reset_index().to_json(orient="records"))
-        Path(path).write_text(json.dumps({"account": comp.account, "runs": records}, indent=2))
+        belief = None if comp.belief is None else comp.belief.to_json()
+        body = {"account": comp.account, "runs": records, "common_belief": belief}
+        Path(path).write_text(json.dumps(body, indent=2))
 
     jobs = [(path, label, writer) for path, label, writer in [
         (out, "--out", write_comparison),
