@@ -428,6 +428,13 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
     help="Relax each run whose limits conflict as propose --relax does; the comparison "
     "says what each run's relaxation moved.",
 )
+@click.option(
+    "--common-belief",
+    "common_belief",
+    type=_path(),
+    help="Scenario YAML whose expected returns every run is also measured under "
+    "(default: the first run's).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -447,6 +454,7 @@ def whatif(
     lot_method,
     as_of,
     relax,
+    common_belief,
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
@@ -483,6 +491,7 @@ def whatif(
             on_start=start,
             on_run=done,
             relax=relax,
+            common_belief=common_belief,
         )
     if not quiet:
         print_comparison(comparison)

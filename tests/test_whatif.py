@@ -10,6 +10,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
 from rich.console import Console
 
 import rebalancer
@@ -288,6 +289,39 @@ def test_every_run_is_also_measured_under_the_base_runs_belief(tmp_path, data):
     labels = [row[0] for row in compare[3:]]
     for label in ("own belief", "common belief"):
         assert f"Expected return ({label})" in labels and f"Active return ({label})" in labels
+
+
+def test_a_common_belief_file_is_the_belief_every_run_is_measured_under(tmp_path):
+    """--common-belief: a scenario that is not a run gives the common belief; under it
+    neither run's common figure is its own (status_quo's and smallcap_rerating's own
+    beliefs differ from balanced_rerating's), and an output may not overwrite it."""
+    believed = tmp_path / "belief.yaml"
+    believed.write_text((SCENARIOS / "balanced_rerating.yaml").read_text())
+    for name in ("base.yaml", "smallcap_rerating.yaml"):
+        (tmp_path / name).write_text((SCENARIOS / name).read_text())
+    js = tmp_path / "c.json"
+    common = [
+        "whatif",
+        "--holdings", EXAMPLES / "holdings.csv", "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv", "--benchmark", EXAMPLES / "benchmark.csv",
+        "--account", "IRA-250K",
+        "--scenario", SCENARIOS / "status_quo.yaml",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
+        "--as-of", "2026-11-20", "--quiet", "--common-belief", believed,
+    ]  # fmt: skip
+    result = run_cli(*common, "--json", js)
+    assert result.exit_code == 0, result.output
+    written = json.loads(js.read_text())
+    belief = written["common_belief"]
+    assert belief["run"] is None
+    assert belief["scenario"] == yaml.safe_load(believed.read_text())["name"]
+    for run in written["runs"]:
+        assert run["expected_return_common"] != pytest.approx(run["expected_return"], abs=1e-4)
+    # an output over the belief file is refused, the file untouched
+    before = believed.read_bytes()
+    result = run_cli(*common, "--json", believed)
+    assert result.exit_code == 1 and "--json" in result.output, result.output
+    assert believed.read_bytes() == before
 
 
 def test_bad_vary_key_exits_1_naming_it(tmp_path):

@@ -73,13 +73,13 @@ class CommonBelief:
     active return is that of its weights after trading less that of its reference
     (cash weight 1 − Σ ref)."""
 
-    run: str  # the base run's label
+    run: str | None  # the base run's label; None: the scenario of --common-belief
     scenario: str  # its scenario's name
     risk_free_rate: float
     expected: pd.Series  # per ticker
 
     @classmethod
-    def of(cls, run: str, request: Request) -> CommonBelief:
+    def of(cls, run: str | None, request: Request) -> CommonBelief:
         mu = expected_total_returns(request)
         rf = request.scenario.risk_free_rate
         return cls(run, request.scenario.name, rf, pd.Series(mu, index=request.universe.index))
@@ -103,6 +103,8 @@ class CommonBelief:
 
     def describe(self) -> str:
         """Which belief the common figures use, in words."""
+        if self.run is None:
+            return f"every run under scenario {self.scenario}'s expected returns (--common-belief)"
         return f"every run under run {self.run}'s expected returns (scenario {self.scenario})"
 
     def to_json(self) -> dict[str, Any]:
@@ -170,21 +172,26 @@ def run_whatif(
     lot_method: str | None = None,
     on_run: Callable[[Run], None] | None = None,
     relax: bool = False,
+    common_belief: str | Path | Scenario | None = None,
 ) -> Comparison:
     """Every scenario × vary point as a full proposal; see the module docstring.
+    ``common_belief``: the scenario whose expected returns every run is also measured
+    under (``--common-belief``); None: the first run's.
     The account's row of the accounts file applies to every run as it does to a
     proposal (``request.account_terms``; ``taxable`` and ``lot_method`` override it),
     its cash target where a run does not vary the cash target itself. ``relax``: an
     infeasible run is relaxed as ``propose --relax`` relaxes (the module docstring)."""
     with one_blas_thread():
         return _run_whatif(
-            data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax
-        )
+            data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax,
+            common_belief,
+        )  # fmt: skip
 
 
 def _run_whatif(
-    data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax=False
-):
+    data, scenarios, account, vary, shocks, as_of, taxable, lot_method, on_run, relax=False,
+    common_belief=None,
+):  # fmt: skip
     t0 = time.perf_counter()
     extra = [parse_shock(s) for s in shocks]
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
@@ -252,6 +259,15 @@ def _run_whatif(
         ((p[0], r) for p, r in zip(plans, requests, strict=True) if isinstance(r, Request)), None
     )
     belief = None if base is None else CommonBelief.of(*base)
+    if common_belief is not None:  # a scenario of the advisor's: its beliefs, no run
+        ((_, believed, _),) = scenario_runs([common_belief], [], extra)
+        belief = CommonBelief.of(
+            None,
+            prepare(
+                data, terms.scenario(believed), terms.account, as_of, taxable=terms.taxable,
+                lot_method=terms.lot_method,
+            ),
+        )  # fmt: skip
     timings = Timings(prepare_s=t_prepare, total_s=time.perf_counter() - t0)
     table = comparison_table(runs, relax=relax, belief=belief, references=references)
     return Comparison(account_name, runs, table, timings, belief)
@@ -313,13 +329,15 @@ def whatif_to_files(
     """``rebalancer whatif``: refuse, before any work, an output (``out`` workbook,
     ``chart``, ``json_path``) that is an input or a scenario file of the run; read the
     inputs; run every scenario × vary point (``run_whatif`` with ``options``: account,
-    vary, shocks, as_of, taxable, lot_method, on_run, relax; ``on_start`` is given the number
+    vary, shocks, as_of, taxable, lot_method, on_run, relax, common_belief; ``on_start`` is
+    given the number
     of runs first); write the outputs asked for together, whole or not at all. Returns
     the comparison and the paths written."""
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
+    believed = [options["common_belief"]] if options.get("common_belief") else []
     check_outputs({"--out": out, "--chart": chart, "--json": json_path},
-                  protected_files(inputs, scenarios))  # fmt: skip
+                  protected_files(inputs, [*scenarios, *believed]))  # fmt: skip
     data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
     if on_start:
         on_start(len(scenario_runs(list(scenarios), list(options.get("vary", ())))))
