@@ -1,27 +1,28 @@
 """One account on universes of 500, 2,000 and 5,000 names, all constraints on.
 
     .venv/bin/python -m benchmarks.bench_scale [--sizes 500 2000 5000] [--runs 3]
+        [--before REV]
 
 For each size, writes a synthetic market (benchmarks/synthetic.py: universe, three
 years of daily prices, benchmark) and a $20M large-cap account to a temporary
 folder, then measures, as medians of ``--runs``: the optimisation inside the
 pipeline (``propose_account``'s optimize timing), and the whole command
 ``rebalancer propose ... --scenario scenarios/balanced_rerating.yaml`` as a process
-with its peak memory (``/usr/bin/time -v`` style, from ``resource.getrusage`` of the
-child). Not part of the test suite.
+with its peak memory (the child's maximum resident set, from ``os.wait4``).
+``--before REV``: the same command run by the package of git revision REV too, its
+runs taken in turn with the current code's (so both see the same load on a shared
+machine), and the ratio of their medians. Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.bench_lots import checkout, run_process
 from benchmarks.report import Table, working_set
 from benchmarks.synthetic import large_cap_account, scaled_market
 from rebalancer.pipeline import load_inputs, propose_account
@@ -62,22 +63,19 @@ def command(paths: dict[str, Path]) -> list[str]:
     ]
 
 
-def run_process(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one run of ``cmd``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode not in (0, 3):
-        raise SystemExit(done.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+def finished(cmd: list[str], source: Path) -> tuple[float, float, int]:
+    """``run_process``, which must end with a proposal (exit 0) or its conflict (3)."""
+    wall, peak, code = run_process(cmd, source)
+    if code not in (0, 3):
+        raise SystemExit(f"{' '.join(cmd)} exited {code} with the code of {source}")
+    return wall, peak, code
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--before", help="git revision to compare with (the code before)")
     ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = ap.parse_args()
     scenario = load_scenario(SCENARIO)
@@ -101,6 +99,7 @@ def main() -> None:
     )
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
+            old = checkout(args.before, Path(tmp)) if args.before else None
             paths = write_market(n, Path(tmp))
             data = load_inputs(
                 paths["holdings"], paths["universe"], paths["prices"], paths["benchmark"]
@@ -110,20 +109,32 @@ def main() -> None:
                 proposal = propose_account(data, scenario, None, "2026-11-20")
                 opt.append(proposal.timings.optimize_s)
                 whole.append(proposal.timings.total_s)
-            runs = [run_process(command(paths)) for _ in range(args.runs)]
-            # peak memory of a child is the high-water mark of all children so far: runs
-            # are in increasing size, so the last size's figure is its own
+            runs, before = [], []
+            for _ in range(args.runs):  # in turn, so both codes see the same load
+                runs.append(finished(command(paths), ROOT))
+                if args.before:
+                    before.append(finished(command(paths), old))
             used = proposal.optimizer
             table.add(
                 f"{n:,}",
                 f"{statistics.median(opt):.2f} s",
                 f"{statistics.median(whole):.2f} s",
                 f"{statistics.median(r[0] for r in runs):.2f} s",
-                f"{max(r[1] for r in runs):.0f} MiB",
+                f"{statistics.median(r[1] for r in runs):.0f} MiB",
                 proposal.metrics.n_trades,
                 working_set(used["names"], used["pricing_rounds"]),
                 proposal.status,
             )
+            if before:
+                wall = statistics.median(r[0] for r in before)
+                peak = statistics.median(r[1] for r in before)
+                table.add(f"{n:,} (before: {args.before})", "", "",
+                          f"{wall:.2f} s", f"{peak:.0f} MiB", "", "", "")  # fmt: skip
+                now = statistics.median(r[0] for r in runs)
+                table.notes.append(
+                    f"{n:,} names, the code before ({args.before}) / now, in the same "
+                    f"run: {wall / now:.1f}× the time of the whole command."
+                )
     table.emit(args.readme)
 
 

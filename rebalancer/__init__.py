@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rebalancer import cvxpy_import
+
+cvxpy_import.install()  # before any module of the package imports cvxpy
+
 __version__ = "0.1.0"
 __all__ = ["propose", "whatif", "__version__"]
 

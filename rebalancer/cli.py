@@ -428,6 +428,13 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
     help="Relax each run whose limits conflict as propose --relax does; the comparison "
     "says what each run's relaxation moved.",
 )
+@click.option(
+    "--common-belief",
+    "common_belief",
+    type=_path(),
+    help="Scenario YAML whose expected returns every run is also measured under "
+    "(default: the first run's).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -447,6 +454,7 @@ def whatif(
     lot_method,
     as_of,
     relax,
+    common_belief,
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
@@ -483,6 +491,7 @@ def whatif(
             on_start=start,
             on_run=done,
             relax=relax,
+            common_belief=common_belief,
         )
     if not quiet:
         print_comparison(comparison)
@@ -536,6 +545,11 @@ def whatif(
     is_flag=True,
     help="Propose only for the accounts `rebalancer drift` flags; skip those in tolerance.",
 )
+@click.option(
+    "--households",
+    is_flag=True,
+    help="Solve each household of the accounts file's household column as one problem.",
+)
 @AS_OF
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 def batch(
@@ -556,6 +570,7 @@ def batch(
     reports,
     report_config,
     only_triggered,
+    households,
     as_of,
     quiet,
 ) -> None:
@@ -608,6 +623,7 @@ def batch(
             as_of=as_of,
             only_triggered=only_triggered,
             client=client,
+            households=households,
             on_start=start,
             on_result=seen,
         )
@@ -813,12 +829,16 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 @click.option(
     "--log-dir",
     type=click.Path(path_type=Path),
-    help="Folder for orders.csv and positions.csv (after each rebalance).",
+    help="Folder for orders.csv, positions.csv, sales.csv and taxes.csv.",
+)
+@click.option("--dividends", type=_path(), help="Dividends CSV: date (ex-date), ticker, amount.")
+@click.option(
+    "--cash-schedule", type=_path(), help="Cash requests CSV: date, withdraw_usd, deposit_usd."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def backtest(
     holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
-    every, cash_rate, out, json_path, chart, log_dir, quiet,
+    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
@@ -835,7 +855,7 @@ def backtest(
             holdings, universe, prices, list(scenarios), start=start, end=end, every=every,
             benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
             taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
-            on_date=seen,
+            dividends=dividends, cash_schedule=cash_schedule, on_date=seen,
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")

@@ -257,7 +257,9 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         ("status", None),
         ("relaxed", None),  # whatif --relax: what each run's relaxation moved
         ("expected_return", _pct),
+        ("expected_return_common", _pct),
         ("active_return", _pct),
+        ("active_return_common", _pct),
         ("volatility", _pct),
         ("tracking_error", _pct),
         ("turnover", _pct),
@@ -282,6 +284,8 @@ def print_comparison(comparison, console: Console | None = None) -> None:
         ]
         grid.add_row(as_text(name), *cells)
     console.print(grid)
+    if getattr(comparison, "belief", None) is not None:
+        console.print(as_text(f"_common: {comparison.belief.describe()}"))
     for run in comparison.runs:
         if run.conflict:
             console.print(as_text(f"{run.label}: {run.conflict}", "red"))

@@ -15,6 +15,11 @@ import re
 # DEL and the C1 controls. In an input they are damage (binary junk, a flipped bit);
 # echoed to a console they act as terminal escapes. Tab and line breaks are text.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Every byte but those of the C0 controls and DEL, and 0xC2, which leads the UTF-8 of
+# the C1 controls (U+0080-U+009F) as well as of harmless characters (U+00A0-U+00BF).
+_PLAIN_BYTES = bytes(
+    b for b in range(256) if b != 0xC2 and (b > 0x7F or not CONTROL_CHARACTER.match(chr(b)))
+)
 
 # UTF-32 LE's mark begins with UTF-16 LE's, so the longer marks are tried first.
 _BOMS = (
@@ -55,3 +60,15 @@ def decode_utf8(raw: bytes) -> str:
         line = text.count("\n", 0, nul) + 1
         raise NotText("contains NUL characters (UTF-16 text without a byte-order mark?)", line)
     return text
+
+
+def has_control_character(raw: bytes, text: str) -> bool:
+    """Whether ``text`` (``raw`` decoded as UTF-8) holds a ``CONTROL_CHARACTER``: the
+    bytes are sieved at C speed (tens of ms for 30 MB, a regex over the text takes ten
+    times longer); only a file with a byte 0xC2 in it has its text searched."""
+    left = raw.translate(None, _PLAIN_BYTES)
+    if not left:
+        return False
+    if left.strip(b"\xc2"):  # a C0 control or DEL
+        return True
+    return CONTROL_CHARACTER.search(text) is not None

@@ -78,6 +78,11 @@ def test_block_orders_add_up_to_the_accounts_trades(local_run):
     pd.testing.assert_series_equal(
         got.sort_index(), want.sort_index(), check_names=False, check_dtype=False
     )
+    # whole shares are written as integers, as in the trades CSV ("2131", not "2131.0")
+    text = pd.read_csv(folder / "local" / "block_orders.csv", dtype=str, keep_default_na=False)
+    for column in ("block_quantity", "quantity"):
+        whole = blocks[column].astype(float) % 1 == 0
+        assert not text.loc[whole, column].str.contains(".", regex=False).any(), column
     pairs = set(zip(blocks["account"], blocks["ticker"], blocks["side"], strict=True))
     assert pairs == set(zip(trades["account"], trades["ticker"], trades["side"], strict=True))
 

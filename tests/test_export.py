@@ -20,10 +20,10 @@ from rebalancer.export import OutputSet, write_outputs, write_trades_csv, write_
 from rebalancer.export.csvout import read_written_trades
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.safe import safe_text
-from rebalancer.export.xlsx import heading
+from rebalancer.export.xlsx import checks_frame, heading
 from rebalancer.limits.cash_request import REQUEST_COLUMNS
 from rebalancer.report.proposal import TRADE_COLUMNS, Metrics, Proposal
-from tests.sheets import TRADE_SHEET_NAMES, table
+from tests.sheets import EXPOSURE_NAMES, TRADE_SHEET_NAMES, table
 
 ACCOUNT = "+cmd"
 EVIL_NAME = '=HYPERLINK("x")'
@@ -223,7 +223,7 @@ def test_no_tax_sheet_without_lot_sales(proposal, tmp_path):
 def test_formula_like_name_reads_back_as_the_literal_string(written):
     ws = openpyxl.load_workbook(written["xlsx"])["Holdings"]
     header = [c.value for c in ws[1]]
-    names = [row[header.index("name")] for row in ws.iter_rows(min_row=2)]
+    names = [row[header.index(heading("name"))] for row in ws.iter_rows(min_row=2)]
     evil = [c for c in names if c.value == EVIL_NAME]
     assert len(evil) == 1
     assert evil[0].data_type == "s"
@@ -353,10 +353,7 @@ def test_money_percent_and_share_formats(written):
 def test_exposures_sheet_has_a_bar_chart_and_active_columns(written):
     ws = openpyxl.load_workbook(written["xlsx"])["Exposures"]
     assert ws._charts
-    assert [c.value for c in ws[1]] == [
-        "selector", "reference", "weight_before", "weight_after", "active_before",
-        "target", "band_lo", "band_hi", "active_after",
-    ]  # fmt: skip
+    assert [c.value for c in ws[1]] == [heading(n) for n in EXPOSURE_NAMES]
     assert [ws.cell(row=2, column=i).value for i in (1, 5, 6, 9)] == ["size:small", -0.02, 0.10, 0.09]  # fmt: skip
 
 
@@ -387,10 +384,26 @@ def test_checks_sheet_says_each_row_in_words_with_its_unit(written):
                 assert row[name].number_format != "General", (row["check"].value, name)
 
 
+def test_a_tilt_rows_band_reads_as_a_percent_band():
+    """The checks state a tilt's band as text ("[0.0500, 0.1100]", the JSON keeps it);
+    the Checks sheet shows it in percent; a numeric limit stays a number."""
+    checks = pd.DataFrame(
+        {
+            "check": ["tilt size:small", "max_turnover"],
+            "limit": ["[0.0500, 0.1100]", 0.25],
+            "value": [0.0731, 0.2],
+            "ok": [True, True],
+            "detail": ["", ""],
+        }
+    )
+    limits = list(checks_frame(checks)["limit"])
+    assert limits == ["5.00% to 11.00%", 0.25]
+
+
 def test_tax_sheet_totals_short_and_long_term_gains(written):
     rows = _sheet_rows(openpyxl.load_workbook(written["xlsx"])["Tax"])
     header = rows[0]
-    totals = {r[0]: r[header.index("realized_gain_usd")] for r in rows if r[0] and "total" in r[0].lower()}  # fmt: skip
+    totals = {r[0]: r[header.index(heading("realized_gain_usd"))] for r in rows if r[0] and "total" in r[0].lower()}  # fmt: skip
     assert totals["Short-term total"] == pytest.approx(-150.25)
     assert totals["Long-term total"] == pytest.approx(812.33)
     assert totals["Total"] == pytest.approx(662.08)
@@ -399,7 +412,7 @@ def test_tax_sheet_totals_short_and_long_term_gains(written):
 def test_scenario_sheet_flattens_settings_to_dotted_keys(written):
     rows = _sheet_rows(openpyxl.load_workbook(written["xlsx"])["Scenario"])
     settings = dict(rows[1:])
-    assert rows[0] == ["key", "value"]
+    assert rows[0] == ["Key", "Value"]
     assert settings["constraints.cash.min"] == 0.01
     assert settings["tilts.size:small.band"] == 0.03
     assert settings["exclude"] == "XYZ, QQQ"
@@ -611,7 +624,7 @@ def test_tax_sheet_of_many_lots_reads_back_cell_for_cell(proposal, tmp_path):
     write_workbook(dataclasses.replace(proposal, lot_sales=sales), tmp_path / "p.xlsx")
     ws = openpyxl.load_workbook(tmp_path / "p.xlsx")["Tax"]
     header = [c.value for c in ws[1]]
-    assert header == list(sales.columns)
+    assert header == [heading(c) for c in sales.columns]
     assert all(c.font.b and c.fill.fgColor.rgb.endswith("DDEBF7") for c in ws[1])
     assert ws.auto_filter.ref == f"A1:I{n + 1}" and ws.freeze_panes == "A2"
     formats = {
@@ -623,7 +636,7 @@ def test_tax_sheet_of_many_lots_reads_back_cell_for_cell(proposal, tmp_path):
     rows = list(ws.iter_rows(min_row=2, max_row=n + 1))
     for i, row in enumerate(rows):
         for j, cell in enumerate(row):
-            name = header[j]
+            name = sales.columns[j]  # the header is its words
             want = sales.iloc[i, j]
             if name == "acquired":
                 assert cell.value == want.to_pydatetime(), (i, name)
@@ -638,6 +651,7 @@ def test_tax_sheet_of_many_lots_reads_back_cell_for_cell(proposal, tmp_path):
     assert rows[0][3].number_format == rows[1][3].number_format  # one date format
     # the money columns' widest value is their total (the totals rows below the lots)
     for name, values in (("cost_basis_sold_usd", basis), ("proceeds_usd", proceeds)):
-        width = max([len(name)] + [len(f"{v:,.2f}") for v in [*values, values.sum()]])
-        letter = openpyxl.utils.get_column_letter(header.index(name) + 1)
+        words = heading(name)
+        width = max([len(words)] + [len(f"{v:,.2f}") for v in [*values, values.sum()]])
+        letter = openpyxl.utils.get_column_letter(header.index(words) + 1)
         assert ws.column_dimensions[letter].width == min(60, max(6, width + 2)), name

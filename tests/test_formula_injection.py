@@ -89,3 +89,32 @@ def test_new_text_cells_from_inputs_stay_text(tmp_path):
         assert sheet.oddHeader.left.text == "Account =cmd&&P"  # prints "Account =cmd&P"
     csv = pd.read_csv(trades, keep_default_na=False)
     assert all(r.startswith("'") for r in csv["reason"] if r.lstrip("'").startswith("="))
+
+
+def test_whatif_text_cells_from_inputs_stay_text(tmp_path):
+    """The what-if's run labels (from scenario file names) start its totals rows and its
+    scenario names the Compare sheet's common-belief line: formula-like ones are text."""
+    uni = make_universe()
+    hold = make_holdings(uni)
+    uni.to_csv(tmp_path / "u.csv", index=False)
+    hold.to_csv(tmp_path / "h.csv", index=False)
+    (tmp_path / "base.yaml").write_text((SCENARIOS / "base.yaml").read_text())
+    text = (SCENARIOS / "smallcap_rerating.yaml").read_text()
+    (tmp_path / "=run.yaml").write_text(
+        text.replace("name: Small-cap re-rating", 'name: "=HYPERLINK(\\"y\\")"')
+    )
+    (tmp_path / "other.yaml").write_text(text)
+    out = tmp_path / "w.xlsx"
+    result = run_cli(
+        "whatif", "--holdings", tmp_path / "h.csv", "--universe", tmp_path / "u.csv",
+        "--scenario", tmp_path / "=run.yaml", "--scenario", tmp_path / "other.yaml",
+        "--out", out, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(out)
+    assert not [c for w in wb for row in w.iter_rows() for c in row if c.data_type == "f"]
+    note = wb["Compare"].cell(row=2, column=2)
+    assert "=run" in note.value and '=HYPERLINK("y")' in note.value
+    labels = [c for (c,) in wb["Trades"].iter_rows(min_col=1, max_col=1)]
+    totals = [c for c in labels if isinstance(c.value, str) and c.value.startswith("=run: ")]
+    assert totals and all(c.data_type == "s" and c.quotePrefix for c in totals)

@@ -111,6 +111,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from rebalancer.export.xlsx import LOT_COLUMNS
 from rebalancer.scenario import load_scenario
 from tests.conftest import SCENARIOS, run_cli
 from tests.sheets import table
@@ -626,14 +627,8 @@ def ledoit_wolf_covariance(prices: pd.DataFrame, tickers: pd.Index) -> np.ndarra
 
 
 def sheet(wb, name: str) -> pd.DataFrame:
-    rows = list(wb[name].values)
-    header = list(rows[0])
-    body = []
-    for r in rows[1:]:
-        if r is None or all(v is None for v in r):
-            break  # a table ends at its first empty row (the Tax sheet adds totals below)
-        body.append(r)
-    return pd.DataFrame(body, columns=header)
+    """A sheet's first table under the contract's names (the Tax sheet's own)."""
+    return table(wb[name], LOT_COLUMNS if name == "Tax" else None)
 
 
 def check_infeasible(result, paths: dict[str, Path]) -> None:

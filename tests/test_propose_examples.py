@@ -13,6 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from rebalancer.export.xlsx import LOT_COLUMNS
 from rebalancer.model.risk import build_risk_model
 from rebalancer.scenario import load_scenario
 from tests.conftest import EXAMPLES, SCENARIOS, run_cli
@@ -154,10 +155,7 @@ def test_no_lot_is_oversold(account, inputs, written):
     if "Tax" not in wb.sheetnames:
         assert sells.empty
         return
-    rows = list(wb["Tax"].values)
-    header = list(rows[0])
-    body = [r for r in rows[1:] if r and r[header.index("lot_id")]]
-    sales = pd.DataFrame(body, columns=header)
+    sales = table(wb["Tax"], LOT_COLUMNS)
     sales["quantity_sold"] = sales["quantity_sold"].astype(float)
     lots = hold[hold["account"] == account].copy()
     lots["lot_id"] = lots["account"] + ":" + (lots.index + 2).astype(str)

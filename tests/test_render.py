@@ -170,9 +170,9 @@ def test_tax_2m_proposal_prints_on_a_handful_of_landscape_pages(rendered):
         texts,
         {
             "Trades": (heading("ticker"), heading("lots_sold")),
-            "Holdings": ("ticker", "benchmark_weight"),
+            "Holdings": (heading("ticker"), heading("benchmark_weight")),
             "Checks": ("check", "detail"),
-            "Tax": ("account", "term"),
+            "Tax": (heading("account"), heading("term")),
         },
     )
     assert "All orders" in trades[-1]  # the totals row, on the last page of the orders

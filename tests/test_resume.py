@@ -117,7 +117,9 @@ def test_ids_and_formula_like_tickers_come_back_as_text_after_a_resume(book):
     blocks = _blocks(out)
     assert set(blocks["account"]) == set(ACCOUNTS)
     sold = blocks[blocks["ticker"] == "'=X"]  # guarded in the CSV, one block
-    assert list(sold["account"]) == ACCOUNTS and set(sold["block_quantity"]) == {"200.0"}
+    assert list(sold["account"]) == ACCOUNTS and set(sold["block_quantity"]) == {
+        "200"
+    }  # whole shares
     assert "=X" not in set(blocks["ticker"])
 
 

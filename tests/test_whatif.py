@@ -10,6 +10,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import yaml
 from rich.console import Console
 
 import rebalancer
@@ -204,14 +205,14 @@ def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
     assert header[1:] == ("smallcap_rerating", "status_quo")
     labels = [row[0] for row in compare[3:]]
     for label in (
-        "expected_return",
-        "active_return",
-        "volatility",
-        "tracking_error",
-        "turnover",
-        "est_cost_usd",
-        "n_trades",
-        "cash_after_usd",
+        "Expected return (own belief)",
+        "Active return (common belief)",
+        "Volatility",
+        "Tracking error",
+        "Turnover",
+        "Est. cost (USD)",
+        "Orders",
+        "Cash after (USD)",
         "before size:small",
         "after size:small",
         "stress small -20% after",
@@ -219,12 +220,108 @@ def test_whatif_cli_writes_the_comparison_workbook_chart_and_json(tmp_path):
         assert label in labels
     trades = list(wb["Trades"].values)
     assert trades[0][0] == "Run"  # headers in words (rebalancer.export.xlsx.HEADINGS)
-    assert {r[0] for r in trades[1:]} <= {"smallcap_rerating", "status_quo"}
+    orders = table(wb["Trades"])  # up to the blank row before the totals
+    assert set(orders["run"]) <= {"smallcap_rerating", "status_quo"}
+    # each run's totals after the orders, equal to the sum of its written orders
+    notional = trades[0].index("Notional (USD)")
+    totals = {r[0]: r for r in trades[len(orders) + 2 :] if r[0]}
+    for run, rows in orders.groupby("run"):
+        buys = rows.loc[rows["side"] == "BUY", "notional"].sum()
+        assert totals[f"{run}: Buys"][notional] == pytest.approx(buys)
+        assert totals[f"{run}: All orders"][notional] == pytest.approx(rows["notional"].sum())
+        assert totals[f"{run}: All orders"][1] == f"{len(rows)} orders"
     settings = list(wb["Settings"].values)
     assert settings[0][:2] == ("key", "differs")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = json.loads(js.read_text())["runs"]
     assert [r["run"] for r in runs] == ["smallcap_rerating", "status_quo"]
+
+
+def test_every_run_is_also_measured_under_the_base_runs_belief(tmp_path, data):
+    """expected_return_common = w_after · μ_base + cash_after/NAV · r_f and
+    active_return_common = that less the benchmark's w_ref · μ_base + (1 − Σ w_ref) · r_f,
+    recomputed from the holdings, the written trades (quantities), the prices, the
+    benchmark file and the base run's expected returns as the JSON records them."""
+    out, js = tmp_path / "c.xlsx", tmp_path / "c.json"
+    result = run_cli(
+        "whatif",
+        "--holdings", EXAMPLES / "holdings.csv", "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv", "--benchmark", EXAMPLES / "benchmark.csv",
+        "--account", "IRA-250K",
+        "--scenario", SCENARIOS / "status_quo.yaml",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
+        "--out", out, "--json", js, "--as-of", "2026-11-20", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = json.loads(js.read_text())
+    belief = written["common_belief"]
+    assert belief["run"] == "status_quo"
+    mu = pd.Series(belief["expected_returns"])
+    rf = belief["risk_free_rate"]
+    price = data.universe["price"]
+    lots = data.holdings[data.holdings["account"] == "IRA-250K"]
+    cash = lots.loc[lots["ticker"] == "CASH", "quantity"].sum()
+    shares = lots[lots["ticker"] != "CASH"].groupby("ticker")["quantity"].sum()
+    nav = float((shares * price.reindex(shares.index)).sum() + cash)
+    bench = pd.read_csv(EXAMPLES / "benchmark.csv").set_index("ticker")["weight"]
+    bench = bench.reindex(price.index).dropna()
+    reference = float((bench * mu.reindex(bench.index)).sum() + (1 - bench.sum()) * rf)
+    wb = openpyxl.load_workbook(out)
+    runs = {r["run"]: r for r in written["runs"]}
+    for label, run in runs.items():
+        trades = _written_trades(wb, label)
+        signed = pd.Series(
+            np.where(trades["side"] == "BUY", 1, -1) * trades["quantity"].astype(float).to_numpy(),
+            index=trades["ticker"],
+        )
+        after = shares.add(signed, fill_value=0.0)
+        value = after * price.reindex(after.index)
+        cash_after = cash - float((signed * price.reindex(signed.index)).sum())
+        expected = float((value / nav * mu.reindex(after.index)).sum() + cash_after / nav * rf)
+        assert run["expected_return_common"] == pytest.approx(expected, abs=1e-9), label
+        assert run["active_return_common"] == pytest.approx(expected - reference, abs=1e-9)
+    # the base run's own belief is the common one; the other's differs from its own
+    base, other = runs["status_quo"], runs["smallcap_rerating"]
+    assert base["expected_return_common"] == pytest.approx(base["expected_return"], abs=1e-12)
+    assert other["expected_return_common"] != pytest.approx(other["expected_return"], abs=1e-4)
+    compare = list(wb["Compare"].values)
+    assert compare[1][0] == "Common belief" and "status_quo" in compare[1][1]
+    labels = [row[0] for row in compare[3:]]
+    for label in ("own belief", "common belief"):
+        assert f"Expected return ({label})" in labels and f"Active return ({label})" in labels
+
+
+def test_a_common_belief_file_is_the_belief_every_run_is_measured_under(tmp_path):
+    """--common-belief: a scenario that is not a run gives the common belief; under it
+    neither run's common figure is its own (status_quo's and smallcap_rerating's own
+    beliefs differ from balanced_rerating's), and an output may not overwrite it."""
+    believed = tmp_path / "belief.yaml"
+    believed.write_text((SCENARIOS / "balanced_rerating.yaml").read_text())
+    for name in ("base.yaml", "smallcap_rerating.yaml"):
+        (tmp_path / name).write_text((SCENARIOS / name).read_text())
+    js = tmp_path / "c.json"
+    common = [
+        "whatif",
+        "--holdings", EXAMPLES / "holdings.csv", "--universe", EXAMPLES / "universe.csv",
+        "--prices", EXAMPLES / "prices.csv", "--benchmark", EXAMPLES / "benchmark.csv",
+        "--account", "IRA-250K",
+        "--scenario", SCENARIOS / "status_quo.yaml",
+        "--scenario", SCENARIOS / "smallcap_rerating.yaml",
+        "--as-of", "2026-11-20", "--quiet", "--common-belief", believed,
+    ]  # fmt: skip
+    result = run_cli(*common, "--json", js)
+    assert result.exit_code == 0, result.output
+    written = json.loads(js.read_text())
+    belief = written["common_belief"]
+    assert belief["run"] is None
+    assert belief["scenario"] == yaml.safe_load(believed.read_text())["name"]
+    for run in written["runs"]:
+        assert run["expected_return_common"] != pytest.approx(run["expected_return"], abs=1e-4)
+    # an output over the belief file is refused, the file untouched
+    before = believed.read_bytes()
+    result = run_cli(*common, "--json", believed)
+    assert result.exit_code == 1 and "--json" in result.output, result.output
+    assert believed.read_bytes() == before
 
 
 def test_bad_vary_key_exits_1_naming_it(tmp_path):

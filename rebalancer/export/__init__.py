@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
-from rebalancer.export.compare import write_comparison
 from rebalancer.export.csvout import write_trades_csv
 from rebalancer.export.jsonout import write_json
 from rebalancer.export.manifest import build_manifest, file_digest
 from rebalancer.export.safe import safe_text
-from rebalancer.export.xlsx import write_workbook
 from rebalancer.report.proposal import Proposal
 
 __all__ = [
@@ -36,6 +35,19 @@ PathArg = str | os.PathLike[str]
 # each output of a proposal and the option of ``rebalancer propose`` that names it
 OUTPUT_OPTIONS = {"workbook": "--out", "trades": "--trades", "orders": "--orders",
                   "report": "--report", "json": "--json"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    # late: the workbook writers import openpyxl (0.1 s), for a workbook only
+    if name == "write_workbook":
+        from rebalancer.export.xlsx import write_workbook
+
+        return write_workbook
+    raise AttributeError(name)
+
+
+def _write_workbook(proposal: Proposal, path: Path) -> None:
+    __getattr__("write_workbook")(proposal, path)
 
 
 def write_outputs(
@@ -68,7 +80,7 @@ def write_outputs(
     staged: dict[str, tuple[Path, Path]] = {}  # role -> (target, temp)
     with OutputSet(protected=protected, tidy=tidy) as outputs:
         for role, path, writer in [
-            ("workbook", out, write_workbook),
+            ("workbook", out, _write_workbook),
             ("trades", trades, write_trades_csv),
             ("orders", orders, lambda p, temp: _write_orders(p, temp, order_terms)),
             ("report", report, lambda p, temp: _write_report(p, temp, report_config)),
@@ -143,10 +155,13 @@ def write_comparison_outputs(
     none may be an input of ``protected`` (role -> path) or a file of ``scenarios``."""
     # late: matplotlib (half a second to import) for a what-if's --chart only
     from rebalancer.export.chart import write_chart
+    from rebalancer.export.compare import write_comparison
 
     def table_json(comp, path: Path) -> None:
         records = json.loads(comp.table.reset_index().to_json(orient="records"))
-        Path(path).write_text(json.dumps({"account": comp.account, "runs": records}, indent=2))
+        belief = None if comp.belief is None else comp.belief.to_json()
+        body = {"account": comp.account, "runs": records, "common_belief": belief}
+        Path(path).write_text(json.dumps(body, indent=2))
 
     jobs = [(path, label, writer) for path, label, writer in [
         (out, "--out", write_comparison),

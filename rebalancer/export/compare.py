@@ -1,11 +1,13 @@
 """The what-if comparison workbook and chart.
 
-Sheets: **Compare** (one column per run: headline figures, exposures of every
-tilted group before and after, stress P&L; infeasible runs marked with their
-conflict), **Trades** (every run's orders in one long table with a ``run``
-column), **Settings** (the effective scenario of each run, one column per run,
-differences first) and **Exposures** (a bar chart of active exposure after each
-run, per tilted group).
+Sheets: **Compare** (one column per run, its figures labelled in words: headline
+figures, the expected and active return under the run's own belief and under the
+common belief that row 2 names, exposures of every tilted group before and after,
+stress P&L; infeasible runs marked with their conflict), **Trades** (every run's
+orders in one long table with a ``run`` column, then, after a blank row, each run's
+totals of buys, sells and all orders), **Settings** (the effective scenario of each
+run, one column per run, differences first) and **Exposures** (a bar chart of active
+exposure after each run, per tilted group).
 """
 
 from __future__ import annotations
@@ -30,14 +32,38 @@ from rebalancer.export.xlsx import (
     page_setup,
     scenario_rows,
     table_sheet,
+    totals_rows,
     trades_sheet_frame,
 )
 
 ROW_FORMATS = {
-    "expected_return": PCT, "active_return": PCT, "volatility": PCT, "tracking_error": PCT,
+    "expected_return": PCT, "active_return": PCT, "expected_return_common": PCT,
+    "active_return_common": PCT, "volatility": PCT, "tracking_error": PCT,
     "turnover": PCT, "est_cost_usd": MONEY, "cash_after_usd": MONEY, "n_trades": "0",
     "checks_failed": "0",
 }  # fmt: skip
+
+
+# the Compare sheet's words for the comparison's figures (the JSON keeps the names); the
+# group exposures and stress rows keep theirs ("before size:small", "stress NAME after")
+COMPARE_LABELS = {
+    "scenario": "Scenario", "status": "Status", "conflict": "Conflict",
+    "relaxed": "Relaxed (settings moved)", "mode": "Trade mode", "mode_asked": "Mode asked",
+    "withdraw_usd": "Withdrawal (USD)", "deposit_usd": "Deposit (USD)",
+    "expected_return": "Expected return (own belief)",
+    "expected_return_common": "Expected return (common belief)",
+    "active_return": "Active return (own belief)",
+    "active_return_common": "Active return (common belief)",
+    "volatility": "Volatility", "tracking_error": "Tracking error", "turnover": "Turnover",
+    "est_cost_usd": "Est. cost (USD)", "n_trades": "Orders",
+    "cash_after_usd": "Cash after (USD)", "checks_failed": "Checks failed",
+    "realized_gain_usd": "Realized gain (USD)", "estimated_tax_usd": "Estimated tax (USD)",
+}  # fmt: skip
+
+
+def compare_label(name: str) -> str:
+    """The Compare sheet's label of a comparison column (``COMPARE_LABELS``, else its name)."""
+    return COMPARE_LABELS.get(name, name)
 
 
 def _row_format(label: str) -> str | None:
@@ -61,6 +87,8 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
     ws = wb.active
     ws.title = "Compare"
     _compare_sheet(ws, compare_sheet_frame(comparison.table), comparison.account)
+    if comparison.belief is not None:
+        _belief_note(ws, comparison.belief)
     trades = [
         trades_sheet_frame(r.proposal).assign(run=r.label)
         for r in comparison.runs
@@ -70,7 +98,13 @@ def write_comparison(comparison, path: str | os.PathLike[str]) -> None:
     # one account: its id is in every page's header, not on every row
     long = long.drop(columns=["account"], errors="ignore")
     trades_ws = wb.create_sheet("Trades")
-    table_sheet(trades_ws, long[["run", *[c for c in long if c != "run"]]], headings=True)
+    long = long[["run", *[c for c in long if c != "run"]]]
+    table_sheet(trades_ws, long, headings=True)
+    # each run's totals after a blank row (a reader stopping there reads the orders alone)
+    row = len(long) + 3
+    for label in dict.fromkeys(long["run"]):
+        row = totals_rows(trades_ws, long[long["run"] == label], start_row=row, label=f"{label}: ")
+    _fit_widths(trades_ws)
     finish_trades_sheet(trades_ws, {"Run": 22})
     _settings_sheet(wb.create_sheet("Settings"), comparison.runs)
     _exposure_chart_sheet(wb.create_sheet("Exposures"), comparison.table)
@@ -91,13 +125,13 @@ def _compare_sheet(ws: Worksheet, frame: pd.DataFrame, account: str) -> None:
     write_cell(ws.cell(row=1, column=1), "account").font = HEADER_FONT
     write_cell(ws.cell(row=1, column=2), account)
     header = 3
-    cell = write_cell(ws.cell(row=header, column=1), "run")
+    cell = write_cell(ws.cell(row=header, column=1), "Run")
     cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     for j, run in enumerate(frame.columns, start=2):
         cell = write_cell(ws.cell(row=header, column=j), str(run))
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     for i, (label, values) in enumerate(frame.iterrows(), start=header + 1):
-        write_cell(ws.cell(row=i, column=1), str(label)).font = HEADER_FONT
+        write_cell(ws.cell(row=i, column=1), compare_label(str(label))).font = HEADER_FONT
         fmt = _row_format(str(label))
         for j, value in enumerate(values, start=2):
             c = write_cell(ws.cell(row=i, column=j), _plain(value))
@@ -105,6 +139,13 @@ def _compare_sheet(ws: Worksheet, frame: pd.DataFrame, account: str) -> None:
                 c.number_format = fmt
     ws.freeze_panes = ws.cell(row=header + 1, column=2)
     _fit_widths(ws)
+
+
+def _belief_note(ws: Worksheet, belief) -> None:
+    """Which belief the common rows use, on row 2 (written after the widths are fitted:
+    the sentence runs over the empty cells to its right, widening no column)."""
+    write_cell(ws.cell(row=2, column=1), "Common belief").font = HEADER_FONT
+    write_cell(ws.cell(row=2, column=2), belief.describe())
 
 
 def _plain(value: Any) -> Any:

@@ -36,7 +36,7 @@ def trades_frame(proposal: Proposal) -> pd.DataFrame:
 
 
 # written in their tidiest exact form (``number_text``): whole shares, cents
-SHARE_COLUMNS = ("quantity",)
+SHARE_COLUMNS = ("quantity", "block_quantity")  # block_quantity: a book's block_orders.csv
 MONEY_COLUMNS = ("price", "notional", "est_cost", "realized_gain", "withdraw_usd", "deposit_usd")
 
 
@@ -53,7 +53,9 @@ def write_trades_csv(proposal: Proposal, path: str | os.PathLike[str]) -> None:
 
 
 def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write trades CSV rows (``trades_frame``'s) as ``write_trades_csv`` does."""
+    """Write rows of order columns (``trades_frame``'s, a book's block orders) as
+    ``write_trades_csv`` does: shares and money in their tidiest exact form, text
+    guarded against spreadsheet formulas."""
     frame = frame.copy()
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]):

@@ -8,12 +8,10 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import Workbook
 
 from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet
 from rebalancer.export.safe import safe_text
-from rebalancer.export.xlsx import stream_table
 
 SUFFIXES = (".xlsx", ".csv")
 
@@ -37,6 +35,11 @@ def write_queue_files(
             if out is not None:
                 temp = outputs.stage(out, "--out")
                 if Path(out).suffix.lower() == ".xlsx":
+                    # late: openpyxl (0.1 s to import), for a workbook only
+                    from openpyxl import Workbook
+
+                    from rebalancer.export.xlsx import stream_table
+
                     wb = Workbook(write_only=True)
                     stream_table(wb, "Queue", queue)
                     wb.save(temp)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CSV_QUOTE = "'"
@@ -63,7 +65,7 @@ def cell_value(value: Any) -> Any:
     if isinstance(value, str):
         # no workbook holds C0 control characters (the readers refuse them in inputs;
         # text from elsewhere, a --shock name say, shows them as escapes)
-        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m[0]):02x}", value)
+        return _illegal_characters().sub(lambda m: f"\\x{ord(m[0]):02x}", value)
     if hasattr(value, "item"):  # numpy scalar
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -78,6 +80,14 @@ def cell_value(value: Any) -> Any:
     except TypeError:
         return None
     return value
+
+
+@cache
+def _illegal_characters():
+    # late: openpyxl (0.1 s to import) for a workbook only; a CSV needs safe_text alone
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE
 
 
 def write_cell(cell: Cell, value: Any) -> Cell:

@@ -13,7 +13,9 @@ number in the footer; the Summary fits on one page. The Trades sheet is for read
 and acting on: headers in words (``HEADINGS``; the trades CSV keeps its contract
 names), the security's name, the shares taken from each lot of a taxable sale, the
 cost in basis points of the order, and a totals row below a blank row (so a reader
-that stops at the first empty row reads the orders alone).
+that stops at the first empty row reads the orders alone). The Holdings, Exposures,
+Tax and Scenario sheets head their columns in words too (``heading``); the Checks
+sheet keeps its column names and says each row in words.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import copy
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -111,11 +114,11 @@ def proposal_sheets(wb: Workbook, proposal: Proposal, prefix: str = "") -> None:
     trades_sheet(sheet("Trades"), proposal)
     exposures_sheet(sheet("Exposures"), proposal.exposures)
     holdings = sheet("Holdings")
-    table_sheet(holdings, _present(proposal.holdings, HOLDING_COLUMNS))
-    wrap_columns(holdings, {"name": 26})
+    table_sheet(holdings, _present(proposal.holdings, HOLDING_COLUMNS), headings=True)
+    wrap_columns(holdings, {heading("name"): 26})
     scenario = sheet("Scenario")
-    table_sheet(scenario, scenario_rows(proposal.scenario))
-    wrap_columns(scenario, {"key": 40, "value": 70})
+    table_sheet(scenario, scenario_rows(proposal.scenario), headings=True)
+    wrap_columns(scenario, {heading("key"): 40, heading("value"): 70})
     checks_sheet(sheet("Checks"), proposal.checks)
     blocks = proposal.tax_blocks
     if len(proposal.lot_sales) or (blocks is not None and len(blocks)):
@@ -208,11 +211,19 @@ HEADINGS = {
     "weight_after": "Weight after", "pct_adv": "Share of daily volume",
     "days_to_trade": "Days to trade", "est_cost": "Est. cost (USD)",
     "est_cost_bps": "Est. cost (bp)", "reason": "Reason",
-    "realized_gain": "Realized gain (USD)", "term": "Term", "lot_id": "Lots",
+    "realized_gain": "Realized gain (USD)", "term": "Term", "lot_id": "Lot",
     "lots_sold": "Shares per lot sold",
     # the Summary's stress table
     "shock": "Shock", "pnl_before_usd": "P&L before (USD)", "pnl_after_usd": "P&L after (USD)",
     "pct_before": "Before (% of NAV)", "pct_after": "After (% of NAV)",
+    # the Holdings, Exposures and Tax sheets (other names read as words by ``heading``)
+    "sector": "Sector", "region": "Region", "size": "Size",
+    "weight_optimal": "Weight optimal (unrounded)", "selector": "Group",
+    "reference": "Reference weight", "active_before": "Active before",
+    "active_after": "Active after", "target": "Active target", "band_lo": "Band low",
+    "band_hi": "Band high", "quantity_sold": "Shares sold", "acquired": "Acquired",
+    "cost_basis_sold_usd": "Cost basis sold (USD)", "proceeds_usd": "Proceeds (USD)",
+    "realized_gain_usd": "Realized gain (USD)",
 }  # fmt: skip
 
 
@@ -279,7 +290,7 @@ def trades_sheet(ws: Worksheet, proposal: Proposal) -> None:
     cost in basis points of the notional traded)."""
     frame = trades_sheet_frame(proposal).drop(columns=["account"])  # in the page header
     table_sheet(ws, frame, headings=True)
-    _totals_rows(ws, frame, start_row=len(frame) + 3)
+    totals_rows(ws, frame, start_row=len(frame) + 3)
     _fit_widths(ws)
     finish_trades_sheet(ws)
 
@@ -294,18 +305,21 @@ def finish_trades_sheet(ws: Worksheet, more: Mapping[str, int] | None = None) ->
     wrap_columns(ws, {**TRADES_WRAP, **(more or {})})
 
 
-def _totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int) -> None:
+def totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int, label: str = "") -> int:
+    """Totals of buys, sells and all orders of ``frame`` (the sheet's rows, its columns
+    the sheet's), from ``start_row`` on, each labelled after ``label`` ("RUN: Buys");
+    returns the row after them."""
     if not len(frame):
-        return
+        return start_row
     col = {name: j for j, name in enumerate(frame.columns, start=1)}
     side = frame["side"].astype(str)
     row = start_row
-    for label, mask in [
+    for which, mask in [
         ("Buys", side == "BUY"),
         ("Sells", side == "SELL"),
         ("All orders", pd.Series(True, index=frame.index)),
     ]:
-        write_cell(ws.cell(row=row, column=1), label).font = HEADER_FONT
+        write_cell(ws.cell(row=row, column=1), label + which).font = HEADER_FONT
         count = write_cell(ws.cell(row=row, column=2), f"{int(mask.sum())} orders")
         count.font = HEADER_FONT
         for name in ("notional", "est_cost", "realized_gain"):
@@ -319,6 +333,7 @@ def _totals_rows(ws: Worksheet, frame: pd.DataFrame, *, start_row: int) -> None:
             cell = write_cell(ws.cell(row=row, column=col["est_cost_bps"]), bps)
             cell.number_format, cell.font = BPS, HEADER_FONT
         row += 1
+    return row
 
 
 # --- sheets --------------------------------------------------------------------------
@@ -469,7 +484,7 @@ def exposures_frame(exposures: pd.DataFrame) -> pd.DataFrame:
 def exposures_sheet(ws: Worksheet, exposures: pd.DataFrame) -> None:
     """The Exposures table with its bar chart (a household's sheet too)."""
     frame = exposures_frame(exposures)
-    table_sheet(ws, frame)
+    table_sheet(ws, frame, headings=True)
     n = len(frame)
     if not n:
         return
@@ -568,7 +583,27 @@ def checks_frame(checks: pd.DataFrame) -> pd.DataFrame:
         _liquidity_words(r.limit, r.value, r.detail) for r in frame[liquidity].itertuples()
     ]
     frame["ok"] = ["PASS" if bool(v) else "FAIL" for v in frame["ok"]]
+    frame["limit"] = [
+        _band_words(limit) if unit in ("% of NAV", "% a year") else limit
+        for limit, unit in zip(frame["limit"], frame["unit"], strict=True)
+    ]
     return frame
+
+
+_BAND = re.compile(r"^\[\s*(\S+?)\s*,\s*(\S+?)\s*\]$")
+
+
+def _band_words(limit):
+    """A band the checks state as text (``"[0.0500, 0.1100]"``, a tilt's) as a percent
+    band, ``5.00% to 11.00%``; any other limit as it is."""
+    match = _BAND.match(limit) if isinstance(limit, str) else None
+    if match is None:
+        return limit
+    try:
+        lo, hi = (float(x) for x in match.groups())
+    except ValueError:
+        return limit
+    return f"{lo:.2%} to {hi:.2%}"
 
 
 def _liquidity_words(limit, value, detail) -> str:
@@ -601,7 +636,7 @@ def _tax_sheet(ws: Worksheet, proposal: Proposal) -> None:
     """Per-lot sales with ST/LT totals; for taxable accounts the estimated tax, the
     harvested losses and every wash-sale or short-term block."""
     frame = _present(proposal.lot_sales, LOT_COLUMNS)
-    lot_widths = _write_table(ws, frame)
+    lot_widths = _write_table(ws, frame, headings=True)
     ws.freeze_panes = "A2"
     sums = ["cost_basis_sold_usd", "proceeds_usd", "realized_gain_usd"]
     terms = frame["term"].astype(str) if "term" in frame else pd.Series("", index=frame.index)

@@ -113,7 +113,7 @@ class Number:
                 raise CellError(self.expected, text)
             return self.default
         value = _to_float(text)
-        if value is None or not self._in_range(np.array([value]))[0]:
+        if value is None or not self.in_range(np.array([value]))[0]:
             too_large = value is not None and abs(value) > MAX_MAGNITUDE
             size = f", at most {MAX_MAGNITUDE:g} in size" if too_large else ""
             raise CellError(self.expected + size, text)
@@ -132,13 +132,14 @@ class Number:
                 unreadable[i] = True
             else:
                 values[i] = value
-        bad = unreadable | (~blank & ~unreadable & ~self._in_range(values))
+        bad = unreadable | (~blank & ~unreadable & ~self.in_range(values))
         values[blank] = self.default
         if self.required:
             bad |= blank
         return values, bad
 
-    def _in_range(self, values: np.ndarray) -> np.ndarray:
+    def in_range(self, values: np.ndarray) -> np.ndarray:
+        """Which ``values`` (read from cells that are not blank) this type accepts."""
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(values) & (np.abs(values) <= MAX_MAGNITUDE)
             if self.min is not None:

@@ -9,6 +9,7 @@ a spreadsheet shows for it (header = row 1, first data row = row 2) in the colum
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -22,7 +23,7 @@ import pandas as pd
 
 from rebalancer.errors import InputError, nearest
 from rebalancer.inputs.problems import Problems
-from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8
+from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8, has_control_character
 
 ROW = "row"  # the column holding each row's spreadsheet row number
 SUFFIXES = (".csv", ".xlsx")
@@ -101,12 +102,76 @@ def _read_csv_grid(path: str | Path) -> np.ndarray:
     return grid
 
 
+def read_wide_numbers(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """A wide CSV of numbers read straight to floats: (the header's names, the first
+    column's cells as stripped text, the other cells as a float array with NaN for a
+    blank cell) — or None, and the caller reads the file with ``read_table`` and the
+    cell parsers, which say what is wrong with it.
+
+    The exact read holds millions of cells as Python strings (seconds for the prices
+    of 5,000 names); this one has pandas' C reader convert the cells to floats as it
+    splits them, with the converter ``pd.to_numeric`` (and so ``Number.parse_many``)
+    applies to a cell's text, so every value is the same to the bit. It gives up on
+    whatever the exact read treats with care: a file that is not UTF-8 text or holds
+    a control character, a header that is not plain names (blank, quoted, a blank
+    name, ``row``, a name twice, a line break other than LF or CRLF), a first data row
+    not as wide as the header, a wider row, a last row cut short, a cell that is
+    neither blank nor a number in plain notation (thousands separators, words, a cell
+    of spaces alone). A file it reads the exact read reads the same way; what the
+    caller checks of the values (bounds, dates) it must check as the cell types do.
+    """
+    try:
+        raw = Path(path).read_bytes()
+        text = decode_utf8(raw)
+    except (OSError, NotText):
+        return None
+    if has_control_character(raw, text):
+        return None
+    first_line = text[: text.find("\n")].removesuffix("\r") if "\n" in text else text
+    header = [name.strip() for name in first_line.split(",")]
+    if (
+        '"' in first_line
+        or "\r" in first_line
+        or len(header) < 2
+        or "" in header
+        or len(set(header)) < len(header)
+        or ROW in header
+    ):
+        return None
+    if not text.endswith(("\n", "\r")) and len(_last_record(text)) < len(header):
+        return None  # cut short (``_read_csv_grid``)
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    dtypes: dict[int, type] = {0: object} | dict.fromkeys(range(1, len(header)), np.float64)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(body),
+            header=None,
+            skiprows=1,
+            dtype=dtypes,
+            keep_default_na=False,
+            na_values=[""],  # a blank cell, and only that, is NaN
+            low_memory=False,  # one pass: the chunks of a wide file cost their joining
+        )
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None  # a cell that is no plain number, a row wider than the first
+    if frame.shape[1] != len(header) or not len(frame):
+        return None
+    first = frame[0].to_numpy(dtype=object)
+    if not all(isinstance(cell, str) for cell in first):  # a blank first cell
+        return None
+    first = _strip(first)
+    # column by column: slicing a frame of thousands of columns costs more
+    values = np.column_stack([frame[j].to_numpy(dtype=np.float64) for j in range(1, len(header))])
+    return header, first, values
+
+
 def _last_record(text: str) -> list[str]:
     """The cells of the last record of CSV ``text`` (which has balanced quotes)."""
     tail = text[max(text.rfind("\n"), text.rfind("\r")) + 1 :]
     if '"' not in tail:  # then no quoted cell spans into it: the tail is the whole record
         return tail.split(",")
-    return list(csv.reader(io.StringIO(text)))[-1]  # rare: read it all to be sure
+    # rare: read it all to be sure (newline="": a line may end in CR alone)
+    return list(csv.reader(io.StringIO(text, newline="")))[-1]
 
 
 def _parser_error(path: str | Path, message: str) -> InputError:

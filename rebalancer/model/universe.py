@@ -240,7 +240,7 @@ def tilt_reach(
     """Tilts no portfolio can reach within the position caps and long-only.
 
     ``reference``: the weights active exposure is measured against, in the universe's
-    order (``request.reference_weights``), or None when unknown. A group's weight lies
+    order (``position.reference_weights``), or None when unknown. A group's weight lies
     between 0 and min(1 − cash floor, Σ caps of its names); its active exposure
     therefore between −ref_g and that maximum − ref_g. With no reference known, only
     what holds for every reference (ref_g ≥ 0) is checked: the maximum with ref_g = 0.

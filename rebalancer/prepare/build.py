@@ -1,6 +1,7 @@
 """``prepare``: the inputs and a scenario made into one account's ``Request``.
 
-In steps, each a function below: the account's position (``holdings_position``), the
+In steps, each a function below (the first two in ``position``, which ``validate`` shares
+without the optimizer's imports): the account's position (``holdings_position``), the
 weights it is measured against (``reference_weights``), the risk model and the alpha
 (signals + Black-Litterman views, ``_returns``), the cost model (``_costs``), what
 each name may do (``_name_limits``), the tax lots (``_tax``), and the problem's
@@ -47,6 +48,7 @@ from rebalancer.optimize.problem import BIG, ProblemData, Structure
 from rebalancer.optimize.seed import choose_candidates, entry_gain, first_set_size, new_name_limit
 from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs
+from rebalancer.prepare.position import holdings_position, reference_weights
 from rebalancer.prepare.request import (
     AccountPosition,
     AccountTax,
@@ -190,34 +192,6 @@ def _fit_notes(uni: pd.DataFrame, scenario: Scenario, account: str) -> list[str]
     if impossible:
         raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
     return fit_warnings(fit)
-
-
-def holdings_position(
-    lots: pd.DataFrame, universe: pd.DataFrame
-) -> tuple[np.ndarray, float, float]:
-    """(shares of each universe name, cash, NAV) of one account's holdings rows:
-    NAV = Σ shares·price + cash; its current weights are shares·price / NAV."""
-    is_cash = lots["ticker"] == "CASH"
-    cash = float(lots.loc[is_cash, "quantity"].sum())
-    shares = (
-        lots[~is_cash]
-        .groupby("ticker")["quantity"]
-        .sum()
-        .reindex(universe.index, fill_value=0.0)
-        .to_numpy(float)
-    )
-    return shares, cash, float(shares @ universe["price"].to_numpy(float) + cash)
-
-
-def reference_weights(
-    benchmark: np.ndarray | None, w0: np.ndarray | None
-) -> tuple[np.ndarray, str]:
-    """The weights active exposures (tilts) and tracking error are measured against,
-    and their name: the benchmark's (in the universe's order) when one is given, else
-    the account's current weights ``w0`` (a proposal then tilts away from what it holds)."""
-    if benchmark is not None:
-        return benchmark, "benchmark"
-    return w0.copy(), "current holdings"
 
 
 def _returns(

@@ -191,6 +191,11 @@ def build_proposal(
     )
 
 
+def expected_total_returns(r: Request) -> np.ndarray:
+    """What the run expects of each universe name a year, in total: r_f + prior + α."""
+    return r.scenario.risk_free_rate + r.returns.prior + r.returns.alpha
+
+
 def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     """The headline figures of the orders ``q`` (signed shares per universe name) and the
     ``lot_sales`` they take (realized_gain_usd and term per lot), from the request alone:
@@ -206,7 +211,7 @@ def figures(r: Request, q: np.ndarray, lot_sales: pd.DataFrame) -> Metrics:
     traded = np.flatnonzero(q != 0)
     cash_after = r.position.cash_usd - float(trade_usd.sum())
     w_after = (r.position.shares + q) * price / nav
-    expected = scenario.risk_free_rate + r.returns.prior + r.returns.alpha
+    expected = expected_total_returns(r)
 
     def exp_ret(w: np.ndarray, cash_w: float) -> float:
         return float(w @ expected + cash_w * scenario.risk_free_rate)

@@ -4,7 +4,7 @@ Every account is measured against the targets its own scenario states (the scena
 and benchmark its row of the accounts file names, as ``batch`` resolves them), with
 weights as fractions of NAV (holdings at universe prices + cash) and the reference
 ``r`` the optimizer uses: the benchmark's weights, or without a benchmark the
-account's current weights (``prepare.request.reference_weights``). With the
+account's current weights (``prepare.position.reference_weights``). With the
 scenario's ``triggers`` (``scenario.schema.Triggers``):
 
 - **group drift** of each tilted group g: ``|Σ_{i∈g} (w_i − r_i) − target_g|``; past
@@ -37,6 +37,7 @@ never calls the optimizer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,10 +146,14 @@ def scan_account(
     prices: pd.DataFrame | None = None,
     benchmark: pd.Series | None = None,
     accounts: pd.DataFrame | None = None,
+    risk_model: Callable[[pd.DataFrame], RiskModel] | None = None,
 ) -> pd.Series:
     """One account's queue row (``lots``: its holdings rows, read and checked), under
     ``scenario`` (with no cash target of the account applied) and its row of the
-    accounts file (``accounts``: as ``read_accounts`` reads it) when that lists it."""
+    accounts file (``accounts``: as ``read_accounts`` reads it) when that lists it.
+    ``risk_model``: the model of the universe with the scenario's size buckets, when
+    the caller keeps one (``Inputs.risk_model``: a proposal that follows the scan then
+    fits it once); else it is fitted here from ``prices``."""
     account = str(lots["account"].iloc[0])
     rows = _account_rows(accounts) if accounts is not None else None
     if rows is None or account not in set(rows["account"]):
@@ -157,7 +162,7 @@ def scan_account(
     rows = rows[rows["account"] == account].reset_index(drop=True)
     rows["model"] = [0]
     model = _Model(scenario, scenario.name, benchmark)
-    return _measure(lots, universe, prices, rows, {0: model}).iloc[0]
+    return _measure(lots, universe, prices, rows, {0: model}, risk_model).iloc[0]
 
 
 def drift_to_files(
@@ -220,8 +225,11 @@ def _benchmark(path: str, universe: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------------- measuring
 
 
-def _measure(lots, universe, prices, rows: pd.DataFrame, models: dict) -> pd.DataFrame:
-    """The queue of the accounts of ``rows`` (each with its ``model`` key)."""
+def _measure(
+    lots, universe, prices, rows: pd.DataFrame, models: dict, risk_model=None
+) -> pd.DataFrame:
+    """The queue of the accounts of ``rows`` (each with its ``model`` key); each set
+    of size buckets' risk model from ``risk_model(sized universe)`` when given."""
     n = len(rows)
     position = pd.Index(rows["account"])
     held = lots[lots["account"].isin(position)]
@@ -252,7 +260,8 @@ def _measure(lots, universe, prices, rows: pd.DataFrame, models: dict) -> pd.Dat
         buckets = tuple(sorted(model.scenario.size_buckets.items()))
         if buckets not in sized:  # one risk model per set of size buckets, as a book has
             uni = with_size(universe, model.scenario)
-            sized[buckets] = (uni, build_risk_model(uni, prices))
+            risk = risk_model(uni) if risk_model else build_risk_model(uni, prices)
+            sized[buckets] = (uni, risk)
         _measure_model(w_usd, nav, cash, rows, members, model, *sized[buckets], out, m)
 
     asks = np.nan_to_num(out["withdraw_usd"].to_numpy(float)) + np.nan_to_num(

@@ -17,6 +17,7 @@ from typing import Any
 from rebalancer.export import check_outputs, client_terms, protected_files, write_outputs
 from rebalancer.inputs.cells import trade_date
 from rebalancer.pipeline import proposal_scenario, propose_inputs
+from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs, load_inputs
 from rebalancer.prepare.terms import account_terms
 from rebalancer.report.proposal import Proposal
@@ -111,6 +112,14 @@ def in_tolerance(data: Inputs, scenario, account: str | None) -> InTolerance | N
     row when given) when it is in tolerance, else None."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+
+    def risk_model(universe):
+        # the inputs' cached model, fitted as ``prepare`` fits it (one BLAS thread: the
+        # same bits), so the proposal that may follow does not fit it again
+        with one_blas_thread():
+            return data.risk_model(universe)
+
     row = scan_account(data.lots_of(account), data.universe, scenario,
-                       prices=data.prices, benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
+                       prices=data.prices, benchmark=data.benchmark, accounts=data.accounts,
+                       risk_model=risk_model)  # fmt: skip
     return InTolerance(row["account"], row["reason"]) if row["status"] == IN_TOLERANCE else None

@@ -13,7 +13,7 @@ from rebalancer.errors import InputError, RebalancerError, ScenarioError, Scenar
 from rebalancer.inputs.households import household_warnings
 from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
-from rebalancer.prepare.build import holdings_position, reference_weights
+from rebalancer.prepare.position import holdings_position, reference_weights
 from rebalancer.runs.book.plan import no_scenario
 from rebalancer.scenario import scenario_problems
 from rebalancer.scenario.loader import named_in_accounts
@@ -163,7 +163,7 @@ class _Reference:
 
 def _references(universe, benchmark, holdings, named: _Named) -> list[_Reference]:
     """The references tilts are measured against, as ``propose`` and ``batch`` measure
-    them (``request.reference_weights``): an account's own benchmark from the accounts
+    them (``position.reference_weights``): an account's own benchmark from the accounts
     file; for the others the benchmark when given (one for all of them), else each
     account's current weights in the holdings file, else unknown."""
 

@@ -6,6 +6,15 @@ Day by day over the price dates in ``[start, end]`` (the window), per scenario:
   dates ``d0 < d1`` cash is multiplied by ``(1 + cash_rate) ** ((d1 − d0).days / 365)``.
 - **holdings drift** with prices: shares stay as they are; a name is valued at its
   last close on or before the day (a blank price carries the previous one forward).
+- **dividends** (``dividends``, ``cashflows.dividends_by_date``): cash is credited,
+  before the day's trades, the dividend per share times the shares held at the close
+  of the price date before.
+- **cash requests** (``schedule``, ``cashflows.requests_by_date``): each request is
+  passed to the proposal of the first rebalance date on or after it (its
+  ``withdraw_usd``/``deposit_usd``); the deposit joins and the withdrawal leaves cash
+  with that day's trades (on a date held: as they are, cash may go below 0). With
+  ``every="drift"`` a date with a request is rebalanced whatever the scan says.
+  ``hold`` books the same requests to its cash on the same dates.
 - **a rebalance date** (``rebalance_dates``): the pipeline runs on data up to that day
   only — the universe's ``price`` column replaced by the day's closes, the price
   history cut at the day (the risk model's trailing window), the benchmark as given —
@@ -24,10 +33,14 @@ before any trade (so the first rebalance's costs fall in the first day's return)
 
 Taxable accounts carry their lots forward (cost basis and acquisition date, as
 ``apply`` books them), and each rebalance sees the backtest's own earlier orders as its
-trade history (wash sales across dates). The tax of each rebalance is the proposal's
-estimated tax (its realised short- and long-term gains netted at the scenario's rates);
-it is summed into ``taxes`` and not paid from cash (no year-end netting across
-rebalances, no tax payment: the NAV path is before tax).
+trade history (wash sales across dates). Every lot sold is logged (``sales``: the
+proposal's lot sales, gain = proceeds − basis, costs not deducted, term ``LT`` past a
+year held, else ``ST``). **Tax is paid from cash** on the last price date of each
+calendar year of the window (after that day's trades; the window's last date for its
+last, possibly partial, year): ``year_tax`` nets the year's short- and long-term gains
+with the losses carried from earlier years and charges the scenario's rates. Cash left
+below 0 by a payment is owed: the next rebalance raises it as a withdrawal (its
+proposal's ``withdraw_usd``) and until then it accrues at the cash rate like cash.
 
 Signals, ADV, market caps and every other universe column but ``price`` are today's
 (no dated signals file yet): every result carries a warning saying so.
@@ -50,6 +63,7 @@ from rebalancer.pipeline import proposal_scenario, propose_account
 from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
+from rebalancer.runs.backtest.cashflows import dividends_by_date, requests_by_date
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
 
 EVERY = ("month", "quarter", "drift")
@@ -60,6 +74,10 @@ SIGNALS_WARNING = (
     "at every date (no dated signals file yet), so the backtest sees today's valuations "
     "in the past; only prices are as of each date"
 )
+SALE_COLUMNS = ["date", "scenario", "account", "ticker", "acquired", "quantity", "price",
+                "cost_basis", "gain", "term"]  # fmt: skip
+TAX_COLUMNS = ["date", "scenario", "account", "short_term_gain", "long_term_gain",
+               "carried_short_term", "carried_long_term", "tax_usd"]  # fmt: skip
 ORDER_COLUMNS = ["date", "scenario", "account", "ticker", "side", "quantity", "price", "cost"]
 POSITION_COLUMNS = ["date", "scenario", "account", "ticker", "quantity", "price"]
 HISTORY_COLUMNS = ["account", "ticker", "date", "side", "quantity", "price", "realized_gain"]
@@ -75,8 +93,13 @@ class ScenarioRun:
     orders: pd.DataFrame  # ORDER_COLUMNS
     positions: pd.DataFrame  # POSITION_COLUMNS, after each rebalance and at the end
     events: pd.DataFrame  # date, action (rebalanced, held, in tolerance), detail, figures
+    sales: pd.DataFrame  # SALE_COLUMNS: every lot sold
+    tax_log: pd.DataFrame  # TAX_COLUMNS: each year's tax paid (taxable accounts)
+    tax_paid: np.ndarray  # per date: the tax paid from cash since the date before
+    flows: np.ndarray  # per date: deposits − withdrawals since the date before
+    dividends: float  # Σ dividends credited
     costs: float = 0.0
-    taxes: float = 0.0
+    taxes: float = 0.0  # Σ tax paid from cash
     turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
     realized_gain: float = 0.0  # Σ net realised gains of the lots sold (taxable accounts)
     warnings: list[str] = field(default_factory=list)
@@ -96,6 +119,33 @@ class Backtest:
     settings: dict
     warnings: list[str]
     seconds: float
+
+
+def year_tax(
+    short: float, long: float, carry_short: float, carry_long: float, rates
+) -> tuple[float, float, float]:
+    """The tax of a calendar year and the losses carried out of it.
+
+    With ``s = short + carry_short`` and ``l = long + carry_long`` (the year's net
+    realised short- and long-term gains and the losses carried in, ≤ 0): a net loss of
+    one term offsets a net gain of the other (what remains keeps its term), then
+    ``tax = short_term_rate × max(s, 0) + long_term_rate × max(l, 0)`` and the losses
+    ``min(s, 0)``, ``min(l, 0)`` are carried to the next year (no cap, no offset
+    against other income). Returns (tax, carried short, carried long)."""
+    s, lt = short + carry_short, long + carry_long
+    if s < 0 < lt or lt < 0 < s:
+        net = s + lt
+        s, lt = (0.0, net) if (net >= 0) == (lt > 0) else (net, 0.0)
+    tax = rates.short_term_rate * max(s, 0.0) + rates.long_term_rate * max(lt, 0.0)
+    return tax, min(s, 0.0), min(lt, 0.0)
+
+
+def tax_dates(dates: pd.DatetimeIndex) -> set[pd.Timestamp]:
+    """The last price date of each calendar year of the window (the window's last
+    date among them)."""
+    year = dates.year
+    last = np.r_[year[1:] != year[:-1], True]
+    return set(dates[last])
 
 
 def rebalance_dates(dates: pd.DatetimeIndex, every: str) -> pd.DatetimeIndex:
@@ -150,6 +200,9 @@ def run_backtest(
     account: str | None = None,
     cash_rate: float = 0.0,
     taxable: bool | None = None,
+    dividends: pd.DataFrame | None = None,
+    schedule: pd.DataFrame | None = None,
+    schedule_path: str = "--cash-schedule",
     on_date: Callable[[pd.Timestamp], None] | None = None,
 ) -> Backtest:
     """Backtest ``account`` of ``data`` (read inputs with prices) under each of
@@ -165,12 +218,16 @@ def run_backtest(
     dates = window(data.prices, start, end, price_path)
     lots = data.lots_of(account).drop(columns="row", errors="ignore").copy()
     account = str(lots["account"].iloc[0])
-    account_terms(data, account, taxable=taxable)  # a lot's basis needs a tax status
+    terms = account_terms(data, account, taxable=taxable)  # a lot's basis needs a tax status
     closes = _closes(data, dates, price_path)
     labels = _labels(scenarios)
     loaded = [proposal_scenario(data, s) for s in scenarios]
-    calendar = set(rebalance_dates(dates, every))
+    calendar_dates = rebalance_dates(dates, every)
+    calendar = set(calendar_dates)
+    per_share = dividends_by_date(dividends, dates)
+    requests = requests_by_date(schedule, dates, calendar_dates, schedule_path)
     states = {label: _State(label, account, lots) for label in labels}
+    year_ends = tax_dates(dates)
     hold = _State(HOLD, account, lots)
     warnings = [SIGNALS_WARNING]
     if data.benchmark is not None:
@@ -186,21 +243,32 @@ def run_backtest(
         growth = 1.0 if k == 0 else (1 + cash_rate) ** ((day - dates[k - 1]).days / DAYS_A_YEAR)
         px = closes.loc[day]
         base = None
+        if k == 0:  # hold's nav[0], before the first date's requests
+            hold.append_nav(hold.value(px))
         for state in (hold, *states.values()):
             state.accrue(growth)
+            if day in per_share:  # shares held since the last close
+                state.credit_dividends(per_share[day])
+        request = requests.get(day)
+        if request is not None:  # hold trades nothing: its cash moves
+            hold.move_cash(request[1] - request[0])
         for state, scenario in zip(states.values(), loaded, strict=True):
             if day not in calendar:
                 continue
             if base is None:
                 base = _day_inputs(data, day, px)
-            state.rebalance(base, scenario, day, every, taxable)
+            state.rebalance(base, scenario, day, every, taxable, request)
+        if terms.taxable and day in year_ends:
+            for state, scenario in zip(states.values(), loaded, strict=True):
+                state.pay_tax(day, scenario.tax)
+        for state in states.values():  # the day's trades and tax done
+            if state.traded_on == day or k == len(dates) - 1:
+                state.log_positions(day, px)
         for state in (hold, *states.values()):
             state.mark(day, px, before_trades=k == 0)
         if on_date is not None:
             on_date(day)
     last = dates[-1]
-    for state in states.values():
-        state.close(last, closes.loc[last])
     runs = [state.result(dates) for state in states.values()]
     bench = None
     if data.benchmark is not None:
@@ -266,12 +334,32 @@ class _State:
         self.positions: list[pd.DataFrame] = []
         self.events: list[dict] = []
         self.history: list[pd.DataFrame] = []
+        self.sales: list[pd.DataFrame] = []
+        self.tax_rows: list[dict] = []
+        self.tax_paid: list[float] = []  # per date, aligned with nav
+        self.tax_today = 0.0
+        self.flows: list[float] = []  # per date: deposits − withdrawals since nav[k − 1]
+        self.flow_today = 0.0
+        self.dividends = 0.0
+        self.carry = (0.0, 0.0)  # short- and long-term losses carried (≤ 0)
         self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
         self.warnings: list[str] = []
-        self.logged_at: pd.Timestamp | None = None
+        self.traded_on: pd.Timestamp | None = None  # the last rebalance's date
 
     def accrue(self, growth: float) -> None:
         self.cash *= growth
+
+    def credit_dividends(self, amount: pd.Series) -> None:
+        """Dividends per share (``amount``, by ticker) on the shares held."""
+        shares = self.shares()
+        paid = float((shares * amount.reindex(shares.index, fill_value=0.0)).sum())
+        self.cash += paid
+        self.dividends += paid
+
+    def move_cash(self, usd: float) -> None:
+        """A deposit (> 0) or withdrawal (< 0) booked to cash as it is."""
+        self.cash += usd
+        self.flow_today += usd
 
     def shares(self) -> pd.Series:
         return self.lots.groupby("ticker", sort=True)["quantity"].sum()
@@ -283,7 +371,32 @@ class _State:
     def mark(self, day: pd.Timestamp, px: pd.Series, before_trades: bool) -> None:
         if before_trades and self.nav:  # the first day: nav[0] was taken before trading
             return
-        self.nav.append(self.value(px))
+        self.append_nav(self.value(px))
+
+    def append_nav(self, value: float) -> None:
+        """nav[k], with tax_paid[k] the tax paid since nav[k − 1] (0 for nav[0])."""
+        first = not self.nav
+        self.nav.append(value)
+        self.tax_paid.append(0.0 if first else self.tax_today)
+        self.flows.append(0.0 if first else self.flow_today)
+        if not first:
+            self.tax_today = self.flow_today = 0.0
+
+    def pay_tax(self, day: pd.Timestamp, rates) -> None:
+        """The tax of ``day``'s calendar year (``year_tax``), paid from cash."""
+        sold = [s for s in self.sales if s["date"].iloc[0].year == day.year]
+        sold = pd.concat(sold) if sold else pd.DataFrame(columns=SALE_COLUMNS)
+        lt = sold["term"] == "LT"
+        short = float(sold.loc[~lt, "gain"].sum())
+        long = float(sold.loc[lt, "gain"].sum())
+        tax, *self.carry = year_tax(short, long, *self.carry, rates)
+        self.cash -= tax
+        self.taxes += tax
+        self.tax_today += tax
+        self.tax_rows.append({"date": day, "scenario": self.label, "account": self.account,
+                              "short_term_gain": short, "long_term_gain": long,
+                              "carried_short_term": self.carry[0],
+                              "carried_long_term": self.carry[1], "tax_usd": tax})  # fmt: skip
 
     def holdings(self) -> pd.DataFrame:
         """The lots and cash as ``read_holdings`` gives them (lot ids renumbered)."""
@@ -296,15 +409,21 @@ class _State:
         frame["lot_id"] = [f"{self.account}:{r}" for r in frame["row"]]
         return frame
 
-    def rebalance(self, base: Inputs, scenario, day, every: str, taxable) -> None:
+    def rebalance(self, base: Inputs, scenario, day, every: str, taxable, request=None) -> None:
+        """Propose and execute on ``day``; ``request`` (withdrawal, deposit) the cash
+        requests the day is asked for, passed to the proposal (and booked to cash as
+        they are when the day is held)."""
         px = base.universe["price"]
         if not self.nav:  # the first day: the NAV before any trade
-            self.nav.append(self.value(px))
+            self.append_nav(self.value(px))
+        withdraw, deposit = request or (0.0, 0.0)
+        # cash below 0 (a tax payment it could not cover) is raised with the withdrawal
+        owed = max(-self.cash, 0.0) + withdraw
         holdings = self.holdings()
         history = pd.concat(self.history, ignore_index=True) if self.history else None
         data = dataclasses.replace(base, holdings=holdings, history=history)
         why = ""  # with drift triggers: the scan's reason for rebalancing
-        if every == "drift":
+        if every == "drift" and request is None:  # a request is traded whatever the drift
             row = scan_account(holdings, data.universe, scenario, prices=data.prices,
                                benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
             if row["status"] == IN_TOLERANCE:
@@ -312,19 +431,22 @@ class _State:
                 return
             why = f"{row['status']}: {row['reason']}"
         try:
-            proposal = propose_account(data, scenario, self.account, day, taxable=taxable)
+            proposal = propose_account(data, scenario, self.account, day, taxable=taxable,
+                                       withdraw_usd=owed or None,
+                                       deposit_usd=deposit or None)  # fmt: skip
         except (InfeasibleError, SolverFailure) as exc:
             self.events.append({"date": day, "action": "held", "detail": str(exc)})
+            self.move_cash(deposit - withdraw)
             return
         after = apply_proposal(holdings, proposal)
         trades = proposal.trades
         m = proposal.metrics
         self.lots = after[after["ticker"] != CASH].reset_index(drop=True)
-        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum())
+        self.cash = float(after.loc[after["ticker"] == CASH, "quantity"].sum()) - owed + deposit
+        self.flow_today += deposit - withdraw
         self.costs += m.est_cost_usd
-        if m.taxable:
-            self.taxes += m.estimated_tax_usd
-            self.realized_gain += float(np.nan_to_num(m.realized_gain_usd))
+        if m.taxable and len(proposal.lot_sales):
+            self.log_sales(day, proposal.lot_sales)
         self.turnover += m.turnover
         self.events.append({"date": day, "action": "rebalanced", "detail": why,
                             "n_trades": len(trades), "turnover": m.turnover,
@@ -347,7 +469,22 @@ class _State:
                 "price": trades["price"].to_numpy(float),
                 "realized_gain": trades["realized_gain"].to_numpy(float),
             }))  # fmt: skip
-        self.log_positions(day, px)
+        self.traded_on = day
+
+    def log_sales(self, day: pd.Timestamp, lot_sales: pd.DataFrame) -> None:
+        """The lots sold (``SALE_COLUMNS``): an unknown holding period counts as short."""
+        sold = lot_sales[lot_sales["quantity_sold"] > 0]
+        quantity = sold["quantity_sold"].to_numpy(float)
+        gain = (sold["proceeds_usd"] - sold["cost_basis_sold_usd"]).to_numpy(float)
+        self.realized_gain += float(gain.sum())
+        self.sales.append(pd.DataFrame({
+            "date": day, "scenario": self.label, "account": self.account,
+            "ticker": sold["ticker"].astype(str).to_numpy(),
+            "acquired": pd.to_datetime(sold["acquired"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "quantity": quantity, "price": sold["proceeds_usd"].to_numpy(float) / quantity,
+            "cost_basis": sold["cost_basis_sold_usd"].to_numpy(float), "gain": gain,
+            "term": np.where(sold["term"].astype(str) == "LT", "LT", "ST"),
+        }))  # fmt: skip
 
     def log_positions(self, day: pd.Timestamp, px: pd.Series) -> None:
         shares = self.shares()
@@ -359,12 +496,6 @@ class _State:
         cash = pd.DataFrame({"date": [day], "scenario": [self.label], "account": [self.account],
                              "ticker": [CASH], "quantity": [self.cash], "price": [1.0]})  # fmt: skip
         self.positions.append(pd.concat([frame, cash], ignore_index=True))
-        self.logged_at = day
-
-    def close(self, day: pd.Timestamp, px: pd.Series) -> None:
-        """The positions at the end of the window (unless a rebalance logged them)."""
-        if self.logged_at != day:
-            self.log_positions(day, px)
 
     def result(self, dates: pd.DatetimeIndex) -> ScenarioRun:
         def frame(parts, columns):
@@ -374,6 +505,7 @@ class _State:
                                                     "turnover", "cost", "tax"])  # fmt: skip
         return ScenarioRun(
             self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
-            frame(self.positions, POSITION_COLUMNS), events, self.costs, self.taxes,
-            self.turnover, self.realized_gain, self.warnings,
+            frame(self.positions, POSITION_COLUMNS), events, frame(self.sales, SALE_COLUMNS),
+            pd.DataFrame(self.tax_rows, columns=TAX_COLUMNS), np.asarray(self.tax_paid, float),
+            np.asarray(self.flows, float), self.dividends, self.costs, self.taxes, self.turnover, self.realized_gain, self.warnings,
         )  # fmt: skip

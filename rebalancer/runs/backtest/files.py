@@ -16,6 +16,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet, check_outputs, protected_files
 from rebalancer.export.csvout import write_frame
 from rebalancer.prepare.inputs import load_inputs
+from rebalancer.runs.backtest.cashflows import read_dividends, read_schedule
 from rebalancer.runs.backtest.engine import (
     HOLD,
     Backtest,
@@ -24,16 +25,20 @@ from rebalancer.runs.backtest.engine import (
     check_every,
     run_backtest,
 )
-from rebalancer.runs.backtest.figures import drawdown, figures
+from rebalancer.runs.backtest.figures import drawdown, figures, growth
 
 # what the backtest leaves out, in every output (module docstring of ``engine``)
 NOT_MODELLED = [
-    "dividends and total-return series (prices are taken as given)",
-    "cash requests during the window",
-    "tax paid from cash (each rebalance's estimated tax is summed into taxes; the NAV "
-    "path is before tax, and gains are not netted across rebalances or years)",
+    "dividends without --dividends (prices are taken as given; a total-return price "
+    "file counts them in the prices instead)",
+    "taxes beyond realised gains: dividends and interest are not taxed, selling costs "
+    "are not deducted from gains, losses offset no other income (no $3,000 deduction)",
     "dated signals, ADV and market caps (today's universe columns at every date)",
 ]
+
+
+# the --log-dir files: name → the ScenarioRun log it holds
+LOGS = {"orders": "orders", "positions": "positions", "sales": "sales", "taxes": "tax_log"}
 
 
 def backtest_to_files(
@@ -54,6 +59,8 @@ def backtest_to_files(
     json_path=None,
     chart=None,
     log_dir=None,
+    dividends=None,
+    cash_schedule=None,
     on_date=None,
 ) -> tuple[Backtest, list[Path]]:
     """``rebalancer backtest``: check the options and outputs, read the inputs, run
@@ -62,18 +69,22 @@ def backtest_to_files(
     check_every(every)
     check_cash_rate(cash_rate)
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
-              "benchmark": benchmark, "accounts": accounts}  # fmt: skip
+              "benchmark": benchmark, "accounts": accounts, "dividends": dividends,
+              "cash_schedule": cash_schedule}  # fmt: skip
     logs = _log_paths(log_dir)
     outputs = {"--out": out, "--json": json_path, "--chart": chart, **logs}
     protected = protected_files(inputs, scenarios)
     check_outputs(outputs, protected)
     data = load_inputs(holdings, universe, prices, benchmark, accounts)
+    paid = None if dividends is None else read_dividends(dividends, data.universe.index)
+    requests = None if cash_schedule is None else read_schedule(cash_schedule)
     result = run_backtest(data, scenarios, start=start, end=end, every=every, account=account,
-                          cash_rate=cash_rate, taxable=taxable, on_date=on_date)  # fmt: skip
+                          cash_rate=cash_rate, taxable=taxable, dividends=paid,
+                          schedule=requests, schedule_path=str(cash_schedule),
+                          on_date=on_date)  # fmt: skip
     with OutputSet(protected) as staged:
         for option, path in logs.items():
-            which = "orders" if path.name == "orders.csv" else "positions"
-            write_log(result, which, staged.stage(path, option))
+            write_log(result, path.stem, staged.stage(path, option))
         if out is not None:
             write_workbook(result, staged.stage(out, "--out"))
         if chart is not None:
@@ -90,8 +101,7 @@ def _log_paths(log_dir) -> dict[str, Path]:
     folder = Path(log_dir)
     if folder.exists() and not folder.is_dir():
         raise RebalancerError(f"--log-dir: {folder} is not a folder")
-    return {"--log-dir (orders)": folder / "orders.csv",
-            "--log-dir (positions)": folder / "positions.csv"}  # fmt: skip
+    return {f"--log-dir ({name})": folder / f"{name}.csv" for name in LOGS}
 
 
 def summary(result: Backtest) -> dict:
@@ -129,8 +139,8 @@ def write_json(result: Backtest, path: str | os.PathLike[str]) -> None:
 
 
 def log_frame(result: Backtest, which: str) -> pd.DataFrame:
-    """Every scenario's orders or positions, dates ISO."""
-    frame = pd.concat([getattr(run, which) for run in result.runs], ignore_index=True)
+    """Every scenario's log ``which`` (``LOGS``: its ``ScenarioRun`` attribute), dates ISO."""
+    frame = pd.concat([getattr(run, LOGS[which]) for run in result.runs], ignore_index=True)
     frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
     return frame
 
@@ -141,8 +151,15 @@ def write_log(result: Backtest, which: str, path: Path) -> None:
 
 def comparison(result: Backtest) -> pd.DataFrame:
     """One row per figure, one column per scenario and ``hold``."""
+
+    def flat(data: dict) -> dict:  # after_tax's figures as after_tax.<name>
+        nested = {
+            f"{k}.{n}": v for k, d in data.items() if isinstance(d, dict) for n, v in d.items()
+        }
+        return {**{k: v for k, v in data.items() if not isinstance(v, dict)}, **nested}
+
     runs = [*result.runs, result.hold]
-    table = {run.label: figures(run, result.benchmark_returns) for run in runs}
+    table = {run.label: flat(figures(run, result.benchmark_returns)) for run in runs}
     return pd.DataFrame(table).rename_axis("figure").reset_index()
 
 
@@ -158,7 +175,7 @@ def write_workbook(result: Backtest, path: Path) -> None:
     used = {"comparison", "warnings"}
     for run in result.runs:
         title = _sheet_title(run.label, used)
-        nav = pd.DataFrame({"date": run.dates, "nav": run.nav, "drawdown": drawdown(run.nav)})
+        nav = pd.DataFrame({"date": run.dates, "nav": run.nav, "drawdown": drawdown(growth(run))})
         events = run.events.rename(columns={"date": "rebalance_date"})
         frame = pd.concat([nav, events], axis=1)
         table_sheet(wb.create_sheet(title), frame)
@@ -195,12 +212,12 @@ def write_chart(result: Backtest, path: Path) -> None:
                                           gridspec_kw={"height_ratios": [2, 1]})  # fmt: skip
         for run in (*result.runs, result.hold):
             style = ":" if run.label == HOLD else "-"
-            top.plot(dates, 100 * run.nav / run.nav[0], style, label=run.label)
-            bottom.plot(dates, -100 * drawdown(run.nav), style, label=run.label)
+            top.plot(dates, 100 * growth(run), style, label=run.label)
+            bottom.plot(dates, -100 * drawdown(growth(run)), style, label=run.label)
         if result.benchmark_returns is not None:
-            growth = 100 * np.r_[1.0, np.cumprod(1.0 + result.benchmark_returns)]
-            top.plot(dates, growth, "--", color="grey", label="benchmark")
-        top.set_ylabel("NAV (start = 100)")
+            bench = 100 * np.r_[1.0, np.cumprod(1.0 + result.benchmark_returns)]
+            top.plot(dates, bench, "--", color="grey", label="benchmark")
+        top.set_ylabel("growth of 100 (requests excluded)")
         top.set_title(f"Backtest {result.settings['account']}: rebalanced every "
                       f"{result.settings['every']}")  # fmt: skip
         top.legend(loc="best", fontsize=8)

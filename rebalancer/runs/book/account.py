@@ -10,6 +10,9 @@ import time
 
 from rebalancer.errors import InfeasibleError, RebalancerError
 from rebalancer.export import write_outputs
+from rebalancer.household.build import propose_household
+from rebalancer.household.export import write_household_outputs
+from rebalancer.household.request import prepare_household
 from rebalancer.limits.cash_request import request_cells
 from rebalancer.pipeline import propose_account
 from rebalancer.report.proposal import Proposal
@@ -89,6 +92,91 @@ def run_account(
         return AccountResult(
             job.account, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
         )
+
+
+# a household's files in the output folder, beside its accounts' (role -> suffix)
+HOUSEHOLD_SUFFIXES = {"json": ".household.json", "trades": ".household.trades.csv",
+                      "workbook": ".household.xlsx"}  # fmt: skip
+
+
+def run_job(job: Job, **kwargs) -> AccountResult | list[AccountResult]:
+    """A book's job in whatever process runs it: a household's (``run_household``,
+    one result per account) or one account's (``run_account``). Never raises."""
+    return run_household(job, **kwargs) if job.members else run_account(job, **kwargs)
+
+
+def run_household(
+    job: Job,
+    files: BookFiles,
+    out_dir: str,
+    as_of: str | None,
+    workbooks: bool = False,
+    client: ClientOutputs | None = None,
+) -> list[AccountResult]:
+    """A household's job (``job.account`` its name, ``job.members`` its accounts) as
+    ``propose --household`` solves it: one problem (``household.build``), its files
+    written whole or not at all as that command writes them, named after the household
+    (``HOUSEHOLD_SUFFIXES``); one result per account, each with its own orders and
+    summary row, named with its household. Never raises: a household that fails fails
+    each of its accounts with one message. (Client reports are not written for a
+    household yet: ``batch`` refuses ``--reports`` with ``--households``.)"""
+    t0 = time.perf_counter()
+    name = job.account
+
+    def each(status: str, message: str) -> list[AccountResult]:
+        seconds = time.perf_counter() - t0
+        return [AccountResult(a, status, message, seconds=seconds, household=name)
+                for a in job.members]  # fmt: skip
+
+    writing = False
+    try:
+        data = cache.inputs(files, job.benchmark)
+        for account in job.members:
+            spoilt = cache.spoilt(files, account)
+            if spoilt is not None:
+                raise spoilt
+        scenario = cache.read_scenario(job.scenario)
+        hp = propose_household(prepare_household(data, scenario, name, as_of))
+        hp = dataclasses.replace(
+            hp,
+            proposals=[
+                dataclasses.replace(p, inputs={**p.inputs, "scenario": job.scenario})
+                for p in hp.proposals
+            ],
+        )
+        writing = True
+        paths = {role: output_path(out_dir, name, suffix)
+                 for role, suffix in HOUSEHOLD_SUFFIXES.items()}  # fmt: skip
+        write_household_outputs(
+            hp,
+            dict(hp.proposals[0].inputs),
+            out=paths["workbook"] if workbooks else None,
+            trades=paths["trades"],
+            json_path=paths["json"],
+        )
+    except InfeasibleError as exc:
+        return each("infeasible", str(exc))
+    except RebalancerError as exc:
+        return each("failed", str(exc))
+    except OSError as exc:  # a full or failing disk: its outputs were discarded whole
+        where = exc.filename or (f"{output_path(out_dir, name, '')}.household.*" if writing else "")
+        what = f"cannot write {where}" if writing else f"cannot read {where}"
+        return each("failed", f"{what}: {exc.strerror or exc}" if where else f"{exc}")
+    except Exception as exc:  # noqa: BLE001 — one household's bug must not stop the book
+        return each("failed", f"{type(exc).__name__}: {exc}")
+    seconds = time.perf_counter() - t0
+    return [
+        AccountResult(
+            p.account,
+            hp.status,
+            "",
+            _summary_row(p),
+            p.trades[["ticker", "side", "account", "quantity", "price"]],
+            seconds,
+            household=name,
+        )
+        for p in hp.proposals
+    ]
 
 
 def _summary_row(proposal: Proposal) -> SummaryRow:

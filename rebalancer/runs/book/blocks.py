@@ -22,8 +22,13 @@ def block_orders(out: Path, results: list[AccountResult]) -> pd.DataFrame:
     for r in results:
         trades = r.trades
         if trades is None:  # resumed: read back what was written, ids and tickers as text
-            path = output_path(out, r.account, ".trades.csv")
+            # an account proposed with its household: its rows of the household's file
+            name, suffix = (r.household, ".household.trades.csv") if r.household else (
+                r.account, ".trades.csv")  # fmt: skip
+            path = output_path(out, name, suffix)
             trades = read_written_trades(path) if path.exists() else None
+            if trades is not None and r.household:
+                trades = trades[trades["account"].astype(str) == r.account]
         if trades is not None and len(trades):
             frames.append(trades[["ticker", "side", "account", "quantity", "price"]])
     if not frames:

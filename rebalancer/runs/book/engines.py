@@ -146,6 +146,8 @@ def one_thread_each() -> None:
     threadpool_limits(1)
 
 
-def failed(job: Job, why: str) -> AccountResult:
-    """``job``'s account failed, for ``why``."""
+def failed(job: Job, why: str) -> AccountResult | list[AccountResult]:
+    """``job``'s account failed, for ``why`` (a household's job: each of its accounts)."""
+    if job.members:
+        return [AccountResult(a, "failed", why, household=job.account) for a in job.members]
     return AccountResult(job.account, "failed", why)

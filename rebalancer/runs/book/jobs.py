@@ -24,6 +24,14 @@ class Job:
     # the first accounts of this job's model (scenario and benchmark) in the accounts
     # file: every worker learns the model's likeliest buys from the same ones
     probes: tuple[str, ...] = ()
+    # a household's job (``batch --households``): ``account`` is the household's name
+    # and these its accounts, in the accounts file's order, solved as one problem
+    members: tuple[str, ...] = ()
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The accounts this job proposes: a household's members, else its account."""
+        return self.members or (self.account,)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class AccountResult:
     summary: SummaryRow | None = None
     trades: pd.DataFrame | None = None
     seconds: float = 0.0
+    household: str | None = None  # proposed with its household (``batch --households``)
 
 
 # the statuses of an account that was not proposed (the book summary's "Not proposed")

@@ -41,10 +41,14 @@ class BookFiles:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def plan(files: BookFiles, table: pd.DataFrame | None = None) -> list[Job]:
+def plan(
+    files: BookFiles, table: pd.DataFrame | None = None, households: bool = False
+) -> list[Job]:
     """One job per row of the accounts file (``table``: its rows as ``read_accounts``
     reads them, when the caller has them already); paths in it are relative to that
-    file (a scenario not found there is looked up in the shipped library)."""
+    file (a scenario not found there is looked up in the shipped library).
+    ``households``: the accounts of each name of the ``household`` column are one job
+    instead (``households``), an account without one its own job as before."""
     if table is None:
         table = read_accounts(files.accounts)
     base = Path(files.accounts).resolve().parent
@@ -67,7 +71,36 @@ def plan(files: BookFiles, table: pd.DataFrame | None = None) -> list[Job]:
         jobs.append(
             Job(str(row.account), named["scenario"], named.get("benchmark", files.benchmark))
         )
-    return with_probes(jobs)
+    if not households:
+        return with_probes(jobs)
+    return by_household(with_probes(jobs), table, files.accounts)
+
+
+def by_household(jobs: list[Job], table: pd.DataFrame, accounts: str) -> list[Job]:
+    """The jobs with each household's accounts replaced by one job at its first
+    account's place: named after the household, under that account's scenario and
+    benchmark (the household's proposal refuses accounts that name others), its
+    ``members`` in the accounts file's order. A household of one account is a
+    household too: every path gives a household's accounts the household's answer."""
+    if "household" not in table:
+        return jobs
+    names = dict(zip(table["account"].astype(str), table["household"], strict=True))
+    rows = dict(zip(table["account"].astype(str), table["row"], strict=True))
+    members: dict[str, list[str]] = {}
+    for job in jobs:
+        name = names.get(job.account)
+        if isinstance(name, str) and name:
+            members.setdefault(name, []).append(job.account)
+    out = []
+    for job in jobs:
+        name = names.get(job.account)
+        if not (isinstance(name, str) and name):
+            out.append(job)
+        elif members[name][0] == job.account:
+            # its files are named after it, as an account's are after the account
+            _check_file_name(name, accounts, rows[job.account], column="household")
+            out.append(Job(name, job.scenario, job.benchmark, members=tuple(members[name])))
+    return out
 
 
 def no_scenario(accounts: str | Path, row: int, account: str) -> ScenarioError:
@@ -102,15 +135,15 @@ def output_path(out_dir: str | Path, account: str, suffix: str) -> Path:
     return path
 
 
-def _check_file_name(account: str, path: str, row: int) -> None:
+def _check_file_name(account: str, path: str, row: int, column: str = "account") -> None:
     """An account id names its output files, so it must be a plain file name (and not
     one another program would take for an option)."""
     bad = "/" in account or "\\" in account or account in (".", "..") or account[:1] == "-"
     if bad or len(account) > 200:
         raise InputError(
             path,
-            f"account '{account[:40]}' cannot name its output files; use an id without "
+            f"{column} '{account[:40]}' cannot name its output files; use an id without "
             "'/' or '\\', not starting with '-', at most 200 characters",
             row=row,
-            column="account",
+            column=column,
         )

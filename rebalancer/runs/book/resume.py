@@ -6,6 +6,7 @@ are this run's)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,15 @@ def expected_manifest(job: Job, files: BookFiles, as_of: str | None) -> dict[str
     inputs, scenario, ``--as-of`` and program: ``inputs`` (role -> SHA-256),
     ``scenario_sha256`` (of the effective scenario, so a changed ``extends`` parent or
     cash target counts), ``as_of`` (ISO, today when not given) and ``version``.
-    Raises ``RebalancerError`` when the scenario cannot be loaded."""
+    Raises ``RebalancerError`` when the scenario cannot be loaded. A household's job
+    (``job.members``): its JSON's manifest records the household's scenario as read
+    (each account's cash target is its own, from the accounts file, whose digest is
+    among the inputs)."""
     roles = {**files.roles(), "benchmark": job.benchmark, "scenario": job.scenario}
     inputs = {role: file_digest(path)["sha256"] for role, path in roles.items() if path}
-    scenario = cache.with_cash_target(
-        cache.read_scenario(job.scenario), files.accounts, job.account
-    )
+    scenario = cache.read_scenario(job.scenario)
+    if not job.members:
+        scenario = cache.with_cash_target(scenario, files.accounts, job.account)
     return {
         "inputs": inputs,
         "scenario_sha256": scenario_digest(scenario.to_data()),
@@ -63,17 +67,9 @@ def reusable(
         return None, ["outputs incomplete"]
     if summary.get("account") != account or summary.get("n_trades") != len(trades):
         return None, ["outputs incomplete"]
-    for role, entry in written.items():
-        # each file the JSON was published with: another run's file beside it is not it
-        try:
-            # the report is where --reports put it; the others beside the JSON
-            path = Path(entry["path"]) if role == "report" else None
-            path = path or output_path(out_dir, account, _SUFFIXES[role])
-            same = file_digest(path)["sha256"]
-        except (OSError, KeyError, TypeError):
-            same = None
-        if not isinstance(entry, dict) or same != entry.get("sha256"):
-            return None, [f"outputs incomplete ({role} is not the one its JSON records)"]
+    stray = _not_recorded(written, lambda role: output_path(out_dir, account, _SUFFIXES[role]))
+    if stray:
+        return None, stray
     if workbooks and "workbook" not in written:
         return None, ["no workbook yet"]
     if report is not None and written.get("report", {}).get("path") != str(report):
@@ -85,6 +81,22 @@ def reusable(
 
 
 _SUFFIXES = {"trades": ".trades.csv", "workbook": ".xlsx"}
+
+
+def _not_recorded(written: dict[str, Any], beside) -> list[str]:
+    """Why the files a JSON was published with (its manifest's ``outputs``) are not all
+    there: another run's file beside it is not it. ``beside(role)``: where a file of
+    that role sits beside the JSON (the report is where --reports put it). Empty: all
+    there."""
+    for role, entry in written.items():
+        try:
+            path = Path(entry["path"]) if role == "report" else beside(role)
+            same = file_digest(path)["sha256"]
+        except (OSError, KeyError, TypeError):
+            same = None
+        if not isinstance(entry, dict) or same != entry.get("sha256"):
+            return [f"outputs incomplete ({role} is not the one its JSON records)"]
+    return []
 
 
 def _changes(manifest: dict[str, Any], want: dict[str, Any]) -> list[str]:
@@ -136,3 +148,65 @@ def unseen(
             SummaryRow.from_summary(done),
         )
     return AccountResult(job.account, "not_run", f"not run: {problem}; --resume runs it")
+
+
+def household_reusable(
+    out_dir: Path, job: Job, files: BookFiles, as_of: str | None, workbooks: bool = False
+) -> tuple[list[AccountResult] | None, list[str]]:
+    """A ``skipped`` result per account of a household's job whose files are whole (its
+    JSON parses and names this household and these accounts, the trades CSV beside it is
+    the one its manifest records and has as many orders as its accounts' summaries) and
+    were made as this run would make them; else None and why the household is redone."""
+    json_path = output_path(out_dir, job.account, ".household.json")
+    if not json_path.exists():
+        return None, ["no outputs yet"]
+    try:
+        summary = json.loads(json_path.read_text(encoding="utf-8"))
+        manifest = summary["manifest"]
+        written = manifest["outputs"]
+        accounts = summary["accounts"]
+        trades = read_written_trades(output_path(out_dir, job.account, ".household.trades.csv"))
+        whole = (
+            manifest.get("household") == job.account
+            and [a["account"] for a in accounts] == list(job.members)
+            and sum(a["n_trades"] for a in accounts) == len(trades)
+        )
+    except (OSError, ValueError, TypeError, KeyError, RebalancerError):
+        return None, ["outputs incomplete"]
+    if not whole:
+        return None, ["outputs incomplete"]
+    stray = _not_recorded(
+        written, lambda role: output_path(out_dir, job.account, _HOUSEHOLD_SUFFIXES[role])
+    )
+    if stray:
+        return None, stray
+    if workbooks and "workbook" not in written:
+        return None, ["no workbook yet"]
+    try:
+        want = expected_manifest(job, files, as_of)
+    except RebalancerError:
+        return None, ["scenario cannot be loaded"]
+    why = _changes(manifest, want)
+    if why:
+        return None, why
+    return [
+        AccountResult(a["account"], "skipped", "reused: outputs up to date",
+                      SummaryRow.from_summary(a), household=job.account)
+        for a in accounts
+    ], []  # fmt: skip
+
+
+_HOUSEHOLD_SUFFIXES = {"trades": ".household.trades.csv", "workbook": ".household.xlsx"}
+
+
+def household_unseen(
+    job: Job, files: BookFiles, out: Path, as_of, workbooks: bool, problem: str
+) -> list[AccountResult]:
+    """``unseen`` for a household's job: its accounts written all the same when its
+    files are whole and this run's, else not run."""
+    done, _ = household_reusable(out, job, files, as_of, workbooks)
+    if done is not None:
+        return [dataclasses.replace(r, message=f"written as the book stopped ({problem})")
+                for r in done]  # fmt: skip
+    return [AccountResult(a, "not_run", f"not run: {problem}; --resume runs it",
+                          household=job.account) for a in job.members]  # fmt: skip

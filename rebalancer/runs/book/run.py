@@ -36,14 +36,21 @@ import pandas as pd
 from rebalancer.errors import RebalancerError
 from rebalancer.export import protected_files
 from rebalancer.export.atomic import check_target, protected_identities, remove_stale_temps
+from rebalancer.inputs import read_accounts
 from rebalancer.inputs.readers import listed_names
 from rebalancer.runs.book import cache, dask_engine, engines, local_engine
-from rebalancer.runs.book.account import run_account
+from rebalancer.runs.book.account import HOUSEHOLD_SUFFIXES, run_job
 from rebalancer.runs.book.blocks import block_orders
 from rebalancer.runs.book.client import ClientOutputs
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult, Job, SummaryRow
 from rebalancer.runs.book.plan import BookFiles, output_path, plan, with_probes
-from rebalancer.runs.book.resume import expected_manifest, reusable, unseen
+from rebalancer.runs.book.resume import (
+    expected_manifest,
+    household_reusable,
+    household_unseen,
+    reusable,
+    unseen,
+)
 from rebalancer.runs.book.workbook import book_summary, write_book
 from rebalancer.runs.drift import scan_book
 
@@ -145,6 +152,7 @@ def run_book(
     as_of: str | None = None,
     only_triggered: bool = False,
     client: ClientOutputs | None = None,
+    households: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BookResult:
@@ -160,7 +168,9 @@ def run_book(
     can still be told. ``only_triggered``: only the accounts the drift scan
     (``runs.drift``) flags are proposed; the others are ``skipped``, the reason theirs.
     ``client``: the order file of the book's allocations, written with the book's files,
-    and a client report per account (``runs.book.client``).
+    and a client report per account (``runs.book.client``). ``households``: each
+    household of the accounts file is one problem (``plan.by_household``,
+    ``account.run_household``), its accounts' results coming back together.
     """
     with engines.cancel_on_signals() as cancel:
         return _run_book(
@@ -174,6 +184,7 @@ def run_book(
             as_of=as_of,
             only_triggered=only_triggered,
             client=client or ClientOutputs(),
+            households=households,
             on_start=on_start,
             on_result=on_result,
         )
@@ -191,6 +202,7 @@ def _run_book(
     as_of: str | None,
     only_triggered: bool,
     client: ClientOutputs,
+    households: bool,
     on_start: Callable[[int], None] | None,
     on_result: Callable[[AccountResult], None] | None,
 ) -> BookResult:
@@ -198,12 +210,14 @@ def _run_book(
     # nothing written and no account given out until the engine runs: a signal before
     # then stops the book at once (``Cancel.at_once``), even in a long read or connect
     with cancel.at_once():
-        jobs, todo, redone, results, engine = _plan_book(
+        jobs, rows, todo, redone, results, engine = _plan_book(
             files, out_dir, cancel, workers, scheduler, resume, workbooks, as_of, only_triggered,
-            client,
+            client, households,
         )  # fmt: skip
+    # the accounts file's order (a household's job is at its first account's place)
+    accounts = sorted((a for job in jobs for a in job.accounts), key=rows.__getitem__)
     if on_start:  # told once planning is over: a stop before then is one line, no bar
-        on_start(len(jobs))
+        on_start(len(accounts))
     for result in results:  # reused by --resume
         if on_result:
             on_result(result)
@@ -212,13 +226,16 @@ def _run_book(
     try:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(out)  # a killed run's
-        for result in engine:
-            if result.account in redone and result.status not in NOT_PROPOSED:
-                why = "; ".join(redone[result.account])
-                result = dataclasses.replace(result, message=f"redone: {why}")
-            results.append(result)
-            if on_result:
-                on_result(result)
+        for came in engine:
+            # a household's job brings back each of its accounts' results
+            for result in came if isinstance(came, list) else [came]:
+                key = result.household or result.account
+                if key in redone and result.status not in NOT_PROPOSED:
+                    why = "; ".join(redone[key])
+                    result = dataclasses.replace(result, message=f"redone: {why}")
+                results.append(result)
+                if on_result:
+                    on_result(result)
     except engines.WorkersLost as exc:
         problem = str(exc)
     finally:
@@ -230,12 +247,17 @@ def _run_book(
         problem = f"cancelled by {cancel.name}"
     if problem:
         seen = {r.account for r in results}
-        results += [unseen(job, files, out, as_of, workbooks, problem,
-                           client.report_path(job.account))
-                    for job in todo if job.account not in seen]  # fmt: skip
-    order = {job.account: i for i, job in enumerate(jobs)}
+        for job in todo:
+            if job.members:
+                if not seen & set(job.members):
+                    results += household_unseen(job, files, out, as_of, workbooks, problem)
+            elif job.account not in seen:
+                results.append(unseen(job, files, out, as_of, workbooks, problem,
+                                      client.report_path(job.account)))  # fmt: skip
+    order = {account: i for i, account in enumerate(accounts)}
     results.sort(key=lambda r: order[r.account])
-    summary = book_summary(results, {j.account: Path(j.scenario).stem for j in jobs})
+    scenarios = {a: Path(j.scenario).stem for j in jobs for a in j.accounts}
+    summary = book_summary(results, scenarios, households=households)
     blocks = block_orders(out, [r for r in results if r.status not in NOT_PROPOSED])
     written = True
     try:
@@ -248,7 +270,7 @@ def _run_book(
 
 def _plan_book(
     files: BookFiles, out_dir, cancel, workers, scheduler, resume, workbooks, as_of,
-    only_triggered, client: ClientOutputs,
+    only_triggered, client: ClientOutputs, households: bool = False,
 ):  # fmt: skip
     """The book's accounts (``plan``), its shared inputs read, its outputs checked,
     the results of those ``resume`` reuses, and the engine to run the rest: all before
@@ -259,7 +281,14 @@ def _plan_book(
     # workers (a Dask worker started in another folder) get absolute paths only
     files = files.absolute()
     out = Path(os.path.abspath(out_dir))
-    jobs = plan(files)
+    if households and (only_triggered or client.reports):
+        given = "--only-triggered" if only_triggered else "--reports"
+        raise RebalancerError(
+            f"{given} cannot be given with --households: not built for a household yet"
+        )
+    table = read_accounts(files.accounts)
+    jobs = plan(files, table, households=households)
+    rows = dict(zip(table["account"].astype(str), table["row"], strict=True))
     # The inputs every account shares are read once here, before anything is written:
     # one that cannot be read is the book's error (exit 1), not a failure of each
     # account in turn. (Forked local workers inherit what was read.)
@@ -270,7 +299,13 @@ def _plan_book(
     todo = []
     redone: dict[str, list[str]] = {}
     for job in todo_first:
-        if resume:
+        if resume and job.members:
+            done_household, why = household_reusable(out, job, files, as_of, workbooks)
+            if done_household is not None:
+                results += done_household
+                continue
+            redone[job.account] = why
+        elif resume:
             try:
                 want = expected_manifest(job, files, as_of)
             except RebalancerError:
@@ -289,7 +324,7 @@ def _plan_book(
                 continue
             redone[job.account] = why
         todo.append(job)
-    run = partial(run_account, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks,
+    run = partial(run_job, files=files, out_dir=str(out), as_of=as_of, workbooks=workbooks,
                   client=client)  # fmt: skip
     # a --scheduler that cannot be reached stops the book before anything is written
     engine = (
@@ -297,7 +332,7 @@ def _plan_book(
         if scheduler
         else local_engine.local(todo, run, workers or os.cpu_count() or 1, cancel)
     )
-    return jobs, todo, redone, results, engine
+    return jobs, rows, todo, redone, results, engine
 
 
 def _triggered(jobs: list[Job], files: BookFiles) -> tuple[list[Job], list[AccountResult]]:
@@ -336,7 +371,10 @@ def _check_targets(
         protected_files(inputs, dict.fromkeys(j.scenario for j in jobs))
     )
     suffixes = [".json", ".trades.csv", *([".xlsx"] if workbooks else [])]
-    targets = [output_path(out, j.account, suffix) for j in jobs for suffix in suffixes]
+    targets = [output_path(out, a, suffix) for j in jobs for a in j.accounts for suffix in suffixes
+               if not j.members]  # fmt: skip
+    ours = [v for k, v in HOUSEHOLD_SUFFIXES.items() if workbooks or k != "workbook"]
+    targets += [output_path(out, j.account, suffix) for j in jobs if j.members for suffix in ours]
     for target in [*targets, out / "book_summary.xlsx", out / "block_orders.csv"]:
         check_target(target, "--out-dir", protected)
     if client.orders:

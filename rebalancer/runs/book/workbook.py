@@ -11,8 +11,8 @@ from openpyxl import Workbook
 
 from rebalancer.errors import RebalancerError
 from rebalancer.export.atomic import OutputSet
+from rebalancer.export.csvout import write_frame
 from rebalancer.export.orders import OrderTerms, write_orders
-from rebalancer.export.safe import safe_text
 from rebalancer.export.xlsx import stream_table
 from rebalancer.runs.book.jobs import NOT_PROPOSED, AccountResult
 
@@ -24,10 +24,14 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
-def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.DataFrame:
+def book_summary(
+    results: list[AccountResult], scenarios: dict[str, str], households: bool = False
+) -> pd.DataFrame:
     """One row per account (``SUMMARY_COLUMNS``): its model's scenario (account ->
     name, from ``scenarios``), status, why when not proposed, and the figures of its
-    summary; a reused account shows the status its outputs were made with."""
+    summary; a reused account shows the status its outputs were made with.
+    ``households`` (``batch --households``): a ``household`` column after ``account``
+    names the household each account was proposed with (blank: alone)."""
     rows = []
     for r in results:
         s = r.summary.as_dict() if r.summary is not None else {}
@@ -41,7 +45,10 @@ def book_summary(results: list[AccountResult], scenarios: dict[str, str]) -> pd.
                 "seconds": r.seconds,
             }
         )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    if households:
+        frame.insert(1, "household", [r.household or "" for r in results])
+    return frame
 
 
 def write_book(
@@ -70,15 +77,13 @@ def write_book(
         stream_table(wb, "Not proposed", not_proposed, page_title=BOOK_TITLE)
         wb.save(path)
 
-    csv = blocks.copy()
-    for column in ("ticker", "side", "account"):
-        csv[column] = csv[column].map(lambda v: safe_text(v, csv=True))
     with OutputSet() as outputs:
         target = out / "book_summary.xlsx"
         try:
             workbook(outputs.stage(target, "--out-dir"))
             target = out / "block_orders.csv"
-            csv.to_csv(outputs.stage(target, "--out-dir"), index=False, lineterminator="\n")
+            # whole shares as integers, prices to the cent, as the trades CSV
+            write_frame(blocks, outputs.stage(target, "--out-dir"))
             if orders is not None:
                 target = Path(orders)
                 write_orders(blocks, outputs.stage(target, "--orders"), terms or OrderTerms(),
