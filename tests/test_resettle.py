@@ -46,7 +46,8 @@ Tried and left out: all such steps floored and, with nothing floored, every move
 3/4 of an order waiting, the floored box's soft bands reached over a path before the
 box alone: 97, 79, 24, 0, fixing 6 and breaking 5, and a small account stayed 10% of
 NAV from its destination and outside its cash target and tilt bands, every name
-waiting. The four before:
+waiting; the floors under a binding turnover cap too: the same tally, but a shipped
+example then held 44% of NAV from its destination, trading nothing. The four before:
 
 - a feasible run's result is a feasible start for the next: where only soft bands the
   account is outside of today by no more than whole lots leave (one order for each
