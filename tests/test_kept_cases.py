@@ -30,7 +30,7 @@ that sale to a buy of 20 shares. The proposal exited 0 with "check failed after
 rounding: screen region:EM & size:small". Now the band is closed with names the
 scenario lets the account buy.
 
-4-10. Re-runs of a step continue it (``solve.path.floored_box`` and the headroom; the property
+4-11. Re-runs of a step continue it (``solve.path.floored_box`` and the headroom; the property
 of ``tests/test_resettle.py``: applied and proposed again, the second run's orders
 continue the first's, each smaller). Each case is an account of that property's
 random search, proposed, applied (``runs.apply``) and proposed again in-process:
@@ -75,8 +75,15 @@ random search, proposed, applied (``runs.apply``) and proposed again in-process:
   sale the $1,000 minimum trade lifted to 27-362 shares (``SELL 27 T022`` twice). Now
   the rounding of a step sells a name above its cap down to the cap less the path's
   estimated costs (``trades.rules.sales_headroom``), as the step's buys stop short.
+- ``impact_whole_order``: a $267K account under ``rate_cuts`` held back by the impact
+  cost alone (no floors then), whose step bought T019 0.993 of one minimum order: the
+  minimum-trade passes dropped it, and the next run bought 9 shares. Now a step that
+  moves a name the destination trades by less than one minimum order is floored and
+  made to wait as under the liquidity cap (``solve.path.floored_box``: ``sub_order``),
+  which decides each name from where it is and its destination, as the next run does:
+  the first run buys T019 a whole order, the second nothing.
 
-11. A feasible first run's result is a feasible start for the second
+12. A feasible first run's result is a feasible start for the second
 (``solve.driver.from_today``): where only soft bands the account is outside of today
 make the second run's limits conflict, they are kept no farther outside than today.
 
@@ -91,7 +98,7 @@ make the second run's limits conflict, they are kept no farther outside than tod
   second run, the turnover cap letting it buy back only part, was infeasible. Now it
   holds, the band kept no farther outside than today.
 
-12. The cash target reached over a path allows what whole lots explain
+13. The cash target reached over a path allows what whole lots explain
 (``limits.cash.whole_lots``). The case (``tests/data/cash_over_path``): a $111K
 account with no cash and a 2% target, its buys held back by liquidity, so the cash band
 is reached over a path; the step raised 3.7% cash (nearer the band than 0%), and whole
@@ -207,6 +214,7 @@ def propose_twice(case: str, folder: Path):
         "whole_order",
         "cap_waits",
         "sale_headroom",
+        "impact_whole_order",
     ],
 )
 def test_a_floored_step_proposed_again_continues_it(case, tmp_path):

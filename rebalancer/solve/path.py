@@ -54,7 +54,10 @@ turnover the step ends at (``Destination.turnover_waits``). No floors where they
 not fit the cap, nor where the
 impact cost alone holds the step back (a geometric path, each run the one-period
 optimum's share of what is left; floors would buy more impact; also under a binding
-turnover cap). Where no portfolio in the floored box keeps the hard limits this run,
+turnover cap) — unless the step moves a name less than one minimum order that its
+destination moves 3/4 of one or more (and no turnover cap binds): the minimum-trade
+passes would drop or lift it differently each run, so the floors (whole order, or
+wait) decide it. Where no portfolio in the floored box keeps the hard limits this run,
 the box alone is kept, and where the box has none either (a tilt band the destination
 reaches through a name the liquidity cap lets trade only a little this run, or a
 turnover cap that reaches it only through names the destination does not trade), the
@@ -290,7 +293,11 @@ def floored_box(
     ``IMMATERIAL`` short of the destination in all, the path summary's measure of a
     step), where no order of it is within ``AT_CAP`` of its liquidity cap (the impact
     cost alone held it back: each run the one-period optimum's share of what is left,
-    which floors would trade for more impact), where the floors do not fit under
+    which floors would trade for more impact; but for a name the step moves less
+    than one minimum order and its destination 3/4 of one or more, no turnover cap
+    binding, which the minimum-trade passes would drop or lift differently each
+    run), where the floors
+    do not fit under
     FLOOR_TURNOVER of the turnover cap, and where no name is floored. Where the
     turnover cap binds, only the names ``first_in_line`` picks are floored (the free
     step's favourites, as many as fit under ``CAPPED_FLOORS`` of the cap); the other
@@ -313,13 +320,19 @@ def floored_box(
         return None  # not held back: the whole move but for the solvers and the rounding
     traded = np.abs(step - w0)
     capped = max_turnover < BIG and traded.sum() / 2 >= AT_CAP * max_turnover
-    if not (traded >= AT_CAP * liquidity).any():
-        # impact alone: a geometric path, each run the same share of what is left (the
-        # one-period optimum; floors would trade it for more impact)
-        return None
     move = dest - w0
     left = np.abs(move)
     least = np.broadcast_to(np.asarray(min_order, float), move.shape)
+    # the impact cost alone held it back where no order is at its liquidity cap: a
+    # geometric path, each run the same share of what is left (the one-period optimum;
+    # floors would trade it for more impact) — unless the step moves a name by less
+    # than one minimum order where its destination is 3/4 of one or more away: the
+    # minimum-trade passes would drop or lift it, differently on the next run, so the
+    # floors below decide it (whole, or wait) from w₀ and d, as the next run will
+    # (not under a binding turnover cap, which decides who goes first by itself)
+    sub_order = (left >= WHOLE_ORDER * least) & (traded < least) & (not capped)
+    if not (traded >= AT_CAP * liquidity).any() and not sub_order.any():
+        return None
     unit = np.maximum(np.broadcast_to(np.asarray(lot, float), move.shape), 1e-12)
     lots = left / unit
     whole_lots = np.where(lots < 1.5, 1.0, np.floor((lots + 0.5) / 2) + 1)
