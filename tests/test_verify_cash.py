@@ -133,7 +133,8 @@ def test_a_one_sided_mode_checks_the_band_it_kept_and_says_why(proposals):
     header = rows[0]
     row = dict(zip(header, next(r for r in rows if r[0] == "tilt size:small"), strict=True))
     assert "widened to today's exposure by raise-cash" in row["detail"]
-    lo, hi = (float(x) for x in row["limit"].strip("[]").split(","))
+    # the sheet shows the band kept as percents to 2 decimals ("-0.87% to 11.00%")
+    lo, hi = (float(x.strip().rstrip("%")) / 100 for x in row["limit"].split(" to "))
     assert lo == pytest.approx(before, abs=1e-4) and hi == pytest.approx(0.11)
     assert row["value"] == pytest.approx(after, abs=1e-9)
     assert row["ok"] == ("PASS" if lo - 1e-4 <= after <= hi else "FAIL")
