@@ -118,12 +118,17 @@ def from_today(request: Request) -> Solution | None:
     )
 
 
+# one order (a round lot or the minimum trade) of at least this part of NAV is coarse
+COARSE_ORDER = 0.01
+
+
 def rounding_misses(request: Request) -> set[str]:
     """The soft bands (named as their Checks rows) today's holdings are outside of by
     no more than a run's whole lots can leave them: one order — a round lot or the
-    minimum trade, whichever is larger — for each name the account could trade, of
-    the group for a tilt band, of the universe for the cash target band (the property
-    tests' allowance for a band missed after rounding)."""
+    minimum trade, whichever is larger — for each name the account could trade whose
+    order is coarse (at least ``COARSE_ORDER`` of NAV), of the group for a tilt band,
+    of the universe for the cash target band (the property tests' allowance for a band
+    missed after rounding, for the names whose lots are coarse)."""
     d, structure = request.problem.data, request.problem.structure
     w0 = np.asarray(d.w0, float)
     tradable = request.limits.may_buy | (request.limits.may_sell & (w0 > 0))
@@ -132,6 +137,10 @@ def rounding_misses(request: Request) -> set[str]:
         np.maximum(request.lot_usd, request.scenario.constraints.min_trade_usd),
         0.0,
     ) / float(request.position.nav_usd)
+    # only coarse orders: where one order is a small part of NAV, whole lots leave a band
+    # as close as the optimizer's margins, and a band out of reach is the scenario's
+    # conflict (exit 3), not the rounding's
+    order = np.where(order >= COARSE_ORDER, order, 0.0)
     out = set()
     low = float(d.cash_target - d.cash_tolerance)
     high = float(d.cash_target + d.cash_tolerance)
