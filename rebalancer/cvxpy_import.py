@@ -12,7 +12,9 @@ result); any other name asked of the stand-in imports the real ``scipy.stats``
 and hands that name over. Once cvxpy is imported the stand-in is gone:
 ``import scipy.stats`` anywhere later is the real module. Nothing changes when
 cvxpy or ``scipy.stats`` was imported before the package, or when the finder is
-not installed; the solvers, their options and their answers are cvxpy's own.
+not installed; the solvers, their options and their answers are cvxpy's own. A
+cvxpy whose package imports more of ``scipy.stats`` than names (a submodule) is
+imported again with the real module: slower, never broken.
 """
 
 from __future__ import annotations
@@ -66,7 +68,18 @@ class _Loader:
         if standing_in:
             sys.modules[_STATS] = _StandIn()
         try:
-            self.real.exec_module(module)
+            try:
+                self.real.exec_module(module)
+            except ImportError:
+                if not standing_in:
+                    raise
+                # a cvxpy that asks more of scipy.stats than the stand-in gives (one of
+                # its submodules): forget what its package imported, and import it
+                # again with the real scipy.stats, as it would be without this finder
+                for name in [n for n in sys.modules if n.startswith("cvxpy.")]:
+                    del sys.modules[name]
+                _real_stats()
+                self.real.exec_module(module)
         finally:
             if standing_in and isinstance(sys.modules.get(_STATS), _StandIn):
                 del sys.modules[_STATS]

@@ -101,6 +101,36 @@ def test_scipy_stats_imported_first_is_left_alone():
     assert found["same"]
 
 
+def test_a_cvxpy_that_imports_a_scipy_stats_submodule_is_imported_whole(tmp_path):
+    """A cvxpy release whose package imports a submodule of ``scipy.stats`` (which the
+    stand-in, not a package, cannot give) is imported again with the real module.
+    The stand-in release is a package named ``cvxpy`` first on the path that does
+    just that, with a submodule of its own imported before the failing line."""
+    fake = tmp_path / "cvxpy"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "from cvxpy import part\n"
+        "import scipy.stats.distributions as d\n"
+        "VALUE = float(d.norm.cdf(0.0))\n"
+    )
+    (fake / "part.py").write_text("PART = 1\n")
+    script = (
+        "import json, sys\n"
+        "import rebalancer\n"
+        "import cvxpy\n"
+        "import scipy.stats\n"
+        "print(json.dumps({'value': cvxpy.VALUE, 'part': cvxpy.part.PART,"
+        " 'real': hasattr(scipy.stats, 'norm') and scipy.stats.__file__ is not None}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"value": 0.5, "part": 1, "real": True}
+
+
 def test_propose_without_a_workbook_does_not_import_openpyxl(tmp_path):
     examples = ROOT / "examples"
     args = ["propose", "--account", "IRA-250K", "--force", "--quiet", "--as-of", "2026-11-20"]
