@@ -58,10 +58,10 @@ from rebalancer.optimize.problem import (
     FEASIBILITY_TOL,
     SOLVERS,
     Solution,
-    _installed,
-    _or_zeros,
-    _settings,
+    installed_solvers,
+    or_zeros,
     solver_label,
+    solver_settings,
     warnings_off,
 )
 from rebalancer.optimize.terms import (
@@ -194,7 +194,7 @@ class HouseholdProblem:
         )
         self.limits = [x for kind in HOUSEHOLD_KINDS for x in kind.of(p)]
         self.limits += [lim.PositionLimit(val, n, s.tickers), lim.Liquidity(val, n, s.tickers)]
-        offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
+        offset = val.get("factor_offset", k, of=lambda d: or_zeros(d.factor_offset, k))
         cons.append(h.f == names.factor(h.active) + offset)
         terms_minus = [risk]
         if len(s.tilt_labels):
@@ -228,9 +228,9 @@ class HouseholdProblem:
         warnings: list[str] = []
         status, label, seconds = "not solved", "", 0.0
         for solver, options in SOLVERS:
-            if solver not in _installed():
+            if solver not in installed_solvers():
                 continue
-            options = _settings(solver, options)
+            options = solver_settings(solver, options)
             t0 = time.perf_counter()
             try:
                 with warnings_off():

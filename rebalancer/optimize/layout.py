@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from rebalancer.optimize.problem import BIG, ProblemData, RebalanceProblem, Structure
+from rebalancer.optimize.problem import BIG, ProblemData, RebalanceProblem, Structure, or_zeros
 
 # the numbers an account changes: Parameters of the compiled problem (the others — risk
 # aversion, tilt targets and bands, turnover, tracking-error and sector caps — are the
@@ -255,10 +255,6 @@ class SlotProblem:
         )
 
 
-def _or_zeros(values: np.ndarray | None, n: int) -> np.ndarray:
-    return np.zeros(n) if values is None else np.asarray(values, float)
-
-
 def outside_offsets(structure: Structure, data: ProblemData, out: np.ndarray) -> dict:
     """What the names ``out`` (a mask), fixed at weight 0, add as constants: their active
     weight −ref in the factor exposures, the specific variance and the tilt exposures."""
@@ -266,9 +262,9 @@ def outside_offsets(structure: Structure, data: ProblemData, out: np.ndarray) ->
     s = structure
     k, n_groups = s.loadings.shape[1], s.tilt_groups.shape[0]
     return {
-        "factor_offset": _or_zeros(data.factor_offset, k) - s.loadings.T @ ref_out,
+        "factor_offset": or_zeros(data.factor_offset, k) - s.loadings.T @ ref_out,
         "specific_offset": data.specific_offset + float(np.sum(s.specific_var * ref_out**2)),
-        "tilt_offset": _or_zeros(data.tilt_offset, n_groups) - s.tilt_groups @ ref_out,
+        "tilt_offset": or_zeros(data.tilt_offset, n_groups) - s.tilt_groups @ ref_out,
     }
 
 

@@ -69,7 +69,7 @@ CLARABEL_THREADS: int | None = None
 DENSE_FACTORS = 64
 
 
-def _settings(solver: str, options: dict, dense: bool = False) -> dict:
+def solver_settings(solver: str, options: dict, dense: bool = False) -> dict:
     """A chain entry's options with this machine's thread policy (and, for a dense
     problem, Clarabel's supernodal factorisation)."""
     if solver != "CLARABEL":
@@ -82,7 +82,7 @@ def _settings(solver: str, options: dict, dense: bool = False) -> dict:
 
 
 @functools.cache
-def _installed() -> frozenset[str]:
+def installed_solvers() -> frozenset[str]:
     return frozenset(cp.installed_solvers())
 
 
@@ -208,8 +208,9 @@ class Solution:
     evaluate: object = None
 
 
-def _or_zeros(values, n: int) -> np.ndarray:
-    return np.zeros(n) if values is None else values
+def or_zeros(values, n: int) -> np.ndarray:
+    """``values`` as an array of floats, or n zeros where it is unset (None)."""
+    return np.zeros(n) if values is None else np.asarray(values, float)
 
 
 def _power_cone_gap(cone: cp.constraints.PowCone3D) -> np.ndarray:
@@ -280,7 +281,7 @@ class RebalanceProblem:
         self.limits: list[lim.Limit] = [x for kind in lim.KINDS for x in kind.of(self)]
 
         v = self.vars
-        offset = val.get("factor_offset", k, of=lambda d: _or_zeros(d.factor_offset, k))
+        offset = val.get("factor_offset", k, of=lambda d: or_zeros(d.factor_offset, k))
         cons = [v.f == names.factor(v.active) + offset]
         if isinstance(v.active, cp.Variable):
             cons.append(v.active == v.w - v.ref)
@@ -326,9 +327,9 @@ class RebalanceProblem:
         status, used, label = "not solved", "", ""
         t_compile = t_solve = 0.0
         for solver, options in SOLVERS if solvers is None else solvers:
-            if solver not in _installed():
+            if solver not in installed_solvers():
                 continue
-            options = _settings(solver, options, self.dense)
+            options = solver_settings(solver, options, self.dense)
             if solver == "SCS" and explain and not self.elastic:
                 # the interior-point attempts failed; before the slow first-order solver,
                 # ask the elastic form: if a limit must give, the request is infeasible
@@ -433,7 +434,9 @@ class RebalanceProblem:
             try:
                 with warnings_off():
                     elastic.problem.solve(
-                        solver=solver, warm_start=False, **_settings(solver, options, self.dense)
+                        solver=solver,
+                        warm_start=False,
+                        **solver_settings(solver, options, self.dense),
                     )
             except cp.SolverError:
                 continue
