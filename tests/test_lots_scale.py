@@ -28,6 +28,18 @@ AS_OF = pd.Timestamp("2026-11-20")
 # the process's whole peak (Python, pandas, cvxpy and the solver take about 250 MiB);
 # the code before lot classes needed several GiB for these lots
 PEAK_MIB = 600
+# The process's own peak: its VmHWM at exit (/proc/self/status), the high-water mark of
+# the memory it mapped after exec. Not wait4's ru_maxrss: Linux carries the parent's
+# high-water mark across fork and exec into the child's, so a test worker grown past
+# the bound (a pytest-xdist worker after many tests) failed this test without the
+# command using any of it.
+HIGH_WATER = (
+    "import atexit, os\n"
+    "def _peak():\n"
+    "    with open('/proc/self/status') as status, open(os.environ['PEAK_FILE'], 'w') as out:\n"
+    "        out.write(next(line for line in status if line.startswith('VmHWM')))\n"
+    "atexit.register(_peak)\n"
+)
 
 
 def lots_account(uni: pd.DataFrame, n_lots: int, nav: float = 10e6) -> pd.DataFrame:
@@ -72,10 +84,11 @@ def test_twenty_thousand_lots_propose_in_bounded_memory_with_exact_lot_sales(tmp
     held.to_csv(tmp_path / "holdings.csv", index=False)
     shutil.copy(SCENARIOS / "base.yaml", tmp_path / "base.yaml")
     (tmp_path / "tilt.yaml").write_text(SCENARIO)
+    peak_file = tmp_path / "peak.txt"
     cmd = [
         sys.executable,
         "-c",
-        "from rebalancer.cli import main; main()",
+        HIGH_WATER + "from rebalancer.cli import main; main()",
         "propose",
         "--holdings",
         str(tmp_path / "holdings.csv"),
@@ -92,13 +105,12 @@ def test_twenty_thousand_lots_propose_in_bounded_memory_with_exact_lot_sales(tmp
         "--json",
         str(tmp_path / "proposal.json"),
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PEAK_FILE": str(peak_file)}
     with (tmp_path / "stderr.txt").open("wb") as err:  # a file: no pipe to fill and block
-        child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
+        done = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     stderr = (tmp_path / "stderr.txt").read_text()
-    assert os.waitstatus_to_exitcode(status) == 0, stderr
-    peak_mib = usage.ru_maxrss / 1024
+    assert done.returncode == 0, stderr
+    peak_mib = int(peak_file.read_text().split()[1]) / 1024  # "VmHWM: N kB"
     assert peak_mib <= PEAK_MIB, f"peak memory {peak_mib:.0f} MiB for {N_LOTS:,} lots"
 
     # re-measured from the input files
