@@ -15,7 +15,8 @@ def write_json(
 ) -> None:
     """Write ``proposal.summary()`` (with the audit ``manifest`` when given, see
     :mod:`rebalancer.export.manifest`, sealed with the digest of the whole summary); NaN or
-    infinity is an error, never invalid JSON."""
+    infinity is an error, never invalid JSON. Any object with a ``summary()`` of that
+    kind serves (a household's proposal too)."""
     summary = proposal.summary()
     if manifest is not None:
         summary["manifest"] = manifest

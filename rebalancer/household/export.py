@@ -6,7 +6,6 @@ sheets, titled after the account."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,13 +15,12 @@ from openpyxl.styles import Font
 
 from rebalancer.export.atomic import OutputSet, protected_files
 from rebalancer.export.csvout import trades_frame, write_frame
+from rebalancer.export.jsonout import write_json
 from rebalancer.export.manifest import (
     file_digest,
     input_digests,
-    plain_json,
     run_record,
     scenario_digest,
-    seal,
 )
 from rebalancer.export.safe import write_cell
 from rebalancer.export.xlsx import (
@@ -45,20 +43,6 @@ def write_household_csv(hp: HouseholdProposal, path: PathArg) -> None:
     # no tax columns), then the accounts' cash request columns
     first = [c for c in TRADE_COLUMNS if c in frame]
     write_frame(frame[first + [c for c in frame if c not in first]], path)
-
-
-def write_household_json(
-    hp: HouseholdProposal, path: PathArg, manifest: dict | None = None
-) -> None:
-    """``hp.summary()`` as strict JSON (NaN or infinity is an error), with the audit
-    ``manifest`` when given, sealed with the digest of the whole summary."""
-    summary = hp.summary()
-    if manifest is not None:
-        summary["manifest"] = manifest
-        seal(summary)
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(summary, fh, indent=2, allow_nan=False, default=plain_json)
-        fh.write("\n")
 
 
 def write_household_workbook(hp: HouseholdProposal, path: PathArg) -> None:
@@ -134,7 +118,7 @@ def write_household_outputs(
                 for role, (target, temp) in staged.items()
             }
             manifest = household_manifest(hp, digests)
-            write_household_json(hp, outputs.stage(json_path, "--json"), manifest)
+            write_json(hp, outputs.stage(json_path, "--json"), manifest)
         written = outputs.targets
     return written
 

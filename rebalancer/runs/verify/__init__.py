@@ -27,7 +27,7 @@ from rebalancer.export.manifest import (
     summary_digest,
 )
 from rebalancer.runs.verify.findings import Verification
-from rebalancer.runs.verify.measure import remeasure
+from rebalancer.runs.verify.measure import moved_shares, remeasure
 from rebalancer.runs.verify.recorded import recorded_request
 from rebalancer.runs.verify.scenario import built_scenario, recorded_scenario
 from rebalancer.runs.verify.schema import open_regular, read_summary, shape_problems
@@ -175,9 +175,7 @@ def _reproduce(
     again = propose_account(*args, **options)
     written = signed_shares(read_written_trades(manifest["outputs"]["trades"]["path"]))
     now = signed_shares(again.trades)
-    both = written.index.union(now.index)
-    diff = (written.reindex(both, fill_value=0) - now.reindex(both, fill_value=0)).abs()
-    moved = diff[diff > 0]
+    moved = moved_shares(written, now)
     if moved.empty:
         report.ok(f"reproduced: the same {len(written)} orders, share for share")
     else:

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rebalancer.checks.measure import run_checks, signed_shares, usd_tol
+from rebalancer.checks.measure import signed_shares, usd_tol
 from rebalancer.errors import InputError, RebalancerError
 from rebalancer.export.csvout import read_written_trades
 from rebalancer.runs.verify.findings import Verification
+from rebalancer.runs.verify.measure import moved_shares
 
 
 def verify_household(path: Path, summary: dict[str, Any], reproduce: bool) -> Verification:
@@ -139,10 +140,14 @@ def _recorded_household(report: Verification, manifest: dict[str, Any], scenario
 
 def _remeasure(report: Verification, summary, manifest, household) -> None:
     from rebalancer.household.build import asset_location, household_checks, shares_after
-    from rebalancer.limits import LIMITS
     from rebalancer.report.build import figures
     from rebalancer.report.frames import exposures_frame
-    from rebalancer.runs.verify.measure import _lot_sales, compare_figures, report_checks
+    from rebalancer.runs.verify.measure import (
+        _lot_sales,
+        compare_figures,
+        report_checks,
+        request_checks,
+    )
 
     trades = read_written_trades(manifest["outputs"]["trades"]["path"])
     uni = household.view.universe
@@ -163,18 +168,7 @@ def _remeasure(report: Verification, summary, manifest, household) -> None:
             return
         t = trades[trades["account"] == account].reset_index(drop=True)
         lot_sales = _lot_sales(own, request)
-        checks = run_checks(
-            lots=request.lots,
-            universe=uni,
-            scenario=request.scenario,
-            reference=pd.Series(request.reference_weight, index=uni.index),
-            risk=request.risk,
-            trades=t,
-            lot_sales=lot_sales,
-            taxable=request.tax.taxable,
-            recent=request.tax.recent_trades,
-            limits=LIMITS,
-        )
+        checks = request_checks(request, t, lot_sales)
         report_checks(report, checks, own.get("checks", []), f"{account}: ")
         q = signed_shares(t).reindex(uni.index, fill_value=0.0).to_numpy(float)
         m = figures(request, q, lot_sales)
@@ -238,9 +232,7 @@ def _reproduce(report: Verification, manifest: dict[str, Any], household) -> Non
         return pd.Series(sign, index=keys).groupby(level=[0, 1]).sum()
 
     old, new = by_account(written), by_account(again.trades)
-    both = old.index.union(new.index)
-    diff = (old.reindex(both, fill_value=0) - new.reindex(both, fill_value=0)).abs()
-    moved = diff[diff > 0]
+    moved = moved_shares(old, new)
     if moved.empty:
         report.ok(f"reproduced: the same {len(written)} orders, share for share")
     else:

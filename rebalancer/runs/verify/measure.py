@@ -50,7 +50,6 @@ def remeasure(
     report: Verification, summary: dict[str, Any], manifest: dict[str, Any], scenario
 ) -> None:
     # late: they import the optimizer (cvxpy), which a verify stopped by the digests never needs
-    from rebalancer.limits import LIMITS
     from rebalancer.prepare.build import prepare
     from rebalancer.report.build import figures
 
@@ -65,20 +64,9 @@ def remeasure(
         return
     trades["price"] = uni.loc[trades["ticker"], "price"].to_numpy(float)
     lot_sales = _lot_sales(summary, request)
-    checks = run_checks(
-        lots=request.lots,
-        universe=uni,
-        scenario=scenario,
-        reference=pd.Series(request.reference_weight, index=uni.index),
-        risk=request.risk,
-        trades=trades,
-        lot_sales=lot_sales,
-        taxable=request.tax.taxable,
-        recent=request.tax.recent_trades,
-        limits=LIMITS,
-        # soft bands the proposal says it reaches over a path: measured as such
-        over_path=summary.get("path", {}).get("reached_over_path", ()),
-    )
+    # soft bands the proposal says it reaches over a path: measured as such
+    over_path = summary.get("path", {}).get("reached_over_path", ())
+    checks = request_checks(request, trades, lot_sales, over_path)
     report_checks(report, checks, summary.get("checks", []))
     # the headline figures of the JSON, recomputed from the trades CSV and the inputs
     trade = signed_shares(trades).reindex(uni.index, fill_value=0.0).to_numpy(float)
@@ -95,6 +83,36 @@ def remeasure(
             report.ok(f"JSON account_type = {said} matches the inputs")
         else:
             report.bad(f"JSON account_type = {said} but the inputs give {kind}")
+
+
+def request_checks(request, trades: pd.DataFrame, lot_sales: pd.DataFrame, over_path=()):
+    """Every limit of ``request``'s scenario measured on the written ``trades`` and the
+    ``lot_sales`` they take (``checks.measure.run_checks``, the rows a proposal's Checks
+    sheet has); ``over_path``: the soft bands measured as reached over a path."""
+    from rebalancer.limits import LIMITS
+
+    uni = request.universe
+    return run_checks(
+        lots=request.lots,
+        universe=uni,
+        scenario=request.scenario,
+        reference=pd.Series(request.reference_weight, index=uni.index),
+        risk=request.risk,
+        trades=trades,
+        lot_sales=lot_sales,
+        taxable=request.tax.taxable,
+        recent=request.tax.recent_trades,
+        limits=LIMITS,
+        over_path=over_path,
+    )
+
+
+def moved_shares(written: pd.Series, again: pd.Series) -> pd.Series:
+    """|written − again| of two signed share counts by the same index (an order absent
+    from one side counts as 0 there), only where they differ: a reproduction's test."""
+    both = written.index.union(again.index)
+    diff = (written.reindex(both, fill_value=0) - again.reindex(both, fill_value=0)).abs()
+    return diff[diff > 0]
 
 
 def report_checks(
