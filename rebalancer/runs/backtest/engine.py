@@ -60,6 +60,7 @@ from rebalancer.errors import InfeasibleError, InputError, RebalancerError, Solv
 from rebalancer.inputs.readers import CASH
 from rebalancer.model.risk import MIN_HISTORY_DAYS
 from rebalancer.pipeline import proposal_scenario, propose_account
+from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
@@ -322,6 +323,14 @@ def _day_inputs(data: Inputs, day: pd.Timestamp, px: pd.Series) -> Inputs:
     )
 
 
+def _shared_risk_model(data: Inputs, universe: pd.DataFrame):
+    """The day's risk model from the inputs' cache, fitted as ``prepare`` fits it (one
+    BLAS thread: the same bits): the drift scan and the proposal that follows it (and
+    every scenario of the day) share one fit instead of one each."""
+    with one_blas_thread():
+        return data.risk_model(universe)
+
+
 class _State:
     """One scenario's account through the window: its lots, cash and logs."""
 
@@ -425,7 +434,8 @@ class _State:
         why = ""  # with drift triggers: the scan's reason for rebalancing
         if every == "drift" and request is None:  # a request is traded whatever the drift
             row = scan_account(holdings, data.universe, scenario, prices=data.prices,
-                               benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
+                               benchmark=data.benchmark, accounts=data.accounts,
+                               risk_model=lambda u: _shared_risk_model(data, u))  # fmt: skip
             if row["status"] == IN_TOLERANCE:
                 self.events.append({"date": day, "action": "in tolerance", "detail": row["reason"]})
                 return
