@@ -370,12 +370,32 @@ class _State:
         self.cash += usd
         self.flow_today += usd
 
+    @property
+    def lots(self) -> pd.DataFrame:
+        return self._lots
+
+    @lots.setter
+    def lots(self, frame: pd.DataFrame) -> None:
+        # the shares per name and where they sit in the day's prices change only with
+        # the lots (a rebalance), not every price date
+        self._lots = frame
+        self._shares: pd.Series | None = None
+        self._where: tuple[pd.Index, np.ndarray] | None = None
+
     def shares(self) -> pd.Series:
-        return self.lots.groupby("ticker", sort=True)["quantity"].sum()
+        if self._shares is None:
+            self._shares = self.lots.groupby("ticker", sort=True)["quantity"].sum()
+        return self._shares
 
     def value(self, px: pd.Series) -> float:
+        """Σ shares × the day's close, plus cash (``px``: one close per universe name)."""
         shares = self.shares()
-        return float((shares * px.reindex(shares.index)).sum()) + self.cash
+        if self._where is None or self._where[0] is not px.index:
+            self._where = (px.index, px.index.get_indexer(shares.index))
+        where = self._where[1]
+        if (where < 0).any():  # a name without a close: valued as pandas aligns it
+            return float((shares * px.reindex(shares.index)).sum()) + self.cash
+        return float((shares.to_numpy(float) * px.to_numpy(float)[where]).sum()) + self.cash
 
     def mark(self, day: pd.Timestamp, px: pd.Series, before_trades: bool) -> None:
         if before_trades and self.nav:  # the first day: nav[0] was taken before trading
