@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from rebalancer.cli import main
+from rebalancer.errors import InputError
 from rebalancer.inputs import read_accounts, read_benchmark, read_holdings, read_universe
 from rebalancer.inputs.readers import read_prices, read_prices_by_cell
 
@@ -141,3 +142,13 @@ def test_csv_inputs_never_import_the_parquet_reader(parquet_examples):
     assert not _imports_parquet(*args)
     args[2] = str(parquet_examples / "holdings.parquet")
     assert _imports_parquet(*args)
+
+
+def test_without_pyarrow_a_parquet_input_is_one_line_naming_it(parquet_examples, monkeypatch):
+    """An install without the ``parquet`` extra: the reader cannot be imported."""
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # what an absent module raises
+    path = parquet_examples / "holdings.parquet"
+    with pytest.raises(InputError) as raised:
+        read_holdings(path)
+    assert str(path) in str(raised.value) and "needs the package pyarrow" in str(raised.value)
+    assert "\n" not in str(raised.value)

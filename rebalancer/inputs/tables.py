@@ -33,7 +33,7 @@ ROW = "row"  # the column holding each row's spreadsheet row number
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SUFFIXES = (".csv", ".xlsx", *PARQUET_SUFFIXES)
 BLANK_HEADER = "expected the header row of column names, found a blank row"
-MAX_XLSX_BYTES = 1 << 30  # unpacked size of a workbook; more is a zip bomb, not holdings
+MAX_UNPACKED_BYTES = 1 << 30  # of a workbook or a Parquet file; more is a bomb, not holdings
 
 _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per column
 
@@ -225,9 +225,10 @@ def _xlsx_rows(path: str | Path) -> list[list[str]]:
 
     with zipfile.ZipFile(path) as archive:
         size = sum(member.file_size for member in archive.infolist())
-    if size > MAX_XLSX_BYTES:
+    if size > MAX_UNPACKED_BYTES:
         raise InputError(
-            path, f"unpacks to {size:,} bytes, more than the {MAX_XLSX_BYTES:,} an input may hold"
+            path,
+            f"unpacks to {size:,} bytes, more than the {MAX_UNPACKED_BYTES:,} an input may hold",
         )
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
@@ -258,13 +259,11 @@ def _read_parquet_frame(path: str | Path) -> pd.DataFrame:
             path, "reading a Parquet file needs the package pyarrow (pip install pyarrow)"
         ) from None
     try:
-        size = sum(
-            group.total_byte_size for group in _row_groups(pq.ParquetFile(path).metadata)
-        )
-        if size > MAX_XLSX_BYTES:
+        size = sum(group.total_byte_size for group in _row_groups(pq.ParquetFile(path).metadata))
+        if size > MAX_UNPACKED_BYTES:
             raise InputError(
                 path,
-                f"unpacks to {size:,} bytes, more than the {MAX_XLSX_BYTES:,} an input may hold",
+                f"unpacks to {size:,} bytes, more than the {MAX_UNPACKED_BYTES:,} an input may hold",
             )
         frame = pd.read_parquet(path, engine="pyarrow")
     except InputError:
@@ -316,7 +315,10 @@ def read_wide_parquet_numbers(path: str | Path) -> tuple[list[str], np.ndarray, 
     if (first == "").any():
         return None
     values = np.column_stack(
-        [numbers.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan) for j in range(numbers.shape[1])]
+        [
+            numbers.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+            for j in range(numbers.shape[1])
+        ]
     )
     return header, _strip(first), values
 
