@@ -72,8 +72,17 @@ def main() -> None:
     data = summary(result)
     table = Table(
         "backtest",
-        ["scenario", "annual return", "volatility", "max drawdown", "tracking error",
-         "turnover (window)", "costs", "rebalances", "dates held"],  # fmt: skip
+        [
+            "scenario",
+            "annual return",
+            "volatility",
+            "max drawdown",
+            "tracking error",
+            "turnover (window)",
+            "costs",
+            "rebalances",
+            "dates held",
+        ],  # fmt: skip
     )
     runs = [*data["scenarios"].items(), (HELD_LABEL, data["hold"])]
     for label, fig in runs:
@@ -92,12 +101,14 @@ def main() -> None:
         "example prices are synthetic** (`examples/make_examples.py`) and the example has "
         "no dated signals file: these figures show the machinery, not how any thesis "
         f"would have done. Cash at {settings['cash_rate']:.0%}"
-        + ("" if bench is None else f"; the benchmark (its weights held constant) "
-           f"returned {bench:.2%} a year")  # fmt: skip
+        + (
+            ""
+            if bench is None
+            else f"; the benchmark (its weights held constant) returned {bench:.2%} a year"
+        )  # fmt: skip
         + f". {result.seconds:.0f} s and {peak_mib:,.0f} MiB peak for the "
         f"{len(scenarios)} scenarios (load average {load:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end). Warnings: "
-        + "; ".join(data["warnings"]) + ".",
+        f"{os.getloadavg()[0]:.1f} at the end). Warnings: " + "; ".join(data["warnings"]) + ".",
         "",
         f"![Equity curves and drawdowns]({args.chart.resolve().relative_to(ROOT).as_posix()})",
     ]

@@ -137,8 +137,10 @@ def test_no_look_ahead_in_signals(market):
     second = run_backtest(data, [market["valued"]], signals=changed, **kwargs).runs[0].orders
     upto = first[first["date"] <= t].reset_index(drop=True)
     pd.testing.assert_frame_equal(upto, second[second["date"] <= t].reset_index(drop=True))
-    assert not first[first["date"] > t].reset_index(drop=True).equals(
-        second[second["date"] > t].reset_index(drop=True)
+    assert (
+        not first[first["date"] > t]
+        .reset_index(drop=True)
+        .equals(second[second["date"] > t].reset_index(drop=True))
     )
 
 
@@ -288,4 +290,3 @@ def test_bad_signals_are_one_line_and_write_nothing(tmp_path, options, expected)
     lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0], lines
     assert not out.exists()
-

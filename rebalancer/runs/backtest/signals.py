@@ -82,9 +82,7 @@ def read_signals(path, tickers: pd.Index) -> DatedSignals:
         raise InputError(path, f"expected at least one of {', '.join(DATED_COLUMNS)}")
     columns = tuple(c for c in DATED_COLUMNS if c in given)
     cells = {"date": Date(required=True), "ticker": Text(required=True)}
-    frame = pd.DataFrame(
-        parse_columns(table, path, {**cells, **{c: _cell(c) for c in columns}})
-    )
+    frame = pd.DataFrame(parse_columns(table, path, {**cells, **{c: _cell(c) for c in columns}}))
     frame[ROW] = table[ROW].to_numpy()
     unknown_ticker = ~frame["ticker"].isin(tickers)
     if unknown_ticker.any():
