@@ -113,6 +113,41 @@ def test_signals_are_joined_as_of_each_rebalance_date(market, tmp_path):
         assert f"--signals: {column} had no dated value for {n:,} of 24 names" in text, text
 
 
+def test_a_rebalance_proposes_from_the_dated_universe(market, tmp_path):
+    """The backtest's first orders are ``propose``'s, run as a command on a universe
+    file holding the values joined here as of that date (and its closes) and the
+    prices up to it."""
+    from rebalancer.inputs.readers import read_universe
+
+    out = tmp_path / "out"
+    result = run_cli(*_args(market, "--scenario", market["valued"], "--start", START, "--end",
+                            "2024-01-31", "--signals", market["signals"], "--json",
+                            out / "bt.json", "--log-dir", out / "log"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    orders = pd.read_csv(out / "log" / "orders.csv")
+    assert set(orders["date"]) == {START}
+    day = pd.Timestamp(START)
+    prices = pd.read_csv(market["prices"], index_col="date", parse_dates=True)
+    table = pd.read_csv(market["signals"], parse_dates=["date"])
+    universe, _ = _as_of(table, read_universe(market["universe"]), day)
+    universe["price"] = prices.ffill().loc[day, universe.index]
+    universe = universe.drop(columns="row").reset_index()
+    universe.to_csv(tmp_path / "dated_universe.csv", index=False)
+    prices.loc[:day].to_csv(tmp_path / "prices_to_day.csv", date_format="%Y-%m-%d")
+    done = run_cli("propose", "--holdings", market["holdings"], "--universe",
+                   tmp_path / "dated_universe.csv", "--prices", tmp_path / "prices_to_day.csv",
+                   "--benchmark", market["bench"], "--scenario", market["valued"],
+                   "--tax-exempt", "--as-of", START, "--force", "--trades",
+                   tmp_path / "trades.csv")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    trades = pd.read_csv(tmp_path / "trades.csv")
+    trades = trades[trades["quantity"] > 0].sort_values("ticker").reset_index(drop=True)
+    orders = orders.sort_values("ticker").reset_index(drop=True)
+    assert list(trades["ticker"]) == list(orders["ticker"]) and len(orders) > 0
+    assert list(trades["side"]) == list(orders["side"])
+    assert np.allclose(trades["quantity"], orders["quantity"], rtol=1e-12)
+
+
 def test_no_look_ahead_in_signals(market):
     """Signals dated after a rebalance date t changed: the orders at t and before are
     the same, later ones differ (the signals are used)."""

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import InputError
-from rebalancer.inputs.cells import Date, Text, parse_columns
-from rebalancer.inputs.readers import SIGNALS, UNIVERSE_CELLS
+from rebalancer.inputs.cells import Date, parse_columns
+from rebalancer.inputs.readers import SIGNALS, UNIVERSE_CELLS, Ticker
 from rebalancer.inputs.tables import ROW, read_table, require_columns
 
 # the universe columns a dated signals file may give (docs/contracts.md §1)
@@ -81,7 +81,7 @@ def read_signals(path, tickers: pd.Index) -> DatedSignals:
     if not given:
         raise InputError(path, f"expected at least one of {', '.join(DATED_COLUMNS)}")
     columns = tuple(c for c in DATED_COLUMNS if c in given)
-    cells = {"date": Date(required=True), "ticker": Text(required=True)}
+    cells = {"date": Date(required=True), "ticker": Ticker(allow_cash=False)}
     frame = pd.DataFrame(parse_columns(table, path, {**cells, **{c: _cell(c) for c in columns}}))
     frame[ROW] = table[ROW].to_numpy()
     unknown_ticker = ~frame["ticker"].isin(tickers)
