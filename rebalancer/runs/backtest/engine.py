@@ -244,8 +244,7 @@ def run_backtest(
     ``scenarios`` (paths or ``Scenario``), rebalanced ``every`` month, quarter or on
     drift from ``start`` to ``end`` (module docstring); ``signals`` the dated signals
     (``signals.read_signals``), ``total_return`` when the prices include dividends.
-    Raises ``RebalancerError`` for
-    bad input before any proposal is made."""
+    Raises ``RebalancerError`` for bad input before any proposal is made."""
     t0 = time.perf_counter()
     check_every(every)
     cash_rate = check_cash_rate(cash_rate)
@@ -312,7 +311,7 @@ def run_backtest(
             on_date(day)
     last = dates[-1]
     if signals is not None:
-        warnings += signals.warnings(len(calendar_dates), len(data.universe))
+        warnings += signals.warnings(calendar_dates, data.universe.index)
     runs = [state.result(dates) for state in states.values()]
     bench = None
     if data.benchmark is not None:

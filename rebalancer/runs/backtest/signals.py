@@ -17,7 +17,7 @@ ticker dated twice raises ``InputError`` naming the file, row and column.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,29 +44,34 @@ class DatedSignals:
 
     columns: tuple[str, ...]
     wide: dict[str, pd.DataFrame]
-    fallbacks: dict[str, int] = field(default_factory=dict)  # column → names × dates
+
+    def values(self, column: str, day: pd.Timestamp, tickers: pd.Index) -> pd.Series:
+        """``column`` of each of ``tickers`` as of ``day``; NaN where none yet."""
+        seen = self.wide[column].loc[:day]
+        return (seen.iloc[-1] if len(seen) else pd.Series(dtype=float)).reindex(tickers)
 
     def as_of(self, day: pd.Timestamp, universe: pd.DataFrame) -> pd.DataFrame:
         """``universe`` with each column of the file replaced by its value as of
-        ``day`` (a name without one yet keeps the universe's, counted in
-        ``fallbacks``)."""
+        ``day`` (a name without one yet keeps the universe's)."""
         out = universe.copy()
         for column in self.columns:
-            seen = self.wide[column].loc[:day]
-            values = (seen.iloc[-1] if len(seen) else pd.Series(dtype=float)).reindex(out.index)
-            missing = values.isna().to_numpy()
-            self.fallbacks[column] = self.fallbacks.get(column, 0) + int(missing.sum())
-            out[column] = np.where(missing, out[column].to_numpy(float), values.to_numpy(float))
+            dated = self.values(column, day, out.index).to_numpy(float)
+            out[column] = np.where(np.isnan(dated), out[column].to_numpy(float), dated)
         return out
 
-    def warnings(self, dates: int, names: int) -> list[str]:
-        """One line per column whose universe value stood in for a dated one."""
-        return [
-            f"--signals: {column} had no dated value for {n:,} of {names:,} names × {dates} "
-            "rebalance dates (name-dates); the universe file's value was used there"
-            for column, n in self.fallbacks.items()
-            if n
-        ]
+    def warnings(self, dates: pd.DatetimeIndex, tickers: pd.Index) -> list[str]:
+        """One line per column whose universe value stood in for a dated one at some
+        of ``dates``: how many name-dates."""
+        lines = []
+        for column in self.columns:
+            n = sum(int(self.values(column, d, tickers).isna().sum()) for d in dates)
+            if n:
+                lines.append(
+                    f"--signals: {column} had no dated value for {n:,} of {len(tickers):,} "
+                    f"names × {len(dates)} rebalance dates (name-dates); the universe "
+                    "file's value was used there"
+                )
+        return lines
 
 
 def read_signals(path, tickers: pd.Index) -> DatedSignals:
