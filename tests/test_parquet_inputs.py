@@ -152,3 +152,41 @@ def test_without_pyarrow_a_parquet_input_is_one_line_naming_it(parquet_examples,
         read_holdings(path)
     assert str(path) in str(raised.value) and "needs the package pyarrow" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_every_other_reader_takes_parquet(tmp_path):
+    """The trade history, the backtest's dividends and cash schedule, and a trades file
+    for ``apply``: a typed Parquet file reads to the frame of its CSV."""
+    from rebalancer.inputs import read_trade_history
+    from rebalancer.runs.apply import read_trades
+    from rebalancer.runs.backtest.cashflows import read_dividends, read_schedule
+
+    files = {
+        "history": (
+            "account,ticker,date,side,quantity,price,realized_gain\n"
+            "TAX-2M,AMA,2026-11-02,BUY,10,100.5,\nTAX-2M,BEA,2026-10-20,SELL,5,20.25,-31.5\n",
+            ["date"],
+            read_trade_history,
+        ),
+        "dividends": (
+            "date,ticker,amount\n2024-03-15,AMA,0.25\n2024-06-14,BEA,0.3\n",
+            ["date"],
+            lambda p: read_dividends(p, pd.Index(["AMA", "BEA"])),
+        ),
+        "schedule": (
+            "date,withdraw_usd,deposit_usd\n2024-03-01,1000,\n2024-06-03,,2500.5\n",
+            ["date"],
+            read_schedule,
+        ),
+        "trades": (
+            "account,ticker,side,quantity,price\nTAX-2M,AMA,BUY,10,36.5\nTAX-2M,BEA,SELL,5.5,12\n",
+            [],
+            read_trades,
+        ),
+    }
+    for name, (text, dates, reader) in files.items():
+        csv_path = tmp_path / f"{name}.csv"
+        csv_path.write_text(text)
+        pq_path = tmp_path / f"{name}.parquet"
+        pd.read_csv(csv_path, parse_dates=dates).to_parquet(pq_path, index=False)
+        pd.testing.assert_frame_equal(reader(pq_path), reader(csv_path), check_exact=True)
