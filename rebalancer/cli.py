@@ -224,6 +224,13 @@ TAXABLE = click.option(
     help="Tax status (default: from --accounts; lots with a cost basis need one). "
     "--taxable: account type taxable; --tax-exempt: the row's tax_deferred, else tax_exempt.",
 )
+NO_CACHE = click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Read the universe and prices files and fit the risk model afresh, without the "
+    "on-disk cache ($REBALANCER_CACHE_DIR, default ~/.cache/rebalancer; docs/contracts.md).",
+)
 LOT_METHOD = click.option(
     "--lot-method",
     type=click.Choice(["optimized", "hifo", "fifo"]),
@@ -288,6 +295,7 @@ def main() -> None:
     "--household",
     help="Solve the accounts of this household of the --accounts file as one problem.",
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -316,6 +324,7 @@ def propose(
     deposit_usd,
     mode,
     household,
+    no_cache,
     quiet,
 ) -> None:
     """Propose trades for one account (none when it is in tolerance, unless --force), or
@@ -367,6 +376,7 @@ def propose(
         deposit_usd=deposit_usd,
         mode=mode,
         skip_in_tolerance=not force,
+        cache=not no_cache,
     )
     if not isinstance(proposal, Proposal):  # in tolerance: nothing proposed or written
         _echo(proposal.line())
