@@ -334,6 +334,7 @@ def propose(
             household, holdings, universe, scenario, prices=prices, benchmark=benchmark,
             accounts=accounts, trade_history=trade_history, as_of=as_of, shocks=shocks,
             out=out, trades=trades, json_path=json_path, quiet=quiet, relax=relax,
+            cache=not no_cache,
             refused={"--account": account is not None, "--taxable/--tax-exempt":
                      taxable is not None, "--lot-method": lot_method is not None,
                      "--withdraw": withdraw_usd is not None,
@@ -445,6 +446,7 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
     help="Scenario YAML whose expected returns every run is also measured under "
     "(default: the first run's).",
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -465,6 +467,7 @@ def whatif(
     as_of,
     relax,
     common_belief,
+    no_cache,
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
@@ -502,6 +505,7 @@ def whatif(
             on_run=done,
             relax=relax,
             common_belief=common_belief,
+            cache=not no_cache,
         )
     if not quiet:
         print_comparison(comparison)
@@ -845,10 +849,12 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 @click.option(
     "--cash-schedule", type=_path(), help="Cash requests CSV: date, withdraw_usd, deposit_usd."
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def backtest(
     holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
-    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, quiet,
+    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, no_cache,
+    quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
@@ -866,6 +872,7 @@ def backtest(
             benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
             taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
             dividends=dividends, cash_schedule=cash_schedule, on_date=seen,
+            cache=not no_cache,
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")
