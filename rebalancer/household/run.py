@@ -61,9 +61,7 @@ def propose_household_to_files(
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
     check_outputs({"--out": out, "--trades": trades, "--json": json_path},
                   protected_files(inputs, [scenario]))  # fmt: skip
-    data = load_inputs(
-        holdings, universe, prices, benchmark, accounts, trade_history, cache=cache
-    )
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     scenario = proposal_scenario(data, scenario, list(shocks))
 
     def attempt(scenario: Scenario) -> HouseholdProposal:

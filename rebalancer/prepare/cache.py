@@ -39,6 +39,7 @@ commands run as without a cache).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -148,7 +149,7 @@ def _base_material(kind: str) -> dict[str, Any]:
         "kind": kind,
         "rebalancer": rebalancer.__version__,
         "source": source_digest(),
-        "python": "%d.%d" % sys.version_info[:2],
+        "python": "{}.{}".format(*sys.version_info[:2]),
         "numpy": np.__version__,
         "pandas": pd.__version__,
     }
@@ -205,7 +206,10 @@ class DiskCache:
     def default(cls) -> DiskCache | None:
         """The cache at ``default_root()`` bounded by ``default_max_bytes()``; None when
         the folder cannot be made or is not the user's own."""
-        cache = cls(default_root(), default_max_bytes())
+        try:
+            cache = cls(default_root(), default_max_bytes())
+        except (KeyError, RuntimeError):  # no home folder to put it in
+            return None
         return cache if cache.usable() else None
 
     def usable(self) -> bool:
@@ -215,9 +219,8 @@ class DiskCache:
             st = os.stat(self.root)
         except OSError:
             return False
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            return False
-        return True
+        others = hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022)
+        return not others
 
     def path(self, key: Key) -> Path:
         return self.root / f"{key.kind}-{key.digest}{ENTRY_SUFFIX}"
@@ -234,10 +237,8 @@ class DiskCache:
             value = pickle.loads(payload)
         except Exception:  # unreadable, truncated, corrupt, another version's classes
             return None
-        try:
+        with contextlib.suppress(OSError):
             os.utime(path)  # used now: the last to be evicted
-        except OSError:
-            pass
         return value
 
     def put(self, key: Key, value: Any) -> None:
@@ -263,10 +264,7 @@ class DiskCache:
             pass
         finally:
             if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+                _remove(tmp)
 
     def evict(self) -> None:
         """Remove the least recently used entries until the rest fit ``max_bytes``,
@@ -312,10 +310,8 @@ def _unpack(data: bytes, key: Key) -> bytes | None:
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def read_file(

@@ -82,9 +82,7 @@ def propose_to_files(
     check_outputs(outputs, protected)
     # a cash request asked for here is never in tolerance (as one in the accounts
     # file is not: the drift scan's ``cash request``)
-    data = load_inputs(
-        holdings, universe, prices, benchmark, accounts, trade_history, cache=cache
-    )
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     # every option is checked before the in-tolerance gate, so that a mistake is
     # reported whether or not the account would be proposed
     scenario = proposal_scenario(data, scenario, options.pop("shocks", ()))

@@ -340,9 +340,7 @@ def whatif_to_files(
     believed = [options["common_belief"]] if options.get("common_belief") else []
     check_outputs({"--out": out, "--chart": chart, "--json": json_path},
                   protected_files(inputs, [*scenarios, *believed]))  # fmt: skip
-    data = load_inputs(
-        holdings, universe, prices, benchmark, accounts, trade_history, cache=cache
-    )
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     if on_start:
         on_start(len(scenario_runs(list(scenarios), list(options.get("vary", ())))))
     comparison = run_whatif(data, list(scenarios), **options)
