@@ -18,6 +18,7 @@ Medians; the cache's size on disk after a cold run. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -51,6 +52,7 @@ def main() -> None:
             "risk model read from the cache)."
         ],
     )  # fmt: skip
+    load = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_market(n, Path(tmp))
@@ -60,6 +62,7 @@ def main() -> None:
             size_mb = sum(p.stat().st_size for p in warm_dir.iterdir()) / 2**20
             off, cold, warm = [], [], []
             for _ in range(args.runs):
+                load.append(os.getloadavg()[0])
                 off.append(_ok(run_process([*cmd, "--no-cache"], ROOT)))
                 cold.append(_ok(run_process(cmd, ROOT)))  # a new empty folder each time
                 warm.append(_ok(run_process(cmd, ROOT, warm_dir)))
@@ -74,6 +77,10 @@ def main() -> None:
                 f"{size_mb:.0f} MB",
                 f"{statistics.median(r[1] for r in warm):.0f} MiB",
             )
+    table.notes.append(
+        f"Load average (1 min) during the runs: {min(load):.1f} to {max(load):.1f} on "
+        f"{os.cpu_count()} cores (other work on the machine slows every column alike)."
+    )
     table.emit(args.readme)
 
 
