@@ -91,14 +91,16 @@ def backtest_command(paths: dict[str, Path], scenario: Path, out: Path, *extra: 
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, CPU seconds of the child and its children, its stdout); a
-    failure stops the benchmark with the command's error."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True)  # fmt: skip
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """(wall seconds, CPU seconds of the child and its children, its stdout), the
+    child run with an empty on-disk cache; a failure stops the benchmark with the
+    command's error."""
+    with tempfile.TemporaryDirectory() as cache:  # an empty on-disk cache: a cold run
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "REBALANCER_CACHE_DIR": cache}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd[:5])}... failed:\n{done.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
