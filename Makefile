@@ -44,7 +44,7 @@ test: $(VENV)/.installed-dev $(VENV)/.render-tools
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-# every benchmark, each rewriting its table in the README (about 50 minutes; run it on
+# every benchmark, each rewriting its table in the README (about 65 minutes with the backtest benchmarks; run it on
 # a quiet machine)
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_propose --runs 7 --readme

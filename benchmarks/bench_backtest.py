@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true")
     args = parser.parse_args()
     python = peer_python(args.peer_python)
-    table = Table("backtest", ["run", "policy", "wall s", "CPU s"])
+    table = Table("backtest-scale", ["run", "policy", "wall s", "CPU s"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "rerating").mkdir()
