@@ -445,3 +445,43 @@ def test_a_tilt_band_out_of_this_runs_reach_is_reached_over_a_path(tmp_path):
     capped = "max_turnover" in first.path["held_back_by"]
     a, b = orders(first, days, lots), orders(second, days, lots)
     assert not not_continuations(a, b, capped)
+
+
+def propose_once(scenario: dict, folder: Path):
+    """IRA-250K proposed once under status_quo with ``scenario``'s keys."""
+    folder.mkdir(exist_ok=True)
+    child = {"name": "house", "extends": "status_quo.yaml", **scenario}
+    (proposal,) = reruns("IRA-250K", 1, child, folder)
+    return proposal
+
+
+def test_orders_under_the_materiality_hurdle_are_not_proposed(tmp_path):
+    """IRA-250K under status_quo: holding keeps every limit and the three orders
+    improve the objective by tens of bp. With ``costs.hurdle_bps`` above their gain
+    nothing is proposed, the warning saying by how much they would improve it, and
+    the path block says the proposal holds; at 0 the orders go (the hurdle alone
+    held them)."""
+    held = propose_once({"costs": {"hurdle_bps": 10_000}}, tmp_path)
+    assert not len(held.trades) and held.path["hold"] and not held.path["is_step"]
+    (why,) = [w for w in held.warnings if "not worth trading" in w]
+    assert "under the 10000 bp hurdle" in why, why
+    gain_bp = float(why.split("objective by ")[1].split(" bp")[0])
+    assert 0 < gain_bp < 10_000
+    every = propose_once({"costs": {"hurdle_bps": 0}}, tmp_path / "zero")
+    assert len(every.trades) and not every.path["hold"]
+    assert not any("not worth trading" in w for w in every.warnings)
+
+
+def test_the_materiality_hurdle_never_holds_back_a_required_trade(tmp_path):
+    """The same account and hurdle with a withdrawal: holding leaves the cash the
+    payout needs unraised (the cash floor of what stays), so the sales go, whatever
+    they gain; an orders' gain is judged only where holding keeps every limit."""
+    proposal = propose_once(
+        {"costs": {"hurdle_bps": 10_000}, "constraints": {"cash": {"withdraw_usd": 3_000}}},
+        tmp_path,
+    )
+    assert len(proposal.trades) and not proposal.path["hold"]
+    sold = float(proposal.trades.loc[proposal.trades["side"] == "SELL", "notional"].sum())
+    bought = float(proposal.trades.loc[proposal.trades["side"] == "BUY", "notional"].sum())
+    assert sold - bought >= 3_000 * 0.5, (sold, bought)
+    assert not any("not worth trading" in w for w in proposal.warnings)
