@@ -61,6 +61,8 @@ def hurdle(scenario) -> float:
     optimizer's tolerance."""
     bps = scenario.costs.hurdle_bps
     return max((DEFAULT_HURDLE_BPS if bps is None else float(bps)) * 1e-4, TOLERANCE)
+
+
 LIMIT_TOL = 1e-9
 
 
