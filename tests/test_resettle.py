@@ -62,7 +62,10 @@ The mechanisms that make re-runs settle (each kept by a case of ``tests/data``,
 Tally on 200 feasible accounts. The draw depends on which first runs are infeasible
 (those are drawn again) and on this test's code (Hypothesis seeds its draw from it):
 code versions are compared on the same accounts by storing a draw's cases and
-replaying them. TALLY_PLACEHOLDER
+replaying them. This test's own draw (478 drawn for 200 feasible): 111 settle, 52
+only continue, 34 re-trade, 3 find the second run infeasible (with no materiality
+hurdle, the optimizer's tolerance alone: 104, 57, 36, 3 on the same accounts). On an
+earlier draw, stored and replayed, before the hurdle: 100, 75, 25, 0.
 
 What is left of the re-trades (each a real re-trade, none an artefact of the measure),
 by class on the stored draw before the hurdle: the floored box has no feasible point
