@@ -116,6 +116,13 @@ class Costs:
         default=0.7,
         metadata=_num(0, 100, "impact coefficient c: cost/value = c × daily vol × sqrt(trade/ADV)"),
     )
+    # the least an optional trade list must gain over holding, bp of NAV in the
+    # optimizer's objective (rebalancer.trades.settle.hurdle); unset: the default there
+    hurdle_bps: float | None = field(
+        default=None,
+        metadata={**_num(0, 10_000, "least gain over holding, bps of NAV, for optional trades"),
+                  **UNSET_OMITTED},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
