@@ -190,12 +190,16 @@ def _check_harvest(paths, out, accounts):
 
 def test_harvest_buys_the_substitute(tmp_path):
     """A taxable account holding IVV at a loss sells it, realizing the loss, and buys
-    SCHX: the group's exposure changes by at most 0.5% of NAV; no wash sale."""
+    SCHX: the group's exposure changes by at most 0.5% of NAV; no wash sale. The
+    trades' reasons say so."""
     paths = write_market(tmp_path)
     out = tmp_path / "out"
     result = propose(paths, out, "--account", "TAX")
     assert result.exit_code == 0, result.output
-    _check_harvest(paths, out, ["TAX"])
+    trades, _ = _check_harvest(paths, out, ["TAX"])
+    reasons = dict(zip(trades["ticker"] + " " + trades["side"], trades["reason"], strict=True))
+    assert reasons["SCHX BUY"] == "substitute for IVV"
+    assert reasons["IVV SELL"] == "harvest the loss: SCHX keeps the exposure"
 
 
 def test_without_substitutes_the_loss_stays(tmp_path):
