@@ -339,3 +339,21 @@ def test_bad_input_one_line_nothing_written(tmp_path, groups, accounts, expected
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_validate_reads_exclude(tmp_path):
+    """``validate --accounts`` names a bad ``exclude`` cell as ``propose`` does."""
+    accounts = ACCOUNTS.replace("SMITH,\n", "SMITH,sektor:Energy\n", 1)
+    paths = write_market(tmp_path, accounts=accounts)
+    result = run_cli(
+        "validate", "--scenario", paths["scenario"], "--universe", paths["universe"],
+        "--holdings", paths["holdings"], "--accounts", paths["accounts"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "row 2, column 'exclude': exclude 'sektor:Energy': unknown selector key" in result.output
+    good = write_market(tmp_path / "good")
+    result = run_cli(
+        "validate", "--scenario", good["scenario"], "--universe", good["universe"],
+        "--holdings", good["holdings"], "--accounts", good["accounts"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output

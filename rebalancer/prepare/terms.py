@@ -145,12 +145,17 @@ def account_terms(
 
 
 def _exclude(data: Inputs, row: pd.Series | None) -> tuple[tuple[Selector, ...], tuple]:
-    """The row's ``exclude`` selectors (``;``-separated) and where they are written;
-    raises ``InputError`` naming the file, row and column for one that does not parse."""
+    """The row's ``exclude`` selectors and where they are written (``exclude_selectors``)."""
     text = str(row.get("exclude") or "") if row is not None else ""
     if not text.strip():
         return (), (None, None)
     path, at = data.paths.get("accounts", "accounts"), int(row.get(ROW, 0))
+    return exclude_selectors(text, path, at), (path, at)
+
+
+def exclude_selectors(text: str, path, at: int) -> tuple[Selector, ...]:
+    """The ``;``-separated selectors of an accounts file's ``exclude`` cell; raises
+    ``InputError`` naming the file, row ``at`` and column for one that does not parse."""
     selectors = []
     for part in (p for p in text.split(";") if p.strip()):
         try:
@@ -159,7 +164,7 @@ def _exclude(data: Inputs, row: pd.Series | None) -> tuple[tuple[Selector, ...],
             raise InputError(
                 path, f"exclude '{part.strip()}': {exc}", row=at, column="exclude"
             ) from None
-    return tuple(selectors), (path, at)
+    return tuple(selectors)
 
 
 def _within_nav(data: Inputs, lots: pd.DataFrame, withdraw: float, deposit: float, where):
