@@ -99,11 +99,8 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions=Tru
     # a deposit is cash held before trading, a withdrawal cash that leaves with it
     lots = deposited(data.lots_of(account), scenario)
     account = str(lots["account"].iloc[0])
-    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
     uni = data.sized(scenario)
     check_known(scenario, uni, data.paths.get("scenario"))
-    if exclusions and terms.exclude:
-        uni = excluded(uni, terms)
     notes = _fit_notes(uni, scenario, account)
 
     mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
@@ -121,6 +118,9 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions=Tru
     signals, prior, alpha = _returns(data, uni, scenario, factors, ref)
     risk = substitute_risk(factors, scenario)
     cost = _costs(uni, scenario, risk)
+    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
+    if exclusions and terms.exclude:  # what this account may hold: from here on
+        uni = excluded(uni, terms)
     limits = _name_limits(uni, scenario, nav, shares_before, price)
     buys, sells = sides(scenario)
     if not (buys and sells):  # a mode of one side: the other side's caps are 0
