@@ -583,8 +583,7 @@ class SectorCaps(Limit):
 
 
 class LotSales(Limit):
-    """Sales come out of lots: w − w₀ = b − M s, traded u = b + M s, 0 ≤ s ≤ cap, and
-    b ≤ buy_cap where the cap binds.
+    """Sales come out of lots: w − w₀ = b − M s, traded u = b + M s, 0 ≤ s ≤ cap.
 
     M is the security × lot membership matrix; a lot blocked by a wash-sale or
     short-term rule has cap 0.
@@ -601,28 +600,10 @@ class LotSales(Limit):
         super().__init__()
         self.members = members
         self.cap = values.get("lot_cap", members.shape[1], nonneg=True)
-        # a name the account may not buy (``buy_cap`` 0: a restriction, a wash-sale
-        # pass of ``solve.wash``) is capped on its buys b, not only on its net trade:
-        # else a round trip — its loss lots sold, part bought back — gets past the cap
-        # (a step's box may cap a name below w₀, a sale: its buys are capped at 0)
-        n = members.shape[0]
-        self.buy_cap = values.get(
-            "lot_buy_cap", n, nonneg=True, of=_lot_buy_cap, sources=("buy_cap",)
-        )
-        self.buy_rows = _binding_rows(values.constant("lot_buy_cap"), n)
 
     def build(self, v):
         sold = self.members @ v.sold
-        return [
-            v.z == v.buy - sold,
-            v.u == v.buy + sold,
-            v.sold <= self.cap,
-            *at_most(v.buy, self.buy_cap, self.buy_rows),
-        ]
-
-
-def _lot_buy_cap(data) -> np.ndarray:
-    return np.maximum(np.asarray(data.buy_cap, float), 0.0)
+        return [v.z == v.buy - sold, v.u == v.buy + sold, v.sold <= self.cap]
 
 
 class RealizedGainLimit(_ScalarCap):
