@@ -357,3 +357,16 @@ def test_validate_reads_exclude(tmp_path):
         "--holdings", good["holdings"], "--accounts", good["accounts"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("extra", [("--account", "TAX"), ("--household", "SMITH")])
+def test_verify_reproduces(tmp_path, extra):
+    """``verify --reproduce`` re-measures and re-solves a proposal made with substitutes
+    and an exclusion from its recorded inputs: the same orders, share for share."""
+    accounts = ACCOUNTS.replace("SMITH,\n", "SMITH,sector:Energy\n", 1)
+    paths = write_market(tmp_path, accounts=accounts)
+    out = tmp_path / "out"
+    assert propose(paths, out, *extra).exit_code == 0
+    result = run_cli("verify", out / "summary.json", "--reproduce")
+    assert result.exit_code == 0, result.output
+    assert "reproduced: the same" in result.output
