@@ -165,7 +165,7 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
         sell_cap=down - up,
         position_cap=weights,
         liquidity_cap=np.maximum(data.liquidity_cap, np.abs(weights - w0) + 1e-12),
-        lot_cap=data.lot_cap,
+        lot_cap=_net_sales_only(ws, data, down),
         cash_target=max(1.0 - float(weights.sum()), 0.0),
         max_tracking_error=BIG,
         sector_max=BIG,
@@ -182,8 +182,30 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
 # what ``objective_at`` changes between its solves: compiled as Parameters, so the
 # second solve (holding, then the orders) skips compilation
 PINNED_FIELDS = frozenset(
-    {"buy_cap", "sell_cap", "position_cap", "liquidity_cap", "cash_target", "tilt_lo", "tilt_hi"}
+    {
+        "buy_cap",
+        "sell_cap",
+        "position_cap",
+        "liquidity_cap",
+        "cash_target",
+        "tilt_lo",
+        "tilt_hi",
+        "lot_cap",
+    }
 )
+
+
+def _net_sales_only(ws: WorkingSet, data: ProblemData, down: np.ndarray):
+    """A taxable account's lot caps at pinned weights: no more sold from a name's lots
+    than its net sale ``down``. The weights are the orders; a loss lot sold and bought
+    back (a wash sale, which the orders never carry) would credit a harvest to holding
+    (weights ``w₀``) as well, and a harvest that a substitute keeps the exposure of
+    would never be worth trading (``model.substitutes``)."""
+    members = ws.structure.lot_members
+    if data.lot_cap is None or members is None:
+        return data.lot_cap
+    down = np.r_[down, np.zeros(members.shape[0] - len(down))]  # a model's free slots
+    return np.minimum(np.asarray(data.lot_cap, float), members.T @ down)
 
 
 class Evaluator:
