@@ -136,6 +136,9 @@ ACCOUNTS_CELLS = {
     "mode": Choice(TRADE_MODES),  # which side it may trade (``limits.trade_mode``)
     # ``new``: its first rebalance is due (``rebalancer drift``), whatever it holds
     "status": Choice(("new", "active")),
+    # ``;``-separated group selectors of names the account may not hold (it sells them
+    # and buys none; their substitutes keep the exposure): ``prepare.terms`` parses them
+    "exclude": Text(),
 }
 
 HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
@@ -356,7 +359,8 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     (``account_type``: both blank is not taxable, tax_exempt), ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
     (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
     ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``mode``
-    and ``status`` (new|active; "" when not given), ``row``.
+    and ``status`` (new|active; "" when not given), ``exclude`` (text, "" when not
+    given: ``;``-separated selectors, parsed by ``prepare.terms.account_terms``), ``row``.
     """
     table = read_table(path)
     require_columns(table, ACCOUNTS_REQUIRED, path, problems)

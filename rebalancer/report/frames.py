@@ -50,10 +50,17 @@ def trades_frame(
             "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
-            "reason": [
-                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members, words)
-                for i in idx
-            ],
+            "reason": _substitute_reasons(
+                [
+                    _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members, words)
+                    for i in idx
+                ],
+                uni.index,
+                idx,
+                q,
+                scenario,
+                gains,
+            ),
             "realized_gain": [
                 gains.get(t, np.nan) if q[i] < 0 else np.nan
                 for t, i in zip(tickers, idx, strict=True)
@@ -98,6 +105,31 @@ def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members, words
     if qi < 0:
         return "sell out to fund purchases" if w_after[i] <= 1e-12 else "fund purchases"
     return words.risk(i)
+
+
+def _substitute_reasons(reasons, tickers, idx, q, scenario, gains) -> list[str]:
+    """``reasons`` with the swaps inside a substitute group said as such: a buy of a
+    member while another is sold is "substitute for X"; the sale, "harvest the loss: Y
+    keeps the exposure" at a loss (else "Y keeps the exposure" after its reason)."""
+    if not scenario.substitutes:
+        return reasons
+    reasons = list(reasons)
+    at = {str(tickers[i]): k for k, i in enumerate(idx)}
+    for group in scenario.substitutes:
+        sold = [t for t in group.tickers if t in at and q[idx[at[t]]] < 0]
+        bought = [t for t in group.tickers if t in at and q[idx[at[t]]] > 0]
+        if not (sold and bought):
+            continue
+        for t in bought:
+            reasons[at[t]] = f"substitute for {', '.join(sold)}"
+        for t in sold:
+            keeps = f"{', '.join(bought)} keeps the exposure"
+            loss = gains.get(t, np.nan) < 0
+            if loss and not reasons[at[t]].startswith("forced exit"):
+                reasons[at[t]] = f"harvest the loss: {keeps}"
+            else:
+                reasons[at[t]] = f"{reasons[at[t]]}; {keeps}"
+    return reasons
 
 
 def _pct(x: float) -> str:
