@@ -18,6 +18,7 @@ KEYS = [
     "pypfopt-ledoit-wolf-weekly",
     "pypfopt-factor",
     "book",
+    "household-book",
 ]
 
 

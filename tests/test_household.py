@@ -194,6 +194,22 @@ def test_the_taxable_account_stays_within_its_gain_budget(joint):
     assert turnover["TAX"] < 0.05 < min(turnover["IRA"], turnover["ROTH"])
 
 
+def test_turnover_is_capped_per_account_and_so_for_the_household(joint):
+    """``max_turnover`` stays each account's (docs/households.md "Household-wide
+    limits"): every account's turnover, re-measured from the written trades, is within
+    it, and so the household's combined turnover (its NAV-weighted mean) is too."""
+    paths, out, _ = joint
+    trades = pd.read_csv(out / "trades.csv")
+    cap = float(SCENARIO.split("max_turnover: ")[1].split()[0])
+    traded = trades.groupby("account")["notional"].sum().reindex(list(NAVS), fill_value=0.0)
+    pos = _after(paths, trades)
+    navs = pos.groupby("account").apply(
+        lambda r: float((r["before"] * r["price"]).sum() + r["cash_before"].iloc[0])
+    )
+    assert ((traded / 2) / navs <= cap + 1e-9).all()
+    assert float(traded.sum()) / 2 / float(navs.sum()) <= cap + 1e-9
+
+
 def test_verify_re_measures_the_household_and_reproduces_it(joint):
     """``verify --reproduce`` of the household's JSON: its files unchanged, every
     account's limits and figures and the household's rows re-measured on the written
