@@ -407,10 +407,11 @@ def priced(
     grown by the names outside with the largest gain in any account
     (``HouseholdProblem.gains``) until what they could still add — Σ of the positive
     gains, each at most a whole weight — is under ``GAP_TOL``, or after ``MAX_ROUNDS``
-    (a warning then says so). A set with no feasible point, or one the interior-point
-    solvers fail on, is solved over every name instead (whose infeasibility, if any,
-    is the household's) with the whole chain: SCS, its last resort, took 40-55 s on a
-    470-name set of a 4-account household whose 626-name set Clarabel solves in 4 s.
+    (a warning then says so). A set with no feasible point is solved over every name
+    instead (whose infeasibility, if any, is the household's). A set the interior-point
+    solvers fail on is solved over every name by them, and only where they fail there
+    too by the whole chain over the set (SCS, its last resort, took 40-55 s on a
+    470-name set of a 4-account household whose every name Clarabel solves in 14 s).
     Returns the solution and the set it ended with."""
     keep = first_set(household) if keep is None else keep.copy()
     seconds = 0.0
@@ -420,12 +421,25 @@ def priced(
         try:
             # over every name already: the household's own infeasibility, explained
             solution = problem.solve(whole, None if whole else interior_point_solvers())
-        except (InfeasibleError, SolverFailure):
+        except InfeasibleError:
             if whole:
                 raise
             keep = np.ones_like(keep)
             solution = HouseholdProblem(household, keep=keep).solve()
             break
+        except SolverFailure:
+            if whole:
+                raise
+            try:
+                every = np.ones_like(keep)
+                solution = HouseholdProblem(household, keep=every).solve(
+                    chain=interior_point_solvers()
+                )
+                keep = every
+                break
+            except SolverFailure:
+                # neither: the set with the whole chain (SCS last), priced on as before
+                solution = problem.solve()
         seconds += solution.seconds
         names, gains = problem.gains(solution)
         best = gains.max(axis=0) if len(names) else np.zeros(0)
