@@ -66,7 +66,9 @@ def _write(folder: Path) -> dict[str, Path]:
     paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
     uni.to_csv(paths["universe"], index=False)
     weight = uni["market_cap"] / uni["market_cap"].sum()
-    pd.DataFrame({"ticker": uni["ticker"], "weight": weight}).to_csv(paths["benchmark"], index=False)
+    pd.DataFrame({"ticker": uni["ticker"], "weight": weight}).to_csv(
+        paths["benchmark"], index=False
+    )
     pd.DataFrame(rows).to_csv(paths["holdings"], index=False)
     paths["accounts"] = folder / "accounts.csv"
     paths["accounts"].write_text(ACCOUNTS)

@@ -55,11 +55,11 @@ from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.layout import buyable, must_hold, restrict
 from rebalancer.optimize.params import Values
 from rebalancer.optimize.problem import (
-    interior_point_solvers,
     FEASIBILITY_TOL,
     SOLVERS,
     Solution,
     installed_solvers,
+    interior_point_solvers,
     or_zeros,
     solver_label,
     solver_settings,
