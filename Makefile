@@ -44,12 +44,13 @@ test: $(VENV)/.installed-dev $(VENV)/.render-tools
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-# every benchmark, each rewriting its table in the README (about 50 minutes; run it on
+# every benchmark, each rewriting its table in the README (about 65 minutes with the backtest benchmarks; run it on
 # a quiet machine)
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_propose --runs 7 --readme
 	$(PY) -m benchmarks.bench_whatif --repeats 5 --readme
 	$(PY) -m benchmarks.bench_scale --runs 3 --before 3d067b3 --readme
+	$(PY) -m benchmarks.bench_cache --runs 5 --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf-weekly --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme
@@ -59,6 +60,8 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_rounding --readme
 	$(PY) -m benchmarks.bench_drift --repeats 5 --readme
 	$(PY) -m benchmarks.backtest_library --readme
+	$(PY) -m benchmarks.bench_backtest --runs 3 --readme
+	$(PY) -m benchmarks.bench_backtest_peer --names 100 --readme
 
 examples: $(VENV)/.installed
 	$(PY) examples/make_examples.py

@@ -248,6 +248,10 @@ def test_no_look_ahead(tmp_path):
     from rebalancer.runs.backtest.engine import run_backtest
 
     paths = _market(tmp_path)
+    # every improvement traded (no materiality hurdle), so that each month has orders
+    paths["tilt"] = write_scenario(
+        tmp_path / "every.yaml", "extends: tilt.yaml\nname: every\ncosts: {hurdle_bps: 0}\n"
+    )
     data = load_inputs(paths["holdings"], paths["universe"], paths["prices"], paths["bench"])
     kwargs = {"start": START, "end": "2024-04-30", "every": "month", "taxable": False}
     first = run_backtest(data, [paths["tilt"]], **kwargs).runs[0].orders

@@ -41,10 +41,12 @@ from rebalancer.limits.position import POSITION
 from rebalancer.limits.sector import SECTOR
 from rebalancer.limits.tilt_bands import TILT_BANDS
 from rebalancer.limits.tracking_error import TRACKING_ERROR
+from rebalancer.model.substitutes import wash_ids, wash_keys
 from rebalancer.model.tax import income_yield
 from rebalancer.report.build import build_proposal
 from rebalancer.report.frames import exposures_frame
 from rebalancer.report.proposal import Proposal, Timings, _num, check_records
+from rebalancer.scenario import Scenario
 
 # the limits the household keeps on its combined portfolio, in Checks order
 HOUSEHOLD_LIMITS = (LIQUIDITY, POSITION, ACTIVE_POSITION, SECTOR, TRACKING_ERROR, TILT_BANDS)
@@ -330,6 +332,9 @@ def without_new_washes(household: Household, request, own, solution):
         if r.account != request.account:
             bought += r.position.nav_usd * np.maximum(s.weights - r.position.weight, 0.0)
     sold = request.position.nav_usd * np.maximum(request.position.weight - own.weights, 0.0)
+    # an identical substitute group is one security to the rule (``model.substitutes``)
+    key = wash_ids(request.universe.index, household.scenario)
+    bought, sold = (np.bincount(key, weights=x, minlength=len(key))[key] for x in (bought, sold))
     keep = (bought > tol) & (sold <= tol)
     if not keep.any():
         return request
@@ -340,19 +345,23 @@ def without_new_washes(household: Household, request, own, solution):
 WASH_CHECK = "no wash sale across the household"
 
 
-def wash_rows(accounts: list[tuple[str, bool, pd.DataFrame]]) -> pd.DataFrame:
+def wash_rows(
+    accounts: list[tuple[str, bool, pd.DataFrame]], scenario: Scenario | None = None
+) -> pd.DataFrame:
     """The Checks row of wash sales inside the run: securities a taxable account sells
     at a loss (a SELL row with a realized gain below 0) that another account of the
-    household buys in the same run (value: how many). ``accounts``: (account, taxable,
-    its trades) each."""
+    household buys in the same run — the security or, under ``scenario``, a member of
+    its identical substitute group (``model.substitutes``) — (value: how many).
+    ``accounts``: (account, taxable, its trades) each."""
+    keys = wash_keys(scenario) if scenario is not None else {}
     sold, bought = set(), {}
     for account, taxable, t in accounts:
         if taxable and "realized_gain" in t:
             gain = pd.to_numeric(t["realized_gain"], errors="coerce")
             sold |= {(account, x) for x in t.loc[(t["side"] == "SELL") & (gain < 0), "ticker"]}
         for x in t.loc[t["side"] == "BUY", "ticker"]:
-            bought.setdefault(x, set()).add(account)
-    washed = sorted({x for account, x in sold if bought.get(x, set()) - {account}})
+            bought.setdefault(keys.get(x, x), set()).add(account)
+    washed = sorted({x for account, x in sold if bought.get(keys.get(x, x), set()) - {account}})
     detail = ", ".join(washed) if washed else ""
     row = {
         "check": WASH_CHECK,
@@ -406,6 +415,6 @@ def household_checks(
         limits=HOUSEHOLD_LIMITS,
     )
     sides = [(r.account, r.tax.taxable, t) for r, t in zip(household.requests, trades, strict=True)]
-    checks = pd.concat([checks, wash_rows(sides)], ignore_index=True)
+    checks = pd.concat([checks, wash_rows(sides, household.scenario)], ignore_index=True)
     after = sum(shares_after(r, t) for r, t in zip(household.requests, trades, strict=True))
     return checks, after * view.position.price_usd / household.nav_usd

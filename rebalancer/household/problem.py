@@ -50,6 +50,7 @@ from scipy import sparse
 from rebalancer.errors import InfeasibleError, SolverFailure
 from rebalancer.household.request import Household
 from rebalancer.limits import in_scenario_terms
+from rebalancer.model.substitutes import wash_ids
 from rebalancer.model.tax import income_yield
 from rebalancer.optimize import constraints as lim
 from rebalancer.optimize.layout import buyable, must_hold, restrict
@@ -482,6 +483,9 @@ def _forbid_household_washes(household: Household, solution: HouseholdSolution) 
         mine = nav * np.bincount(security[loss], weights=own.lot_sold[loss], minlength=n)
         losses += mine
         sold_at_loss.append(mine)
+    # an identical substitute group is one security to the rule (``model.substitutes``)
+    key = wash_ids(household.view.universe.index, household.scenario)
+    losses, bought = (np.bincount(key, weights=x, minlength=n)[key] for x in (losses, bought))
     tol = 1e-6 * household.nav_usd
     both = (losses > tol) & (bought > tol)
     if not both.any():

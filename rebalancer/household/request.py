@@ -162,5 +162,6 @@ def prepare_household(
         terms = account_terms(data, account)
         own = account_scenario(terms.scenario(scenario))
         requests.append(prepare(data, own, account, as_of))
-    view = prepare(data, scenario, accounts[0], as_of)
+    # the view carries the household's caps: not one account's ``exclude``
+    view = prepare(data, scenario, accounts[0], as_of, exclusions=False)
     return Household(name, scenario, tuple(requests), view)

@@ -28,7 +28,14 @@ from rebalancer.inputs.cells import (
     parse_columns,
 )
 from rebalancer.inputs.problems import Problems
-from rebalancer.inputs.tables import ROW, read_table, read_wide_numbers, require_columns
+from rebalancer.inputs.tables import (
+    PARQUET_SUFFIXES,
+    ROW,
+    read_table,
+    read_wide_numbers,
+    read_wide_parquet_numbers,
+    require_columns,
+)
 
 CASH = "CASH"
 REGIONS = ("US", "DM", "EM")
@@ -129,6 +136,9 @@ ACCOUNTS_CELLS = {
     "mode": Choice(TRADE_MODES),  # which side it may trade (``limits.trade_mode``)
     # ``new``: its first rebalance is due (``rebalancer drift``), whatever it holds
     "status": Choice(("new", "active")),
+    # ``;``-separated group selectors of names the account may not hold (it sells them
+    # and buys none; their substitutes keep the exposure): ``prepare.terms`` parses them
+    "exclude": Text(),
 }
 
 HISTORY_REQUIRED = ("account", "ticker", "date", "side", "quantity", "price")
@@ -243,16 +253,19 @@ def read_prices(path: str | Path, problems: Problems | None = None) -> pd.DataFr
     price is NaN (no quote that day); a price must otherwise be >= ``MIN_PRICE``. Rows are
     sorted by date whatever their order in the file.
 
-    A ``.csv`` is first read straight to floats (``tables.read_wide_numbers``, seconds
-    faster for thousands of names); when that gives up or a value fails a check, the
-    file is read cell by cell, which names the first problem (or, given a collecting
+    A ``.csv`` or Parquet file is first read straight to floats
+    (``tables.read_wide_numbers``, ``tables.read_wide_parquet_numbers``: seconds faster
+    for thousands of names); when that gives up or a value fails a check, the file is
+    read cell by cell, which names the first problem (or, given a collecting
     ``problems``, every one). Both reads give the same prices for a sound file.
     """
-    if Path(path).suffix.lower() == ".csv":
+    suffix = Path(path).suffix.lower()
+    fast = None
+    if suffix == ".csv":
         fast = prices_from_numbers(read_wide_numbers(path))
-        if fast is not None:
-            return fast
-    return read_prices_by_cell(path, problems)
+    elif suffix in PARQUET_SUFFIXES:
+        fast = prices_from_numbers(read_wide_parquet_numbers(path))
+    return fast if fast is not None else read_prices_by_cell(path, problems)
 
 
 def read_prices_by_cell(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:
@@ -346,7 +359,8 @@ def read_accounts(path: str | Path, problems: Problems | None = None) -> pd.Data
     (``account_type``: both blank is not taxable, tax_exempt), ``cash_target`` (fraction of NAV in [0, 1], NaN when not given), ``household``
     (str, default ""), ``lot_method`` (optimized|hifo|fifo, "" for the scenario's),
     ``withdraw_usd`` and ``deposit_usd`` (dollars ≥ 0, NaN when not given), ``mode``
-    and ``status`` (new|active; "" when not given), ``row``.
+    and ``status`` (new|active; "" when not given), ``exclude`` (text, "" when not
+    given: ``;``-separated selectors, parsed by ``prepare.terms.account_terms``), ``row``.
     """
     table = read_table(path)
     require_columns(table, ACCOUNTS_REQUIRED, path, problems)

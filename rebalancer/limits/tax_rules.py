@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rebalancer.limits.base import AdvisorLimit
+from rebalancer.model.substitutes import same_wash
 
 
 class TaxRules(AdvisorLimit):
@@ -41,7 +42,10 @@ class TaxRules(AdvisorLimit):
             )
         loss_sold = set(lot_sales.loc[gains < 0, "ticker"]) if len(lot_sales) else set()
         bought = set(trades.loc[trades["side"] == "BUY", "ticker"])
-        round_trips = sorted(loss_sold & bought)
+        # a name stands for its identical substitutes too (``model.substitutes``)
+        round_trips = sorted(
+            (same_wash(loss_sold, scenario) & bought) | (loss_sold & same_wash(bought, scenario))
+        )
         add(
             "no wash sale within the proposal",
             0.0,
@@ -53,7 +57,10 @@ class TaxRules(AdvisorLimit):
             sold = recent[recent["side"] == "SELL"]
             sold_at_loss = set(sold.loc[~(sold["realized_gain"] >= 0), "ticker"])
             recently_bought = set(recent.loc[recent["side"] == "BUY", "ticker"])
-            bad = sorted((bought & sold_at_loss) | (loss_sold & recently_bought))
+            bad = sorted(
+                (bought & same_wash(sold_at_loss, scenario))
+                | (loss_sold & same_wash(recently_bought, scenario))
+            )
             add(
                 f"no wash sale against the last {scenario.tax.wash_sale_days:g} days",
                 0.0,

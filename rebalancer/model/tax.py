@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from rebalancer.model.substitutes import same_wash, wash_keys
 from rebalancer.scenario.schema import Scenario
 
 
@@ -163,7 +164,8 @@ def build_tax_lots(
         tax.weight * held["rate"] * np.where(gain > 0, gain, np.where(harvestable, gain, 0.0))
     )
     blocked = np.full(len(held), "", dtype=object)
-    bought = set(recent.loc[recent["side"] == "BUY", "ticker"])
+    # a buy of any member of an identical substitute group counts for all of them
+    bought = same_wash(recent.loc[recent["side"] == "BUY", "ticker"], scenario)
     loss_lot = gain < 0
     wash_lot = loss_lot & held["ticker"].isin(bought).to_numpy()
     blocked[wash_lot] = "wash sale: bought within the window, no loss sale"
@@ -181,7 +183,7 @@ def build_tax_lots(
                 "rule": "wash sale: sold at a loss within the window, no buy",
                 "detail": f"sold {d.date().isoformat()}",
             }
-            for t, d in at_loss.groupby("ticker")["date"].max().items()
+            for t, d in _loss_sales(at_loss, scenario).items()
         ],
         columns=["ticker", "rule", "detail"],
     )
@@ -203,6 +205,19 @@ def build_tax_lots(
     frame = held[columns].reset_index(drop=True)
     frame["lot_class"], classes = lot_classes(frame, MAX_LOT_CLASSES)
     return TaxLots(frame, blocked_buys, len(universe), classes)
+
+
+def _loss_sales(at_loss: pd.DataFrame, scenario: Scenario) -> dict[str, pd.Timestamp]:
+    """Ticker -> the last loss sale that blocks buying it: its own, or a member's of its
+    identical substitute group (``model.substitutes``)."""
+    last = at_loss.groupby("ticker")["date"].max()
+    keys = wash_keys(scenario)
+    out = dict(last.items())
+    for ticker, date in last.items():
+        key = keys.get(str(ticker))
+        for other in (t for t, k in keys.items() if key is not None and k == key):
+            out[other] = max(out.get(other, date), date)
+    return dict(sorted(out.items()))
 
 
 def lot_classes(frame: pd.DataFrame, most: int) -> tuple[np.ndarray, pd.DataFrame]:

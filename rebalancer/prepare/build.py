@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer import inputs as rd
-from rebalancer.errors import Conflict, InfeasibleError
+from rebalancer.errors import Conflict, InfeasibleError, InputError
 from rebalancer.limits import LIMITS
 from rebalancer.limits.base import Row
 from rebalancer.limits.cash import CASH
@@ -33,6 +33,7 @@ from rebalancer.limits.trade_mode import for_mode, one_sided_bands, sides
 from rebalancer.model.costs import CostModel
 from rebalancer.model.risk import RiskModel
 from rebalancer.model.signals import SignalResult
+from rebalancer.model.substitutes import check_known, substitute_risk
 from rebalancer.model.tax import TaxLots, build_tax_lots, recent_trades
 from rebalancer.model.universe import (
     Misfit,
@@ -59,6 +60,7 @@ from rebalancer.prepare.request import (
 )
 from rebalancer.prepare.terms import AccountTerms, account_terms
 from rebalancer.scenario import Scenario, match, parse_selector
+from rebalancer.scenario.selectors import empty_group
 
 
 def prepare(
@@ -69,6 +71,7 @@ def prepare(
     *,
     taxable: bool | None = None,
     lot_method: str | None = None,
+    exclusions: bool = True,
 ) -> Request:
     """The Request for one account under one scenario.
 
@@ -81,17 +84,23 @@ def prepare(
     (optimized|hifo|fifo) overrides the accounts file's and the scenario's. The
     account's cash target is the caller's to apply (``AccountTerms.scenario``), once,
     before any relaxation of the scenario.
+
+    The accounts file's ``exclude`` of the account (``exclusions``; a household's view
+    has none) makes its names ``restricted: sell`` in this account's universe
+    (``excluded``). The scenario's substitute groups are one security to the risk
+    model (``model.substitutes``).
     """
     with one_blas_thread():
-        return _prepare(data, scenario, account, as_of, taxable, lot_method)
+        return _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions)
 
 
-def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
+def _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions=True) -> Request:
     as_of = rd.trade_date(as_of)
     # a deposit is cash held before trading, a withdrawal cash that leaves with it
     lots = deposited(data.lots_of(account), scenario)
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
+    check_known(scenario, uni, data.paths.get("scenario"))
     notes = _fit_notes(uni, scenario, account)
 
     mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
@@ -105,9 +114,13 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         data.reference_weights(uni) if data.benchmark is not None else None,
         shares_before * price / (nav + paid) if paid else w0,
     )
-    risk = data.risk_model(uni)
-    signals, prior, alpha = _returns(data, uni, scenario, risk, ref)
+    factors = data.risk_model(uni)  # the signals' residual risk is each name's own
+    signals, prior, alpha = _returns(data, uni, scenario, factors, ref)
+    risk = substitute_risk(factors, scenario)
     cost = _costs(uni, scenario, risk)
+    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
+    if exclusions and terms.exclude:  # what this account may hold: from here on
+        uni = excluded(uni, terms)
     limits = _name_limits(uni, scenario, nav, shares_before, price)
     buys, sells = sides(scenario)
     if not (buys and sells):  # a mode of one side: the other side's caps are 0
@@ -115,7 +128,6 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         limits = dataclasses.replace(limits, may_buy=may_buy, may_sell=may_sell)
 
     notes.extend(_acquired_after(lots, as_of))
-    terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
     tax = _tax(data, terms, lots, uni, nav, as_of, scenario)
     may_buy = limits.may_buy
     if tax.lots is not None:  # the wash-sale rules' blocked buys
@@ -168,6 +180,26 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method) -> Request:
         notes=notes,
         mode_asked=mode_asked,
     )
+
+
+def excluded(uni: pd.DataFrame, terms: AccountTerms) -> pd.DataFrame:
+    """A copy of the universe where the names of the account's ``exclude`` selectors
+    are restricted as a forced exit is (``sell``: sold, never bought), or ``no_trade``
+    where the universe forbids their sale. Raises ``InputError`` naming the accounts
+    file's row and column for a selector that matches no security."""
+    path, row = terms.exclude_at
+    hit = np.zeros(len(uni), dtype=bool)
+    for selector in terms.exclude:
+        mask = match(selector, uni)
+        if not mask.any():
+            message = empty_group(selector.text, uni)
+            raise InputError(path, f"exclude {message}", row=row, column="exclude")
+        hit |= mask
+    uni = uni.copy()
+    restricted = uni["restricted"].to_numpy(object)
+    frozen = np.isin(restricted, ["no_sell", "no_trade"])
+    uni["restricted"] = np.where(hit & frozen, "no_trade", np.where(hit, "sell", restricted))
+    return uni
 
 
 def requested(

@@ -15,6 +15,7 @@ from rebalancer.inputs.readers import account_type
 from rebalancer.inputs.tables import ROW
 from rebalancer.prepare.inputs import Inputs
 from rebalancer.scenario import Scenario
+from rebalancer.scenario.selectors import Selector, SelectorSyntaxError, parse_selector
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class AccountTerms:
     mode: str | None = None  # which side it may trade (``limits.trade_mode``); None: the scenario's
     # taxable, tax_deferred or tax_exempt (docs/contracts.md §1): agrees with ``taxable``
     account_type: str = "tax_exempt"
+    # the accounts file's ``exclude``: names this account may not hold (it sells them,
+    # buys none), as selectors; with the file and row they came from, for messages
+    exclude: tuple[Selector, ...] = ()
+    exclude_at: tuple[str | None, int | None] = (None, None)
 
     def scenario(self, scenario: Scenario, *, with_target: bool = True) -> Scenario:
         """``scenario`` with the account's cash target (and the cash floor lowered to
@@ -123,9 +128,43 @@ def account_terms(
         _within_nav(data, lots, withdraw_usd, deposit_usd or 0.0, where)
     # an accounts frame given in Python may lack the column: the tax status says
     kind = account_type(taxable, str(row.get("account_type") or "") if row is not None else "")
+    exclude, exclude_at = _exclude(data, row)
     return AccountTerms(
-        name, taxable, lot_method, cash_target, household, withdraw_usd, deposit_usd, mode, kind
+        name,
+        taxable,
+        lot_method,
+        cash_target,
+        household,
+        withdraw_usd,
+        deposit_usd,
+        mode,
+        kind,
+        exclude,
+        exclude_at,
     )
+
+
+def _exclude(data: Inputs, row: pd.Series | None) -> tuple[tuple[Selector, ...], tuple]:
+    """The row's ``exclude`` selectors and where they are written (``exclude_selectors``)."""
+    text = str(row.get("exclude") or "") if row is not None else ""
+    if not text.strip():
+        return (), (None, None)
+    path, at = data.paths.get("accounts", "accounts"), int(row.get(ROW, 0))
+    return exclude_selectors(text, path, at), (path, at)
+
+
+def exclude_selectors(text: str, path, at: int) -> tuple[Selector, ...]:
+    """The ``;``-separated selectors of an accounts file's ``exclude`` cell; raises
+    ``InputError`` naming the file, row ``at`` and column for one that does not parse."""
+    selectors = []
+    for part in (p for p in text.split(";") if p.strip()):
+        try:
+            selectors.append(parse_selector(part))
+        except SelectorSyntaxError as exc:
+            raise InputError(
+                path, f"exclude '{part.strip()}': {exc}", row=at, column="exclude"
+            ) from None
+    return tuple(selectors)
 
 
 def _within_nav(data: Inputs, lots: pd.DataFrame, withdraw: float, deposit: float, where):

@@ -50,10 +50,17 @@ def trades_frame(
             "pct_adv": np.where(adv > 0, notional / np.where(adv > 0, adv, 1.0), np.inf),
             "days_to_trade": notional / np.maximum(participation[idx] * adv, 1e-12),
             "est_cost": cost.cost_usd(q * price)[idx],
-            "reason": [
-                _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members, words)
-                for i in idx
-            ],
+            "reason": _substitute_reasons(
+                [
+                    _reason(restricted, i, q[i], w0, w_after, alpha, scenario, cap, members, words)
+                    for i in idx
+                ],
+                uni.index,
+                idx,
+                q,
+                scenario,
+                gains,
+            ),
             "realized_gain": [
                 gains.get(t, np.nan) if q[i] < 0 else np.nan
                 for t, i in zip(tickers, idx, strict=True)
@@ -100,6 +107,31 @@ def _reason(restricted, i, qi, w0, w_after, alpha, scenario, cap, members, words
     return words.risk(i)
 
 
+def _substitute_reasons(reasons, tickers, idx, q, scenario, gains) -> list[str]:
+    """``reasons`` with the swaps inside a substitute group said as such: a buy of a
+    member while another is sold is "substitute for X"; the sale, "harvest the loss: Y
+    keeps the exposure" at a loss (else "Y keeps the exposure" after its reason)."""
+    if not scenario.substitutes:
+        return reasons
+    reasons = list(reasons)
+    at = {str(tickers[i]): k for k, i in enumerate(idx)}
+    for group in scenario.substitutes:
+        sold = [t for t in group.tickers if t in at and q[idx[at[t]]] < 0]
+        bought = [t for t in group.tickers if t in at and q[idx[at[t]]] > 0]
+        if not (sold and bought):
+            continue
+        for t in bought:
+            reasons[at[t]] = f"substitute for {', '.join(sold)}"
+        for t in sold:
+            keeps = f"{', '.join(bought)} keeps the exposure"
+            loss = gains.get(t, np.nan) < 0
+            if loss and not reasons[at[t]].startswith("forced exit"):
+                reasons[at[t]] = f"harvest the loss: {keeps}"
+            else:
+                reasons[at[t]] = f"{reasons[at[t]]}; {keeps}"
+    return reasons
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.4g}%"
 
@@ -136,6 +168,9 @@ class _Words:
             if m in uni and sign and pd.api.types.is_numeric_dtype(uni[m])
         }
         sectors = uni["sector"].astype(str)
+        # plain arrays: a pandas lookup per name and metric cost more than the reasons
+        self.values = {m: uni[m].to_numpy(float) for m in self.metrics}
+        self.size = uni["size"].astype(str).to_numpy() if "size" in uni else None
         self.medians = {
             m: uni[m].groupby(sectors).transform("median").to_numpy(float) for m in self.metrics
         }
@@ -150,7 +185,7 @@ class _Words:
         sector median where both are positive."""
         favours, gaps = [], []
         for m, sign in self.metrics.items():
-            v, med = float(self.uni[m].iloc[i]), self.medians[m][i]
+            v, med = float(self.values[m][i]), self.medians[m][i]
             if not (np.isfinite(v) and np.isfinite(med)) or v == med:
                 continue
             if ((v - med) * sign > 0) != buy:
@@ -167,9 +202,7 @@ class _Words:
                 gaps.append(
                     (abs(np.log(v / med)) * abs(sign), f"{label} {v / med:.1f}× its sector")
                 )
-        size = (
-            SIZE_WORDS.get(str(self.uni["size"].iloc[i]), "name") if "size" in self.uni else "name"
-        )
+        size = "name" if self.size is None else SIZE_WORDS.get(self.size[i], "name")
         if not favours:
             return f"signal {'favours' if buy else 'against'} this {size}"
         gap = f" ({max(gaps)[1]})" if gaps else ""

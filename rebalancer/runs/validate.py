@@ -14,6 +14,7 @@ from rebalancer.inputs.households import household_warnings
 from rebalancer.inputs.problems import PROBLEMS_PER_FILE, Problems
 from rebalancer.model.universe import scenario_fit, tilt_reach, with_size
 from rebalancer.prepare.position import holdings_position, reference_weights
+from rebalancer.prepare.terms import exclude_selectors
 from rebalancer.runs.book.plan import no_scenario
 from rebalancer.scenario import scenario_problems
 from rebalancer.scenario.loader import named_in_accounts
@@ -79,6 +80,11 @@ def validate(
     ]
     if frames.get("accounts") is not None and not found["accounts"].count:
         problems.extend(household_warnings(frames["accounts"], accounts))
+        for text, at in zip(frames["accounts"]["exclude"], frames["accounts"]["row"], strict=True):
+            try:  # as ``propose`` reads them (``prepare.terms``)
+                exclude_selectors(str(text or ""), accounts, int(at))
+            except InputError as exc:
+                problems.append(exc)
     # the scenario checks measure groups and weights: only on files without a problem
     uni, bench, held = (frames.get(r) if r in found and not found[r].count else None for r in ROLES)
     named = _Named(accounts, frames.get("accounts"), frames.get("universe"), problems)

@@ -116,6 +116,13 @@ class Costs:
         default=0.7,
         metadata=_num(0, 100, "impact coefficient c: cost/value = c × daily vol × sqrt(trade/ADV)"),
     )
+    # the least an optional trade list must gain over holding, bp of NAV in the
+    # optimizer's objective (rebalancer.trades.settle.hurdle); unset: the default there
+    hurdle_bps: float | None = field(
+        default=None,
+        metadata={**_num(0, 10_000, "least gain over holding, bps of NAV, for optional trades"),
+                  **UNSET_OMITTED},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,18 @@ class Tilt:
 
 
 @dataclass(frozen=True)
+class Substitute:
+    """A substitute group (``substitutes``): securities that stand for one another, so
+    the optimizer sees one exposure (``model.substitutes``). ``identical``: the advisor
+    judges them substantially identical, so a buy of any member within
+    ``tax.wash_sale_days`` of a loss sale of another is a wash sale. Written as a list
+    of tickers (not identical) or ``{tickers: [...], identical: true}``."""
+
+    tickers: tuple[str, ...]
+    identical: bool = False
+
+
+@dataclass(frozen=True)
 class Triggers:
     """When ``rebalancer drift`` flags an account for a rebalance (``runs.drift``).
 
@@ -263,6 +282,8 @@ class Scenario:
     shocks: list[Shock] = field(default_factory=list)
     # ``rebalancer drift``'s thresholds; unset: the ``Triggers`` defaults (base.yaml's)
     triggers: Triggers | None = field(default=None, metadata=UNSET_OMITTED)
+    # substitute groups (``Substitute``); unset: none
+    substitutes: list[Substitute] | None = field(default=None, metadata=UNSET_OMITTED)
 
     def drift_triggers(self) -> Triggers:
         """The triggers in force: the scenario's, else the defaults."""
@@ -283,7 +304,7 @@ NEUTRALIZE = ("sector", "region", "none")
 def _to_data(obj: Any) -> Any:
     if isinstance(obj, ByGroup | Shock):
         return obj.to_data()
-    if isinstance(obj, list):
+    if isinstance(obj, list | tuple):
         return [_to_data(x) for x in obj]
     if dataclasses.is_dataclass(obj):
         return {
@@ -512,6 +533,8 @@ def _list(item: type, raw: Any, where: str, problems: Problems) -> Any:
             built = sel.text if sel is not None else None
         elif item is Shock:
             built = build_shock(entry, sub, problems)
+        elif item is Substitute:
+            built = build_substitute(entry, sub, problems)
         else:
             built = _build_dataclass(item, entry, sub, problems)
         if built is not None:
@@ -538,6 +561,32 @@ def build_shock(raw: Any, where: str, problems: Problems) -> Shock | None:
         if sel is not None and num is not _BAD:
             returns[sel.text] = num
     return Shock(raw["name"], returns)
+
+
+def build_substitute(raw: Any, where: str, problems: Problems) -> Substitute | None:
+    """One substitute group from a list of tickers (not identical) or a mapping
+    ``{tickers: [...], identical: true|false}``; at least two distinct tickers."""
+    identical = False
+    if isinstance(raw, dict):
+        unknown = sorted(set(map(str, raw)) - {"tickers", "identical"})
+        if unknown:
+            problems.add(_join(where, unknown[0]), "unknown key (valid: tickers, identical)")
+            return None
+        identical = raw.get("identical", False)
+        if not isinstance(identical, bool):
+            problems.add(
+                _join(where, "identical"), f"expected true or false, got {_kind(identical)}"
+            )
+            return None
+        raw = raw.get("tickers")
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.strip() for t in raw):
+        problems.add(where, "a substitute group is a list of tickers, e.g. [IVV, VOO]")
+        return None
+    tickers = tuple(dict.fromkeys(t.strip() for t in raw))
+    if len(tickers) < 2:
+        problems.add(where, "a substitute group needs at least two different tickers")
+        return None
+    return Substitute(tickers, identical)
 
 
 def _cross_checks(s: Scenario, problems: Problems) -> None:
@@ -588,6 +637,16 @@ def _cross_checks(s: Scenario, problems: Problems) -> None:
         problems.add("constraints.trade_mode", f"expected one of {', '.join(TRADE_MODES)}")
     if s.tax.lot_method not in LOT_METHODS:
         problems.add("tax.lot_method", f"expected one of {', '.join(LOT_METHODS)}")
+    seen: dict[str, int] = {}
+    for i, group in enumerate(s.substitutes or (), 1):
+        for ticker in group.tickers:
+            if ticker in seen:
+                problems.add(
+                    f"substitutes[{i}]",
+                    f"{ticker} is in substitute groups {seen[ticker]} and {i}: a ticker "
+                    "belongs to one group",
+                )
+            seen.setdefault(ticker, i)
     for i, screen in enumerate(s.screens, 1):
         _selector(screen.where, f"screens[{i}].where", problems)
         try:

@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 
+from rebalancer.model.substitutes import wash_ids
 from rebalancer.optimize.problem import ProblemData, Solution
 from rebalancer.optimize.working_set import WorkingSet
 from rebalancer.prepare.request import Request
@@ -21,7 +22,8 @@ def no_wash_round_trips(
 ) -> tuple[ProblemData, Solution]:
     """``solution`` re-solved until it sells no security at a loss that it also buys.
 
-    Per security i, with bᵢ the weight bought and lᵢ the weight sold from lots at a
+    Per security i (the members of an identical substitute group count as one,
+    ``model.substitutes``), with bᵢ the weight bought and lᵢ the weight sold from lots at a
     loss (gain_frac < 0, summed over i's lot classes): where both exceed 1e-6, keep the
     larger side and forbid the other — bᵢ ≥ lᵢ closes i's loss lots (``lot_cap`` 0),
     else i's buys (``buy_cap`` 0) — and solve ``data``'s problem over ``ws``'s working
@@ -29,19 +31,22 @@ def no_wash_round_trips(
     passes after it keep them) and the last solution."""
     lots = request.tax.lots.classes  # what the optimizer sells from
     loss = lots["gain_frac"].to_numpy() < 0
-    security = lots["security"].to_numpy()
+    # an identical substitute group is one security to the rule (``model.substitutes``)
+    key = wash_ids(request.universe.index, request.scenario)
+    security = key[lots["security"].to_numpy()]
     n = len(request.position.price_usd)
     for _ in range(max_passes):
         sold_at_loss = np.bincount(security[loss], weights=solution.lot_sold[loss], minlength=n)
-        both = np.flatnonzero((solution.buy > 1e-6) & (sold_at_loss > 1e-6))
+        bought = np.bincount(key, weights=np.maximum(solution.buy, 0.0), minlength=n)
+        both = np.flatnonzero((bought > 1e-6) & (sold_at_loss > 1e-6))
         if not len(both):
             break
         lot_cap, buy_cap = data.lot_cap.copy(), data.buy_cap.copy()
         for i in both:
-            if solution.buy[i] >= sold_at_loss[i]:
+            if bought[i] >= sold_at_loss[i]:
                 lot_cap[loss & (security == i)] = 0.0
             else:
-                buy_cap[i] = 0.0
+                buy_cap[key == i] = 0.0
         data = dataclasses.replace(data, lot_cap=lot_cap, buy_cap=buy_cap)
         solution = ws.solve(data)
     return data, solution

@@ -11,15 +11,26 @@ zero, or, once the minimum-trade passes have constrained it, at a loss.
 The rule: holding the current portfolio is a candidate too. When it keeps every hard
 limit of the scenario (position and sector caps, tracking error, cash above its floor;
 limits as the advisor states them, without the optimizer's safety margins, since no
-rounding follows), misses the tilt bands and the cash target by no more than the
-orders would, and the final, rounded orders beat it by no more than
-``HURDLE`` in the optimizer's own objective (risk-adjusted expected return net of
-costs and taxes) — 1e-5 a year, the tolerance to which the working set proves the
-optimum (``GAP_TOL``) — the proposal holds: no trades, and a warning says why. Both
+rounding follows) and each name's active position cap, misses the tilt bands and the
+cash target by no more than the orders would, and the final, rounded orders beat it
+by no more than the materiality hurdle in the optimizer's own objective
+(risk-adjusted expected return a year net of costs and taxes, in bp of NAV) — the
+scenario's ``costs.hurdle_bps``, 1 bp unset (``DEFAULT_HURDLE_BPS``), never under
+the tolerance to which the working set proves the optimum, 1e-5 (``GAP_TOL``) — the
+proposal holds: no trades, and a warning says why ("not worth trading"). Both
 objectives come from the same problem solved with every name pinned (two extra
 solves, only when holding keeps every limit): the rounded orders are judged, not the
 continuous answer, because in a small account whole lots can lose more than the
 continuous answer gains.
+
+Why a hurdle above the tolerance: a re-run of a step (a path held back by the impact
+cost or a per-run limit) or of a small account gains less each run, while whole lots,
+the minimum trade and a taxable account's lots make its orders differ from the last
+run's by whole orders; below a basis point a year the difference is noise the advisor
+would not send, and holding is the step that settles. Holding never stands in for a
+required trade: a cash request (the cash target and floor), a forced exit (a position
+cap of 0), a breached cap or band — there holding does not keep the limits and the
+orders go whatever they gain. A scenario wanting every improvement sets it to 0.
 """
 
 from __future__ import annotations
@@ -30,23 +41,38 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rebalancer.errors import RebalancerError
+from rebalancer.limits.active_position import ACTIVE_POSITION
 
 if TYPE_CHECKING:
     from rebalancer.optimize.problem import ProblemData
     from rebalancer.optimize.working_set import WorkingSet
     from rebalancer.prepare.request import Request
 
-# what a trade list must gain over holding, in the objective's units (return a year)
-HURDLE = 1e-5
+# the optimizer's own tolerance, in the objective's units (return a year): the working
+# set proves the optimum to it (``GAP_TOL``), so a smaller gain is not one
+TOLERANCE = 1e-5
+# the materiality hurdle unset (``costs.hurdle_bps``), bp of NAV in the objective
+DEFAULT_HURDLE_BPS = 1.0
+
+
+def hurdle(scenario) -> float:
+    """What a trade list must gain over holding, in the objective's units: the
+    scenario's ``costs.hurdle_bps`` (unset: ``DEFAULT_HURDLE_BPS``), at least the
+    optimizer's tolerance."""
+    bps = scenario.costs.hurdle_bps
+    return max((DEFAULT_HURDLE_BPS if bps is None else float(bps)) * 1e-4, TOLERANCE)
+
+
 LIMIT_TOL = 1e-9
 
 
 def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: float) -> bool:
     """Whether the current holdings keep every hard limit, as the scenario states it,
-    and miss the tilt bands (a target whole lots may not reach in a small account,
-    flagged rather than refused) and the cash target (which the objective does not
-    price: raising cash for a withdrawal must not give way to holding) by no more
-    than the orders — ``w_after``, ``cash_after_usd`` net of costs — would."""
+    and each name's active position cap, and miss the tilt bands (a target whole lots
+    may not reach in a small account, flagged rather than refused) and the cash target
+    (which the objective does not price: raising cash for a withdrawal must not give
+    way to holding) by no more than the orders — ``w_after``, ``cash_after_usd`` net
+    of costs — would."""
     r, c = request, request.scenario.constraints
     if not holding_keeps_hard_limits(r):
         return False
@@ -54,6 +80,11 @@ def holding_keeps_limits(request: Request, w_after: np.ndarray, cash_after_usd: 
     target_usd = c.cash.target * nav
     if abs(r.position.cash_usd - target_usd) > abs(cash_after_usd - target_usd) + 1e-6 * nav:
         return False
+    if c.max_active_position is not None:
+        # a name outside its active cap today: the orders may be bringing it in
+        caps = ACTIVE_POSITION.caps(r.universe, r.scenario)
+        if (np.abs(w0 - r.reference_weight) > caps + LIMIT_TOL).any():
+            return False
     return band_miss(r, w0) <= band_miss(r, w_after) + LIMIT_TOL
 
 
@@ -134,7 +165,7 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
         sell_cap=down - up,
         position_cap=weights,
         liquidity_cap=np.maximum(data.liquidity_cap, np.abs(weights - w0) + 1e-12),
-        lot_cap=data.lot_cap,
+        lot_cap=_net_sales_only(ws, data, down),
         cash_target=max(1.0 - float(weights.sum()), 0.0),
         max_tracking_error=BIG,
         sector_max=BIG,
@@ -151,8 +182,30 @@ def objective_at(ws: WorkingSet, data: ProblemData, weights: np.ndarray) -> floa
 # what ``objective_at`` changes between its solves: compiled as Parameters, so the
 # second solve (holding, then the orders) skips compilation
 PINNED_FIELDS = frozenset(
-    {"buy_cap", "sell_cap", "position_cap", "liquidity_cap", "cash_target", "tilt_lo", "tilt_hi"}
+    {
+        "buy_cap",
+        "sell_cap",
+        "position_cap",
+        "liquidity_cap",
+        "cash_target",
+        "tilt_lo",
+        "tilt_hi",
+        "lot_cap",
+    }
 )
+
+
+def _net_sales_only(ws: WorkingSet, data: ProblemData, down: np.ndarray):
+    """A taxable account's lot caps at pinned weights: no more sold from a name's lots
+    than its net sale ``down``. The weights are the orders; a loss lot sold and bought
+    back (a wash sale, which the orders never carry) would credit a harvest to holding
+    (weights ``w₀``) as well, and a harvest that a substitute keeps the exposure of
+    would never be worth trading (``model.substitutes``)."""
+    members = ws.structure.lot_members
+    if data.lot_cap is None or members is None:
+        return data.lot_cap
+    down = np.r_[down, np.zeros(members.shape[0] - len(down))]  # a model's free slots
+    return np.minimum(np.asarray(data.lot_cap, float), members.T @ down)
 
 
 class Evaluator:
@@ -186,9 +239,11 @@ def should_hold(request: Request, evaluate, q_shares: np.ndarray) -> str:
         return ""
     traded = evaluate(w_after)
     held = evaluate(w0)
-    if traded is None or held is None or traded - held > HURDLE:
+    least = hurdle(request.scenario)
+    if traded is None or held is None or traded - held > least:
         return ""
     return (
-        "no trades: the orders would gain less than 0.1 bp a year over holding "
-        f"({(traded - held) * 1e4:+.3f} bp, net of costs), and holding keeps every limit"
+        f"no trades: not worth trading: the orders would improve the objective by "
+        f"{(traded - held) * 1e4:+.2f} bp of NAV (net of costs and taxes), under the "
+        f"{least * 1e4:g} bp hurdle (costs.hurdle_bps), and holding keeps every limit"
     )

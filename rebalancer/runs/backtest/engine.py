@@ -66,6 +66,7 @@ from rebalancer.errors import InfeasibleError, InputError, RebalancerError, Solv
 from rebalancer.inputs.readers import CASH
 from rebalancer.model.risk import MIN_HISTORY_DAYS
 from rebalancer.pipeline import proposal_scenario, propose_account
+from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
@@ -369,6 +370,14 @@ def _day_inputs(
     )
 
 
+def _shared_risk_model(data: Inputs, universe: pd.DataFrame):
+    """The day's risk model from the inputs' cache, fitted as ``prepare`` fits it (one
+    BLAS thread: the same bits): the drift scan and the proposal that follows it (and
+    every scenario of the day) share one fit instead of one each."""
+    with one_blas_thread():
+        return data.risk_model(universe)
+
+
 class _State:
     """One scenario's account through the window: its lots, cash and logs."""
 
@@ -415,12 +424,32 @@ class _State:
         self.cash += usd
         self.flow_today += usd
 
+    @property
+    def lots(self) -> pd.DataFrame:
+        return self._lots
+
+    @lots.setter
+    def lots(self, frame: pd.DataFrame) -> None:
+        # the shares per name and where they sit in the day's prices change only with
+        # the lots (a rebalance), not every price date
+        self._lots = frame
+        self._shares: pd.Series | None = None
+        self._where: tuple[pd.Index, np.ndarray] | None = None
+
     def shares(self) -> pd.Series:
-        return self.lots.groupby("ticker", sort=True)["quantity"].sum()
+        if self._shares is None:
+            self._shares = self.lots.groupby("ticker", sort=True)["quantity"].sum()
+        return self._shares
 
     def value(self, px: pd.Series) -> float:
+        """Σ shares × the day's close, plus cash (``px``: one close per universe name)."""
         shares = self.shares()
-        return float((shares * px.reindex(shares.index)).sum()) + self.cash
+        if self._where is None or self._where[0] is not px.index:
+            self._where = (px.index, px.index.get_indexer(shares.index))
+        where = self._where[1]
+        if (where < 0).any():  # a name without a close: valued as pandas aligns it
+            return float((shares * px.reindex(shares.index)).sum()) + self.cash
+        return float((shares.to_numpy(float) * px.to_numpy(float)[where]).sum()) + self.cash
 
     def mark(self, day: pd.Timestamp, px: pd.Series, before_trades: bool) -> None:
         if before_trades and self.nav:  # the first day: nav[0] was taken before trading
@@ -488,7 +517,8 @@ class _State:
         why = ""  # with drift triggers: the scan's reason for rebalancing
         if every == "drift" and request is None:  # a request is traded whatever the drift
             row = scan_account(holdings, data.universe, scenario, prices=data.prices,
-                               benchmark=data.benchmark, accounts=data.accounts)  # fmt: skip
+                               benchmark=data.benchmark, accounts=data.accounts,
+                               risk_model=lambda u: _shared_risk_model(data, u))  # fmt: skip
             if row["status"] == IN_TOLERANCE:
                 self.events.append({"date": day, "action": "in tolerance", "detail": row["reason"]})
                 return
