@@ -55,6 +55,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf-weekly --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme
 	$(PY) -m benchmarks.bench_book --accounts 1000 --names 2000 --workers 2 --peer --readme
+	$(PY) -m benchmarks.bench_household_book --accounts 1000 --names 2000 --workers 2 --runs 3 --readme
 	$(PY) -m benchmarks.bench_lots --lots 1000 3000 10000 100000 --runs 3 --before bffa4fd --before-lots 1000 3000 --readme
 	$(PY) -m benchmarks.bench_rounding --readme
 	$(PY) -m benchmarks.bench_drift --repeats 5 --readme

@@ -30,9 +30,11 @@ from benchmarks.synthetic import scaled_market
 from rebalancer.runs.book.account import OWN_PROBLEMS
 
 
-def run(folder: Path, workers: int, out: str, env: dict | None = None) -> tuple[float, dict]:
-    """``rebalancer batch`` on the book in ``folder`` as a process: (wall seconds, the
-    count of each status in its book summary)."""
+def run(
+    folder: Path, workers: int, out: str, env: dict | None = None, extra: tuple[str, ...] = ()
+) -> tuple[float, dict]:
+    """``rebalancer batch`` (with ``extra`` options) on the book in ``folder`` as a
+    process: (wall seconds, the count of each status in its book summary)."""
     cmd = [
         str(Path(sys.executable).with_name("rebalancer")),
         "batch",
@@ -51,6 +53,7 @@ def run(folder: Path, workers: int, out: str, env: dict | None = None) -> tuple[
         "--as-of",
         "2026-11-20",
         "--quiet",
+        *extra,
     ]
     t0 = time.perf_counter()
     # exit 3 (an account infeasible) and 1 (one failed) still write the book summary

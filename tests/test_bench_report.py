@@ -19,6 +19,7 @@ KEYS = [
     "pypfopt-ledoit-wolf-weekly",
     "pypfopt-factor",
     "book",
+    "household-book",
 ]
 
 

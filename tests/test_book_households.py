@@ -191,9 +191,9 @@ def test_resume_reuses_every_household_and_account(book):
 
 def test_households_refuse_what_is_not_built_for_them(book, tmp_path):
     paths, _, _ = book
-    result = _batch(paths, tmp_path / "out", "--households", "--only-triggered")
+    result = _batch(paths, tmp_path / "out", "--households", "--reports", tmp_path / "reports")
     assert result.exit_code == 1
-    assert "--only-triggered cannot be given with --households" in result.output
+    assert "--reports cannot be given with --households" in result.output
     assert not (tmp_path / "out").exists()
 
 

@@ -13,8 +13,12 @@ the household's scenario, and no wash sale across its accounts.
 Each account's rounding keeps its share of the household's position caps, liquidity
 caps and tilt bands (``with_share_of_*``: shares that sum to the household's limit,
 around the account's optimum), so the rounding's own repairs work for the household.
-A row still outside after rounding is reported as it is (no repair pass moves lots
-between accounts yet: docs/households.md)."""
+A hard limit of the household (position, active-position, sector, tracking error,
+liquidity: ``limits.HARD_LIMITS``) still broken after rounding makes the household
+infeasible, exit 3, naming the row and its value, as one account's whole lots do
+(``checks.hard.require_hard_limits``); a tilt band outside after rounding is a target
+the Checks rows and a warning flag, as for one account. No repair pass moves lots
+between accounts yet (docs/households.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalancer.checks.hard import require_hard_limits
 from rebalancer.checks.measure import run_checks
+from rebalancer.errors import InfeasibleError
 from rebalancer.household.problem import solve_household
 from rebalancer.household.request import Household
 from rebalancer.limits.active_position import ACTIVE_POSITION
@@ -152,6 +158,7 @@ def propose_household(household: Household) -> HouseholdProposal:
     checks, w_after = household_checks(
         household, [p.trades for p in proposals], [p.lot_sales for p in proposals]
     )
+    require_household_limits(household, checks, w_after)
     afters = [shares_after(r, p.trades) for r, p in zip(household.requests, proposals, strict=True)]
     location = asset_location(household, afters)
     view, scenario = household.view, household.scenario
@@ -375,6 +382,17 @@ def band_miss(household: Household, w_after: np.ndarray) -> np.ndarray:
     lo = np.array([t.target - t.band for t in tilts])
     hi = np.array([t.target + t.band for t in tilts])
     return exposure - np.clip(exposure, lo, hi)
+
+
+def require_household_limits(household: Household, checks: pd.DataFrame, w_after) -> None:
+    """Raise ``InfeasibleError`` (the household named) for each hard limit the summed
+    whole lots break: the household's Checks rows (``household_checks``) read as one
+    account's are (``require_hard_limits`` on the household's view, whose scenario and
+    caps are the household's), ``w_after`` the household's weights after."""
+    try:
+        require_hard_limits(household.view, checks, w_after)
+    except InfeasibleError as exc:
+        raise dataclasses.replace(exc, account=f"{household.name} (household)") from None
 
 
 def household_checks(

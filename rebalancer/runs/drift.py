@@ -109,9 +109,13 @@ class _Model:
     benchmark: pd.Series | None
 
 
-def scan_book(accounts, holdings, universe, *, prices=None, benchmark=None) -> DriftScan:
+def scan_book(
+    accounts, holdings, universe, *, prices=None, benchmark=None, households: bool = False
+) -> DriftScan:
     """Every account of the accounts file, measured and given its status (module
-    docstring). ``benchmark``: for the accounts whose row names none. Raises
+    docstring). ``benchmark``: for the accounts whose row names none. ``households``:
+    each household of the ``household`` column measured as one account instead, on its
+    combined portfolio (``_combined``), as ``batch --households`` proposes it. Raises
     ``RebalancerError`` naming the file, row and column (or scenario key) of a bad
     input."""
     t0 = time.perf_counter()
@@ -119,7 +123,8 @@ def scan_book(accounts, holdings, universe, *, prices=None, benchmark=None) -> D
                       None if prices is None else str(prices),
                       None if benchmark is None else str(benchmark))  # fmt: skip
     table = rd.read_accounts(accounts)
-    jobs = plan(files, table)  # each row's scenario and benchmark, as a book resolves them
+    # each row's scenario and benchmark, as a book resolves them
+    jobs = plan(files, table, households=households)
     rows = _account_rows(table)
     uni = rd.read_universe(universe)
     lots = _positions(holdings)
@@ -133,6 +138,8 @@ def scan_book(accounts, holdings, universe, *, prices=None, benchmark=None) -> D
         )
         for j in jobs
     }
+    if households:
+        lots, rows = _combined(lots, rows, jobs, uni, scenarios)
     rows["model"] = [(j.scenario, j.benchmark) for j in jobs]
     queue = _measure(lots, uni, px, rows, models)
     return DriftScan(queue, time.perf_counter() - t0)
@@ -202,6 +209,46 @@ def _account_rows(table: pd.DataFrame) -> pd.DataFrame:
             ROW: table[ROW].to_numpy(),
         }
     )
+
+
+def _combined(lots, rows: pd.DataFrame, jobs, uni, scenarios: dict):
+    """(lots, rows) with each household's accounts (a job with ``members``) as one
+    account named after it: its holdings rows under its name (each name's shares and
+    the cash summed: W = Σ π_a w_a), and one row at its first account's place — cash
+    target the NAV-weighted mean of its accounts' (a blank one the scenario's: the
+    household's cash Σ π_a c_a against Σ π_a t_a), new when any account is (a first
+    investment is due), withdrawal and deposit the sums (blank when none is given)."""
+    owner = {a: j.account for j in jobs for a in j.members}
+    if not owner:
+        return lots, rows
+    cash = (lots["ticker"] == rd.CASH).to_numpy()
+    price = uni["price"].reindex(lots["ticker"].where(~cash, uni.index[0])).to_numpy(float)
+    value = lots["quantity"].to_numpy(float) * np.where(cash, 1.0, price)
+    nav = pd.Series(value).groupby(lots["account"].to_numpy()).sum()
+    by_account = rows.set_index("account")
+    out = []
+    for job in jobs:
+        if not job.members:
+            out.append(by_account.loc[[job.account]].reset_index())
+            continue
+        mine = by_account.loc[list(job.members)]
+        weight = nav.reindex(mine.index, fill_value=0.0).to_numpy(float)
+        target = mine["cash_target"].fillna(scenarios[job.scenario].constraints.cash.target)
+        both = mine["cash_target"].notna().any() and weight.sum() > 0
+        out.append(
+            pd.DataFrame(
+                {
+                    "account": [job.account],
+                    "cash_target": [float(target @ weight / weight.sum()) if both else np.nan],
+                    "new": [bool(mine["new"].any())],
+                    "withdraw_usd": [mine["withdraw_usd"].sum(min_count=1)],
+                    "deposit_usd": [mine["deposit_usd"].sum(min_count=1)],
+                    ROW: [mine[ROW].iloc[0]],
+                }
+            )
+        )
+    lots = lots.assign(account=lots["account"].map(lambda a: owner.get(a, a)))
+    return lots, pd.concat(out, ignore_index=True)
 
 
 def _positions(path) -> pd.DataFrame:

@@ -281,10 +281,9 @@ def _plan_book(
     # workers (a Dask worker started in another folder) get absolute paths only
     files = files.absolute()
     out = Path(os.path.abspath(out_dir))
-    if households and (only_triggered or client.reports):
-        given = "--only-triggered" if only_triggered else "--reports"
+    if households and client.reports:
         raise RebalancerError(
-            f"{given} cannot be given with --households: not built for a household yet"
+            "--reports cannot be given with --households: not built for a household yet"
         )
     table = read_accounts(files.accounts)
     jobs = plan(files, table, households=households)
@@ -295,7 +294,7 @@ def _plan_book(
     cache.inputs(files, files.benchmark)
     _check_targets(jobs, files, out, workbooks, client)
     # --only-triggered: the accounts in tolerance are skipped before any is run
-    todo_first, results = _triggered(jobs, files) if only_triggered else (jobs, [])
+    todo_first, results = _triggered(jobs, files, households) if only_triggered else (jobs, [])
     todo = []
     redone: dict[str, list[str]] = {}
     for job in todo_first:
@@ -335,22 +334,35 @@ def _plan_book(
     return jobs, rows, todo, redone, results, engine
 
 
-def _triggered(jobs: list[Job], files: BookFiles) -> tuple[list[Job], list[AccountResult]]:
+def _triggered(
+    jobs: list[Job], files: BookFiles, households: bool = False
+) -> tuple[list[Job], list[AccountResult]]:
     """The jobs of the accounts the drift scan flags (their models' probes among them),
     and a ``skipped`` result for each other account, in tolerance (no trades: earlier
-    outputs in the folder are no part of this run's block orders)."""
+    outputs in the folder are no part of this run's block orders). ``households``: a
+    household is scanned on its combined portfolio (``scan_book(households=True)``),
+    flagged or skipped whole, each of its accounts skipped with the household's
+    reason."""
     scan = scan_book(files.accounts, files.holdings, files.universe, prices=files.prices,
-                     benchmark=files.benchmark)  # fmt: skip
+                     benchmark=files.benchmark, households=households)  # fmt: skip
     flagged = set(scan.triggered())
     reason = dict(zip(scan.queue["account"], scan.queue["reason"], strict=True))
     skipped = [
         AccountResult(
-            job.account, "skipped", f"in tolerance: {reason[job.account]}", trades=pd.DataFrame()
-        )  # fmt: skip
+            account,
+            "skipped",
+            f"in tolerance: {reason[job.account]}",
+            trades=pd.DataFrame(),
+            household=job.account if job.members else None,
+        )
         for job in jobs
         if job.account not in flagged
+        for account in job.accounts
     ]
-    return with_probes([job for job in jobs if job.account in flagged]), skipped
+    kept = [job for job in jobs if job.account in flagged]
+    singles = iter(with_probes([job for job in kept if not job.members]))
+    # a household's job keeps its own (it learns no model's order)
+    return [job if job.members else next(singles) for job in kept], skipped
 
 
 def _check_targets(
