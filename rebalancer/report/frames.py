@@ -136,6 +136,10 @@ class _Words:
             if m in uni and sign and pd.api.types.is_numeric_dtype(uni[m])
         }
         sectors = uni["sector"].astype(str)
+        # each metric and size as an array: read once per trade (a pandas lookup per
+        # trade and metric cost more than the rest of the reasons together)
+        self.values = {m: uni[m].to_numpy(dtype=float, na_value=np.nan) for m in self.metrics}
+        self.sizes = uni["size"].to_numpy() if "size" in uni else None
         self.medians = {
             m: uni[m].groupby(sectors).transform("median").to_numpy(float) for m in self.metrics
         }
@@ -150,7 +154,7 @@ class _Words:
         sector median where both are positive."""
         favours, gaps = [], []
         for m, sign in self.metrics.items():
-            v, med = float(self.uni[m].iloc[i]), self.medians[m][i]
+            v, med = float(self.values[m][i]), self.medians[m][i]
             if not (np.isfinite(v) and np.isfinite(med)) or v == med:
                 continue
             if ((v - med) * sign > 0) != buy:
@@ -167,9 +171,7 @@ class _Words:
                 gaps.append(
                     (abs(np.log(v / med)) * abs(sign), f"{label} {v / med:.1f}× its sector")
                 )
-        size = (
-            SIZE_WORDS.get(str(self.uni["size"].iloc[i]), "name") if "size" in self.uni else "name"
-        )
+        size = SIZE_WORDS.get(str(self.sizes[i]), "name") if self.sizes is not None else "name"
         if not favours:
             return f"signal {'favours' if buy else 'against'} this {size}"
         gap = f" ({max(gaps)[1]})" if gaps else ""
