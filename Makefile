@@ -58,6 +58,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_lots --lots 1000 3000 10000 100000 --runs 3 --before bffa4fd --before-lots 1000 3000 --readme
 	$(PY) -m benchmarks.bench_rounding --readme
 	$(PY) -m benchmarks.bench_drift --repeats 5 --readme
+	$(PY) -m benchmarks.backtest_library --readme
 
 examples: $(VENV)/.installed
 	$(PY) examples/make_examples.py

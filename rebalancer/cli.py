@@ -835,10 +835,19 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 @click.option(
     "--cash-schedule", type=_path(), help="Cash requests CSV: date, withdraw_usd, deposit_usd."
 )
+@click.option(
+    "--signals",
+    type=_path(),
+    help="Dated signals CSV: date, ticker, universe columns (pb, adv, ...) as of each date.",
+)
+@click.option(
+    "--total-return", is_flag=True, help="The prices include dividends (not with --dividends)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def backtest(
     holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
-    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, quiet,
+    every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, signals,
+    total_return, quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
@@ -855,7 +864,8 @@ def backtest(
             holdings, universe, prices, list(scenarios), start=start, end=end, every=every,
             benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
             taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
-            dividends=dividends, cash_schedule=cash_schedule, on_date=seen,
+            dividends=dividends, cash_schedule=cash_schedule, signals=signals,
+            total_return=total_return, on_date=seen,
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")

@@ -113,13 +113,15 @@ def _closes(paths, dates) -> pd.DataFrame:
     return prices.ffill().loc[dates]
 
 
-def _replay(paths, out, label, dates, rate=RATE, paid=None, dividends=None, requests=None):
+def _replay(paths, out, label, dates, rate=RATE, paid=None, dividends=None, requests=None,
+            income=None):  # fmt: skip
     """The NAV path and each rebalance's turnover, recomputed from the holdings file,
     the order log and the price file (``paid``: the tax paid from cash per date, after
     the day's trades; ``dividends``: the dividends file, per share on the shares held
     at the close before the first price date on or after the ex-date; ``requests``:
-    per date, the withdrawal and deposit booked with its trades); the money invariants
-    and the position log (after the day's trades and tax) checked at every date."""
+    per date, the withdrawal and deposit booked with its trades; ``income``: a dict
+    filled with each calendar year's [dividends, interest]); the money invariants and
+    the position log (after the day's trades and tax) checked at every date."""
     paid, requests = paid or {}, requests or {}
     closes = _closes(paths, dates)
     orders = pd.read_csv(out / "log" / "orders.csv", parse_dates=["date"])
@@ -132,12 +134,17 @@ def _replay(paths, out, label, dates, rate=RATE, paid=None, dividends=None, requ
     shares = shares.reindex(closes.columns, fill_value=0.0)
     nav, turnover = [], []
     for k, day in enumerate(dates):
+        year = (income if income is not None else {}).setdefault(day.year, [0.0, 0.0])
         if k:
-            cash *= (1 + rate) ** ((day - dates[k - 1]).days / 365)
+            grown = cash * (1 + rate) ** ((day - dates[k - 1]).days / 365)
+            year[1] += grown - cash
+            cash = grown
         px = closes.loc[day]
         if k and dividends is not None:
             due = dividends[(dividends["date"] > dates[k - 1]) & (dividends["date"] <= day)]
-            cash += float((shares[due["ticker"]].to_numpy() * due["amount"].to_numpy()).sum())
+            credited = float((shares[due["ticker"]].to_numpy() * due["amount"].to_numpy()).sum())
+            cash += credited
+            year[0] += credited
         before = float(shares @ px) + cash
         if k == 0:
             nav.append(before)

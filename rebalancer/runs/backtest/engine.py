@@ -38,12 +38,18 @@ proposal's lot sales, gain = proceeds − basis, costs not deducted, term ``LT``
 year held, else ``ST``). **Tax is paid from cash** on the last price date of each
 calendar year of the window (after that day's trades; the window's last date for its
 last, possibly partial, year): ``year_tax`` nets the year's short- and long-term gains
-with the losses carried from earlier years and charges the scenario's rates. Cash left
+with the losses carried from earlier years and charges the scenario's rates, and the
+year's income (dividends credited plus the cash's interest) is charged
+``tax.income_rate`` (``hold`` pays its income's tax at the first scenario's). Cash left
 below 0 by a payment is owed: the next rebalance raises it as a withdrawal (its
 proposal's ``withdraw_usd``) and until then it accrues at the cash rate like cash.
 
-Signals, ADV, market caps and every other universe column but ``price`` are today's
-(no dated signals file yet): every result carries a warning saying so.
+At a rebalance date the universe's signal, ADV and market-cap columns are as of that
+day when a dated signals file gives them (``signals``: the latest non-blank value dated
+on or before the day); the columns it does not give, and every other universe column
+but ``price``, are today's, and every result carries a warning naming them. Without
+``dividends`` and without ``total_return`` (the prices include dividends) a warning
+says the returns are price-only.
 """
 
 from __future__ import annotations
@@ -64,20 +70,45 @@ from rebalancer.prepare.inputs import Inputs, InputsCache
 from rebalancer.prepare.terms import account_terms
 from rebalancer.runs.apply import apply_proposal
 from rebalancer.runs.backtest.cashflows import dividends_by_date, requests_by_date
+from rebalancer.runs.backtest.signals import DatedSignals, constant_columns
 from rebalancer.runs.drift import IN_TOLERANCE, scan_account
 
 EVERY = ("month", "quarter", "drift")
 DAYS_A_YEAR = 365  # calendar days: cash interest compounds by calendar day
 HOLD = "hold"  # the label of the starting portfolio held throughout
-SIGNALS_WARNING = (
-    "signals are constant: the universe's signal, ADV and market-cap columns are today's "
-    "at every date (no dated signals file yet), so the backtest sees today's valuations "
-    "in the past; only prices are as of each date"
+PRICE_ONLY_WARNING = (
+    "returns are price-only: no --dividends and no --total-return, so dividends paid in "
+    "the window are in neither the prices nor the cash"
 )
+
+
+def signals_warning(columns: list[str], dated: bool) -> str:
+    """The warning for universe columns that are today's at every date."""
+    if not dated:
+        return (
+            "signals are constant: the universe's signal, ADV and market-cap columns are "
+            "today's at every date (no dated signals file: --signals), so the backtest sees "
+            "today's valuations in the past; only prices are as of each date"
+        )
+    return (f"signals partly constant: {', '.join(columns)} (not in the --signals file) "
+            "are the universe's today at every date")  # fmt: skip
+
+
+def check_total_return(dividends, total_return: bool) -> None:
+    """``--total-return`` (the prices include dividends) with ``--dividends`` would
+    count them twice: ``RebalancerError``."""
+    if total_return and dividends is not None:
+        raise RebalancerError(
+            "--total-return: the prices already include dividends; --dividends with it "
+            "would count them twice (give one or the other)"
+        )
+
+
 SALE_COLUMNS = ["date", "scenario", "account", "ticker", "acquired", "quantity", "price",
                 "cost_basis", "gain", "term"]  # fmt: skip
 TAX_COLUMNS = ["date", "scenario", "account", "short_term_gain", "long_term_gain",
-               "carried_short_term", "carried_long_term", "tax_usd"]  # fmt: skip
+               "carried_short_term", "carried_long_term", "gains_tax_usd", "dividends",
+               "interest", "income_tax_usd", "tax_usd"]  # fmt: skip
 ORDER_COLUMNS = ["date", "scenario", "account", "ticker", "side", "quantity", "price", "cost"]
 POSITION_COLUMNS = ["date", "scenario", "account", "ticker", "quantity", "price"]
 HISTORY_COLUMNS = ["account", "ticker", "date", "side", "quantity", "price", "realized_gain"]
@@ -103,6 +134,8 @@ class ScenarioRun:
     turnover: float = 0.0  # Σ per rebalance (buys + sells) / (2 × NAV before its trades)
     realized_gain: float = 0.0  # Σ net realised gains of the lots sold (taxable accounts)
     warnings: list[str] = field(default_factory=list)
+    interest: float = 0.0  # Σ the cash's accrual at the cash rate
+    income_taxes: float = 0.0  # Σ the tax on dividends and interest (part of ``taxes``)
 
     def held_dates(self) -> pd.DataFrame:
         """The dates held for a conflict or a solver failure, with its message."""
@@ -203,15 +236,19 @@ def run_backtest(
     dividends: pd.DataFrame | None = None,
     schedule: pd.DataFrame | None = None,
     schedule_path: str = "--cash-schedule",
+    signals: DatedSignals | None = None,
+    total_return: bool = False,
     on_date: Callable[[pd.Timestamp], None] | None = None,
 ) -> Backtest:
     """Backtest ``account`` of ``data`` (read inputs with prices) under each of
     ``scenarios`` (paths or ``Scenario``), rebalanced ``every`` month, quarter or on
-    drift from ``start`` to ``end`` (module docstring). Raises ``RebalancerError`` for
-    bad input before any proposal is made."""
+    drift from ``start`` to ``end`` (module docstring); ``signals`` the dated signals
+    (``signals.read_signals``), ``total_return`` when the prices include dividends.
+    Raises ``RebalancerError`` for bad input before any proposal is made."""
     t0 = time.perf_counter()
     check_every(every)
     cash_rate = check_cash_rate(cash_rate)
+    check_total_return(dividends, total_return)
     if data.prices is None:
         raise RebalancerError("--prices: a backtest needs the price history")
     price_path = data.paths.get("prices", "prices")
@@ -229,7 +266,10 @@ def run_backtest(
     states = {label: _State(label, account, lots) for label in labels}
     year_ends = tax_dates(dates)
     hold = _State(HOLD, account, lots)
-    warnings = [SIGNALS_WARNING]
+    constant = constant_columns(signals, data.universe)
+    warnings = [signals_warning(constant, signals is not None)] if constant else []
+    if dividends is None and not total_return:
+        warnings.append(PRICE_ONLY_WARNING)
     if data.benchmark is not None:
         warnings.append("the benchmark's weights are the same at every date (as given)")
     history = int((data.prices.index <= dates[0]).sum())
@@ -256,11 +296,12 @@ def run_backtest(
             if day not in calendar:
                 continue
             if base is None:
-                base = _day_inputs(data, day, px)
+                base = _day_inputs(data, day, px, signals)
             state.rebalance(base, scenario, day, every, taxable, request)
         if terms.taxable and day in year_ends:
             for state, scenario in zip(states.values(), loaded, strict=True):
                 state.pay_tax(day, scenario.tax)
+            hold.pay_tax(day, loaded[0].tax)  # its income only: it sells nothing
         for state in states.values():  # the day's trades and tax done
             if state.traded_on == day or k == len(dates) - 1:
                 state.log_positions(day, px)
@@ -269,6 +310,8 @@ def run_backtest(
         if on_date is not None:
             on_date(day)
     last = dates[-1]
+    if signals is not None:
+        warnings += signals.warnings(calendar_dates, data.universe.index)
     runs = [state.result(dates) for state in states.values()]
     bench = None
     if data.benchmark is not None:
@@ -276,7 +319,9 @@ def run_backtest(
         values = closes.to_numpy(float)
         bench = (values[1:] / values[:-1] - 1.0) @ weights
     settings = {"start": f"{dates[0]:%Y-%m-%d}", "end": f"{last:%Y-%m-%d}", "every": every,
-                "cash_rate": cash_rate, "account": account, "price_dates": len(dates)}  # fmt: skip
+                "cash_rate": cash_rate, "account": account, "price_dates": len(dates),
+                "total_return": total_return,
+                "signals": list(signals.columns) if signals is not None else []}  # fmt: skip
     return Backtest(runs, hold.result(dates), bench, settings, warnings, time.perf_counter() - t0)
 
 
@@ -311,11 +356,13 @@ def _closes(data: Inputs, dates: pd.DatetimeIndex, path: str) -> pd.DataFrame:
     return filled
 
 
-def _day_inputs(data: Inputs, day: pd.Timestamp, px: pd.Series) -> Inputs:
-    """The inputs as of ``day``: the universe priced at its closes, history up to it,
-    and a cache of its own (the scenarios of the day share it; a cache kept from an
+def _day_inputs(
+    data: Inputs, day: pd.Timestamp, px: pd.Series, signals: DatedSignals | None = None
+) -> Inputs:
+    """The inputs as of ``day``: the universe priced at its closes (its dated columns
+    as of the day with ``signals``), history up to it, and a cache of its own (the scenarios of the day share it; a cache kept from an
     earlier day would hand back that day's sized universe, its prices with it)."""
-    universe = data.universe.copy()
+    universe = data.universe.copy() if signals is None else signals.as_of(day, data.universe)
     universe["price"] = px.to_numpy(float)
     return dataclasses.replace(
         data, universe=universe, prices=data.prices.loc[:day], cache=InputsCache()
@@ -340,14 +387,20 @@ class _State:
         self.tax_today = 0.0
         self.flows: list[float] = []  # per date: deposits − withdrawals since nav[k − 1]
         self.flow_today = 0.0
-        self.dividends = 0.0
+        self.dividends = self.interest = self.income_taxes = 0.0
+        self.income_year = [0.0, 0.0]  # the calendar year's dividends and interest so far
         self.carry = (0.0, 0.0)  # short- and long-term losses carried (≤ 0)
         self.costs = self.taxes = self.turnover = self.realized_gain = 0.0
         self.warnings: list[str] = []
         self.traded_on: pd.Timestamp | None = None  # the last rebalance's date
 
     def accrue(self, growth: float) -> None:
-        self.cash *= growth
+        """Interest on the cash (negative on cash owed, or at a negative rate)."""
+        grown = self.cash * growth
+        earned = grown - self.cash
+        self.cash = grown
+        self.interest += earned
+        self.income_year[1] += earned
 
     def credit_dividends(self, amount: pd.Series) -> None:
         """Dividends per share (``amount``, by ticker) on the shares held."""
@@ -355,6 +408,7 @@ class _State:
         paid = float((shares * amount.reindex(shares.index, fill_value=0.0)).sum())
         self.cash += paid
         self.dividends += paid
+        self.income_year[0] += paid
 
     def move_cash(self, usd: float) -> None:
         """A deposit (> 0) or withdrawal (< 0) booked to cash as it is."""
@@ -383,20 +437,29 @@ class _State:
             self.tax_today = self.flow_today = 0.0
 
     def pay_tax(self, day: pd.Timestamp, rates) -> None:
-        """The tax of ``day``'s calendar year (``year_tax``), paid from cash."""
+        """The tax of ``day``'s calendar year, paid from cash: ``year_tax`` on the
+        realised gains, plus ``income_rate`` × max(dividends + interest, 0) on the
+        year's income (a net negative income is not carried)."""
         sold = [s for s in self.sales if s["date"].iloc[0].year == day.year]
         sold = pd.concat(sold) if sold else pd.DataFrame(columns=SALE_COLUMNS)
         lt = sold["term"] == "LT"
         short = float(sold.loc[~lt, "gain"].sum())
         long = float(sold.loc[lt, "gain"].sum())
-        tax, *self.carry = year_tax(short, long, *self.carry, rates)
+        gains_tax, *self.carry = year_tax(short, long, *self.carry, rates)
+        dividends, interest = self.income_year
+        income_tax = rates.ordinary_income_rate * max(dividends + interest, 0.0)
+        self.income_year = [0.0, 0.0]
+        self.income_taxes += income_tax
+        tax = gains_tax + income_tax
         self.cash -= tax
         self.taxes += tax
         self.tax_today += tax
         self.tax_rows.append({"date": day, "scenario": self.label, "account": self.account,
                               "short_term_gain": short, "long_term_gain": long,
                               "carried_short_term": self.carry[0],
-                              "carried_long_term": self.carry[1], "tax_usd": tax})  # fmt: skip
+                              "carried_long_term": self.carry[1], "gains_tax_usd": gains_tax,
+                              "dividends": dividends, "interest": interest,
+                              "income_tax_usd": income_tax, "tax_usd": tax})  # fmt: skip
 
     def holdings(self) -> pd.DataFrame:
         """The lots and cash as ``read_holdings`` gives them (lot ids renumbered)."""
@@ -507,5 +570,6 @@ class _State:
             self.label, dates, np.asarray(self.nav, float), frame(self.orders, ORDER_COLUMNS),
             frame(self.positions, POSITION_COLUMNS), events, frame(self.sales, SALE_COLUMNS),
             pd.DataFrame(self.tax_rows, columns=TAX_COLUMNS), np.asarray(self.tax_paid, float),
-            np.asarray(self.flows, float), self.dividends, self.costs, self.taxes, self.turnover, self.realized_gain, self.warnings,
+            np.asarray(self.flows, float), self.dividends, self.costs, self.taxes, self.turnover,
+            self.realized_gain, self.warnings, self.interest, self.income_taxes,
         )  # fmt: skip

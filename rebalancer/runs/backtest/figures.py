@@ -16,11 +16,13 @@ since nav[k−1] (a cash schedule; 0 without one) and ``r_k = (nav[k] − f_k) /
   its annualised return as above;
 - ``turnover`` = Σ over rebalances of (buys + sells) / (2 × NAV before the trades),
   ``annual_turnover`` = turnover × 252 / (n − 1); ``costs``, ``taxes`` (Σ the tax
-  paid from cash), ``dividends`` (Σ credited), ``net_deposits`` (Σ f) and ``realized_gain`` (Σ net realised gains of the lots sold; taxable
+  paid from cash: gains and income), ``dividends`` (Σ credited), ``interest`` (Σ the
+  cash's accrual at the cash rate), ``net_deposits`` (Σ f) and ``realized_gain`` (Σ net realised gains of the lots sold; taxable
   accounts, else 0) in dollars.
 
 The NAV path pays the tax from cash, so the figures above are after tax. ``after_tax``
-restates them: ``annual_return`` and ``total_return`` (as above), ``taxes_paid``, and
+restates them: ``annual_return`` and ``total_return`` (as above), ``taxes_paid``,
+``income_tax_paid`` (its part on dividends and interest), and
 ``before_tax_annual_return``, the same path with each payment added back:
 Π_k (nav[k] + tax_k − f_k) / nav[k−1], annualised (tax_k the tax paid since nav[k−1]).
 """
@@ -71,6 +73,7 @@ def figures(run: ScenarioRun, benchmark: np.ndarray | None) -> dict:
         "costs": float(run.costs),
         "taxes": float(run.taxes),
         "dividends": float(run.dividends),
+        "interest": float(run.interest),
         "net_deposits": float(run.flows.sum()),
         "realized_gain": float(run.realized_gain),
         "rebalances": int((run.events["action"] == "rebalanced").sum()) if len(run.events) else 0,
@@ -81,6 +84,7 @@ def figures(run: ScenarioRun, benchmark: np.ndarray | None) -> dict:
         "annual_return": out["annual_return"],
         "total_return": out["total_return"],
         "taxes_paid": float(run.taxes),
+        "income_tax_paid": float(run.income_taxes),
         "before_tax_annual_return": annualised(before_tax, periods),
     }
     if benchmark is not None:

@@ -23,17 +23,20 @@ from rebalancer.runs.backtest.engine import (
     ScenarioRun,
     check_cash_rate,
     check_every,
+    check_total_return,
     run_backtest,
 )
 from rebalancer.runs.backtest.figures import drawdown, figures, growth
+from rebalancer.runs.backtest.signals import read_signals
 
 # what the backtest leaves out, in every output (module docstring of ``engine``)
 NOT_MODELLED = [
-    "dividends without --dividends (prices are taken as given; a total-return price "
-    "file counts them in the prices instead)",
-    "taxes beyond realised gains: dividends and interest are not taxed, selling costs "
-    "are not deducted from gains, losses offset no other income (no $3,000 deduction)",
-    "dated signals, ADV and market caps (today's universe columns at every date)",
+    "selling costs are not deducted from gains, and capital losses offset no other "
+    "income (no $3,000 deduction); income taxed in the year it is credited, with no "
+    "qualified-dividend rate",
+    "universe columns other than price and the --signals columns (sector, region, "
+    "restrictions, lot size) are today's at every date; names listed or delisted "
+    "during the window",
 ]
 
 
@@ -61,6 +64,8 @@ def backtest_to_files(
     log_dir=None,
     dividends=None,
     cash_schedule=None,
+    signals=None,
+    total_return: bool = False,
     on_date=None,
 ) -> tuple[Backtest, list[Path]]:
     """``rebalancer backtest``: check the options and outputs, read the inputs, run
@@ -68,9 +73,10 @@ def backtest_to_files(
     before writing anything."""
     check_every(every)
     check_cash_rate(cash_rate)
+    check_total_return(dividends, total_return)
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
               "benchmark": benchmark, "accounts": accounts, "dividends": dividends,
-              "cash_schedule": cash_schedule}  # fmt: skip
+              "cash_schedule": cash_schedule, "signals": signals}  # fmt: skip
     logs = _log_paths(log_dir)
     outputs = {"--out": out, "--json": json_path, "--chart": chart, **logs}
     protected = protected_files(inputs, scenarios)
@@ -78,10 +84,11 @@ def backtest_to_files(
     data = load_inputs(holdings, universe, prices, benchmark, accounts)
     paid = None if dividends is None else read_dividends(dividends, data.universe.index)
     requests = None if cash_schedule is None else read_schedule(cash_schedule)
+    dated = None if signals is None else read_signals(signals, data.universe.index)
     result = run_backtest(data, scenarios, start=start, end=end, every=every, account=account,
                           cash_rate=cash_rate, taxable=taxable, dividends=paid,
                           schedule=requests, schedule_path=str(cash_schedule),
-                          on_date=on_date)  # fmt: skip
+                          signals=dated, total_return=total_return, on_date=on_date)  # fmt: skip
     with OutputSet(protected) as staged:
         for option, path in logs.items():
             write_log(result, path.stem, staged.stage(path, option))
