@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_propose --runs 7 --readme
 	$(PY) -m benchmarks.bench_whatif --repeats 5 --readme
 	$(PY) -m benchmarks.bench_scale --runs 3 --before 3d067b3 --peer --readme
+	$(PY) -m benchmarks.bench_cache --runs 5 --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf-weekly --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme

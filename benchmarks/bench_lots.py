@@ -78,17 +78,23 @@ def command(holdings: Path, out: Path) -> list[str]:
     ]
 
 
-def run_process(cmd: list[str], source: Path) -> tuple[float, float, int]:
+def run_process(
+    cmd: list[str], source: Path, cache_dir: Path | None = None
+) -> tuple[float, float, int]:
     """(wall seconds, peak resident MiB, exit code) of one run of ``cmd`` with the
     package of ``source`` first on the path (run from ``source``: ``python -c`` puts
-    the working folder before PYTHONPATH)."""
-    env = {**os.environ, "PYTHONPATH": str(source)}
-    t0 = time.perf_counter()
-    child = subprocess.Popen(
-        cmd, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
+    the working folder before PYTHONPATH). The on-disk cache of the market files is
+    ``cache_dir``; by default a new empty folder, removed after, so every run reads
+    its files afresh (a cold run) and the user's cache is left alone."""
+    with tempfile.TemporaryDirectory() as fresh:
+        env = {**os.environ, "PYTHONPATH": str(source),
+               "REBALANCER_CACHE_DIR": str(cache_dir or fresh)}  # fmt: skip
+        t0 = time.perf_counter()
+        child = subprocess.Popen(
+            cmd, env=env, cwd=source, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
     return wall, usage.ru_maxrss / 1024, child.returncode
 

@@ -8,7 +8,9 @@ years of daily prices, benchmark) and a $20M large-cap account to a temporary
 folder, then measures, as medians of ``--runs``: the optimisation inside the
 pipeline (``propose_account``'s optimize timing), and the whole command
 ``rebalancer propose ... --scenario scenarios/balanced_rerating.yaml`` as a process
-with its peak memory (the child's maximum resident set, from ``os.wait4``).
+with its peak memory (the child's maximum resident set, from ``os.wait4``), each
+run with an empty on-disk cache (``bench_lots.run_process``: a cold run; the same
+command again on unchanged files is ``bench_cache``'s).
 ``--before REV``: the same command run by the package of git revision REV too, its
 runs taken in turn with the current code's (so both see the same load on a shared
 machine), and the ratio of their medians. ``--peer``: PyPortfolioOpt's whole script

@@ -45,6 +45,7 @@ VOLATILE = {
     "compile_seconds",
     "summary_sha256",
     "seconds",
+    "cache",  # hit or miss: what an earlier run left in the on-disk cache
 }
 
 

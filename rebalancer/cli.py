@@ -224,6 +224,13 @@ TAXABLE = click.option(
     help="Tax status (default: from --accounts; lots with a cost basis need one). "
     "--taxable: account type taxable; --tax-exempt: the row's tax_deferred, else tax_exempt.",
 )
+NO_CACHE = click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Read the universe and prices files and fit the risk model afresh, without the "
+    "on-disk cache ($REBALANCER_CACHE_DIR, default ~/.cache/rebalancer; docs/contracts.md).",
+)
 LOT_METHOD = click.option(
     "--lot-method",
     type=click.Choice(["optimized", "hifo", "fifo"]),
@@ -288,6 +295,7 @@ def main() -> None:
     "--household",
     help="Solve the accounts of this household of the --accounts file as one problem.",
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No console summary.")
 def propose(
     holdings,
@@ -316,6 +324,7 @@ def propose(
     deposit_usd,
     mode,
     household,
+    no_cache,
     quiet,
 ) -> None:
     """Propose trades for one account (none when it is in tolerance, unless --force), or
@@ -325,6 +334,7 @@ def propose(
             household, holdings, universe, scenario, prices=prices, benchmark=benchmark,
             accounts=accounts, trade_history=trade_history, as_of=as_of, shocks=shocks,
             out=out, trades=trades, json_path=json_path, quiet=quiet, relax=relax,
+            cache=not no_cache,
             refused={"--account": account is not None, "--taxable/--tax-exempt":
                      taxable is not None, "--lot-method": lot_method is not None,
                      "--withdraw": withdraw_usd is not None,
@@ -367,6 +377,7 @@ def propose(
         deposit_usd=deposit_usd,
         mode=mode,
         skip_in_tolerance=not force,
+        cache=not no_cache,
     )
     if not isinstance(proposal, Proposal):  # in tolerance: nothing proposed or written
         _echo(proposal.line())
@@ -435,6 +446,7 @@ def _propose_household(name, *args, quiet: bool, **options) -> None:
     help="Scenario YAML whose expected returns every run is also measured under "
     "(default: the first run's).",
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def whatif(
     holdings,
@@ -455,6 +467,7 @@ def whatif(
     as_of,
     relax,
     common_belief,
+    no_cache,
     quiet,
 ) -> None:
     """Compare scenarios and parameter sweeps on one account."""
@@ -492,6 +505,7 @@ def whatif(
             on_run=done,
             relax=relax,
             common_belief=common_belief,
+            cache=not no_cache,
         )
     if not quiet:
         print_comparison(comparison)
@@ -843,11 +857,12 @@ def verify(proposal: Path, reproduce: bool, quiet: bool) -> None:
 @click.option(
     "--total-return", is_flag=True, help="The prices include dividends (not with --dividends)."
 )
+@NO_CACHE
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or console table.")
 def backtest(
     holdings, universe, prices, benchmark, scenarios, account, accounts, taxable, start, end,
     every, cash_rate, out, json_path, chart, log_dir, dividends, cash_schedule, signals,
-    total_return, quiet,
+    total_return, no_cache, quiet,
 ) -> None:  # fmt: skip
     """Backtest scenarios rebalanced every month, quarter or on drift over the prices."""
     from rebalancer.runs.backtest.files import backtest_to_files, comparison
@@ -865,7 +880,7 @@ def backtest(
             benchmark=benchmark, accounts=accounts, account=account, cash_rate=cash_rate,
             taxable=taxable, out=out, json_path=json_path, chart=chart, log_dir=log_dir,
             dividends=dividends, cash_schedule=cash_schedule, signals=signals,
-            total_return=total_return, on_date=seen,
+            total_return=total_return, on_date=seen, cache=not no_cache,
         )  # fmt: skip
     if not quiet:
         table = comparison(result).set_index("figure")

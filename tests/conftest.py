@@ -74,6 +74,26 @@ def make_holdings(
     return pd.DataFrame(rows)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_dir(tmp_path_factory):
+    """The commands' on-disk cache (``rebalancer.prepare.cache``) in the session's
+    temporary folder, never the user's ~/.cache: set before any session fixture runs a
+    command."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REBALANCER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache-session"))
+        mp.delenv("REBALANCER_CACHE_MAX_MB", raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path_factory, monkeypatch, request):
+    """Each test its own cache folder (made by the first command that writes to it), so
+    no test reads another's entries; the folder is not inside ``tmp_path``, which tests
+    list to show nothing else was written."""
+    name = f"cache-{os.getpid()}-{abs(hash(request.node.nodeid)):x}"
+    monkeypatch.setenv("REBALANCER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / name))
+
+
 @pytest.fixture
 def market(tmp_path: Path) -> dict[str, Path]:
     """Universe and holdings CSVs of the small synthetic market, in tmp_path."""

@@ -14,6 +14,7 @@ KEYS = [
     "propose",
     "whatif",
     "scale",
+    "cache",
     "pypfopt-ledoit-wolf",
     "pypfopt-ledoit-wolf-weekly",
     "pypfopt-factor",
@@ -28,7 +29,7 @@ def test_every_benchmark_has_one_block_in_the_readme():
         assert text.count(f"<!-- /bench:{key} -->") == 1, key
         assert text.index(f"<!-- bench:{key} -->") < text.index(f"<!-- /bench:{key} -->")
     sources = "".join(p.read_text() for p in Path(README.parent, "benchmarks").glob("bench_*.py"))
-    for key in ("propose", "whatif", "scale", "book"):
+    for key in ("propose", "whatif", "scale", "cache", "book"):
         assert f'"{key}"' in sources, key
 
 

@@ -1084,3 +1084,185 @@ def test_randomly_mutated_input_exits_cleanly(pristine, tmp_path, index):
         # a bad input: the line names it (the mutated file, or one that no longer fits it)
         assert any(str(p) in run.lines[0] for p in case.paths.values()), where
         assert str(path) in run.lines[0] or role in ("universe", "prices", "scenario"), where
+
+
+# --- Parquet inputs -------------------------------------------------------------------
+
+# dates read as dates, so the Parquet file holds typed timestamps as an export would
+DATE_COLUMNS = {"holdings": ["acquired"], "trade_history": ["date"], "prices": ["date"]}
+PARQUET_FUZZ_CASES = max(7, FUZZ_CASES // 10)
+
+
+def as_parquet(
+    case: Case, role: str, change: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> Path:
+    """The case's CSV of ``role`` written as a typed Parquet file (numbers as numbers,
+    dates as timestamps; the prices' dates as the frame's index, as pandas writes a wide
+    table), after ``change``; the case reads that file from now on."""
+    csv_path = case.paths[role]
+    dates = DATE_COLUMNS.get(role, [])
+    frame = pd.read_csv(csv_path, parse_dates=dates)
+    if role == "prices":
+        frame = frame.set_index("date")
+    if change is not None:
+        frame = change(frame)
+    path = csv_path.with_suffix(".parquet")
+    frame.to_parquet(path, index=role == "prices")
+    case.paths[role] = path
+    return path
+
+
+@pytest.mark.parametrize("role", [*CSV_ROLES, "all"])
+def test_parquet_input_gives_the_trades_of_its_csv(pristine, tmp_path, role):
+    """Each input as Parquet (typed columns), or all of them: the same trades, byte for byte."""
+    reference = Case.make(pristine, tmp_path / "csv")
+    assert_written(propose(reference), reference)
+    case = Case.make(pristine, tmp_path / "parquet")
+    for each in CSV_ROLES if role == "all" else [role]:
+        as_parquet(case, each)
+    assert_written(propose(case), case)
+    assert (case.out / "trades.csv").read_bytes() == (reference.out / "trades.csv").read_bytes()
+
+
+def _text(values) -> list[str | None]:
+    """A column as text cells (Parquet holds one type a column)."""
+    return [None if v is None or v is pd.NaT or v != v else str(v) for v in values]
+
+
+def _set(column: str, row: int, value: object, as_text: bool = False):
+    """Set the cell of spreadsheet ``row`` (the first record is row 2) in ``column``."""
+
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        if as_text:
+            frame[column] = pd.Series(_text(frame[column]), index=frame.index, dtype=object)
+        frame.loc[frame.index[row - 2], column] = value
+        return frame
+
+    return change
+
+
+# (id, role, change of the typed frame, row, column, text of the message)
+PARQUET_BAD = [
+    ("text-in-a-number-column", "holdings", _set("quantity", 3, "abc", True), 3, "quantity",
+     "expected a number > 0"),
+    ("negative-quantity", "holdings", _set("quantity", 4, -5.0), 4, "quantity",
+     "expected a number > 0"),
+    ("nan-price", "universe", _set("price", 5, np.nan), 5, "price", "expected a number"),
+    ("inf-price", "universe", _set("price", 3, np.inf), 3, "price", "expected a number"),
+    ("number-as-date", "holdings", lambda f: f.assign(acquired=20220301), 2, "acquired",
+     "expected a date"),
+    ("flag-as-number", "accounts", lambda f: f.assign(cash_target=True), 2, "cash_target",
+     "expected a number"),
+    ("missing-column", "universe", lambda f: f.drop(columns="price"), None, "price",
+     "required column is missing"),
+    ("zero-price-in-prices", "prices", _set("S020", 5, 0.0), 5, "S020", "expected a number"),
+    ("text-in-prices", "prices", _set("S020", 4, "n/a", True), 4, "S020", "expected a number"),
+    ("duplicate-date", "prices", lambda f: pd.concat([f, f.iloc[[2]]]), 82, "date",
+     "duplicate date"),
+    ("history-side", "trade_history", _set("side", 3, "HOLD"), 3, "side", "expected one of"),
+    ("benchmark-weights", "benchmark", _set("weight", 2, 0.5), None, "weight", "weights sum to"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "change", "row", "column", "says"),
+    PARQUET_BAD,
+    ids=[c[0] for c in PARQUET_BAD],
+)
+def test_bad_parquet_cell_is_refused_naming_file_row_and_column(
+    pristine, tmp_path, name, role, change, row, column, says
+):
+    case = Case.make(pristine, tmp_path / "case")
+    path = as_parquet(case, role, change)
+    assert_refused(propose(case), case, path, row=row, column=column, contains=says)
+
+
+@pytest.mark.parametrize("role", CSV_ROLES)
+@pytest.mark.parametrize("damage", ["zero", "half", "garbage", "csv-text", "no-footer"])
+def test_damaged_parquet_is_refused_naming_it(pristine, tmp_path, role, damage):
+    case = Case.make(pristine, tmp_path / "case")
+    text = case.paths[role].read_bytes()
+    path = as_parquet(case, role)
+    data = path.read_bytes()
+    path.write_bytes(
+        {
+            "zero": b"",
+            "half": data[: len(data) // 2],
+            "garbage": random.Random(5).randbytes(4000),
+            "csv-text": text,
+            "no-footer": data[:-12],
+        }[damage]
+    )
+    assert_refused(propose(case), case, path, contains="cannot be read as a Parquet file")
+
+
+def test_parquet_suffix_pq_and_an_unsupported_suffix(pristine, tmp_path):
+    case = Case.make(pristine, tmp_path / "case")
+    path = as_parquet(case, "holdings")
+    case.paths["holdings"] = path.rename(path.with_suffix(".pq"))
+    assert_written(propose(case), case)
+    case = Case.make(pristine, tmp_path / "feather")
+    case.paths["holdings"] = case.paths["holdings"].rename(case.folder / "holdings.feather")
+    assert_refused(propose(case), case, "holdings.feather", contains=".csv, .xlsx or .parquet")
+
+
+PARQUET_SPECIAL: list[object] = [
+    None, np.nan, np.inf, -np.inf, -1.0, 0.0, 1e-300, 1e300, 1e15, 2**63 - 1, True, "", " ",
+    "1,234.50", "=CMD|'/C calc'!A0", "\x1b[2J", "\x00", "CASH", "cash", "2024-02-30",
+    "0001-01-01", pd.Timestamp("1677-09-22"), pd.Timestamp("2262-04-11"), b"\xff\xfe",
+]  # fmt: skip
+
+
+def _mutate_parquet_frame(frame: pd.DataFrame, rng: random.Random) -> tuple[pd.DataFrame, str]:
+    """One typed cell set to an odd value (its column becoming text where it must)."""
+    column = rng.choice(list(frame.columns))
+    row = rng.randrange(len(frame))
+    value = rng.choice(PARQUET_SPECIAL)
+    frame = frame.copy()
+    try:
+        frame.loc[frame.index[row], column] = value
+    except (TypeError, ValueError):
+        frame[column] = frame[column].astype(object)
+        frame.loc[frame.index[row], column] = value
+    if frame[column].dtype == object:  # Parquet holds one type a column: mixed become text
+        kinds = {type(v) for v in frame[column] if v is not None and v is not pd.NaT}
+        if len(kinds) > 1:
+            frame[column] = pd.Series(_text(frame[column]), index=frame.index, dtype=object)
+    return frame, f"set row {row + 2} of {column} to {value!r}"
+
+
+@pytest.mark.parametrize("index", range(PARQUET_FUZZ_CASES))
+def test_randomly_mutated_parquet_exits_cleanly(pristine, tmp_path, index):
+    """A cell of a typed Parquet input set to an odd value, or the file's bytes damaged
+    (``REBALANCER_FUZZ_CASES`` runs a tenth as many of these as of the CSV mutations)."""
+    role = CSV_ROLES[index % len(CSV_ROLES)]
+    seed = FUZZ_SEED * 100_019 + index
+    rng = random.Random(seed)
+    case = Case.make(pristine, tmp_path / "case")
+    ops: list[str] = []
+
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        for _ in range(rng.choice([1, 1, 2])):
+            frame, what = _mutate_parquet_frame(frame, rng)
+            ops.append(what)
+        return frame
+
+    bytes_too = rng.random() < 0.4
+    path = as_parquet(case, role, None if bytes_too else change)
+    if bytes_too:
+        mutated, done = mutate(path.read_bytes(), seed)
+        path.write_bytes(mutated)
+        ops.extend(done)
+    run = propose(case)
+    where = f"{role} mutated by seed {seed} ({'; '.join(ops)}): " + run.describe()
+    assert_no_crash(run)
+    code = run.result.exit_code
+    assert code in (0, 1, 3), where
+    if code == 0:
+        assert_written(run, case)
+        return
+    assert len(run.lines) == 1, where
+    assert run.lines[0].startswith("error: " if code == 1 else "infeasible: "), where
+    assert case.outputs() == OLD_OUTPUTS, "outputs changed: " + where
+    if code == 1 and "the optimizer failed" not in run.lines[0]:
+        assert any(str(p) in run.lines[0] for p in case.paths.values()), where

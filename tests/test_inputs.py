@@ -122,7 +122,7 @@ def test_header_only_file_says_there_are_no_data_rows(tmp_path):
 
 def test_unsupported_extension_is_refused(tmp_path):
     path = write(tmp_path, "holdings.xls", HOLDINGS)
-    assert ".csv or .xlsx" in raises_at(read_holdings, path, None, None)
+    assert ".csv, .xlsx or .parquet" in raises_at(read_holdings, path, None, None)
 
 
 def test_duplicate_header_names_the_column(tmp_path):

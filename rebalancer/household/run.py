@@ -34,13 +34,15 @@ def propose_household_to_files(
     relax: bool = False,
     refused: dict[str, bool] | None = None,
     not_yet: dict[str, bool] | None = None,
+    cache: bool = False,
 ) -> tuple[HouseholdProposal, list[Path]]:
     """Refuse an option a household takes from its accounts file (``refused``: option ->
     given), an output not written for a household yet (``not_yet``) and an output
     that is an input; read, prepare the household
     (``household.request``), propose it (``household.build``) and write the outputs
     asked for; ``relax``: apply the smallest relaxation of the scenario that makes an
-    infeasible household feasible. Raises ``RebalancerError`` before writing anything."""
+    infeasible household feasible; ``cache``: the market files and the risk model
+    through the on-disk cache (``prepare.cache``). Raises ``RebalancerError`` before writing anything."""
     for option, given in (refused or {}).items():
         if given:
             raise InputError(
@@ -59,7 +61,7 @@ def propose_household_to_files(
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
     check_outputs({"--out": out, "--trades": trades, "--json": json_path},
                   protected_files(inputs, [scenario]))  # fmt: skip
-    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     scenario = proposal_scenario(data, scenario, list(shocks))
 
     def attempt(scenario: Scenario) -> HouseholdProposal:

@@ -28,7 +28,14 @@ from rebalancer.inputs.cells import (
     parse_columns,
 )
 from rebalancer.inputs.problems import Problems
-from rebalancer.inputs.tables import ROW, read_table, read_wide_numbers, require_columns
+from rebalancer.inputs.tables import (
+    PARQUET_SUFFIXES,
+    ROW,
+    read_table,
+    read_wide_numbers,
+    read_wide_parquet_numbers,
+    require_columns,
+)
 
 CASH = "CASH"
 REGIONS = ("US", "DM", "EM")
@@ -243,16 +250,19 @@ def read_prices(path: str | Path, problems: Problems | None = None) -> pd.DataFr
     price is NaN (no quote that day); a price must otherwise be >= ``MIN_PRICE``. Rows are
     sorted by date whatever their order in the file.
 
-    A ``.csv`` is first read straight to floats (``tables.read_wide_numbers``, seconds
-    faster for thousands of names); when that gives up or a value fails a check, the
-    file is read cell by cell, which names the first problem (or, given a collecting
+    A ``.csv`` or Parquet file is first read straight to floats
+    (``tables.read_wide_numbers``, ``tables.read_wide_parquet_numbers``: seconds faster
+    for thousands of names); when that gives up or a value fails a check, the file is
+    read cell by cell, which names the first problem (or, given a collecting
     ``problems``, every one). Both reads give the same prices for a sound file.
     """
-    if Path(path).suffix.lower() == ".csv":
+    suffix = Path(path).suffix.lower()
+    fast = None
+    if suffix == ".csv":
         fast = prices_from_numbers(read_wide_numbers(path))
-        if fast is not None:
-            return fast
-    return read_prices_by_cell(path, problems)
+    elif suffix in PARQUET_SUFFIXES:
+        fast = prices_from_numbers(read_wide_parquet_numbers(path))
+    return fast if fast is not None else read_prices_by_cell(path, problems)
 
 
 def read_prices_by_cell(path: str | Path, problems: Problems | None = None) -> pd.DataFrame:

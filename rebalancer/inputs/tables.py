@@ -1,10 +1,13 @@
-"""Read a CSV or XLSX table as text.
+"""Read a CSV, XLSX or Parquet table as text.
 
 ``read_table`` does no type guessing: every cell comes back as stripped text
 (``""`` for a blank cell), so that the cell parsers (``rebalancer.inputs.cells``) can
 say exactly which cell is wrong and what it holds. Each data row keeps the row number
 a spreadsheet shows for it (header = row 1, first data row = row 2) in the column
-``row``, even after blank rows are dropped.
+``row``, even after blank rows are dropped. A workbook's or a Parquet file's typed
+cells become the text a CSV export of them holds (``_cell_text``), so all three go
+through the same checks and give the same values; a Parquet file's n-th record is
+row n + 1, the row it has in that CSV.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import math
 import re
 import zipfile
 from collections.abc import Iterable
@@ -26,9 +30,10 @@ from rebalancer.inputs.problems import Problems
 from rebalancer.textfile import CONTROL_CHARACTER, NotText, decode_utf8, has_control_character
 
 ROW = "row"  # the column holding each row's spreadsheet row number
-SUFFIXES = (".csv", ".xlsx")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUFFIXES = (".csv", ".xlsx", *PARQUET_SUFFIXES)
 BLANK_HEADER = "expected the header row of column names, found a blank row"
-MAX_XLSX_BYTES = 1 << 30  # unpacked size of a workbook; more is a zip bomb, not holdings
+MAX_UNPACKED_BYTES = 1 << 30  # of a workbook or a Parquet file; more is a bomb, not holdings
 
 _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per column
 
@@ -36,7 +41,8 @@ _strip = np.frompyfunc(str.strip, 1, 1)  # 10x faster than .str.strip() per colu
 def read_table(
     path: str | Path, *, lowercase_header: bool = True, allow_empty: bool = False
 ) -> pd.DataFrame:
-    """Every cell of a ``.csv`` (UTF-8, BOM or not) or ``.xlsx`` (first sheet) as text.
+    """Every cell of a ``.csv`` (UTF-8, BOM or not), ``.xlsx`` (first sheet) or
+    ``.parquet``/``.pq`` file as text.
 
     Header names are stripped (and lowercased unless ``lowercase_header=False``,
     which the wide prices file needs to keep its tickers as written); cells are
@@ -48,7 +54,8 @@ def read_table(
     suffix = path_obj.suffix.lower()
     if suffix not in SUFFIXES:
         raise InputError(
-            path, f"unsupported file type '{path_obj.suffix}', expected a .csv or .xlsx file"
+            path,
+            f"unsupported file type '{path_obj.suffix}', expected a .csv, .xlsx or .parquet file",
         )
     try:
         if not path_obj.exists():
@@ -57,7 +64,12 @@ def read_table(
             raise InputError(path, "is not a file")
     except OSError as err:  # a name too long for the file system, say
         raise InputError(path, f"cannot be read: {err.strerror or err}") from None
-    grid = _read_csv_grid(path) if suffix == ".csv" else _read_xlsx_grid(path)
+    if suffix == ".csv":
+        grid = _read_csv_grid(path)
+    elif suffix == ".xlsx":
+        grid = _read_xlsx_grid(path)
+    else:
+        grid = _read_parquet_grid(path)
     return _table_from_grid(grid, path, lowercase_header=lowercase_header, allow_empty=allow_empty)
 
 
@@ -213,9 +225,10 @@ def _xlsx_rows(path: str | Path) -> list[list[str]]:
 
     with zipfile.ZipFile(path) as archive:
         size = sum(member.file_size for member in archive.infolist())
-    if size > MAX_XLSX_BYTES:
+    if size > MAX_UNPACKED_BYTES:
         raise InputError(
-            path, f"unpacks to {size:,} bytes, more than the {MAX_XLSX_BYTES:,} an input may hold"
+            path,
+            f"unpacks to {size:,} bytes, more than the {MAX_UNPACKED_BYTES:,} an input may hold",
         )
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
@@ -224,9 +237,104 @@ def _xlsx_rows(path: str | Path) -> list[list[str]]:
         book.close()
 
 
+def _read_parquet_grid(path: str | Path) -> np.ndarray:
+    """A Parquet file's column names and cells as text: the grid of its CSV export."""
+    frame = _read_parquet_frame(path)
+    grid = np.full((len(frame) + 1, frame.shape[1]), "", dtype=object)
+    grid[0] = [_cell_text(name) for name in frame.columns]
+    for j in range(frame.shape[1]):
+        cells = frame.iloc[:, j].to_numpy(dtype=object, na_value=None)
+        grid[1:, j] = [_cell_text(cell) for cell in cells]
+    return grid
+
+
+def _read_parquet_frame(path: str | Path) -> pd.DataFrame:
+    """A Parquet file as pandas reads it (pyarrow), a named index (the ``date`` of
+    prices written from pandas) as its first columns."""
+    try:
+        # late: pandas reads Parquet through pyarrow, for a Parquet input only
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(
+            path, "reading a Parquet file needs the package pyarrow (pip install pyarrow)"
+        ) from None
+    try:
+        size = sum(group.total_byte_size for group in _row_groups(pq.ParquetFile(path).metadata))
+        if size > MAX_UNPACKED_BYTES:
+            raise InputError(
+                path,
+                f"unpacks to {size:,} bytes, more than the {MAX_UNPACKED_BYTES:,} an input may hold",
+            )
+        frame = pd.read_parquet(path, engine="pyarrow")
+    except InputError:
+        raise
+    except OSError as err:
+        if err.errno is not None:  # the file system's refusal, not the file's content
+            raise InputError(path, f"cannot be read: {err.strerror or err}") from None
+        raise InputError(path, f"cannot be read as a Parquet file ({_one_line(err)})") from None
+    except Exception as err:  # noqa: BLE001
+        # Whatever pyarrow trips over in a damaged file (magic bytes, thrift metadata,
+        # a page or a type it cannot decode) is the file's fault, not a bug of ours.
+        raise InputError(path, f"cannot be read as a Parquet file ({_one_line(err)})") from None
+    if any(name is not None for name in frame.index.names):
+        frame = frame.reset_index()
+    return frame
+
+
+def read_wide_parquet_numbers(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """A wide Parquet file of numbers as ``read_wide_numbers`` gives a CSV: (the column
+    names, the first column's cells as text, the other columns as floats with NaN for a
+    missing value) — or None, and the caller reads it with ``read_table`` and the cell
+    parsers, which say what is wrong with it. It gives up on a file that does not read,
+    a name that is not plain (blank, padded, ``row``, twice, a control character) and
+    a column after the first that is not a number column (text, flags, dates)."""
+    try:
+        frame = _read_parquet_frame(path)
+    except InputError:
+        return None
+    header = list(frame.columns)
+    if (
+        len(header) < 2
+        or not len(frame)
+        or not all(isinstance(name, str) and name and name == name.strip() for name in header)
+        or len(set(header)) < len(header)
+        or ROW in header
+        or CONTROL_CHARACTER.search("".join(header))
+    ):
+        return None
+    numbers = frame.iloc[:, 1:]
+    if not all(
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        for dtype in numbers.dtypes
+    ):
+        return None
+    first = np.array(
+        [_cell_text(c) for c in frame.iloc[:, 0].to_numpy(dtype=object, na_value=None)],
+        dtype=object,
+    )
+    if (first == "").any():
+        return None
+    values = np.column_stack(
+        [
+            numbers.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+            for j in range(numbers.shape[1])
+        ]
+    )
+    return header, _strip(first), values
+
+
+def _row_groups(metadata) -> Iterable:
+    return (metadata.row_group(i) for i in range(metadata.num_row_groups))
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _cell_text(value: object) -> str:
-    """An XLSX cell as the text a CSV export of it would hold."""
-    if value is None:
+    """An XLSX or Parquet cell as the text a CSV export of it would hold (a missing
+    value, NaN included, is a blank cell)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"

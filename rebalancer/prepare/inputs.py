@@ -12,9 +12,17 @@ import numpy as np
 import pandas as pd
 
 from rebalancer import inputs as rd
-from rebalancer.model.risk import RiskModel, build_risk_model
+from rebalancer.model.risk import (
+    MAX_DENSE_NAMES,
+    MIN_HISTORY_DAYS,
+    TRADING_DAYS,
+    RiskModel,
+    build_risk_model,
+)
 from rebalancer.model.signals import SignalResult, signal_alpha
 from rebalancer.model.universe import with_size
+from rebalancer.prepare import cache as on_disk
+from rebalancer.prepare.blas import one_blas_thread
 from rebalancer.scenario import Scenario
 
 
@@ -31,6 +39,12 @@ class InputsCache:
     risk_models: dict[tuple, RiskModel] = field(default_factory=dict)  # per names' sizes
     signals: dict[tuple, SignalResult] = field(default_factory=dict)  # per signal settings
     derived: dict[tuple, tuple[tuple, Any]] = field(default_factory=dict)
+    # the on-disk cache (None: off), the digests of the files the frames were read
+    # from (role -> (the frame, its file's digest): a copy of the inputs with other
+    # prices has none) and what the disk gave (role -> "hit" | "miss")
+    store: on_disk.DiskCache | None = None
+    digests: dict[str, tuple[object, on_disk.FileDigest]] = field(default_factory=dict)
+    disk_use: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,21 +115,68 @@ class Inputs:
         """One risk model per universe (cached: every account of a book shares it)."""
         key = self.cached("sizes", lambda: tuple(universe["size"]), universe)
         if key not in self.cache.risk_models:
-            self.cache.risk_models[key] = build_risk_model(universe, self.prices)
+            self.cache.risk_models[key] = self._fitted(universe)
         return self.cache.risk_models[key]
+
+    def _fitted(self, universe: pd.DataFrame) -> RiskModel:
+        """``build_risk_model``, from the disk cache when the prices are a file's (on one
+        BLAS thread, as ``prepare`` fits it: a cached model has the same bits)."""
+        source = self.cache.digests.get("prices")
+        if self.cache.store is None or source is None or source[0] is not self.prices:
+            return build_risk_model(universe, self.prices)
+        settings = {"trading_days": TRADING_DAYS, "min_history_days": MIN_HISTORY_DAYS,
+                    "max_dense_names": MAX_DENSE_NAMES}  # fmt: skip
+        key = on_disk.risk_key(source[1], universe, settings)
+        model = self.cache.store.get(key)
+        if isinstance(model, RiskModel):
+            self._used("risk_model", "hit")
+            return model
+        with one_blas_thread():
+            model = build_risk_model(universe, self.prices)
+        self.cache.store.put(key, model)
+        self._used("risk_model", "miss")
+        return model
+
+    def _used(self, role: str, how: str) -> None:
+        # one miss of a role (a second risk model) makes the role's record a miss
+        if self.cache.disk_use.get(role) != "miss":
+            self.cache.disk_use[role] = how
+
+
+# the files the disk cache keeps as read (the others are small or per account)
+DISK_CACHED = ("universe", "prices")
 
 
 def load_inputs(
-    holdings, universe, prices=None, benchmark=None, accounts=None, history=None
+    holdings,
+    universe,
+    prices=None,
+    benchmark=None,
+    accounts=None,
+    history=None,
+    *,
+    cache: bool = False,
 ) -> Inputs:
-    """Read (paths) or accept (DataFrames) the inputs and cross-check them."""
-    paths = {}
+    """Read (paths) or accept (DataFrames) the inputs and cross-check them. ``cache``:
+    the universe and prices files, and the risk model fitted on them, from and to the
+    on-disk cache (``prepare.cache``) — stored only once every file is read and
+    cross-checked without error."""
+    paths: dict[str, str] = {}
+    store = on_disk.DiskCache.default() if cache else None
+    shared = InputsCache(store=store)
+    pending: list = []
 
     def read(value, reader, role):
         if value is None or isinstance(value, pd.DataFrame | pd.Series):
             return value
         paths[role] = str(value)
-        return reader(value)
+        if store is None or role not in DISK_CACHED:
+            return reader(value)
+        frame, how, digest = on_disk.read_file(store, role, value, reader, pending)
+        shared.disk_use[role] = how
+        if digest is not None:
+            shared.digests[role] = (frame, digest)
+        return frame
 
     uni = read(universe, rd.read_universe, "universe")
     hold = read(holdings, rd.read_holdings, "holdings")
@@ -126,4 +187,6 @@ def load_inputs(
     rd.check_holdings_in_universe(hold, uni, paths.get("holdings", "holdings"))
     if bench is not None:
         rd.check_benchmark_in_universe(bench, uni, paths.get("benchmark", "benchmark"))
-    return Inputs(hold, uni, px, bench, paths, accounts=acc, history=hist)
+    if store is not None:
+        on_disk.store(store, pending)
+    return Inputs(hold, uni, px, bench, paths, accounts=acc, history=hist, cache=shared)

@@ -136,10 +136,9 @@ class _Words:
             if m in uni and sign and pd.api.types.is_numeric_dtype(uni[m])
         }
         sectors = uni["sector"].astype(str)
-        # each metric and size as an array: read once per trade (a pandas lookup per
-        # trade and metric cost more than the rest of the reasons together)
-        self.values = {m: uni[m].to_numpy(dtype=float, na_value=np.nan) for m in self.metrics}
-        self.sizes = uni["size"].to_numpy() if "size" in uni else None
+        # plain arrays: a pandas lookup per name and metric cost more than the reasons
+        self.values = {m: uni[m].to_numpy(float) for m in self.metrics}
+        self.size = uni["size"].astype(str).to_numpy() if "size" in uni else None
         self.medians = {
             m: uni[m].groupby(sectors).transform("median").to_numpy(float) for m in self.metrics
         }
@@ -171,7 +170,7 @@ class _Words:
                 gaps.append(
                     (abs(np.log(v / med)) * abs(sign), f"{label} {v / med:.1f}× its sector")
                 )
-        size = SIZE_WORDS.get(str(self.sizes[i]), "name") if self.sizes is not None else "name"
+        size = "name" if self.size is None else SIZE_WORDS.get(self.size[i], "name")
         if not favours:
             return f"signal {'favours' if buy else 'against'} this {size}"
         gap = f" ({max(gaps)[1]})" if gaps else ""

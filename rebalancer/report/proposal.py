@@ -145,6 +145,9 @@ class Proposal:
     # key) for neither
     cash_request: dict[str, Any] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
+    # what the on-disk cache of the market files gave (``prepare.cache``): role
+    # (universe, prices, risk_model) -> "hit" | "miss"; empty (and no JSON key) when off
+    cache: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)  # role -> path
     as_of: str = ""  # the trade date (ISO) the holding periods and wash sales count to
     # limits --relax moved to make the request feasible: constraint, key, limit, relaxed_to
@@ -227,6 +230,7 @@ class Proposal:
             "signal_missing": {k: int(v) for k, v in self.coverage.items()},
             "warnings": list(self.warnings),
             "timings": self.timings.as_dict(),
+            **({"cache": dict(self.cache)} if self.cache else {}),
             "optimizer": dict(self.optimizer),
             "path": dict(self.path),
             "inputs": dict(self.inputs),

@@ -10,6 +10,7 @@ scan finds in tolerance (``runs.drift``) is not proposed: no optimizer, no files
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def propose_to_files(
     report=None,
     report_config=None,
     skip_in_tolerance: bool = False,
+    cache: bool = False,
     **options: Any,
 ) -> tuple[Proposal | InTolerance, list[Path]]:
     """``rebalancer propose``: check the order file's and the report's settings
@@ -67,6 +69,8 @@ def propose_to_files(
     scenario (with its ``extends`` chain) of the run; propose (``pipeline.propose`` with ``options``: account, as_of,
     shocks, taxable, lot_method, relax); write the outputs asked for together. Returns
     the proposal and the paths written (workbook, CSV, JSON, those asked for).
+    ``cache``: the market files and the risk model through the on-disk cache
+    (``prepare.cache``; the proposal's ``cache`` says what it gave).
     Raises ``RebalancerError`` (bad input, conflicting limits) before writing
     anything."""
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
@@ -78,7 +82,7 @@ def propose_to_files(
     check_outputs(outputs, protected)
     # a cash request asked for here is never in tolerance (as one in the accounts
     # file is not: the drift scan's ``cash request``)
-    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     # every option is checked before the in-tolerance gate, so that a mistake is
     # reported whether or not the account would be proposed
     scenario = proposal_scenario(data, scenario, options.pop("shocks", ()))
@@ -88,6 +92,8 @@ def propose_to_files(
         if calm is not None:
             return calm, []
     proposal = propose_inputs(data, scenario, **options)
+    if data.cache.disk_use:
+        proposal = dataclasses.replace(proposal, cache=dict(data.cache.disk_use))
     written = write_outputs(proposal, out=out, trades=trades, json_path=json_path,
                             orders=orders, order_terms=terms, report=report,
                             report_config=config)  # fmt: skip

@@ -324,6 +324,7 @@ def whatif_to_files(
     chart=None,
     json_path=None,
     on_start: Callable[[int], None] | None = None,
+    cache: bool = False,
     **options: Any,
 ) -> tuple[Comparison, list[Path]]:
     """``rebalancer whatif``: refuse, before any work, an output (``out`` workbook,
@@ -332,13 +333,14 @@ def whatif_to_files(
     vary, shocks, as_of, taxable, lot_method, on_run, relax, common_belief; ``on_start`` is
     given the number
     of runs first); write the outputs asked for together, whole or not at all. Returns
-    the comparison and the paths written."""
+    the comparison and the paths written. ``cache``: the market files and the risk
+    model through the on-disk cache (``prepare.cache``)."""
     inputs = {"holdings": holdings, "universe": universe, "prices": prices,
               "benchmark": benchmark, "accounts": accounts, "trade_history": trade_history}  # fmt: skip
     believed = [options["common_belief"]] if options.get("common_belief") else []
     check_outputs({"--out": out, "--chart": chart, "--json": json_path},
                   protected_files(inputs, [*scenarios, *believed]))  # fmt: skip
-    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, trade_history, cache=cache)
     if on_start:
         on_start(len(scenario_runs(list(scenarios), list(options.get("vary", ())))))
     comparison = run_whatif(data, list(scenarios), **options)

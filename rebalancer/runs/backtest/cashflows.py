@@ -2,9 +2,10 @@
 
 ``--dividends FILE``: ``date, ticker, amount`` (dollars per share, ≥ 0), ``date`` the
 ex-date. ``--cash-schedule FILE``: ``date`` and at least one of ``withdraw_usd``,
-``deposit_usd`` (dollars, ≥ 0; blank is 0). Both ``.csv`` or ``.xlsx``. A bad cell,
-a dividend of a name the universe lacks, a request dated outside the window or after
-its last rebalance date raises ``InputError`` naming the file, row and column.
+``deposit_usd`` (dollars, ≥ 0; blank is 0). Each a ``.csv``, ``.xlsx`` or Parquet
+file. A bad cell, a dividend of a name the universe lacks, a request dated outside the
+window or after its last rebalance date raises ``InputError`` naming the file, row and
+column.
 """
 
 from __future__ import annotations

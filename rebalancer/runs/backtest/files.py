@@ -67,10 +67,12 @@ def backtest_to_files(
     signals=None,
     total_return: bool = False,
     on_date=None,
+    cache: bool = False,
 ) -> tuple[Backtest, list[Path]]:
     """``rebalancer backtest``: check the options and outputs, read the inputs, run
     ``engine.run_backtest`` and write the outputs asked for. Raises ``RebalancerError``
-    before writing anything."""
+    before writing anything. ``cache``: the universe and prices files through the
+    on-disk cache (``prepare.cache``)."""
     check_every(every)
     check_cash_rate(cash_rate)
     check_total_return(dividends, total_return)
@@ -81,7 +83,7 @@ def backtest_to_files(
     outputs = {"--out": out, "--json": json_path, "--chart": chart, **logs}
     protected = protected_files(inputs, scenarios)
     check_outputs(outputs, protected)
-    data = load_inputs(holdings, universe, prices, benchmark, accounts)
+    data = load_inputs(holdings, universe, prices, benchmark, accounts, cache=cache)
     paid = None if dividends is None else read_dividends(dividends, data.universe.index)
     requests = None if cash_schedule is None else read_schedule(cash_schedule)
     dated = None if signals is None else read_signals(signals, data.universe.index)

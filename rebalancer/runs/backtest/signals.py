@@ -3,7 +3,7 @@ market-cap columns as they were at each date.
 
 The file is long: ``date``, ``ticker`` and at least one of ``DATED_COLUMNS`` (the
 universe's column names, each cell checked as the universe checks it; a blank cell
-gives no value that date), ``.csv`` or ``.xlsx``. At a rebalance date ``t`` each
+gives no value that date), ``.csv``, ``.xlsx`` or Parquet. At a rebalance date ``t`` each
 ticker's value of a column is the one of its latest row dated on or before ``t``
 whose cell is not blank (an as-of join: a row dated after ``t`` is never seen). A
 ticker with no such row yet keeps the universe file's value, and the backtest warns
