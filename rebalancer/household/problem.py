@@ -230,8 +230,12 @@ class HouseholdProblem:
         seconds, warnings)."""
         warnings: list[str] = []
         status, label, seconds = "not solved", "", 0.0
+        # an inaccurate optimum from an interior-point entry: the later Clarabel entries
+        # (not SCS) try for an accurate one (the shorter steps often find it), and where
+        # none does the first is solved again (the same answer: a deterministic solver)
+        inaccurate: tuple[str, dict] | None = None
         for solver, options in SOLVERS if chain is None else chain:
-            if solver not in installed_solvers():
+            if solver not in installed_solvers() or (inaccurate and solver == "SCS"):
                 continue
             options = solver_settings(solver, options)
             t0 = time.perf_counter()
@@ -247,9 +251,24 @@ class HouseholdProblem:
                 self._violation() > FEASIBILITY_TOL
             ):
                 status = "inaccurate_infeasible"
+            if status == cp.OPTIMAL_INACCURATE and solver != "SCS":
+                inaccurate = inaccurate or (solver, options)
+                warnings.append(f"solver {label} reported an inaccurate optimum; trying the next")
+                continue
             if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.INFEASIBLE):
                 break
             warnings.append(f"solver {label} ended with status {status}; trying the next")
+        if inaccurate is not None and status != cp.OPTIMAL:
+            solver, options = inaccurate
+            t0 = time.perf_counter()
+            with warnings_off():
+                self.problem.solve(solver=solver, **options)
+            seconds += time.perf_counter() - t0
+            status, label = self.problem.status, solver_label(solver, options)
+            if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and (
+                self._violation() > FEASIBILITY_TOL
+            ):
+                status = "inaccurate_infeasible"
         return status, label, seconds, warnings
 
     def solve(self, explain: bool = True, chain=None) -> HouseholdSolution:
