@@ -144,7 +144,8 @@ def _by_values(term: Term, universe: pd.DataFrame) -> np.ndarray:
 def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
     """Boolean mask over ``universe`` rows (it must carry a ``size`` column).
 
-    The universe is taken as read-only: masks are remembered per frame."""
+    The universe is taken as read-only: masks are remembered per frame, and for a
+    new frame whose column a term reads equals the last one's (``_by_values``)."""
     mask = np.ones(len(universe), dtype=bool)
     for term in selector.terms:
         mask &= _term_mask(term, universe)
