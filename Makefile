@@ -44,18 +44,19 @@ test: $(VENV)/.installed-dev $(VENV)/.render-tools
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-# every benchmark, each rewriting its table in the README (about 65 minutes with the backtest benchmarks; run it on
+# every benchmark, each rewriting its table in the README (about 2 hours with the backtest, household-book and Dask-book benchmarks; run it on
 # a quiet machine)
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_propose --runs 7 --readme
 	$(PY) -m benchmarks.bench_whatif --repeats 5 --readme
-	$(PY) -m benchmarks.bench_scale --runs 3 --before 3d067b3 --readme
+	$(PY) -m benchmarks.bench_scale --runs 3 --before 3d067b3 --peer --readme
 	$(PY) -m benchmarks.bench_cache --runs 5 --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance ledoit-wolf-weekly --readme
 	$(PY) -m benchmarks.bench_vs_pypfopt --covariance factor --readme
 	$(PY) -m benchmarks.bench_book --accounts 1000 --names 2000 --workers 2 --peer --readme
 	$(PY) -m benchmarks.bench_household_book --accounts 1000 --names 2000 --workers 2 --runs 3 --readme
+	$(PY) -m benchmarks.bench_book --accounts 10000 --names 2000 --workers 2 --dask --readme
 	$(PY) -m benchmarks.bench_lots --lots 1000 3000 10000 100000 --runs 3 --before bffa4fd --before-lots 1000 3000 --readme
 	$(PY) -m benchmarks.bench_rounding --readme
 	$(PY) -m benchmarks.bench_drift --repeats 5 --readme

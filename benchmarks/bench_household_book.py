@@ -65,7 +65,7 @@ def main() -> None:
         counts: dict[str, dict] = {}
         for i in range(args.runs):
             for way, (out, extra) in ways.items():
-                wall, counts[way] = run(folder, args.workers, f"{out}{i}", extra=extra)
+                wall, counts[way], _ = run(folder, args.workers, f"{out}{i}", extra=extra)
                 walls[way].append(wall)
                 print(f"run {i + 1}: {way} {wall:.1f} s", flush=True)
         table = Table(

@@ -1,7 +1,7 @@
 """One account on universes of 500, 2,000 and 5,000 names, all constraints on.
 
     .venv/bin/python -m benchmarks.bench_scale [--sizes 500 2000 5000] [--runs 3]
-        [--before REV]
+        [--before REV] [--peer]
 
 For each size, writes a synthetic market (benchmarks/synthetic.py: universe, three
 years of daily prices, benchmark) and a $20M large-cap account to a temporary
@@ -13,7 +13,11 @@ run with an empty on-disk cache (``bench_lots.run_process``: a cold run; the sam
 command again on unchanged files is ``bench_cache``'s).
 ``--before REV``: the same command run by the package of git revision REV too, its
 runs taken in turn with the current code's (so both see the same load on a shared
-machine), and the ratio of their medians. Not part of the test suite.
+machine), and the ratio of their medians. ``--peer``: PyPortfolioOpt's whole script
+(``benchmarks/peers/pypfopt_script.py``: the CSVs read with pandas, Ledoit-Wolf Σ, the
+same 5% and 30% sector caps, a linear cost, whole shares) run as a process on the
+same files, in turn with the command, and the ratio of their medians. Not part of
+the test suite.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rebalancer.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "balanced_rerating.yaml"
+PEER = ROOT / "benchmarks" / "peers" / "pypfopt_script.py"
 
 
 def write_market(n: int, folder: Path) -> dict[str, Path]:
@@ -65,6 +70,12 @@ def command(paths: dict[str, Path]) -> list[str]:
     ]
 
 
+def peer_command(paths: dict[str, Path]) -> list[str]:
+    """PyPortfolioOpt's script on the same files (its orders written beside them)."""
+    files = [f"--{k}={paths[k]}" for k in ("holdings", "universe", "prices")]
+    return [sys.executable, str(PEER), *files, f"--out={paths['holdings'].parent / 'peer.csv'}"]
+
+
 def finished(cmd: list[str], source: Path) -> tuple[float, float, int]:
     """``run_process``, which must end with a proposal (exit 0) or its conflict (3)."""
     wall, peak, code = run_process(cmd, source)
@@ -78,6 +89,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 5000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--before", help="git revision to compare with (the code before)")
+    ap.add_argument("--peer", action="store_true", help="also time PyPortfolioOpt's whole script")
     ap.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = ap.parse_args()
     scenario = load_scenario(SCENARIO)
@@ -111,11 +123,15 @@ def main() -> None:
                 proposal = propose_account(data, scenario, None, "2026-11-20")
                 opt.append(proposal.timings.optimize_s)
                 whole.append(proposal.timings.total_s)
-            runs, before = [], []
-            for _ in range(args.runs):  # in turn, so both codes see the same load
+            runs, before, peer = [], [], []
+            for _ in range(args.runs):  # in turn, so each sees the same load
                 runs.append(finished(command(paths), ROOT))
                 if args.before:
                     before.append(finished(command(paths), old))
+                if args.peer:
+                    peer.append(run_process(peer_command(paths), ROOT))
+                    if peer[-1][2] != 0:
+                        raise SystemExit(f"{PEER.name} exited {peer[-1][2]} at {n:,} names")
             used = proposal.optimizer
             table.add(
                 f"{n:,}",
@@ -136,6 +152,16 @@ def main() -> None:
                 table.notes.append(
                     f"{n:,} names, the code before ({args.before}) / now, in the same "
                     f"run: {wall / now:.1f}× the time of the whole command."
+                )
+            if peer:
+                wall = statistics.median(r[0] for r in peer)
+                peak = statistics.median(r[1] for r in peer)
+                table.add(f"{n:,} (peer: PyPortfolioOpt script)", "", "",
+                          f"{wall:.2f} s", f"{peak:.0f} MiB", "", "", "")  # fmt: skip
+                now = statistics.median(r[0] for r in runs)
+                table.notes.append(
+                    f"{n:,} names, PyPortfolioOpt's whole script ({PEER.name}) / "
+                    f"`rebalancer propose`, in the same run: {wall / now:.1f}× the time."
                 )
     table.emit(args.readme)
 

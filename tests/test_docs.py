@@ -40,7 +40,7 @@ def _code_spans(text: str) -> set[str]:
     spans = set()
     for span in re.findall(r"`([^`]+)`", text):
         spans.add(span)
-        spans.update(w for w in re.split(r"[\s,()|\[\]]+", span) if w)
+        spans.update(w for w in re.split(r"[\s,()|\[\]{}]+", span) if w)
     return spans
 
 
@@ -128,6 +128,82 @@ def test_every_json_key_of_a_proposal_is_documented(page, tmp_path):
     for block in ("optimizer", "path"):
         keys += [f"{block}.{k}" for k in summary[block]]
     missing = [k for k in keys if k.split(".")[-1] not in spans]
+    assert not missing, f"JSON keys not in docs/contracts.md: {missing}"
+
+
+def _undocumented(page: str, keys: list[str]) -> list[str]:
+    """The keys (dotted paths) whose last part is not a code span of the page."""
+    spans = _code_spans(page)
+    return [k for k in keys if k.split(".")[-1] not in spans]
+
+
+def _nested_keys(value, prefix: str = "", skip=frozenset()) -> list[str]:
+    """Every key of a JSON value as a dotted path, lists read through their first item;
+    the values of a key in ``skip`` are named by the data (scenario names, dates,
+    exposure labels), so only the key itself is a contract."""
+    keys = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            keys.append(path)
+            if key not in skip:
+                keys += _nested_keys(item, path, skip)
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        keys += _nested_keys(value[0], prefix + "[]", skip)
+    return keys
+
+
+def test_every_json_key_of_a_whatif_a_household_and_a_backtest_is_documented(page, tmp_path):
+    """The other commands' JSON: a what-if comparison, a household's summary and a
+    backtest's figures, each key on the contracts page. A what-if run's exposure and
+    stress columns are named after the scenario's groups (``before size:small``), so
+    keys with a space are data, not contract."""
+    common = (
+        "--holdings", EXAMPLES / "holdings.csv",
+        "--universe", EXAMPLES / "universe.csv",
+        "--benchmark", EXAMPLES / "benchmark.csv",
+        "--as-of", "2026-11-20",
+        "-q",
+    )  # fmt: skip
+    scenario = ROOT / "scenarios" / "smallcap_rerating.yaml"
+    whatif = tmp_path / "w.json"
+    result = run_cli(
+        "whatif", *common, "--account", "TAX-2M", "--accounts", EXAMPLES / "accounts.csv",
+        "--scenario", scenario, "--scenario", ROOT / "scenarios" / "status_quo.yaml",
+        "--json", whatif,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "account,taxable,cash_target,household\nIRA-250K,false,0.02,H\nTAX-2M,true,0.02,H\n"
+    )
+    household = tmp_path / "h.json"
+    result = run_cli(
+        "propose", *common, "--household", "H", "--accounts", accounts,
+        "--scenario", scenario, "--json", household,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    backtest = tmp_path / "b.json"
+    result = run_cli(
+        "backtest", *common[:6], "--prices", EXAMPLES / "prices.csv", "--account", "IRA-250K",
+        "--accounts", EXAMPLES / "accounts.csv",
+        "--scenario", scenario, "--start", "2026-09-01", "--end", "2026-11-20",
+        "--every", "month", "--json", backtest, "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    keys = [
+        k
+        for k in _nested_keys(json.loads(whatif.read_text()), skip={"expected_returns"})
+        if " " not in k
+    ]
+    keys += _nested_keys(
+        json.loads(household.read_text()), skip={"exposures", "inputs", "versions", "scenario"}
+    )
+    bt = json.loads(backtest.read_text())
+    keys += _nested_keys({k: v for k, v in bt.items() if k not in ("scenarios", "nav")})
+    keys += _nested_keys(bt["scenarios"]["smallcap_rerating"], "scenarios.NAME")
+    keys += ["nav.date"]
+    missing = _undocumented(page, keys)
     assert not missing, f"JSON keys not in docs/contracts.md: {missing}"
 
 

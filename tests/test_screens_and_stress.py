@@ -222,3 +222,25 @@ def test_orders_that_break_a_screen_make_the_request_infeasible(example_inputs):
     assert conflict.constraint == checks.loc[first, "check"]
     assert conflict.key == "constraints.no_buy" and conflict.needed == 2.0
     require_hard_limits(request, checks, request.position.weight)  # as written: sent
+
+
+def test_accounts_sharing_inputs_get_the_screens_of_their_own_scenario(example_inputs):
+    """A book prepares its accounts from one set of inputs, the universe-wide work
+    (screens, the scenario's fit, its views) found once per universe and settings: an
+    account under another scenario, or the same scenario with another cash target,
+    gets its own scenario's screened names, as ``screen_failures`` finds them afresh."""
+    import dataclasses
+
+    from rebalancer.prepare.build import prepare
+    from rebalancer.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    screened = load_scenario(SCENARIOS / "smallcap_rerating.yaml")
+    plain = dataclasses.replace(screened, screens=[], constraints=dataclasses.replace(
+        screened.constraints, no_buy=[]))  # fmt: skip
+    for scenario in (screened, plain, screened, plain):
+        request = prepare(example_inputs, scenario, "IRA-250K", as_of="2026-11-20")
+        fresh = screen_failures(request.universe, scenario)
+        pd.testing.assert_frame_equal(request.limits.screened, fresh)
+    assert len(screen_failures(request.universe, screened)) > 0
+    assert len(request.limits.screened) == 0

@@ -101,7 +101,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions=Tru
     account = str(lots["account"].iloc[0])
     uni = data.sized(scenario)
     check_known(scenario, uni, data.paths.get("scenario"))
-    notes = _fit_notes(uni, scenario, account)
+    notes = _fit_notes(data, uni, scenario, account)
 
     mode_asked = scenario.constraints.trade_mode  # ``requested`` resolves cash-only
     scenario, shares_before, cash_before, nav = requested(lots, uni, scenario)
@@ -121,7 +121,7 @@ def _prepare(data, scenario, account, as_of, taxable, lot_method, exclusions=Tru
     terms = account_terms(data, account, taxable=taxable, lot_method=lot_method)
     if exclusions and terms.exclude:  # what this account may hold: from here on
         uni = excluded(uni, terms)
-    limits = _name_limits(uni, scenario, nav, shares_before, price)
+    limits = _name_limits(data, uni, scenario, nav, shares_before, price)
     buys, sells = sides(scenario)
     if not (buys and sells):  # a mode of one side: the other side's caps are 0
         may_buy, may_sell = limits.may_buy & buys, limits.may_sell & sells
@@ -216,10 +216,11 @@ def requested(
     return scenario, shares_before, cash_before, nav
 
 
-def _fit_notes(uni: pd.DataFrame, scenario: Scenario, account: str) -> list[str]:
+def _fit_notes(data: Inputs, uni: pd.DataFrame, scenario: Scenario, account: str) -> list[str]:
     """The warnings of settings the universe leaves without effect; raises
-    ``InfeasibleError`` for a tilt whose band excludes 0 on a group with no security."""
-    fit = scenario_fit(uni, scenario)
+    ``InfeasibleError`` for a tilt whose band excludes 0 on a group with no security.
+    (Measured once per universe and scenario: a book's accounts of a model share it.)"""
+    fit = data.cached(("fit", repr(scenario)), lambda: scenario_fit(uni, scenario), uni)
     impossible = [misfit for misfit in fit if not misfit.harmless]
     if impossible:
         raise InfeasibleError(account, [_empty_tilt(scenario, m) for m in impossible])
@@ -240,7 +241,9 @@ def _returns(
     if data.benchmark is not None and ref.sum() > 0:  # a benchmark of cash alone has no
         market = ref  # securities to imply returns from: market caps stand in for it
     prior = implied_prior(risk, market, scenario.market_risk_aversion)
-    views = build_views(uni, scenario.views)
+    views = data.cached(
+        ("views", repr(scenario.views)), lambda: build_views(uni, scenario.views), uni
+    )
     view_alpha = posterior_returns(risk, prior, views, scenario.view_tau) - prior
     return signals, prior, signals.alpha.to_numpy() + view_alpha
 
@@ -257,6 +260,7 @@ def _costs(uni: pd.DataFrame, scenario: Scenario, risk: RiskModel) -> CostModel:
 
 
 def _name_limits(
+    data: Inputs,
     uni: pd.DataFrame,
     scenario: Scenario,
     nav: float,
@@ -268,7 +272,9 @@ def _name_limits(
     participation = LIQUIDITY.participation(uni, scenario)
     liq_usd = LIQUIDITY.cap_usd(uni, scenario)
     restricted = uni["restricted"].to_numpy()
-    screened = screen_failures(uni, scenario)
+    # the same names for every account of a model: found once per universe and screens
+    screens = repr((scenario.constraints.no_buy, scenario.screens))
+    screened = data.cached(("screened", screens), lambda: screen_failures(uni, scenario), uni)
     position_cap = POSITION.caps(uni, scenario)
     position_cap[restricted == "sell"] = 0.0
     # orders go out in whole lots (whole shares without round_lots): a name of which
