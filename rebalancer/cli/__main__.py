@@ -1,0 +1,5 @@
+"""``python -m rebalancer.cli``: the command line."""
+
+from rebalancer.cli import main
+
+main()
