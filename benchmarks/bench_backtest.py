@@ -22,6 +22,7 @@ target: the first ≤ 15 s on two cores. Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -54,6 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     python = peer_python(args.peer_python)
     table = Table("backtest-scale", ["run", "policy", "wall s", "CPU s"])
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "rerating").mkdir()
@@ -86,7 +88,8 @@ def main() -> None:
     table.notes.append(
         f"{args.names} names, 3 years of daily closes, monthly (36 rebalances), medians "
         f"of {args.runs} runs taken in turn; CPU s: user + system of the process and "
-        "its children. Target: balanced_rerating ≤ 15 s on two cores."
+        "its children. Target: balanced_rerating ≤ 15 s on two cores. Load average "
+        f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end."
     )
     table.emit(readme=args.readme)
 

@@ -310,3 +310,18 @@ def test_shipped_scenario_loads_without_problems(path):
     scen, problems = scenario_problems(path)
     assert problems == []
     assert scen is not None and scen.name
+
+
+def test_selector_masks_follow_the_values_of_a_new_frame():
+    """A new frame with the same group column (a backtest's next day) matches as the
+    old one did; a frame whose column changed matches by its own values."""
+    from rebalancer.scenario.selectors import match, parse_selector
+
+    uni = pd.DataFrame({"sector": ["Energy", "Utilities", "Energy"], "size": "mid"},
+                       index=["A", "B", "C"])  # fmt: skip
+    energy = parse_selector("sector:Energy")
+    assert match(energy, uni).tolist() == [True, False, True]
+    assert match(energy, uni.assign(price=1.0)).tolist() == [True, False, True]
+    moved = uni.assign(sector=["Utilities", "Energy", "Energy"])
+    assert match(energy, moved).tolist() == [False, True, True]
+    assert match(energy, uni.copy()).tolist() == [True, False, True]

@@ -190,3 +190,33 @@ def test_signal_alpha_of_one_sigma_score_is_ic_times_vol():
     result = signal_alpha(uni, signals, np.full(len(uni), 0.30))
     ratio = result.alpha / result.score.where(result.score != 0)
     np.testing.assert_allclose(ratio.dropna().to_numpy(), 0.05 * 0.30)
+
+
+# --- scores kept across copies of the inputs (a backtest's days) -----------------------
+
+
+def test_inputs_reuse_a_score_only_while_the_scored_columns_are_equal():
+    """A backtest's days share the scores: a day whose metrics and groups are as the
+    day before's gets that score (the same object); a changed metric is scored anew,
+    and the score equals ``composite`` of that day's universe."""
+    from rebalancer.model.risk import default_factor_model
+    from rebalancer.model.universe import with_size
+    from rebalancer.prepare.inputs import Inputs, InputsCache
+    from rebalancer.scenario import Scenario
+
+    scenario = Scenario(signals=spec({"pb": -1.0, "roa": 1.0}))
+    uni = with_size(two_sector_universe().assign(market_cap=5e9, price=10.0, region="US"), scenario)
+    first = Inputs(holdings=pd.DataFrame(), universe=uni)
+
+    def day(universe: pd.DataFrame) -> tuple:
+        data = Inputs(holdings=pd.DataFrame(), universe=universe,
+                      cache=InputsCache(scores=first.cache.scores))  # fmt: skip
+        return data.signals(universe, scenario, default_factor_model(universe)).score
+
+    score = day(uni)
+    repriced = uni.assign(price=uni["price"] * 1.1)  # only the price moved
+    assert day(repriced) is score
+    rescored = uni.assign(pb=np.arange(len(uni), dtype=float) + 1.0)
+    fresh = day(rescored)
+    assert fresh is not score
+    pd.testing.assert_series_equal(fresh, composite(rescored, scenario.signals)[0])

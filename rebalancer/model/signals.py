@@ -102,8 +102,14 @@ def composite(universe: pd.DataFrame, spec: Signals) -> tuple[pd.Series, dict[st
     return (score / sd if sd and np.isfinite(sd) and sd > 0 else score * 0.0), missing
 
 
-def signal_alpha(universe: pd.DataFrame, spec: Signals, residual_vol: np.ndarray) -> SignalResult:
-    """alpha_i = weight × IC × σ_i × score_i (annual)."""
-    score, missing = composite(universe, spec)
+def signal_alpha(
+    universe: pd.DataFrame,
+    spec: Signals,
+    residual_vol: np.ndarray,
+    scored: tuple[pd.Series, dict[str, int]] | None = None,
+) -> SignalResult:
+    """alpha_i = weight × IC × σ_i × score_i (annual); ``scored``: ``composite``'s
+    result when it is known already."""
+    score, missing = composite(universe, spec) if scored is None else scored
     alpha = spec.weight * spec.ic * residual_vol * score.to_numpy()
     return SignalResult(score, pd.Series(alpha, index=universe.index), missing)

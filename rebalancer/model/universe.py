@@ -292,8 +292,12 @@ def screen_failures(universe: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     for screen in scenario.screens:
         condition = parse_condition(screen.require)
         hit = match(parse_selector(screen.where), universe) & ~condition.holds(universe)
-        for ticker in universe.index[hit]:
-            values = ", ".join(f"{c}={universe.at[ticker, c]}" for c in condition.columns)
+        columns = condition.columns
+        # each column's values of the names hit, as ``universe.at`` gives them (a
+        # screen that many names fail: one lookup per column, not per name and column)
+        cells = [universe[c].to_numpy()[hit] for c in columns]
+        for i, ticker in enumerate(universe.index[hit]):
+            values = ", ".join(f"{c}={cell[i]}" for c, cell in zip(columns, cells, strict=True))
             rows.append(
                 {"ticker": ticker, "screen": f"{screen.where}: {screen.require}", "values": values}
             )

@@ -19,7 +19,7 @@ from rebalancer.model.risk import (
     RiskModel,
     build_risk_model,
 )
-from rebalancer.model.signals import SignalResult, signal_alpha
+from rebalancer.model.signals import SignalResult, composite, signal_alpha
 from rebalancer.model.universe import with_size
 from rebalancer.prepare import cache as on_disk
 from rebalancer.prepare.blas import one_blas_thread
@@ -38,6 +38,10 @@ class InputsCache:
     sized: dict[tuple, pd.DataFrame] = field(default_factory=dict)  # per size buckets
     risk_models: dict[tuple, RiskModel] = field(default_factory=dict)  # per names' sizes
     signals: dict[tuple, SignalResult] = field(default_factory=dict)  # per signal settings
+    # the composite scores per signal settings: (the columns they were scored from, the
+    # score and missing counts); kept by copies with other prices (a backtest's days
+    # share one), a score is reused only when those columns are equal
+    scores: dict[str, tuple[pd.DataFrame, tuple]] = field(default_factory=dict)
     derived: dict[tuple, tuple[tuple, Any]] = field(default_factory=dict)
     # the on-disk cache (None: off), the digests of the files the frames were read
     # from (role -> (the frame, its file's digest): a copy of the inputs with other
@@ -97,8 +101,25 @@ class Inputs:
         """The signal alpha of a scenario's signal settings (cached per settings)."""
         key = (id(universe), id(risk), repr(scenario.signals))
         if key not in self.cache.signals:
-            self.cache.signals[key] = signal_alpha(universe, scenario.signals, risk.specific_vol())
+            score = self._score(universe, scenario)
+            self.cache.signals[key] = signal_alpha(
+                universe, scenario.signals, risk.specific_vol(), score
+            )
         return self.cache.signals[key]
+
+    def _score(self, universe: pd.DataFrame, scenario: Scenario) -> tuple:
+        """``composite`` of the scenario's signal settings: the one remembered for
+        them when the columns it reads (the metrics, the neutralising group) are equal
+        to this universe's (a backtest's days without dated signals: only prices move)."""
+        spec = scenario.signals
+        columns = [c for c in dict.fromkeys([*spec.metrics, spec.neutralize]) if c in universe]
+        read = universe[columns]
+        known = self.cache.scores.get(repr(spec))
+        if known is not None and known[0].equals(read):
+            return known[1]
+        score = composite(universe, spec)
+        self.cache.scores[repr(spec)] = (read.copy(), score)
+        return score
 
     def cached(self, name: Hashable, compute: Callable[[], Any], *of: object) -> Any:
         """``compute()``, once per ``name`` and the objects ``of`` it is computed from

@@ -109,6 +109,25 @@ def _term_mask(term: Term, universe: pd.DataFrame) -> np.ndarray:
         _MASKS[key] = entry
     masks = entry[1]
     if term not in masks:
+        masks[term] = _by_values(term, universe)
+    return masks[term]
+
+
+# The masks of the last values of each column, by term: a backtest builds a new universe
+# frame each day whose group columns are as before (only prices move), so a mask is
+# reused when the column it reads (the index for tickers) is equal to the one it was
+# computed from.
+_BY_VALUES: dict[str, tuple[pd.Series | pd.Index, dict[Term, np.ndarray]]] = {}
+
+
+def _by_values(term: Term, universe: pd.DataFrame) -> np.ndarray:
+    column = {"ticker": "", "theme": "themes"}.get(term.key, term.key)
+    values = universe.index if column == "" else universe[column]
+    known = _BY_VALUES.get(column)
+    if known is None or not known[0].equals(values):
+        known = _BY_VALUES[column] = (values.copy(), {})
+    masks = known[1]
+    if term not in masks:
         if term.key == "theme":
             tags = universe["themes"].astype(str).str.lower().str.split(";")
             hit = tags.map(lambda ts, v=term.value: v in [t.strip() for t in ts]).to_numpy(bool)
@@ -125,7 +144,8 @@ def _term_mask(term: Term, universe: pd.DataFrame) -> np.ndarray:
 def match(selector: Selector, universe: pd.DataFrame) -> np.ndarray:
     """Boolean mask over ``universe`` rows (it must carry a ``size`` column).
 
-    The universe is taken as read-only: masks are remembered per frame."""
+    The universe is taken as read-only: masks are remembered per frame, and for a
+    new frame whose column a term reads equals the last one's (``_by_values``)."""
     mask = np.ones(len(universe), dtype=bool)
     for term in selector.terms:
         mask &= _term_mask(term, universe)

@@ -361,13 +361,16 @@ def _day_inputs(
     data: Inputs, day: pd.Timestamp, px: pd.Series, signals: DatedSignals | None = None
 ) -> Inputs:
     """The inputs as of ``day``: the universe priced at its closes (its dated columns
-    as of the day with ``signals``), history up to it, and a cache of its own (the scenarios of the day share it; a cache kept from an
-    earlier day would hand back that day's sized universe, its prices with it)."""
+    as of the day with ``signals``), history up to it, and a cache of its own (the
+    scenarios of the day share it; a cache kept from an earlier day would hand back that
+    day's sized universe, its prices with it) but for the signal scores, which are reused
+    only when the columns scored are equal."""
     universe = data.universe.copy() if signals is None else signals.as_of(day, data.universe)
     universe["price"] = px.to_numpy(float)
     return dataclasses.replace(
-        data, universe=universe, prices=data.prices.loc[:day], cache=InputsCache()
-    )
+        data, universe=universe, prices=data.prices.loc[:day],
+        cache=InputsCache(scores=data.cache.scores),
+    )  # fmt: skip
 
 
 def _shared_risk_model(data: Inputs, universe: pd.DataFrame):
