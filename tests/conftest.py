@@ -182,6 +182,26 @@ def model_book(tmp_path_factory):
     return files, folder, result
 
 
+def write_account_files(
+    folder: Path,
+    uni: pd.DataFrame,
+    benchmark: pd.DataFrame,
+    lots: list[dict],
+    accounts: str,
+    scenario: str,
+) -> dict[str, Path]:
+    """A small market's files in ``folder`` (the universe, the benchmark's ``ticker,
+    weight``, the holdings' lot rows, the accounts file and the scenario), by role."""
+    paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
+    uni.to_csv(paths["universe"], index=False)
+    benchmark.to_csv(paths["benchmark"], index=False)
+    pd.DataFrame(lots).to_csv(paths["holdings"], index=False)
+    paths["accounts"] = folder / "accounts.csv"
+    paths["accounts"].write_text(accounts)
+    paths["scenario"] = write_scenario(folder / "scenario.yaml", scenario)
+    return paths
+
+
 def write_scenario(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

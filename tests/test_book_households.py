@@ -20,7 +20,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tests.conftest import make_universe, run_cli
+from tests.conftest import make_universe, run_cli, write_account_files
 
 AS_OF = "2026-11-20"
 NAVS = {"S-TAX": 400_000.0, "S-IRA": 200_000.0, "J-TAX": 250_000.0, "J-ROTH": 150_000.0,
@@ -70,18 +70,10 @@ def _write(folder: Path) -> dict[str, Path]:
                          "cost_basis": round(price * shares * 0.7, 2), "acquired": "2020-03-01"})  # fmt: skip
         rows.append({"account": account, "ticker": "CASH", "quantity": nav * 0.03,
                      "cost_basis": "", "acquired": ""})  # fmt: skip
-    paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
-    uni.to_csv(paths["universe"], index=False)
-    weight = uni["market_cap"] / uni["market_cap"].sum()
-    pd.DataFrame({"ticker": uni["ticker"], "weight": weight}).to_csv(
-        paths["benchmark"], index=False
+    weights = pd.DataFrame(
+        {"ticker": uni["ticker"], "weight": uni["market_cap"] / uni["market_cap"].sum()}
     )
-    pd.DataFrame(rows).to_csv(paths["holdings"], index=False)
-    paths["accounts"] = folder / "accounts.csv"
-    paths["accounts"].write_text(ACCOUNTS)
-    paths["scenario"] = folder / "scenario.yaml"
-    paths["scenario"].write_text(SCENARIO)
-    return paths
+    return write_account_files(folder, uni, weights, rows, ACCOUNTS, SCENARIO)
 
 
 def _batch(paths: dict[str, Path], out: Path, *extra: str):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import make_universe, run_cli
+from tests.conftest import make_universe, run_cli, write_account_files
 
 AS_OF = "2026-11-20"
 NAVS = {"TAX": 600_000.0, "IRA": 300_000.0, "ROTH": 150_000.0}
@@ -68,15 +68,8 @@ def _write(folder: Path, accounts: str = ACCOUNTS, names: int = 30) -> dict[str,
                          "cost_basis": round(price * shares * 0.5, 2), "acquired": "2020-03-01"})  # fmt: skip
         rows.append({"account": account, "ticker": "CASH", "quantity": nav * 0.03,
                      "cost_basis": "", "acquired": ""})  # fmt: skip
-    paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
-    uni.to_csv(paths["universe"], index=False)
-    pd.DataFrame({"ticker": uni["ticker"], "weight": bench}).to_csv(paths["benchmark"], index=False)
-    pd.DataFrame(rows).to_csv(paths["holdings"], index=False)
-    paths["accounts"] = folder / "accounts.csv"
-    paths["accounts"].write_text(accounts)
-    paths["scenario"] = folder / "scenario.yaml"
-    paths["scenario"].write_text(SCENARIO)
-    return paths
+    weights = pd.DataFrame({"ticker": uni["ticker"], "weight": bench})
+    return write_account_files(folder, uni, weights, rows, accounts, SCENARIO)
 
 
 def _propose(paths: dict[str, Path], out: Path, *extra: str):

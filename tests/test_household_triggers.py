@@ -18,7 +18,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
-from tests.conftest import make_universe, run_cli
+from tests.conftest import make_universe, run_cli, write_account_files
 
 AS_OF = "2026-11-20"
 CASH = {"S-TAX": 0.06, "S-IRA": 0.001, "J-TAX": 0.09, "J-ROTH": 0.09, "SOLO-IRA": 0.03,
@@ -63,17 +63,10 @@ def _write(folder: Path) -> dict[str, Path]:
                          "cost_basis": round(price * shares * 0.9, 2), "acquired": "2020-03-01"})  # fmt: skip
         rows.append({"account": account, "ticker": "CASH", "quantity": nav * CASH[account],
                      "cost_basis": "", "acquired": ""})  # fmt: skip
-    paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
-    uni.to_csv(paths["universe"], index=False)
-    weight = uni["market_cap"] / uni["market_cap"].sum()
-    pd.DataFrame({"ticker": uni["ticker"], "weight": weight}).to_csv(
-        paths["benchmark"], index=False
+    weights = pd.DataFrame(
+        {"ticker": uni["ticker"], "weight": uni["market_cap"] / uni["market_cap"].sum()}
     )
-    pd.DataFrame(rows).to_csv(paths["holdings"], index=False)
-    paths["accounts"] = folder / "accounts.csv"
-    paths["accounts"].write_text(ACCOUNTS)
-    (folder / "scenario.yaml").write_text(SCENARIO)
-    return paths
+    return write_account_files(folder, uni, weights, rows, ACCOUNTS, SCENARIO)
 
 
 def _cash_weights(paths) -> tuple[pd.Series, pd.Series]:

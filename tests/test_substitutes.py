@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import make_universe, run_cli
+from tests.conftest import make_universe, run_cli, write_account_files
 
 AS_OF = "2026-11-20"
 FUNDS = ("IVV", "SCHX", "VEA", "IEFA")
@@ -95,16 +95,8 @@ def write_market(
                              "acquired": "2022-03-01"})  # fmt: skip
         rows.append({"account": account, "ticker": "CASH", "quantity": nav * 0.02,
                      "cost_basis": "", "acquired": ""})  # fmt: skip
-    paths = {name: folder / f"{name}.csv" for name in ("universe", "benchmark", "holdings")}
-    uni.to_csv(paths["universe"], index=False)
-    bench.rename("weight").rename_axis("ticker").reset_index().to_csv(
-        paths["benchmark"], index=False
-    )
-    pd.DataFrame(rows).to_csv(paths["holdings"], index=False)
-    paths["accounts"] = folder / "accounts.csv"
-    paths["accounts"].write_text(accounts)
-    paths["scenario"] = folder / "scenario.yaml"
-    paths["scenario"].write_text(SCENARIO + groups)
+    weights = bench.rename("weight").rename_axis("ticker").reset_index()
+    paths = write_account_files(folder, uni, weights, rows, accounts, SCENARIO + groups)
     if history is not None:
         paths["history"] = folder / "history.csv"
         paths["history"].write_text(history)
